@@ -1,0 +1,32 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test check bench bench-full lint clean
+
+# (Re)create the virtualenv and install the project whenever pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/unstuck demo
+
+test: $(STAMP)
+	$(PY) -m pytest -p no:cacheprovider
+
+check: $(STAMP)
+	$(VENV)/bin/unstuck check rules/
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py --quick
+
+bench-full: $(STAMP)
+	$(PY) benchmarks/run.py --full
+
+clean:
+	rm -rf $(VENV) .unstuck-cache .hypothesis

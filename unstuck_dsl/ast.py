@@ -1,0 +1,292 @@
+"""The syntax tree of a rule workspace: small frozen nodes that mirror the source text.
+
+Every node carries its source `span`, excluded from equality and hashing, so two programs that
+differ only in layout or comments compare equal (`parse(print(ast)) == ast`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Union
+
+import attrs
+
+
+@attrs.frozen(slots=True)
+class Span:
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+def _span() -> attrs.Attribute:
+    return attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+def node(cls):
+    """Declare an AST node: frozen, slotted, keyword `span` kept out of equality."""
+    cls.__annotations__["span"] = "Span | None"
+    cls.span = _span()
+    return attrs.frozen(slots=True)(cls)
+
+
+# ---- values ------------------------------------------------------------------------------------
+
+
+@node
+class StringValue:
+    value: str
+
+
+@node
+class NumberValue:
+    value: Decimal
+
+
+@node
+class DateValue:
+    value: dt.date
+
+
+@node
+class BoolValue:
+    value: bool
+
+
+@node
+class NameValue:
+    """A bare name where a value is expected: a region inside `in {...}`, an error elsewhere."""
+
+    name: str
+
+
+Value = Union[StringValue, NumberValue, DateValue, BoolValue, NameValue]
+
+
+# ---- declarations ------------------------------------------------------------------------------
+
+
+@node
+class TypeRef:
+    name: str
+    open: bool = False
+    levels: tuple[StringValue, ...] | None = None
+
+
+@node
+class FieldDecl:
+    name: str
+    type: TypeRef
+
+
+@node
+class FieldsBlock:
+    kind: str  # "account" | "lead"
+    fields: tuple[FieldDecl, ...]
+
+
+@node
+class Country:
+    code: str
+
+
+@node
+class RegionDecl:
+    code: str
+    display_name: str | None
+    countries: tuple[Country, ...]
+
+
+# ---- conditions --------------------------------------------------------------------------------
+
+
+@node
+class FieldRef:
+    name: str
+
+
+@node
+class BoolTest:
+    """A bare bool field used as a condition: `is_competitor`."""
+
+    field: FieldRef
+
+
+@node
+class Compare:
+    field: FieldRef
+    op: str  # == != < <= > >=
+    value: Value
+
+
+@node
+class In:
+    field: FieldRef
+    items: tuple[Value, ...]
+    negated: bool = False
+
+
+@node
+class Between:
+    field: FieldRef
+    low: Value
+    high: Value
+
+
+@node
+class Has:
+    field: FieldRef
+    quantifier: str  # "one" | "any" | "all"
+    items: tuple[Value, ...]
+
+
+@node
+class Like:
+    field: FieldRef
+    pattern: StringValue
+
+
+@node
+class Resembles:
+    field: FieldRef
+    phrases: tuple[StringValue, ...]
+    threshold: Decimal | None = None
+
+
+@node
+class Within:
+    """`date within [next] N unit`: the last (or next) N units, counted from the as-of date."""
+
+    field: FieldRef
+    amount: int
+    unit: str  # "day" | "week" | "month" | "year"
+    future: bool = False
+
+
+@node
+class RelativeDate:
+    """`N unit ago`, resolved against the as-of date of the run."""
+
+    amount: int
+    unit: str
+
+
+@node
+class DateBound:
+    field: FieldRef
+    side: str  # "before" | "after"
+    bound: DateValue | RelativeDate
+
+
+@node
+class IsKnown:
+    field: FieldRef
+    known: bool
+
+
+@node
+class Not:
+    operand: Condition
+
+
+@node
+class And:
+    operands: tuple[Condition, ...]
+
+
+@node
+class Or:
+    operands: tuple[Condition, ...]
+
+
+Predicate = Union[BoolTest, Compare, In, Between, Has, Like, Resembles, Within, DateBound, IsKnown]
+Condition = Union[Predicate, Not, And, Or]
+PREDICATES = (BoolTest, Compare, In, Between, Has, Like, Resembles, Within, DateBound, IsKnown)
+
+
+# ---- ICPs and Personas ---------------------------------------------------------------------------
+
+
+@node
+class Param:
+    mode: str  # "filter" | "score" | "exclude"
+    weight: Decimal | None
+    display_name: str | None
+    unknown: str | None  # None | "passes" | "excludes"
+    condition: Condition
+
+
+@node
+class Drop:
+    """Inside a persona instance: remove the template parameter with this name."""
+
+    name: str
+
+
+@node
+class Persona:
+    code: str
+    display_name: str | None
+    status: str | None
+    params: tuple[Param, ...]
+
+
+@node
+class PersonaInstance:
+    """`persona CODE from TEMPLATE { overrides }`: an independent copy of a template."""
+
+    code: str
+    display_name: str | None
+    status: str | None
+    template: str
+    overrides: tuple[Param | Drop, ...] | None
+
+
+@node
+class PersonaTemplate:
+    code: str
+    display_name: str | None
+    status: str | None
+    params: tuple[Param, ...]
+
+
+@node
+class Icp:
+    code: str
+    display_name: str | None
+    status: str | None
+    params: tuple[Param, ...]
+    personas: tuple[Persona | PersonaInstance, ...]
+
+
+Declaration = Union[FieldsBlock, RegionDecl, Icp, PersonaTemplate]
+
+
+@node
+class RuleFile:
+    path: str
+    declarations: tuple[Declaration, ...]
+
+
+@node
+class Workspace:
+    files: tuple[RuleFile, ...]
+
+    def declarations(self):
+        for rule_file in self.files:
+            yield from rule_file.declarations
+
+
+def fields_read(condition: Condition) -> list[FieldRef]:
+    """The field references of a condition, in source order."""
+    if isinstance(condition, Not):
+        return fields_read(condition.operand)
+    if isinstance(condition, (And, Or)):
+        return [ref for operand in condition.operands for ref in fields_read(operand)]
+    return [condition.field]

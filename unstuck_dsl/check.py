@@ -1,0 +1,462 @@
+"""The checker: names, types, modes and weights of a parsed workspace, every problem at once.
+
+Input is the AST of every rule file; output is the checked `model.Ruleset` (templates expanded,
+regions inlined, parameters named) plus the diagnostics. Codes are listed in docs/language.md.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import attrs
+
+from . import ast, model
+from .countries import COUNTRY_CODES
+from .diagnostics import Diagnostic, did_you_mean
+from .printer import param_name, print_file, print_value
+from .schema import KEY_COLUMNS, TYPE_NAMES, Field, FieldType, Schema, constant
+
+MAX_WEIGHT = Decimal(1_000_000)
+MAX_WEIGHT_DECIMALS = 4
+
+_OPS_BY_TYPE = {
+    "category": ("==", "!="),
+    "text": ("==", "!="),
+    "bool": ("==", "!="),
+    "number": ("==", "!=", "<", "<=", ">", ">="),
+    "int": ("==", "!=", "<", "<=", ">", ">="),
+    "date": ("==", "!=", "<", "<=", ">", ">="),
+    "ordinal": ("==", "!=", "<", "<=", ">", ">="),
+    "set": (),
+}
+
+_EXAMPLE_VALUE = {
+    "category": '"software"',
+    "text": '"VP Sales"',
+    "number": "2000",
+    "int": "200",
+    "bool": "true",
+    "date": "2025-01-31",
+}
+
+_LITERAL_KIND = {
+    ast.StringValue: "text in quotes",
+    ast.NumberValue: "a number",
+    ast.DateValue: "a date",
+    ast.BoolValue: "true or false",
+}
+
+
+def check_workspace(workspace: ast.Workspace) -> tuple[model.Ruleset | None, list[Diagnostic]]:
+    """Check a parsed workspace. The ruleset is None when there is any error."""
+    checker = _Checker()
+    ruleset = checker.run(workspace)
+    errors = any(d.is_error for d in checker.diagnostics)
+    return (None if errors else ruleset), checker.diagnostics
+
+
+class _Checker:
+    def __init__(self):
+        self.diagnostics: list[Diagnostic] = []
+        self.fields: dict[str, Field] = {}
+        self.regions: dict[str, tuple[str, ...]] = {}
+        self.templates: dict[str, ast.PersonaTemplate] = {}
+
+    def report(self, code: str, message: str, span, label: str = "", hint: str = "") -> None:
+        self.diagnostics.append(Diagnostic(code, message, span, label, hint))
+
+    def run(self, workspace: ast.Workspace) -> model.Ruleset:
+        declarations = list(workspace.declarations())
+        for d in declarations:
+            if isinstance(d, ast.FieldsBlock):
+                self.declare_fields(d)
+        for d in declarations:
+            if isinstance(d, ast.RegionDecl):
+                self.declare_region(d)
+            elif isinstance(d, ast.PersonaTemplate):
+                self.declare_template(d)
+        for template in self.templates.values():
+            # A template's own parameters are checked once, where they are written.
+            self.check_params(template.params, "lead", f"persona template `{template.code}`", warn_empty=False)
+        icps, seen = [], {}
+        for d in declarations:
+            if not isinstance(d, ast.Icp):
+                continue
+            if d.code in seen:
+                self.report("E020", f"ICP `{d.code}` is declared twice", d.span, "second declaration",
+                            f"the first is at {seen[d.code]}; ICP codes must be unique in the workspace")
+                continue
+            seen[d.code] = d.span
+            icps.append(self.check_icp(d))
+        source_text = "\n".join(print_file(f) for f in workspace.files)
+        schema = Schema(tuple(self.fields.values()))
+        return model.Ruleset(schema, tuple(icps), source_text=source_text)
+
+    # ---- declarations ---------------------------------------------------------------------------
+
+    def declare_fields(self, block: ast.FieldsBlock) -> None:
+        for decl in block.fields:
+            if decl.name in KEY_COLUMNS:
+                self.report("E015", f"`{decl.name}` is a key column and cannot be declared", decl.span,
+                            "always read", "remove this line: account_id and lead_id are read from every table")
+                continue
+            if decl.name in self.fields:
+                first = self.fields[decl.name]
+                self.report("E010", f"field `{decl.name}` is declared twice", decl.span, "second declaration",
+                            f"the first is at {first.span} ({first.kind} field); field names are unique across accounts and leads")
+                continue
+            field_type = self.field_type(decl.type)
+            if field_type is not None:
+                self.fields[decl.name] = Field(decl.name, block.kind, field_type, span=decl.span)
+
+    def field_type(self, ref: ast.TypeRef) -> FieldType | None:
+        if ref.name not in TYPE_NAMES:
+            hint = did_you_mean(ref.name, TYPE_NAMES) or "types are " + ", ".join(TYPE_NAMES)
+            self.report("E011", f"unknown type `{ref.name}`", ref.span, "not a type", hint)
+            return None
+        if ref.open and ref.name != "set":
+            self.report("E016", f"only a set can be open, not a {ref.name}", ref.span, "",
+                        "write `open set` for a set where a missing value means unknown")
+            return None
+        if ref.name == "ordinal":
+            if not ref.levels:
+                self.report("E017", "an ordinal needs its levels, lowest first", ref.span, "",
+                            'write e.g. ordinal("IC", "Manager", "Director", "VP", "C-suite")')
+                return None
+            names = [level.value for level in ref.levels]
+            for i, level in enumerate(ref.levels):
+                if level.value in names[:i]:
+                    self.report("E018", f"ordinal level \"{level.value}\" is listed twice", level.span, "repeated level",
+                                "each level appears once, lowest first")
+                    return None
+            return FieldType("ordinal", levels=tuple(names))
+        if ref.levels is not None:
+            self.report("E017", f"only an ordinal has levels, not a {ref.name}", ref.span, "",
+                        f"write `{ref.name}` alone, or `ordinal(...)` for ordered levels")
+            return None
+        return FieldType(ref.name, open=ref.open)
+
+    def declare_region(self, region: ast.RegionDecl) -> None:
+        if region.code in self.regions:
+            self.report("E026", f"region `{region.code}` is declared twice", region.span, "second declaration",
+                        "region names must be unique")
+            return
+        if region.code.upper() in COUNTRY_CODES and len(region.code) == 2:
+            self.report("E026", f"region `{region.code}` has the name of a country code", region.span, "",
+                        "give the region a longer name, e.g. `north_america`")
+            return
+        codes = []
+        for country in region.countries:
+            if country.code not in COUNTRY_CODES:
+                hint = (f'country codes are upper case: write "{country.code.upper()}"'
+                        if country.code.upper() in COUNTRY_CODES
+                        else did_you_mean(country.code, COUNTRY_CODES) or "use ISO 3166-1 alpha-2 codes such as US, GB, DE")
+                self.report("E036", f"`{country.code}` is not a country code", country.span, "unknown country code", hint)
+            elif country.code not in codes:
+                codes.append(country.code)
+        self.regions[region.code] = tuple(codes)
+
+    def declare_template(self, template: ast.PersonaTemplate) -> None:
+        if template.code in self.templates:
+            self.report("E025", f"persona template `{template.code}` is declared twice", template.span,
+                        "second declaration", "template names must be unique")
+            return
+        self.templates[template.code] = template
+
+    # ---- ICPs and Personas ------------------------------------------------------------------------
+
+    def check_icp(self, icp: ast.Icp) -> model.Icp:
+        params = self.check_params(icp.params, "account", f"ICP `{icp.code}`", icp.span)
+        personas, seen = [], {}
+        for persona in icp.personas:
+            if persona.code == model.NO_PERSONA_FIT:
+                self.report("E027", f"`{model.NO_PERSONA_FIT}` is reserved", persona.span, "reserved code",
+                            "it is what a lead gets when no Persona fits; choose another code")
+                continue
+            if persona.code in seen:
+                self.report("E021", f"Persona `{persona.code}` is declared twice in ICP `{icp.code}`", persona.span,
+                            "second declaration", "Persona codes must be unique within their ICP")
+                continue
+            seen[persona.code] = persona.span
+            checked = self.check_persona(persona, icp.code)
+            if checked is not None:
+                personas.append(checked)
+        return model.Icp(icp.code, icp.display_name or icp.code, icp.status or "live", params, tuple(personas),
+                         span=icp.span)
+
+    def check_persona(self, persona, icp_code: str) -> model.Persona | None:
+        where = f"Persona `{icp_code}.{persona.code}`"
+        if isinstance(persona, ast.Persona):
+            params = self.check_params(persona.params, "lead", where, persona.span)
+            return model.Persona(persona.code, persona.display_name or persona.code, persona.status or "live",
+                                 params, span=persona.span)
+        template = self.templates.get(persona.template)
+        if template is None:
+            hint = did_you_mean(persona.template, self.templates) or "declare it with `persona template NAME { ... }`"
+            self.report("E023", f"unknown persona template `{persona.template}`", persona.span, "no such template", hint)
+            return None
+        merged = list(template.params)
+        names = [param_name(p) for p in merged]
+        overrides = []
+        for member in persona.overrides or ():
+            if isinstance(member, ast.Drop):
+                if member.name not in names:
+                    hint = did_you_mean(member.name, names) or f"template `{template.code}` has: " + ", ".join(f'"{n}"' for n in names)
+                    self.report("E024", f"template `{template.code}` has no parameter \"{member.name}\"", member.span,
+                                "nothing to drop", hint)
+                    continue
+                index = names.index(member.name)
+                del merged[index], names[index]
+                continue
+            overrides.append(member)
+            name = param_name(member)
+            if name in names:  # an override replaces the template's parameter in place
+                merged[names.index(name)] = member
+            else:
+                merged.append(member)
+                names.append(name)
+        override_ids = {id(p) for p in overrides}
+        params = self.check_params(tuple(merged), "lead", where, persona.span,
+                                   only_conditions_of=override_ids)
+        return model.Persona(persona.code, persona.display_name or template.display_name or persona.code,
+                             persona.status or template.status or "live", params, span=persona.span)
+
+    def check_params(self, params, kind: str, where: str, owner_span=None, warn_empty: bool = True,
+                     only_conditions_of: set[int] | None = None) -> tuple[model.Parameter, ...]:
+        """Check the parameters of one ICP or Persona. For a template instance, the template's
+        own parameters were already checked where written, so only the overrides are reported."""
+        checked, seen = [], {}
+        for param in params:
+            report = only_conditions_of is None or id(param) in only_conditions_of
+            name = param_name(param)
+            if name in seen:
+                self.report("E022", f"two parameters of {where} are called \"{name}\"", param.span,
+                            "second parameter with this name", "give each parameter its own name")
+                continue
+            seen[name] = param.span
+            sink = self if report else _Silent()
+            ok = _check_mode(sink, param)
+            condition = _ConditionChecker(sink, self.fields, self.regions, kind, where).check(param.condition)
+            if ok and condition is not None:
+                checked.append(model.Parameter(name, param.mode, param.weight, param.unknown, condition, span=param.span))
+        if warn_empty and not any(p.mode == "score" for p in params) and owner_span is not None:
+            self.report("W001", f"{where} has no score parameters", owner_span, "",
+                        "every record that qualifies will score 100; add `score WEIGHT: condition` parameters")
+        return tuple(checked)
+
+
+class _Silent:
+    """A diagnostic sink that drops what it is told: for template parameters checked already."""
+
+    def report(self, *args, **kwargs) -> None:
+        pass
+
+
+def _check_mode(sink, param: ast.Param) -> bool:
+    ok = True
+    if param.mode == "score":
+        if param.weight is None:
+            sink.report("E043", "a score parameter needs a weight", param.span, "no weight",
+                        'write the weight after `score`, e.g. `score 5 "Uses Snowflake": tech_stack has "Snowflake"`')
+            ok = False
+        elif param.weight <= 0:
+            sink.report("E040", f"weight {param.weight} is not above zero", param.span, "",
+                        "a score weight is a positive number; to penalize a trait, use `exclude` or score its absence")
+            ok = False
+        elif param.weight > MAX_WEIGHT or -param.weight.as_tuple().exponent > MAX_WEIGHT_DECIMALS:
+            sink.report("E040", f"weight {param.weight} is out of range", param.span, "",
+                        f"weights go up to {MAX_WEIGHT} with at most {MAX_WEIGHT_DECIMALS} decimals")
+            ok = False
+    elif param.weight is not None:
+        sink.report("E042", f"a {param.mode} has no weight", param.span, "",
+                    f"only score parameters carry a weight; write `{param.mode} \"Name\": condition`")
+        ok = False
+    allowed = {"filter": "passes", "exclude": "excludes"}.get(param.mode)
+    if param.unknown is not None and param.unknown != allowed:
+        hint = (f"a {param.mode} may say `unknown {allowed}`" if allowed
+                else "a score parameter earns nothing on unknown; there is nothing to opt into")
+        sink.report("E041", f"`unknown {param.unknown}` does not apply to a {param.mode}", param.span, "", hint)
+        ok = False
+    return ok
+
+
+@attrs.define
+class _ConditionChecker:
+    """Checks one condition against the schema; returns it with regions inlined, or None."""
+
+    sink: object
+    fields: dict[str, Field]
+    regions: dict[str, tuple[str, ...]]
+    kind: str  # the record kind this parameter may read
+    where: str
+    ok: bool = True
+
+    def report(self, *args) -> None:
+        self.ok = False
+        self.sink.report(*args)
+
+    def check(self, condition):
+        result = self.visit(condition)
+        return result if self.ok else None
+
+    def visit(self, c):
+        if isinstance(c, ast.Not):
+            return attrs.evolve(c, operand=self.visit(c.operand))
+        if isinstance(c, (ast.And, ast.Or)):
+            return attrs.evolve(c, operands=tuple(self.visit(o) for o in c.operands))
+        field = self.field(c.field)
+        if field is None:
+            return c
+        method = getattr(self, "visit_" + type(c).__name__)
+        return method(c, field.type)
+
+    def field(self, ref: ast.FieldRef) -> Field | None:
+        field = self.fields.get(ref.name)
+        if field is None:
+            candidates = [f.name for f in self.fields.values() if f.kind == self.kind]
+            hint = did_you_mean(ref.name, candidates)
+            if not hint and ref.name in self.regions:
+                hint = f"`{ref.name}` is a region; write e.g. `country in {ref.name}`"
+            self.report("E012", f"unknown field `{ref.name}`", ref.span, f"not a declared {self.kind} field",
+                        hint or f"declare it in `{self.kind} fields {{ ... }}`")
+            return None
+        if field.kind != self.kind:
+            if self.kind == "lead":
+                self.report("E013", f"a Persona cannot read the account field `{ref.name}`", ref.span,
+                            "an account field", "Persona parameters read lead fields; put account conditions on the ICP")
+            else:
+                self.report("E014", f"an ICP cannot read the lead field `{ref.name}`", ref.span,
+                            "a lead field", "ICP parameters read account fields; put lead conditions on a Persona")
+            return None
+        return field
+
+    # -- values
+    def value(self, ref: ast.FieldRef, field_type: FieldType, value: ast.Value) -> ast.Value | None:
+        """Check one literal against the field's type."""
+        if isinstance(value, ast.NameValue):
+            if value.name in self.regions:
+                self.report("E035", f"region `{value.name}` can only be used with `in`", value.span, "",
+                            f"write `{ref.name} in {value.name}`")
+            else:
+                self.report("E031", f"`{value.name}` is not a value", value.span, "a bare name",
+                            f'put text in double quotes: "{value.name}"')
+            return None
+        expected = {"category": ast.StringValue, "text": ast.StringValue, "ordinal": ast.StringValue,
+                    "set": ast.StringValue, "number": ast.NumberValue, "int": ast.NumberValue,
+                    "date": ast.DateValue, "bool": ast.BoolValue}[field_type.name]
+        if not isinstance(value, expected):
+            example = _EXAMPLE_VALUE.get(field_type.name, '"Series B"')
+            if field_type.name == "ordinal":
+                example = f'"{field_type.levels[-1]}"'
+            self.report("E031", f"`{ref.name}` is a {field_type.name} field, but this is {_LITERAL_KIND[type(value)]}",
+                        value.span, f"not a {field_type.name}", f"compare it with a {field_type.name}, e.g. {example}")
+            return None
+        if field_type.name == "ordinal" and value.value not in field_type.levels:
+            hint = did_you_mean(value.value, field_type.levels) or "levels are " + ", ".join(f'"{lv}"' for lv in field_type.levels)
+            self.report("E032", f"\"{value.value}\" is not a level of `{ref.name}`", value.span, "undeclared level", hint)
+            return None
+        return value
+
+    def items(self, ref: ast.FieldRef, field_type: FieldType, items) -> tuple[ast.Value, ...]:
+        """Check a `{...}` list, inlining regions as their country codes."""
+        out = []
+        for item in items:
+            if isinstance(item, ast.NameValue):
+                countries = self.regions.get(item.name)
+                if countries is None:
+                    hint = did_you_mean(item.name, self.regions) or f'to mean the text, write "{item.name}"'
+                    self.report("E035", f"unknown region `{item.name}`", item.span, "not a declared region", hint)
+                    continue
+                if field_type.name not in ("category", "text", "set"):
+                    self.report("E030", f"a region holds country codes; `{ref.name}` is a {field_type.name} field",
+                                item.span, "", "use regions with a category field such as `country`")
+                    continue
+                out.extend(ast.StringValue(code, span=item.span) for code in countries)
+                continue
+            checked = self.value(ref, field_type, item)
+            if checked is not None:
+                out.append(checked)
+        return tuple(out)
+
+    def wrong_operator(self, c, field_type: FieldType, what: str, hint: str) -> None:
+        self.report("E030", f"{what} does not apply to `{c.field.name}`, a {field_type.describe()} field", c.span,
+                    "", hint)
+
+    # -- predicates
+    def visit_BoolTest(self, c: ast.BoolTest, t: FieldType):
+        if t.name != "bool":
+            self.wrong_operator(c, t, "a bare field as a condition", f"compare it, e.g. `{c.field.name} == {_EXAMPLE_VALUE.get(t.name, '...')}`"
+                                if t.name != "set" else f'use `{c.field.name} has "..."`')
+        return c
+
+    def visit_Compare(self, c: ast.Compare, t: FieldType):
+        if c.op not in _OPS_BY_TYPE[t.name]:
+            if t.name == "set":
+                hint = f'use `{c.field.name} has "..."`, `has any {{...}}` or `has all {{...}}`'
+            else:
+                hint = f"a {t.name} field is compared with `==`, `!=`, `in {{...}}`" + (
+                    ", `like` or `resembles`" if t.is_string else "")
+            self.wrong_operator(c, t, f"`{c.op}`", hint)
+            return c
+        value = self.value(c.field, t, c.value)
+        return c if value is None else attrs.evolve(c, value=value)
+
+    def visit_In(self, c: ast.In, t: FieldType):
+        if t.name == "set":
+            self.wrong_operator(c, t, "`in`", f"use `{c.field.name} has any {{...}}`")
+            return c
+        return attrs.evolve(c, items=self.items(c.field, t, c.items))
+
+    def visit_Between(self, c: ast.Between, t: FieldType):
+        if not t.is_ordered:
+            self.wrong_operator(c, t, "`between`", "`between` works on numbers, dates and ordinals")
+            return c
+        low, high = self.value(c.field, t, c.low), self.value(c.field, t, c.high)
+        if low is None or high is None:
+            return c
+        if constant(t, low) > constant(t, high):
+            self.report("E034", f"empty range: {_show(low)} is above {_show(high)}", c.span, "nothing is in this range",
+                        f"write the lower bound first: `{c.field.name} between {_show(high)} and {_show(low)}`")
+        return attrs.evolve(c, low=low, high=high)
+
+    def visit_Has(self, c: ast.Has, t: FieldType):
+        if t.name != "set":
+            op = "`has`" if c.quantifier == "one" else f"`has {c.quantifier}`"
+            self.report("E033", f"{op} needs a set field; `{c.field.name}` is a {t.describe()} field", c.span, "",
+                        f"use `{c.field.name} in {{...}}` to test one value against a list" if t.name != "bool" else
+                        f"use `{c.field.name}` or `not {c.field.name}`")
+            return c
+        items = self.items(c.field, t, c.items)
+        if c.quantifier == "one" and len(items) != 1:  # a region after plain `has`
+            return attrs.evolve(c, quantifier="any", items=items)
+        return attrs.evolve(c, items=items)
+
+    def visit_Like(self, c: ast.Like, t: FieldType):
+        if not t.is_string:
+            self.wrong_operator(c, t, "`like`", "wildcards (`*`, `?`) match text and category fields")
+        return c
+
+    def visit_Resembles(self, c: ast.Resembles, t: FieldType):
+        if not t.is_string:
+            self.wrong_operator(c, t, "`resembles`", "semantic matching reads text fields such as titles")
+        if c.threshold is not None and not (0 < c.threshold <= 1):
+            self.report("E037", f"threshold {c.threshold} is not between 0 and 1", c.span, "",
+                        "write e.g. `at 0.8`; 1 accepts only the same title after normalization")
+        return c
+
+    def visit_Within(self, c: ast.Within, t: FieldType):
+        if t.name != "date":
+            self.wrong_operator(c, t, "`within`", "`within` counts back from the as-of date and needs a date field")
+        return c
+
+    def visit_DateBound(self, c: ast.DateBound, t: FieldType):
+        if t.name != "date":
+            self.wrong_operator(c, t, f"`{c.side}`", f"`{c.side}` needs a date field; for numbers use `<` or `>`")
+        return c
+
+    def visit_IsKnown(self, c: ast.IsKnown, t: FieldType):
+        return c
+
+
+def _show(value: ast.Value) -> str:
+    return print_value(value)

@@ -1,0 +1,96 @@
+"""Diagnostics: what went wrong, where, and what to do, rendered for a terminal.
+
+Every problem the front end finds becomes a `Diagnostic` with a stable code, a severity, a span
+and a hint; a run collects all of them and shows them at once, errors before warnings.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+import attrs
+
+from .ast import Span
+from .source import Source
+
+
+@attrs.frozen(slots=True)
+class Diagnostic:
+    code: str  # "E012", "W001"
+    message: str
+    span: Span | None
+    label: str = ""  # written after the caret, under the source line
+    hint: str = ""
+
+    @property
+    def severity(self) -> str:
+        return "error" if self.code.startswith("E") else "warning"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+
+class RuleError(Exception):
+    """The rules have errors; carries every diagnostic of the run (warnings included)."""
+
+    def __init__(self, diagnostics: list[Diagnostic], sources: dict[str, Source] | None = None):
+        self.diagnostics = diagnostics
+        self.sources = sources or {}
+        super().__init__(render_all(diagnostics, self.sources, color=False))
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """A hint naming the closest candidate, or "" when nothing is close."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else ""
+
+
+def sort_key(d: Diagnostic):
+    s = d.span
+    return (not d.is_error, s.file if s else "", s.line if s else 0, s.column if s else 0, d.code)
+
+
+def render(d: Diagnostic, sources: dict[str, Source], color: bool = False) -> str:
+    def paint(text: str, style: str) -> str:
+        codes = {"error": "1;31", "warning": "1;33", "blue": "1;34", "bold": "1"}
+        return f"\x1b[{codes[style]}m{text}\x1b[0m" if color else text
+
+    where = f"{d.span}: " if d.span else ""
+    head = f"{where}{paint(f'{d.severity}[{d.code}]', d.severity)}: {paint(d.message, 'bold')}"
+    lines = [head]
+    source = sources.get(d.span.file) if d.span else None
+    if d.span and source is not None:
+        text = source.line(d.span.line).replace("\t", " ")
+        gutter = " " * len(str(d.span.line))
+        if d.span.end_line == d.span.line and d.span.end_column > d.span.column:
+            width = d.span.end_column - d.span.column
+        else:
+            width = 1
+        width = max(1, min(width, len(text) - d.span.column + 1))
+        caret = " " * (d.span.column - 1) + "^" * width
+        lines += [
+            f"{gutter} {paint('|', 'blue')}",
+            f"{paint(str(d.span.line), 'blue')} {paint('|', 'blue')} {text}",
+            f"{gutter} {paint('|', 'blue')} {paint(caret, d.severity)}{' ' + d.label if d.label else ''}",
+        ]
+    if d.hint:
+        gutter = " " * (len(str(d.span.line)) if d.span else 0)
+        lines.append(f"{gutter} = hint: {d.hint}")
+    return "\n".join(lines)
+
+
+def summary(diagnostics: list[Diagnostic]) -> str:
+    errors = sum(d.is_error for d in diagnostics)
+    warnings = len(diagnostics) - errors
+
+    def plural(n: int, word: str) -> str:
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    return f"{plural(errors, 'error')}, {plural(warnings, 'warning')}"
+
+
+def render_all(diagnostics: list[Diagnostic], sources: dict[str, Source], color: bool = False) -> str:
+    blocks = [render(d, sources, color) for d in sorted(diagnostics, key=sort_key)]
+    return "\n\n".join(blocks + [summary(diagnostics)])

@@ -1,0 +1,236 @@
+"""Explanations ("the drawer", SPEC section 6), built from parameter truth values.
+
+Whichever engine produced the truth values (the reference evaluator or the compiled kernel's
+outcome arrays), the figures here come from `reference.tally` over those values, so an
+explanation's subtotal and score are the score's own arithmetic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import attrs
+
+from . import ast, model
+from .reference import RuleOutcome, Tri, band, exclude_triggers, filter_passes
+from .schema import Schema
+
+MODE_TITLES = {"score": "Score", "filter": "Filter", "exclude": "Exclude"}
+
+
+@attrs.frozen
+class ParamRow:
+    name: str
+    mode: str
+    value: str  # what the condition read on the record; "unknown" for null
+    weight: Decimal | None
+    outcome: Tri
+    result: str  # "+5 / 5", "0 / 3", "passed", "failed", "excluded", "unknown"
+
+    def to_dict(self) -> dict:
+        return {"parameter": self.name, "mode": self.mode, "value": self.value,
+                "weight": _num(self.weight), "outcome": _tri_word(self.outcome), "result": self.result}
+
+
+@attrs.frozen
+class Breakdown:
+    """One ICP or Persona against one record."""
+
+    kind: str  # "icp" | "persona"
+    code: str
+    name: str
+    status: str
+    rows: tuple[ParamRow, ...]
+    qualifies: bool
+    earned: Decimal
+    possible: Decimal
+    score: int
+    verdict: str  # "assigned", or why it was not
+
+    @property
+    def subtotal(self) -> str:
+        return f"{_num(self.earned)} / {_num(self.possible)}"
+
+    @property
+    def normalization(self) -> str:
+        field = "ICP" if self.kind == "icp" else "Persona"
+        return f"{self.subtotal} normalizes to {self.score} / 100 on the {field} score field."
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "code": self.code, "name": self.name, "status": self.status,
+                "qualifies": self.qualifies, "earned": _num(self.earned), "possible": _num(self.possible),
+                "score": self.score, "band": band(self.score), "verdict": self.verdict,
+                "parameters": [r.to_dict() for r in self.rows]}
+
+
+@attrs.frozen
+class Explanation:
+    record_kind: str  # "account" | "lead"
+    record_id: str
+    as_of: dt.date
+    icp_code: str | None
+    icp_score: int | None
+    persona_code: str | None
+    persona_score: int | None
+    icps: tuple[Breakdown, ...]  # the assigned ICP first, then every other live ICP
+    personas: tuple[Breakdown, ...]  # the same for the Personas of the assigned ICP
+
+    def to_dict(self) -> dict:
+        return {"record": self.record_kind, "id": self.record_id, "as_of": self.as_of.isoformat(),
+                "icp_code": self.icp_code, "icp_score": self.icp_score, "icp_band": band(self.icp_score),
+                "persona_code": self.persona_code, "persona_score": self.persona_score,
+                "persona_band": band(self.persona_score),
+                "icps": [b.to_dict() for b in self.icps], "personas": [b.to_dict() for b in self.personas]}
+
+    def __str__(self) -> str:
+        return render_text(self)
+
+
+def _num(value: Decimal | None):
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _tri_word(value: Tri) -> str:
+    return "unknown" if value is None else ("true" if value else "false")
+
+
+# ---- rows -------------------------------------------------------------------------------------
+
+
+def format_value(value) -> str:
+    if value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()[:10]
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, (set, frozenset, list, tuple)):
+        return "; ".join(sorted(str(v) for v in value)) or "none"
+    return str(value)
+
+
+def value_on_record(param: model.Parameter, record: dict, outcome: Tri) -> str:
+    """What the drawer shows in "Value on record": the value the condition read, or for a set
+    test its answer (the seed's "Uses Snowflake: yes", "Uses Okta: unknown")."""
+    condition = param.condition
+    if isinstance(condition, ast.Has):
+        return "unknown" if outcome is None else ("yes" if outcome else "no")
+    names = list(dict.fromkeys(ref.name for ref in ast.fields_read(condition)))
+    if len(names) == 1:
+        return format_value(record.get(names[0]))
+    return ", ".join(f"{n}={format_value(record.get(n))}" for n in names)
+
+
+def param_rows(rule, record: dict, outcome: RuleOutcome) -> tuple[ParamRow, ...]:
+    rows = []
+    for param, truth in zip(rule.params, outcome.outcomes):
+        if param.mode == "score":
+            earned = param.weight if truth is True else Decimal(0)
+            result = f"{'+' if truth is True else ''}{_num(earned)} / {_num(param.weight)}"
+        elif truth is None and not (param.mode == "exclude" and exclude_triggers(param, truth)):
+            result = "unknown"
+        elif param.mode == "filter":
+            result = "passed" if filter_passes(param, truth) else "failed"
+        else:
+            result = "excluded" if exclude_triggers(param, truth) else "passed"
+        rows.append(ParamRow(param.name, MODE_TITLES[param.mode], value_on_record(param, record, truth),
+                             param.weight, truth, result))
+    return tuple(rows)
+
+
+def why_not(rule, outcome: RuleOutcome, winner: RuleOutcome | None, winner_first: bool) -> str:
+    """Why a live ICP or Persona was not the one assigned."""
+    if not outcome.qualifies:
+        reasons = []
+        for param, truth in zip(rule.params, outcome.outcomes):
+            if param.mode == "filter" and not filter_passes(param, truth):
+                reasons.append(f'filter "{param.name}" ' + ("was unknown" if truth is None else "failed"))
+            elif param.mode == "exclude" and exclude_triggers(param, truth):
+                reasons.append(f'excluded by "{param.name}"' + (" (unknown)" if truth is None else ""))
+        return "did not qualify: " + "; ".join(reasons)
+    if winner is None:
+        return "qualified"
+    if outcome.score == winner.score and winner_first:
+        return f"tied at {outcome.score} with `{winner.code}`, which is declared first"
+    return f"scored {outcome.score}, below {winner.score} of `{winner.code}`"
+
+
+def breakdowns(kind: str, rules, outcomes: tuple[RuleOutcome, ...], record: dict,
+               assigned: str | None) -> tuple[Breakdown, ...]:
+    """The assigned rule first, then every other live one with the reason it lost; drafts are
+    left out (they never take part in assignment)."""
+    by_code = {o.code: o for o in outcomes}
+    order = [r.code for r in rules]
+    winner = by_code.get(assigned)
+    out = []
+    for rule in sorted(rules, key=lambda r: r.code != assigned):
+        outcome = by_code[rule.code]
+        if rule.code == assigned:
+            verdict = "assigned"
+        elif rule.status != "live":
+            continue
+        else:
+            first = winner is not None and order.index(winner.code) < order.index(rule.code)
+            verdict = why_not(rule, outcome, winner, first)
+        out.append(Breakdown(kind, rule.code, rule.name, rule.status, param_rows(rule, record, outcome),
+                             outcome.qualifies, outcome.earned, outcome.possible, outcome.score, verdict))
+    return tuple(out)
+
+
+def explain_account(ruleset: model.Ruleset, record_id: str, account: dict, icps: tuple[RuleOutcome, ...],
+                    icp_code: str | None, icp_score: int | None, as_of: dt.date) -> Explanation:
+    return Explanation("account", record_id, as_of, icp_code, icp_score, None, None,
+                       breakdowns("icp", ruleset.icps, icps, account, icp_code), ())
+
+
+def explain_lead(ruleset: model.Ruleset, record_id: str, lead: dict, account: dict | None,
+                 icps: tuple[RuleOutcome, ...], icp_code: str | None, icp_score: int | None,
+                 personas: tuple[RuleOutcome, ...], persona_code: str | None, persona_score: int | None,
+                 as_of: dt.date) -> Explanation:
+    icp_rows = breakdowns("icp", ruleset.icps, icps, account or {}, icp_code) if account is not None else ()
+    persona_rows = ()
+    if icp_code is not None:
+        persona_rows = breakdowns("persona", ruleset.icp(icp_code).personas, personas, lead, persona_code)
+    return Explanation("lead", record_id, as_of, icp_code, icp_score, persona_code, persona_score,
+                       icp_rows, persona_rows)
+
+
+# ---- plain text -------------------------------------------------------------------------------
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [" | ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def render_breakdown(b: Breakdown) -> list[str]:
+    title = "ICP" if b.kind == "icp" else "Persona"
+    lines = [f"{title} {b.code} \"{b.name}\"{' (draft)' if b.status != 'live' else ''}: {b.verdict}"]
+    table = [["Parameter", "Mode", "Value on record", "Weight", "Contribution"]]
+    scores = [r for r in b.rows if r.mode == "Score"]
+    for r in scores:
+        table.append([r.name, r.mode, r.value, str(_num(r.weight)), r.result])
+    table.append(["Subtotal", "", "", str(_num(b.possible)), b.subtotal])
+    for r in b.rows:
+        if r.mode != "Score":
+            table.append([r.name, r.mode, r.value, "—", r.result])
+    lines += ["  " + line for line in _table(table)]
+    lines.append(f"  {b.normalization}")
+    return lines
+
+
+def render_text(e: Explanation) -> str:
+    head = f"{e.record_kind} {e.record_id} (as of {e.as_of.isoformat()}): "
+    head += f"ICP {e.icp_code or 'none'}" + (f" {e.icp_score}" if e.icp_score is not None else "")
+    if e.record_kind == "lead":
+        head += f", Persona {e.persona_code or 'none'}" + (f" {e.persona_score}" if e.persona_score is not None else "")
+    lines = [head]
+    for b in e.icps + e.personas:
+        lines.append("")
+        lines += render_breakdown(b)
+    return "\n".join(lines)

@@ -1,0 +1,48 @@
+"""The front end's order of passes, written once: read → parse → check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import ast
+from .check import check_workspace
+from .diagnostics import Diagnostic, RuleError
+from .model import Ruleset
+from .parser import parse_source
+from .source import Source, read_sources
+
+
+def looks_like_path(path_or_text: str | Path) -> bool:
+    if isinstance(path_or_text, Path):
+        return True
+    return "\n" not in path_or_text and "{" not in path_or_text
+
+
+def sources_of(path_or_text: str | Path) -> list[Source]:
+    if looks_like_path(path_or_text):
+        return read_sources(path_or_text)
+    return [Source("<rules>", str(path_or_text))]
+
+
+def check_sources(sources: list[Source]) -> tuple[Ruleset | None, list[Diagnostic]]:
+    """Parse every file, then check the workspace. Syntax errors of all files are reported
+    together; checking waits until every file parses, so a broken file cannot cause
+    knock-on "unknown name" errors elsewhere."""
+    files, diagnostics = [], []
+    for source in sources:
+        rule_file, problems = parse_source(source)
+        diagnostics.extend(problems)
+        if rule_file is not None:
+            files.append(rule_file)
+    if diagnostics:
+        return None, diagnostics
+    return check_workspace(ast.Workspace(tuple(files)))
+
+
+def load_ruleset(path_or_text: str | Path) -> Ruleset:
+    """Read and check a workspace (a file, a directory, or rule text); RuleError on any error."""
+    sources = sources_of(path_or_text)
+    ruleset, diagnostics = check_sources(sources)
+    if ruleset is None:
+        raise RuleError(diagnostics, {s.name: s for s in sources})
+    return ruleset

@@ -1,0 +1,218 @@
+"""The printer: any AST back to canonical rule text (`parse(print_file(f)) == f`).
+
+It also names unnamed parameters: a parameter without a display name is called by its printed
+condition, in explanations and in template overrides alike.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import singledispatch
+
+from . import ast
+
+INDENT = "  "
+
+
+def quote(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{escaped}"'
+
+
+def number(value: Decimal) -> str:
+    text = format(value, "f")
+    return text
+
+
+# ---- values and conditions -----------------------------------------------------------------------
+
+
+@singledispatch
+def print_value(value) -> str:
+    raise TypeError(f"not a value node: {value!r}")
+
+
+@print_value.register
+def _(value: ast.StringValue) -> str:
+    return quote(value.value)
+
+
+@print_value.register
+def _(value: ast.NumberValue) -> str:
+    return number(value.value)
+
+
+@print_value.register
+def _(value: ast.DateValue) -> str:
+    return value.value.isoformat()
+
+
+@print_value.register
+def _(value: ast.BoolValue) -> str:
+    return "true" if value.value else "false"
+
+
+@print_value.register
+def _(value: ast.NameValue) -> str:
+    return value.name
+
+
+def _items(items) -> str:
+    return "{" + ", ".join(print_value(v) for v in items) + "}"
+
+
+def _plural(amount: int, unit: str) -> str:
+    return f"{amount} {unit}{'' if amount == 1 else 's'}"
+
+
+@singledispatch
+def _predicate(condition) -> str:
+    raise TypeError(f"not a condition node: {condition!r}")
+
+
+@_predicate.register
+def _(c: ast.BoolTest) -> str:
+    return c.field.name
+
+
+@_predicate.register
+def _(c: ast.Compare) -> str:
+    return f"{c.field.name} {c.op} {print_value(c.value)}"
+
+
+@_predicate.register
+def _(c: ast.In) -> str:
+    return f"{c.field.name} {'not in' if c.negated else 'in'} {_items(c.items)}"
+
+
+@_predicate.register
+def _(c: ast.Between) -> str:
+    return f"{c.field.name} between {print_value(c.low)} and {print_value(c.high)}"
+
+
+@_predicate.register
+def _(c: ast.Has) -> str:
+    if c.quantifier == "one":
+        return f"{c.field.name} has {print_value(c.items[0])}"
+    return f"{c.field.name} has {c.quantifier} {_items(c.items)}"
+
+
+@_predicate.register
+def _(c: ast.Like) -> str:
+    return f"{c.field.name} like {quote(c.pattern.value)}"
+
+
+@_predicate.register
+def _(c: ast.Resembles) -> str:
+    phrases = "{" + ", ".join(quote(p.value) for p in c.phrases) + "}"
+    at = f" at {number(c.threshold)}" if c.threshold is not None else ""
+    return f"{c.field.name} resembles {phrases}{at}"
+
+
+@_predicate.register
+def _(c: ast.Within) -> str:
+    return f"{c.field.name} within {'next ' if c.future else ''}{_plural(c.amount, c.unit)}"
+
+
+@_predicate.register
+def _(c: ast.DateBound) -> str:
+    if isinstance(c.bound, ast.RelativeDate):
+        bound = f"{_plural(c.bound.amount, c.bound.unit)} ago"
+    else:
+        bound = c.bound.value.isoformat()
+    return f"{c.field.name} {c.side} {bound}"
+
+
+@_predicate.register
+def _(c: ast.IsKnown) -> str:
+    return f"{c.field.name} is {'known' if c.known else 'unknown'}"
+
+
+# Binding strength: `not` binds tighter than `and`, which binds tighter than `or`.
+_STRENGTH = {ast.Or: 1, ast.And: 2, ast.Not: 3}
+
+
+def print_condition(condition, context: int = 0) -> str:
+    strength = _STRENGTH.get(type(condition), 4)
+    if isinstance(condition, ast.Or):
+        text = " or ".join(print_condition(c, 2) for c in condition.operands)
+    elif isinstance(condition, ast.And):
+        text = " and ".join(print_condition(c, 3) for c in condition.operands)
+    elif isinstance(condition, ast.Not):
+        text = "not " + print_condition(condition.operand, 3)
+    else:
+        text = _predicate(condition)
+    return f"({text})" if strength < context else text
+
+
+# ---- declarations -------------------------------------------------------------------------------
+
+
+def _header(code: str, display_name: str | None, status: str | None) -> str:
+    parts = [code]
+    if display_name is not None:
+        parts.append(quote(display_name))
+    if status is not None:
+        parts.append(status)
+    return " ".join(parts)
+
+
+def print_param(param: ast.Param) -> str:
+    parts = [param.mode]
+    if param.weight is not None:
+        parts.append(number(param.weight))
+    if param.display_name is not None:
+        parts.append(quote(param.display_name))
+    if param.unknown is not None:
+        parts.append(f"unknown {param.unknown}")
+    return " ".join(parts) + ": " + print_condition(param.condition)
+
+
+def param_name(param: ast.Param) -> str:
+    """What a parameter is called: its display name, else its condition as written."""
+    return param.display_name if param.display_name is not None else print_condition(param.condition)
+
+
+def _block(head: str, lines: list[str], depth: int) -> list[str]:
+    pad = INDENT * depth
+    return [f"{pad}{head} {{", *[f"{pad}{INDENT}{line}" for line in lines], f"{pad}}}"]
+
+
+def _persona_lines(persona, depth: int) -> list[str]:
+    pad = INDENT * depth
+    head = "persona " + _header(persona.code, persona.display_name, persona.status)
+    if isinstance(persona, ast.PersonaInstance):
+        head += f" from {persona.template}"
+        if persona.overrides is None:
+            return [pad + head]
+        body = [f'drop {quote(o.name)}' if isinstance(o, ast.Drop) else print_param(o) for o in persona.overrides]
+        return _block(head, body, depth)
+    return _block(head, [print_param(p) for p in persona.params], depth)
+
+
+def print_declaration(declaration) -> str:
+    if isinstance(declaration, ast.FieldsBlock):
+        lines = []
+        for f in declaration.fields:
+            type_text = ("open " if f.type.open else "") + f.type.name
+            if f.type.levels is not None:
+                type_text += "(" + ", ".join(quote(level.value) for level in f.type.levels) + ")"
+            lines.append(f"{f.name}: {type_text}")
+        return "\n".join(_block(f"{declaration.kind} fields", lines, 0))
+    if isinstance(declaration, ast.RegionDecl):
+        head = "region " + _header(declaration.code, declaration.display_name, None)
+        return f"{head} {{ " + ", ".join(quote(c.code) for c in declaration.countries) + " }"
+    if isinstance(declaration, ast.PersonaTemplate):
+        head = "persona template " + _header(declaration.code, declaration.display_name, declaration.status)
+        return "\n".join(_block(head, [print_param(p) for p in declaration.params], 0))
+    if isinstance(declaration, ast.Icp):
+        head = "icp " + _header(declaration.code, declaration.display_name, declaration.status)
+        lines = [f"{INDENT}{print_param(p)}" for p in declaration.params]
+        for persona in declaration.personas:
+            lines.extend(_persona_lines(persona, 1))
+        return "\n".join([f"{head} {{", *lines, "}"])
+    raise TypeError(f"not a declaration: {declaration!r}")
+
+
+def print_file(rule_file: ast.RuleFile) -> str:
+    return "\n\n".join(print_declaration(d) for d in rule_file.declarations) + "\n"

@@ -1,0 +1,90 @@
+"""Field types: what the rules declare about the columns they read, and how a literal written
+in a rule becomes a typed constant for a field of that type (shared by every engine)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import attrs
+
+from . import ast
+
+TYPE_NAMES = ("category", "text", "number", "int", "bool", "date", "ordinal", "set")
+RECORD_KINDS = ("account", "lead")
+
+# Key columns: always read, never declared.
+ACCOUNT_KEY = "account_id"
+LEAD_KEY = "lead_id"
+KEY_COLUMNS = (ACCOUNT_KEY, LEAD_KEY)
+
+
+@attrs.frozen(slots=True)
+class FieldType:
+    name: str  # one of TYPE_NAMES
+    open: bool = False  # sets only: a value missing from the set is unknown, not "no"
+    levels: tuple[str, ...] = ()  # ordinals only, lowest first
+
+    @property
+    def is_string(self) -> bool:
+        return self.name in ("category", "text")
+
+    @property
+    def is_ordered(self) -> bool:
+        return self.name in ("number", "int", "date", "ordinal")
+
+    def describe(self) -> str:
+        if self.name == "ordinal":
+            return "ordinal(" + ", ".join(f'"{level}"' for level in self.levels) + ")"
+        return ("open " if self.open else "") + self.name
+
+
+@attrs.frozen(slots=True)
+class Field:
+    name: str
+    kind: str  # "account" | "lead"
+    type: FieldType
+    span: ast.Span | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen(slots=True)
+class Schema:
+    fields: tuple[Field, ...]
+
+    def get(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    def of_kind(self, kind: str) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.kind == kind)
+
+
+def constant(field_type: FieldType, value: ast.Value):
+    """The typed constant a checked literal stands for, comparable with record values:
+    a level rank for ordinals, Decimal for numbers, date for dates, str, bool."""
+    if field_type.name == "ordinal":
+        return field_type.levels.index(value.value)
+    if isinstance(value, (ast.StringValue, ast.BoolValue, ast.DateValue)):
+        return value.value
+    if isinstance(value, ast.NumberValue):
+        return value.value
+    raise TypeError(f"no constant for {value!r}")
+
+
+def record_value(field_type: FieldType, raw):
+    """A record's raw Python value, as the reference evaluator compares it (None = unknown).
+    Ordinals become level ranks; sets become frozensets; numbers stay exact."""
+    if raw is None:
+        return None
+    if field_type.name == "ordinal":
+        return field_type.levels.index(raw)
+    if field_type.name == "set":
+        return frozenset(raw)
+    if field_type.name == "date" and isinstance(raw, dt.datetime):
+        return raw.date()
+    if field_type.name in ("number", "int") and isinstance(raw, float) and raw != raw:
+        return None  # NaN is missing data
+    return raw
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
