@@ -115,7 +115,7 @@ class _Checker:
             self.report("E011", f"unknown type `{ref.name}`", ref.span, "not a type", hint)
             return None
         if ref.open and ref.name != "set":
-            self.report("E016", f"only a set can be open, not a {ref.name}", ref.span, "",
+            self.report("E016", f"only a set can be open, not {_a(ref.name)}", ref.span, "",
                         "write `open set` for a set where a missing value means unknown")
             return None
         if ref.name == "ordinal":
@@ -131,7 +131,7 @@ class _Checker:
                     return None
             return FieldType("ordinal", levels=tuple(names))
         if ref.levels is not None:
-            self.report("E017", f"only an ordinal has levels, not a {ref.name}", ref.span, "",
+            self.report("E017", f"only an ordinal has levels, not {_a(ref.name)}", ref.span, "",
                         f"write `{ref.name}` alone, or `ordinal(...)` for ordered levels")
             return None
         return FieldType(ref.name, open=ref.open)
@@ -229,12 +229,12 @@ class _Checker:
         for param in params:
             report = only_conditions_of is None or id(param) in only_conditions_of
             name = param_name(param)
+            sink = self if report else _Silent()
             if name in seen:
-                self.report("E022", f"two parameters of {where} are called \"{name}\"", param.span,
+                sink.report("E022", f"two parameters of {where} are called \"{name}\"", param.span,
                             "second parameter with this name", "give each parameter its own name")
                 continue
             seen[name] = param.span
-            sink = self if report else _Silent()
             ok = _check_mode(sink, param)
             condition = _ConditionChecker(sink, self.fields, self.regions, kind, where).check(param.condition)
             if ok and condition is not None:
@@ -268,14 +268,14 @@ def _check_mode(sink, param: ast.Param) -> bool:
                         f"weights go up to {MAX_WEIGHT} with at most {MAX_WEIGHT_DECIMALS} decimals")
             ok = False
     elif param.weight is not None:
-        sink.report("E042", f"a {param.mode} has no weight", param.span, "",
+        sink.report("E042", f"{_a(param.mode)} has no weight", param.span, "",
                     f"only score parameters carry a weight; write `{param.mode} \"Name\": condition`")
         ok = False
     allowed = {"filter": "passes", "exclude": "excludes"}.get(param.mode)
     if param.unknown is not None and param.unknown != allowed:
-        hint = (f"a {param.mode} may say `unknown {allowed}`" if allowed
+        hint = (f"{_a(param.mode)} may say `unknown {allowed}`" if allowed
                 else "a score parameter earns nothing on unknown; there is nothing to opt into")
-        sink.report("E041", f"`unknown {param.unknown}` does not apply to a {param.mode}", param.span, "", hint)
+        sink.report("E041", f"`unknown {param.unknown}` does not apply to {_a(param.mode)}", param.span, "", hint)
         ok = False
     return ok
 
@@ -348,8 +348,8 @@ class _ConditionChecker:
             example = _EXAMPLE_VALUE.get(field_type.name, '"Series B"')
             if field_type.name == "ordinal":
                 example = f'"{field_type.levels[-1]}"'
-            self.report("E031", f"`{ref.name}` is a {field_type.name} field, but this is {_LITERAL_KIND[type(value)]}",
-                        value.span, f"not a {field_type.name}", f"compare it with a {field_type.name}, e.g. {example}")
+            self.report("E031", f"`{ref.name}` is {_a(field_type.name)} field, but this is {_LITERAL_KIND[type(value)]}",
+                        value.span, f"not {_a(field_type.name)}", f"compare it with {_a(field_type.name)}, e.g. {example}")
             return None
         if field_type.name == "ordinal" and value.value not in field_type.levels:
             hint = did_you_mean(value.value, field_type.levels) or "levels are " + ", ".join(f'"{lv}"' for lv in field_type.levels)
@@ -368,7 +368,7 @@ class _ConditionChecker:
                     self.report("E035", f"unknown region `{item.name}`", item.span, "not a declared region", hint)
                     continue
                 if field_type.name not in ("category", "text", "set"):
-                    self.report("E030", f"a region holds country codes; `{ref.name}` is a {field_type.name} field",
+                    self.report("E030", f"a region holds country codes; `{ref.name}` is {_a(field_type.name)} field",
                                 item.span, "", "use regions with a category field such as `country`")
                     continue
                 out.extend(ast.StringValue(code, span=item.span) for code in countries)
@@ -379,7 +379,7 @@ class _ConditionChecker:
         return tuple(out)
 
     def wrong_operator(self, c, field_type: FieldType, what: str, hint: str) -> None:
-        self.report("E030", f"{what} does not apply to `{c.field.name}`, a {field_type.describe()} field", c.span,
+        self.report("E030", f"{what} does not apply to `{c.field.name}`, {_a(field_type.describe())} field", c.span,
                     "", hint)
 
     # -- predicates
@@ -394,7 +394,7 @@ class _ConditionChecker:
             if t.name == "set":
                 hint = f'use `{c.field.name} has "..."`, `has any {{...}}` or `has all {{...}}`'
             else:
-                hint = f"a {t.name} field is compared with `==`, `!=`, `in {{...}}`" + (
+                hint = f"{_a(t.name)} field is compared with `==`, `!=`, `in {{...}}`" + (
                     ", `like` or `resembles`" if t.is_string else "")
             self.wrong_operator(c, t, f"`{c.op}`", hint)
             return c
@@ -422,7 +422,7 @@ class _ConditionChecker:
     def visit_Has(self, c: ast.Has, t: FieldType):
         if t.name != "set":
             op = "`has`" if c.quantifier == "one" else f"`has {c.quantifier}`"
-            self.report("E033", f"{op} needs a set field; `{c.field.name}` is a {t.describe()} field", c.span, "",
+            self.report("E033", f"{op} needs a set field; `{c.field.name}` is {_a(t.describe())} field", c.span, "",
                         f"use `{c.field.name} in {{...}}` to test one value against a list" if t.name != "bool" else
                         f"use `{c.field.name}` or `not {c.field.name}`")
             return c
@@ -460,3 +460,8 @@ class _ConditionChecker:
 
 def _show(value: ast.Value) -> str:
     return print_value(value)
+
+
+def _a(word: str) -> str:
+    """The word with its indefinite article: "an int", "a date", "an exclude"."""
+    return ("an " if word[:1] in "aeiou" else "a ") + word

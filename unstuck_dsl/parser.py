@@ -362,9 +362,11 @@ class _ToAst(Transformer):
         return ast.Within(field, self._count(amount), _singular(str(unit)), future, span=self._span(meta))
 
     def date_bound(self, meta, children):
+        # Two grammar rules meet here: the predicate `field before|after BOUND` (an alias) and
+        # the rule for BOUND itself when it is a plain date, which arrives as one DATE token.
+        if len(children) == 1:
+            return self._date(children[0])
         field, side, bound = children
-        if isinstance(bound, Token):
-            bound = self._date(bound)
         return ast.DateBound(field, str(side), bound, span=self._span(meta))
 
     def relative_date(self, meta, children):

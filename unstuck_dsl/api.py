@@ -1,0 +1,359 @@
+"""The Python API: compile rules once, score tables, explain any record.
+
+    import unstuck_dsl
+    rules = unstuck_dsl.compile("rules/")
+    result = rules.score("accounts.csv", "leads.csv", as_of="2026-11-26")
+    result.leads                       # an Arrow table; result.to_pandas(), result.to_polars()
+    print(result.explain(account_id="a1"))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import attrs
+import numpy as np
+import pyarrow as pa
+
+from . import codegen, explain, kernel, model
+from .data import Dataset, EncodedTable, load_dataset
+from .lower import Bound, bind_constants, lower_ruleset
+from .pipeline import load_ruleset
+from .reference import band, tally
+
+BAND_NAMES = ("weak", "partial", "solid", "strong")
+
+
+class ScoringError(ValueError):
+    """A scoring request that cannot be met (an unknown preview code, id or date)."""
+
+
+def parse_as_of(as_of) -> dt.date:
+    if as_of is None:
+        return dt.date.today()
+    if isinstance(as_of, dt.datetime):
+        return as_of.date()
+    if isinstance(as_of, dt.date):
+        return as_of
+    try:
+        return dt.date.fromisoformat(str(as_of))
+    except ValueError:
+        raise ScoringError(f"as-of date {as_of!r} is not a date; write YYYY-MM-DD") from None
+
+
+def compile(path_or_text: str | Path) -> "Ruleset":  # noqa: A001 - the documented API name
+    """Read, check and lower a workspace (a .ust file, a directory, or rule text)."""
+    return Ruleset(load_ruleset(path_or_text))
+
+
+@attrs.define
+class _Kernels:
+    module: object
+    source: str
+
+
+class Ruleset:
+    """Checked, lowered rules. Kernels are generated per data layout and cached on disk."""
+
+    def __init__(self, checked: model.Ruleset):
+        self.model = checked
+        self.program = lower_ruleset(checked)
+        self.personas = [(icp, p) for icp in checked.icps for p in icp.personas]
+        self._kernels: dict[tuple, _Kernels] = {}
+
+    @property
+    def account_fields(self) -> list[str]:
+        return [f.name for f in self.model.schema.of_kind("account")]
+
+    @property
+    def lead_fields(self) -> list[str]:
+        return [f.name for f in self.model.schema.of_kind("lead")]
+
+    def source(self, layouts: dict[str, str]) -> str:
+        return codegen.generate(self.program, layouts)
+
+    def kernels(self, dataset: Dataset) -> _Kernels:
+        layouts = _layouts(dataset)
+        key = tuple(sorted(layouts.items()))
+        if key not in self._kernels:
+            source = self.source(layouts)
+            self._kernels[key] = _Kernels(kernel.load_kernel(source), source)
+        return self._kernels[key]
+
+    def warm(self) -> None:
+        """Compile (or load from the cache) the kernels for the usual layout, on one empty record set."""
+        empty_accounts = pa.table({"account_id": pa.array([], pa.string()),
+                                   **{f.name: _empty_column(f) for f in self.model.schema.of_kind("account")}})
+        empty_leads = pa.table({"lead_id": pa.array([], pa.string()), "account_id": pa.array([], pa.string()),
+                                **{f.name: _empty_column(f) for f in self.model.schema.of_kind("lead")}})
+        self.score(empty_accounts, empty_leads, as_of=dt.date(2000, 1, 1))
+
+    def load(self, accounts=None, leads=None) -> Dataset:
+        return load_dataset(self.model.schema, self.account_fields, self.lead_fields, accounts, leads)
+
+    def score(self, accounts=None, leads=None, as_of=None, preview=(), outcomes: bool = False) -> "ScoreResult":
+        """Score accounts (and leads). `accounts` and `leads` are paths (.csv, .parquet, .jsonl),
+        Arrow tables, pandas or polars DataFrames, or lists of dicts; leads alone is a flat
+        lead table carrying the account columns. `preview` names drafts (`icp` or
+        `icp.persona`) to score as if live, reported apart in preview_* columns."""
+        as_of = parse_as_of(as_of)
+        preview = self._preview_codes(preview)
+        dataset = self.load(accounts, leads)
+        return self.score_dataset(dataset, as_of, preview, outcomes)
+
+    def score_dataset(self, dataset: Dataset, as_of: dt.date, preview: frozenset[str] = frozenset(),
+                      outcomes: bool = False) -> "ScoreResult":
+        bound = bind_constants(self.program, self.model.schema, dataset, as_of)
+        run = _Run(self, self.kernels(dataset), dataset, bound, preview, outcomes)
+        return ScoreResult(self, dataset, as_of, preview, bound, run)
+
+    def _preview_codes(self, preview) -> frozenset[str]:
+        codes = frozenset([preview] if isinstance(preview, str) else preview)
+        known = {i.code for i in self.model.icps} | {f"{i.code}.{p.code}" for i, p in self.personas}
+        for code in codes:
+            if code not in known:
+                from .diagnostics import did_you_mean
+
+                hint = did_you_mean(code, known)
+                raise ScoringError(f"unknown preview code `{code}`" + (f"; {hint}" if hint else
+                                   "; name an ICP (`ent_finserv`) or a Persona (`mm_saas.vp_sales`)"))
+        return codes
+
+    def active(self, preview: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Which ICPs and Personas take part: live ones, and in preview also the named drafts."""
+        live_icp = np.array([i.status == "live" for i in self.model.icps] or [False], np.uint8)
+        preview_icp = np.array([i.status == "live" or i.code in preview for i in self.model.icps] or [False], np.uint8)
+        live_persona = np.array([p.status == "live" for _, p in self.personas] or [False], np.uint8)
+        preview_persona = np.array([p.status == "live" or f"{i.code}.{p.code}" in preview
+                                    for i, p in self.personas] or [False], np.uint8)
+        return live_icp, preview_icp, live_persona, preview_persona
+
+
+def _empty_column(field) -> pa.Array:
+    types = {"number": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "date": pa.date32(),
+             "set": pa.list_(pa.string())}
+    return pa.array([], types.get(field.type.name, pa.string()))
+
+
+def _layouts(dataset: Dataset) -> dict[str, str]:
+    tables = [dataset.accounts] + ([dataset.leads] if dataset.leads is not None else [])
+    return {name: column.kind for t in tables for name, column in t.columns.items() if column.kind in ("bitset", "csr")}
+
+
+def _column_arrays(table: EncodedTable | None, slots, layouts) -> list[np.ndarray]:
+    arrays = []
+    for k, role in codegen.kernel_arguments(slots, layouts):
+        column = table.columns[slots[k].field] if table is not None else None
+        if column is None:
+            arrays.append(_placeholder(slots[k], role, layouts))
+        else:
+            arrays.append({"values": column.values, "valid": column.valid, "offsets": column.offsets}[role])
+    return arrays
+
+
+def _placeholder(slot, role, layouts) -> np.ndarray:
+    """An empty column for a kernel run with no records of this kind."""
+    if role == "offsets":
+        return np.zeros(1, np.int64)
+    if role == "valid":
+        return np.zeros(0, np.uint8)
+    if slot.kind == "coded":
+        return np.zeros(0, np.int32)
+    if slot.kind == "set":
+        return np.zeros(0, np.int32) if layouts.get(slot.field) == "csr" else np.zeros((0, 1), np.uint64)
+    return np.zeros(0, {"f64": np.float64, "i64": np.int64, "days": np.int32}[slot.kind])
+
+
+class _Run:
+    """One kernel run over a dataset: assignment arrays and, on request, parameter outcomes."""
+
+    def __init__(self, ruleset: Ruleset, kernels: _Kernels, dataset: Dataset, bound: Bound,
+                 preview: frozenset[str], outcomes: bool):
+        program, layouts = ruleset.program, _layouts(dataset)
+        live_icp, preview_icp, live_persona, preview_persona = ruleset.active(preview)
+        has_preview = bool(preview)
+        n = dataset.accounts.n
+        account_params = sum(len(r.params) for r in program.icps.rules)
+        self.icp = np.empty(n, np.int64)
+        self.icp_score = np.empty(n, np.int64)
+        self.preview_icp = np.full(n, -1, np.int64)
+        self.preview_icp_score = np.full(n, -1, np.int64)
+        self.account_outcomes = np.full((n if outcomes else 0, max(account_params, 1)), -1, np.int8)
+        constants = (bound.luts, bound.lut_offsets, bound.floats, bound.ints)
+        kernels.module.score_accounts(
+            n, *_column_arrays(dataset.accounts, program.account_columns, layouts), *constants,
+            bound.weights, bound.possible, live_icp, preview_icp, has_preview, outcomes,
+            self.icp, self.icp_score, self.preview_icp, self.preview_icp_score, self.account_outcomes)
+        self.lead_outcomes = None
+        if dataset.leads is None:
+            return
+        m = dataset.leads.n
+        lead_params = sum(len(r.params) for b in program.personas for r in b.rules)
+        self.persona = np.empty(m, np.int64)
+        self.persona_score = np.empty(m, np.int64)
+        self.preview_persona = np.full(m, -2, np.int64)
+        self.preview_persona_score = np.full(m, -1, np.int64)
+        self.lead_outcomes = np.full((m if outcomes else 0, max(lead_params, 1)), -1, np.int8)
+        kernels.module.score_leads(
+            m, dataset.lead_account_rows, self.icp, self.preview_icp,
+            *_column_arrays(dataset.leads, program.lead_columns, layouts), *constants,
+            bound.lead_weights, bound.possible, live_persona, preview_persona, has_preview, outcomes,
+            self.persona, self.persona_score, self.preview_persona, self.preview_persona_score, self.lead_outcomes)
+
+
+def _codes_column(codes: list[str], index: np.ndarray) -> pa.Array:
+    """Strings by index; a negative index is null."""
+    if not codes:
+        return pa.nulls(len(index), pa.string())
+    mask = index < 0
+    return pa.array(codes, pa.string()).take(pa.array(np.where(mask, 0, index), mask=mask))
+
+
+def _score_column(scores: np.ndarray) -> pa.Array:
+    return pa.array(scores.astype(np.int32), mask=scores < 0, type=pa.int32())
+
+
+def _band_column(scores: np.ndarray) -> pa.Array:
+    index = np.searchsorted(np.array([25, 50, 75]), scores, side="left")
+    return _codes_column(list(BAND_NAMES), np.where(scores < 0, -1, index))
+
+
+class ScoreResult:
+    """Scores of one run: `accounts` and `leads` Arrow tables (SPEC's output columns), the
+    as-of date, and `explain()` for any record."""
+
+    def __init__(self, ruleset: Ruleset, dataset: Dataset, as_of: dt.date, preview: frozenset[str],
+                 bound: Bound, run: _Run):
+        self.ruleset, self.dataset, self.as_of, self.preview = ruleset, dataset, as_of, preview
+        self._bound, self._run = bound, run
+        self.account_outcomes = run.account_outcomes
+        self.lead_outcomes = run.lead_outcomes
+        self.accounts = self._account_table()
+        self.leads = self._lead_table() if dataset.leads is not None else None
+
+    def _account_table(self) -> pa.Table:
+        icp_codes = [i.code for i in self.ruleset.model.icps]
+        run = self._run
+        columns = {
+            "account_id": self.dataset.accounts.ids,
+            "icp_code": _codes_column(icp_codes, run.icp),
+            "icp_score": _score_column(run.icp_score),
+            "icp_band": _band_column(run.icp_score),
+        }
+        if self.preview:
+            columns.update({"preview_icp_code": _codes_column(icp_codes, run.preview_icp),
+                            "preview_icp_score": _score_column(run.preview_icp_score),
+                            "preview_icp_band": _band_column(run.preview_icp_score)})
+        return pa.table(columns)
+
+    def _lead_table(self) -> pa.Table:
+        run, leads = self._run, self.dataset.leads
+        rows = self.dataset.lead_account_rows
+        persona_codes = [p.code for _, p in self.ruleset.personas] + [model.NO_PERSONA_FIT]
+
+        def per_lead(values: np.ndarray) -> np.ndarray:
+            return np.where(rows >= 0, values[np.maximum(rows, 0)] if len(values) else -1, -1)
+
+        def persona_index(index: np.ndarray) -> np.ndarray:
+            # -1 is "no Persona fits" (a code of its own); -2 is "no ICP", which stays null.
+            return np.where(index == -1, len(persona_codes) - 1, index)
+
+        icp_codes = [i.code for i in self.ruleset.model.icps]
+        icp, icp_score = per_lead(run.icp), per_lead(run.icp_score)
+        columns = {
+            "lead_id": leads.ids,
+            "account_id": leads.account_ids,
+            "icp_code": _codes_column(icp_codes, icp),
+            "icp_score": _score_column(icp_score),
+            "icp_band": _band_column(icp_score),
+            "persona_code": _codes_column(persona_codes, persona_index(run.persona)),
+            "persona_score": _score_column(run.persona_score),
+            "persona_band": _band_column(run.persona_score),
+        }
+        if self.preview:
+            picp, picp_score = per_lead(run.preview_icp), per_lead(run.preview_icp_score)
+            columns.update({
+                "preview_icp_code": _codes_column(icp_codes, picp),
+                "preview_icp_score": _score_column(picp_score),
+                "preview_icp_band": _band_column(picp_score),
+                "preview_persona_code": _codes_column(persona_codes, persona_index(run.preview_persona)),
+                "preview_persona_score": _score_column(run.preview_persona_score),
+                "preview_persona_band": _band_column(run.preview_persona_score),
+            })
+        return pa.table(columns)
+
+    # -- conversions
+    def table(self) -> pa.Table:
+        return self.leads if self.leads is not None else self.accounts
+
+    def to_pandas(self):
+        """The lead table when leads were scored, else the account table, as pandas."""
+        return self.table().to_pandas()
+
+    def to_polars(self):
+        import polars as pl
+
+        return pl.from_arrow(self.table())
+
+    # -- explanations
+    def explain(self, account_id: str | None = None, lead_id: str | None = None) -> explain.Explanation:
+        """The drawer for one record, from the kernel's own outcomes for that record alone."""
+        if (account_id is None) == (lead_id is None):
+            raise ScoringError("explain one record: give account_id or lead_id")
+        ds = self.dataset
+        if lead_id is not None:
+            if ds.leads is None:
+                raise ScoringError("no leads were scored")
+            row = ds.leads.row_of(lead_id)
+            if row is None:
+                raise ScoringError(f"unknown lead id {lead_id!r}")
+            account_row = int(ds.lead_account_rows[row])
+            lead_table = ds.leads.take([row])
+            if account_row >= 0:
+                sub = Dataset(ds.accounts.take([account_row]), lead_table, np.zeros(1, np.int64))
+            else:
+                sub = Dataset(ds.accounts.take([]), lead_table, np.full(1, -1, np.int64))
+        else:
+            row = ds.accounts.row_of(account_id)
+            if row is None:
+                raise ScoringError(f"unknown account id {account_id!r}")
+            sub = Dataset(ds.accounts.take([row]), None, None)
+        return self._explain_subset(sub, lead_id is not None)
+
+    def _explain_subset(self, sub: Dataset, is_lead: bool) -> explain.Explanation:
+        rules = self.ruleset
+        run = _Run(rules, rules.kernels(sub), sub, self._bound, self.preview, outcomes=True)
+        icps = rules.model.icps
+        icp_outcomes = ()
+        account = None
+        if sub.accounts.n:
+            account = sub.accounts.record(0)
+            icp_outcomes = _rule_outcomes(rules.program.icps.rules, icps, run.account_outcomes[0])
+        icp_code = icps[run.icp[0]].code if sub.accounts.n and run.icp[0] >= 0 else None
+        icp_score = int(run.icp_score[0]) if icp_code else None
+        if not is_lead:
+            return explain.explain_account(rules.model, account["account_id"], account, icp_outcomes,
+                                           icp_code, icp_score, self.as_of)
+        lead = sub.leads.record(0)
+        persona_outcomes, persona_code, persona_score = (), None, None
+        if icp_code is not None:
+            icp_index = int(run.icp[0])
+            block = rules.program.personas[icp_index]
+            persona_outcomes = _rule_outcomes(block.rules, icps[icp_index].personas, run.lead_outcomes[0])
+            persona_code, persona_score = model.NO_PERSONA_FIT, None
+            if run.persona[0] >= 0:
+                persona_code = rules.personas[run.persona[0]][1].code
+                persona_score = int(run.persona_score[0])
+        return explain.explain_lead(rules.model, lead["lead_id"], lead, account, icp_outcomes, icp_code,
+                                    icp_score, persona_outcomes, persona_code, persona_score, self.as_of)
+
+
+def _rule_outcomes(rule_irs, rules, row: np.ndarray):
+    """Kernel truth values (0/1/2) → reference truth values → the reference's own tally."""
+    decode = {0: False, 1: None, 2: True}
+    return tuple(tally(rule, tuple(decode[int(row[p.slot])] for p in rule_ir.params))
+                 for rule_ir, rule in zip(rule_irs, rules))
+
+
+__all__ = ["compile", "Ruleset", "ScoreResult", "ScoringError", "band"]

@@ -1,0 +1,503 @@
+"""The columnar data layer: accounts and leads from files or data frames into typed, encoded
+columns the kernel reads (SPEC sections 3 and 9).
+
+Category, text, ordinal and bool columns become int32 codes into a dictionary (-1 is unknown),
+so every string condition is decided once per distinct value. Numbers are float64, ints int64,
+dates int32 days, each with a validity mask. Sets become per-record bitsets over the set's
+dictionary, or CSR lists (offsets + codes) when the dictionary is too large for a few words.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import attrs
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .dates import EPOCH
+from .schema import ACCOUNT_KEY, LEAD_KEY, Field, Schema
+
+FORMATS = (".csv", ".parquet", ".jsonl", ".ndjson")
+CSV_NULLS = ["", "null", "NULL", "NA", "N/A", "None", "none"]
+SET_SEPARATOR = ";"
+BITSET_MAX_VALUES = 256  # up to four 64-bit words per record; larger dictionaries go CSR
+PARQUET_BATCH_ROWS = 262_144
+_TRUE_WORDS = {"true", "t", "yes", "y", "1"}
+_FALSE_WORDS = {"false", "f", "no", "n", "0"}
+
+
+class DataError(Exception):
+    """Input data that does not fit the rules' declared fields: names the column and a row."""
+
+
+@attrs.define
+class Column:
+    """One declared field, encoded. `kind` says which arrays are set:
+    coded: values = int32 codes into `dictionary` (-1 unknown);
+    f64 / i64 / days: values + valid (uint8);
+    bitset: values = uint64[n, words] + valid;  csr: offsets int64[n+1], values int32 codes + valid."""
+
+    field: Field
+    kind: str
+    values: np.ndarray
+    valid: np.ndarray | None = None
+    offsets: np.ndarray | None = None
+    dictionary: list = attrs.Factory(list)
+
+    def python_value(self, i: int):
+        """Row i as the reference evaluator reads it."""
+        if self.kind == "coded":
+            code = int(self.values[i])
+            return None if code < 0 else self.dictionary[code]
+        if not self.valid[i]:
+            return None
+        if self.kind == "f64":
+            return float(self.values[i])
+        if self.kind == "i64":
+            return int(self.values[i])
+        if self.kind == "days":
+            return EPOCH + dt.timedelta(days=int(self.values[i]))
+        if self.kind == "bitset":
+            words = self.values[i]
+            return frozenset(v for code, v in enumerate(self.dictionary) if (int(words[code >> 6]) >> (code & 63)) & 1)
+        return frozenset(self.dictionary[c] for c in self.values[self.offsets[i]:self.offsets[i + 1]])
+
+    def take(self, rows: np.ndarray) -> "Column":
+        if self.kind == "csr":
+            starts, ends = self.offsets[rows], self.offsets[rows + 1]
+            pieces = [self.values[s:e] for s, e in zip(starts, ends)]
+            values = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
+            offsets = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
+            return Column(self.field, self.kind, values.astype(np.int32), self.valid[rows], offsets, self.dictionary)
+        valid = None if self.valid is None else self.valid[rows]
+        return Column(self.field, self.kind, self.values[rows], valid, None, self.dictionary)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.values, self.valid, self.offsets) if a is not None)
+
+
+@attrs.define
+class EncodedTable:
+    kind: str  # "account" | "lead"
+    ids: pa.Array  # string keys, one per row
+    columns: dict[str, Column]
+    account_ids: pa.Array | None = None  # leads: the account each lead belongs to
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    def record(self, i: int) -> dict:
+        record = {name: column.python_value(i) for name, column in self.columns.items()}
+        record[LEAD_KEY if self.kind == "lead" else ACCOUNT_KEY] = self.ids[i].as_py()
+        if self.account_ids is not None:
+            record[ACCOUNT_KEY] = self.account_ids[i].as_py()
+        return record
+
+    def take(self, rows) -> "EncodedTable":
+        rows = np.asarray(rows, dtype=np.int64)
+        indices = pa.array(rows)
+        return EncodedTable(self.kind, self.ids.take(indices), {n: c.take(rows) for n, c in self.columns.items()},
+                            None if self.account_ids is None else self.account_ids.take(indices))
+
+    def row_of(self, record_id: str) -> int | None:
+        matches = np.flatnonzero(pc.equal(self.ids, pa.scalar(str(record_id))).to_numpy(zero_copy_only=False))
+        return int(matches[0]) if len(matches) else None
+
+    @property
+    def nbytes(self) -> int:
+        return sum(c.nbytes for c in self.columns.values())
+
+
+# ---- reading ----------------------------------------------------------------------------------
+
+
+def _describe(source) -> str:
+    return str(source) if isinstance(source, (str, Path)) else type(source).__name__
+
+
+def read_batches(source, needed: list[str], name: str) -> Iterator[pa.RecordBatch]:
+    """Record batches of the needed columns from a path (by extension) or an in-memory table."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        suffix = path.suffix.lower()
+        if suffix not in FORMATS:
+            raise DataError(f"{path}: unknown file type `{suffix or '(none)'}`; use .csv, .parquet or .jsonl")
+        if not path.is_file():
+            raise DataError(f"{path}: no such file")
+        if suffix == ".csv":
+            yield from _read_csv(path, needed).to_batches()
+        elif suffix == ".parquet":
+            yield from _read_parquet(path, needed)
+        else:
+            yield from _read_jsonl(path, needed).to_batches()
+        return
+    table = _to_arrow(source)
+    _require_columns(table.column_names, needed, name)
+    yield from table.select(needed).to_batches()
+
+
+def _to_arrow(source) -> pa.Table:
+    if isinstance(source, pa.Table):
+        return source
+    if isinstance(source, pa.RecordBatch):
+        return pa.Table.from_batches([source])
+    if isinstance(source, list):
+        return pa.Table.from_pylist(source)
+    module = type(source).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(source, preserve_index=False)
+    if module == "polars":
+        return source.to_arrow()
+    if hasattr(source, "__arrow_c_stream__"):
+        return pa.table(source)
+    raise DataError(f"cannot read {type(source).__name__}: pass a file path, an Arrow table, "
+                    "a pandas or polars DataFrame, or a list of dicts")
+
+
+def _require_columns(present: list[str], needed: list[str], name: str) -> None:
+    missing = [c for c in needed if c not in present]
+    if missing:
+        raise DataError(f"{name}: missing column{'s' if len(missing) > 1 else ''} "
+                        + ", ".join(f"`{c}`" for c in missing)
+                        + f" (the rules read {'them' if len(missing) > 1 else 'it'}); found: " + ", ".join(present))
+
+
+def _read_csv(path: Path, needed: list[str]) -> pa.Table:
+    import pyarrow.csv as pcsv
+
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        header = next(csv.reader(handle), [])
+    _require_columns(header, needed, str(path))
+    try:
+        return pcsv.read_csv(
+            path,
+            convert_options=pcsv.ConvertOptions(
+                include_columns=needed, column_types={c: pa.string() for c in needed},
+                null_values=CSV_NULLS, strings_can_be_null=True),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable CSV file ({str(exc).splitlines()[0]})") from None
+
+
+def _read_parquet(path: Path, needed: list[str]) -> Iterator[pa.RecordBatch]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    _require_columns(parquet.schema_arrow.names, needed, str(path))
+    # Batches keep memory bounded by the batch, not the file: each is encoded, then dropped.
+    yield from parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=needed)
+
+
+def _read_jsonl(path: Path, needed: list[str]) -> pa.Table:
+    import pyarrow.json as pjson
+
+    try:
+        table = pjson.read_json(path)
+    except pa.ArrowInvalid as exc:
+        raise DataError(f"{path}: not valid JSON Lines ({str(exc).splitlines()[0]})") from None
+    _require_columns(table.column_names, needed, str(path))
+    return table.select(needed)
+
+
+# ---- encoding ---------------------------------------------------------------------------------
+
+
+class _Encoder:
+    """Accumulates one field's encoded chunks across record batches."""
+
+    def __init__(self, field: Field, name: str):
+        self.field, self.name = field, name
+        self.type = field.type
+        self.chunks: list[tuple] = []
+        self.row_base = 0
+        if self.type.name == "ordinal":
+            self.dictionary = list(self.type.levels)
+        elif self.type.name == "bool":
+            self.dictionary = [False, True]
+        else:
+            self.dictionary = []
+        self.code_of = {v: i for i, v in enumerate(self.dictionary)}
+
+    def fail(self, message: str, index: int, value=None) -> DataError:
+        shown = "" if value is None else f" (value {value!r})"
+        return DataError(f"{self.name}: column `{self.field.name}` ({self.type.describe()}): {message}; "
+                         f"row {self.row_base + index + 1}{shown}")
+
+    def type_error(self, array: pa.Array) -> DataError:
+        first = next((i for i, v in enumerate(array.is_valid().to_pylist()) if v), 0)
+        return self.fail(f"expected {self.type.name}, found {array.type}", first,
+                         array[first].as_py() if len(array) else None)
+
+    def add(self, array: pa.Array) -> None:
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        method = getattr(self, "_add_" + self.type.name)
+        if pa.types.is_null(array.type):
+            array = pa.nulls(len(array), pa.string() if self.type.name != "set" else pa.list_(pa.string()))
+        method(array)
+        self.row_base += len(array)
+
+    # -- strings
+    def _codes(self, array: pa.Array, fixed: bool) -> np.ndarray:
+        if pa.types.is_dictionary(array.type):
+            array = array.cast(array.type.value_type)
+        if pa.types.is_integer(array.type) and not fixed:
+            array = array.cast(pa.string())
+        if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+            raise self.type_error(array)
+        encoded = pc.dictionary_encode(array)
+        local = encoded.dictionary.to_pylist()
+        mapping = np.empty(len(local) + 1, dtype=np.int32)
+        mapping[-1] = -1
+        for i, value in enumerate(local):
+            code = self.code_of.get(value)
+            if code is None:
+                if fixed:
+                    where = int(np.flatnonzero(encoded.indices.fill_null(-1).to_numpy() == i)[0])
+                    levels = ", ".join(f'"{lv}"' for lv in self.type.levels)
+                    raise self.fail(f"\"{value}\" is not a level (levels: {levels})", where)
+                code = self.code_of[value] = len(self.dictionary)
+                self.dictionary.append(value)
+            mapping[i] = code
+        indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return mapping[indices]
+
+    def _add_category(self, array):
+        self.chunks.append((self._codes(array, fixed=False),))
+
+    _add_text = _add_category
+
+    def _add_ordinal(self, array):
+        self.chunks.append((self._codes(array, fixed=True),))
+
+    def _add_bool(self, array):
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            words = [None if v is None else v.strip().lower() for v in array.to_pylist()]
+            for i, w in enumerate(words):
+                if w is not None and w not in _TRUE_WORDS and w not in _FALSE_WORDS:
+                    raise self.fail("expected true or false", i, array[i].as_py())
+            codes = np.array([-1 if w is None else int(w in _TRUE_WORDS) for w in words], dtype=np.int32)
+        elif pa.types.is_boolean(array.type):
+            codes = pc.cast(array, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+        elif pa.types.is_integer(array.type):
+            bad = pc.and_(pc.not_equal(array, 0), pc.not_equal(array, 1)).fill_null(False).to_numpy(zero_copy_only=False)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise self.fail("expected true or false", i, array[i].as_py())
+            codes = array.cast(pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+        else:
+            raise self.type_error(array)
+        self.chunks.append((codes,))
+
+    # -- numbers and dates
+    def _parse_strings(self, array: pa.Array, target: pa.DataType, what: str) -> pa.Array:
+        try:
+            return pc.cast(pc.utf8_trim_whitespace(array), target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            for i, value in enumerate(array.to_pylist()):
+                try:
+                    pc.cast(pa.array([value.strip() if value else value], pa.string()), target)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    raise self.fail(f"expected {what}", i, value) from None
+            raise
+
+    def _add_number(self, array):
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            array = self._parse_strings(array, pa.float64(), "a number")
+        elif not (pa.types.is_integer(array.type) or pa.types.is_floating(array.type) or pa.types.is_decimal(array.type)):
+            raise self.type_error(array)
+        values = pc.cast(array, pa.float64(), safe=False).fill_null(math.nan).to_numpy(zero_copy_only=False)
+        values = values.astype(np.float64)
+        valid = ~np.isnan(values)  # NaN is missing data, the same as null
+        self.chunks.append((np.where(valid, values, 0.0), valid.astype(np.uint8)))
+
+    def _add_int(self, array):
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            array = self._parse_strings(array, pa.float64() if _has_point(array) else pa.int64(), "a whole number")
+        if pa.types.is_floating(array.type):
+            floats = array.to_numpy(zero_copy_only=False).astype(np.float64)
+            nulls = array.is_null().to_numpy(zero_copy_only=False) | np.isnan(floats)
+            bad = ~nulls & ((floats != np.floor(floats)) | (np.abs(floats) >= 2.0 ** 63))
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise self.fail("expected a whole number", i, floats[i])
+            self.chunks.append((np.where(nulls, 0, floats).astype(np.int64), (~nulls).astype(np.uint8)))
+            return
+        if not pa.types.is_integer(array.type):
+            raise self.type_error(array)
+        if pa.types.is_uint64(array.type):
+            too_big = pc.greater(array, 2 ** 63 - 1).fill_null(False).to_numpy(zero_copy_only=False)
+            if too_big.any():
+                i = int(np.flatnonzero(too_big)[0])
+                raise self.fail("whole number out of range", i, array[i].as_py())
+        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8)
+        values = array.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        self.chunks.append((values, valid))
+
+    def _add_date(self, array):
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            array = self._parse_strings(array, pa.date32(), "a date (YYYY-MM-DD)")
+        elif pa.types.is_timestamp(array.type) or pa.types.is_date64(array.type):
+            array = pc.cast(array, pa.date32())
+        elif not pa.types.is_date32(array.type):
+            raise self.type_error(array)
+        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8)
+        days = array.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32)
+        self.chunks.append((days, valid))
+
+    # -- sets
+    def _add_set(self, array):
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            array = pc.split_pattern(array, SET_SEPARATOR)
+        if pa.types.is_large_list(array.type):
+            array = array.cast(pa.list_(array.type.value_type))
+        if not pa.types.is_list(array.type):
+            raise self.type_error(array)
+        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8)
+        array = array.fill_null(pa.scalar([], array.type))
+        flat = pc.list_flatten(array)
+        if pa.types.is_string(flat.type) or pa.types.is_large_string(flat.type):
+            flat = pc.utf8_trim_whitespace(flat)
+        elif not pa.types.is_null(flat.type):
+            raise self.type_error(array)
+        parents = pc.list_parent_indices(array).to_numpy(zero_copy_only=False).astype(np.int64)
+        keep = pc.and_(pc.is_valid(flat), pc.not_equal(flat.cast(pa.string()), "")).fill_null(False).to_numpy(zero_copy_only=False)
+        flat, parents = flat.filter(pa.array(keep)), parents[keep]
+        codes = self._codes(flat.cast(pa.string()), fixed=False).astype(np.int32) if len(flat) else np.zeros(0, np.int32)
+        counts = np.bincount(parents, minlength=len(array))
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.chunks.append((offsets, codes, valid))
+
+    def finish(self) -> Column:
+        kind = {"category": "coded", "text": "coded", "ordinal": "coded", "bool": "coded",
+                "number": "f64", "int": "i64", "date": "days", "set": "set"}[self.type.name]
+        if kind == "coded":
+            codes = np.concatenate([c[0] for c in self.chunks]) if self.chunks else np.zeros(0, np.int32)
+            return Column(self.field, kind, codes.astype(np.int32), None, None, self.dictionary)
+        if kind != "set":
+            dtype = {"f64": np.float64, "i64": np.int64, "days": np.int32}[kind]
+            values = np.concatenate([c[0] for c in self.chunks]) if self.chunks else np.zeros(0, dtype)
+            valid = np.concatenate([c[1] for c in self.chunks]) if self.chunks else np.zeros(0, np.uint8)
+            return Column(self.field, kind, values.astype(dtype), valid.astype(np.uint8), None, self.dictionary)
+        offsets, codes, valid, base = [np.zeros(1, np.int64)], [], [], 0
+        for chunk_offsets, chunk_codes, chunk_valid in self.chunks:
+            offsets.append(chunk_offsets[1:] + base)
+            base += chunk_offsets[-1]
+            codes.append(chunk_codes)
+            valid.append(chunk_valid)
+        offsets = np.concatenate(offsets)
+        codes = np.concatenate(codes).astype(np.int32) if codes else np.zeros(0, np.int32)
+        valid = np.concatenate(valid).astype(np.uint8) if valid else np.zeros(0, np.uint8)
+        if len(self.dictionary) <= BITSET_MAX_VALUES:
+            n = len(offsets) - 1
+            words = max(1, (len(self.dictionary) + 63) // 64)
+            bits = np.zeros((n, words), dtype=np.uint64)
+            rows = np.repeat(np.arange(n), np.diff(offsets))
+            np.bitwise_or.at(bits, (rows, codes >> 6), np.left_shift(np.uint64(1), (codes & 63).astype(np.uint64)))
+            return Column(self.field, "bitset", bits, valid, None, self.dictionary)
+        return Column(self.field, "csr", codes, valid, offsets, self.dictionary)
+
+
+def _has_point(array: pa.Array) -> bool:
+    return bool(pc.any(pc.match_substring(array, ".")).as_py() or pc.any(pc.match_substring(array, "e")).as_py())
+
+
+def _ids(array: pa.Array, column: str, name: str, row_base: int) -> pa.Array:
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        if not pa.types.is_integer(array.type):
+            raise DataError(f"{name}: column `{column}` holds ids: expected text or whole numbers, found {array.type}")
+        array = array.cast(pa.string())
+    nulls = array.is_null().to_numpy(zero_copy_only=False)
+    if nulls.any():
+        raise DataError(f"{name}: column `{column}` is empty in row {row_base + int(np.flatnonzero(nulls)[0]) + 1}; every record needs an id")
+    return array.cast(pa.string())
+
+
+def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str | None = None,
+           extra_keys: tuple[str, ...] = ()) -> EncodedTable:
+    """Read and encode one record kind. `fields` are the declared fields the rules read."""
+    name = name or _describe(source)
+    key = LEAD_KEY if kind == "lead" else ACCOUNT_KEY
+    keys = [key, *extra_keys]
+    fields = [schema.get(f) for f in fields]
+    needed = keys + [f.name for f in fields if f.name not in keys]
+    encoders = {f.name: _Encoder(f, name) for f in fields}
+    ids, account_ids, rows = [], [], 0
+    for batch in read_batches(source, needed, name):
+        ids.append(_ids(batch.column(key), key, name, rows))
+        if extra_keys:
+            account_ids.append(_ids(batch.column(extra_keys[0]), extra_keys[0], name, rows))
+        for f in fields:
+            encoders[f.name].add(batch.column(f.name))
+        rows += batch.num_rows
+    id_array = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
+    table = EncodedTable(kind, id_array, {n: e.finish() for n, e in encoders.items()},
+                         (pa.concat_arrays(account_ids) if account_ids else pa.array([], pa.string())) if extra_keys else None)
+    _check_unique(table.ids, key, name)
+    return table
+
+
+def _check_unique(ids: pa.Array, key: str, name: str) -> None:
+    counts = pc.value_counts(ids)
+    dupes = counts.filter(pc.greater(counts.field("counts"), 1))
+    if len(dupes):
+        value = dupes.field("values")[0].as_py()
+        rows = np.flatnonzero(pc.equal(ids, value).to_numpy(zero_copy_only=False))
+        raise DataError(f"{name}: column `{key}`: id {value!r} appears more than once (rows {rows[0] + 1} and {rows[1] + 1})")
+
+
+@attrs.define
+class Dataset:
+    """The encoded input of one scoring run."""
+
+    accounts: EncodedTable
+    leads: EncodedTable | None
+    lead_account_rows: np.ndarray | None  # per lead: its account's row, -1 when missing
+
+
+def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, leads=None) -> Dataset:
+    """Accounts and leads as two tables, or one flat lead table carrying the account columns
+    (then `accounts` is None and each account is taken from its first lead row)."""
+    if accounts is None and leads is None:
+        raise DataError("no input: give accounts, leads, or both")
+    if accounts is None:
+        flat = _to_arrow_any(leads, [ACCOUNT_KEY, LEAD_KEY, *account_fields, *lead_fields])
+        first = _first_rows(flat)
+        accounts = flat.take(pa.array(first))
+        leads = flat
+    account_table = encode(accounts, schema, "account", account_fields)
+    if leads is None:
+        return Dataset(account_table, None, None)
+    lead_table = encode(leads, schema, "lead", lead_fields, extra_keys=(ACCOUNT_KEY,))
+    rows = pc.index_in(lead_table.account_ids, value_set=account_table.ids)
+    lead_account_rows = rows.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return Dataset(account_table, lead_table, lead_account_rows)
+
+
+def _to_arrow_any(source, needed: list[str]) -> pa.Table:
+    needed = list(dict.fromkeys(needed))
+    batches = list(read_batches(source, needed, _describe(source)))
+    return pa.Table.from_batches(batches) if batches else pa.table({c: pa.array([], pa.string()) for c in needed})
+
+
+def _first_rows(flat: pa.Table) -> np.ndarray:
+    ids = flat.column(ACCOUNT_KEY).combine_chunks()
+    encoded = pc.dictionary_encode(ids.cast(pa.string()) if not pa.types.is_string(ids.type) else ids)
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    _, first = np.unique(indices, return_index=True)
+    return np.sort(first)
