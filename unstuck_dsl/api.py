@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import attrs
@@ -165,6 +167,25 @@ def _placeholder(slot, role, layouts) -> np.ndarray:
     return np.zeros(0, {"f64": np.float64, "i64": np.int64, "days": np.int32}[slot.kind])
 
 
+PARALLEL_MIN_RECORDS = 20_000
+_pool: ThreadPoolExecutor | None = None
+
+
+def run_parallel(kernel_fn, n: int, *args) -> None:
+    """Run a kernel over records 0..n in slices, one per core; the kernel releases the GIL."""
+    global _pool
+    threads = max(1, min(os.cpu_count() or 1, n // PARALLEL_MIN_RECORDS))
+    if threads == 1:
+        kernel_fn(0, n, *args)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="unstuck-kernel")
+    bounds = np.linspace(0, n, threads + 1).astype(np.int64)
+    futures = [_pool.submit(kernel_fn, int(lo), int(hi), *args) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    for future in futures:
+        future.result()
+
+
 class _Run:
     """One kernel run over a dataset: assignment arrays and, on request, parameter outcomes."""
 
@@ -181,8 +202,7 @@ class _Run:
         self.preview_icp_score = np.full(n, -1, np.int64)
         self.account_outcomes = np.full((n if outcomes else 0, max(account_params, 1)), -1, np.int8)
         constants = (bound.luts, bound.lut_offsets, bound.floats, bound.ints)
-        kernels.module.score_accounts(
-            n, *_column_arrays(dataset.accounts, program.account_columns, layouts), *constants,
+        run_parallel(kernels.module.score_accounts, n, *_column_arrays(dataset.accounts, program.account_columns, layouts), *constants,
             bound.weights, bound.possible, live_icp, preview_icp, has_preview, outcomes,
             self.icp, self.icp_score, self.preview_icp, self.preview_icp_score, self.account_outcomes)
         self.lead_outcomes = None
@@ -195,8 +215,7 @@ class _Run:
         self.preview_persona = np.full(m, -2, np.int64)
         self.preview_persona_score = np.full(m, -1, np.int64)
         self.lead_outcomes = np.full((m if outcomes else 0, max(lead_params, 1)), -1, np.int8)
-        kernels.module.score_leads(
-            m, dataset.lead_account_rows, self.icp, self.preview_icp,
+        run_parallel(kernels.module.score_leads, m, dataset.lead_account_rows, self.icp, self.preview_icp,
             *_column_arrays(dataset.leads, program.lead_columns, layouts), *constants,
             bound.lead_weights, bound.possible, live_persona, preview_persona, has_preview, outcomes,
             self.persona, self.persona_score, self.preview_persona, self.preview_persona_score, self.lead_outcomes)

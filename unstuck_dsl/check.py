@@ -59,6 +59,7 @@ class _Checker:
     def __init__(self):
         self.diagnostics: list[Diagnostic] = []
         self.fields: dict[str, Field] = {}
+        self.invalid_fields: set[str] = set()  # declared with a type error, already reported
         self.regions: dict[str, tuple[str, ...]] = {}
         self.templates: dict[str, ast.PersonaTemplate] = {}
 
@@ -106,7 +107,9 @@ class _Checker:
                             f"the first is at {first.span} ({first.kind} field); field names are unique across accounts and leads")
                 continue
             field_type = self.field_type(decl.type)
-            if field_type is not None:
+            if field_type is None:
+                self.invalid_fields.add(decl.name)
+            else:
                 self.fields[decl.name] = Field(decl.name, block.kind, field_type, span=decl.span)
 
     def field_type(self, ref: ast.TypeRef) -> FieldType | None:
@@ -236,7 +239,7 @@ class _Checker:
                 continue
             seen[name] = param.span
             ok = _check_mode(sink, param)
-            condition = _ConditionChecker(sink, self.fields, self.regions, kind, where).check(param.condition)
+            condition = _ConditionChecker(sink, self.fields, self.invalid_fields, self.regions, kind, where).check(param.condition)
             if ok and condition is not None:
                 checked.append(model.Parameter(name, param.mode, param.weight, param.unknown, condition, span=param.span))
         if warn_empty and not any(p.mode == "score" for p in params) and owner_span is not None:
@@ -286,6 +289,7 @@ class _ConditionChecker:
 
     sink: object
     fields: dict[str, Field]
+    invalid_fields: set[str]
     regions: dict[str, tuple[str, ...]]
     kind: str  # the record kind this parameter may read
     where: str
@@ -312,6 +316,9 @@ class _ConditionChecker:
 
     def field(self, ref: ast.FieldRef) -> Field | None:
         field = self.fields.get(ref.name)
+        if field is None and ref.name in self.invalid_fields:
+            self.ok = False  # its declaration is reported; "unknown field" here would mislead
+            return None
         if field is None:
             candidates = [f.name for f in self.fields.values() if f.kind == self.kind]
             hint = did_you_mean(ref.name, candidates)

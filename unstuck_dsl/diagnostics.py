@@ -43,7 +43,10 @@ class RuleError(Exception):
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """A hint naming the closest candidate, or "" when nothing is close."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    candidates = list(candidates)
+    # A difference in case only is the likeliest slip, and difflib may rank another name as close.
+    same_letters = [c for c in candidates if c.casefold() == word.casefold()]
+    close = same_letters or difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else ""
 
 

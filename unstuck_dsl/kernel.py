@@ -59,7 +59,13 @@ def _write_atomically(path: Path, text: str) -> None:
 def _import(path: Path, module_name: str):
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # numba's cache re-imports the module by name when it unpickles a compiled kernel.
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
     return module
 
 

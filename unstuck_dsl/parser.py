@@ -115,7 +115,7 @@ def _describe_token(token: Token) -> str:
     if token.type == "$END":
         return "end of the file"
     if token.type == "STRING":
-        return f"the text {token}"
+        return f"text {token}"
     return f"`{token}`"
 
 
@@ -131,7 +131,9 @@ def syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
         return Diagnostic("E002", f"unexpected character `{shown}`", span, "not part of the rule language",
                           "names use letters, digits and `_`; text goes in double quotes; comments start with `#`")
     expected = set(getattr(exc, "accepts", None) or getattr(exc, "expected", None) or ())
-    if isinstance(exc, UnexpectedEOF):
+    # The LALR parser reports the end of the file as an UnexpectedToken `$END` that borrows the
+    # position of the last token's start; show the end of the file instead.
+    if isinstance(exc, UnexpectedEOF) or exc.token.type == "$END":
         lines = source.text.splitlines() or [""]
         line, column = len(lines), len(lines[-1]) + 1
         found = "end of the file"
@@ -139,7 +141,7 @@ def syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
     else:
         token = exc.token
         found = _describe_token(token)
-        end = token.end_column if token.end_column and token.type != "$END" else column + 1
+        end = token.end_column if token.end_column else column + 1
         span = ast.Span(source.name, line, column, line, end)
     words = sorted({_describe_terminal(t) for t in expected if not t.startswith("__")})
     if len(words) > 6:
