@@ -2,17 +2,89 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import json
+import os
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 import click
+import pyarrow as pa
 
-from .diagnostics import render_all
+from .diagnostics import RuleError, render_all
 from .pipeline import check_sources
 from .source import SourceError, read_sources
 
+OUTPUT_FORMATS = (".csv", ".parquet", ".jsonl")
+
 
 class UserError(click.ClickException):
-    """A problem the user can fix; shown as one line and exit code 1 (2 for usage errors)."""
+    """A problem the user can fix: one message, exit code 1."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def user_errors(fn):
+    """Turn every expected failure (rules, data, ids, dates) into one clear line."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from .api import ScoringError
+        from .data import DataError
+
+        try:
+            return fn(*args, **kwargs)
+        except RuleError as exc:
+            click.echo(render_all(exc.diagnostics, exc.sources, color=sys.stderr.isatty()), err=True)
+            sys.exit(1)
+        except (SourceError, DataError, ScoringError) as exc:
+            raise UserError(str(exc)) from None
+        except OSError as exc:
+            raise UserError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
+
+    return wrapper
+
+
+def _as_of(value: str | None) -> dt.date:
+    if value is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--as-of {value!r} is not a date; write YYYY-MM-DD") from None
+
+
+def write_table(table: pa.Table, path: str) -> None:
+    """Write by extension, atomically: a failed run leaves any earlier file as it was."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise UserError(f"{path}: unknown output type `{suffix or '(none)'}`; use .csv, .parquet or .jsonl")
+    if not target.parent.exists():
+        raise UserError(f"{path}: the folder {target.parent} does not exist")
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        if suffix == ".csv":
+            import pyarrow.csv as pcsv
+
+            pcsv.write_csv(table, temporary)
+        elif suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, temporary)
+        else:
+            with open(temporary, "w", encoding="utf-8") as out:
+                for row in table.to_pylist():
+                    out.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,14 +102,124 @@ def check(path: str) -> None:
     except SourceError as exc:
         raise UserError(str(exc)) from None
     ruleset, diagnostics = check_sources(sources)
-    color = sys.stdout.isatty()
     if diagnostics:
-        click.echo(render_all(diagnostics, {s.name: s for s in sources}, color=color))
+        click.echo(render_all(diagnostics, {s.name: s for s in sources}, color=sys.stdout.isatty()))
     if ruleset is None:
         sys.exit(1)
-    icps = ruleset.icps
-    personas = sum(len(i.personas) for i in icps)
-    click.echo(f"ok: {len(sources)} file{'s' if len(sources) != 1 else ''}, {len(icps)} ICPs, {personas} Personas")
+    personas = sum(len(i.personas) for i in ruleset.icps)
+    click.echo(f"ok: {len(sources)} file{'s' if len(sources) != 1 else ''}, {len(ruleset.icps)} ICPs, {personas} Personas")
+
+
+@cli.command(name="compile")
+@click.argument("path", type=click.Path())
+@user_errors
+def compile_command(path: str) -> None:
+    """Compile the rules in PATH and warm the kernel cache."""
+    from .api import compile as compile_rules
+
+    started = time.perf_counter()
+    rules = compile_rules(path)
+    rules.warm()
+    elapsed = time.perf_counter() - started
+    for icp in rules.model.icps:
+        click.echo(f"ICP {icp.code} \"{icp.name}\" ({icp.status}): {len(icp.params)} parameters")
+        for persona in icp.personas:
+            click.echo(f"  Persona {persona.code} \"{persona.name}\" ({persona.status}): {len(persona.params)} parameters")
+    click.echo("account fields read: " + ", ".join(s.field for s in rules.program.account_columns))
+    click.echo("lead fields read: " + ", ".join(s.field for s in rules.program.lead_columns))
+    click.echo(f"compiled in {elapsed:.2f}s (kernels cached)")
+
+
+def _summary(result, elapsed: float) -> str:
+    import pyarrow.compute as pc
+
+    parts = [f"{result.accounts.num_rows} accounts"]
+    counts = pc.value_counts(result.accounts.column("icp_code")).to_pylist()
+    parts.append("ICPs: " + ", ".join(f"{c['values'] or 'none'} {c['counts']}" for c in counts))
+    if result.leads is not None:
+        parts.insert(1, f"{result.leads.num_rows} leads")
+        counts = pc.value_counts(result.leads.column("persona_code")).to_pylist()
+        parts.append("Personas: " + ", ".join(f"{c['values'] or 'none'} {c['counts']}" for c in counts))
+    return "; ".join(parts) + f"; {elapsed:.2f}s"
+
+
+@cli.command()
+@click.argument("rules", type=click.Path())
+@click.option("--accounts", "accounts_path", type=click.Path(), help="Accounts file (.csv, .parquet, .jsonl).")
+@click.option("--leads", "leads_path", type=click.Path(), help="Leads file; alone, a flat table with account columns.")
+@click.option("--out", "out_path", required=True, type=click.Path(), help="Where to write the scores.")
+@click.option("--accounts-out", type=click.Path(), help="Also write the account-level scores here.")
+@click.option("--as-of", "as_of", help="The date `within` and `ago` count from (YYYY-MM-DD); default today.")
+@click.option("--preview", multiple=True, help="Score a draft ICP (or ICP.persona) as if live, in preview_* columns.")
+@user_errors
+def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview) -> None:
+    """Score accounts (and leads) with RULES."""
+    from .api import compile as compile_rules
+
+    if accounts_path is None and leads_path is None:
+        raise UserError("give --accounts, --leads, or both")
+    day = _as_of(as_of)
+    click.echo(f"as of {day.isoformat()}", err=True)
+    for path in (out_path, accounts_out):
+        if path and Path(path).suffix.lower() not in OUTPUT_FORMATS:
+            raise UserError(f"{path}: unknown output type `{Path(path).suffix or '(none)'}`; use .csv, .parquet or .jsonl")
+    started = time.perf_counter()
+    compiled = compile_rules(rules)
+    result = compiled.score(accounts_path, leads_path, as_of=day, preview=preview)
+    write_table(result.table(), out_path)
+    if accounts_out:
+        write_table(result.accounts, accounts_out)
+    click.echo(_summary(result, time.perf_counter() - started), err=True)
+
+
+@cli.command()
+@click.argument("rules", type=click.Path())
+@click.option("--accounts", "accounts_path", type=click.Path())
+@click.option("--leads", "leads_path", type=click.Path())
+@click.option("--account", "account_id", help="Explain this account.")
+@click.option("--lead", "lead_id", help="Explain this lead.")
+@click.option("--as-of", "as_of")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@user_errors
+def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_json) -> None:
+    """Why a record scored what it did: the drawer, for its ICP and Persona and every rival."""
+    from .api import compile as compile_rules
+    from .render import print_explanation
+
+    if (account_id is None) == (lead_id is None):
+        raise UserError("give exactly one of --account ID or --lead ID")
+    if accounts_path is None and leads_path is None:
+        raise UserError("give --accounts, --leads, or both")
+    day = _as_of(as_of)
+    result = compile_rules(rules).score(accounts_path, leads_path, as_of=day)
+    explanation = result.explain(account_id=account_id, lead_id=lead_id)
+    if as_json:
+        click.echo(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print_explanation(explanation)
+
+
+@cli.command()
+@click.option("--rules", "rules_path", default="rules", type=click.Path(), show_default=True)
+@click.option("--accounts", "n_accounts", default=3000, show_default=True, help="How many sample accounts.")
+@click.option("--out", "out_dir", type=click.Path(), help="Also write the sample data here (accounts.csv, leads.csv).")
+@click.option("--as-of", "as_of", default="2026-11-26", show_default=True)
+@user_errors
+def demo(rules_path, n_accounts, out_dir, as_of) -> None:
+    """Score the bundled sample data with the example rules and show what came out."""
+    from . import sample
+    from .api import compile as compile_rules
+    from .render import print_demo
+
+    day = _as_of(as_of)
+    if out_dir:
+        written = sample.write(out_dir, n_accounts)
+        click.echo("sample data written: " + ", ".join(written.values()))
+    accounts, leads = sample.generate(n_accounts)
+    started = time.perf_counter()
+    compiled = compile_rules(rules_path)
+    result = compiled.score(accounts, leads, as_of=day)
+    print_demo(result, time.perf_counter() - started)
 
 
 def main() -> None:

@@ -1,0 +1,87 @@
+"""Terminal rendering with rich: the drawer and the demo's report (colour only on a terminal)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from rich.console import Console
+from rich.table import Table
+
+from .explain import Breakdown, Explanation, _num
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def breakdown_table(b: Breakdown) -> Table:
+    kind = "ICP" if b.kind == "icp" else "Persona"
+    draft = " (draft)" if b.status != "live" else ""
+    table = Table(title=f"{kind} {b.code} \"{b.name}\"{draft}: {b.verdict}", title_justify="left",
+                  caption=b.normalization, caption_justify="left")
+    for column in ("Parameter", "Mode", "Value on record", "Weight", "Contribution"):
+        table.add_column(column, justify="right" if column == "Weight" else "left")
+    for row in b.rows:
+        if row.mode == "Score":
+            table.add_row(row.name, row.mode, row.value, str(_num(row.weight)), row.result)
+    table.add_row("[bold]Subtotal[/bold]", "", "", str(_num(b.possible)), f"[bold]{b.subtotal}[/bold]")
+    for row in b.rows:
+        if row.mode != "Score":
+            table.add_row(row.name, row.mode, row.value, "—", row.result)
+    return table
+
+
+def print_explanation(e: Explanation, console: Console | None = None) -> None:
+    console = console or _console()
+    head = f"{e.record_kind} {e.record_id} · as of {e.as_of.isoformat()} · ICP {e.icp_code or 'none'}"
+    head += f" {e.icp_score}" if e.icp_score is not None else ""
+    if e.record_kind == "lead":
+        head += f" · Persona {e.persona_code or 'none'}"
+        head += f" {e.persona_score}" if e.persona_score is not None else ""
+    console.print(f"[bold]{head}[/bold]")
+    if e.record_kind == "lead" and not e.icps:
+        console.print("the lead's account is not in the data: no ICP, no Persona")
+    for b in e.icps + e.personas:
+        console.print()
+        console.print(breakdown_table(b))
+
+
+def _counts(column: pa.ChunkedArray) -> list[tuple[str, int]]:
+    counts = pc.value_counts(column).to_pylist()
+    return sorted(((c["values"] or "—", c["counts"]) for c in counts), key=lambda kv: -kv[1])
+
+
+def print_demo(result, elapsed: float, console: Console | None = None) -> None:
+    console = console or _console()
+    leads = result.leads
+    console.print(f"[bold]Scored {result.accounts.num_rows} accounts and {leads.num_rows} leads "
+                  f"as of {result.as_of.isoformat()} in {elapsed:.2f}s[/bold]\n")
+    counts = Table(title="Assignments", title_justify="left")
+    counts.add_column("ICP")
+    counts.add_column("accounts", justify="right")
+    for code, n in _counts(result.accounts.column("icp_code")):
+        counts.add_row(code, str(n))
+    console.print(counts)
+    personas = Table(title="Personas (leads)", title_justify="left")
+    personas.add_column("ICP / Persona")
+    personas.add_column("leads", justify="right")
+    pairs = pc.binary_join_element_wise(leads.column("icp_code").fill_null("—"),
+                                        leads.column("persona_code").fill_null("—"), " / ")
+    for code, n in _counts(pairs):
+        personas.add_row(code, str(n))
+    console.print(personas)
+
+    ranked = leads.filter(pc.is_valid(leads.column("persona_score")))
+    order = pc.sort_indices(ranked, sort_keys=[("icp_score", "descending"), ("persona_score", "descending"),
+                                               ("lead_id", "ascending")])
+    top = ranked.take(order).slice(0, 10)
+    table = Table(title="Top leads (ICP score, then Persona score)", title_justify="left")
+    for column in ("lead_id", "account_id", "icp_code", "icp_score", "persona_code", "persona_score", "persona_band"):
+        table.add_column(column)
+    for row in top.to_pylist():
+        table.add_row(*(str(row[c]) for c in ("lead_id", "account_id", "icp_code", "icp_score", "persona_code",
+                                              "persona_score", "persona_band")))
+    console.print(table)
+    if top.num_rows:
+        console.print("\n[bold]Why the top lead scored what it did[/bold]")
+        print_explanation(result.explain(lead_id=top.column("lead_id")[0].as_py()), console)

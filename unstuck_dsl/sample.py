@@ -1,0 +1,159 @@
+"""The deterministic sample data set: accounts and leads shaped like a real CRM export, for the
+example workspace in rules/. `unstuck demo` scores a few thousand; benchmarks reuse it at scale.
+
+Realistic on purpose: skewed industries and countries, about 30 technologies in open tech-stack
+sets, titles in many spellings, 5–30 % nulls in every column, leads spread unevenly over
+accounts, a few accounts with no leads and a few leads whose account is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+
+INDUSTRIES = ["software", "saas", "financial services", "healthcare", "retail", "manufacturing", "banking",
+              "insurance", "education", "media", "logistics", "energy"]
+INDUSTRY_WEIGHTS = [30, 22, 8, 7, 6, 6, 5, 4, 4, 3, 3, 2]
+COUNTRIES = ["US", "GB", "DE", "CA", "FR", "NL", "IN", "AU", "SE", "ES", "BR", "JP", "IE", "CH", "SG", "PL"]
+COUNTRY_WEIGHTS = [40, 12, 8, 7, 5, 4, 4, 3, 3, 3, 2, 2, 2, 2, 2, 1]
+TECHNOLOGIES = ["Snowflake", "Okta", "dbt", "Segment", "Salesforce", "HubSpot", "AWS", "GCP", "Azure", "Datadog",
+                "Slack", "Zoom", "Stripe", "Twilio", "Looker", "Tableau", "Fivetran", "Airflow", "Kafka",
+                "MongoDB", "Postgres", "Redis", "Auth0", "Workday", "Zendesk", "Intercom", "Marketo",
+                "Outreach", "Gong", "Jira"]
+FUNDING = ["Pre-seed", "Seed", "Series A", "Series B", "Series C", "Series D+", "Public"]
+FUNDING_WEIGHTS = [8, 18, 22, 20, 14, 10, 8]
+SENIORITY = ["IC", "Manager", "Director", "VP", "C-suite"]
+FUNCTIONS = ["Sales", "Engineering", "Marketing", "Security", "RevOps", "Finance", "Exec", "Product"]
+FUNCTION_WEIGHTS = [22, 24, 14, 8, 7, 6, 9, 10]
+TITLES = {
+    "Sales": ["VP Sales", "Vice President of Sales", "Head of Sales", "VP, Sales", "Sales Director",
+              "Account Executive", "Sr. Account Executive", "SDR", "Sales Manager", "Chief Revenue Officer"],
+    "Engineering": ["Software Engineer", "Senior Software Engineer", "Engineering Manager", "VP Engineering",
+                    "CTO", "Head of Engineering", "Staff Engineer"],
+    "Marketing": ["Marketing Manager", "VP Marketing", "Head of Growth", "CMO", "Demand Gen Manager"],
+    "Security": ["CISO", "Security Engineer", "Head of Security", "Director of Security"],
+    "RevOps": ["RevOps Manager", "Head of Revenue Operations", "Sales Ops Analyst"],
+    "Finance": ["CFO", "Controller", "Finance Manager"],
+    "Exec": ["Founder", "Co-founder", "Co-Founder & CEO", "CEO", "founder and ceo", "COO"],
+    "Product": ["Product Manager", "VP Product", "Head of Product", "Senior Product Manager"],
+}
+SENIORITY_OF_WORD = [("chief", 4), ("ceo", 4), ("cto", 4), ("cfo", 4), ("cmo", 4), ("coo", 4), ("ciso", 4),
+                     ("founder", 4), ("vp", 3), ("vice president", 3), ("head", 3), ("director", 2),
+                     ("manager", 1)]
+
+
+def _nulls(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
+    return rng.random(n) < rate
+
+
+def _pick(rng, values, weights, n) -> np.ndarray:
+    p = np.asarray(weights, dtype=np.float64)
+    return rng.choice(len(values), size=n, p=p / p.sum())
+
+
+def _strings(values: list[str], index: np.ndarray, null: np.ndarray) -> pa.Array:
+    return pa.array(values, pa.string()).take(pa.array(index, mask=null))
+
+
+def generate(n_accounts: int, seed: int = 7, as_of: dt.date = dt.date(2026, 11, 26)) -> tuple[pa.Table, pa.Table]:
+    """Accounts and about 3 × as many leads, the same for the same arguments."""
+    rng = np.random.default_rng(seed)
+    n = n_accounts
+    account_ids = pa.array([f"A{i:08d}" for i in range(n)], pa.string())
+    industry = _pick(rng, INDUSTRIES, INDUSTRY_WEIGHTS, n)
+    employees = np.round(np.exp(rng.normal(4.6, 1.6, n))).astype(np.int64) + 1
+    arr = np.round(employees * np.exp(rng.normal(11.5, 0.7, n)), -3)
+    country = _pick(rng, COUNTRIES, COUNTRY_WEIGHTS, n)
+    funding = _pick(rng, FUNDING, FUNDING_WEIGHTS, n)
+    ciso_days = rng.integers(0, 1500, n)
+    hired = (np.datetime64(as_of) - ciso_days.astype("timedelta64[D]")).astype("datetime64[D]")
+    competitor = rng.random(n) < 0.03
+
+    # Tech stacks: each technology has its own popularity; enrichment detects presence only.
+    popularity = np.linspace(0.45, 0.03, len(TECHNOLOGIES))
+    has_tech = rng.random((n, len(TECHNOLOGIES))) < popularity
+    counts = has_tech.sum(axis=1)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    tech_values = pa.array(TECHNOLOGIES, pa.string()).take(pa.array(np.nonzero(has_tech)[1]))
+    stack_null = _nulls(rng, n, 0.2)
+    tech_stack = pa.ListArray.from_arrays(pa.array(offsets), tech_values, mask=pa.array(stack_null))
+
+    accounts = pa.table({
+        "account_id": account_ids,
+        "industry": _strings(INDUSTRIES, industry, _nulls(rng, n, 0.05)),
+        "employees": pa.array(employees, mask=_nulls(rng, n, 0.08)),
+        "arr_usd": pa.array(arr, mask=_nulls(rng, n, 0.30)),
+        "country": _strings(COUNTRIES, country, _nulls(rng, n, 0.06)),
+        "tech_stack": tech_stack,
+        "funding_stage": _strings(FUNDING, funding, _nulls(rng, n, 0.15)),
+        "hired_ciso_on": pa.array(hired, mask=_nulls(rng, n, 0.6) | (rng.random(n) < 0.1)),
+        "is_competitor": pa.array(competitor, mask=_nulls(rng, n, 0.10)),
+    })
+
+    # Leads: a heavy-tailed number per account; some accounts have none, some leads no account.
+    per_account = np.minimum(rng.geometric(0.28, n) - 1 + (rng.random(n) < 0.5), 40)
+    per_account[rng.random(n) < 0.03] = 0
+    owner = np.repeat(np.arange(n), per_account)
+    m = len(owner)
+    orphan = rng.random(m) < 0.01
+    lead_account = account_ids.take(pa.array(owner)).to_numpy(zero_copy_only=False).astype(object)
+    lead_account[orphan] = np.array([f"X{i:08d}" for i in np.flatnonzero(orphan)], dtype=object)
+    function = _pick(rng, FUNCTIONS, FUNCTION_WEIGHTS, m)
+    all_titles = [t for f in FUNCTIONS for t in TITLES[f]]
+    title_seniority = np.array([next((level for word, level in SENIORITY_OF_WORD if word in t.lower()), 0)
+                                for t in all_titles])
+    counts = np.array([len(TITLES[f]) for f in FUNCTIONS])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    title = starts[function] + (rng.random(m) * counts[function]).astype(np.int64)
+    seniority = title_seniority[title]
+    experience = np.round(np.clip(rng.gamma(3.0, 3.5, m), 0, 45), 1)
+    in_role = np.round(np.minimum(experience, rng.gamma(1.5, 1.6, m)), 1)
+    leads = pa.table({
+        "lead_id": pa.array([f"L{j:09d}" for j in range(m)], pa.string()),
+        "account_id": pa.array(lead_account, pa.string()),
+        "title": _strings(all_titles, title, _nulls(rng, m, 0.07)),
+        "seniority": _strings(SENIORITY, seniority, _nulls(rng, m, 0.12)),
+        "function": _strings(FUNCTIONS, function, _nulls(rng, m, 0.10)),
+        "years_experience": pa.array(experience, mask=_nulls(rng, m, 0.25)),
+        "years_in_role": pa.array(in_role, mask=_nulls(rng, m, 0.20)),
+    })
+    return accounts, leads
+
+
+def to_csv_table(table: pa.Table) -> pa.Table:
+    """Sets as `;`-separated text, as the CSV format has them."""
+    columns = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_list(column.type):
+            values = [None if v is None else ";".join(v) for v in column.to_pylist()]
+            column = pa.array(values, pa.string())
+        columns[name] = column
+    return pa.table(columns)
+
+
+def write(directory, n_accounts: int, seed: int = 7, formats=("csv",)) -> dict[str, str]:
+    """Write accounts and leads into `directory` in each format; returns the paths written."""
+    import os
+    from pathlib import Path
+
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    accounts, leads = generate(n_accounts, seed)
+    written = {}
+    for name, table in (("accounts", accounts), ("leads", leads)):
+        for fmt in formats:
+            path = out / f"{name}.{fmt}"
+            temporary = out / f".{name}.{fmt}.tmp"
+            if fmt == "csv":
+                pcsv.write_csv(to_csv_table(table), temporary)
+            else:
+                pq.write_table(table, temporary)
+            os.replace(temporary, path)
+            written[f"{name}.{fmt}"] = str(path)
+    return written
