@@ -51,8 +51,23 @@ def compile(path_or_text: str | Path) -> "Ruleset":  # noqa: A001 - the document
 
 @attrs.define
 class _Kernels:
+    """The compiled module of one layout. The first call of each kernel runs on zero records,
+    which loads it from numba's cache or compiles it; a corrupt cache entry is rebuilt then."""
+
     module: object
     source: str
+    ready: set = attrs.Factory(set)
+
+    def run(self, name: str, n: int, *args) -> None:
+        if name not in self.ready:
+            try:
+                getattr(self.module, name)(0, 0, *args)
+            except Exception:  # a damaged cache entry: rebuild it once, then let errors through
+                self.module = kernel.reload_kernel(self.source)
+                self.ready.clear()
+                getattr(self.module, name)(0, 0, *args)
+            self.ready.add(name)
+        run_parallel(getattr(self.module, name), n, *args)
 
 
 class Ruleset:
@@ -202,7 +217,7 @@ class _Run:
         self.preview_icp_score = np.full(n, -1, np.int64)
         self.account_outcomes = np.full((n if outcomes else 0, max(account_params, 1)), -1, np.int8)
         constants = (bound.luts, bound.lut_offsets, bound.floats, bound.ints)
-        run_parallel(kernels.module.score_accounts, n, *_column_arrays(dataset.accounts, program.account_columns, layouts), *constants,
+        kernels.run("score_accounts", n, *_column_arrays(dataset.accounts, program.account_columns, layouts), *constants,
             bound.weights, bound.possible, live_icp, preview_icp, has_preview, outcomes,
             self.icp, self.icp_score, self.preview_icp, self.preview_icp_score, self.account_outcomes)
         self.lead_outcomes = None
@@ -215,7 +230,7 @@ class _Run:
         self.preview_persona = np.full(m, -2, np.int64)
         self.preview_persona_score = np.full(m, -1, np.int64)
         self.lead_outcomes = np.full((m if outcomes else 0, max(lead_params, 1)), -1, np.int8)
-        run_parallel(kernels.module.score_leads, m, dataset.lead_account_rows, self.icp, self.preview_icp,
+        kernels.run("score_leads", m, dataset.lead_account_rows, self.icp, self.preview_icp,
             *_column_arrays(dataset.leads, program.lead_columns, layouts), *constants,
             bound.lead_weights, bound.possible, live_persona, preview_persona, has_preview, outcomes,
             self.persona, self.persona_score, self.preview_persona, self.preview_persona_score, self.lead_outcomes)

@@ -91,9 +91,10 @@ def load_kernel(source: str):
         return module
 
 
-def purge(source: str) -> None:
-    """Forget a kernel and delete its cache entry (used when a cached entry fails to load)."""
+def reload_kernel(source: str):
+    """Delete a kernel's cache entry and build it again (when the cached entry fails to load)."""
     key = kernel_key(source)
     with _lock:
         _loaded.pop(key, None)
         shutil.rmtree(cache_dir() / key, ignore_errors=True)
+    return load_kernel(source)

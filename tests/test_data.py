@@ -1,0 +1,234 @@
+"""The data layer: every input format, typed encoding, nulls, sets of any size, clear errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import unstuck_dsl
+from unstuck_dsl import data
+from unstuck_dsl.data import DataError
+
+RULES = """
+account fields {
+  industry: category
+  employees: int
+  arr_usd: number
+  tech_stack: open set
+  stage: ordinal("Seed", "Series A", "Series B")
+  founded_on: date
+  is_competitor: bool
+}
+lead fields { title: text }
+icp saas "SaaS" {
+  score 5 "Snowflake": tech_stack has "Snowflake"
+  score 3 "Big": employees >= 100
+  score 2 "Revenue": arr_usd > 1000000
+  score 1 "Late": stage >= "Series A"
+  score 1 "Old": founded_on before 2020-01-01
+  filter "Industry": industry == "software"
+  exclude "Competitor": is_competitor
+  persona vp "VP" { score 1 "VP": title like "vp*" }
+}
+"""
+
+ACCOUNT_ROWS = [
+    {"account_id": "a1", "industry": "software", "employees": 240, "arr_usd": 2e6, "tech_stack": ["Snowflake", "Okta"],
+     "stage": "Series B", "founded_on": dt.date(2015, 3, 1), "is_competitor": False},
+    {"account_id": "a2", "industry": "software", "employees": None, "arr_usd": None, "tech_stack": None,
+     "stage": None, "founded_on": None, "is_competitor": None},
+    {"account_id": "a3", "industry": "retail", "employees": 5, "arr_usd": 10.5, "tech_stack": [],
+     "stage": "Seed", "founded_on": dt.date(2024, 1, 1), "is_competitor": True},
+]
+LEAD_ROWS = [
+    {"lead_id": "l1", "account_id": "a1", "title": "VP Sales"},
+    {"lead_id": "l2", "account_id": "a2", "title": None},
+    {"lead_id": "l3", "account_id": "missing", "title": "VP"},
+]
+EXPECTED_SCORES = [100, 0, None]
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return unstuck_dsl.compile(RULES)
+
+
+def _csv_text(rows):
+    columns = list(rows[0])
+    lines = [",".join(columns)]
+    for row in rows:
+        cells = []
+        for c in columns:
+            v = row[c]
+            if v is None:
+                cells.append("")
+            elif isinstance(v, list):
+                cells.append(";".join(v) if v else "")
+            elif isinstance(v, bool):
+                cells.append("true" if v else "false")
+            else:
+                cells.append(str(v))
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def _scores(result):
+    return result.accounts.column("icp_score").to_pylist()
+
+
+def test_list_of_dicts_arrow_pandas_polars_give_the_same_scores(rules):
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    table = pa.Table.from_pylist(ACCOUNT_ROWS)
+    for source in (ACCOUNT_ROWS, table, table.to_batches()[0], pl.from_arrow(table)):
+        assert _scores(rules.score(source, as_of="2026-11-26")) == EXPECTED_SCORES
+    frame = pd.DataFrame({"account_id": ["a1"], "industry": ["software"], "employees": [240], "arr_usd": [2e6],
+                          "tech_stack": [["Snowflake"]], "stage": ["Series B"],
+                          "founded_on": [dt.date(2015, 3, 1)], "is_competitor": [False]})
+    assert _scores(rules.score(frame, as_of="2026-11-26")) == [100]
+
+
+def test_csv_parquet_jsonl_files(rules, tmp_path):
+    csv_path = tmp_path / "accounts.csv"
+    csv_path.write_text(_csv_text(ACCOUNT_ROWS))
+    parquet_path = tmp_path / "accounts.parquet"
+    pq.write_table(pa.Table.from_pylist(ACCOUNT_ROWS), parquet_path)
+    jsonl_path = tmp_path / "accounts.jsonl"
+    jsonl_path.write_text("\n".join(json.dumps(r, default=str) for r in ACCOUNT_ROWS) + "\n")
+    for path in (csv_path, parquet_path, jsonl_path):
+        assert _scores(rules.score(str(path), as_of="2026-11-26")) == EXPECTED_SCORES, path
+
+
+def test_csv_empty_set_cell_is_unknown_not_empty(rules, tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("account_id,industry,employees,arr_usd,tech_stack,stage,founded_on,is_competitor\n"
+                    "a1,software,10,1,,Seed,2024-01-01,false\n")
+    table = rules.load(str(path)).accounts
+    assert table.record(0)["tech_stack"] is None
+
+
+def test_flat_lead_table_carries_account_columns(rules):
+    accounts = {r["account_id"]: r for r in ACCOUNT_ROWS}
+    flat = [{**accounts[lead["account_id"]], **lead} for lead in LEAD_ROWS[:2]]
+    result = rules.score(leads=flat, as_of="2026-11-26")
+    assert result.leads.column("icp_score").to_pylist() == [100, 0]
+    # A Persona without filters takes every lead of its ICP; an unknown title earns nothing.
+    assert result.leads.column("persona_code").to_pylist() == ["vp", "vp"]
+    assert result.leads.column("persona_score").to_pylist() == [100, 0]
+    assert result.accounts.column("account_id").to_pylist() == ["a1", "a2"]
+
+
+def test_lead_whose_account_is_missing_has_no_icp(rules):
+    result = rules.score(ACCOUNT_ROWS, LEAD_ROWS, as_of="2026-11-26")
+    row = result.leads.to_pylist()[2]
+    assert row["lead_id"] == "l3" and row["icp_code"] is None and row["persona_code"] is None
+
+
+def test_nan_number_is_unknown(rules):
+    rows = [dict(ACCOUNT_ROWS[0], arr_usd=float("nan"))]
+    explanation = rules.score(rows, as_of="2026-11-26").explain(account_id="a1")
+    revenue = next(r for r in explanation.icps[0].rows if r.name == "Revenue")
+    assert revenue.value == "unknown" and revenue.outcome is None
+
+
+def test_small_set_dictionary_is_a_bitset_large_one_is_csr(rules):
+    small = rules.load(ACCOUNT_ROWS).accounts.columns["tech_stack"]
+    assert small.kind == "bitset"
+    many = [dict(ACCOUNT_ROWS[0], account_id=f"x{i}", tech_stack=[f"tool{i}", f"tool{i + 1}"]) for i in range(400)]
+    many[123]["tech_stack"].append("Snowflake")
+    big = rules.load(many).accounts.columns["tech_stack"]
+    assert big.kind == "csr" and len(big.dictionary) > data.BITSET_MAX_VALUES
+    scores = _scores(rules.score(many, as_of="2026-11-26"))
+    assert scores[123] == 100 and scores[0] == 58  # without Snowflake: 7 / 12 → 58.33 → 58
+
+
+def test_bitset_spans_several_words():
+    rules = unstuck_dsl.compile(RULES)
+    rows = [dict(ACCOUNT_ROWS[0], account_id=f"x{i}", tech_stack=[f"t{i}"]) for i in range(150)]
+    rows[149]["tech_stack"] = ["t149", "Snowflake"]  # Snowflake gets code 150: third word
+    column = rules.load(rows).accounts.columns["tech_stack"]
+    assert column.kind == "bitset" and column.values.shape[1] == 3
+    assert _scores(rules.score(rows, as_of="2026-11-26"))[149] == 100
+
+
+@pytest.mark.parametrize("column, value, expected", [
+    ("employees", "lots", "column `employees` (int): expected a whole number; row 2 (value 'lots')"),
+    ("employees", "12.5", "column `employees` (int): expected a whole number; row 2"),
+    ("arr_usd", "1M", "column `arr_usd` (number): expected a number; row 2 (value '1M')"),
+    ("founded_on", "31/12/2020", "column `founded_on` (date): expected a date (YYYY-MM-DD); row 2"),
+    ("stage", "Series Z", "column `stage` (ordinal(\"Seed\", \"Series A\", \"Series B\")): \"Series Z\" is not a level"),
+    ("is_competitor", "maybe", "column `is_competitor` (bool): expected true or false; row 2"),
+])
+def test_bad_csv_value_names_column_and_row(rules, tmp_path, column, value, expected):
+    rows = [dict(ACCOUNT_ROWS[0]), dict(ACCOUNT_ROWS[0], account_id="a2")]
+    rows[1][column] = value
+    path = tmp_path / "accounts.csv"
+    path.write_text(_csv_text(rows))
+    with pytest.raises(DataError) as error:
+        rules.score(str(path), as_of="2026-11-26")
+    assert expected in str(error.value)
+
+
+def test_wrong_arrow_type_names_expected_and_found(rules):
+    rows = [dict(r) for r in ACCOUNT_ROWS]
+    table = pa.Table.from_pylist(rows).set_column(3, "arr_usd", pa.array(["a", "b", "c"]))
+    with pytest.raises(DataError, match=r"column `arr_usd` \(number\): expected a number; row 1"):
+        rules.score(table, as_of="2026-11-26")
+    table = pa.Table.from_pylist(rows).set_column(1, "industry", pa.array([1.5, 2.5, 3.5]))
+    with pytest.raises(DataError, match=r"column `industry` \(category\): expected category, found double; row 1"):
+        rules.score(table, as_of="2026-11-26")
+
+
+def test_missing_column_is_named(rules):
+    rows = [{k: v for k, v in r.items() if k != "employees"} for r in ACCOUNT_ROWS]
+    with pytest.raises(DataError, match="missing column `employees`"):
+        rules.score(rows, as_of="2026-11-26")
+
+
+def test_duplicate_ids_are_refused(rules):
+    rows = [ACCOUNT_ROWS[0], dict(ACCOUNT_ROWS[1], account_id="a1")]
+    with pytest.raises(DataError, match=r"id 'a1' appears more than once \(rows 1 and 2\)"):
+        rules.score(rows, as_of="2026-11-26")
+
+
+def test_unknown_extension_and_missing_file(rules, tmp_path):
+    with pytest.raises(DataError, match="unknown file type `.xlsx`"):
+        rules.score(str(tmp_path / "accounts.xlsx"))
+    with pytest.raises(DataError, match="no such file"):
+        rules.score(str(tmp_path / "nope.csv"))
+
+
+def test_parquet_is_read_in_batches(rules, tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "PARQUET_BATCH_ROWS", 2)
+    rows = [dict(ACCOUNT_ROWS[i % 3], account_id=f"a{i}") for i in range(7)]
+    path = tmp_path / "accounts.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=2)
+    seen = []
+    original = data._Encoder.add
+
+    def spy(self, array):
+        seen.append(len(array))
+        return original(self, array)
+
+    monkeypatch.setattr(data._Encoder, "add", spy)
+    result = rules.score(str(path), as_of="2026-11-26")
+    assert max(seen) <= 2
+    assert _scores(result) == [EXPECTED_SCORES[i % 3] for i in range(7)]
+
+
+def test_encoded_columns_have_the_documented_types(rules):
+    table = rules.load(ACCOUNT_ROWS).accounts
+    cols = table.columns
+    assert cols["industry"].values.dtype == np.int32 and cols["industry"].values.tolist() == [0, 0, 1]
+    assert cols["employees"].values.dtype == np.int64 and cols["employees"].valid.tolist() == [1, 0, 1]
+    assert cols["arr_usd"].values.dtype == np.float64
+    assert cols["stage"].values.tolist() == [2, -1, 0]  # level ranks
+    assert cols["founded_on"].values.dtype == np.int32
+    assert cols["founded_on"].values[0] == (dt.date(2015, 3, 1) - dt.date(1970, 1, 1)).days
+    assert cols["is_competitor"].values.tolist() == [0, -1, 1]
+    assert cols["tech_stack"].valid.tolist() == [1, 0, 1]

@@ -1,0 +1,95 @@
+"""The on-disk kernel cache: a second process pays no JIT cost; bad entries are rebuilt."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RULES = """
+account fields { industry: category  employees: int  stack: set }
+lead fields { title: text }
+icp saas "SaaS" {
+  score 3: employees > 50
+  score 1: stack has "dbt"
+  filter: industry == "software"
+  persona vp "VP" { score 1: title like "vp*" }
+}
+"""
+
+SCRIPT = r"""
+import json, sys
+import unstuck_dsl
+from unstuck_dsl import kernel
+rules = unstuck_dsl.compile(sys.argv[1])
+accounts = [{"account_id": "a1", "industry": "software", "employees": 60, "stack": ["dbt"]}]
+leads = [{"lead_id": "l1", "account_id": "a1", "title": "VP Sales"}]
+result = rules.score(accounts, leads, as_of="2026-01-01")
+kernels = rules._kernels[next(iter(rules._kernels))].module
+stats = {name: {"hits": sum(fn.stats.cache_hits.values()), "misses": sum(fn.stats.cache_misses.values())}
+         for name, fn in (("accounts", kernels.score_accounts), ("leads", kernels.score_leads))}
+print(json.dumps({"scores": [result.accounts.column("icp_score")[0].as_py(),
+                             result.leads.column("persona_score")[0].as_py()],
+                  "stats": stats, "path": kernels.__file__}))
+"""
+
+
+def _run(tmp_path: Path, cache: Path) -> dict:
+    rules = tmp_path / "rules.ust"
+    rules.write_text(RULES)
+    env = dict(os.environ, UNSTUCK_CACHE_DIR=str(cache))
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(rules)], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def warm_cache(tmp_path_factory):
+    """One cold process fills a fresh cache; returns the cache dir and what that process saw."""
+    tmp_path = tmp_path_factory.mktemp("cache")
+    cache = tmp_path / "kernels"
+    return tmp_path, cache, _run(tmp_path, cache)
+
+
+def test_cold_process_compiles_and_writes_the_cache_folder_from_the_env_var(warm_cache):
+    tmp_path, cache, cold = warm_cache
+    assert cold["scores"] == [100, 100]
+    assert Path(cold["path"]).is_relative_to(cache)
+    assert all(s["misses"] == 1 and s["hits"] == 0 for s in cold["stats"].values())
+
+
+def test_second_process_loads_compiled_kernels_without_jit(warm_cache):
+    tmp_path, cache, _ = warm_cache
+    warm = _run(tmp_path, cache)
+    assert warm["scores"] == [100, 100]
+    assert all(s["hits"] == 1 and s["misses"] == 0 for s in warm["stats"].values())
+
+
+def test_corrupt_entries_are_rebuilt_not_fatal(warm_cache):
+    tmp_path, cache, cold = warm_cache
+    module = Path(cold["path"])
+    for index in module.parent.glob("__pycache__/*.nbi"):
+        index.write_bytes(b"\x00garbage")
+    for data in module.parent.glob("__pycache__/*.nbc"):
+        data.write_bytes(b"not a pickle")
+    assert _run(tmp_path, cache)["scores"] == [100, 100]
+    module.write_text("this is not python (")
+    assert _run(tmp_path, cache)["scores"] == [100, 100]
+
+
+def test_concurrent_processes_share_one_cache(tmp_path):
+    rules = tmp_path / "rules.ust"
+    rules.write_text(RULES.replace("employees > 50", "employees > 40"))
+    env = dict(os.environ, UNSTUCK_CACHE_DIR=str(tmp_path / "shared"))
+    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, str(rules)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for proc, (stdout, stderr) in zip(procs, outputs):
+        assert proc.returncode == 0, stderr
+        assert json.loads(stdout.strip().splitlines()[-1])["scores"] == [100, 100]
+    assert _run(tmp_path, tmp_path / "shared")["stats"]["accounts"]["misses"] == 0
