@@ -22,6 +22,7 @@ from decimal import Decimal
 from functools import cache, lru_cache
 from typing import Callable
 
+import attrs
 from hypothesis import strategies as st
 
 from unstuck_dsl import ast, dates
@@ -114,6 +115,8 @@ THRESHOLDS = (None, Decimal("0.5"), Decimal("0.8"), Decimal("1"), Decimal("0.666
 # Weights chosen so that exact x.5 ties happen: 1/2 → 50, 1/8 → 12.5, 3/8 → 37.5, 5/8 → 62.5,
 # 7/8 → 87.5 (1 and 7, 3 and 5), plus decimals.
 WEIGHTS = tuple(Decimal(s) for s in ("1", "1", "1", "3", "5", "7", "0.5", "1.5", "2.25", "0.75", "8", "4"))
+ODD_WEIGHTS = tuple(Decimal(s) for s in ("1", "3", "5", "7"))  # any two sum to 8: k / 8 → x.5
+WEIGHT_SETS = (WEIGHTS, ODD_WEIGHTS, (Decimal(1),))
 
 
 # ---- schemas --------------------------------------------------------------------------------------
@@ -243,7 +246,7 @@ def predicates(field: Field, regions: tuple[str, ...] = ()) -> st.SearchStrategy
     else:  # pragma: no cover
         raise AssertionError(t)
     # `is known` as often as a typical other predicate, not as often as all of them together.
-    return st.one_of(*options, *options, is_known)
+    return st.one_of(*options, *options, *options, is_known)
 
 
 @lru_cache(maxsize=1024)
@@ -272,10 +275,11 @@ DISPLAY_NAMES = ("Uses Snowflake", "Funding stage", "Title", "Ünïcødé name",
 
 
 @st.composite
-def params(draw, schema: Schema, kind: str, regions: tuple[str, ...] = (), mode=None) -> ast.Param:
+def params(draw, schema: Schema, kind: str, regions: tuple[str, ...] = (), mode=None,
+           weights: tuple[Decimal, ...] = WEIGHTS) -> ast.Param:
     """One parameter: mode, weight (score only), maybe a display name, maybe opt-in unknown handling."""
-    mode = mode or draw(st.sampled_from(("score", "score", "filter", "exclude")))
-    weight = draw(st.sampled_from(WEIGHTS)) if mode == "score" else None
+    mode = mode or draw(st.sampled_from(("score", "score", "score", "filter", "exclude")))
+    weight = draw(st.sampled_from(weights)) if mode == "score" else None
     display = draw(st.one_of(st.none(), st.sampled_from(DISPLAY_NAMES)))
     unknown = None
     if mode == "filter" and draw(st.booleans()):
@@ -291,7 +295,8 @@ def param_pool(draw, schema: Schema, kind: str, regions: tuple[str, ...], max_si
     overlap and tie."""
     if not schema.of_kind(kind):
         return []
-    pool = draw(st.lists(params(schema, kind, regions), min_size=1, max_size=max_size))
+    weights = draw(st.sampled_from(WEIGHT_SETS))
+    pool = [draw(params(schema, kind, regions, weights=weights)) for _ in range(draw(sizes(1, max_size)))]
     out, seen = [], set()
     for i, p in enumerate(pool):
         name = param_name(p)
@@ -305,15 +310,38 @@ def param_pool(draw, schema: Schema, kind: str, regions: tuple[str, ...], max_si
     return out
 
 
+@lru_cache(maxsize=1024)
+def sizes(low: int, high: int) -> st.SearchStrategy[int]:
+    """A size from low to high, uniformly. Hypothesis tries (and shrinks to) the first choice
+    most often; that is one element rather than none, so empty tables and empty ICPs come up
+    in their share but do not crowd out the rest."""
+    order = list(range(max(low, 1), high + 1)) + ([0] if low == 0 else [])
+    return st.sampled_from(order or [0])
+
+
 def _pick(draw, pool: list, min_size: int, max_size: int) -> tuple:
     if not pool:
         return ()
-    size = draw(st.integers(min(min_size, len(pool)), min(max_size, len(pool))))
+    size = draw(sizes(min(min_size, len(pool)), min(max_size, len(pool))))
     indexes = draw(st.lists(st.integers(0, len(pool) - 1), min_size=size, max_size=size, unique=True))
     return tuple(pool[i] for i in indexes)
 
 
 STATUSES = st.sampled_from((None, "live", "live", "live", "draft"))
+
+
+def _maybe_eighths(draw, params: tuple) -> tuple:
+    """Sometimes give the score parameters weights that sum to 8 (a random composition), so that
+    an odd number of earned points normalizes to an exact x.5 (12.5, 37.5, 62.5, 87.5)."""
+    scores = [i for i, p in enumerate(params) if p.mode == "score"]
+    if not 2 <= len(scores) <= 8 or not draw(st.integers(0, 2)) == 0:
+        return params
+    cuts = sorted(draw(st.lists(st.integers(1, 7), min_size=len(scores) - 1, max_size=len(scores) - 1, unique=True)))
+    weights = [b - a for a, b in zip([0, *cuts], [*cuts, 8])]
+    out = list(params)
+    for i, w in zip(scores, weights):
+        out[i] = attrs.evolve(out[i], weight=Decimal(w))
+    return tuple(out)
 
 
 # ---- rulesets -------------------------------------------------------------------------------------
@@ -355,7 +383,7 @@ def rule_files(draw, schema: Schema | None = None, max_icps: int = 4, max_person
             return ast.PersonaInstance(code, draw(st.one_of(st.none(), st.just("Persona"))), draw(STATUSES),
                                        template.code, overrides)
         return ast.Persona(code, draw(st.one_of(st.none(), st.just("Persona ✓"))), draw(STATUSES),
-                           _pick(draw, lead_pool, 0, max_params))
+                           _maybe_eighths(draw, _pick(draw, lead_pool, 0, max_params)))
 
     icps = []
     n_icps = draw(st.integers(1, max_icps))
@@ -368,7 +396,7 @@ def rule_files(draw, schema: Schema | None = None, max_icps: int = 4, max_person
             continue
         persona_codes = draw(st.lists(names(), max_size=max_personas if schema.of_kind("lead") else 0, unique=True))
         icps.append(ast.Icp(code, draw(st.one_of(st.none(), st.just("Mid-market SaaS"), st.just("ICP «2»"))),
-                            draw(STATUSES), _pick(draw, account_pool, 0, max_params),
+                            draw(STATUSES), _maybe_eighths(draw, _pick(draw, account_pool, 0, max_params)),
                             tuple(persona(c) for c in persona_codes)))
 
     declarations: list = [fields_block(schema, "account")]
@@ -481,16 +509,14 @@ def records(draw, schema: Schema, kind: str, values: dict | None = None, as_of: 
     one that does not exist."""
     key = ACCOUNT_KEY if kind == "account" else LEAD_KEY
     prefix = "a" if kind == "account" else "l"
-    size = draw(st.integers(min_size, max_size))
+    size = draw(sizes(min_size, max_size))
     ids = draw(st.lists(st.text(ID_ALPHABET, max_size=3).map(lambda s: prefix + s),
                         min_size=size, max_size=size, unique=True))
     out = []
     for record_id in ids:
         row = {key: record_id}
         if kind == "lead":
-            existing = st.sampled_from(account_ids) if account_ids else st.nothing()
-            row[ACCOUNT_KEY] = draw(st.one_of(existing, existing, existing, st.just("missing-account"))
-                                    if account_ids else st.just("missing-account"))
+            row[ACCOUNT_KEY] = draw(st.sampled_from([*(account_ids or ()), "missing-account"]))
         row.update(draw(record(schema, kind, values, as_of)))
         out.append(row)
     return out

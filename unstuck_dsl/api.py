@@ -56,6 +56,7 @@ class _Kernels:
 
     module: object
     source: str
+    layouts: dict[str, str]
     ready: set = attrs.Factory(set)
 
     def run(self, name: str, n: int, *args) -> None:
@@ -95,7 +96,7 @@ class Ruleset:
         key = tuple(sorted(layouts.items()))
         if key not in self._kernels:
             source = self.source(layouts)
-            self._kernels[key] = _Kernels(kernel.load_kernel(source), source)
+            self._kernels[key] = _Kernels(kernel.load_kernel(source), source, layouts)
         return self._kernels[key]
 
     def warm(self) -> None:
@@ -122,8 +123,9 @@ class Ruleset:
     def score_dataset(self, dataset: Dataset, as_of: dt.date, preview: frozenset[str] = frozenset(),
                       outcomes: bool = False) -> "ScoreResult":
         bound = bind_constants(self.program, self.model.schema, dataset, as_of)
-        run = _Run(self, self.kernels(dataset), dataset, bound, preview, outcomes)
-        return ScoreResult(self, dataset, as_of, preview, bound, run)
+        kernels = self.kernels(dataset)
+        run = _Run(self, kernels, dataset, bound, preview, outcomes)
+        return ScoreResult(self, dataset, as_of, preview, bound, kernels, run)
 
     def _preview_codes(self, preview) -> frozenset[str]:
         codes = frozenset([preview] if isinstance(preview, str) else preview)
@@ -206,7 +208,7 @@ class _Run:
 
     def __init__(self, ruleset: Ruleset, kernels: _Kernels, dataset: Dataset, bound: Bound,
                  preview: frozenset[str], outcomes: bool):
-        program, layouts = ruleset.program, _layouts(dataset)
+        program, layouts = ruleset.program, kernels.layouts
         live_icp, preview_icp, live_persona, preview_persona = ruleset.active(preview)
         has_preview = bool(preview)
         n = dataset.accounts.n
@@ -258,9 +260,9 @@ class ScoreResult:
     as-of date, and `explain()` for any record."""
 
     def __init__(self, ruleset: Ruleset, dataset: Dataset, as_of: dt.date, preview: frozenset[str],
-                 bound: Bound, run: _Run):
+                 bound: Bound, kernels: _Kernels, run: _Run):
         self.ruleset, self.dataset, self.as_of, self.preview = ruleset, dataset, as_of, preview
-        self._bound, self._run = bound, run
+        self._bound, self._kernels, self._run = bound, kernels, run
         self.account_outcomes = run.account_outcomes
         self.lead_outcomes = run.lead_outcomes
         self.accounts = self._account_table()
@@ -357,7 +359,8 @@ class ScoreResult:
 
     def _explain_subset(self, sub: Dataset, is_lead: bool) -> explain.Explanation:
         rules = self.ruleset
-        run = _Run(rules, rules.kernels(sub), sub, self._bound, self.preview, outcomes=True)
+        # The same kernels and constants as the full run, over this one record.
+        run = _Run(rules, self._kernels, sub, self._bound, self.preview, outcomes=True)
         icps = rules.model.icps
         icp_outcomes = ()
         account = None

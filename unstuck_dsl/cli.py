@@ -107,7 +107,11 @@ def check(path: str) -> None:
     if ruleset is None:
         sys.exit(1)
     personas = sum(len(i.personas) for i in ruleset.icps)
-    click.echo(f"ok: {len(sources)} file{'s' if len(sources) != 1 else ''}, {len(ruleset.icps)} ICPs, {personas} Personas")
+    click.echo(f"ok: {_count(len(sources), 'file')}, {_count(len(ruleset.icps), 'ICP')}, {_count(personas, 'Persona')}")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 @cli.command(name="compile")

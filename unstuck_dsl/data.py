@@ -358,7 +358,8 @@ class _Encoder:
 
     # -- sets
     def _add_set(self, array):
-        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        from_text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+        if from_text:  # CSV: "Snowflake; dbt" — members are trimmed and empty ones dropped
             array = pc.split_pattern(array, SET_SEPARATOR)
         if pa.types.is_large_list(array.type):
             array = array.cast(pa.list_(array.type.value_type))
@@ -367,14 +368,18 @@ class _Encoder:
         valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8)
         array = array.fill_null(pa.scalar([], array.type))
         flat = pc.list_flatten(array)
-        if pa.types.is_string(flat.type) or pa.types.is_large_string(flat.type):
-            flat = pc.utf8_trim_whitespace(flat)
-        elif not pa.types.is_null(flat.type):
+        if pa.types.is_null(flat.type):
+            flat = flat.cast(pa.string())
+        elif not (pa.types.is_string(flat.type) or pa.types.is_large_string(flat.type)):
             raise self.type_error(array)
         parents = pc.list_parent_indices(array).to_numpy(zero_copy_only=False).astype(np.int64)
-        keep = pc.and_(pc.is_valid(flat), pc.not_equal(flat.cast(pa.string()), "")).fill_null(False).to_numpy(zero_copy_only=False)
+        keep = pc.is_valid(flat)
+        if from_text:
+            flat = pc.utf8_trim_whitespace(flat)
+            keep = pc.and_(keep, pc.not_equal(flat, ""))
+        keep = keep.fill_null(False).to_numpy(zero_copy_only=False)
         flat, parents = flat.filter(pa.array(keep)), parents[keep]
-        codes = self._codes(flat.cast(pa.string()), fixed=False).astype(np.int32) if len(flat) else np.zeros(0, np.int32)
+        codes = self._codes(flat, fixed=False).astype(np.int32) if len(flat) else np.zeros(0, np.int32)
         counts = np.bincount(parents, minlength=len(array))
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.chunks.append((offsets, codes, valid))

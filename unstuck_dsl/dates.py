@@ -18,7 +18,10 @@ def shift(day: dt.date, amount: int, unit: str) -> dt.date:
     months = amount * (12 if unit == "year" else 1)
     index = day.year * 12 + (day.month - 1) + months
     year, month = divmod(index, 12)
-    year = min(max(year, dt.MINYEAR), dt.MAXYEAR)
+    if year < dt.MINYEAR:  # past either end of the calendar: the end itself
+        return dt.date.min
+    if year > dt.MAXYEAR:
+        return dt.date.max
     last = calendar.monthrange(year, month + 1)[1]
     return dt.date(year, month + 1, min(day.day, last))
 

@@ -134,8 +134,9 @@ def syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
     # The LALR parser reports the end of the file as an UnexpectedToken `$END` that borrows the
     # position of the last token's start; show the end of the file instead.
     if isinstance(exc, UnexpectedEOF) or exc.token.type == "$END":
-        lines = source.text.splitlines() or [""]
-        line, column = len(lines), len(lines[-1]) + 1
+        # Lines as Lark counts them (only "\n" ends one), ignoring the final line break.
+        lines = source.text.removesuffix("\n").split("\n")
+        line, column = len(lines), len(lines[-1].removesuffix("\r")) + 1
         found = "end of the file"
         span = ast.Span(source.name, line, max(column - 1, 1), line, column)
     else:

@@ -56,19 +56,19 @@ _SYNONYMS = {
     "coo": "chief operating officer", "cmo": "chief marketing officer", "cro": "chief revenue officer",
     "ciso": "chief information security officer", "cio": "chief information officer",
     "cpo": "chief product officer", "cso": "chief security officer",
-    "co founder": "cofounder", "co-founder": "cofounder",
     "&": "and",
 }
 _STOPWORDS = frozenset({"of", "the", "and", "for", "at", "in", "a", "an", "to", "on"})
-_PHRASE_SYNONYMS = sorted(((k, v) for k, v in _SYNONYMS.items() if " " in k or "-" in k), key=lambda kv: -len(kv[0]))
-_WORD_SYNONYMS = {k: v for k, v in _SYNONYMS.items() if " " not in k and "-" not in k}
+_PHRASE_SYNONYMS = sorted(((k, v) for k, v in _SYNONYMS.items() if " " in k), key=lambda kv: -len(kv[0]))
+_WORD_SYNONYMS = {k: v for k, v in _SYNONYMS.items() if " " not in k}
 
 
 @functools.lru_cache(maxsize=65536)
 def title_tokens(value: str) -> frozenset[str]:
     """The canonical words of a title: abbreviations expanded, synonyms merged, punctuation,
     filler words and plural `s` dropped, order forgotten."""
-    text = normalize_text(value)
+    text = re.sub(r"(?<!\w)co[\s-]+founder", "cofounder", normalize_text(value))
+    text = " ".join(re.split(r"[^\w&]+", text))  # punctuation, hyphens included, separates words
     for phrase, canonical in _PHRASE_SYNONYMS:
         text = re.sub(rf"(?<!\w){re.escape(phrase)}(?!\w)", canonical, text)
     words = re.split(r"[^\w&]+", text)
