@@ -523,14 +523,16 @@ def records(draw, schema: Schema, kind: str, values: dict | None = None, as_of: 
 
 
 @st.composite
-def datasets(draw, schema: Schema, max_accounts: int = 6, max_leads: int = 8,
-             as_of: dt.date | None = None) -> tuple[list[dict], list[dict], dt.date]:
-    """(accounts, leads, as_of): empty and one-row tables included."""
+def datasets(draw, schema: Schema, max_accounts: int = 6, max_leads: int = 8, as_of: dt.date | None = None,
+             account_values: dict | None = None, lead_values: dict | None = None,
+             ) -> tuple[list[dict], list[dict], dt.date]:
+    """(accounts, leads, as_of): empty and one-row tables included. `account_values` and
+    `lead_values` override the strategy of some fields (see `record`)."""
     if as_of is None:
         as_of = draw(st.one_of(st.sampled_from(AS_OF_POOL), st.dates(dt.date(1900, 1, 1), dt.date(2200, 12, 31))))
-    accounts = draw(records(schema, "account", as_of=as_of, max_size=max_accounts))
+    accounts = draw(records(schema, "account", account_values, as_of=as_of, max_size=max_accounts))
     account_ids = [a[ACCOUNT_KEY] for a in accounts]
-    leads = draw(records(schema, "lead", as_of=as_of, account_ids=account_ids, max_size=max_leads))
+    leads = draw(records(schema, "lead", lead_values, as_of=as_of, account_ids=account_ids, max_size=max_leads))
     return accounts, leads, as_of
 
 

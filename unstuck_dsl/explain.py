@@ -110,7 +110,7 @@ def format_value(value) -> str:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     if isinstance(value, (set, frozenset, list, tuple)):
-        return "; ".join(sorted(str(v) for v in value)) or "none"
+        return "; ".join(sorted({str(v) for v in value})) or "none"  # a set: each member once
     return str(value)
 
 
