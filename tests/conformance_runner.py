@@ -24,8 +24,9 @@ import json
 from pathlib import Path
 
 import attrs
+import pyarrow as pa
 
-from unstuck_dsl import reference
+from unstuck_dsl import api, reference
 from unstuck_dsl.model import Ruleset
 from unstuck_dsl.pipeline import load_ruleset
 from unstuck_dsl.schema import ACCOUNT_KEY, LEAD_KEY, Schema
@@ -106,3 +107,28 @@ def reference_engine(ruleset: Ruleset, accounts: list[dict], leads: list[dict], 
                           "icp_score": r.icp_score, "icp_band": r.icp_band, "persona_code": r.persona_code,
                           "persona_score": r.persona_score, "persona_band": r.persona_band})
     return account_rows, lead_rows
+
+
+_ARROW_TYPES = {"category": pa.string(), "text": pa.string(), "ordinal": pa.string(), "number": pa.float64(),
+                "int": pa.int64(), "bool": pa.bool_(), "date": pa.date32(), "set": pa.list_(pa.string())}
+
+
+def arrow_table(records: list[dict], schema: Schema, kind: str) -> pa.Table:
+    """Records in the reference convention as an Arrow table typed by the declared fields."""
+    keys = [ACCOUNT_KEY] if kind == "account" else [LEAD_KEY, ACCOUNT_KEY]
+    columns = {k: pa.array([r[k] for r in records], pa.string()) for k in keys}
+    for field in schema.of_kind(kind):
+        values = [r.get(field.name) for r in records]
+        if field.type.name == "set":
+            values = [None if v is None else sorted(v) for v in values]
+        columns[field.name] = pa.array(values, _ARROW_TYPES[field.type.name])
+    return pa.table(columns)
+
+
+def compiled_engine(ruleset: Ruleset, accounts: list[dict], leads: list[dict], as_of: dt.date,
+                    compiled: api.Ruleset | None = None):
+    """The compiled numba kernel as a conformance engine."""
+    compiled = compiled or api.Ruleset(ruleset)
+    result = compiled.score(arrow_table(accounts, ruleset.schema, "account"),
+                            arrow_table(leads, ruleset.schema, "lead"), as_of=as_of)
+    return result.accounts.to_pylist(), result.leads.to_pylist()

@@ -6,10 +6,9 @@ import json
 
 import pytest
 
-from conformance_runner import ACCOUNT_COLUMNS, LEAD_COLUMNS, case_dirs, load_case, reference_engine
+from conformance_runner import ACCOUNT_COLUMNS, LEAD_COLUMNS, case_dirs, compiled_engine, load_case, reference_engine
 
-# The compiled engine is appended here: ENGINES.append(compiled_engine).
-ENGINES = [reference_engine]
+ENGINES = [reference_engine, compiled_engine]
 
 CASES = case_dirs()
 

@@ -10,31 +10,16 @@ from __future__ import annotations
 
 import os
 
-import pyarrow as pa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from conformance_runner import arrow_table
 from strategies import datasets, rulesets
 from unstuck_dsl import api
 from unstuck_dsl.explain import explain_account, explain_lead
 from unstuck_dsl.reference import evaluate_account, evaluate_lead, normalized_score
 
 EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "25"))
-
-_ARROW_TYPES = {"category": pa.string(), "text": pa.string(), "ordinal": pa.string(), "number": pa.float64(),
-                "int": pa.int64(), "bool": pa.bool_(), "date": pa.date32(), "set": pa.list_(pa.string())}
-
-
-def arrow_table(records: list[dict], schema, kind: str) -> pa.Table:
-    keys = ["account_id"] if kind == "account" else ["lead_id", "account_id"]
-    columns = {k: pa.array([r[k] for r in records], pa.string()) for k in keys}
-    for field in schema.of_kind(kind):
-        values = [r.get(field.name) for r in records]
-        if field.type.name == "set":
-            values = [None if v is None else sorted(v) for v in values]
-        columns[field.name] = pa.array(values, _ARROW_TYPES[field.type.name])
-    return pa.table(columns)
-
 
 def reference_rows(ruleset, accounts, leads, as_of, preview):
     by_id = {a["account_id"]: a for a in accounts}

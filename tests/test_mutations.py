@@ -1,0 +1,46 @@
+"""The differential check catches a rule changed in one engine only.
+
+Each mutation rewrites one semantic rule in the generated kernel (the reference stays as it is);
+the same comparison the differential tests make must then find a record where they disagree.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conformance_runner import CASES_DIR, compiled_engine, load_case, reference_engine
+from unstuck_dsl import api, codegen
+
+MUTATIONS = {
+    # rule 3: round half up → round half down
+    "round half down": ("04_round_half_up", r"\(200 \* (e\d+) \+ pos\) // \(2 \* pos\)", r"(200 * \1 + pos - 1) // (2 * pos)"),
+    # rule 4: a tie goes to the first declared → to the last
+    "ties to the last": ("06_ties_and_drafts", r"and (s\d+) > best_score:", r"and \1 >= best_score:"),
+    # rule 2: an unknown filter fails unless it opts in → passes
+    "unknown filter passes": ("03_modes_and_unknown_opt_ins", r"if (p?\d*v\d+) < 2:\n(\s+)(q\d+) = False",
+                              r"if \1 < 1:\n\2\3 = False"),
+    # SPEC §3: a member missing from an open set is unknown → "no"
+    "open set answers no": ("09_open_and_closed_sets", r"else 1\)$", "else 0)"),
+    # rule 1: not unknown is unknown → true
+    "not unknown is true": ("02_three_valued_logic", r"= 2 - (\w+)$", r"= 2 if \1 == 1 else 2 - \1"),
+}
+
+
+@pytest.mark.parametrize("name", list(MUTATIONS))
+def test_differential_check_catches_a_one_sided_change(name, monkeypatch):
+    case_name, pattern, replacement = MUTATIONS[name]
+    case = load_case(CASES_DIR / case_name)
+    original = codegen.generate
+
+    def mutated(program, layouts):
+        source, count = re.subn(pattern, replacement, original(program, layouts), flags=re.MULTILINE)
+        assert count > 0, f"mutation {name!r} found nothing to change"
+        return source
+
+    expected = reference_engine(case.ruleset, case.accounts, case.leads, case.as_of)
+    assert compiled_engine(case.ruleset, case.accounts, case.leads, case.as_of) == expected
+    monkeypatch.setattr(codegen, "generate", mutated)
+    got = compiled_engine(case.ruleset, case.accounts, case.leads, case.as_of, compiled=api.Ruleset(case.ruleset))
+    assert got != expected, f"mutation {name!r} went unnoticed"
