@@ -29,7 +29,7 @@ from unstuck_dsl import ast, dates
 from unstuck_dsl.model import NO_PERSONA_FIT, Ruleset
 from unstuck_dsl.parser import grammar_text
 from unstuck_dsl.pipeline import load_ruleset
-from unstuck_dsl.printer import param_name, print_file
+from unstuck_dsl.printer import param_name, print_declaration, print_file
 from unstuck_dsl.schema import ACCOUNT_KEY, KEY_COLUMNS, LEAD_KEY, Field, FieldType, Schema
 
 # ---- names ----------------------------------------------------------------------------------------
@@ -542,3 +542,47 @@ def workloads(draw, **sizes) -> tuple[str, Ruleset, list[dict], list[dict], dt.d
     text, ruleset = draw(rulesets(**sizes))
     accounts, leads, as_of = draw(datasets(ruleset.schema))
     return text, ruleset, accounts, leads, as_of
+
+
+# ---- audiences -----------------------------------------------------------------------------------
+
+SCORE_LITERALS = (0, 25, 26, 50, 51, 60, 75, 76, 100)
+
+
+def _score_predicates(ruleset: Ruleset) -> st.SearchStrategy:
+    from unstuck_dsl.schema import BAND_LEVELS
+
+    scores = st.sampled_from(SCORE_LITERALS).map(lambda n: ast.NumberValue(Decimal(n)))
+    bands = st.sampled_from(BAND_LEVELS).map(ast.StringValue)
+    options = []
+    for name in ("icp_score", "persona_score"):
+        ref = ast.FieldRef(name)
+        options.append(st.builds(lambda op, v, ref=ref: ast.Compare(ref, op, v), st.sampled_from(ORDER_OPS), scores))
+        options.append(st.builds(lambda ref=ref: ast.IsKnown(ref, True)))
+    for name in ("icp_band", "persona_band"):
+        ref = ast.FieldRef(name)
+        options.append(st.builds(lambda op, v, ref=ref: ast.Compare(ref, op, v), st.sampled_from(ORDER_OPS), bands))
+    codes = {"icp_code": [i.code for i in ruleset.icps],
+             "persona_code": sorted({p.code for i in ruleset.icps for p in i.personas}) + [NO_PERSONA_FIT]}
+    for name, known in codes.items():
+        if known:
+            ref = ast.FieldRef(name)
+            values = st.sampled_from(known).map(ast.StringValue)
+            options.append(st.builds(lambda items, neg, ref=ref: ast.In(ref, tuple(items), neg),
+                                     st.lists(values, min_size=1, max_size=2), st.booleans()))
+    return st.one_of(options)
+
+
+@st.composite
+def audiences(draw, text: str, ruleset: Ruleset) -> tuple[str, Ruleset]:
+    """The ruleset with one audience `aud` added: scores, codes and bands mixed with fields."""
+    leaves = [_score_predicates(ruleset)]
+    if ruleset.schema.fields:
+        leaves.append(st.sampled_from(ruleset.schema.fields).flatmap(predicates))
+    leaf = st.one_of(leaves)
+    condition = draw(st.recursive(leaf, lambda children: st.one_of(
+        st.lists(children, min_size=2, max_size=3).map(lambda cs: ast.And(tuple(cs))),
+        st.lists(children, min_size=2, max_size=3).map(lambda cs: ast.Or(tuple(cs))),
+        children.map(ast.Not)), max_leaves=4))
+    full = text + "\n" + print_declaration(ast.Audience("aud", None, condition)) + "\n"
+    return full, load_ruleset(full)

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from conformance_runner import arrow_table
-from strategies import datasets, rulesets
+from strategies import audiences, datasets, rulesets
 from unstuck_dsl import api
 from unstuck_dsl.explain import explain_account, explain_lead
-from unstuck_dsl.reference import evaluate_account, evaluate_lead, normalized_score
+from unstuck_dsl.reference import evaluate_account, evaluate_audience, evaluate_lead, normalized_score
 
 EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "25"))
 
@@ -122,3 +122,36 @@ def test_kernel_equals_reference_on_every_record(data):
         check_accounts(compiled, result, account_rows, preview)
         check_leads(compiled, result, lead_rows, preview)
         check_explanations(compiled, result, accounts, leads, account_rows, lead_rows, as_of)
+
+
+def _scored_record(fields: dict, live) -> dict:
+    record = dict(fields)
+    record.update(icp_code=live.icp_code, icp_score=live.icp_score, icp_band=live.icp_band,
+                  persona_code=getattr(live, "persona_code", None), persona_score=getattr(live, "persona_score", None),
+                  persona_band=getattr(live, "persona_band", None))
+    return record
+
+
+@settings(max_examples=max(5, EXAMPLES // 2), deadline=None, suppress_health_check=list(HealthCheck), phases=PHASES)
+@given(data=st.data())
+def test_audience_kernel_equals_reference(data):
+    text, base = data.draw(rulesets(), label="rules")
+    text, ruleset = data.draw(audiences(text, base), label="audience")
+    compiled = api.Ruleset(ruleset)
+    audience = ruleset.audience("aud")
+    for round_ in range(2):
+        accounts, leads, as_of = data.draw(datasets(ruleset.schema), label=f"data {round_}")
+        with_leads = data.draw(st.booleans(), label="with leads")
+        result = compiled.score(arrow_table(accounts, ruleset.schema, "account"),
+                                arrow_table(leads, ruleset.schema, "lead") if with_leads else None, as_of=as_of)
+        account_rows, lead_rows = reference_rows(ruleset, accounts, leads, as_of, frozenset())
+        if with_leads:
+            by_id = {a["account_id"]: a for a in accounts}
+            records = [_scored_record({**by_id.get(lead["account_id"], {}), **lead}, live)
+                       for lead, (live, _) in zip(leads, lead_rows)]
+        else:
+            records = [_scored_record(account, live) for account, (live, _) in zip(accounts, account_rows)]
+        expected = [evaluate_audience(ruleset, audience, r, as_of) for r in records]
+        got = [{0: False, 1: None, 2: True}[int(v)] for v in result.audience_membership("aud")]
+        assert got == expected
+        assert result.audience("aud").num_rows == expected.count(True)

@@ -19,10 +19,11 @@ import numpy as np
 import pyarrow as pa
 
 from . import codegen, explain, kernel, model
-from .data import Dataset, EncodedTable, load_dataset
-from .lower import Bound, bind_constants, lower_ruleset
+from .data import Column, Dataset, EncodedTable, load_dataset, unknown_column
+from .lower import Bound, bind_constants, bind_program, lower_audience, lower_ruleset
 from .pipeline import load_ruleset
 from .reference import band, tally
+from .schema import SCORE_FIELDS, audience_schema
 
 BAND_NAMES = ("weak", "partial", "solid", "strong")
 
@@ -91,8 +92,28 @@ class Ruleset:
     def source(self, layouts: dict[str, str]) -> str:
         return codegen.generate(self.program, layouts)
 
+    def audience_kernels(self, code: str, layouts: dict[str, str]) -> tuple[object, _Kernels]:
+        """The lowered program and compiled kernel of one audience, for one data layout."""
+        audience = self.model.audience(code)
+        if audience is None:
+            from .diagnostics import did_you_mean
+
+            known = [a.code for a in self.model.audiences]
+            hint = did_you_mean(code, known) or ("audiences: " + ", ".join(known) if known else "the rules declare none")
+            raise ScoringError(f"unknown audience `{code}`; {hint}")
+        program = lower_audience(audience_schema(self.model.schema), audience)
+        used = {slot.field: layouts[slot.field] for slot in program.columns if slot.field in layouts}
+        key = (code, tuple(sorted(used.items())))
+        if key not in self._kernels:
+            source = codegen.generate_audience(program, used)
+            self._kernels[key] = _Kernels(kernel.load_kernel(source), source, used)
+        return program, self._kernels[key]
+
     def kernels(self, dataset: Dataset) -> _Kernels:
-        layouts = _layouts(dataset)
+        # A set field with no data (leads not given) is an empty bitset.
+        layouts = {slot.field: "bitset" for slot in self.program.lead_columns + self.program.account_columns
+                   if slot.kind == "set"}
+        layouts.update(_layouts(dataset))
         key = tuple(sorted(layouts.items()))
         if key not in self._kernels:
             source = self.source(layouts)
@@ -122,7 +143,7 @@ class Ruleset:
 
     def score_dataset(self, dataset: Dataset, as_of: dt.date, preview: frozenset[str] = frozenset(),
                       outcomes: bool = False) -> "ScoreResult":
-        bound = bind_constants(self.program, self.model.schema, dataset, as_of)
+        bound = bind_program(self.program, self.model.schema, dataset, as_of)
         kernels = self.kernels(dataset)
         run = _Run(self, kernels, dataset, bound, preview, outcomes)
         return ScoreResult(self, dataset, as_of, preview, bound, kernels, run)
@@ -218,7 +239,7 @@ class _Run:
         self.preview_icp = np.full(n, -1, np.int64)
         self.preview_icp_score = np.full(n, -1, np.int64)
         self.account_outcomes = np.full((n if outcomes else 0, max(account_params, 1)), -1, np.int8)
-        constants = (bound.luts, bound.lut_offsets, bound.floats, bound.ints)
+        constants = bound.constants.arrays()
         kernels.run("score_accounts", n, *_column_arrays(dataset.accounts, program.account_columns, layouts), *constants,
             bound.weights, bound.possible, live_icp, preview_icp, has_preview, outcomes,
             self.icp, self.icp_score, self.preview_icp, self.preview_icp_score, self.account_outcomes)
@@ -250,9 +271,18 @@ def _score_column(scores: np.ndarray) -> pa.Array:
     return pa.array(scores.astype(np.int32), mask=scores < 0, type=pa.int32())
 
 
-def _band_column(scores: np.ndarray) -> pa.Array:
+def _band_codes(scores: np.ndarray) -> np.ndarray:
+    """Rule 6 on whole columns: 0–25 weak, 26–50 partial, 51–75 solid, 76–100 strong; -1 none."""
     index = np.searchsorted(np.array([25, 50, 75]), scores, side="left")
-    return _codes_column(list(BAND_NAMES), np.where(scores < 0, -1, index))
+    return np.where(scores < 0, -1, index).astype(np.int32)
+
+
+def _band_column(scores: np.ndarray) -> pa.Array:
+    return _codes_column(list(BAND_NAMES), _band_codes(scores))
+
+
+def _int_column(field, scores: np.ndarray) -> Column:
+    return Column(field, "i64", np.maximum(scores, 0).astype(np.int64), (scores >= 0).astype(np.uint8))
 
 
 class ScoreResult:
@@ -318,6 +348,55 @@ class ScoreResult:
                 "preview_persona_band": _band_column(run.preview_persona_score),
             })
         return pa.table(columns)
+
+    # -- audiences
+    def audience_table(self) -> EncodedTable:
+        """The scored records as one table for audiences: each lead with its account's fields
+        (or each account when no leads were scored) and the six score columns."""
+        ds, run, rules = self.dataset, self._run, self.ruleset
+        if ds.leads is not None:
+            rows = ds.lead_account_rows
+            columns = {name: c.gather(rows) for name, c in ds.accounts.columns.items()}
+            columns.update(ds.leads.columns)
+            icp = np.where(rows >= 0, run.icp[np.maximum(rows, 0)] if len(run.icp) else -1, -1)
+            icp_score = np.where(rows >= 0, run.icp_score[np.maximum(rows, 0)] if len(run.icp) else -1, -1)
+            persona, persona_score, ids, kind = run.persona, run.persona_score, ds.leads.ids, "lead"
+        else:
+            columns = dict(ds.accounts.columns)
+            columns.update({f.name: unknown_column(f, ds.accounts.n) for f in rules.model.schema.of_kind("lead")})
+            icp, icp_score = run.icp, run.icp_score
+            persona, persona_score = np.full(ds.accounts.n, -2), np.full(ds.accounts.n, -1)
+            ids, kind = ds.accounts.ids, "account"
+        persona_names = sorted({p.code for _, p in rules.personas}) + [model.NO_PERSONA_FIT]
+        # Indexed by the kernel's persona numbers: -1 (no Persona fits) is the last entry, -2 (no ICP)
+        # the one before it, which is null.
+        persona_of = np.array([persona_names.index(p.code) for _, p in rules.personas] + [-1, len(persona_names) - 1])
+        fields = {f.name: f for f in SCORE_FIELDS}
+        icp_codes = [i.code for i in rules.model.icps]
+        columns["icp_code"] = Column(fields["icp_code"], "coded", icp.astype(np.int32), dictionary=icp_codes)
+        columns["icp_score"] = _int_column(fields["icp_score"], icp_score)
+        columns["icp_band"] = Column(fields["icp_band"], "coded", _band_codes(icp_score), dictionary=list(BAND_NAMES))
+        columns["persona_code"] = Column(fields["persona_code"], "coded", persona_of[persona].astype(np.int32),
+                                         dictionary=persona_names)
+        columns["persona_score"] = _int_column(fields["persona_score"], persona_score)
+        columns["persona_band"] = Column(fields["persona_band"], "coded", _band_codes(persona_score),
+                                         dictionary=list(BAND_NAMES))
+        return EncodedTable(kind, ids, columns)
+
+    def audience(self, code: str) -> pa.Table:
+        """The members of an audience: the rows of `table()` whose records meet its condition."""
+        return self.table().filter(pa.array(self.audience_membership(code) == 2))
+
+    def audience_membership(self, code: str) -> np.ndarray:
+        """Per record of `table()`: 0 / 1 / 2 (not a member / unknown, so not a member / member)."""
+        records = self.audience_table()
+        layouts = {n: c.kind for n, c in records.columns.items() if c.kind in ("bitset", "csr")}
+        program, kernels = self.ruleset.audience_kernels(code, layouts)
+        constants = bind_constants(program, audience_schema(self.ruleset.model.schema), records.columns, self.as_of)
+        out = np.zeros(records.n, np.int8)
+        kernels.run("match_audience", records.n, *_column_arrays(records, program.columns, kernels.layouts),
+                    *constants.arrays(), out)
+        return out
 
     # -- conversions
     def table(self) -> pa.Table:

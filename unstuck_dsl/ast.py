@@ -265,7 +265,16 @@ class Icp:
     personas: tuple[Persona | PersonaInstance, ...]
 
 
-Declaration = Union[FieldsBlock, RegionDecl, Icp, PersonaTemplate]
+@node
+class Audience:
+    """A saved condition over scores, codes, bands and fields: who to hand to outbound."""
+
+    code: str
+    display_name: str | None
+    condition: Condition
+
+
+Declaration = Union[FieldsBlock, RegionDecl, Icp, PersonaTemplate, Audience]
 
 
 @node

@@ -14,7 +14,7 @@ from . import ast, model
 from .countries import COUNTRY_CODES
 from .diagnostics import Diagnostic, did_you_mean
 from .printer import param_name, print_file, print_value
-from .schema import KEY_COLUMNS, TYPE_NAMES, Field, FieldType, Schema, constant
+from .schema import KEY_COLUMNS, RESERVED_FIELDS, TYPE_NAMES, Field, FieldType, Schema, audience_schema, constant
 
 MAX_WEIGHT = Decimal(1_000_000)
 MAX_WEIGHT_DECIMALS = 4
@@ -89,9 +89,37 @@ class _Checker:
                 continue
             seen[d.code] = d.span
             icps.append(self.check_icp(d))
-        source_text = "\n".join(print_file(f) for f in workspace.files)
         schema = Schema(tuple(self.fields.values()))
-        return model.Ruleset(schema, tuple(icps), source_text=source_text)
+        audiences = self.check_audiences([d for d in declarations if isinstance(d, ast.Audience)], schema, icps)
+        source_text = "\n".join(print_file(f) for f in workspace.files)
+        return model.Ruleset(schema, tuple(icps), audiences, source_text=source_text)
+
+    def check_audiences(self, declared, schema: Schema, icps) -> tuple[model.Audience, ...]:
+        fields = {f.name: f for f in audience_schema(schema).fields}
+        codes = {"icp_code": {i.code for i in icps},
+                 "persona_code": {p.code for i in icps for p in i.personas} | {model.NO_PERSONA_FIT}}
+        out, seen = [], {}
+        for audience in declared:
+            if audience.code in seen:
+                self.report("E050", f"audience `{audience.code}` is declared twice", audience.span,
+                            "second declaration", f"the first is at {seen[audience.code]}; audience names must be unique")
+                continue
+            seen[audience.code] = audience.span
+            checker = _ConditionChecker(self, fields, self.invalid_fields, self.regions, "any", f"audience `{audience.code}`")
+            condition = checker.check(audience.condition)
+            if condition is None:
+                continue
+            for predicate in _predicates(condition):
+                known = codes.get(predicate.field.name)
+                values = getattr(predicate, "items", None) or ([predicate.value] if isinstance(predicate, ast.Compare) else [])
+                for value in values if known is not None else ():
+                    if isinstance(value, ast.StringValue) and value.value not in known:
+                        what = "ICP" if predicate.field.name == "icp_code" else "Persona"
+                        self.report("E051", f"no {what} is called \"{value.value}\"", value.span, f"unknown {what} code",
+                                    did_you_mean(value.value, known) or f"{what} codes are " + ", ".join(sorted(known)))
+            out.append(model.Audience(audience.code, audience.display_name or audience.code, condition,
+                                      span=audience.span))
+        return tuple(out)
 
     # ---- declarations ---------------------------------------------------------------------------
 
@@ -100,6 +128,10 @@ class _Checker:
             if decl.name in KEY_COLUMNS:
                 self.report("E015", f"`{decl.name}` is a key column and cannot be declared", decl.span,
                             "always read", "remove this line: account_id and lead_id are read from every table")
+                continue
+            if decl.name in RESERVED_FIELDS:
+                self.report("E015", f"`{decl.name}` is what scoring writes and cannot be declared", decl.span,
+                            "reserved name", "rename the field; audiences read scores under this name")
                 continue
             if decl.name in self.fields:
                 first = self.fields[decl.name]
@@ -320,14 +352,15 @@ class _ConditionChecker:
             self.ok = False  # its declaration is reported; "unknown field" here would mislead
             return None
         if field is None:
-            candidates = [f.name for f in self.fields.values() if f.kind == self.kind]
+            candidates = [f.name for f in self.fields.values() if self.kind in (f.kind, "any")]
             hint = did_you_mean(ref.name, candidates)
             if not hint and ref.name in self.regions:
                 hint = f"`{ref.name}` is a region; write e.g. `country in {ref.name}`"
-            self.report("E012", f"unknown field `{ref.name}`", ref.span, f"not a declared {self.kind} field",
-                        hint or f"declare it in `{self.kind} fields {{ ... }}`")
+            kind = "" if self.kind == "any" else f" {self.kind}"
+            self.report("E012", f"unknown field `{ref.name}`", ref.span, f"not a declared{kind} field",
+                        hint or f"declare it in `{'account' if self.kind == 'any' else self.kind} fields {{ ... }}`")
             return None
-        if field.kind != self.kind:
+        if field.kind != self.kind and self.kind != "any":
             if self.kind == "lead":
                 self.report("E013", f"a Persona cannot read the account field `{ref.name}`", ref.span,
                             "an account field", "Persona parameters read lead fields; put account conditions on the ICP")
@@ -463,6 +496,16 @@ class _ConditionChecker:
 
     def visit_IsKnown(self, c: ast.IsKnown, t: FieldType):
         return c
+
+
+def _predicates(condition):
+    if isinstance(condition, ast.Not):
+        yield from _predicates(condition.operand)
+    elif isinstance(condition, (ast.And, ast.Or)):
+        for operand in condition.operands:
+            yield from _predicates(operand)
+    else:
+        yield condition
 
 
 def _show(value: ast.Value) -> str:

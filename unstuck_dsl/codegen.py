@@ -241,3 +241,15 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
         body.lines += inner.lines
     lines += _kernel("score_leads", lead_args, body.lines)
     return "\n".join(lines) + "\n"
+
+
+def generate_audience(program: ir.AudienceProgram, layouts: dict[str, str]) -> str:
+    """One audience's membership kernel: the condition's truth value per record (2 = member)."""
+    args = ", ".join(_column_args("c", program.columns, layouts) + ["luts, lut_off, floats, ints, out"])
+    e = _Emitter("c", program.columns, layouts, " " * 4)
+    names = []
+    for k, op in enumerate(program.instructions):
+        e.instruction(f"v{k}", op, names)
+        names.append(f"v{k}")
+    e.line(f"out[i] = {names[program.result]}")
+    return "\n".join([HEADER, *_kernel("match_audience", args, e.lines)]) + "\n"

@@ -68,6 +68,22 @@ class Column:
             return frozenset(v for code, v in enumerate(self.dictionary) if (int(words[code >> 6]) >> (code & 63)) & 1)
         return frozenset(self.dictionary[c] for c in self.values[self.offsets[i]:self.offsets[i + 1]])
 
+    def gather(self, rows: np.ndarray) -> "Column":
+        """Rows by index where -1 is a row that does not exist: it reads as unknown."""
+        missing = rows < 0
+        column = self.take(np.where(missing, 0, rows)) if self.n else _empty_like(self, len(rows))
+        if not missing.any():
+            return column
+        if column.kind == "coded":
+            column.values = np.where(missing, -1, column.values).astype(np.int32)
+        else:
+            column.valid = np.where(missing, 0, column.valid).astype(np.uint8)
+        return column
+
+    @property
+    def n(self) -> int:
+        return len(self.offsets) - 1 if self.kind == "csr" else len(self.values)
+
     def take(self, rows: np.ndarray) -> "Column":
         if self.kind == "csr":
             starts, ends = self.offsets[rows], self.offsets[rows + 1]
@@ -81,6 +97,32 @@ class Column:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.values, self.valid, self.offsets) if a is not None)
+
+
+_KINDS = {"category": "coded", "text": "coded", "ordinal": "coded", "bool": "coded",
+          "number": "f64", "int": "i64", "date": "days", "set": "bitset"}
+_DTYPES = {"f64": np.float64, "i64": np.int64, "days": np.int32}
+
+
+def unknown_column(field: Field, n: int) -> Column:
+    """A column of n unknown values (a field the input does not have, e.g. lead fields when
+    only accounts were scored)."""
+    kind = _KINDS[field.type.name]
+    if kind == "coded":
+        return Column(field, kind, np.full(n, -1, np.int32))
+    values = np.zeros((n, 1), np.uint64) if kind == "bitset" else np.zeros(n, _DTYPES[kind])
+    return Column(field, kind, values, np.zeros(n, np.uint8))
+
+
+def _empty_like(column: Column, n: int) -> Column:
+    """n unknown values of the column's kind (for gathering from an empty table)."""
+    if column.kind == "coded":
+        return Column(column.field, "coded", np.full(n, -1, np.int32), None, None, column.dictionary)
+    valid = np.zeros(n, np.uint8)
+    if column.kind == "csr":
+        return Column(column.field, "csr", np.zeros(0, np.int32), valid, np.zeros(n + 1, np.int64), column.dictionary)
+    shape = (n, column.values.shape[1]) if column.kind == "bitset" else n
+    return Column(column.field, column.kind, np.zeros(shape, column.values.dtype), valid, None, column.dictionary)
 
 
 @attrs.define

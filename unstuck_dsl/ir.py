@@ -167,3 +167,15 @@ class Program:
     floats: tuple[NumberConst, ...]
     ints: tuple[IntConst | DateConst | AsOfShift | SetItem, ...]
     weight_scale: int  # weights are multiplied by this to make them integers
+
+
+@attrs.frozen(slots=True)
+class AudienceProgram:
+    """One audience: its condition over one record table (fields and scores side by side)."""
+
+    columns: tuple[ColumnSlot, ...]
+    instructions: tuple[Instruction, ...]
+    result: int
+    luts: tuple[LutSpec, ...]
+    floats: tuple[NumberConst, ...]
+    ints: tuple[IntConst | DateConst | AsOfShift | SetItem, ...]

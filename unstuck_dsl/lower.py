@@ -41,15 +41,13 @@ class _BlockBuilder:
 
 
 class _Lowering:
-    def __init__(self, ruleset: model.Ruleset):
-        self.schema = ruleset.schema
-        self.ruleset = ruleset
+    def __init__(self, schema: Schema, rules=()):
+        self.schema = schema
         self.account_columns: dict[str, int] = {}
         self.lead_columns: dict[str, int] = {}
         self.luts: list[ir.LutSpec] = []
         self.floats: list[ir.NumberConst] = []
         self.ints: list = []
-        rules = [*ruleset.icps, *(p for i in ruleset.icps for p in i.personas)]
         decimals = max((-p.weight.as_tuple().exponent for r in rules for p in r.params if p.weight is not None),
                        default=0)
         self.weight_scale = 10 ** max(decimals, 0)
@@ -93,7 +91,7 @@ class _Lowering:
 
 
 def lower_ruleset(ruleset: model.Ruleset) -> ir.Program:
-    lowering = _Lowering(ruleset)
+    lowering = _Lowering(ruleset.schema, [*ruleset.icps, *(p for i in ruleset.icps for p in i.personas)])
     icps = lowering.block(ruleset.icps, lowering.account_columns, 0, 0)
     personas, rule, slot = [], len(ruleset.icps), 0
     for icp in ruleset.icps:
@@ -104,6 +102,15 @@ def lower_ruleset(ruleset: model.Ruleset) -> ir.Program:
     return ir.Program(lowering.slots(lowering.account_columns), lowering.slots(lowering.lead_columns),
                       icps, tuple(personas), tuple(lowering.luts), tuple(lowering.floats), tuple(lowering.ints),
                       lowering.weight_scale)
+
+
+def lower_audience(schema: Schema, audience: model.Audience) -> ir.AudienceProgram:
+    """An audience condition over `schema.audience_schema` fields: one block, one result."""
+    lowering = _Lowering(schema)
+    builder = _BlockBuilder(lowering, lowering.lead_columns)
+    result = lower_condition(builder, audience.condition)
+    return ir.AudienceProgram(lowering.slots(lowering.lead_columns), tuple(builder.instructions), result,
+                              tuple(lowering.luts), tuple(lowering.floats), tuple(lowering.ints))
 
 
 # ---- conditions ---------------------------------------------------------------------------------
@@ -185,22 +192,31 @@ def exact_int_comparison(op: str, value: Decimal) -> tuple[str, int]:
 
 
 @attrs.frozen
-class Bound:
-    """The run-time arrays a kernel reads: lookup tables, constants, weights."""
+class Constants:
+    """The run-time arrays a kernel's conditions read."""
 
     luts: np.ndarray  # int8 truth values, all tables end to end
     lut_offsets: np.ndarray  # int64 start of each table
     floats: np.ndarray  # float64
     ints: np.ndarray  # int64
-    weights: np.ndarray  # int64 per parameter slot (accounts then leads share one table each)
-    lead_weights: np.ndarray
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.luts, self.lut_offsets, self.floats, self.ints
+
+
+@attrs.frozen
+class Bound:
+    """Constants plus the scoring tables: weights per parameter slot, possible per rule."""
+
+    constants: Constants
+    weights: np.ndarray  # int64 per account parameter slot
+    lead_weights: np.ndarray  # int64 per lead parameter slot
     possible: np.ndarray  # int64 per rule (ICPs, then every Persona)
 
 
-def bind_constants(program: ir.Program, schema: Schema, dataset: Dataset, as_of: dt.date) -> Bound:
-    columns = dict(dataset.accounts.columns)
-    if dataset.leads is not None:
-        columns.update(dataset.leads.columns)
+def bind_constants(program, schema: Schema, columns: dict[str, Column], as_of: dt.date) -> Constants:
+    """Fill a program's lookup tables from the data's dictionaries and resolve its constants
+    (dates against the as-of date, set items to dictionary codes)."""
     ctx = Context(schema, as_of)
     tables, offsets, start = [], [], 0
     for spec in program.luts:
@@ -211,17 +227,22 @@ def bind_constants(program: ir.Program, schema: Schema, dataset: Dataset, as_of:
     luts = np.concatenate(tables) if tables else np.zeros(1, np.int8)
     floats = np.array([float(c.value) for c in program.floats] or [0.0], dtype=np.float64)
     ints = np.array([_int_value(c, columns, as_of) for c in program.ints] or [0], dtype=np.int64)
+    return Constants(luts.astype(np.int8), np.array(offsets or [0], np.int64), floats, ints)
+
+
+def bind_program(program: ir.Program, schema: Schema, dataset: Dataset, as_of: dt.date) -> Bound:
+    columns = dict(dataset.accounts.columns)
+    if dataset.leads is not None:
+        columns.update(dataset.leads.columns)
+    lead_rules = [r for b in program.personas for r in b.rules]
     weights = np.zeros(max(1, sum(len(r.params) for r in program.icps.rules)), np.int64)
-    lead_weights = np.zeros(max(1, sum(len(r.params) for b in program.personas for r in b.rules)), np.int64)
-    possible = []
-    for table, block_rules in ((weights, program.icps.rules), (lead_weights, [r for b in program.personas for r in b.rules])):
-        for rule in block_rules:
+    lead_weights = np.zeros(max(1, sum(len(r.params) for r in lead_rules)), np.int64)
+    for table, rules in ((weights, program.icps.rules), (lead_weights, lead_rules)):
+        for rule in rules:
             for p in rule.params:
                 table[p.slot] = p.weight
-    for rule in [*program.icps.rules, *(r for b in program.personas for r in b.rules)]:
-        possible.append(rule.possible)
-    return Bound(luts.astype(np.int8), np.array(offsets or [0], np.int64), floats, ints, weights, lead_weights,
-                 np.array(possible or [0], np.int64))
+    possible = np.array([r.possible for r in [*program.icps.rules, *lead_rules]] or [0], np.int64)
+    return Bound(bind_constants(program, schema, columns, as_of), weights, lead_weights, possible)
 
 
 def lookup_table(spec: ir.LutSpec, column: Column | None, ctx: Context) -> np.ndarray:

@@ -58,10 +58,22 @@ class Icp:
 
 
 @attrs.frozen(slots=True)
+class Audience:
+    code: str
+    name: str
+    condition: ast.Condition
+    span: ast.Span | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen(slots=True)
 class Ruleset:
     schema: Schema
     icps: tuple[Icp, ...]
+    audiences: tuple[Audience, ...] = ()
     source_text: str = attrs.field(eq=False, repr=False, default="")
+
+    def audience(self, code: str) -> Audience | None:
+        return next((a for a in self.audiences if a.code == code), None)
 
     @property
     def content_hash(self) -> str:

@@ -292,6 +292,12 @@ class _ToAst(Transformer):
         code, display, status, params = self._header(children)
         return ast.PersonaTemplate(code, display, status, tuple(params), span=self._span(meta))
 
+    def audience_decl(self, meta, children):
+        code, rest = str(children[0]), list(children[1:])
+        display = rest.pop(0).text if rest and isinstance(rest[0], _DisplayName) else None
+        (condition,) = rest
+        return ast.Audience(code, display, condition, span=self._span(meta))
+
     def param(self, meta, children):
         mode, rest = str(children[0]), list(children[1:])
         weight = rest.pop(0).value if rest and isinstance(rest[0], _Weight) else None

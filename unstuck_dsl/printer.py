@@ -211,6 +211,9 @@ def print_declaration(declaration) -> str:
         for persona in declaration.personas:
             lines.extend(_persona_lines(persona, 1))
         return "\n".join([f"{head} {{", *lines, "}"])
+    if isinstance(declaration, ast.Audience):
+        head = "audience " + _header(declaration.code, declaration.display_name, None)
+        return f"{head} {{ {print_condition(declaration.condition)} }}"
     raise TypeError(f"not a declaration: {declaration!r}")
 
 

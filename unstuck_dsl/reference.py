@@ -18,7 +18,7 @@ from typing import Iterable
 import attrs
 
 from . import ast, dates, model
-from .schema import FieldType, constant, record_value
+from .schema import FieldType, audience_schema, constant, record_value
 from .text import normalize_text, resembles, wildcard_match
 
 Tri = bool | None
@@ -296,3 +296,10 @@ def evaluate_lead(ruleset: model.Ruleset, lead: dict, account: dict | None, as_o
     outcomes = tuple(evaluate_rule(p, lead, ctx) for p in icp.personas)
     code, score, persona_band = assign_persona(icp, outcomes, preview)
     return LeadResult(account_result, code, score, persona_band, outcomes)
+
+
+def evaluate_audience(ruleset: model.Ruleset, audience: model.Audience, record: dict, as_of: dt.date) -> Tri:
+    """An audience's condition on one record: its fields (a lead's with its account's) and its
+    scores (icp_code, icp_score, icp_band, persona_code, persona_score, persona_band).
+    A record is a member only when the condition is true."""
+    return evaluate_condition(audience.condition, record, Context(audience_schema(ruleset.schema), as_of))

@@ -18,6 +18,8 @@ ACCOUNT_KEY = "account_id"
 LEAD_KEY = "lead_id"
 KEY_COLUMNS = (ACCOUNT_KEY, LEAD_KEY)
 
+BAND_LEVELS = ("weak", "partial", "solid", "strong")
+
 
 @attrs.frozen(slots=True)
 class FieldType:
@@ -88,3 +90,20 @@ def record_value(field_type: FieldType, raw):
 
 def is_number(value) -> bool:
     return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+# What scoring adds to a record: audiences read these beside the declared fields.
+SCORE_FIELDS = (
+    Field("icp_code", "score", FieldType("category")),
+    Field("icp_score", "score", FieldType("int")),
+    Field("icp_band", "score", FieldType("ordinal", levels=BAND_LEVELS)),
+    Field("persona_code", "score", FieldType("category")),
+    Field("persona_score", "score", FieldType("int")),
+    Field("persona_band", "score", FieldType("ordinal", levels=BAND_LEVELS)),
+)
+RESERVED_FIELDS = KEY_COLUMNS + tuple(f.name for f in SCORE_FIELDS)
+
+
+def audience_schema(schema: Schema) -> Schema:
+    """The fields an audience condition may read: every declared field and the scores."""
+    return Schema(schema.fields + SCORE_FIELDS)
