@@ -137,7 +137,7 @@ class Ruleset:
         lead table carrying the account columns. `preview` names drafts (`icp` or
         `icp.persona`) to score as if live, reported apart in preview_* columns."""
         as_of = parse_as_of(as_of)
-        preview = self._preview_codes(preview)
+        preview = self.preview_codes(preview)
         dataset = self.load(accounts, leads)
         return self.score_dataset(dataset, as_of, preview, outcomes)
 
@@ -148,7 +148,8 @@ class Ruleset:
         run = _Run(self, kernels, dataset, bound, preview, outcomes)
         return ScoreResult(self, dataset, as_of, preview, bound, kernels, run)
 
-    def _preview_codes(self, preview) -> frozenset[str]:
+    def preview_codes(self, preview) -> frozenset[str]:
+        """The preview codes, checked: each names an ICP or an `icp.persona`."""
         codes = frozenset([preview] if isinstance(preview, str) else preview)
         known = {i.code for i in self.model.icps} | {f"{i.code}.{p.code}" for i, p in self.personas}
         for code in codes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -60,12 +61,9 @@ def _as_of(value: str | None) -> dt.date:
 
 def write_table(table: pa.Table, path: str) -> None:
     """Write by extension, atomically: a failed run leaves any earlier file as it was."""
+    _check_output_path(path)
     target = Path(path)
     suffix = target.suffix.lower()
-    if suffix not in OUTPUT_FORMATS:
-        raise UserError(f"{path}: unknown output type `{suffix or '(none)'}`; use .csv, .parquet or .jsonl")
-    if not target.parent.exists():
-        raise UserError(f"{path}: the folder {target.parent} does not exist")
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(handle)
     try:
@@ -147,6 +145,39 @@ def _summary(result, elapsed: float) -> str:
     return "; ".join(parts) + f"; {elapsed:.2f}s"
 
 
+@contextlib.contextmanager
+def _stages():
+    """A progress bar on stderr, only on a terminal: one step per stage of the run."""
+    if not sys.stderr.isatty():
+        yield lambda description: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("starting", total=5)
+
+        def advance(description: str) -> None:
+            progress.update(task, description=description, advance=1)
+
+        yield advance
+
+
+def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lambda _: None):
+    from .api import compile as compile_rules
+
+    if accounts_path is None and leads_path is None:
+        raise UserError("give --accounts, --leads, or both")
+    on_stage("checking and compiling rules")
+    compiled = compile_rules(rules)
+    preview = compiled.preview_codes(preview)
+    on_stage("reading and encoding data")
+    dataset = compiled.load(accounts_path, leads_path)
+    on_stage("scoring")
+    return compiled.score_dataset(dataset, as_of, preview)
+
+
 @cli.command()
 @click.argument("rules", type=click.Path())
 @click.option("--accounts", "accounts_path", type=click.Path(), help="Accounts file (.csv, .parquet, .jsonl).")
@@ -158,22 +189,54 @@ def _summary(result, elapsed: float) -> str:
 @user_errors
 def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview) -> None:
     """Score accounts (and leads) with RULES."""
-    from .api import compile as compile_rules
-
-    if accounts_path is None and leads_path is None:
-        raise UserError("give --accounts, --leads, or both")
     day = _as_of(as_of)
     click.echo(f"as of {day.isoformat()}", err=True)
     for path in (out_path, accounts_out):
-        if path and Path(path).suffix.lower() not in OUTPUT_FORMATS:
-            raise UserError(f"{path}: unknown output type `{Path(path).suffix or '(none)'}`; use .csv, .parquet or .jsonl")
+        if path:
+            _check_output_path(path)
     started = time.perf_counter()
-    compiled = compile_rules(rules)
-    result = compiled.score(accounts_path, leads_path, as_of=day, preview=preview)
-    write_table(result.table(), out_path)
-    if accounts_out:
-        write_table(result.accounts, accounts_out)
+    with _stages() as stage:
+        result = _score_run(rules, accounts_path, leads_path, day, preview, stage)
+        stage("writing results")
+        write_table(result.table(), out_path)
+        if accounts_out:
+            write_table(result.accounts, accounts_out)
     click.echo(_summary(result, time.perf_counter() - started), err=True)
+
+
+def _check_output_path(path: str) -> None:
+    target = Path(path)
+    if target.suffix.lower() not in OUTPUT_FORMATS:
+        raise UserError(f"{path}: unknown output type `{target.suffix or '(none)'}`; use .csv, .parquet or .jsonl")
+    if not target.parent.exists():
+        raise UserError(f"{path}: the folder {target.parent} does not exist")
+
+
+@cli.command()
+@click.argument("rules", type=click.Path())
+@click.argument("name")
+@click.option("--accounts", "accounts_path", type=click.Path())
+@click.option("--leads", "leads_path", type=click.Path())
+@click.option("--out", "out_path", type=click.Path(), help="Write the members here instead of listing them.")
+@click.option("--as-of", "as_of")
+@click.option("--composition", is_flag=True, help="Member count and score distribution per ICP and Persona.")
+@user_errors
+def audience(rules, name, accounts_path, leads_path, out_path, as_of, composition) -> None:
+    """List the members of audience NAME (declared in RULES)."""
+    from .render import print_composition, print_members
+
+    day = _as_of(as_of)
+    if out_path:
+        _check_output_path(out_path)
+    result = _score_run(rules, accounts_path, leads_path, day)
+    members = result.audience(name)
+    click.echo(f"as of {day.isoformat()}: {members.num_rows} members in audience `{name}`", err=True)
+    if out_path:
+        write_table(members, out_path)
+    if composition:
+        print_composition(members, name)
+    elif not out_path:
+        print_members(members)
 
 
 @cli.command()
@@ -187,15 +250,12 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
 @user_errors
 def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_json) -> None:
     """Why a record scored what it did: the drawer, for its ICP and Persona and every rival."""
-    from .api import compile as compile_rules
     from .render import print_explanation
 
     if (account_id is None) == (lead_id is None):
         raise UserError("give exactly one of --account ID or --lead ID")
-    if accounts_path is None and leads_path is None:
-        raise UserError("give --accounts, --leads, or both")
     day = _as_of(as_of)
-    result = compile_rules(rules).score(accounts_path, leads_path, as_of=day)
+    result = _score_run(rules, accounts_path, leads_path, day)
     explanation = result.explain(account_id=account_id, lead_id=lead_id)
     if as_json:
         click.echo(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))

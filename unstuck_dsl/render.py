@@ -85,3 +85,44 @@ def print_demo(result, elapsed: float, console: Console | None = None) -> None:
     if top.num_rows:
         console.print("\n[bold]Why the top lead scored what it did[/bold]")
         print_explanation(result.explain(lead_id=top.column("lead_id")[0].as_py()), console)
+
+
+def print_members(members: pa.Table, limit: int = 50, console: Console | None = None) -> None:
+    console = console or _console()
+    table = Table(title=f"{members.num_rows} members" + (f" (first {limit})" if members.num_rows > limit else ""),
+                  title_justify="left")
+    for column in members.column_names:
+        table.add_column(column)
+    for row in members.slice(0, limit).to_pylist():
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(table)
+
+
+def _histogram(scores: list[int], width: int = 30) -> list[tuple[str, int, str]]:
+    """Scores in ten bins (0–9 … 90–100) with a bar each, scaled to the fullest bin."""
+    bins = [0] * 10
+    for s in scores:
+        bins[min(s // 10, 9)] += 1
+    top = max(bins) or 1
+    return [(f"{10 * k:>3}–{10 * k + 9 if k < 9 else 100:<3}", n, "█" * round(width * n / top)) for k, n in enumerate(bins)]
+
+
+def print_composition(members: pa.Table, name: str, console: Console | None = None) -> None:
+    """Member count and the score distribution per ICP (and per Persona), as histograms."""
+    console = console or _console()
+    console.print(f"[bold]audience {name}: {members.num_rows} members[/bold]")
+    rows = members.to_pylist()
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row.get("icp_code"), row.get("persona_code")), []).append(row)
+    for (icp, persona), group in sorted(groups.items(), key=lambda kv: (-len(kv[1]), str(kv[0]))):
+        label = f"ICP {icp or 'none'}" + (f" / Persona {persona}" if "persona_code" in members.column_names else "")
+        console.print(f"\n[bold]{label}[/bold]: {len(group)} members")
+        for field in ("icp_score", "persona_score"):
+            scores = [r[field] for r in group if r.get(field) is not None]
+            if not scores:
+                continue
+            table = Table(title=field, title_justify="left", show_header=False, box=None, padding=(0, 1))
+            for bucket, n, bar in _histogram(scores):
+                table.add_row(bucket, f"{n:>6}", f"[green]{bar}[/green]")
+            console.print(table)

@@ -63,7 +63,9 @@ def generate(n_accounts: int, seed: int = 7, as_of: dt.date = dt.date(2026, 11, 
     n = n_accounts
     account_ids = pa.array([f"A{i:08d}" for i in range(n)], pa.string())
     industry = _pick(rng, INDUSTRIES, INDUSTRY_WEIGHTS, n)
-    employees = np.round(np.exp(rng.normal(4.6, 1.6, n))).astype(np.int64) + 1
+    # Financial companies run larger: the draft Enterprise FinServ ICP has accounts to preview.
+    big = np.isin(industry, [INDUSTRIES.index(i) for i in ("financial services", "banking", "insurance")])
+    employees = np.round(np.exp(rng.normal(4.6 + 2.0 * big, 1.6, n))).astype(np.int64) + 1
     arr = np.round(employees * np.exp(rng.normal(11.5, 0.7, n)), -3)
     country = _pick(rng, COUNTRIES, COUNTRY_WEIGHTS, n)
     funding = _pick(rng, FUNDING, FUNDING_WEIGHTS, n)
