@@ -261,21 +261,23 @@ class _Run:
 
 
 def _codes_column(codes: list[str], index: np.ndarray) -> pa.Array:
-    """Strings by index; a negative index is null."""
-    if not codes:
-        return pa.nulls(len(index), pa.string())
-    mask = index < 0
-    return pa.array(codes, pa.string()).take(pa.array(np.where(mask, 0, index), mask=mask))
+    """A dictionary-encoded string column (the kernel's own codes, no copies of strings);
+    a negative index is null."""
+    indices = pa.array(index.astype(np.int32), mask=index < 0, type=pa.int32())
+    return pa.DictionaryArray.from_arrays(indices, pa.array(codes, pa.string()))
 
 
 def _score_column(scores: np.ndarray) -> pa.Array:
     return pa.array(scores.astype(np.int32), mask=scores < 0, type=pa.int32())
 
 
+# Rule 6 as a table indexed by score + 1: 0–25 weak, 26–50 partial, 51–75 solid, 76–100 strong;
+# entry 0 (score -1, none) is -1.
+_BAND_OF_SCORE = np.array([-1] + [0] * 26 + [1] * 25 + [2] * 25 + [3] * 25, dtype=np.int32)
+
+
 def _band_codes(scores: np.ndarray) -> np.ndarray:
-    """Rule 6 on whole columns: 0–25 weak, 26–50 partial, 51–75 solid, 76–100 strong; -1 none."""
-    index = np.searchsorted(np.array([25, 50, 75]), scores, side="left")
-    return np.where(scores < 0, -1, index).astype(np.int32)
+    return _BAND_OF_SCORE[scores + 1]
 
 
 def _band_column(scores: np.ndarray) -> pa.Array:

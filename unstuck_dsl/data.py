@@ -165,8 +165,9 @@ def _describe(source) -> str:
     return str(source) if isinstance(source, (str, Path)) else type(source).__name__
 
 
-def read_batches(source, needed: list[str], name: str) -> Iterator[pa.RecordBatch]:
-    """Record batches of the needed columns from a path (by extension) or an in-memory table."""
+def read_batches(source, needed: list[str], name: str, dictionary_columns=()) -> Iterator[pa.RecordBatch]:
+    """Record batches of the needed columns from a path (by extension) or an in-memory table.
+    `dictionary_columns` are read dictionary-encoded where the format stores them so (Parquet)."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         suffix = path.suffix.lower()
@@ -177,7 +178,7 @@ def read_batches(source, needed: list[str], name: str) -> Iterator[pa.RecordBatc
         if suffix == ".csv":
             yield from _read_csv(path, needed).to_batches()
         elif suffix == ".parquet":
-            yield from _read_parquet(path, needed)
+            yield from _read_parquet(path, needed, dictionary_columns)
         else:
             yield from _read_jsonl(path, needed).to_batches()
         return
@@ -229,7 +230,7 @@ def _read_csv(path: Path, needed: list[str]) -> pa.Table:
         raise DataError(f"{path}: not a readable CSV file ({str(exc).splitlines()[0]})") from None
 
 
-def _read_parquet(path: Path, needed: list[str]) -> Iterator[pa.RecordBatch]:
+def _read_parquet(path: Path, needed: list[str], dictionary_columns=()) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
     try:
@@ -237,6 +238,12 @@ def _read_parquet(path: Path, needed: list[str]) -> Iterator[pa.RecordBatch]:
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     _require_columns(parquet.schema_arrow.names, needed, str(path))
+    # Strings come out of Parquet's own dictionary pages as codes, without hashing each value.
+    leaves = [parquet.schema.column(i) for i in range(parquet.metadata.num_columns)]
+    read_dictionary = [leaf.path for leaf in leaves
+                       if leaf.path.split(".")[0] in dictionary_columns and leaf.physical_type == "BYTE_ARRAY"]
+    if read_dictionary:
+        parquet = pq.ParquetFile(path, read_dictionary=read_dictionary)
     # Batches keep memory bounded by the batch, not the file: each is encoded, then dropped.
     yield from parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=needed)
 
@@ -292,28 +299,35 @@ class _Encoder:
 
     # -- strings
     def _codes(self, array: pa.Array, fixed: bool) -> np.ndarray:
+        """Global dictionary codes for a string column (-1 for null). Dictionary-encoded input
+        (Parquet read with dictionaries, pandas categoricals) is mapped without rehashing."""
         if pa.types.is_dictionary(array.type):
-            array = array.cast(array.type.value_type)
-        if pa.types.is_integer(array.type) and not fixed:
-            array = array.cast(pa.string())
-        if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+            local_values, indices = array.dictionary, array.indices
+        else:
+            if pa.types.is_integer(array.type) and not fixed:
+                array = array.cast(pa.string())
+            encoded = pc.dictionary_encode(array)
+            local_values, indices = encoded.dictionary, encoded.indices
+        if pa.types.is_integer(local_values.type) and not fixed:
+            local_values = local_values.cast(pa.string())
+        if not (pa.types.is_string(local_values.type) or pa.types.is_large_string(local_values.type)):
             raise self.type_error(array)
-        encoded = pc.dictionary_encode(array)
-        local = encoded.dictionary.to_pylist()
-        mapping = np.empty(len(local) + 1, dtype=np.int32)
+        codes = indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        mapping = np.empty(len(local_values) + 1, dtype=np.int32)
         mapping[-1] = -1
-        for i, value in enumerate(local):
+        for i, value in enumerate(local_values.to_pylist()):
             code = self.code_of.get(value)
-            if code is None:
-                if fixed:
-                    where = int(np.flatnonzero(encoded.indices.fill_null(-1).to_numpy() == i)[0])
+            if code is None and fixed:
+                used = np.flatnonzero(codes == i)
+                if len(used):
                     levels = ", ".join(f'"{lv}"' for lv in self.type.levels)
-                    raise self.fail(f"\"{value}\" is not a level (levels: {levels})", where)
+                    raise self.fail(f"\"{value}\" is not a level (levels: {levels})", int(used[0]))
+                code = -1
+            elif code is None:
                 code = self.code_of[value] = len(self.dictionary)
                 self.dictionary.append(value)
             mapping[i] = code
-        indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        return mapping[indices]
+        return mapping[codes]
 
     def _add_category(self, array):
         self.chunks.append((self._codes(array, fixed=False),))
@@ -408,19 +422,26 @@ class _Encoder:
         if not pa.types.is_list(array.type):
             raise self.type_error(array)
         valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8)
-        array = array.fill_null(pa.scalar([], array.type))
-        flat = pc.list_flatten(array)
+        # Members row by row from the offsets (a null list may still span values: skip them).
+        offsets = array.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+        lengths = np.where(valid == 1, np.diff(offsets), 0)
+        total = int(lengths.sum())
+        ends = np.cumsum(lengths)
+        member = np.arange(total) - np.repeat(ends - lengths, lengths) + np.repeat(offsets[:-1], lengths)
+        flat = array.values.take(pa.array(member)) if total else array.values.slice(0, 0)
+        parents = np.repeat(np.arange(len(array)), lengths)
         if pa.types.is_null(flat.type):
             flat = flat.cast(pa.string())
-        elif not (pa.types.is_string(flat.type) or pa.types.is_large_string(flat.type)):
+        elif not (pa.types.is_string(flat.type) or pa.types.is_large_string(flat.type)
+                  or pa.types.is_dictionary(flat.type)):
             raise self.type_error(array)
-        parents = pc.list_parent_indices(array).to_numpy(zero_copy_only=False).astype(np.int64)
         keep = pc.is_valid(flat)
         if from_text:
             flat = pc.utf8_trim_whitespace(flat)
             keep = pc.and_(keep, pc.not_equal(flat, ""))
         keep = keep.fill_null(False).to_numpy(zero_copy_only=False)
-        flat, parents = flat.filter(pa.array(keep)), parents[keep]
+        if not keep.all():
+            flat, parents = flat.filter(pa.array(keep)), parents[keep]
         codes = self._codes(flat, fixed=False).astype(np.int32) if len(flat) else np.zeros(0, np.int32)
         counts = np.bincount(parents, minlength=len(array))
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -461,18 +482,20 @@ def _has_point(array: pa.Array) -> bool:
 
 
 def _ids(array: pa.Array, column: str, name: str, row_base: int) -> pa.Array:
+    """An id column as strings (a dictionary-encoded one stays so: its dictionary is the set
+    of distinct ids, which makes finding each lead's account cheaper)."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    if pa.types.is_dictionary(array.type):
-        array = array.cast(array.type.value_type)
-    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-        if not pa.types.is_integer(array.type):
-            raise DataError(f"{name}: column `{column}` holds ids: expected text or whole numbers, found {array.type}")
-        array = array.cast(pa.string())
+    values = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
+    if pa.types.is_integer(values):
+        array = array.cast(pa.string() if not pa.types.is_dictionary(array.type)
+                           else pa.dictionary(array.type.index_type, pa.string()))
+    elif not (pa.types.is_string(values) or pa.types.is_large_string(values)):
+        raise DataError(f"{name}: column `{column}` holds ids: expected text or whole numbers, found {array.type}")
     nulls = array.is_null().to_numpy(zero_copy_only=False)
     if nulls.any():
         raise DataError(f"{name}: column `{column}` is empty in row {row_base + int(np.flatnonzero(nulls)[0]) + 1}; every record needs an id")
-    return array.cast(pa.string())
+    return array
 
 
 def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str | None = None,
@@ -485,27 +508,42 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     needed = keys + [f.name for f in fields if f.name not in keys]
     encoders = {f.name: _Encoder(f, name) for f in fields}
     ids, account_ids, rows = [], [], 0
-    for batch in read_batches(source, needed, name):
+    strings = [f.name for f in fields if f.type.name in ("category", "text", "ordinal", "set")]
+    for batch in read_batches(source, needed, name, dictionary_columns=[*strings, *extra_keys]):
         ids.append(_ids(batch.column(key), key, name, rows))
         if extra_keys:
             account_ids.append(_ids(batch.column(extra_keys[0]), extra_keys[0], name, rows))
         for f in fields:
             encoders[f.name].add(batch.column(f.name))
         rows += batch.num_rows
-    id_array = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
+    id_array = _concat(ids, key)
     table = EncodedTable(kind, id_array, {n: e.finish() for n, e in encoders.items()},
-                         (pa.concat_arrays(account_ids) if account_ids else pa.array([], pa.string())) if extra_keys else None)
-    _check_unique(table.ids, key, name)
+                         _concat(account_ids, extra_keys[0]) if extra_keys else None)
+    if kind == "account":  # leads find their account by id: account ids must be unique
+        check_unique(table.ids, key, name)
     return table
 
 
-def _check_unique(ids: pa.Array, key: str, name: str) -> None:
+def _concat(arrays: list[pa.Array], column: str) -> pa.Array:
+    if not arrays:
+        return pa.array([], pa.string())
+    if len({a.type for a in arrays}) > 1:  # dictionary batches with different dictionaries
+        arrays = [a.dictionary_decode() if pa.types.is_dictionary(a.type) else a for a in arrays]
+    if pa.types.is_dictionary(arrays[0].type):
+        return pa.chunked_array(arrays).unify_dictionaries().combine_chunks() if len(arrays) > 1 else arrays[0]
+    return pa.concat_arrays(arrays).cast(pa.string())
+
+
+def check_unique(ids: pa.Array, key: str, name: str) -> None:
+    """Refuse a table in which an id appears twice, naming the id and both rows."""
+    if pa.types.is_dictionary(ids.type):
+        ids = ids.dictionary_decode()
+    if len(pc.unique(ids)) == len(ids):
+        return
     counts = pc.value_counts(ids)
-    dupes = counts.filter(pc.greater(counts.field("counts"), 1))
-    if len(dupes):
-        value = dupes.field("values")[0].as_py()
-        rows = np.flatnonzero(pc.equal(ids, value).to_numpy(zero_copy_only=False))
-        raise DataError(f"{name}: column `{key}`: id {value!r} appears more than once (rows {rows[0] + 1} and {rows[1] + 1})")
+    value = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")[0].as_py()
+    rows = np.flatnonzero(pc.equal(ids, value).to_numpy(zero_copy_only=False))
+    raise DataError(f"{name}: column `{key}`: id {value!r} appears more than once (rows {rows[0] + 1} and {rows[1] + 1})")
 
 
 @attrs.define
@@ -531,9 +569,21 @@ def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, lea
     if leads is None:
         return Dataset(account_table, None, None)
     lead_table = encode(leads, schema, "lead", lead_fields, extra_keys=(ACCOUNT_KEY,))
-    rows = pc.index_in(lead_table.account_ids, value_set=account_table.ids)
-    lead_account_rows = rows.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return Dataset(account_table, lead_table, lead_account_rows)
+    return Dataset(account_table, lead_table, account_rows(lead_table.account_ids, account_table.ids))
+
+
+def account_rows(lead_account_ids: pa.Array, account_ids: pa.Array) -> np.ndarray:
+    """Each lead's account as a row index (-1: not in the accounts), resolved once at load so the
+    kernel never probes a hash table."""
+    if pa.types.is_dictionary(account_ids.type):
+        account_ids = account_ids.dictionary_decode()
+    if pa.types.is_dictionary(lead_account_ids.type):  # probe each distinct id once
+        rows = pc.index_in(lead_account_ids.dictionary, value_set=account_ids).fill_null(-1)
+        rows = rows.to_numpy(zero_copy_only=False).astype(np.int64)
+        indices = lead_account_ids.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        return rows[indices] if len(rows) else np.full(len(indices), -1, np.int64)
+    rows = pc.index_in(lead_account_ids, value_set=account_ids)
+    return rows.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _to_arrow_any(source, needed: list[str]) -> pa.Table:

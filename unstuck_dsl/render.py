@@ -65,8 +65,8 @@ def print_demo(result, elapsed: float, console: Console | None = None) -> None:
     personas = Table(title="Personas (leads)", title_justify="left")
     personas.add_column("ICP / Persona")
     personas.add_column("leads", justify="right")
-    pairs = pc.binary_join_element_wise(leads.column("icp_code").fill_null("—"),
-                                        leads.column("persona_code").fill_null("—"), " / ")
+    pairs = pc.binary_join_element_wise(leads.column("icp_code").cast(pa.string()).fill_null("—"),
+                                        leads.column("persona_code").cast(pa.string()).fill_null("—"), " / ")
     for code, n in _counts(pairs):
         personas.add_row(code, str(n))
     console.print(personas)
