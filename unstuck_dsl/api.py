@@ -79,6 +79,12 @@ class Ruleset:
         self.model = checked
         self.program = lower_ruleset(checked)
         self.personas = [(icp, p) for icp in checked.icps for p in icp.personas]
+        # Output names of the kernel's persona numbers: each code once, then `no_persona_fit`.
+        self.persona_names = sorted({p.code for _, p in self.personas}) + [model.NO_PERSONA_FIT]
+        # Indexed by kernel persona number; -1 (no Persona fits) is the last entry, -2 (no ICP,
+        # null) the one before it.
+        self.persona_name_of = np.array([self.persona_names.index(p.code) for _, p in self.personas]
+                                        + [-1, len(self.persona_names) - 1], dtype=np.int64)
         self._kernels: dict[tuple, _Kernels] = {}
 
     @property
@@ -319,14 +325,12 @@ class ScoreResult:
     def _lead_table(self) -> pa.Table:
         run, leads = self._run, self.dataset.leads
         rows = self.dataset.lead_account_rows
-        persona_codes = [p.code for _, p in self.ruleset.personas] + [model.NO_PERSONA_FIT]
 
         def per_lead(values: np.ndarray) -> np.ndarray:
             return np.where(rows >= 0, values[np.maximum(rows, 0)] if len(values) else -1, -1)
 
         def persona_index(index: np.ndarray) -> np.ndarray:
-            # -1 is "no Persona fits" (a code of its own); -2 is "no ICP", which stays null.
-            return np.where(index == -1, len(persona_codes) - 1, index)
+            return self.ruleset.persona_name_of[index]
 
         icp_codes = [i.code for i in self.ruleset.model.icps]
         icp, icp_score = per_lead(run.icp), per_lead(run.icp_score)
@@ -336,7 +340,7 @@ class ScoreResult:
             "icp_code": _codes_column(icp_codes, icp),
             "icp_score": _score_column(icp_score),
             "icp_band": _band_column(icp_score),
-            "persona_code": _codes_column(persona_codes, persona_index(run.persona)),
+            "persona_code": _codes_column(self.ruleset.persona_names, persona_index(run.persona)),
             "persona_score": _score_column(run.persona_score),
             "persona_band": _band_column(run.persona_score),
         }
@@ -346,7 +350,7 @@ class ScoreResult:
                 "preview_icp_code": _codes_column(icp_codes, picp),
                 "preview_icp_score": _score_column(picp_score),
                 "preview_icp_band": _band_column(picp_score),
-                "preview_persona_code": _codes_column(persona_codes, persona_index(run.preview_persona)),
+                "preview_persona_code": _codes_column(self.ruleset.persona_names, persona_index(run.preview_persona)),
                 "preview_persona_score": _score_column(run.preview_persona_score),
                 "preview_persona_band": _band_column(run.preview_persona_score),
             })
@@ -370,17 +374,14 @@ class ScoreResult:
             icp, icp_score = run.icp, run.icp_score
             persona, persona_score = np.full(ds.accounts.n, -2), np.full(ds.accounts.n, -1)
             ids, kind = ds.accounts.ids, "account"
-        persona_names = sorted({p.code for _, p in rules.personas}) + [model.NO_PERSONA_FIT]
-        # Indexed by the kernel's persona numbers: -1 (no Persona fits) is the last entry, -2 (no ICP)
-        # the one before it, which is null.
-        persona_of = np.array([persona_names.index(p.code) for _, p in rules.personas] + [-1, len(persona_names) - 1])
         fields = {f.name: f for f in SCORE_FIELDS}
         icp_codes = [i.code for i in rules.model.icps]
         columns["icp_code"] = Column(fields["icp_code"], "coded", icp.astype(np.int32), dictionary=icp_codes)
         columns["icp_score"] = _int_column(fields["icp_score"], icp_score)
         columns["icp_band"] = Column(fields["icp_band"], "coded", _band_codes(icp_score), dictionary=list(BAND_NAMES))
-        columns["persona_code"] = Column(fields["persona_code"], "coded", persona_of[persona].astype(np.int32),
-                                         dictionary=persona_names)
+        columns["persona_code"] = Column(fields["persona_code"], "coded",
+                                         rules.persona_name_of[persona].astype(np.int32),
+                                         dictionary=rules.persona_names)
         columns["persona_score"] = _int_column(fields["persona_score"], persona_score)
         columns["persona_band"] = Column(fields["persona_band"], "coded", _band_codes(persona_score),
                                          dictionary=list(BAND_NAMES))
