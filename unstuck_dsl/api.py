@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -304,8 +305,18 @@ class ScoreResult:
         self._bound, self._kernels, self._run = bound, kernels, run
         self.account_outcomes = run.account_outcomes
         self.lead_outcomes = run.lead_outcomes
-        self.accounts = self._account_table()
-        self.leads = self._lead_table() if dataset.leads is not None else None
+
+    # The tables are built from the kernel's arrays when first asked for.
+    @functools.cached_property
+    def accounts(self) -> pa.Table:
+        """account_id, icp_code, icp_score, icp_band (and preview_* columns in a preview run)."""
+        return self._account_table()
+
+    @functools.cached_property
+    def leads(self) -> pa.Table | None:
+        """lead_id, account_id, icp_code, icp_score, icp_band, persona_code, persona_score,
+        persona_band (and preview_* columns); None when no leads were scored."""
+        return self._lead_table() if self.dataset.leads is not None else None
 
     def _account_table(self) -> pa.Table:
         icp_codes = [i.code for i in self.ruleset.model.icps]

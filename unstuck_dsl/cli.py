@@ -74,7 +74,9 @@ def write_table(table: pa.Table, path: str) -> None:
         elif suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            pq.write_table(table, temporary)
+            # Dictionary pages for the code columns; ids are unique, a dictionary would not pay.
+            codes = [f.name for f in table.schema if pa.types.is_dictionary(f.type) and not f.name.endswith("_id")]
+            pq.write_table(table, temporary, use_dictionary=codes)
         else:
             with open(temporary, "w", encoding="utf-8") as out:
                 for row in table.to_pylist():

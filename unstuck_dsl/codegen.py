@@ -71,16 +71,19 @@ class _Emitter:
         c = self.col(op.column)
         self.line(f"{v} = 1 if {c}_code[i] < 0 else luts[lut_off[{op.lut}] + {c}_code[i]]")
 
+    def _compare(self, v: str, column: int, op: str, constants: str, const: int) -> None:
+        """A value against a constant slot: unknown when the value is missing."""
+        c = self.col(column)
+        if op in ("always", "never"):
+            self.line(f"{v} = 1 if {c}_ok[i] == 0 else {2 if op == 'always' else 0}")
+        else:
+            self.line(f"{v} = 1 if {c}_ok[i] == 0 else (2 if {c}_val[i] {_OPS[op]} {constants}[{const}] else 0)")
+
     def emit_NumTest(self, v, op: ir.NumTest, names):
-        c = self.col(op.column)
-        self.line(f"{v} = 1 if {c}_ok[i] == 0 else (2 if {c}_val[i] {_OPS[op.op]} floats[{op.const}] else 0)")
+        self._compare(v, op.column, op.op, "floats", op.const)
 
     def emit_IntTest(self, v, op: ir.IntTest, names):
-        c = self.col(op.column)
-        if op.op in ("always", "never"):
-            self.line(f"{v} = 1 if {c}_ok[i] == 0 else {2 if op.op == 'always' else 0}")
-        else:
-            self.line(f"{v} = 1 if {c}_ok[i] == 0 else (2 if {c}_val[i] {_OPS[op.op]} ints[{op.const}] else 0)")
+        self._compare(v, op.column, op.op, "ints", op.const)
 
     def emit_KnownTest(self, v, op: ir.KnownTest, names):
         known = self.known(op.column)

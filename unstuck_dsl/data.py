@@ -128,9 +128,9 @@ def _empty_like(column: Column, n: int) -> Column:
 @attrs.define
 class EncodedTable:
     kind: str  # "account" | "lead"
-    ids: pa.Array  # string keys, one per row
+    ids: pa.ChunkedArray  # string keys, one per row
     columns: dict[str, Column]
-    account_ids: pa.Array | None = None  # leads: the account each lead belongs to
+    account_ids: pa.ChunkedArray | None = None  # leads: the account each lead belongs to
 
     @property
     def n(self) -> int:
@@ -524,20 +524,19 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     return table
 
 
-def _concat(arrays: list[pa.Array], column: str) -> pa.Array:
+def _concat(arrays: list[pa.Array], column: str) -> pa.ChunkedArray:
+    """Id batches as one chunked column, without copying the strings."""
     if not arrays:
-        return pa.array([], pa.string())
-    if len({a.type for a in arrays}) > 1:  # dictionary batches with different dictionaries
-        arrays = [a.dictionary_decode() if pa.types.is_dictionary(a.type) else a for a in arrays]
-    if pa.types.is_dictionary(arrays[0].type):
-        return pa.chunked_array(arrays).unify_dictionaries().combine_chunks() if len(arrays) > 1 else arrays[0]
-    return pa.concat_arrays(arrays).cast(pa.string())
+        return pa.chunked_array([], pa.string())
+    if len({a.type for a in arrays}) > 1:
+        arrays = [a.cast(pa.string()) for a in arrays]
+    return pa.chunked_array(arrays)
 
 
-def check_unique(ids: pa.Array, key: str, name: str) -> None:
+def check_unique(ids, key: str, name: str) -> None:
     """Refuse a table in which an id appears twice, naming the id and both rows."""
     if pa.types.is_dictionary(ids.type):
-        ids = ids.dictionary_decode()
+        ids = ids.cast(pa.string())
     if len(pc.unique(ids)) == len(ids):
         return
     counts = pc.value_counts(ids)
@@ -572,18 +571,32 @@ def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, lea
     return Dataset(account_table, lead_table, account_rows(lead_table.account_ids, account_table.ids))
 
 
-def account_rows(lead_account_ids: pa.Array, account_ids: pa.Array) -> np.ndarray:
+def account_rows(lead_account_ids, account_ids) -> np.ndarray:
     """Each lead's account as a row index (-1: not in the accounts), resolved once at load so the
-    kernel never probes a hash table."""
-    if pa.types.is_dictionary(account_ids.type):
-        account_ids = account_ids.dictionary_decode()
-    if pa.types.is_dictionary(lead_account_ids.type):  # probe each distinct id once
-        rows = pc.index_in(lead_account_ids.dictionary, value_set=account_ids).fill_null(-1)
-        rows = rows.to_numpy(zero_copy_only=False).astype(np.int64)
-        indices = lead_account_ids.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        return rows[indices] if len(rows) else np.full(len(indices), -1, np.int64)
-    rows = pc.index_in(lead_account_ids, value_set=account_ids)
-    return rows.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    kernel never probes a hash table. Dictionary-encoded batches probe each distinct id once; a
+    batch whose dictionary extends the previous one's (Parquet row groups) probes only the new ids."""
+    accounts = account_ids.cast(pa.string())
+    accounts = accounts.combine_chunks() if isinstance(accounts, pa.ChunkedArray) else accounts
+
+    def probe(values) -> np.ndarray:
+        rows = pc.index_in(values, value_set=accounts).fill_null(-1)
+        return rows.to_numpy(zero_copy_only=False).astype(np.int64)
+
+    chunks = lead_account_ids.chunks if isinstance(lead_account_ids, pa.ChunkedArray) else [lead_account_ids]
+    out, known, known_rows = [], None, np.zeros(0, np.int64)
+    for chunk in chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            out.append(probe(chunk))
+            continue
+        dictionary = chunk.dictionary
+        if known is not None and len(dictionary) >= len(known) and dictionary.slice(0, len(known)).equals(known):
+            known_rows = np.concatenate([known_rows, probe(dictionary.slice(len(known)))])
+        else:
+            known_rows = probe(dictionary)
+        known = dictionary
+        indices = chunk.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        out.append(known_rows[indices] if len(known_rows) else np.full(len(indices), -1, np.int64))
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def _to_arrow_any(source, needed: list[str]) -> pa.Table:
