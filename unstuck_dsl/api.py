@@ -226,7 +226,7 @@ def run_parallel(kernel_fn, n: int, *args) -> None:
         return
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="unstuck-kernel")
-    bounds = np.linspace(0, n, threads + 1).astype(np.int64)
+    bounds = np.linspace(0, n, threads + 1).astype(np.int64, copy=False)
     futures = [_pool.submit(kernel_fn, int(lo), int(hi), *args) for lo, hi in zip(bounds[:-1], bounds[1:])]
     for future in futures:
         future.result()
@@ -270,12 +270,12 @@ class _Run:
 def _codes_column(codes: list[str], index: np.ndarray) -> pa.Array:
     """A dictionary-encoded string column (the kernel's own codes, no copies of strings);
     a negative index is null."""
-    indices = pa.array(index.astype(np.int32), mask=index < 0, type=pa.int32())
+    indices = pa.array(index.astype(np.int32, copy=False), mask=index < 0, type=pa.int32())
     return pa.DictionaryArray.from_arrays(indices, pa.array(codes, pa.string()))
 
 
 def _score_column(scores: np.ndarray) -> pa.Array:
-    return pa.array(scores.astype(np.int32), mask=scores < 0, type=pa.int32())
+    return pa.array(scores.astype(np.int32, copy=False), mask=scores < 0, type=pa.int32())
 
 
 # Rule 6 as a table indexed by score + 1: 0–25 weak, 26–50 partial, 51–75 solid, 76–100 strong;
@@ -292,7 +292,7 @@ def _band_column(scores: np.ndarray) -> pa.Array:
 
 
 def _int_column(field, scores: np.ndarray) -> Column:
-    return Column(field, "i64", np.maximum(scores, 0).astype(np.int64), (scores >= 0).astype(np.uint8))
+    return Column(field, "i64", np.maximum(scores, 0).astype(np.int64, copy=False), (scores >= 0).astype(np.uint8, copy=False))
 
 
 class ScoreResult:
@@ -387,11 +387,11 @@ class ScoreResult:
             ids, kind = ds.accounts.ids, "account"
         fields = {f.name: f for f in SCORE_FIELDS}
         icp_codes = [i.code for i in rules.model.icps]
-        columns["icp_code"] = Column(fields["icp_code"], "coded", icp.astype(np.int32), dictionary=icp_codes)
+        columns["icp_code"] = Column(fields["icp_code"], "coded", icp.astype(np.int32, copy=False), dictionary=icp_codes)
         columns["icp_score"] = _int_column(fields["icp_score"], icp_score)
         columns["icp_band"] = Column(fields["icp_band"], "coded", _band_codes(icp_score), dictionary=list(BAND_NAMES))
         columns["persona_code"] = Column(fields["persona_code"], "coded",
-                                         rules.persona_name_of[persona].astype(np.int32),
+                                         rules.persona_name_of[persona].astype(np.int32, copy=False),
                                          dictionary=rules.persona_names)
         columns["persona_score"] = _int_column(fields["persona_score"], persona_score)
         columns["persona_band"] = Column(fields["persona_band"], "coded", _band_codes(persona_score),

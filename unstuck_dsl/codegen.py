@@ -68,16 +68,17 @@ class _Emitter:
         emit(v, op, names)
 
     def emit_LutTest(self, v, op: ir.LutTest, names):
-        c = self.col(op.column)
-        self.line(f"{v} = 1 if {c}_code[i] < 0 else luts[lut_off[{op.lut}] + {c}_code[i]]")
+        # Entry 0 of every table is "unknown", for the code -1 of a missing value.
+        self.line(f"{v} = luts[lut_off[{op.lut}] + 1 + {self.col(op.column)}_code[i]]")
 
     def _compare(self, v: str, column: int, op: str, constants: str, const: int) -> None:
-        """A value against a constant slot: unknown when the value is missing."""
+        """A value against a constant slot, without branches: 1 + ok × (±1) is unknown (1) when
+        the value is missing (ok = 0), else true (2) or false (0)."""
         c = self.col(column)
         if op in ("always", "never"):
-            self.line(f"{v} = 1 if {c}_ok[i] == 0 else {2 if op == 'always' else 0}")
+            self.line(f"{v} = 1 {'+' if op == 'always' else '-'} {c}_ok[i]")
         else:
-            self.line(f"{v} = 1 if {c}_ok[i] == 0 else (2 if {c}_val[i] {_OPS[op]} {constants}[{const}] else 0)")
+            self.line(f"{v} = 1 + {c}_ok[i] * (2 * ({c}_val[i] {_OPS[op]} {constants}[{const}]) - 1)")
 
     def emit_NumTest(self, v, op: ir.NumTest, names):
         self._compare(v, op.column, op.op, "floats", op.const)
@@ -87,7 +88,7 @@ class _Emitter:
 
     def emit_KnownTest(self, v, op: ir.KnownTest, names):
         known = self.known(op.column)
-        self.line(f"{v} = {'2 if' if op.known else '0 if'} {known} else {'0' if op.known else '2'}")
+        self.line(f"{v} = 2 * ({known})" if op.known else f"{v} = 2 - 2 * ({known})")
 
     def emit_SetTest(self, v, op: ir.SetTest, names):
         c = self.col(op.column)
@@ -143,23 +144,23 @@ def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str) -> list[st
     results = []
     for rule in block.rules:
         q, earned, s = f"q{rule.index}", f"e{rule.index}", f"s{rule.index}"
-        e.line(f"{q} = True")
-        e.line(f"{earned} = 0")
+        passes, earns = [], []
         for p in rule.params:
             value = names[p.value]
-            e.line("if explain:")
-            e.line(f"    out_tri[i, {p.slot}] = {value}")
             if p.mode == "filter":
                 # passes only when true, or when unknown and it opts into passing on unknown
-                e.line(f"if {value} {'< 1' if p.unknown == 'passes' else '< 2'}:")
-                e.line(f"    {q} = False")
+                passes.append(f"({value} >= {1 if p.unknown == 'passes' else 2})")
             elif p.mode == "exclude":
                 # excludes only when true, or when unknown and it opts into excluding on unknown
-                e.line(f"if {value} {'>= 1' if p.unknown == 'excludes' else '== 2'}:")
-                e.line(f"    {q} = False")
+                passes.append(f"({value} < {1 if p.unknown == 'excludes' else 2})")
             else:
-                e.line(f"if {value} == 2:")
-                e.line(f"    {earned} += {weights}[{p.slot}]")
+                earns.append(f"{weights}[{p.slot}] * ({value} == 2)")
+        e.line(f"{q} = {' & '.join(passes) or 'True'}")
+        e.line(f"{earned} = {' + '.join(earns) or '0'}")
+        if rule.params:
+            e.line("if explain:")
+            for p in rule.params:
+                e.line(f"    out_tri[i, {p.slot}] = {names[p.value]}")
         # round-half-up(100 × earned / possible) in integers: floor((200e + p) / 2p)
         e.line(f"pos = possible[{rule.index}]")
         e.line(f"{s} = 100 if pos == 0 else (200 * {earned} + pos) // (2 * pos)")

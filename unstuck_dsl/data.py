@@ -75,9 +75,9 @@ class Column:
         if not missing.any():
             return column
         if column.kind == "coded":
-            column.values = np.where(missing, -1, column.values).astype(np.int32)
+            column.values = np.where(missing, -1, column.values).astype(np.int32, copy=False)
         else:
-            column.valid = np.where(missing, 0, column.valid).astype(np.uint8)
+            column.valid = np.where(missing, 0, column.valid).astype(np.uint8, copy=False)
         return column
 
     @property
@@ -89,8 +89,8 @@ class Column:
             starts, ends = self.offsets[rows], self.offsets[rows + 1]
             pieces = [self.values[s:e] for s, e in zip(starts, ends)]
             values = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
-            offsets = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
-            return Column(self.field, self.kind, values.astype(np.int32), self.valid[rows], offsets, self.dictionary)
+            offsets = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64, copy=False)
+            return Column(self.field, self.kind, values.astype(np.int32, copy=False), self.valid[rows], offsets, self.dictionary)
         valid = None if self.valid is None else self.valid[rows]
         return Column(self.field, self.kind, self.values[rows], valid, None, self.dictionary)
 
@@ -312,7 +312,7 @@ class _Encoder:
             local_values = local_values.cast(pa.string())
         if not (pa.types.is_string(local_values.type) or pa.types.is_large_string(local_values.type)):
             raise self.type_error(array)
-        codes = indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        codes = indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
         mapping = np.empty(len(local_values) + 1, dtype=np.int32)
         mapping[-1] = -1
         for i, value in enumerate(local_values.to_pylist()):
@@ -345,13 +345,13 @@ class _Encoder:
                     raise self.fail("expected true or false", i, array[i].as_py())
             codes = np.array([-1 if w is None else int(w in _TRUE_WORDS) for w in words], dtype=np.int32)
         elif pa.types.is_boolean(array.type):
-            codes = pc.cast(array, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+            codes = pc.cast(array, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
         elif pa.types.is_integer(array.type):
             bad = pc.and_(pc.not_equal(array, 0), pc.not_equal(array, 1)).fill_null(False).to_numpy(zero_copy_only=False)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise self.fail("expected true or false", i, array[i].as_py())
-            codes = array.cast(pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+            codes = array.cast(pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
         else:
             raise self.type_error(array)
         self.chunks.append((codes,))
@@ -374,21 +374,21 @@ class _Encoder:
         elif not (pa.types.is_integer(array.type) or pa.types.is_floating(array.type) or pa.types.is_decimal(array.type)):
             raise self.type_error(array)
         values = pc.cast(array, pa.float64(), safe=False).fill_null(math.nan).to_numpy(zero_copy_only=False)
-        values = values.astype(np.float64)
+        values = values.astype(np.float64, copy=False)
         valid = ~np.isnan(values)  # NaN is missing data, the same as null
-        self.chunks.append((np.where(valid, values, 0.0), valid.astype(np.uint8)))
+        self.chunks.append((np.where(valid, values, 0.0), valid.astype(np.uint8, copy=False)))
 
     def _add_int(self, array):
         if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
             array = self._parse_strings(array, pa.float64() if _has_point(array) else pa.int64(), "a whole number")
         if pa.types.is_floating(array.type):
-            floats = array.to_numpy(zero_copy_only=False).astype(np.float64)
+            floats = array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
             nulls = array.is_null().to_numpy(zero_copy_only=False) | np.isnan(floats)
             bad = ~nulls & ((floats != np.floor(floats)) | (np.abs(floats) >= 2.0 ** 63))
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise self.fail("expected a whole number", i, floats[i])
-            self.chunks.append((np.where(nulls, 0, floats).astype(np.int64), (~nulls).astype(np.uint8)))
+            self.chunks.append((np.where(nulls, 0, floats).astype(np.int64, copy=False), (~nulls).astype(np.uint8, copy=False)))
             return
         if not pa.types.is_integer(array.type):
             raise self.type_error(array)
@@ -397,8 +397,8 @@ class _Encoder:
             if too_big.any():
                 i = int(np.flatnonzero(too_big)[0])
                 raise self.fail("whole number out of range", i, array[i].as_py())
-        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8)
-        values = array.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
+        values = array.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
         self.chunks.append((values, valid))
 
     def _add_date(self, array):
@@ -408,8 +408,8 @@ class _Encoder:
             array = pc.cast(array, pa.date32())
         elif not pa.types.is_date32(array.type):
             raise self.type_error(array)
-        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8)
-        days = array.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32)
+        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
+        days = array.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
         self.chunks.append((days, valid))
 
     # -- sets
@@ -421,9 +421,9 @@ class _Encoder:
             array = array.cast(pa.list_(array.type.value_type))
         if not pa.types.is_list(array.type):
             raise self.type_error(array)
-        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8)
+        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
         # Members row by row from the offsets (a null list may still span values: skip them).
-        offsets = array.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+        offsets = array.offsets.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
         lengths = np.where(valid == 1, np.diff(offsets), 0)
         total = int(lengths.sum())
         ends = np.cumsum(lengths)
@@ -442,9 +442,9 @@ class _Encoder:
         keep = keep.fill_null(False).to_numpy(zero_copy_only=False)
         if not keep.all():
             flat, parents = flat.filter(pa.array(keep)), parents[keep]
-        codes = self._codes(flat, fixed=False).astype(np.int32) if len(flat) else np.zeros(0, np.int32)
+        codes = self._codes(flat, fixed=False).astype(np.int32, copy=False) if len(flat) else np.zeros(0, np.int32)
         counts = np.bincount(parents, minlength=len(array))
-        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64, copy=False)
         self.chunks.append((offsets, codes, valid))
 
     def finish(self) -> Column:
@@ -452,12 +452,12 @@ class _Encoder:
                 "number": "f64", "int": "i64", "date": "days", "set": "set"}[self.type.name]
         if kind == "coded":
             codes = np.concatenate([c[0] for c in self.chunks]) if self.chunks else np.zeros(0, np.int32)
-            return Column(self.field, kind, codes.astype(np.int32), None, None, self.dictionary)
+            return Column(self.field, kind, codes.astype(np.int32, copy=False), None, None, self.dictionary)
         if kind != "set":
             dtype = {"f64": np.float64, "i64": np.int64, "days": np.int32}[kind]
             values = np.concatenate([c[0] for c in self.chunks]) if self.chunks else np.zeros(0, dtype)
             valid = np.concatenate([c[1] for c in self.chunks]) if self.chunks else np.zeros(0, np.uint8)
-            return Column(self.field, kind, values.astype(dtype), valid.astype(np.uint8), None, self.dictionary)
+            return Column(self.field, kind, values.astype(dtype), valid.astype(np.uint8, copy=False), None, self.dictionary)
         offsets, codes, valid, base = [np.zeros(1, np.int64)], [], [], 0
         for chunk_offsets, chunk_codes, chunk_valid in self.chunks:
             offsets.append(chunk_offsets[1:] + base)
@@ -465,8 +465,8 @@ class _Encoder:
             codes.append(chunk_codes)
             valid.append(chunk_valid)
         offsets = np.concatenate(offsets)
-        codes = np.concatenate(codes).astype(np.int32) if codes else np.zeros(0, np.int32)
-        valid = np.concatenate(valid).astype(np.uint8) if valid else np.zeros(0, np.uint8)
+        codes = np.concatenate(codes).astype(np.int32, copy=False) if codes else np.zeros(0, np.int32)
+        valid = np.concatenate(valid).astype(np.uint8, copy=False) if valid else np.zeros(0, np.uint8)
         if len(self.dictionary) <= BITSET_MAX_VALUES:
             n = len(offsets) - 1
             words = max(1, (len(self.dictionary) + 63) // 64)
@@ -573,30 +573,32 @@ def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, lea
 
 def account_rows(lead_account_ids, account_ids) -> np.ndarray:
     """Each lead's account as a row index (-1: not in the accounts), resolved once at load so the
-    kernel never probes a hash table. Dictionary-encoded batches probe each distinct id once; a
-    batch whose dictionary extends the previous one's (Parquet row groups) probes only the new ids."""
+    kernel never probes a hash table. All ids are looked up in one pass over the accounts' ids;
+    dictionary-encoded batches contribute each distinct id once, and a batch whose dictionary
+    extends the previous one's (Parquet row groups) only its new ids."""
+    chunks = lead_account_ids.chunks if isinstance(lead_account_ids, pa.ChunkedArray) else [lead_account_ids]
+    pieces, plans, seen, known, known_map = [], [], 0, None, np.zeros(0, np.int64)
+    for chunk in chunks:
+        if pa.types.is_dictionary(chunk.type):
+            dictionary = chunk.dictionary
+            extends = known is not None and len(dictionary) >= len(known) and dictionary.slice(0, len(known)).equals(known)
+            new = dictionary.slice(len(known)) if extends else dictionary
+            fresh = np.arange(seen, seen + len(new), dtype=np.int64)
+            known_map = np.concatenate([known_map, fresh]) if extends else fresh
+            known = dictionary
+            plans.append((known_map, chunk.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)))
+        else:
+            new = chunk.cast(pa.string())
+            plans.append((np.arange(seen, seen + len(new), dtype=np.int64), None))
+        pieces.append(new.cast(pa.string()))
+        seen += len(new)
+    if not pieces:
+        return np.zeros(0, np.int64)
     accounts = account_ids.cast(pa.string())
     accounts = accounts.combine_chunks() if isinstance(accounts, pa.ChunkedArray) else accounts
-
-    def probe(values) -> np.ndarray:
-        rows = pc.index_in(values, value_set=accounts).fill_null(-1)
-        return rows.to_numpy(zero_copy_only=False).astype(np.int64)
-
-    chunks = lead_account_ids.chunks if isinstance(lead_account_ids, pa.ChunkedArray) else [lead_account_ids]
-    out, known, known_rows = [], None, np.zeros(0, np.int64)
-    for chunk in chunks:
-        if not pa.types.is_dictionary(chunk.type):
-            out.append(probe(chunk))
-            continue
-        dictionary = chunk.dictionary
-        if known is not None and len(dictionary) >= len(known) and dictionary.slice(0, len(known)).equals(known):
-            known_rows = np.concatenate([known_rows, probe(dictionary.slice(len(known)))])
-        else:
-            known_rows = probe(dictionary)
-        known = dictionary
-        indices = chunk.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        out.append(known_rows[indices] if len(known_rows) else np.full(len(indices), -1, np.int64))
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
+    rows = pc.index_in(pa.concat_arrays(pieces), value_set=accounts).fill_null(-1)
+    rows = rows.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return np.concatenate([rows[mapping if indices is None else mapping[indices]] for mapping, indices in plans])
 
 
 def _to_arrow_any(source, needed: list[str]) -> pa.Table:

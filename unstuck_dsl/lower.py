@@ -246,12 +246,14 @@ def bind_program(program: ir.Program, schema: Schema, dataset: Dataset, as_of: d
 
 
 def lookup_table(spec: ir.LutSpec, column: Column | None, ctx: Context) -> np.ndarray:
-    """The predicate's truth value for every value in the column's dictionary."""
+    """The predicate's truth value for every value in the column's dictionary, after a first
+    entry for the code -1 (a missing value: unknown)."""
     dictionary = column.dictionary if column is not None else []
-    table = np.empty(max(len(dictionary), 1), dtype=np.int8)
+    table = np.empty(len(dictionary) + 1, dtype=np.int8)
+    table[0] = ir.UNKNOWN
     for code, value in enumerate(dictionary):
         truth = evaluate_predicate(spec.predicate, {spec.field: value}, ctx)
-        table[code] = ir.UNKNOWN if truth is None else (ir.TRUE if truth else ir.FALSE)
+        table[code + 1] = ir.UNKNOWN if truth is None else (ir.TRUE if truth else ir.FALSE)
     return table
 
 
