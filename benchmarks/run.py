@@ -39,7 +39,7 @@ from peers import PEERS, FloorPeer  # noqa: E402
 AS_OF = dt.date(2026, 11, 26)
 DATA = HERE / "data"
 RESULTS = HERE / "results"
-PYTHON_SAMPLE_ACCOUNTS = 10_000  # the plain Python loop is timed on this many accounts and their leads
+PYTHON_SAMPLE_ACCOUNTS = 50_000  # the plain Python loop is timed on this many accounts and their leads
 
 
 def log(message: str) -> None:

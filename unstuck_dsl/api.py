@@ -242,10 +242,12 @@ class _Run:
         has_preview = bool(preview)
         n = dataset.accounts.n
         account_params = sum(len(r.params) for r in program.icps.rules)
-        self.icp = np.empty(n, np.int64)
-        self.icp_score = np.empty(n, np.int64)
-        self.preview_icp = np.full(n, -1, np.int64)
-        self.preview_icp_score = np.full(n, -1, np.int64)
+        # Preview outputs exist only in a preview run (the kernel does not touch them otherwise).
+        p = n if has_preview else 1
+        self.icp = np.empty(n, np.int32)
+        self.icp_score = np.empty(n, np.int32)
+        self.preview_icp = np.full(p, -1, np.int32)
+        self.preview_icp_score = np.full(p, -1, np.int32)
         self.account_outcomes = np.full((n if outcomes else 0, max(account_params, 1)), -1, np.int8)
         constants = bound.constants.arrays()
         kernels.run("score_accounts", n, *_column_arrays(dataset.accounts, program.account_columns, layouts), *constants,
@@ -256,10 +258,11 @@ class _Run:
             return
         m = dataset.leads.n
         lead_params = sum(len(r.params) for b in program.personas for r in b.rules)
-        self.persona = np.empty(m, np.int64)
-        self.persona_score = np.empty(m, np.int64)
-        self.preview_persona = np.full(m, -2, np.int64)
-        self.preview_persona_score = np.full(m, -1, np.int64)
+        p = m if has_preview else 1
+        self.persona = np.empty(m, np.int32)
+        self.persona_score = np.empty(m, np.int32)
+        self.preview_persona = np.full(p, -2, np.int32)
+        self.preview_persona_score = np.full(p, -1, np.int32)
         self.lead_outcomes = np.full((m if outcomes else 0, max(lead_params, 1)), -1, np.int8)
         kernels.run("score_leads", m, dataset.lead_account_rows, self.icp, self.preview_icp,
             *_column_arrays(dataset.leads, program.lead_columns, layouts), *constants,
