@@ -21,12 +21,11 @@ import pyarrow as pa
 
 from . import codegen, explain, kernel, model
 from .data import Column, Dataset, EncodedTable, load_dataset, unknown_column
+from .diagnostics import did_you_mean
 from .lower import Bound, bind_constants, bind_program, lower_audience, lower_ruleset
 from .pipeline import load_ruleset
 from .reference import band, tally
-from .schema import SCORE_FIELDS, audience_schema
-
-BAND_NAMES = ("weak", "partial", "solid", "strong")
+from .schema import BAND_LEVELS, SCORE_FIELDS, audience_schema
 
 
 class ScoringError(ValueError):
@@ -103,8 +102,6 @@ class Ruleset:
         """The lowered program and compiled kernel of one audience, for one data layout."""
         audience = self.model.audience(code)
         if audience is None:
-            from .diagnostics import did_you_mean
-
             known = [a.code for a in self.model.audiences]
             hint = did_you_mean(code, known) or ("audiences: " + ", ".join(known) if known else "the rules declare none")
             raise ScoringError(f"unknown audience `{code}`; {hint}")
@@ -161,8 +158,6 @@ class Ruleset:
         known = {i.code for i in self.model.icps} | {f"{i.code}.{p.code}" for i, p in self.personas}
         for code in codes:
             if code not in known:
-                from .diagnostics import did_you_mean
-
                 hint = did_you_mean(code, known)
                 raise ScoringError(f"unknown preview code `{code}`" + (f"; {hint}" if hint else
                                    "; name an ICP (`ent_finserv`) or a Persona (`mm_saas.vp_sales`)"))
@@ -291,7 +286,7 @@ def _band_codes(scores: np.ndarray) -> np.ndarray:
 
 
 def _band_column(scores: np.ndarray) -> pa.Array:
-    return _codes_column(list(BAND_NAMES), _band_codes(scores))
+    return _codes_column(list(BAND_LEVELS), _band_codes(scores))
 
 
 def _int_column(field, scores: np.ndarray) -> Column:
@@ -392,13 +387,13 @@ class ScoreResult:
         icp_codes = [i.code for i in rules.model.icps]
         columns["icp_code"] = Column(fields["icp_code"], "coded", icp.astype(np.int32, copy=False), dictionary=icp_codes)
         columns["icp_score"] = _int_column(fields["icp_score"], icp_score)
-        columns["icp_band"] = Column(fields["icp_band"], "coded", _band_codes(icp_score), dictionary=list(BAND_NAMES))
+        columns["icp_band"] = Column(fields["icp_band"], "coded", _band_codes(icp_score), dictionary=list(BAND_LEVELS))
         columns["persona_code"] = Column(fields["persona_code"], "coded",
                                          rules.persona_name_of[persona].astype(np.int32, copy=False),
                                          dictionary=rules.persona_names)
         columns["persona_score"] = _int_column(fields["persona_score"], persona_score)
         columns["persona_band"] = Column(fields["persona_band"], "coded", _band_codes(persona_score),
-                                         dictionary=list(BAND_NAMES))
+                                         dictionary=list(BAND_LEVELS))
         return EncodedTable(kind, ids, columns)
 
     def audience(self, code: str) -> pa.Table:

@@ -144,14 +144,20 @@ class EncodedTable:
         return record
 
     def take(self, rows) -> "EncodedTable":
+        """A few rows (to explain one record): ids are copied as plain strings, which avoids
+        unifying the dictionaries of every batch of a large table."""
         rows = np.asarray(rows, dtype=np.int64)
-        indices = pa.array(rows)
-        return EncodedTable(self.kind, self.ids.take(indices), {n: c.take(rows) for n, c in self.columns.items()},
-                            None if self.account_ids is None else self.account_ids.take(indices))
+
+        def ids(column) -> pa.Array:
+            return pa.array([column[int(i)].as_py() for i in rows], pa.string())
+
+        return EncodedTable(self.kind, ids(self.ids), {n: c.take(rows) for n, c in self.columns.items()},
+                            None if self.account_ids is None else ids(self.account_ids))
 
     def row_of(self, record_id: str) -> int | None:
-        matches = np.flatnonzero(pc.equal(self.ids, pa.scalar(str(record_id))).to_numpy(zero_copy_only=False))
-        return int(matches[0]) if len(matches) else None
+        """The first row with this id (a scan that stops where it finds it)."""
+        row = pc.index(self.ids, str(record_id)).as_py()
+        return None if row < 0 else row
 
     @property
     def nbytes(self) -> int:
