@@ -296,72 +296,91 @@ class _Encoder:
                          array[first].as_py() if len(array) else None)
 
     def add(self, array: pa.Array) -> None:
-        if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks()
-        method = getattr(self, "_add_" + self.type.name)
-        if pa.types.is_null(array.type):
-            array = pa.nulls(len(array), pa.string() if self.type.name != "set" else pa.list_(pa.string()))
-        method(array)
+        typed = self.typed(array)
+        self.chunks.append(getattr(self, "_encode_" + self.type.name)(typed))
         self.row_base += len(array)
 
+    def typed(self, array: pa.Array) -> pa.Array:
+        """The column checked and converted to its field's Arrow type (strings stay strings or
+        dictionaries; CSV text becomes numbers, bools, dates, lists). Errors name a row."""
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        if pa.types.is_null(array.type):
+            array = pa.nulls(len(array), pa.string() if self.type.name != "set" else pa.list_(pa.string()))
+        return getattr(self, "_typed_" + self.type.name)(array)
+
     # -- strings
-    def _codes(self, array: pa.Array, fixed: bool) -> np.ndarray:
+    def _strings(self, array: pa.Array) -> pa.Array:
+        values = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
+        if pa.types.is_integer(values) and self.type.name != "ordinal":
+            return array.cast(pa.string()) if not pa.types.is_dictionary(array.type) else array.dictionary_decode().cast(pa.string())
+        if not (pa.types.is_string(values) or pa.types.is_large_string(values)):
+            raise self.type_error(array)
+        return array
+
+    def _typed_category(self, array):
+        return self._strings(array)
+
+    _typed_text = _typed_category
+
+    def _typed_ordinal(self, array):
+        array = self._strings(array)
+        values = array.dictionary if pa.types.is_dictionary(array.type) else pc.unique(array)
+        levels = pa.array(self.type.levels, pa.string())
+        unknown = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values.cast(pa.string()), value_set=levels)))
+        if pc.any(unknown).as_py():
+            for value in values.filter(unknown).to_pylist():
+                used = np.flatnonzero(pc.equal(array.cast(pa.string()), value).fill_null(False).to_numpy(zero_copy_only=False))
+                if len(used):
+                    shown = ", ".join(f'"{lv}"' for lv in self.type.levels)
+                    raise self.fail(f"\"{value}\" is not a level (levels: {shown})", int(used[0]))
+        return array
+
+    def _codes(self, array: pa.Array) -> np.ndarray:
         """Global dictionary codes for a string column (-1 for null). Dictionary-encoded input
         (Parquet read with dictionaries, pandas categoricals) is mapped without rehashing."""
         if pa.types.is_dictionary(array.type):
             local_values, indices = array.dictionary, array.indices
         else:
-            if pa.types.is_integer(array.type) and not fixed:
-                array = array.cast(pa.string())
             encoded = pc.dictionary_encode(array)
             local_values, indices = encoded.dictionary, encoded.indices
-        if pa.types.is_integer(local_values.type) and not fixed:
-            local_values = local_values.cast(pa.string())
-        if not (pa.types.is_string(local_values.type) or pa.types.is_large_string(local_values.type)):
-            raise self.type_error(array)
         codes = indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
         mapping = np.empty(len(local_values) + 1, dtype=np.int32)
         mapping[-1] = -1
+        fixed = self.type.name == "ordinal"  # levels are the whole dictionary; unused bad ones map to -1
         for i, value in enumerate(local_values.to_pylist()):
             code = self.code_of.get(value)
-            if code is None and fixed:
-                used = np.flatnonzero(codes == i)
-                if len(used):
-                    levels = ", ".join(f'"{lv}"' for lv in self.type.levels)
-                    raise self.fail(f"\"{value}\" is not a level (levels: {levels})", int(used[0]))
-                code = -1
-            elif code is None:
+            if code is None and not fixed:
                 code = self.code_of[value] = len(self.dictionary)
                 self.dictionary.append(value)
-            mapping[i] = code
+            mapping[i] = -1 if code is None else code
         return mapping[codes]
 
-    def _add_category(self, array):
-        self.chunks.append((self._codes(array, fixed=False),))
+    def _encode_category(self, array):
+        return (self._codes(array),)
 
-    _add_text = _add_category
+    _encode_text = _encode_category
+    _encode_ordinal = _encode_category
 
-    def _add_ordinal(self, array):
-        self.chunks.append((self._codes(array, fixed=True),))
-
-    def _add_bool(self, array):
+    def _typed_bool(self, array):
         if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
             words = [None if v is None else v.strip().lower() for v in array.to_pylist()]
             for i, w in enumerate(words):
                 if w is not None and w not in _TRUE_WORDS and w not in _FALSE_WORDS:
                     raise self.fail("expected true or false", i, array[i].as_py())
-            codes = np.array([-1 if w is None else int(w in _TRUE_WORDS) for w in words], dtype=np.int32)
-        elif pa.types.is_boolean(array.type):
-            codes = pc.cast(array, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-        elif pa.types.is_integer(array.type):
+            return pa.array([None if w is None else w in _TRUE_WORDS for w in words], pa.bool_())
+        if pa.types.is_integer(array.type):
             bad = pc.and_(pc.not_equal(array, 0), pc.not_equal(array, 1)).fill_null(False).to_numpy(zero_copy_only=False)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise self.fail("expected true or false", i, array[i].as_py())
-            codes = array.cast(pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-        else:
+            return pc.not_equal(array, 0)
+        if not pa.types.is_boolean(array.type):
             raise self.type_error(array)
-        self.chunks.append((codes,))
+        return array
+
+    def _encode_bool(self, array):
+        return (pc.cast(array, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False),)
 
     # -- numbers and dates
     def _parse_strings(self, array: pa.Array, target: pa.DataType, what: str) -> pa.Array:
@@ -375,17 +394,20 @@ class _Encoder:
                     raise self.fail(f"expected {what}", i, value) from None
             raise
 
-    def _add_number(self, array):
+    def _typed_number(self, array):
         if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
             array = self._parse_strings(array, pa.float64(), "a number")
         elif not (pa.types.is_integer(array.type) or pa.types.is_floating(array.type) or pa.types.is_decimal(array.type)):
             raise self.type_error(array)
-        values = pc.cast(array, pa.float64(), safe=False).fill_null(math.nan).to_numpy(zero_copy_only=False)
-        values = values.astype(np.float64, copy=False)
-        valid = ~np.isnan(values)  # NaN is missing data, the same as null
-        self.chunks.append((np.where(valid, values, 0.0), valid.astype(np.uint8, copy=False)))
+        array = pc.cast(array, pa.float64(), safe=False)
+        nan = pc.is_nan(array).fill_null(False)
+        return pc.if_else(nan, pa.scalar(None, pa.float64()), array) if pc.any(nan).as_py() else array  # NaN is missing
 
-    def _add_int(self, array):
+    def _encode_number(self, array):
+        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
+        return array.fill_null(0.0).to_numpy(zero_copy_only=False).astype(np.float64, copy=False), valid
+
+    def _typed_int(self, array):
         if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
             array = self._parse_strings(array, pa.float64() if _has_point(array) else pa.int64(), "a whole number")
         if pa.types.is_floating(array.type):
@@ -395,8 +417,7 @@ class _Encoder:
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise self.fail("expected a whole number", i, floats[i])
-            self.chunks.append((np.where(nulls, 0, floats).astype(np.int64, copy=False), (~nulls).astype(np.uint8, copy=False)))
-            return
+            return pa.array(np.where(nulls, 0, floats).astype(np.int64), mask=nulls)
         if not pa.types.is_integer(array.type):
             raise self.type_error(array)
         if pa.types.is_uint64(array.type):
@@ -404,30 +425,48 @@ class _Encoder:
             if too_big.any():
                 i = int(np.flatnonzero(too_big)[0])
                 raise self.fail("whole number out of range", i, array[i].as_py())
-        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
-        values = array.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        self.chunks.append((values, valid))
+        return array.cast(pa.int64())
 
-    def _add_date(self, array):
-        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-            array = self._parse_strings(array, pa.date32(), "a date (YYYY-MM-DD)")
-        elif pa.types.is_timestamp(array.type) or pa.types.is_date64(array.type):
-            array = pc.cast(array, pa.date32())
-        elif not pa.types.is_date32(array.type):
-            raise self.type_error(array)
+    def _encode_int(self, array):
         valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
-        days = array.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-        self.chunks.append((days, valid))
+        return array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False), valid
+
+    def _typed_date(self, array):
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            return self._parse_strings(array, pa.date32(), "a date (YYYY-MM-DD)")
+        if pa.types.is_timestamp(array.type) or pa.types.is_date64(array.type):
+            return pc.cast(array, pa.date32())
+        if not pa.types.is_date32(array.type):
+            raise self.type_error(array)
+        return array
+
+    def _encode_date(self, array):
+        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
+        return array.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32, copy=False), valid
 
     # -- sets
-    def _add_set(self, array):
-        from_text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
-        if from_text:  # CSV: "Snowflake; dbt" — members are trimmed and empty ones dropped
-            array = pc.split_pattern(array, SET_SEPARATOR)
+    def _typed_set(self, array):
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            # CSV: "Snowflake; dbt": members are trimmed and empty ones dropped
+            split = pc.split_pattern(array, SET_SEPARATOR)
+            flat = pc.utf8_trim_whitespace(pc.list_flatten(split))
+            keep = pc.not_equal(flat, "")
+            parents = pc.list_parent_indices(split).filter(keep).to_numpy(zero_copy_only=False)
+            counts = np.bincount(parents, minlength=len(array))
+            offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+            return pa.ListArray.from_arrays(offsets, flat.filter(keep), mask=array.is_null())
         if pa.types.is_large_list(array.type):
             array = array.cast(pa.list_(array.type.value_type))
         if not pa.types.is_list(array.type):
             raise self.type_error(array)
+        values = array.type.value_type
+        if pa.types.is_dictionary(values):
+            values = values.value_type
+        if not (pa.types.is_string(values) or pa.types.is_large_string(values) or pa.types.is_null(values)):
+            raise self.type_error(array)
+        return array
+
+    def _encode_set(self, array):
         valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
         # Members row by row from the offsets (a null list may still span values: skip them).
         offsets = array.offsets.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
@@ -439,20 +478,13 @@ class _Encoder:
         parents = np.repeat(np.arange(len(array)), lengths)
         if pa.types.is_null(flat.type):
             flat = flat.cast(pa.string())
-        elif not (pa.types.is_string(flat.type) or pa.types.is_large_string(flat.type)
-                  or pa.types.is_dictionary(flat.type)):
-            raise self.type_error(array)
-        keep = pc.is_valid(flat)
-        if from_text:
-            flat = pc.utf8_trim_whitespace(flat)
-            keep = pc.and_(keep, pc.not_equal(flat, ""))
-        keep = keep.fill_null(False).to_numpy(zero_copy_only=False)
+        keep = pc.is_valid(flat).to_numpy(zero_copy_only=False)
         if not keep.all():
             flat, parents = flat.filter(pa.array(keep)), parents[keep]
-        codes = self._codes(flat, fixed=False).astype(np.int32, copy=False) if len(flat) else np.zeros(0, np.int32)
+        codes = self._codes(flat).astype(np.int32, copy=False) if len(flat) else np.zeros(0, np.int32)
         counts = np.bincount(parents, minlength=len(array))
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64, copy=False)
-        self.chunks.append((offsets, codes, valid))
+        return offsets, codes, valid
 
     def finish(self) -> Column:
         kind = {"category": "coded", "text": "coded", "ordinal": "coded", "bool": "coded",
@@ -550,6 +582,11 @@ def check_unique(ids, key: str, name: str) -> None:
     value = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")[0].as_py()
     rows = np.flatnonzero(pc.equal(ids, value).to_numpy(zero_copy_only=False))
     raise DataError(f"{name}: column `{key}`: id {value!r} appears more than once (rows {rows[0] + 1} and {rows[1] + 1})")
+
+
+def typed_column(field: Field, array, name: str = "input") -> pa.Array:
+    """One input column checked and converted to its field's Arrow type, for storing it."""
+    return _Encoder(field, name).typed(array)
 
 
 @attrs.define
