@@ -36,13 +36,14 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         from .api import ScoringError
         from .data import DataError
+        from .store import WorkspaceBusy
 
         try:
             return fn(*args, **kwargs)
         except RuleError as exc:
             click.echo(render_all(exc.diagnostics, exc.sources, color=sys.stderr.isatty()), err=True)
             sys.exit(1)
-        except (SourceError, DataError, ScoringError) as exc:
+        except (SourceError, DataError, ScoringError, WorkspaceBusy) as exc:
             raise UserError(str(exc)) from None
         except OSError as exc:
             raise UserError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
@@ -166,16 +167,29 @@ def _stages():
         yield advance
 
 
-def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lambda _: None):
+def _inputs(accounts_path, leads_path, db):
+    """Accounts and leads from files, or from a workspace store (read through Arrow)."""
+    if db is not None:
+        if accounts_path or leads_path:
+            raise UserError("give either --db or input files, not both")
+        from .store import Store
+
+        with Store(db, read_only=True) as store:
+            return store.records("account"), store.records("lead")
+    if accounts_path is None and leads_path is None:
+        raise UserError("give --accounts, --leads, or both (or --db)")
+    return accounts_path, leads_path
+
+
+def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lambda _: None, db=None):
     from .api import compile as compile_rules
 
-    if accounts_path is None and leads_path is None:
-        raise UserError("give --accounts, --leads, or both")
+    accounts, leads = _inputs(accounts_path, leads_path, db)
     on_stage("checking and compiling rules")
     compiled = compile_rules(rules)
     preview = compiled.preview_codes(preview)
     on_stage("reading and encoding data")
-    dataset = compiled.load(accounts_path, leads_path)
+    dataset = compiled.load(accounts, leads)
     on_stage("scoring")
     return compiled.score_dataset(dataset, as_of, preview)
 
@@ -188,8 +202,9 @@ def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lam
 @click.option("--accounts-out", type=click.Path(), help="Also write the account-level scores here.")
 @click.option("--as-of", "as_of", help="The date `within` and `ago` count from (YYYY-MM-DD); default today.")
 @click.option("--preview", multiple=True, help="Score a draft ICP (or ICP.persona) as if live, in preview_* columns.")
+@click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
 @user_errors
-def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview) -> None:
+def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview, db) -> None:
     """Score accounts (and leads) with RULES."""
     day = _as_of(as_of)
     click.echo(f"as of {day.isoformat()}", err=True)
@@ -198,7 +213,7 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
             _check_output_path(path)
     started = time.perf_counter()
     with _stages() as stage:
-        result = _score_run(rules, accounts_path, leads_path, day, preview, stage)
+        result = _score_run(rules, accounts_path, leads_path, day, preview, stage, db)
         stage("writing results")
         write_table(result.table(), out_path)
         if accounts_out:
@@ -222,15 +237,16 @@ def _check_output_path(path: str) -> None:
 @click.option("--out", "out_path", type=click.Path(), help="Write the members here instead of listing them.")
 @click.option("--as-of", "as_of")
 @click.option("--composition", is_flag=True, help="Member count and score distribution per ICP and Persona.")
+@click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
 @user_errors
-def audience(rules, name, accounts_path, leads_path, out_path, as_of, composition) -> None:
+def audience(rules, name, accounts_path, leads_path, out_path, as_of, composition, db) -> None:
     """List the members of audience NAME (declared in RULES)."""
     from .render import print_composition, print_members
 
     day = _as_of(as_of)
     if out_path:
         _check_output_path(out_path)
-    result = _score_run(rules, accounts_path, leads_path, day)
+    result = _score_run(rules, accounts_path, leads_path, day, db=db)
     members = result.audience(name)
     click.echo(f"as of {day.isoformat()}: {members.num_rows} members in audience `{name}`", err=True)
     if out_path:
@@ -249,20 +265,116 @@ def audience(rules, name, accounts_path, leads_path, out_path, as_of, compositio
 @click.option("--lead", "lead_id", help="Explain this lead.")
 @click.option("--as-of", "as_of")
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
 @user_errors
-def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_json) -> None:
+def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_json, db) -> None:
     """Why a record scored what it did: the drawer, for its ICP and Persona and every rival."""
     from .render import print_explanation
 
     if (account_id is None) == (lead_id is None):
         raise UserError("give exactly one of --account ID or --lead ID")
     day = _as_of(as_of)
-    result = _score_run(rules, accounts_path, leads_path, day)
+    result = _score_run(rules, accounts_path, leads_path, day, db=db)
     explanation = result.explain(account_id=account_id, lead_id=lead_id)
     if as_json:
         click.echo(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
     else:
         print_explanation(explanation)
+
+
+@cli.command()
+@click.argument("rules", type=click.Path())
+@click.option("--accounts", "accounts_path", type=click.Path(), help="Accounts (or an enrichment file with some columns).")
+@click.option("--leads", "leads_path", type=click.Path())
+@click.option("--db", type=click.Path(), help="The workspace store (default: unstuck.duckdb beside the rules).")
+@click.option("--as-of", "as_of")
+@user_errors
+def ingest(rules, accounts_path, leads_path, db, as_of) -> None:
+    """Upsert records into the workspace store and re-score exactly the records that changed."""
+    from . import store
+    from .api import compile as compile_rules
+
+    if accounts_path is None and leads_path is None:
+        raise UserError("give --accounts, --leads, or both")
+    day = _as_of(as_of)
+    compiled = compile_rules(rules)
+    path = db or store.default_path(rules)
+    with store.Store(path) as workspace:
+        report = store.ingest(workspace, compiled, accounts_path, leads_path, day)
+    click.echo(f"{path} (as of {day.isoformat()}): {report}")
+
+
+@cli.command()
+@click.argument("rules", type=click.Path())
+@click.option("--db", type=click.Path(), help="The workspace store (default: unstuck.duckdb beside the rules).")
+@click.option("--as-of", "as_of")
+@user_errors
+def rescore(rules, db, as_of) -> None:
+    """Re-score the whole workspace with RULES (after a rule change) and record the version."""
+    from . import store
+    from .api import compile as compile_rules
+
+    day = _as_of(as_of)
+    compiled = compile_rules(rules)
+    path = db or store.default_path(rules)
+    with store.Store(path) as workspace:
+        report = store.rescore(workspace, compiled, day)
+    click.echo(f"{path} (as of {day.isoformat()}): {report}")
+
+
+@cli.command()
+@click.argument("old_rules", type=click.Path())
+@click.argument("new_rules", type=click.Path())
+@click.option("--accounts", "accounts_path", type=click.Path())
+@click.option("--leads", "leads_path", type=click.Path())
+@click.option("--db", type=click.Path(), help="Compare over the records of a workspace store.")
+@click.option("--out", "out_path", type=click.Path(), help="Write the per-record changes here.")
+@click.option("--as-of", "as_of")
+@user_errors
+def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of) -> None:
+    """What NEW_RULES would move compared with OLD_RULES; applies nothing."""
+    from .api import compile as compile_rules
+    from .diff import compare
+    from .render import print_diff
+
+    day = _as_of(as_of)
+    if out_path:
+        _check_output_path(out_path)
+    accounts, leads = _inputs(accounts_path, leads_path, db)
+    old, new = compile_rules(old_rules), compile_rules(new_rules)
+    report = compare(old.score(accounts, leads, as_of=day), new.score(accounts, leads, as_of=day))
+    print_diff(report)
+    if out_path:
+        write_table(report.changes, out_path)
+
+
+@cli.command()
+@click.option("--db", required=True, type=click.Path(), help="The workspace store.")
+@click.option("--out", "out_path", required=True, type=click.Path())
+@click.option("--audience", "audience_name", help="Only the members of this audience (from the rules last applied).")
+@click.option("--as-of", "as_of")
+@user_errors
+def export(db, out_path, audience_name, as_of) -> None:
+    """Write the stored records with their current scores (or one audience's members)."""
+    from . import store
+    from .api import compile as compile_rules
+
+    _check_output_path(out_path)
+    with store.Store(db, read_only=True) as workspace:
+        if audience_name is None:
+            table = workspace.db.sql("SELECT s.*, l.* EXCLUDE (lead_id, account_id) FROM lead_scores s "
+                                     "JOIN leads l USING (lead_id) ORDER BY lead_id").to_arrow_table()
+            write_table(table, out_path)
+            click.echo(f"{table.num_rows} records written to {out_path}", err=True)
+            return
+        rules_text = workspace.latest_rules()
+        accounts, leads = workspace.records("account"), workspace.records("lead")
+    if rules_text is None:
+        raise UserError(f"{db}: no rules were ever applied; run `unstuck ingest` or `unstuck rescore` first")
+    result = compile_rules(rules_text).score(accounts, leads, as_of=_as_of(as_of))
+    members = result.audience(audience_name)
+    write_table(members, out_path)
+    click.echo(f"{members.num_rows} members of `{audience_name}` written to {out_path}", err=True)
 
 
 @cli.command()

@@ -194,6 +194,31 @@ def read_batches(source, needed: list[str], name: str, dictionary_columns=()) ->
     yield from table.select(needed).to_batches()
 
 
+def read_table(source) -> pa.Table:
+    """Every column of an input, whole (for the workspace store, which keeps undeclared columns
+    too). CSV columns come as text, to be typed by the declared fields."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        suffix = path.suffix.lower()
+        if suffix not in FORMATS:
+            raise DataError(f"{path}: unknown file type `{suffix or '(none)'}`; use .csv, .parquet or .jsonl")
+        if not path.is_file():
+            raise DataError(f"{path}: no such file")
+        if suffix == ".csv":
+            with open(path, newline="", encoding="utf-8-sig") as handle:
+                header = next(csv.reader(handle), [])
+            return _read_csv(path, header)
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                return pq.read_table(path)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+        return _read_jsonl(path, [])
+    return _to_arrow(source)
+
+
 def _to_arrow(source) -> pa.Table:
     if isinstance(source, pa.Table):
         return source
@@ -263,7 +288,7 @@ def _read_jsonl(path: Path, needed: list[str]) -> pa.Table:
     except pa.ArrowInvalid as exc:
         raise DataError(f"{path}: not valid JSON Lines ({str(exc).splitlines()[0]})") from None
     _require_columns(table.column_names, needed, str(path))
-    return table.select(needed)
+    return table.select(needed) if needed else table
 
 
 # ---- encoding ---------------------------------------------------------------------------------

@@ -126,3 +126,57 @@ def print_composition(members: pa.Table, name: str, console: Console | None = No
             for bucket, n, bar in _histogram(scores):
                 table.add_row(bucket, f"{n:>6}", f"[green]{bar}[/green]")
             console.print(table)
+
+
+def print_diff(report, console: Console | None = None) -> None:
+    """A rule change's effect: transitions, band changes, score deltas, the biggest movers."""
+    console = console or _console()
+    console.print(f"[bold]{report.changed} of {report.records} {report.kind}s would change[/bold]")
+    for title, transitions in (("ICP (old → new)", report.icp_transitions),
+                               ("Persona (old → new)", report.persona_transitions)):
+        if not transitions:
+            continue
+        table = Table(title=title, title_justify="left")
+        olds = sorted({o for o, _ in transitions})
+        news = sorted({n for _, n in transitions})
+        table.add_column("old \\ new")
+        for n in news:
+            table.add_column(n, justify="right")
+        for o in olds:
+            table.add_row(o, *(str(transitions.get((o, n), "")) for n in news))
+        console.print(table)
+    if report.band_changes:
+        table = Table(title="Band changes (ICP band / Persona band)", title_justify="left")
+        for column in ("old", "new", "records"):
+            table.add_column(column, justify="right" if column == "records" else "left")
+        for (o, n), count in sorted(report.band_changes.items(), key=lambda kv: -kv[1]):
+            table.add_row(o, n, str(count))
+        console.print(table)
+    for title, deltas in (("icp_score delta", report.icp_deltas), ("persona_score delta", report.persona_deltas)):
+        if not deltas:
+            continue
+        top = max(deltas.values())
+        table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 1))
+        for bucket, count in sorted(deltas.items(), key=lambda kv: _delta_order(kv[0])):
+            table.add_row(bucket, f"{count:>7}", "[green]" + "█" * round(30 * count / top) + "[/green]")
+        console.print(table)
+    for mover in report.movers:
+        console.print(f"\n[bold]{mover.record_id}[/bold]: {_scores(mover.old)} → {_scores(mover.new)}")
+        table = Table(show_header=True, box=None, padding=(0, 1))
+        for column in ("where", "parameter", "old", "new"):
+            table.add_column(column)
+        for row in mover.rows:
+            table.add_row(*row)
+        console.print(table)
+
+
+def _delta_order(bucket: str) -> float:
+    return 0.0 if bucket == "0" else float(bucket.split("..")[0])
+
+
+def _scores(scores: tuple) -> str:
+    icp, icp_score, persona, persona_score = scores
+    text = f"ICP {icp or 'none'} {'' if icp_score is None else icp_score}".rstrip()
+    if persona is not None or persona_score is not None:
+        text += f", Persona {persona or 'none'} {'' if persona_score is None else persona_score}".rstrip()
+    return text
