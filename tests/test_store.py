@@ -1,0 +1,239 @@
+"""The workspace store: incremental re-scoring equals a full re-score, transactions, busy
+workspaces, bad files rejected whole, and `diff` predicting what `rescore` changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import unstuck_dsl
+from unstuck_dsl import sample, store
+from unstuck_dsl.cli import cli
+from unstuck_dsl.data import DataError
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = dt.date(2026, 11, 26)
+SCORE_COLUMNS = ["icp_code", "icp_score", "persona_code", "persona_score"]
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return unstuck_dsl.compile(ROOT / "rules")
+
+
+def _plain(table: pa.Table, key: str, columns: list[str]) -> dict:
+    table = table.sort_by(key)
+    out = {}
+    for row in zip(*(table.column(c).cast(pa.string()).to_pylist() for c in [key, *columns])):
+        out[row[0]] = row[1:]
+    return out
+
+
+def assert_equals_full_rescore(workspace: store.Store, rules) -> None:
+    """SPEC §5 rule 8: the stored scores are what scoring everything now gives."""
+    full = rules.score(workspace.records("account"), workspace.records("lead"), as_of=AS_OF)
+    assert _plain(workspace.scores("lead"), "lead_id", SCORE_COLUMNS) == _plain(full.leads, "lead_id", SCORE_COLUMNS)
+    assert _plain(workspace.scores("account"), "account_id", ["icp_code", "icp_score"]) == _plain(
+        full.accounts, "account_id", ["icp_code", "icp_score"])
+
+
+def test_enrichment_rescores_only_the_touched_accounts_and_their_leads(rules, tmp_path):
+    accounts, leads = sample.generate(600, seed=5)
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        first = store.ingest(workspace, rules, accounts, leads, AS_OF)
+        assert first.inserted == accounts.num_rows + leads.num_rows
+        before = _plain(workspace.scores("account"), "account_id", ["icp_score"])
+        mm = [a for a, (code, _) in _plain(workspace.scores("account"), "account_id", ["icp_code", "icp_score"]).items()
+              if code == "mm_saas"][:10]
+        enrichment = pa.table({"account_id": pa.array(mm), "tech_stack": pa.array([["Snowflake", "Okta"]] * len(mm))})
+        report = store.ingest(workspace, rules, enrichment, None, AS_OF)
+        touched_leads = workspace.db.execute(
+            f"SELECT count(*) FROM leads WHERE account_id IN ({', '.join(repr(a) for a in mm)})").fetchall()[0][0]
+        assert (report.updated, report.rescored_accounts, report.rescored_leads) == (len(mm), len(mm), touched_leads)
+        after = _plain(workspace.scores("account"), "account_id", ["icp_score"])
+        assert all(int(after[a][0]) >= int(before[a][0]) for a in mm)
+        assert any(int(after[a][0]) > int(before[a][0]) for a in mm)
+        assert {a: v for a, v in after.items() if a not in mm} == {a: v for a, v in before.items() if a not in mm}
+        # the enrichment kept every other column of those accounts
+        row = workspace.db.execute(f"SELECT industry, tech_stack FROM accounts WHERE account_id = '{mm[0]}'").fetchall()[0]
+        assert row[0] is not None and sorted(row[1]) == ["Okta", "Snowflake"]
+        assert_equals_full_rescore(workspace, rules)
+        assert workspace.db.execute("SELECT count(*) FROM score_history").fetchall()[0][0] > 0
+        assert workspace.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0] == "1"
+        assert workspace.db.execute("SELECT count(*) FROM rulesets").fetchall()[0][0] == 1
+
+
+ACCOUNT_IDS = ["a1", "a2", "a3", "a4"]
+LEAD_IDS = ["l1", "l2", "l3", "l4", "l5"]
+ACCOUNT_VALUES = {
+    "industry": st.sampled_from(["software", "saas", "retail", None]),
+    "employees": st.sampled_from([10, 51, 240, 2000, 5000, None]),
+    "arr_usd": st.sampled_from([None, 5e5, 2e6]),
+    "country": st.sampled_from(["US", "CA", "DE", None]),
+    "tech_stack": st.sampled_from([None, [], ["Snowflake"], ["Okta", "dbt"], ["Snowflake", "Okta"]]),
+    "funding_stage": st.sampled_from([None, "Seed", "Series A", "Series B", "Public"]),
+    "hired_ciso_on": st.sampled_from([None, dt.date(2026, 3, 1), dt.date(2020, 1, 1)]),
+    "is_competitor": st.sampled_from([None, False, True]),
+}
+LEAD_VALUES = {
+    "account_id": st.sampled_from(ACCOUNT_IDS + ["missing"]),
+    "title": st.sampled_from([None, "VP Sales", "Founder", "Engineer"]),
+    "seniority": st.sampled_from([None, "IC", "VP", "C-suite"]),
+    "function": st.sampled_from([None, "Sales", "Exec"]),
+    "years_experience": st.sampled_from([None, 3.0, 12.0]),
+    "years_in_role": st.sampled_from([None, 1.0, 5.0]),
+}
+TYPES = {"employees": pa.int64(), "arr_usd": pa.float64(), "tech_stack": pa.list_(pa.string()),
+         "hired_ciso_on": pa.date32(), "is_competitor": pa.bool_(), "years_experience": pa.float64(),
+         "years_in_role": pa.float64()}
+
+
+@st.composite
+def upserts(draw, kind: str):
+    """One partial file: some ids, some columns (the key always; leads always carry account_id
+    when they are new, so give it always)."""
+    values = ACCOUNT_VALUES if kind == "account" else LEAD_VALUES
+    key, pool = ("account_id", ACCOUNT_IDS) if kind == "account" else ("lead_id", LEAD_IDS)
+    ids = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=len(pool), unique=True))
+    optional = [c for c in values if c != "account_id"]
+    columns = draw(st.lists(st.sampled_from(optional), unique=True, max_size=len(optional)))
+    if kind == "lead":
+        columns = ["account_id", *columns]
+    table = {key: pa.array(ids, pa.string())}
+    for column in columns:
+        table[column] = pa.array([draw(values[column]) for _ in ids], TYPES.get(column, pa.string()))
+    return kind, pa.table(table)
+
+
+@settings(max_examples=int(os.environ.get("STORE_EXAMPLES", "25")), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(steps=st.lists(st.one_of(upserts("account"), upserts("lead")), min_size=1, max_size=6))
+def test_incremental_rescoring_equals_a_full_rescore(rules, tmp_path_factory, steps):
+    path = tmp_path_factory.mktemp("store") / "w.duckdb"
+    with store.Store(path) as workspace:
+        for kind, table in steps:
+            store.ingest(workspace, rules, table if kind == "account" else None, table if kind == "lead" else None,
+                         AS_OF)
+            assert_equals_full_rescore(workspace, rules)
+
+
+def test_a_bad_file_is_rejected_whole(rules, tmp_path):
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        store.ingest(workspace, rules, pa.table({"account_id": ["a1"], "industry": ["software"]}), None, AS_OF)
+        for bad, message in (
+            (pa.table({"account_id": ["a2", "a2"], "industry": ["x", "y"]}), "id 'a2' appears more than once"),
+            (pa.table({"account_id": ["a3", "a4"], "hired_ciso_on": ["2024-01-01", "31/12/2024"]}),
+             "column `hired_ciso_on` (date): expected a date (YYYY-MM-DD); row 2"),
+            (pa.table({"account_id": ["a5"], "employees": ["many"]}), "column `employees` (int): expected a whole number"),
+        ):
+            with pytest.raises(DataError) as error:
+                store.ingest(workspace, rules, bad, None, AS_OF)
+            assert message in str(error.value)
+        assert workspace.db.execute("SELECT list(account_id) FROM accounts").fetchall()[0][0] == ["a1"]
+
+
+def test_a_second_writer_gets_workspace_busy(rules, tmp_path):
+    path = tmp_path / "w.duckdb"
+    accounts = tmp_path / "a.csv"
+    accounts.write_text("account_id,industry\na1,software\n")
+    with store.Store(path):
+        env = dict(os.environ, UNSTUCK_BUSY_WAIT="0.5")
+        out = subprocess.run([sys.executable, "-m", "unstuck_dsl", "ingest", str(ROOT / "rules"), "--accounts",
+                              str(accounts), "--db", str(path)], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 1
+    assert "workspace busy" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run([sys.executable, "-m", "unstuck_dsl", "ingest", str(ROOT / "rules"), "--accounts",
+                          str(accounts), "--db", str(path), "--as-of", "2026-11-26"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "1 inserted" in out.stdout
+
+
+KILLED_INGEST = r"""
+import sys, time
+from unstuck_dsl import store
+import unstuck_dsl
+
+def stall(*args, **kwargs):  # the records are upserted, the transaction is still open
+    print("ready", flush=True)
+    time.sleep(600)
+
+store.Store.write_scores = stall
+rules = unstuck_dsl.compile(sys.argv[1])
+with store.Store(sys.argv[2]) as workspace:
+    store.ingest(workspace, rules, sys.argv[3], None)
+"""
+
+
+def test_a_killed_ingest_leaves_the_workspace_as_it_was(rules, tmp_path):
+    path = tmp_path / "w.duckdb"
+    with store.Store(path) as workspace:
+        store.ingest(workspace, rules, pa.table({"account_id": ["a1"], "industry": ["software"]}), None, AS_OF)
+        before = workspace.records("account").to_pylist()
+    update = tmp_path / "update.csv"
+    update.write_text("account_id,industry\na1,retail\na2,saas\n")
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_INGEST, str(ROOT / "rules"), str(path), str(update)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    with store.Store(path) as workspace:
+        assert workspace.records("account").to_pylist() == before
+        assert_equals_full_rescore(workspace, rules)
+
+
+def test_diff_predicts_what_rescore_changes(rules, tmp_path):
+    accounts, leads = sample.generate(400, seed=9)
+    db = tmp_path / "w.duckdb"
+    with store.Store(db) as workspace:
+        store.ingest(workspace, rules, accounts, leads, AS_OF)
+    new_rules = tmp_path / "rules"
+    new_rules.mkdir()
+    for path in (ROOT / "rules").glob("*.ust"):
+        (new_rules / path.name).write_text(path.read_text().replace('score 5 "Uses Snowflake"', 'score 9 "Uses Snowflake"'))
+    runner = CliRunner()
+    out = tmp_path / "changes.csv"
+    diff = runner.invoke(cli, ["diff", str(ROOT / "rules"), str(new_rules), "--db", str(db), "--out", str(out),
+                               "--as-of", AS_OF.isoformat()])
+    assert diff.exit_code == 0, diff.output
+    predicted = pcsv.read_csv(out).num_rows
+    assert f"{predicted} of {leads.num_rows} leads would change" in diff.output
+    assert "Uses Snowflake" in diff.output and "+9 / 9" in diff.output
+    rescored = runner.invoke(cli, ["rescore", str(new_rules), "--db", str(db), "--as-of", AS_OF.isoformat()])
+    assert rescored.exit_code == 0, rescored.output
+    assert f"and {predicted} leads" in rescored.output and predicted > 0
+    with store.Store(db) as workspace:
+        assert_equals_full_rescore(workspace, unstuck_dsl.compile(new_rules))
+
+
+def test_score_explain_audience_and_export_read_the_store(rules, tmp_path):
+    accounts, leads = sample.generate(200, seed=2)
+    db = tmp_path / "w.duckdb"
+    with store.Store(db) as workspace:
+        store.ingest(workspace, rules, accounts, leads, AS_OF)
+    runner = CliRunner()
+    rules_dir, when = str(ROOT / "rules"), AS_OF.isoformat()
+    scored = runner.invoke(cli, ["score", rules_dir, "--db", str(db), "--out", str(tmp_path / "s.csv"), "--as-of", when])
+    assert scored.exit_code == 0, scored.output
+    assert pcsv.read_csv(tmp_path / "s.csv").num_rows == leads.num_rows
+    lead_id = leads.column("lead_id")[0].as_py()
+    explained = runner.invoke(cli, ["explain", rules_dir, "--db", str(db), "--lead", lead_id, "--as-of", when])
+    assert explained.exit_code == 0 and lead_id in explained.output
+    exported = runner.invoke(cli, ["export", "--db", str(db), "--out", str(tmp_path / "all.parquet")])
+    assert exported.exit_code == 0, exported.output
+    hot = runner.invoke(cli, ["export", "--db", str(db), "--audience", "hot", "--out", str(tmp_path / "hot.csv"),
+                              "--as-of", when])
+    assert hot.exit_code == 0, hot.output
+    members = pcsv.read_csv(tmp_path / "hot.csv").to_pylist()
+    assert all(m["icp_score"] >= 60 and m["persona_score"] >= 60 for m in members)
