@@ -101,7 +101,7 @@ def _tri_word(value: Tri) -> str:
 
 
 def format_value(value) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):  # NaN is missing data
         return "unknown"
     if isinstance(value, bool):
         return "yes" if value else "no"
