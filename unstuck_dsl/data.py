@@ -172,16 +172,22 @@ def _describe(source) -> str:
     return str(source) if isinstance(source, (str, Path)) else type(source).__name__
 
 
+def _input_file(source) -> tuple[Path, str]:
+    """An input path and its format, or a clear error."""
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise DataError(f"{path}: unknown file type `{suffix or '(none)'}`; use .csv, .parquet or .jsonl")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    return path, suffix
+
+
 def read_batches(source, needed: list[str], name: str, dictionary_columns=()) -> Iterator[pa.RecordBatch]:
     """Record batches of the needed columns from a path (by extension) or an in-memory table.
     `dictionary_columns` are read dictionary-encoded where the format stores them so (Parquet)."""
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        suffix = path.suffix.lower()
-        if suffix not in FORMATS:
-            raise DataError(f"{path}: unknown file type `{suffix or '(none)'}`; use .csv, .parquet or .jsonl")
-        if not path.is_file():
-            raise DataError(f"{path}: no such file")
+        path, suffix = _input_file(source)
         if suffix == ".csv":
             yield from _read_csv(path, needed).to_batches()
         elif suffix == ".parquet":
@@ -198,12 +204,7 @@ def read_table(source) -> pa.Table:
     """Every column of an input, whole (for the workspace store, which keeps undeclared columns
     too). CSV columns come as text, to be typed by the declared fields."""
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        suffix = path.suffix.lower()
-        if suffix not in FORMATS:
-            raise DataError(f"{path}: unknown file type `{suffix or '(none)'}`; use .csv, .parquet or .jsonl")
-        if not path.is_file():
-            raise DataError(f"{path}: no such file")
+        path, suffix = _input_file(source)
         if suffix == ".csv":
             with open(path, newline="", encoding="utf-8-sig") as handle:
                 header = next(csv.reader(handle), [])
