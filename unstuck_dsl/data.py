@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -276,7 +275,7 @@ def _read_parquet(path: Path, needed: list[str], dictionary_columns=()) -> Itera
     read_dictionary = [leaf.path for leaf in leaves
                        if leaf.path.split(".")[0] in dictionary_columns and leaf.physical_type == "BYTE_ARRAY"]
     if read_dictionary:
-        parquet = pq.ParquetFile(path, read_dictionary=read_dictionary)
+        parquet = pq.ParquetFile(path, read_dictionary=read_dictionary, pre_buffer=False, buffer_size=1 << 20)
     # Batches keep memory bounded by the batch, not the file: each is encoded, then dropped.
     yield from parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=needed)
 
@@ -523,22 +522,26 @@ class _Encoder:
             values = np.concatenate([c[0] for c in self.chunks]) if self.chunks else np.zeros(0, dtype)
             valid = np.concatenate([c[1] for c in self.chunks]) if self.chunks else np.zeros(0, np.uint8)
             return Column(self.field, kind, values.astype(dtype), valid.astype(np.uint8, copy=False), None, self.dictionary)
-        offsets, codes, valid, base = [np.zeros(1, np.int64)], [], [], 0
-        for chunk_offsets, chunk_codes, chunk_valid in self.chunks:
+        valid = np.concatenate([c[2] for c in self.chunks]).astype(np.uint8, copy=False) if self.chunks \
+            else np.zeros(0, np.uint8)
+        if len(self.dictionary) <= BITSET_MAX_VALUES:
+            # Set bits chunk by chunk, so temporaries stay the size of one batch.
+            bits = np.zeros((len(valid), max(1, (len(self.dictionary) + 63) // 64)), dtype=np.uint64)
+            start = 0
+            for chunk_offsets, chunk_codes, chunk_valid in self.chunks:
+                rows = start + np.repeat(np.arange(len(chunk_valid)), np.diff(chunk_offsets))
+                masks = np.left_shift(np.uint64(1), (chunk_codes & 63).astype(np.uint64))
+                np.bitwise_or.at(bits, (rows, chunk_codes >> 6), masks)
+                start += len(chunk_valid)
+            self.chunks = []
+            return Column(self.field, "bitset", bits, valid, None, self.dictionary)
+        offsets, codes, base = [np.zeros(1, np.int64)], [], 0
+        for chunk_offsets, chunk_codes, _ in self.chunks:
             offsets.append(chunk_offsets[1:] + base)
             base += chunk_offsets[-1]
             codes.append(chunk_codes)
-            valid.append(chunk_valid)
         offsets = np.concatenate(offsets)
         codes = np.concatenate(codes).astype(np.int32, copy=False) if codes else np.zeros(0, np.int32)
-        valid = np.concatenate(valid).astype(np.uint8, copy=False) if valid else np.zeros(0, np.uint8)
-        if len(self.dictionary) <= BITSET_MAX_VALUES:
-            n = len(offsets) - 1
-            words = max(1, (len(self.dictionary) + 63) // 64)
-            bits = np.zeros((n, words), dtype=np.uint64)
-            rows = np.repeat(np.arange(n), np.diff(offsets))
-            np.bitwise_or.at(bits, (rows, codes >> 6), np.left_shift(np.uint64(1), (codes & 63).astype(np.uint64)))
-            return Column(self.field, "bitset", bits, valid, None, self.dictionary)
         return Column(self.field, "csr", codes, valid, offsets, self.dictionary)
 
 
@@ -636,11 +639,10 @@ def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, lea
         leads = flat
     if leads is None:
         return Dataset(encode(accounts, schema, "account", account_fields), None, None)
-    # Two tables, two threads: reading and encoding run mostly in Arrow and NumPy, without the GIL.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        pending = pool.submit(encode, leads, schema, "lead", lead_fields, extra_keys=(ACCOUNT_KEY,))
-        account_table = encode(accounts, schema, "account", account_fields)
-        lead_table = pending.result()
+    # One table after the other: loading both at once on two threads was no faster (Arrow already
+    # decodes on several threads) and held both tables' temporaries at the same time.
+    account_table = encode(accounts, schema, "account", account_fields)
+    lead_table = encode(leads, schema, "lead", lead_fields, extra_keys=(ACCOUNT_KEY,))
     return Dataset(account_table, lead_table, account_rows(lead_table.account_ids, account_table.ids))
 
 
