@@ -1,4 +1,8 @@
-"""The front end's order of passes, written once: read → parse → check."""
+"""The front end's order of passes, written once: read → parse → check.
+
+The back end continues in `api.Ruleset`: lower (lower.py) → generate (codegen.py) → load or
+compile the kernel (kernel.py) → encode the data (data.py) → run → explain (explain.py).
+"""
 
 from __future__ import annotations
 
