@@ -19,12 +19,12 @@ import attrs
 import numpy as np
 import pyarrow as pa
 
-from . import codegen, explain, kernel, model
+from . import codegen, dates, explain, kernel, model
 from .data import Column, Dataset, EncodedTable, load_dataset, unknown_column
 from .diagnostics import did_you_mean
 from .lower import Bound, bind_constants, bind_program, lower_audience, lower_ruleset
 from .pipeline import load_ruleset
-from .reference import band, tally
+from .reference import band, signal_value, tally
 from .schema import BAND_LEVELS, SCORE_FIELDS, audience_schema
 
 
@@ -105,7 +105,7 @@ class Ruleset:
             known = [a.code for a in self.model.audiences]
             hint = did_you_mean(code, known) or ("audiences: " + ", ".join(known) if known else "the rules declare none")
             raise ScoringError(f"unknown audience `{code}`; {hint}")
-        program = lower_audience(audience_schema(self.model.schema), audience)
+        program = lower_audience(audience_schema(self.model.schema, self.model.engagement), audience)
         used = {slot.field: layouts[slot.field] for slot in program.columns if slot.field in layouts}
         key = (code, tuple(sorted(used.items())))
         if key not in self._kernels:
@@ -135,22 +135,27 @@ class Ruleset:
     def load(self, accounts=None, leads=None) -> Dataset:
         return load_dataset(self.model.schema, self.account_fields, self.lead_fields, accounts, leads)
 
-    def score(self, accounts=None, leads=None, as_of=None, preview=(), outcomes: bool = False) -> "ScoreResult":
+    def score(self, accounts=None, leads=None, as_of=None, preview=(), outcomes: bool = False,
+              signals=None) -> "ScoreResult":
         """Score accounts (and leads). `accounts` and `leads` are paths (.csv, .parquet, .jsonl),
         Arrow tables, pandas or polars DataFrames, or lists of dicts; leads alone is a flat
         lead table carrying the account columns. `preview` names drafts (`icp` or
-        `icp.persona`) to score as if live, reported apart in preview_* columns."""
+        `icp.persona`) to score as if live, reported apart in preview_* columns. `signals`
+        (lead_id or account_id, signal, timestamp) feed engagement when the rules declare it."""
         as_of = parse_as_of(as_of)
         preview = self.preview_codes(preview)
         dataset = self.load(accounts, leads)
-        return self.score_dataset(dataset, as_of, preview, outcomes)
+        return self.score_dataset(dataset, as_of, preview, outcomes, signals)
 
     def score_dataset(self, dataset: Dataset, as_of: dt.date, preview: frozenset[str] = frozenset(),
-                      outcomes: bool = False) -> "ScoreResult":
+                      outcomes: bool = False, signals=None) -> "ScoreResult":
         bound = bind_program(self.program, self.model.schema, dataset, as_of)
         kernels = self.kernels(dataset)
         run = _Run(self, kernels, dataset, bound, preview, outcomes)
-        return ScoreResult(self, dataset, as_of, preview, bound, kernels, run)
+        result = ScoreResult(self, dataset, as_of, preview, bound, kernels, run)
+        if self.model.engagement is not None:
+            result.score_engagement(signals)
+        return result
 
     def preview_codes(self, preview) -> frozenset[str]:
         """The preview codes, checked: each names an ICP or an `icp.persona`."""
@@ -303,6 +308,28 @@ class ScoreResult:
         self._bound, self._kernels, self._run = bound, kernels, run
         self.account_outcomes = run.account_outcomes
         self.lead_outcomes = run.lead_outcomes
+        self.signal_lists = None  # (accounts, leads) when the rules declare engagement
+        self.account_engagement = self.lead_engagement = None  # (score, stage index) arrays
+
+    def score_engagement(self, signals) -> None:
+        """Engagement per account and lead from the signals (none: every score 0), apart from fit."""
+        from . import engagement
+
+        rules = self.ruleset.model.engagement
+        table = engagement.read_signals(signals, rules) if signals is not None else pa.table(
+            {"lead_id": pa.array([], pa.string()), "account_id": pa.array([], pa.string()),
+             "kind": pa.array([], pa.int32()), "day": pa.array([], pa.int32())})
+        self.signal_lists = engagement.signal_lists(table, self.dataset)
+        self.account_engagement = engagement.score(rules, self.signal_lists[0], self.as_of)
+        if self.signal_lists[1] is not None:
+            self.lead_engagement = engagement.score(rules, self.signal_lists[1], self.as_of)
+
+    def _engagement_columns(self, scored) -> dict:
+        if scored is None:
+            return {}
+        score, stage = scored
+        return {"engagement_score": pa.array(score, pa.float64()),
+                "stage": _codes_column(list(self.ruleset.model.engagement.stages), stage)}
 
     # The tables are built from the kernel's arrays when first asked for.
     @functools.cached_property
@@ -329,6 +356,7 @@ class ScoreResult:
             columns.update({"preview_icp_code": _codes_column(icp_codes, run.preview_icp),
                             "preview_icp_score": _score_column(run.preview_icp_score),
                             "preview_icp_band": _band_column(run.preview_icp_score)})
+        columns.update(self._engagement_columns(self.account_engagement))
         return pa.table(columns)
 
     def _lead_table(self) -> pa.Table:
@@ -363,6 +391,7 @@ class ScoreResult:
                 "preview_persona_score": _score_column(run.preview_persona_score),
                 "preview_persona_band": _band_column(run.preview_persona_score),
             })
+        columns.update(self._engagement_columns(self.lead_engagement))
         return pa.table(columns)
 
     # -- audiences
@@ -394,6 +423,14 @@ class ScoreResult:
         columns["persona_score"] = _int_column(fields["persona_score"], persona_score)
         columns["persona_band"] = Column(fields["persona_band"], "coded", _band_codes(persona_score),
                                          dictionary=list(BAND_LEVELS))
+        engagement = self.lead_engagement if kind == "lead" else self.account_engagement
+        if engagement is not None:
+            schema = audience_schema(rules.model.schema, rules.model.engagement)
+            score, stage = engagement
+            columns["engagement_score"] = Column(schema.get("engagement_score"), "f64", score,
+                                                 np.ones(len(score), np.uint8))
+            columns["stage"] = Column(schema.get("stage"), "coded", stage.astype(np.int32),
+                                      dictionary=list(rules.model.engagement.stages))
         return EncodedTable(kind, ids, columns)
 
     def audience(self, code: str) -> pa.Table:
@@ -405,7 +442,7 @@ class ScoreResult:
         records = self.audience_table()
         layouts = {n: c.kind for n, c in records.columns.items() if c.kind in ("bitset", "csr")}
         program, kernels = self.ruleset.audience_kernels(code, layouts)
-        constants = bind_constants(program, audience_schema(self.ruleset.model.schema), records.columns, self.as_of)
+        constants = bind_constants(program, audience_schema(self.ruleset.model.schema, self.ruleset.model.engagement), records.columns, self.as_of)
         out = np.zeros(records.n, np.int8)
         kernels.run("match_audience", records.n, *_column_arrays(records, program.columns, kernels.layouts),
                     *constants.arrays(), out)
@@ -447,7 +484,21 @@ class ScoreResult:
             if row is None:
                 raise ScoringError(f"unknown account id {account_id!r}")
             sub = Dataset(ds.accounts.take([row]), None, None)
-        return self._explain_subset(sub, lead_id is not None)
+        explanation = self._explain_subset(sub, lead_id is not None)
+        return attrs.evolve(explanation, engagement=self._engagement_rows(row, lead_id is not None))
+
+    def _engagement_rows(self, row: int, is_lead: bool):
+        """Which signals count for this record, how old each is and how much it still counts;
+        the total and the stage are the kernel's."""
+        if self.signal_lists is None:
+            return None
+        rules = self.ruleset.model.engagement
+        lists = self.signal_lists[1] if is_lead else self.signal_lists[0]
+        score, stage = (self.lead_engagement if is_lead else self.account_engagement)
+        today = dates.to_days(self.as_of)
+        rows = tuple(explain.SignalRow(rules.signals[kind].code, dates.from_days(day), today - day,
+                                       signal_value(rules.signals[kind], today - day)) for kind, day in lists.of(row))
+        return explain.EngagementBreakdown(rows, float(score[row]), rules.stages[int(stage[row])])
 
     def _explain_subset(self, sub: Dataset, is_lead: bool) -> explain.Explanation:
         rules = self.ruleset

@@ -274,7 +274,30 @@ class Audience:
     condition: Condition
 
 
-Declaration = Union[FieldsBlock, RegionDecl, Icp, PersonaTemplate, Audience]
+@node
+class SignalDecl:
+    """A signal type: its source weight and how it fades (`half_life` or `window`, N units)."""
+
+    code: str
+    weight: Decimal
+    decay: str  # "half_life" | "window"
+    amount: Decimal
+    unit: str
+
+
+@node
+class StageLevel:
+    name: str
+    below: Decimal | None  # None for the last, open-ended stage
+
+
+@node
+class Engagement:
+    signals: tuple[SignalDecl, ...]
+    stages: tuple[StageLevel, ...]
+
+
+Declaration = Union[FieldsBlock, RegionDecl, Icp, PersonaTemplate, Audience, Engagement]
 
 
 @node

@@ -14,7 +14,7 @@ from . import ast, model
 from .countries import COUNTRY_CODES
 from .diagnostics import Diagnostic, did_you_mean
 from .printer import param_name, print_file, print_value
-from .schema import KEY_COLUMNS, RESERVED_FIELDS, TYPE_NAMES, Field, FieldType, Schema, audience_schema, constant
+from .schema import ENGAGEMENT_FIELDS, KEY_COLUMNS, RESERVED_FIELDS, TYPE_NAMES, Field, FieldType, Schema, audience_schema, constant
 
 MAX_WEIGHT = Decimal(1_000_000)
 MAX_WEIGHT_DECIMALS = 4
@@ -90,12 +90,55 @@ class _Checker:
             seen[d.code] = d.span
             icps.append(self.check_icp(d))
         schema = Schema(tuple(self.fields.values()))
-        audiences = self.check_audiences([d for d in declarations if isinstance(d, ast.Audience)], schema, icps)
+        engagement = self.check_engagement([d for d in declarations if isinstance(d, ast.Engagement)])
+        for name in ENGAGEMENT_FIELDS if engagement is not None else ():
+            if name in self.fields:
+                self.report("E015", f"`{name}` is what engagement scoring writes and cannot be declared",
+                            self.fields[name].span, "reserved name", "rename the field; audiences read engagement under this name")
+        audiences = self.check_audiences([d for d in declarations if isinstance(d, ast.Audience)], schema, icps,
+                                         engagement)
         source_text = "\n".join(print_file(f) for f in workspace.files)
-        return model.Ruleset(schema, tuple(icps), audiences, source_text=source_text)
+        return model.Ruleset(schema, tuple(icps), audiences, engagement, source_text=source_text)
 
-    def check_audiences(self, declared, schema: Schema, icps) -> tuple[model.Audience, ...]:
-        fields = {f.name: f for f in audience_schema(schema).fields}
+    def check_engagement(self, blocks) -> model.Engagement | None:
+        if not blocks:
+            return None
+        for extra in blocks[1:]:
+            self.report("E060", "a workspace has one engagement block", extra.span, "second block",
+                        f"merge it into the one at {blocks[0].span}")
+        block, signals, seen = blocks[0], [], set()
+        for signal in block.signals:
+            if signal.code in seen:
+                self.report("E061", f"signal `{signal.code}` is declared twice", signal.span, "", "signal types are unique")
+                continue
+            seen.add(signal.code)
+            days = {"day": 1, "week": 7}.get(signal.unit)
+            if signal.weight <= 0 or signal.amount <= 0 or days is None:
+                what = "weight" if signal.weight <= 0 else ("unit" if days is None else signal.decay.replace("_", "-"))
+                self.report("E062", f"signal `{signal.code}` has a bad {what}", signal.span, "",
+                            "weights and spans are above zero; spans are in days or weeks, "
+                            "e.g. `signal email_reply weight 10 half_life 14 days`")
+                continue
+            signals.append(model.Signal(signal.code, signal.weight, signal.decay, signal.amount * days))
+        names = [level.name for level in block.stages]
+        bounds = [level.below for level in block.stages]
+        if not block.stages:
+            self.report("E063", "the engagement block needs its stages", block.span, "",
+                        "e.g. `stage cool below 20, warm below 50, in_market below 80, hot`")
+            return None
+        if len(set(names)) != len(names):
+            self.report("E064", "a stage is named twice", block.stages[0].span, "", "stage names are unique")
+            return None
+        ordered = all(b is not None for b in bounds[:-1]) and bounds[-1] is None and all(
+            low < high for low, high in zip(bounds[:-2], bounds[1:-1]))
+        if not ordered:
+            self.report("E063", "stages go from the lowest up, each `below` a higher threshold, the last open",
+                        block.stages[0].span, "", "e.g. `stage cool below 20, warm below 50, in_market below 80, hot`")
+            return None
+        return model.Engagement(tuple(signals), tuple(names), tuple(bounds[:-1]))
+
+    def check_audiences(self, declared, schema: Schema, icps, engagement) -> tuple[model.Audience, ...]:
+        fields = {f.name: f for f in audience_schema(schema, engagement).fields}
         codes = {"icp_code": {i.code for i in icps},
                  "persona_code": {p.code for i in icps for p in i.personas} | {model.NO_PERSONA_FIT}}
         out, seen = [], {}

@@ -181,7 +181,7 @@ def _inputs(accounts_path, leads_path, db):
     return accounts_path, leads_path
 
 
-def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lambda _: None, db=None):
+def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lambda _: None, db=None, signals=None):
     from .api import compile as compile_rules
 
     accounts, leads = _inputs(accounts_path, leads_path, db)
@@ -191,7 +191,7 @@ def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lam
     on_stage("reading and encoding data")
     dataset = compiled.load(accounts, leads)
     on_stage("scoring")
-    return compiled.score_dataset(dataset, as_of, preview)
+    return compiled.score_dataset(dataset, as_of, preview, signals=signals)
 
 
 @cli.command()
@@ -203,8 +203,9 @@ def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lam
 @click.option("--as-of", "as_of", help="The date `within` and `ago` count from (YYYY-MM-DD); default today.")
 @click.option("--preview", multiple=True, help="Score a draft ICP (or ICP.persona) as if live, in preview_* columns.")
 @click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
+@click.option("--signals", "signals_path", type=click.Path(), help="Signals (lead_id or account_id, signal, timestamp) for engagement.")
 @user_errors
-def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview, db) -> None:
+def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview, db, signals_path) -> None:
     """Score accounts (and leads) with RULES."""
     day = _as_of(as_of)
     click.echo(f"as of {day.isoformat()}", err=True)
@@ -213,7 +214,7 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
             _check_output_path(path)
     started = time.perf_counter()
     with _stages() as stage:
-        result = _score_run(rules, accounts_path, leads_path, day, preview, stage, db)
+        result = _score_run(rules, accounts_path, leads_path, day, preview, stage, db, signals_path)
         stage("writing results")
         write_table(result.table(), out_path)
         if accounts_out:
@@ -238,15 +239,16 @@ def _check_output_path(path: str) -> None:
 @click.option("--as-of", "as_of")
 @click.option("--composition", is_flag=True, help="Member count and score distribution per ICP and Persona.")
 @click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
+@click.option("--signals", "signals_path", type=click.Path(), help="Signals for engagement (audiences over stage).")
 @user_errors
-def audience(rules, name, accounts_path, leads_path, out_path, as_of, composition, db) -> None:
+def audience(rules, name, accounts_path, leads_path, out_path, as_of, composition, db, signals_path) -> None:
     """List the members of audience NAME (declared in RULES)."""
     from .render import print_composition, print_members
 
     day = _as_of(as_of)
     if out_path:
         _check_output_path(out_path)
-    result = _score_run(rules, accounts_path, leads_path, day, db=db)
+    result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path)
     members = result.audience(name)
     click.echo(f"as of {day.isoformat()}: {members.num_rows} members in audience `{name}`", err=True)
     if out_path:

@@ -65,6 +65,28 @@ class Breakdown:
 
 
 @attrs.frozen
+class SignalRow:
+    signal: str
+    day: dt.date
+    age_days: int
+    counts: float  # what it still counts at the as-of date
+
+
+@attrs.frozen
+class EngagementBreakdown:
+    """Engagement, apart from fit: each signal with its age and what it still counts."""
+
+    signals: tuple[SignalRow, ...]
+    score: float
+    stage: str
+
+    def to_dict(self) -> dict:
+        return {"engagement_score": self.score, "stage": self.stage,
+                "signals": [{"signal": r.signal, "date": r.day.isoformat(), "age_days": r.age_days,
+                             "counts": r.counts} for r in self.signals]}
+
+
+@attrs.frozen
 class Explanation:
     record_kind: str  # "account" | "lead"
     record_id: str
@@ -75,13 +97,15 @@ class Explanation:
     persona_score: int | None
     icps: tuple[Breakdown, ...]  # the assigned ICP first, then every other live ICP
     personas: tuple[Breakdown, ...]  # the same for the Personas of the assigned ICP
+    engagement: EngagementBreakdown | None = None  # when the rules declare engagement
 
     def to_dict(self) -> dict:
         return {"record": self.record_kind, "id": self.record_id, "as_of": self.as_of.isoformat(),
                 "icp_code": self.icp_code, "icp_score": self.icp_score, "icp_band": band(self.icp_score),
                 "persona_code": self.persona_code, "persona_score": self.persona_score,
                 "persona_band": band(self.persona_score),
-                "icps": [b.to_dict() for b in self.icps], "personas": [b.to_dict() for b in self.personas]}
+                "icps": [b.to_dict() for b in self.icps], "personas": [b.to_dict() for b in self.personas],
+                **({"engagement": self.engagement.to_dict()} if self.engagement is not None else {})}
 
     def __str__(self) -> str:
         return render_text(self)
@@ -233,4 +257,8 @@ def render_text(e: Explanation) -> str:
     for b in e.icps + e.personas:
         lines.append("")
         lines += render_breakdown(b)
+    if e.engagement is not None:
+        lines += ["", f"Engagement (apart from fit): {e.engagement.score:.2f}, stage {e.engagement.stage}"]
+        lines += [f"  {r.signal} on {r.day.isoformat()} ({r.age_days} days ago) still counts {r.counts:.2f}"
+                  for r in e.engagement.signals]
     return "\n".join(lines)

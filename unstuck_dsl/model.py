@@ -66,10 +66,31 @@ class Audience:
 
 
 @attrs.frozen(slots=True)
+class Signal:
+    code: str
+    weight: Decimal
+    decay: str  # "half_life" | "window"
+    days: Decimal  # the half-life, or the window's length, in days
+
+
+@attrs.frozen(slots=True)
+class Engagement:
+    """Signal types and the stages: engagement is scored apart from fit and never mixed in."""
+
+    signals: tuple[Signal, ...]
+    stages: tuple[str, ...]  # lowest first
+    thresholds: tuple[Decimal, ...]  # stage k holds scores below thresholds[k]; the last is open
+
+    def signal_index(self, code: str) -> int | None:
+        return next((k for k, s in enumerate(self.signals) if s.code == code), None)
+
+
+@attrs.frozen(slots=True)
 class Ruleset:
     schema: Schema
     icps: tuple[Icp, ...]
     audiences: tuple[Audience, ...] = ()
+    engagement: Engagement | None = None
     source_text: str = attrs.field(eq=False, repr=False, default="")
 
     def audience(self, code: str) -> Audience | None:

@@ -298,6 +298,23 @@ class _ToAst(Transformer):
         (condition,) = rest
         return ast.Audience(code, display, condition, span=self._span(meta))
 
+    def engagement_decl(self, meta, children):
+        signals = tuple(c for c in children if isinstance(c, ast.SignalDecl))
+        stages = tuple(level for c in children if isinstance(c, list) for level in c)
+        return ast.Engagement(signals, stages, span=self._span(meta))
+
+    def signal_decl(self, meta, children):
+        code, weight, decay, amount, unit = children
+        return ast.SignalDecl(str(code), self._number(weight), str(decay), self._number(amount), _singular(str(unit)),
+                              span=self._span(meta))
+
+    def stage_decl(self, meta, children):
+        return list(children)
+
+    def stage_level(self, meta, children):
+        name, *below = children
+        return ast.StageLevel(str(name), self._number(below[0]) if below else None, span=self._span(meta))
+
     def param(self, meta, children):
         mode, rest = str(children[0]), list(children[1:])
         weight = rest.pop(0).value if rest and isinstance(rest[0], _Weight) else None

@@ -57,6 +57,10 @@ def _(value: ast.NameValue) -> str:
     return value.name
 
 
+def _plural_amount(amount: Decimal, unit: str) -> str:
+    return f"{number(amount)} {unit}{'' if amount == 1 else 's'}"
+
+
 def _items(items) -> str:
     return "{" + ", ".join(print_value(v) for v in items) + "}"
 
@@ -211,6 +215,14 @@ def print_declaration(declaration) -> str:
         for persona in declaration.personas:
             lines.extend(_persona_lines(persona, 1))
         return "\n".join([f"{head} {{", *lines, "}"])
+    if isinstance(declaration, ast.Engagement):
+        lines = [f"signal {g.code} weight {number(g.weight)} {g.decay} {_plural_amount(g.amount, g.unit)}"
+                 for g in declaration.signals]
+        if declaration.stages:
+            lines.append("stage " + ", ".join(
+                level.name + (f" below {number(level.below)}" if level.below is not None else "")
+                for level in declaration.stages))
+        return "\n".join(_block("engagement", lines, 0))
     if isinstance(declaration, ast.Audience):
         head = "audience " + _header(declaration.code, declaration.display_name, None)
         return f"{head} {{ {print_condition(declaration.condition)} }}"

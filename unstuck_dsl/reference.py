@@ -302,4 +302,35 @@ def evaluate_audience(ruleset: model.Ruleset, audience: model.Audience, record: 
     """An audience's condition on one record: its fields (a lead's with its account's) and its
     scores (icp_code, icp_score, icp_band, persona_code, persona_score, persona_band).
     A record is a member only when the condition is true."""
-    return evaluate_condition(audience.condition, record, Context(audience_schema(ruleset.schema), as_of))
+    return evaluate_condition(audience.condition, record, Context(audience_schema(ruleset.schema, ruleset.engagement), as_of))
+
+
+# ---- engagement (SPEC §7): apart from fit, never mixed in -------------------------------------
+
+
+def signal_value(signal: model.Signal, age_days: int) -> float:
+    """How much one signal still counts `age_days` after it happened: its weight halved every
+    half-life, or its full weight within its window; a signal after the as-of date counts 0."""
+    if age_days < 0:
+        return 0.0
+    if signal.decay == "window":
+        return float(signal.weight) if age_days <= signal.days else 0.0
+    return float(signal.weight) * 0.5 ** (age_days / float(signal.days))
+
+
+def engagement_score(engagement: model.Engagement, signals, as_of: dt.date) -> float:
+    """The sum of what each (signal type, date) still counts, in date order then type order
+    (the kernel adds in the same order, so the floats are equal)."""
+    ordered = sorted((day, engagement.signal_index(code)) for code, day in signals)
+    total = 0.0
+    for day, index in ordered:
+        total += signal_value(engagement.signals[index], (as_of - day).days)
+    return total
+
+
+def stage(engagement: model.Engagement, score: float) -> str:
+    """The first stage whose threshold the score is below; else the last (open) stage."""
+    for name, threshold in zip(engagement.stages, engagement.thresholds):
+        if score < float(threshold):
+            return name
+    return engagement.stages[-1]

@@ -44,6 +44,15 @@ def print_explanation(e: Explanation, console: Console | None = None) -> None:
     for b in e.icps + e.personas:
         console.print()
         console.print(breakdown_table(b))
+    if e.engagement is not None:
+        table = Table(title=f"Engagement (apart from fit): {e.engagement.score:.2f}, stage {e.engagement.stage}",
+                      title_justify="left")
+        for column in ("Signal", "Date", "Age (days)", "Still counts"):
+            table.add_column(column, justify="right" if column != "Signal" else "left")
+        for r in e.engagement.signals:
+            table.add_row(r.signal, r.day.isoformat(), str(r.age_days), f"{r.counts:.2f}")
+        console.print()
+        console.print(table)
 
 
 def _counts(column: pa.ChunkedArray) -> list[tuple[str, int]]:

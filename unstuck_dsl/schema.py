@@ -104,6 +104,14 @@ SCORE_FIELDS = (
 RESERVED_FIELDS = KEY_COLUMNS + tuple(f.name for f in SCORE_FIELDS)
 
 
-def audience_schema(schema: Schema) -> Schema:
-    """The fields an audience condition may read: every declared field and the scores."""
-    return Schema(schema.fields + SCORE_FIELDS)
+ENGAGEMENT_FIELDS = ("engagement_score", "stage")  # reserved only when the rules declare engagement
+
+
+def audience_schema(schema: Schema, engagement=None) -> Schema:
+    """The fields an audience condition may read: every declared field, the scores, and, when
+    the rules declare engagement, `engagement_score` and `stage` (an ordinal of the stages)."""
+    extra = ()
+    if engagement is not None:
+        extra = (Field("engagement_score", "score", FieldType("number")),
+                 Field("stage", "score", FieldType("ordinal", levels=tuple(engagement.stages))))
+    return Schema(schema.fields + SCORE_FIELDS + extra)

@@ -1,0 +1,156 @@
+"""Engagement: signals read into per-record lists, and the compiled kernel that scores them.
+
+Engagement is computed apart from fit and never changes a fit score. A lead's engagement sums
+its own signals; an account's sums its own and all its leads'. Each signal counts its weight,
+halved every half-life (or whole within its window) at the as-of date; the stage is the first
+whose threshold the score is below. `reference.engagement_score` is the same rule in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import attrs
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numba import njit
+
+from . import dates, model
+from .data import DataError, Dataset, read_table
+
+SIGNAL_COLUMNS = ("lead_id", "account_id", "signal", "timestamp")
+
+
+@attrs.frozen
+class SignalLists:
+    """Signals per record as CSR lists, each list in (day, signal type) order."""
+
+    offsets: np.ndarray  # int64[n + 1]
+    days: np.ndarray  # int32 day numbers
+    kinds: np.ndarray  # int32 signal type indices
+
+    def of(self, row: int) -> list[tuple[int, int]]:
+        return list(zip(self.kinds[self.offsets[row]:self.offsets[row + 1]].tolist(),
+                        self.days[self.offsets[row]:self.offsets[row + 1]].tolist()))
+
+
+def _days(column: pa.ChunkedArray, name: str) -> np.ndarray:
+    """Timestamps (dates, datetimes or ISO text) as day numbers; text that is neither is an error."""
+    array = column.combine_chunks()
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        try:
+            array = pc.cast(array, pa.date32())
+        except pa.ArrowInvalid:
+            try:
+                array = pc.cast(pc.cast(array, pa.timestamp("s")), pa.date32())
+            except pa.ArrowInvalid:
+                for i, value in enumerate(array.to_pylist()):
+                    try:
+                        dt.datetime.fromisoformat(value)
+                    except (TypeError, ValueError):
+                        raise DataError(f"{name}: column `timestamp`: expected a date or time; row {i + 1} "
+                                        f"(value {value!r})") from None
+                raise
+    elif pa.types.is_timestamp(array.type) or pa.types.is_date64(array.type):
+        array = pc.cast(array, pa.date32())
+    elif not pa.types.is_date32(array.type):
+        raise DataError(f"{name}: column `timestamp`: expected a date or time, found {array.type}")
+    if array.null_count:
+        raise DataError(f"{name}: column `timestamp` is empty in row {int(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))[0]) + 1}")
+    return array.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int32)
+
+
+def read_signals(source, engagement: model.Engagement) -> pa.Table:
+    """A signals file checked: a record id per row, known signal types, readable timestamps.
+    Duplicates (same record, type and timestamp) are dropped."""
+    name = str(source) if not isinstance(source, (pa.Table, list)) else "signals"
+    table = read_table(source)
+    for column in ("signal", "timestamp"):
+        if column not in table.column_names:
+            raise DataError(f"{name}: missing column `{column}`; signals have lead_id or account_id, signal, timestamp")
+    ids = {c: table.column(c).cast(pa.string()) if c in table.column_names else pa.nulls(table.num_rows, pa.string())
+           for c in ("lead_id", "account_id")}
+    no_id = pc.and_(pc.is_null(ids["lead_id"]), pc.is_null(ids["account_id"])).to_numpy(zero_copy_only=False)
+    if no_id.any():
+        raise DataError(f"{name}: row {int(np.flatnonzero(no_id)[0]) + 1} names neither a lead_id nor an account_id")
+    kinds = table.column("signal").cast(pa.string())
+    known = pa.array([s.code for s in engagement.signals], pa.string())
+    index = pc.index_in(kinds, value_set=known)
+    unknown = index.is_null().to_numpy(zero_copy_only=False)
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise DataError(f"{name}: column `signal`: {kinds[row].as_py()!r} is not a declared signal type; row {row + 1} "
+                        f"(declared: {', '.join(s.code for s in engagement.signals)})")
+    stamp = table.column("timestamp")
+    days = _days(stamp, name)
+    checked = pa.table({"lead_id": ids["lead_id"], "account_id": ids["account_id"], "kind": index,
+                        "stamp": stamp.cast(pa.string()), "day": pa.array(days)})
+    unique = checked.group_by(["lead_id", "account_id", "kind", "stamp", "day"], use_threads=False).aggregate([])
+    return unique.select(["lead_id", "account_id", "kind", "day"])
+
+
+def _lists(rows: np.ndarray, days: np.ndarray, kinds: np.ndarray, n: int) -> SignalLists:
+    keep = rows >= 0
+    rows, days, kinds = rows[keep], days[keep], kinds[keep]
+    order = np.lexsort((kinds, days, rows))
+    counts = np.bincount(rows, minlength=n)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return SignalLists(offsets, days[order].astype(np.int32), kinds[order].astype(np.int32))
+
+
+def signal_lists(signals: pa.Table, dataset: Dataset) -> tuple[SignalLists, SignalLists | None]:
+    """Each account's and each lead's signals; signals of records not in the data are left out."""
+    accounts = dataset.accounts.ids.cast(pa.string()).combine_chunks()
+    kinds = signals.column("kind").to_numpy(zero_copy_only=False).astype(np.int32)
+    days = signals.column("day").to_numpy(zero_copy_only=False).astype(np.int32)
+    lead_rows = np.full(signals.num_rows, -1, np.int64)
+    if dataset.leads is not None and signals.num_rows:
+        leads = dataset.leads.ids.cast(pa.string()).combine_chunks()
+        lead_rows = pc.index_in(signals.column("lead_id"), value_set=leads).fill_null(-1).to_numpy(
+            zero_copy_only=False).astype(np.int64)
+    direct = pc.index_in(signals.column("account_id"), value_set=accounts).fill_null(-1).to_numpy(
+        zero_copy_only=False).astype(np.int64) if signals.num_rows else np.zeros(0, np.int64)
+    via_lead = np.where(lead_rows >= 0, dataset.lead_account_rows[np.maximum(lead_rows, 0)], -1) \
+        if dataset.leads is not None and len(lead_rows) else np.full(len(direct), -1)
+    account_rows = np.where(lead_rows >= 0, via_lead, direct)
+    account_lists = _lists(account_rows, days, kinds, dataset.accounts.n)
+    lead_lists = _lists(lead_rows, days, kinds, dataset.leads.n) if dataset.leads is not None else None
+    return account_lists, lead_lists
+
+
+@njit(cache=True, nogil=True)
+def _score(start, stop, offsets, days, kinds, weights, spans, windows, as_of_day, thresholds, out_score, out_stage):
+    for i in range(start, stop):
+        total = 0.0
+        for j in range(offsets[i], offsets[i + 1]):
+            age = as_of_day - days[j]
+            if age < 0:  # a signal after the as-of date does not count yet
+                continue
+            k = kinds[j]
+            if windows[k]:
+                total += weights[k] if age <= spans[k] else 0.0
+            else:
+                total += weights[k] * 0.5 ** (age / spans[k])
+        out_score[i] = total
+        level = len(thresholds)
+        for s in range(len(thresholds)):
+            if total < thresholds[s]:
+                level = s
+                break
+        out_stage[i] = level
+
+
+def score(engagement: model.Engagement, lists: SignalLists, as_of: dt.date) -> tuple[np.ndarray, np.ndarray]:
+    """Engagement score and stage index per record, in parallel slices."""
+    from .api import run_parallel
+
+    n = len(lists.offsets) - 1
+    out_score, out_stage = np.zeros(n, np.float64), np.zeros(n, np.int32)
+    weights = np.array([float(s.weight) for s in engagement.signals] or [0.0], np.float64)
+    spans = np.array([float(s.days) for s in engagement.signals] or [1.0], np.float64)
+    windows = np.array([s.decay == "window" for s in engagement.signals] or [False], np.bool_)
+    thresholds = np.array([float(t) for t in engagement.thresholds], np.float64)
+    run_parallel(_score, n, lists.offsets, lists.days, lists.kinds, weights, spans, windows,
+                 np.int64(dates.to_days(as_of)), thresholds, out_score, out_stage)
+    return out_score, out_stage
