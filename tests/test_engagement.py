@@ -32,7 +32,9 @@ audience engaged "Fit and in market" { icp_score >= 50 and stage >= "in_market" 
 
 
 def rules_text(block: str = BLOCK) -> str:
-    return "\n".join((ROOT / "rules" / f"{name}.ust").read_text() for name in ("fields", "personas", "icps")) + block
+    """The example workspace with this test's own engagement block in place of its own."""
+    icps = (ROOT / "rules" / "icps.ust").read_text().split("# Engagement:")[0]
+    return "\n".join((ROOT / "rules" / f"{name}.ust").read_text() for name in ("fields", "personas")) + icps + block
 
 
 @pytest.fixture(scope="module")

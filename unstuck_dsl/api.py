@@ -141,7 +141,8 @@ class Ruleset:
         Arrow tables, pandas or polars DataFrames, or lists of dicts; leads alone is a flat
         lead table carrying the account columns. `preview` names drafts (`icp` or
         `icp.persona`) to score as if live, reported apart in preview_* columns. `signals`
-        (lead_id or account_id, signal, timestamp) feed engagement when the rules declare it."""
+        (lead_id or account_id, signal, timestamp), when the rules declare engagement, add the
+        engagement_score and stage columns."""
         as_of = parse_as_of(as_of)
         preview = self.preview_codes(preview)
         dataset = self.load(accounts, leads)
@@ -153,7 +154,7 @@ class Ruleset:
         kernels = self.kernels(dataset)
         run = _Run(self, kernels, dataset, bound, preview, outcomes)
         result = ScoreResult(self, dataset, as_of, preview, bound, kernels, run)
-        if self.model.engagement is not None:
+        if self.model.engagement is not None and signals is not None:
             result.score_engagement(signals)
         return result
 
@@ -312,13 +313,11 @@ class ScoreResult:
         self.account_engagement = self.lead_engagement = None  # (score, stage index) arrays
 
     def score_engagement(self, signals) -> None:
-        """Engagement per account and lead from the signals (none: every score 0), apart from fit."""
+        """Engagement per account and lead from the signals, apart from fit."""
         from . import engagement
 
         rules = self.ruleset.model.engagement
-        table = engagement.read_signals(signals, rules) if signals is not None else pa.table(
-            {"lead_id": pa.array([], pa.string()), "account_id": pa.array([], pa.string()),
-             "kind": pa.array([], pa.int32()), "day": pa.array([], pa.int32())})
+        table = engagement.read_signals(signals, rules)
         self.signal_lists = engagement.signal_lists(table, self.dataset)
         self.account_engagement = engagement.score(rules, self.signal_lists[0], self.as_of)
         if self.signal_lists[1] is not None:
@@ -424,8 +423,11 @@ class ScoreResult:
         columns["persona_band"] = Column(fields["persona_band"], "coded", _band_codes(persona_score),
                                          dictionary=list(BAND_LEVELS))
         engagement = self.lead_engagement if kind == "lead" else self.account_engagement
-        if engagement is not None:
-            schema = audience_schema(rules.model.schema, rules.model.engagement)
+        schema = audience_schema(rules.model.schema, rules.model.engagement)
+        if rules.model.engagement is not None and engagement is None:  # no signals given: unknown
+            columns["engagement_score"] = unknown_column(schema.get("engagement_score"), len(ids))
+            columns["stage"] = unknown_column(schema.get("stage"), len(ids))
+        elif engagement is not None:
             score, stage = engagement
             columns["engagement_score"] = Column(schema.get("engagement_score"), "f64", score,
                                                  np.ones(len(score), np.uint8))

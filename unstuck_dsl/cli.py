@@ -82,10 +82,18 @@ def write_table(table: pa.Table, path: str) -> None:
             with open(temporary, "w", encoding="utf-8") as out:
                 for row in table.to_pylist():
                     out.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
-        os.replace(temporary, target)
+        publish(temporary, target)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def publish(temporary: str, target) -> None:
+    """Move a finished temporary file into place, with the permissions a new file would get."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
+    os.replace(temporary, target)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -181,10 +189,22 @@ def _inputs(accounts_path, leads_path, db):
     return accounts_path, leads_path
 
 
+def _stored_signals(db, signals_path):
+    """Signals from a file, else those stored in the workspace (when there are any)."""
+    if signals_path is not None or db is None:
+        return signals_path
+    from .store import Store
+
+    with Store(db, read_only=True) as store:
+        table = store.signals()
+    return table if table.num_rows else None
+
+
 def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lambda _: None, db=None, signals=None):
     from .api import compile as compile_rules
 
     accounts, leads = _inputs(accounts_path, leads_path, db)
+    signals = _stored_signals(db, signals)
     on_stage("checking and compiling rules")
     compiled = compile_rules(rules)
     preview = compiled.preview_codes(preview)
@@ -288,22 +308,29 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
 @click.argument("rules", type=click.Path())
 @click.option("--accounts", "accounts_path", type=click.Path(), help="Accounts (or an enrichment file with some columns).")
 @click.option("--leads", "leads_path", type=click.Path())
+@click.option("--signals", "signals_path", type=click.Path(), help="Signals to append (lead_id or account_id, signal, timestamp).")
+@click.option("--outcomes", "outcomes_path", type=click.Path(), help="Outcomes to append (lead_id, outcome, timestamp).")
 @click.option("--db", type=click.Path(), help="The workspace store (default: unstuck.duckdb beside the rules).")
 @click.option("--as-of", "as_of")
 @user_errors
-def ingest(rules, accounts_path, leads_path, db, as_of) -> None:
-    """Upsert records into the workspace store and re-score exactly the records that changed."""
+def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as_of) -> None:
+    """Upsert records into the workspace store and re-score exactly the records that changed;
+    append signals and outcomes (a row already stored counts once)."""
     from . import store
     from .api import compile as compile_rules
 
-    if accounts_path is None and leads_path is None:
-        raise UserError("give --accounts, --leads, or both")
+    if not any((accounts_path, leads_path, signals_path, outcomes_path)):
+        raise UserError("give --accounts, --leads, --signals or --outcomes")
     day = _as_of(as_of)
     compiled = compile_rules(rules)
     path = db or store.default_path(rules)
     with store.Store(path) as workspace:
-        report = store.ingest(workspace, compiled, accounts_path, leads_path, day)
-    click.echo(f"{path} (as of {day.isoformat()}): {report}")
+        if accounts_path or leads_path:
+            report = store.ingest(workspace, compiled, accounts_path, leads_path, day)
+            click.echo(f"{path} (as of {day.isoformat()}): {report}")
+        if signals_path or outcomes_path:
+            signals, outcomes = store.ingest_events(workspace, compiled, signals_path, outcomes_path)
+            click.echo(f"{path}: {signals} signals and {outcomes} outcomes added (repeats ignored)")
 
 
 @cli.command()
@@ -380,9 +407,40 @@ def export(db, out_path, audience_name, as_of) -> None:
 
 
 @cli.command()
+@click.option("--db", type=click.Path(), default="unstuck.duckdb", show_default=True, help="The workspace store.")
+@click.option("--by", type=click.Choice(["persona", "icp", "band", "decile"]), default="persona", show_default=True,
+              help="Per ICP / Persona (persona score), per ICP (ICP score), or all leads together.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--html", "html_path", type=click.Path(), help="Also write a self-contained HTML page with the charts.")
+@user_errors
+def insights(db, by, as_json, html_path) -> None:
+    """Reply, meeting and signup rates by fit band and decile, and the score where replies jump."""
+    from . import insights as analysis
+    from .render import print_insights
+    from .store import Store
+
+    with Store(db, read_only=True) as workspace:
+        leads, outcomes = workspace.scores("lead"), workspace.outcomes()
+    if not outcomes.num_rows:
+        raise UserError(f"{db}: no outcomes yet; add them with `unstuck ingest RULES --outcomes FILE`")
+    groups = analysis.analyse(leads, outcomes, by)
+    if as_json:
+        click.echo(json.dumps([g.to_dict() for g in groups], indent=2))
+    else:
+        print_insights(groups, by)
+    if html_path:
+        target = Path(html_path)
+        handle, temporary = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(analysis.html_report(groups))
+        publish(temporary, target)
+        click.echo(f"report written to {html_path}", err=True)
+
+
+@cli.command()
 @click.option("--rules", "rules_path", default="rules", type=click.Path(), show_default=True)
 @click.option("--accounts", "n_accounts", default=3000, show_default=True, help="How many sample accounts.")
-@click.option("--out", "out_dir", type=click.Path(), help="Also write the sample data here (accounts.csv, leads.csv).")
+@click.option("--out", "out_dir", type=click.Path(), help="Also write the sample data here (accounts, leads, signals, outcomes .csv).")
 @click.option("--as-of", "as_of", default="2026-11-26", show_default=True)
 @user_errors
 def demo(rules_path, n_accounts, out_dir, as_of) -> None:
@@ -392,14 +450,21 @@ def demo(rules_path, n_accounts, out_dir, as_of) -> None:
     from .render import print_demo
 
     day = _as_of(as_of)
-    if out_dir:
-        written = sample.write(out_dir, n_accounts)
-        click.echo("sample data written: " + ", ".join(written.values()))
     accounts, leads = sample.generate(n_accounts)
+    signals = sample.signals(leads, as_of=day)
     started = time.perf_counter()
     compiled = compile_rules(rules_path)
-    result = compiled.score(accounts, leads, as_of=day)
-    print_demo(result, time.perf_counter() - started)
+    engaged = compiled.model.engagement is not None
+    result = compiled.score(accounts, leads, as_of=day, signals=signals if engaged else None)
+    outcomes = sample.outcomes(result.leads, as_of=day)
+    print_demo(result, time.perf_counter() - started, outcomes)
+    if out_dir:
+        written = sample.write(out_dir, n_accounts)
+        for name, table in (("signals", signals), ("outcomes", outcomes)):
+            path = Path(out_dir) / f"{name}.csv"
+            write_table(table, str(path))
+            written[f"{name}.csv"] = str(path)
+        click.echo("sample data written: " + ", ".join(written.values()))
 
 
 def main() -> None:
@@ -408,3 +473,9 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug, not bad input: still one line (UNSTUCK_DEBUG=1 shows the traceback)
+        if os.environ.get("UNSTUCK_DEBUG"):
+            raise
+        click.echo(f"error: unexpected failure ({type(exc).__name__}: {exc}); rerun with UNSTUCK_DEBUG=1 "
+                   "to see where, and please report it", err=True)
+        sys.exit(2)

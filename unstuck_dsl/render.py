@@ -60,7 +60,7 @@ def _counts(column: pa.ChunkedArray) -> list[tuple[str, int]]:
     return sorted(((c["values"] or "—", c["counts"]) for c in counts), key=lambda kv: -kv[1])
 
 
-def print_demo(result, elapsed: float, console: Console | None = None) -> None:
+def print_demo(result, elapsed: float, outcomes=None, console: Console | None = None) -> None:
     console = console or _console()
     leads = result.leads
     console.print(f"[bold]Scored {result.accounts.num_rows} accounts and {leads.num_rows} leads "
@@ -91,6 +91,19 @@ def print_demo(result, elapsed: float, console: Console | None = None) -> None:
         table.add_row(*(str(row[c]) for c in ("lead_id", "account_id", "icp_code", "icp_score", "persona_code",
                                               "persona_score", "persona_band")))
     console.print(table)
+    if "stage" in leads.column_names:
+        stages = Table(title="Engagement stage (apart from fit)", title_justify="left")
+        stages.add_column("stage")
+        stages.add_column("leads", justify="right")
+        for code, n in _counts(leads.column("stage")):
+            stages.add_row(code, str(n))
+        console.print(stages)
+    if outcomes is not None and outcomes.num_rows:
+        from .insights import analyse
+
+        jump = analyse(leads, outcomes, "decile")[0].jump
+        console.print(f"\n[bold]Insights:[/bold] the reply rate jumps at persona_score {jump.threshold}: {jump.evidence}"
+                      if jump.threshold is not None else f"\n[bold]Insights:[/bold] {jump.evidence}")
     if top.num_rows:
         console.print("\n[bold]Why the top lead scored what it did[/bold]")
         print_explanation(result.explain(lead_id=top.column("lead_id")[0].as_py()), console)
@@ -189,3 +202,28 @@ def _scores(scores: tuple) -> str:
     if persona is not None or persona_score is not None:
         text += f", Persona {persona or 'none'} {'' if persona_score is None else persona_score}".rstrip()
     return text
+
+
+def print_insights(groups, by: str, console: Console | None = None) -> None:
+    """Per group: rates by band and decile with 95 % intervals, a reply-rate chart, the jump."""
+    from .insights import OUTCOMES
+
+    console = console or _console()
+    for group in groups:
+        table = Table(title=f"{group.name} — by {group.score}", title_justify="left")
+        table.add_column("bin")
+        table.add_column("n", justify="right")
+        for outcome in OUTCOMES:
+            table.add_column(f"{outcome} (95% CI)", justify="right")
+        table.add_column("reply rate")
+        top = max((r.rate("replied") for r in group.by_decile), default=0) or 1
+        rows = group.by_band if by == "band" else group.by_band + group.by_decile
+        for r in rows:
+            cells = [f"{r.rate(o):.1%} ({r.interval(o)[0]:.0%}–{r.interval(o)[1]:.0%})" for o in OUTCOMES]
+            table.add_row(r.label, str(r.n), *cells, "[green]" + "█" * round(20 * r.rate("replied") / top) + "[/green]")
+        console.print(table)
+        if group.jump.threshold is not None:
+            console.print(f"reply rate rises most at {group.score} {group.jump.threshold}: {group.jump.evidence}")
+            console.print(f"suggested audience threshold: {group.score} >= {group.jump.threshold}\n")
+        else:
+            console.print(f"{group.jump.evidence}\n")

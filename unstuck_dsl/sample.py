@@ -159,3 +159,42 @@ def write(directory, n_accounts: int, seed: int = 7, formats=("csv",)) -> dict[s
             os.replace(temporary, path)
             written[f"{name}.{fmt}"] = str(path)
     return written
+
+
+# ---- signals and outcomes ----------------------------------------------------------------------
+
+SIGNAL_TYPES = ("email_reply", "site_visit", "meeting", "demo_request")  # as in rules/icps.ust
+SIGNAL_WEIGHTS = (3, 8, 1, 2)
+
+
+def signals(leads: pa.Table, seed: int = 7, as_of: dt.date = dt.date(2026, 11, 26)) -> pa.Table:
+    """Engagement signals: a few per lead, of the example workspace's types, within ~4 months."""
+    rng = np.random.default_rng(seed + 1)
+    m = leads.num_rows
+    counts = rng.poisson(0.9, m)
+    owner = np.repeat(np.arange(m), counts)
+    kinds = _pick(rng, SIGNAL_TYPES, SIGNAL_WEIGHTS, len(owner))
+    ages = rng.integers(0, 120, len(owner))
+    days = (np.datetime64(as_of) - ages.astype("timedelta64[D]")).astype("datetime64[D]")
+    return pa.table({"lead_id": leads.column("lead_id").take(pa.array(owner)),
+                     "signal": pa.array(SIGNAL_TYPES, pa.string()).take(pa.array(kinds)),
+                     "timestamp": pa.array(days)})
+
+
+def outcomes(scored_leads: pa.Table, seed: int = 7, as_of: dt.date = dt.date(2026, 11, 26)) -> pa.Table:
+    """Outcomes in which the reply rate rises with the Persona score and jumps at 60 (what
+    `unstuck insights` should find): replied, then some meetings, then some signups."""
+    rng = np.random.default_rng(seed + 2)
+    score = scored_leads.column("persona_score").fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    p = np.where(score < 0, 0.02, 0.03 + 0.0012 * score + 0.22 * (score >= 60))
+    replied = rng.random(len(score)) < p
+    meeting = replied & (rng.random(len(score)) < 0.35)
+    signup = meeting & (rng.random(len(score)) < 0.3)
+    ids = scored_leads.column("lead_id")
+    parts = []
+    for name, mask in (("replied", replied), ("meeting", meeting), ("signup", signup)):
+        rows = np.flatnonzero(mask)
+        days = (np.datetime64(as_of) - rng.integers(0, 60, len(rows)).astype("timedelta64[D]")).astype("datetime64[D]")
+        parts.append(pa.table({"lead_id": ids.take(pa.array(rows)), "outcome": pa.array([name] * len(rows), pa.string()),
+                               "timestamp": pa.array(days)}))
+    return pa.concat_tables(parts)

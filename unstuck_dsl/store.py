@@ -117,6 +117,9 @@ class Store:
                         "old_icp_code VARCHAR, new_icp_code VARCHAR, old_icp_score INTEGER, new_icp_score INTEGER, "
                         "old_persona_code VARCHAR, new_persona_code VARCHAR, old_persona_score INTEGER, "
                         "new_persona_score INTEGER, ruleset VARCHAR, changed_at TIMESTAMP)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS signals (lead_id VARCHAR, account_id VARCHAR, signal VARCHAR, "
+                        "timestamp VARCHAR, source VARCHAR)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS outcomes (lead_id VARCHAR, outcome VARCHAR, timestamp VARCHAR)")
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         self.db.execute("COMMIT")
 
@@ -150,6 +153,23 @@ class Store:
     def scores(self, kind: str) -> pa.Table:
         table, key = ("account_scores", ACCOUNT_KEY) if kind == "account" else ("lead_scores", LEAD_KEY)
         return self.db.sql(f"SELECT * FROM {table} ORDER BY {key}").to_arrow_table()
+
+    def signals(self) -> pa.Table:
+        return self.db.sql("SELECT lead_id, account_id, signal, timestamp FROM signals").to_arrow_table()
+
+    def outcomes(self) -> pa.Table:
+        return self.db.sql("SELECT lead_id, outcome, timestamp FROM outcomes").to_arrow_table()
+
+    def append(self, table: str, rows: pa.Table, columns: list[str]) -> int:
+        """Append rows that are not there yet (the same values in every column count once)."""
+        self.db.register("incoming_rows", rows)
+        try:
+            listed = ", ".join(columns)
+            (added,) = self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM incoming_rows "
+                                       f"EXCEPT SELECT {listed} FROM {table}").fetchall()[0]
+        finally:
+            self.db.unregister("incoming_rows")
+        return added
 
     def latest_rules(self) -> str | None:
         row = next(iter(self.db.execute("SELECT rules FROM rulesets ORDER BY applied_at DESC LIMIT 1").fetchall()), None)
@@ -333,3 +353,37 @@ def rescore(store: Store, compiled, as_of: dt.date | None = None) -> IngestRepor
                            leads.column(LEAD_KEY).combine_chunks(), digest, as_of, report)
         report.rescored_accounts, report.rescored_leads = accounts.num_rows, leads.num_rows
     return report
+
+
+OUTCOMES = ("replied", "meeting", "signup")
+
+
+def ingest_events(store: Store, compiled, signals=None, outcomes=None) -> tuple[int, int]:
+    """Append signals and outcomes; a row already there (same record, type, timestamp) is ignored.
+    Engagement is computed when scoring, so no fit score is touched."""
+    from .engagement import read_signals
+
+    added = [0, 0]
+    with store.transaction():
+        if signals is not None:
+            if compiled.model.engagement is None:
+                raise DataError("the rules declare no engagement: add an `engagement { ... }` block to ingest signals")
+            read_signals(signals, compiled.model.engagement)  # checks every row before anything is applied
+            table = read_table(signals)
+            rows = {c: (table.column(c).cast(pa.string()) if c in table.column_names else pa.nulls(table.num_rows, pa.string()))
+                    for c in ("lead_id", "account_id", "signal", "timestamp", "source")}
+            added[0] = store.append("signals", pa.table(rows), list(rows))
+        if outcomes is not None:
+            table = read_table(outcomes)
+            for column in ("lead_id", "outcome", "timestamp"):
+                if column not in table.column_names:
+                    raise DataError(f"{outcomes}: missing column `{column}`; outcomes have lead_id, outcome, timestamp")
+            kinds = table.column("outcome").cast(pa.string())
+            bad = pc.invert(pc.is_in(kinds, value_set=pa.array(OUTCOMES))).to_numpy(zero_copy_only=False)
+            if bad.any():
+                row = int(bad.argmax())
+                raise DataError(f"{outcomes}: column `outcome`: {kinds[row].as_py()!r} is not one of "
+                                f"{', '.join(OUTCOMES)}; row {row + 1}")
+            rows = {c: table.column(c).cast(pa.string()) for c in ("lead_id", "outcome", "timestamp")}
+            added[1] = store.append("outcomes", pa.table(rows), list(rows))
+    return added[0], added[1]
