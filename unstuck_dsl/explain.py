@@ -232,17 +232,20 @@ def _table(rows: list[list[str]]) -> list[str]:
     return [" | ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
 
 
+def drawer_rows(b: Breakdown) -> list[tuple[str, str, str, str, str]]:
+    """The drawer's rows: every parameter in declaration order (Parameter, Mode, Value on record,
+    Weight, Contribution), with the subtotal right after the last score parameter, as in the
+    product's drawer."""
+    rows = [(r.name, r.mode, r.value, str(_num(r.weight)) if r.mode == "Score" else "—", r.result) for r in b.rows]
+    last_score = max((k for k, r in enumerate(b.rows) if r.mode == "Score"), default=-1)
+    rows.insert(last_score + 1, ("Subtotal", "", "", str(_num(b.possible)), b.subtotal))
+    return rows
+
+
 def render_breakdown(b: Breakdown) -> list[str]:
     title = "ICP" if b.kind == "icp" else "Persona"
     lines = [f"{title} {b.code} \"{b.name}\"{' (draft)' if b.status != 'live' else ''}: {b.verdict}"]
-    table = [["Parameter", "Mode", "Value on record", "Weight", "Contribution"]]
-    scores = [r for r in b.rows if r.mode == "Score"]
-    for r in scores:
-        table.append([r.name, r.mode, r.value, str(_num(r.weight)), r.result])
-    table.append(["Subtotal", "", "", str(_num(b.possible)), b.subtotal])
-    for r in b.rows:
-        if r.mode != "Score":
-            table.append([r.name, r.mode, r.value, "—", r.result])
+    table = [["Parameter", "Mode", "Value on record", "Weight", "Contribution"], *map(list, drawer_rows(b))]
     lines += ["  " + line for line in _table(table)]
     lines.append(f"  {b.normalization}")
     return lines

@@ -7,7 +7,7 @@ import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
-from .explain import Breakdown, Explanation, _num
+from .explain import Breakdown, Explanation, drawer_rows
 
 
 def _console() -> Console:
@@ -21,13 +21,8 @@ def breakdown_table(b: Breakdown) -> Table:
                   caption=b.normalization, caption_justify="left")
     for column in ("Parameter", "Mode", "Value on record", "Weight", "Contribution"):
         table.add_column(column, justify="right" if column == "Weight" else "left")
-    for row in b.rows:
-        if row.mode == "Score":
-            table.add_row(row.name, row.mode, row.value, str(_num(row.weight)), row.result)
-    table.add_row("[bold]Subtotal[/bold]", "", "", str(_num(b.possible)), f"[bold]{b.subtotal}[/bold]")
-    for row in b.rows:
-        if row.mode != "Score":
-            table.add_row(row.name, row.mode, row.value, "—", row.result)
+    for row in drawer_rows(b):
+        table.add_row(*(f"[bold]{cell}[/bold]" if row[0] == "Subtotal" and cell else cell for cell in row))
     return table
 
 
