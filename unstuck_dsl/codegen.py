@@ -21,18 +21,13 @@ U1 = np.uint64(1)
 '''
 
 
+_ROLE_SUFFIX = {"values": "val", "valid": "ok", "offsets": "off"}
+
+
 def _column_args(prefix: str, slots: tuple[ir.ColumnSlot, ...], layouts: dict[str, str]) -> list[str]:
-    """Argument names for the columns of one record kind, in slot order."""
-    args = []
-    for k, slot in enumerate(slots):
-        name = f"{prefix}{k}"
-        if slot.kind == "coded":
-            args.append(f"{name}_code")
-        elif slot.kind == "set" and layouts[slot.field] == "csr":
-            args += [f"{name}_off", f"{name}_val", f"{name}_ok"]
-        else:
-            args += [f"{name}_val", f"{name}_ok"]
-    return args
+    """Argument names for the columns of one record kind, in `kernel_arguments` order."""
+    return [f"{prefix}{k}_{'code' if slots[k].kind == 'coded' else _ROLE_SUFFIX[role]}"
+            for k, role in kernel_arguments(slots, layouts)]
 
 
 def kernel_arguments(slots: tuple[ir.ColumnSlot, ...], layouts: dict[str, str]) -> list[tuple[int, str]]:
@@ -168,14 +163,18 @@ def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str) -> list[st
     return results
 
 
-def _emit_assignment(e: _Emitter, results, first: int, active: str, best: str, best_score: str) -> None:
-    """Best qualifying active rule; ties go to the first declared (strictly greater wins)."""
+def _emit_assignment(e: _Emitter, results, first: int, active: str, best: str, best_score: str,
+                     out_code: str, out_score: str) -> None:
+    """Best qualifying active rule; ties go to the first declared (strictly greater wins).
+    Writes the winner's number (-1: none) and score (-1: none) to the two outputs."""
     e.line(f"{best} = -1")
     e.line(f"{best_score} = -1")
     for index, q, s in results:
         e.line(f"if {active}[{index - first}] and {q} and {s} > {best_score}:")
         e.line(f"    {best} = {index - first}")
         e.line(f"    {best_score} = {s}")
+    e.line(f"{out_code}[i] = {best}")
+    e.line(f"{out_score}[i] = {best_score}")
 
 
 def _kernel(name: str, args: str, body: list[str]) -> list[str]:
@@ -200,14 +199,10 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
     account_args += ", out_icp, out_score, out_preview_icp, out_preview_score, out_tri"
     e = _Emitter("a", program.account_columns, layouts, " " * 4)
     results = _emit_block(e, program.icps, "", "weights")
-    _emit_assignment(e, results, 0, "live", "best", "best_score")
-    e.line("out_icp[i] = best")
-    e.line("out_score[i] = best_score")
+    _emit_assignment(e, results, 0, "live", "best", "best_score", "out_icp", "out_score")
     e.line("if preview:")
     inner = _Emitter("a", program.account_columns, layouts, " " * 8)
-    _emit_assignment(inner, results, 0, "preview_live", "pbest", "pbest_score")
-    inner.line("out_preview_icp[i] = pbest")
-    inner.line("out_preview_score[i] = pbest_score")
+    _emit_assignment(inner, results, 0, "preview_live", "pbest", "pbest_score", "out_preview_icp", "out_preview_score")
     lines = [HEADER, *_kernel("score_accounts", account_args, e.lines + inner.lines)]
 
     # leads: only the Personas of the ICP the lead's account was assigned are evaluated
@@ -230,18 +225,13 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
         body.line(f"if icp == {icp_index} or picp == {icp_index}:")
         inner = _Emitter("l", program.lead_columns, layouts, " " * 8)
         results = _emit_block(inner, block, f"p{icp_index}", "weights")
-        inner.line(f"if icp == {icp_index}:")
-        sub = _Emitter("l", program.lead_columns, layouts, " " * 12)
-        _emit_assignment(sub, results, first, "live", "best", "best_score")
-        sub.line("out_persona[i] = best")
-        sub.line("out_score[i] = best_score")
-        inner.lines += sub.lines
-        inner.line(f"if picp == {icp_index}:")
-        sub = _Emitter("l", program.lead_columns, layouts, " " * 12)
-        _emit_assignment(sub, results, first, "preview_live", "pbest", "pbest_score")
-        sub.line("out_preview_persona[i] = pbest")
-        sub.line("out_preview_score[i] = pbest_score")
-        inner.lines += sub.lines
+        for assigned, names in (("icp", ("live", "best", "best_score", "out_persona", "out_score")),
+                                ("picp", ("preview_live", "pbest", "pbest_score", "out_preview_persona",
+                                          "out_preview_score"))):
+            inner.line(f"if {assigned} == {icp_index}:")
+            sub = _Emitter("l", program.lead_columns, layouts, " " * 12)
+            _emit_assignment(sub, results, first, *names)
+            inner.lines += sub.lines
         body.lines += inner.lines
     lines += _kernel("score_leads", lead_args, body.lines)
     return "\n".join(lines) + "\n"

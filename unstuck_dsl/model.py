@@ -27,6 +27,11 @@ class Parameter:
     span: ast.Span | None = attrs.field(default=None, eq=False, repr=False)
 
 
+def possible_weight(params) -> Decimal:
+    """What an ICP or Persona can earn at most: the sum of its score weights."""
+    return sum((p.weight for p in params if p.mode == "score"), Decimal(0))
+
+
 @attrs.frozen(slots=True)
 class Persona:
     code: str
@@ -37,7 +42,7 @@ class Persona:
 
     @property
     def possible(self) -> Decimal:
-        return sum((p.weight for p in self.params if p.mode == "score"), Decimal(0))
+        return possible_weight(self.params)
 
 
 @attrs.frozen(slots=True)
@@ -51,7 +56,7 @@ class Icp:
 
     @property
     def possible(self) -> Decimal:
-        return sum((p.weight for p in self.params if p.mode == "score"), Decimal(0))
+        return possible_weight(self.params)
 
     def persona(self, code: str) -> Persona | None:
         return next((p for p in self.personas if p.code == code), None)
