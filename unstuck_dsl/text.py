@@ -19,16 +19,34 @@ def normalize_text(value: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _wildcard_regex(pattern: str) -> re.Pattern:
-    parts = []
-    for char in pattern:
-        parts.append(".*" if char == "*" else "." if char == "?" else re.escape(char))
-    return re.compile("".join(parts), re.DOTALL)
+def _wildcard_pieces(pattern: str) -> tuple[tuple[int, re.Pattern], ...]:
+    """The pattern's pieces between `*`s, each with its length and as a regex (`?` becomes `.`).
+
+    A piece has no quantifier, so trying it at one position costs at most its length; one regex
+    with a `.*` per `*` instead backtracks exponentially on a title that almost matches."""
+    return tuple((len(piece), re.compile("".join("." if char == "?" else re.escape(char) for char in piece), re.DOTALL))
+                 for piece in pattern.split("*"))
 
 
 def wildcard_match(value: str, pattern: str) -> bool:
-    """`*` is any run of characters (also none), `?` exactly one; the whole value must match."""
-    return _wildcard_regex(pattern).fullmatch(value) is not None
+    """`*` is any run of characters (also none), `?` exactly one; the whole value must match.
+
+    The first piece must match at the start and the last at the end; each piece in between is
+    taken at its earliest match after the one before, which leaves the most room for the rest,
+    so no choice is ever undone: time is at most the value's length times the pattern's."""
+    pieces = _wildcard_pieces(pattern)
+    if len(pieces) == 1:
+        return pieces[0][1].fullmatch(value) is not None
+    (first_length, first), *middle, (last_length, last) = pieces
+    start, end = first_length, len(value) - last_length
+    if end < start or not first.match(value) or not last.match(value, end):
+        return False
+    for _, piece in middle:
+        found = piece.search(value, start, end)
+        if found is None:
+            return False
+        start = found.end()
+    return True
 
 
 # ---- semantic matching ------------------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""Safety of the front end under careless and hostile input (issue 11, items 6, 8 and 21):
+wildcards never backtrack exponentially, a large workspace is refused or parsed in linear time,
+and identifiers that only look the same are pointed out.
+
+"Does not hang" tests run the work in a subprocess and fail only past a generous timeout, on
+inputs that took minutes before the fix; they never assert a measured time.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from unstuck_dsl.text import wildcard_match
+
+HANG = 20  # seconds: every input below took over a minute before its fix
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter; a hang fails the test instead of stalling the suite."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=HANG, check=True)
+
+
+# ---- item 6: wildcards in linear time ----------------------------------------------------------
+
+
+def backtracking_wildcard_match(value: str, pattern: str) -> bool:
+    """The meaning of `like` as it was first written: one regex, `.*` per `*`, `.` per `?`."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
+@given(st.text("ab*?", max_size=8), st.text("ab\n", max_size=10))
+@example("*", "")
+@example("", "")
+@example("a*a", "a")
+@example("*a?*", "ba")
+@example("a**b", "ab")
+def test_wildcards_mean_what_they_meant_with_the_regex(pattern, value):
+    assert wildcard_match(value, pattern) is backtracking_wildcard_match(value, pattern)
+
+
+@given(st.text("ab*?.\\[(", max_size=8), st.text("ab.\\[(", max_size=8))
+def test_regex_characters_in_a_pattern_are_literal(pattern, value):
+    assert wildcard_match(value, pattern) is backtracking_wildcard_match(value, pattern)
+
+
+def test_adversarial_wildcards_on_100kb_titles_finish():
+    run_python("""
+        from unstuck_dsl.text import wildcard_match
+        title = "a" * 100_000
+        for pattern in ["*a*a*a*a*a*a*a*a*a*a*b", "*" + "a" * 500 + "?" + "a" * 500 + "b*",
+                        "*" + "a?" * 2000 + "b*", "*a" * 5000 + "b", "?" * 99_999 + "*b"]:
+            assert not wildcard_match(title, pattern)
+        office = "head of sales " * 7_500
+        assert not wildcard_match(office, "*head*of*sales*ops*")
+        assert wildcard_match(office + "ops", "*head*of*sales*ops*")
+    """)
+
+
+def test_a_long_almost_matching_title_does_not_stall_the_evaluator():
+    """A lead's title is data anyone can type; `like` on it must not stall a run."""
+    run_python("""
+        import datetime as dt
+        from unstuck_dsl import reference
+        from unstuck_dsl.pipeline import load_ruleset
+        ruleset = load_ruleset('lead fields {\\n title: text\\n}\\n'
+                               'icp t {\\n persona p {\\n score 1: title like "*head*of*sales*ops*"\\n }\\n}\\n')
+        condition = ruleset.icps[0].personas[0].params[0].condition
+        context = reference.Context(ruleset.schema, dt.date(2025, 6, 15))
+        title = "Head of Sales " * 1_000
+        assert reference.evaluate_condition(condition, {"title": title}, context) is False
+        assert reference.evaluate_condition(condition, {"title": title + " OPS"}, context) is True
+    """)
