@@ -8,18 +8,18 @@ import functools
 import json
 import os
 import sys
-import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import click
 import pyarrow as pa
 
 from .diagnostics import RuleError, render_all
+from .output import REPORT_FORMATS, OutputError, check_destinations, write_table, write_text
 from .pipeline import check_sources
 from .source import SourceError, read_sources
-
-OUTPUT_FORMATS = (".csv", ".parquet", ".jsonl")
+from .terminal import visible
 
 
 class UserError(click.ClickException):
@@ -43,7 +43,7 @@ def user_errors(fn):
         except RuleError as exc:
             click.echo(render_all(exc.diagnostics, exc.sources, color=sys.stderr.isatty()), err=True)
             sys.exit(1)
-        except (SourceError, DataError, ScoringError, WorkspaceBusy) as exc:
+        except (SourceError, DataError, ScoringError, WorkspaceBusy, OutputError) as exc:
             raise UserError(str(exc)) from None
         except OSError as exc:
             raise UserError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
@@ -58,42 +58,6 @@ def _as_of(value: str | None) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise UserError(f"--as-of {value!r} is not a date; write YYYY-MM-DD") from None
-
-
-def write_table(table: pa.Table, path: str) -> None:
-    """Write by extension, atomically: a failed run leaves any earlier file as it was."""
-    _check_output_path(path)
-    target = Path(path)
-    suffix = target.suffix.lower()
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        if suffix == ".csv":
-            import pyarrow.csv as pcsv
-
-            pcsv.write_csv(table, temporary)
-        elif suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            # Dictionary pages for the code columns; ids are unique, a dictionary would not pay.
-            codes = [f.name for f in table.schema if pa.types.is_dictionary(f.type) and not f.name.endswith("_id")]
-            pq.write_table(table, temporary, use_dictionary=codes)
-        else:
-            with open(temporary, "w", encoding="utf-8") as out:
-                for row in table.to_pylist():
-                    out.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
-        publish(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def publish(temporary: str, target) -> None:
-    """Move a finished temporary file into place, with the permissions a new file would get."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
-    os.replace(temporary, target)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -135,9 +99,10 @@ def compile_command(path: str) -> None:
     rules.warm()
     elapsed = time.perf_counter() - started
     for icp in rules.model.icps:
-        click.echo(f"ICP {icp.code} \"{icp.name}\" ({icp.status}): {len(icp.params)} parameters")
+        click.echo(visible(f"ICP {icp.code} \"{icp.name}\" ({icp.status}): {len(icp.params)} parameters"))
         for persona in icp.personas:
-            click.echo(f"  Persona {persona.code} \"{persona.name}\" ({persona.status}): {len(persona.params)} parameters")
+            click.echo(visible(f"  Persona {persona.code} \"{persona.name}\" ({persona.status}): "
+                               f"{len(persona.params)} parameters"))
     click.echo("account fields read: " + ", ".join(s.field for s in rules.program.account_columns))
     click.echo("lead fields read: " + ", ".join(s.field for s in rules.program.lead_columns))
     click.echo(f"compiled in {elapsed:.2f}s (kernels cached)")
@@ -224,30 +189,22 @@ def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lam
 @click.option("--preview", multiple=True, help="Score a draft ICP (or ICP.persona) as if live, in preview_* columns.")
 @click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
 @click.option("--signals", "signals_path", type=click.Path(), help="Signals (lead_id or account_id, signal, timestamp) for engagement.")
+@click.option("--raw-csv", is_flag=True, help="Write CSV cells exactly as they are (by default a cell starting with =, +, -, @ gets a leading ' so spreadsheets do not run it).")
 @user_errors
-def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview, db, signals_path) -> None:
+def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview, db, signals_path, raw_csv) -> None:
     """Score accounts (and leads) with RULES."""
     day = _as_of(as_of)
+    check_destinations({"--out": out_path, "--accounts-out": accounts_out},
+                       [rules, accounts_path, leads_path, db, signals_path])
     click.echo(f"as of {day.isoformat()}", err=True)
-    for path in (out_path, accounts_out):
-        if path:
-            _check_output_path(path)
     started = time.perf_counter()
     with _stages() as stage:
         result = _score_run(rules, accounts_path, leads_path, day, preview, stage, db, signals_path)
         stage("writing results")
-        write_table(result.table(), out_path)
+        write_table(result.table(), out_path, raw_csv)
         if accounts_out:
-            write_table(result.accounts, accounts_out)
+            write_table(result.accounts, accounts_out, raw_csv)
     click.echo(_summary(result, time.perf_counter() - started), err=True)
-
-
-def _check_output_path(path: str) -> None:
-    target = Path(path)
-    if target.suffix.lower() not in OUTPUT_FORMATS:
-        raise UserError(f"{path}: unknown output type `{target.suffix or '(none)'}`; use .csv, .parquet or .jsonl")
-    if not target.parent.exists():
-        raise UserError(f"{path}: the folder {target.parent} does not exist")
 
 
 @cli.command()
@@ -260,19 +217,19 @@ def _check_output_path(path: str) -> None:
 @click.option("--composition", is_flag=True, help="Member count and score distribution per ICP and Persona.")
 @click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
 @click.option("--signals", "signals_path", type=click.Path(), help="Signals for engagement (audiences over stage).")
+@click.option("--raw-csv", is_flag=True, help="Write CSV cells exactly as they are (by default a cell starting with =, +, -, @ gets a leading ' so spreadsheets do not run it).")
 @user_errors
-def audience(rules, name, accounts_path, leads_path, out_path, as_of, composition, db, signals_path) -> None:
+def audience(rules, name, accounts_path, leads_path, out_path, as_of, composition, db, signals_path, raw_csv) -> None:
     """List the members of audience NAME (declared in RULES)."""
     from .render import print_composition, print_members
 
     day = _as_of(as_of)
-    if out_path:
-        _check_output_path(out_path)
+    check_destinations({"--out": out_path}, [rules, accounts_path, leads_path, db, signals_path])
     result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path)
     members = result.audience(name)
     click.echo(f"as of {day.isoformat()}: {members.num_rows} members in audience `{name}`", err=True)
     if out_path:
-        write_table(members, out_path)
+        write_table(members, out_path, raw_csv)
     if composition:
         print_composition(members, name)
     elif not out_path:
@@ -359,22 +316,22 @@ def rescore(rules, db, as_of) -> None:
 @click.option("--db", type=click.Path(), help="Compare over the records of a workspace store.")
 @click.option("--out", "out_path", type=click.Path(), help="Write the per-record changes here.")
 @click.option("--as-of", "as_of")
+@click.option("--raw-csv", is_flag=True, help="Write CSV cells exactly as they are (by default a cell starting with =, +, -, @ gets a leading ' so spreadsheets do not run it).")
 @user_errors
-def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of) -> None:
+def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, raw_csv) -> None:
     """What NEW_RULES would move compared with OLD_RULES; applies nothing."""
     from .api import compile as compile_rules
     from .diff import compare
     from .render import print_diff
 
     day = _as_of(as_of)
-    if out_path:
-        _check_output_path(out_path)
+    check_destinations({"--out": out_path}, [old_rules, new_rules, accounts_path, leads_path, db])
     accounts, leads = _inputs(accounts_path, leads_path, db)
     old, new = compile_rules(old_rules), compile_rules(new_rules)
     report = compare(old.score(accounts, leads, as_of=day), new.score(accounts, leads, as_of=day))
     print_diff(report)
     if out_path:
-        write_table(report.changes, out_path)
+        write_table(report.changes, out_path, raw_csv)
 
 
 @cli.command()
@@ -382,18 +339,19 @@ def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of) -
 @click.option("--out", "out_path", required=True, type=click.Path())
 @click.option("--audience", "audience_name", help="Only the members of this audience (from the rules last applied).")
 @click.option("--as-of", "as_of")
+@click.option("--raw-csv", is_flag=True, help="Write CSV cells exactly as they are (by default a cell starting with =, +, -, @ gets a leading ' so spreadsheets do not run it).")
 @user_errors
-def export(db, out_path, audience_name, as_of) -> None:
+def export(db, out_path, audience_name, as_of, raw_csv) -> None:
     """Write the stored records with their current scores (or one audience's members)."""
     from . import store
     from .api import compile as compile_rules
 
-    _check_output_path(out_path)
+    check_destinations({"--out": out_path}, [db])
     with store.Store(db, read_only=True) as workspace:
         if audience_name is None:
             table = workspace.db.sql("SELECT s.*, l.* EXCLUDE (lead_id, account_id) FROM lead_scores s "
                                      "JOIN leads l USING (lead_id) ORDER BY lead_id").to_arrow_table()
-            write_table(table, out_path)
+            write_table(table, out_path, raw_csv)
             click.echo(f"{table.num_rows} records written to {out_path}", err=True)
             return
         rules_text = workspace.latest_rules()
@@ -402,7 +360,7 @@ def export(db, out_path, audience_name, as_of) -> None:
         raise UserError(f"{db}: no rules were ever applied; run `unstuck ingest` or `unstuck rescore` first")
     result = compile_rules(rules_text).score(accounts, leads, as_of=_as_of(as_of))
     members = result.audience(audience_name)
-    write_table(members, out_path)
+    write_table(members, out_path, raw_csv)
     click.echo(f"{members.num_rows} members of `{audience_name}` written to {out_path}", err=True)
 
 
@@ -419,6 +377,7 @@ def insights(db, by, as_json, html_path) -> None:
     from .render import print_insights
     from .store import Store
 
+    check_destinations({"--html": html_path}, [db], REPORT_FORMATS)
     with Store(db, read_only=True) as workspace:
         leads, outcomes = workspace.scores("lead"), workspace.outcomes()
     if not outcomes.num_rows:
@@ -429,17 +388,14 @@ def insights(db, by, as_json, html_path) -> None:
     else:
         print_insights(groups, by)
     if html_path:
-        target = Path(html_path)
-        handle, temporary = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(analysis.html_report(groups))
-        publish(temporary, target)
+        write_text(analysis.html_report(groups), html_path)
         click.echo(f"report written to {html_path}", err=True)
 
 
 @cli.command()
 @click.option("--rules", "rules_path", default="rules", type=click.Path(), show_default=True)
-@click.option("--accounts", "n_accounts", default=3000, show_default=True, help="How many sample accounts.")
+@click.option("--accounts", "n_accounts", default=3000, show_default=True, type=click.IntRange(1, 10_000_000),
+              help="How many sample accounts.")
 @click.option("--out", "out_dir", type=click.Path(), help="Also write the sample data here (accounts, leads, signals, outcomes .csv).")
 @click.option("--as-of", "as_of", default="2026-11-26", show_default=True)
 @user_errors
@@ -478,8 +434,24 @@ def _lean_memory_pool() -> None:
         pass
 
 
+def _show_warnings() -> None:
+    """Our warnings (e.g. an unusable kernel cache) as one `warning:` line on stderr."""
+    from .kernel import KernelCacheWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, KernelCacheWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main() -> None:
     _lean_memory_pool()
+    _show_warnings()
     try:
         cli(standalone_mode=True)
     except KeyboardInterrupt:

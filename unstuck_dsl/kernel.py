@@ -8,6 +8,7 @@ with UNSTUCK_CACHE_DIR. Entries are written atomically; a corrupt or stale entry
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib.util
 import os
@@ -15,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -69,26 +71,66 @@ def _import(path: Path, module_name: str):
     return module
 
 
+class KernelCacheWarning(UserWarning):
+    """The kernel cache cannot be used; kernels are compiled without it for this process."""
+
+
 def load_kernel(source: str):
-    """The compiled module for this generated source, from the cache when it is there."""
+    """The compiled module for this generated source, from the cache when it is there. A cache
+    that cannot be used (a file where its folder should be, no permission, a read-only disk)
+    does not stop scoring: one warning says how to move it, and this process compiles in a
+    private folder of its own that it removes when it exits."""
     key = kernel_key(source)
     with _lock:
         if key in _loaded:
             return _loaded[key]
-        directory = cache_dir() / key
-        path = directory / f"unstuck_kernel_{key}.py"
-        module_name = f"unstuck_kernel_{key}"
         try:
-            # Rewriting an identical file would change its mtime and void numba's cache.
-            if not path.exists() or path.read_text(encoding="utf-8") != source:
-                _write_atomically(path, source)
-            module = _import(path, module_name)
-        except (OSError, SyntaxError, ImportError, UnicodeDecodeError):
-            shutil.rmtree(directory, ignore_errors=True)
-            _write_atomically(path, source)
-            module = _import(path, module_name)
+            module = _load_entry(cache_dir() / key, key, source)
+        except OSError as exc:
+            warnings.warn(f"the kernel cache {cache_dir()} cannot be used ({exc.strerror or exc}); compiling "
+                          f"without it (set {CACHE_ENV} to a writable folder to keep compiled kernels)",
+                          KernelCacheWarning, stacklevel=2)
+            module = _load_entry(_private_dir() / key, key, source)
         _loaded[key] = module
         return module
+
+
+def _load_entry(directory: Path, key: str, source: str):
+    """Import a cache entry, writing it first when it is missing or differs; a damaged entry
+    (or anything that is not an entry's folder) is removed and written again, once."""
+    path = directory / f"unstuck_kernel_{key}.py"
+    module_name = f"unstuck_kernel_{key}"
+    try:
+        # Rewriting an identical file would change its mtime and void numba's cache.
+        if directory.exists() and not directory.is_dir():
+            _remove(directory)
+        if not path.is_file() or path.read_text(encoding="utf-8") != source:
+            _write_atomically(path, source)
+        return _import(path, module_name)
+    except (SyntaxError, ImportError, UnicodeDecodeError):
+        _remove(directory)
+        _write_atomically(path, source)
+        return _import(path, module_name)
+
+
+def _remove(path: Path) -> None:
+    """Remove a cache entry whatever it has become: a folder, a file or a dangling link."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+_private: list[Path] = []
+
+
+def _private_dir() -> Path:
+    """This process's own kernel folder (used when the shared cache cannot be)."""
+    if not _private:
+        folder = Path(tempfile.mkdtemp(prefix="unstuck-kernels-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _private.append(folder)
+    return _private[0]
 
 
 def reload_kernel(source: str):
@@ -96,5 +138,9 @@ def reload_kernel(source: str):
     key = kernel_key(source)
     with _lock:
         _loaded.pop(key, None)
-        shutil.rmtree(cache_dir() / key, ignore_errors=True)
+        for folder in (cache_dir(), *_private):
+            try:
+                _remove(folder / key)
+            except OSError:
+                pass
     return load_kernel(source)

@@ -1,4 +1,8 @@
-"""Terminal rendering with rich: the drawer and the demo's report (colour only on a terminal)."""
+"""Terminal rendering with rich: the drawer and the demo's report (colour only on a terminal).
+
+Record values and rule text are printed as text: the console reads no markup (a title such as
+"[red]x" stays as written) and shows control characters as escapes (see terminal.py); emphasis
+comes from `style=` arguments, never from markup mixed into data."""
 
 from __future__ import annotations
 
@@ -8,10 +12,23 @@ from rich.console import Console
 from rich.table import Table
 
 from .explain import Breakdown, Explanation, drawer_rows
+from .terminal import visible
+
+BOLD, BAR = "bold", "green"
+
+
+class PlainConsole(Console):
+    """A console that prints every string as text, with control characters made visible."""
+
+    def __init__(self, **options):
+        super().__init__(highlight=False, soft_wrap=True, markup=False, **options)
+
+    def render_str(self, text: str, **options):
+        return super().render_str(visible(text), **options)
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return PlainConsole()
 
 
 def breakdown_table(b: Breakdown) -> Table:
@@ -22,7 +39,7 @@ def breakdown_table(b: Breakdown) -> Table:
     for column in ("Parameter", "Mode", "Value on record", "Weight", "Contribution"):
         table.add_column(column, justify="right" if column == "Weight" else "left")
     for row in drawer_rows(b):
-        table.add_row(*(f"[bold]{cell}[/bold]" if row[0] == "Subtotal" and cell else cell for cell in row))
+        table.add_row(*row, style=BOLD if row[0] == "Subtotal" else None)
     return table
 
 
@@ -33,7 +50,7 @@ def print_explanation(e: Explanation, console: Console | None = None) -> None:
     if e.record_kind == "lead":
         head += f" · Persona {e.persona_code or 'none'}"
         head += f" {e.persona_score}" if e.persona_score is not None else ""
-    console.print(f"[bold]{head}[/bold]")
+    console.print(head, style=BOLD)
     if e.record_kind == "lead" and not e.icps:
         console.print("the lead's account is not in the data: no ICP, no Persona")
     for b in e.icps + e.personas:
@@ -58,8 +75,8 @@ def _counts(column: pa.ChunkedArray) -> list[tuple[str, int]]:
 def print_demo(result, elapsed: float, outcomes=None, console: Console | None = None) -> None:
     console = console or _console()
     leads = result.leads
-    console.print(f"[bold]Scored {result.accounts.num_rows} accounts and {leads.num_rows} leads "
-                  f"as of {result.as_of.isoformat()} in {elapsed:.2f}s[/bold]\n")
+    console.print(f"Scored {result.accounts.num_rows} accounts and {leads.num_rows} leads "
+                  f"as of {result.as_of.isoformat()} in {elapsed:.2f}s\n", style=BOLD)
     counts = Table(title="Assignments", title_justify="left")
     counts.add_column("ICP")
     counts.add_column("accounts", justify="right")
@@ -97,10 +114,12 @@ def print_demo(result, elapsed: float, outcomes=None, console: Console | None = 
         from .insights import analyse
 
         jump = analyse(leads, outcomes, "decile")[0].jump
-        console.print(f"\n[bold]Insights:[/bold] the reply rate jumps at persona_score {jump.threshold}: {jump.evidence}"
-                      if jump.threshold is not None else f"\n[bold]Insights:[/bold] {jump.evidence}")
+        console.print()
+        console.print("Insights:", style=BOLD, end=" ")
+        console.print(f"the reply rate jumps at persona_score {jump.threshold}: {jump.evidence}"
+                      if jump.threshold is not None else jump.evidence)
     if top.num_rows:
-        console.print("\n[bold]Why the top lead scored what it did[/bold]")
+        console.print("\nWhy the top lead scored what it did", style=BOLD)
         print_explanation(result.explain(lead_id=top.column("lead_id")[0].as_py()), console)
 
 
@@ -127,28 +146,33 @@ def _histogram(scores: list[int], width: int = 30) -> list[tuple[str, int, str]]
 def print_composition(members: pa.Table, name: str, console: Console | None = None) -> None:
     """Member count and the score distribution per ICP (and per Persona), as histograms."""
     console = console or _console()
-    console.print(f"[bold]audience {name}: {members.num_rows} members[/bold]")
+    console.print(f"audience {name}: {members.num_rows} members", style=BOLD)
     rows = members.to_pylist()
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row.get("icp_code"), row.get("persona_code")), []).append(row)
     for (icp, persona), group in sorted(groups.items(), key=lambda kv: (-len(kv[1]), str(kv[0]))):
         label = f"ICP {icp or 'none'}" + (f" / Persona {persona}" if "persona_code" in members.column_names else "")
-        console.print(f"\n[bold]{label}[/bold]: {len(group)} members")
+        console.print()
+        console.print(label, style=BOLD, end="")
+        console.print(f": {len(group)} members")
         for field in ("icp_score", "persona_score"):
             scores = [r[field] for r in group if r.get(field) is not None]
             if not scores:
                 continue
             table = Table(title=field, title_justify="left", show_header=False, box=None, padding=(0, 1))
+            table.add_column()
+            table.add_column()
+            table.add_column(style=BAR)
             for bucket, n, bar in _histogram(scores):
-                table.add_row(bucket, f"{n:>6}", f"[green]{bar}[/green]")
+                table.add_row(bucket, f"{n:>6}", bar)
             console.print(table)
 
 
 def print_diff(report, console: Console | None = None) -> None:
     """A rule change's effect: transitions, band changes, score deltas, the biggest movers."""
     console = console or _console()
-    console.print(f"[bold]{report.changed} of {report.records} {report.kind}s would change[/bold]")
+    console.print(f"{report.changed} of {report.records} {report.kind}s would change", style=BOLD)
     for title, transitions in (("ICP (old → new)", report.icp_transitions),
                                ("Persona (old → new)", report.persona_transitions)):
         if not transitions:
@@ -174,11 +198,16 @@ def print_diff(report, console: Console | None = None) -> None:
             continue
         top = max(deltas.values())
         table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 1))
+        table.add_column()
+        table.add_column()
+        table.add_column(style=BAR)
         for bucket, count in sorted(deltas.items(), key=lambda kv: _delta_order(kv[0])):
-            table.add_row(bucket, f"{count:>7}", "[green]" + "█" * round(30 * count / top) + "[/green]")
+            table.add_row(bucket, f"{count:>7}", "█" * round(30 * count / top))
         console.print(table)
     for mover in report.movers:
-        console.print(f"\n[bold]{mover.record_id}[/bold]: {_scores(mover.old)} → {_scores(mover.new)}")
+        console.print()
+        console.print(str(mover.record_id), style=BOLD, end="")
+        console.print(f": {_scores(mover.old)} → {_scores(mover.new)}")
         table = Table(show_header=True, box=None, padding=(0, 1))
         for column in ("where", "parameter", "old", "new"):
             table.add_column(column)
@@ -210,12 +239,12 @@ def print_insights(groups, by: str, console: Console | None = None) -> None:
         table.add_column("n", justify="right")
         for outcome in OUTCOMES:
             table.add_column(f"{outcome} (95% CI)", justify="right")
-        table.add_column("reply rate")
+        table.add_column("reply rate", style=BAR)
         top = max((r.rate("replied") for r in group.by_decile), default=0) or 1
         rows = group.by_band if by == "band" else group.by_band + group.by_decile
         for r in rows:
             cells = [f"{r.rate(o):.1%} ({r.interval(o)[0]:.0%}–{r.interval(o)[1]:.0%})" for o in OUTCOMES]
-            table.add_row(r.label, str(r.n), *cells, "[green]" + "█" * round(20 * r.rate("replied") / top) + "[/green]")
+            table.add_row(r.label, str(r.n), *cells, "█" * round(20 * r.rate("replied") / top))
         console.print(table)
         if group.jump.threshold is not None:
             console.print(f"reply rate rises most at {group.score} {group.jump.threshold}: {group.jump.evidence}")

@@ -1,0 +1,271 @@
+"""Writing results: every destination checked before the run starts, every file written whole or
+not at all, and nothing written over what the command reads.
+
+A command names its outputs and its inputs once (`check_destinations`); the check compares
+resolved paths (through symlinks, and by inode for hard links), so `--out accounts.csv` cannot
+replace the accounts it scores, `--html` cannot replace the workspace, and two outputs cannot
+share a file. Files are written to a temporary file beside the destination, then moved into
+place; a temporary file left by a killed run is removed by the next run that writes there.
+
+CSV output neutralises spreadsheet formulas (OWASP "CSV injection"): a text cell that starts
+with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so a CRM or spreadsheet
+shows it as text instead of running it. `raw_csv=True` writes values exactly as they are.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+RULE_SUFFIX = ".ust"
+
+
+class OutputError(Exception):
+    """A destination the command must not or cannot write: names the user's path."""
+
+
+class OutputFormat(enum.Enum):
+    """What a file holds, by the extension its path must have."""
+
+    CSV = (".csv",)
+    PARQUET = (".parquet",)
+    JSONL = (".jsonl", ".ndjson")
+    HTML = (".html", ".htm")
+
+    @property
+    def suffixes(self) -> tuple[str, ...]:
+        return self.value
+
+    @classmethod
+    def of(cls, path: str | Path, allowed: tuple["OutputFormat", ...]) -> "OutputFormat":
+        suffix = Path(path).suffix.lower()
+        for fmt in allowed:
+            if suffix in fmt.suffixes:
+                return fmt
+        wanted = ", ".join(s for fmt in allowed for s in fmt.suffixes[:1])
+        raise OutputError(f"{path}: unknown output type `{suffix or '(none)'}`; use {_or(wanted)}")
+
+
+TABLE_FORMATS = (OutputFormat.CSV, OutputFormat.PARQUET, OutputFormat.JSONL)
+REPORT_FORMATS = (OutputFormat.HTML,)
+
+# A spreadsheet reads a cell starting with one of these as a formula (or as the start of one).
+_FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def _or(choices: str) -> str:
+    head, _, last = choices.rpartition(", ")
+    return f"{head} or {last}" if head else last
+
+
+# ---- where a command may write ----------------------------------------------------------------
+
+
+def check_destinations(outputs: Mapping[str, str | Path | None], inputs: Iterable[str | Path | None],
+                       formats: tuple[OutputFormat, ...] = TABLE_FORMATS) -> None:
+    """Refuse, before any work, an output whose extension does not match its format, whose folder
+    is missing, that is a folder, that is one of the command's inputs (a data file, the
+    workspace, a rule file) or that another output of the same command also writes.
+    `outputs` maps each option (`--out`) to its path; absent options are None."""
+    taken: dict[tuple, str] = {}
+    protected = _protected(inputs)
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        OutputFormat.of(path, formats)
+        target = Path(path)
+        if target.is_dir():
+            raise OutputError(f"{option} {path}: is a folder; give a file name")
+        folder = target.parent
+        if not folder.is_dir():
+            raise OutputError(f"{option} {path}: the folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise OutputError(f"{option} {path}: the folder {folder} is not writable")
+        identity = _identity(target)
+        for key in identity:
+            if key in protected:
+                raise OutputError(f"{option} {path}: this would overwrite {protected[key]}, which the command "
+                                  "reads; write the output somewhere else")
+            if key in taken:
+                raise OutputError(f"{option} {path}: {taken[key]} writes to the same file; give each output "
+                                  "its own path")
+        taken.update((key, f"{option} {path}") for key in identity)
+
+
+def _identity(path: Path) -> list[tuple]:
+    """The keys under which a path is the same file as another: its resolved path (symlinks
+    followed) and, when it exists, its device and inode (hard links)."""
+    keys: list[tuple] = [("path", os.path.realpath(path))]
+    try:
+        stat = path.stat()
+        keys.append(("inode", stat.st_dev, stat.st_ino))
+    except OSError:
+        pass
+    return keys
+
+
+def _protected(inputs: Iterable[str | Path | None]) -> dict[tuple, str]:
+    """Every file the command reads, by identity: input files, a workspace and its write-ahead
+    log, and the rule files below a rules folder."""
+    protected: dict[tuple, str] = {}
+    for item in inputs:
+        if item is None or not isinstance(item, (str, Path)):
+            continue
+        path = Path(item)
+        files = [path, Path(f"{path}.wal")]
+        if path.is_dir():
+            files = sorted(path.rglob(f"*{RULE_SUFFIX}"))
+        for file in files:
+            for key in _identity(file):
+                protected.setdefault(key, str(file))
+    return protected
+
+
+# ---- writing ----------------------------------------------------------------------------------
+
+
+def write_table(table: pa.Table, path: str | Path, raw_csv: bool = False) -> None:
+    """Write a result table in the format its extension names, atomically."""
+    fmt = OutputFormat.of(path, TABLE_FORMATS)
+    with replacing(path) as temporary:
+        if fmt is OutputFormat.CSV:
+            import pyarrow.csv as pcsv
+
+            pcsv.write_csv(table if raw_csv else neutralise_formulas(table), temporary)
+        elif fmt is OutputFormat.PARQUET:
+            import pyarrow.parquet as pq
+
+            # Dictionary pages for the code columns; ids are unique, a dictionary would not pay.
+            codes = [f.name for f in table.schema if pa.types.is_dictionary(f.type) and not f.name.endswith("_id")]
+            pq.write_table(table, temporary, use_dictionary=codes)
+        else:
+            _write_jsonl(table, temporary)
+
+
+def write_text(text: str, path: str | Path, formats: tuple[OutputFormat, ...] = REPORT_FORMATS) -> None:
+    """Write a text report (an HTML page) atomically."""
+    OutputFormat.of(path, formats)
+    with replacing(path) as temporary:
+        with open(temporary, "w", encoding="utf-8") as out:
+            out.write(text)
+
+
+def _write_jsonl(table: pa.Table, path: str) -> None:
+    """One JSON object per line, streamed by DuckDB from the Arrow table (no Python row objects)."""
+    import duckdb
+
+    with duckdb.connect() as db:
+        db.register("result", table)
+        db.execute(f"COPY (SELECT * FROM result) TO '{_sql_string(path)}' (FORMAT JSON)")
+
+
+def _sql_string(text: str) -> str:
+    return str(text).replace("'", "''")
+
+
+def neutralise_formulas(table: pa.Table) -> pa.Table:
+    """Text cells that a spreadsheet would run as a formula, prefixed with `'` (dictionary
+    columns are fixed in their dictionary, once per distinct value)."""
+    columns = []
+    for column in table.columns:
+        columns.append(pa.chunked_array([_neutralise(chunk) for chunk in column.chunks], column.type)
+                       if _is_text(column.type) else column)
+    return pa.table(columns, schema=table.schema)
+
+
+def _is_text(type_: pa.DataType) -> bool:
+    if pa.types.is_dictionary(type_):
+        type_ = type_.value_type
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
+
+
+def _neutralise(array: pa.Array) -> pa.Array:
+    if pa.types.is_dictionary(array.type):
+        return pa.DictionaryArray.from_arrays(array.indices, _neutralise(array.dictionary))
+    risky = pc.match_substring_regex(array, _FORMULA_START).fill_null(False)
+    if not pc.any(risky).as_py():
+        return array
+    return pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
+
+
+class replacing:
+    """`with replacing(path) as temporary:` write the temporary file; on success it replaces
+    `path` with the permissions a new file would get; on any failure `path` is left as it was
+    and the temporary file is removed. Errors name the user's path, never the temporary one."""
+
+    def __init__(self, path: str | Path):
+        self.target = Path(path)
+        self.temporary: str | None = None
+
+    def __enter__(self) -> str:
+        remove_stale_temporaries(self.target)
+        try:
+            handle, self.temporary = tempfile.mkstemp(dir=self.target.parent or ".",
+                                                      prefix=f".{self.target.name}.{os.getpid()}.", suffix=".tmp")
+        except OSError as exc:
+            raise OutputError(f"{self.target}: cannot write here ({exc.strerror or exc})") from None
+        os.close(handle)
+        return self.temporary
+
+    def __exit__(self, kind, exc, traceback) -> bool:
+        try:
+            if kind is None:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(self.temporary, 0o666 & ~umask)
+                os.replace(self.temporary, self.target)
+            elif issubclass(kind, OSError):
+                raise self._failed(exc)
+        except OSError as error:
+            raise self._failed(error) from None
+        finally:
+            if os.path.exists(self.temporary):
+                os.unlink(self.temporary)
+        return False
+
+    def _failed(self, error: OSError) -> OutputError:
+        return OutputError(f"{self.target}: could not be written ({error.strerror or error}); "
+                           "any earlier file there is unchanged")
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """Remove the temporary files a killed run left beside `target` (`.NAME.PID.XXXX.tmp`):
+    those whose writing process is gone; a run still writing is left alone."""
+    folder = target.parent if str(target.parent) else Path(".")
+    prefix = f".{target.name}."
+    try:
+        entries = list(folder.glob(f"{glob_escape(prefix)}*.tmp"))
+    except OSError:
+        return
+    for entry in entries:
+        middle = entry.name[len(prefix):-len(".tmp")]
+        pid = middle.split(".")[0] if "." in middle else ""
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        try:
+            entry.unlink()
+        except OSError:
+            pass
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
