@@ -132,20 +132,21 @@ class Ruleset:
                                 **{f.name: _empty_column(f) for f in self.model.schema.of_kind("lead")}})
         self.score(empty_accounts, empty_leads, as_of=dt.date(2000, 1, 1))
 
-    def load(self, accounts=None, leads=None) -> Dataset:
-        return load_dataset(self.model.schema, self.account_fields, self.lead_fields, accounts, leads)
+    def load(self, accounts=None, leads=None, null_values=()) -> Dataset:
+        return load_dataset(self.model.schema, self.account_fields, self.lead_fields, accounts, leads, null_values)
 
     def score(self, accounts=None, leads=None, as_of=None, preview=(), outcomes: bool = False,
-              signals=None) -> "ScoreResult":
+              signals=None, null_values=()) -> "ScoreResult":
         """Score accounts (and leads). `accounts` and `leads` are paths (.csv, .parquet, .jsonl),
         Arrow tables, pandas or polars DataFrames, or lists of dicts; leads alone is a flat
         lead table carrying the account columns. `preview` names drafts (`icp` or
         `icp.persona`) to score as if live, reported apart in preview_* columns. `signals`
         (lead_id or account_id, signal, timestamp), when the rules declare engagement, add the
-        engagement_score and stage columns."""
+        engagement_score and stage columns. In CSV input only an empty cell is unknown;
+        `null_values` (e.g. `["NA", "null"]`) names more cells that mean unknown."""
         as_of = parse_as_of(as_of)
         preview = self.preview_codes(preview)
-        dataset = self.load(accounts, leads)
+        dataset = self.load(accounts, leads, null_values)
         return self.score_dataset(dataset, as_of, preview, outcomes, signals)
 
     def score_dataset(self, dataset: Dataset, as_of: dt.date, preview: frozenset[str] = frozenset(),

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
+import json
 import math
+import mmap
+import os
+import re
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import attrs
 import numpy as np
@@ -24,7 +29,6 @@ from .dates import EPOCH
 from .schema import ACCOUNT_KEY, LEAD_KEY, Field, Schema
 
 FORMATS = (".csv", ".parquet", ".jsonl", ".ndjson")
-CSV_NULLS = ["", "null", "NULL", "NA", "N/A", "None", "none"]
 SET_SEPARATOR = ";"
 BITSET_MAX_VALUES = 256  # up to four 64-bit words per record; larger dictionaries go CSR
 PARQUET_BATCH_ROWS = 262_144
@@ -177,46 +181,52 @@ def _input_file(source) -> tuple[Path, str]:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise DataError(f"{path}: unknown file type `{suffix or '(none)'}`; use .csv, .parquet or .jsonl")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a {suffix} file")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     return path, suffix
 
 
-def read_batches(source, needed: list[str], name: str, dictionary_columns=()) -> Iterator[pa.RecordBatch]:
+def read_batches(source, needed: list[str], name: str, dictionary_columns=(),
+                 null_values: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
     """Record batches of the needed columns from a path (by extension) or an in-memory table.
-    `dictionary_columns` are read dictionary-encoded where the format stores them so (Parquet)."""
+    `dictionary_columns` are read dictionary-encoded where the format stores them so (Parquet);
+    `null_values` are CSV cells that mean unknown besides the empty one."""
     if isinstance(source, (str, Path)):
         path, suffix = _input_file(source)
         if suffix == ".csv":
-            yield from _read_csv(path, needed).to_batches()
+            yield from _read_csv(path, needed, null_values).to_batches()
         elif suffix == ".parquet":
             yield from _read_parquet(path, needed, dictionary_columns)
         else:
             yield from _read_jsonl(path, needed).to_batches()
         return
     table = _to_arrow(source)
-    _require_columns(table.column_names, needed, name)
+    _check_columns(table.column_names, needed, name)
     yield from table.select(needed).to_batches()
 
 
-def read_table(source) -> pa.Table:
+def read_table(source, null_values: Sequence[str] = ()) -> pa.Table:
     """Every column of an input, whole (for the workspace store, which keeps undeclared columns
     too). CSV columns come as text, to be typed by the declared fields."""
     if isinstance(source, (str, Path)):
         path, suffix = _input_file(source)
         if suffix == ".csv":
-            with open(path, newline="", encoding="utf-8-sig") as handle:
-                header = next(csv.reader(handle), [])
-            return _read_csv(path, header)
+            return _read_csv(path, None, null_values)
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
             try:
-                return pq.read_table(path)
+                table = pq.read_table(path)
             except (pa.ArrowInvalid, OSError) as exc:
                 raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+            _check_columns(table.column_names, [], str(path))
+            return table
         return _read_jsonl(path, [])
-    return _to_arrow(source)
+    table = _to_arrow(source)
+    _check_columns(table.column_names, [], _describe(source))
+    return table
 
 
 def _to_arrow(source) -> pa.Table:
@@ -237,29 +247,139 @@ def _to_arrow(source) -> pa.Table:
                     "a pandas or polars DataFrame, or a list of dicts")
 
 
-def _require_columns(present: list[str], needed: list[str], name: str) -> None:
-    missing = [c for c in needed if c not in present]
+def _check_columns(present: list[str], needed: list[str], name: str) -> None:
+    """Each column named once (which of two would the rules read?) and every needed one there."""
+    seen = set()
+    for column in present:
+        if column in seen:
+            raise DataError(f"{name}: two columns are named `{column}`; rename or remove one")
+        seen.add(column)
+    missing = [c for c in needed if c not in seen]
     if missing:
         raise DataError(f"{name}: missing column{'s' if len(missing) > 1 else ''} "
                         + ", ".join(f"`{c}`" for c in missing)
                         + f" (the rules read {'them' if len(missing) > 1 else 'it'}); found: " + ", ".join(present))
 
 
-def _read_csv(path: Path, needed: list[str]) -> pa.Table:
+# Formats that get saved under a .csv name by mistake, by their first bytes.
+_FILE_SIGNATURES = {b"\x1f\x8b": "gzip-compressed data", b"PAR1": "a Parquet file", b"PK\x03\x04": "a zip archive",
+                    b"\xd0\xcf\x11\xe0": "an old Excel or Office file"}
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _read_csv(path: Path, columns: list[str] | None, null_values: Sequence[str]) -> pa.Table:
+    """The named columns (None: all) as text. Only an empty cell, quoted or not, is unknown, unless
+    the user names more null words: `NA` is also Namibia, `None` a possible answer."""
     import pyarrow.csv as pcsv
 
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), [])
-    _require_columns(header, needed, str(path))
+    header = _csv_header(path)
+    _check_columns(header, columns or [], str(path))
+    columns = header if columns is None else columns
+    quoted_line_breaks = _check_quotes(path)
     try:
         return pcsv.read_csv(
             path,
+            parse_options=pcsv.ParseOptions(newlines_in_values=quoted_line_breaks),
             convert_options=pcsv.ConvertOptions(
-                include_columns=needed, column_types={c: pa.string() for c in needed},
-                null_values=CSV_NULLS, strings_can_be_null=True),
+                include_columns=columns, column_types={c: pa.string() for c in columns},
+                null_values=["", *null_values], strings_can_be_null=True),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a readable CSV file ({str(exc).splitlines()[0]})") from None
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The column names on a CSV file's first line. A file that is not text (often another format
+    renamed .csv) is an error before anything decodes it."""
+    with open(path, "rb") as handle:
+        start = handle.read(4096)
+    what = next((what for signature, what in _FILE_SIGNATURES.items() if start.startswith(signature)),
+                "binary data" if b"\x00" in start else None)
+    if what is not None:
+        raise DataError(f"{path}: not a readable CSV file (it is {what})")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            return next(csv.reader(handle), [])
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a readable CSV file (not UTF-8 text: {exc.reason})") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: not a readable CSV file ({exc})") from None
+
+
+def _check_quotes(path: Path) -> bool:
+    """Refuse a stray quote, naming its line: Arrow would read `A1",x` as the id `A1"` and let an
+    unclosed quote swallow the rows after it. Returns whether a quoted value spans lines.
+    A file without any quote is not scanned; one with quotes is, once, by a compiled loop."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            if view.find(b'"') < 0:
+                return False
+            start = len(_UTF8_BOM) if view[:len(_UTF8_BOM)] == _UTF8_BOM else 0
+            data = np.frombuffer(view, np.uint8)
+            try:
+                problem, line, opened, line_breaks = _quote_scanner()(data, start)
+            finally:
+                del data  # the view cannot close while an array still reads it
+    if problem == _QUOTE_INSIDE_VALUE:
+        raise DataError(f"{path}: line {line}: stray quote inside an unquoted value; quote the whole value "
+                        f'and write a quote inside it twice ("say ""hi""")')
+    if problem == _QUOTE_NOT_CLOSED:
+        raise DataError(f"{path}: line {line}: a quoted value is never closed (stray quote?)")
+    if problem == _TEXT_AFTER_QUOTE:
+        since = f" (the value was opened on line {opened})" if opened != line else ""
+        raise DataError(f"{path}: line {line}: stray quote: text follows a closing quote{since}; "
+                        f'write a quote inside a value twice ("say ""hi""")')
+    return line_breaks
+
+
+_QUOTE_INSIDE_VALUE, _QUOTE_NOT_CLOSED, _TEXT_AFTER_QUOTE = 1, 2, 3
+_QUOTE, _COMMA, _LF, _CR = ord('"'), ord(","), ord("\n"), ord("\r")
+
+
+def _scan_quotes(data, start):
+    """RFC 4180 quoting, byte by byte: a quote opens a value only at its start, a doubled quote
+    inside stands for one, and the closing quote ends the value. Returns (problem, line of it,
+    line the value opened on, whether a quoted value holds a line break); problem 0 is none."""
+    n, i, line, at_value_start, line_breaks = len(data), start, 1, True, False
+    while i < n:
+        byte = data[i]
+        if byte == _QUOTE:
+            if not at_value_start:
+                return _QUOTE_INSIDE_VALUE, line, line, line_breaks
+            opened = line
+            i += 1
+            while True:
+                if i >= n:
+                    return _QUOTE_NOT_CLOSED, opened, opened, line_breaks
+                byte = data[i]
+                if byte == _QUOTE:
+                    if i + 1 < n and data[i + 1] == _QUOTE:
+                        i += 2
+                        continue
+                    break
+                if byte == _LF:
+                    line += 1
+                    line_breaks = True
+                i += 1
+            i += 1
+            if i < n and data[i] != _COMMA and data[i] != _LF and data[i] != _CR:
+                return _TEXT_AFTER_QUOTE, line, opened, line_breaks
+            at_value_start = False
+            continue
+        if byte == _LF:
+            line += 1
+        at_value_start = byte == _COMMA or byte == _LF or byte == _CR
+        i += 1
+    return 0, line, line, line_breaks
+
+
+@functools.cache
+def _quote_scanner():
+    from numba import njit  # compiled on first use (and cached on disk), not on import
+
+    return njit(cache=True, nogil=True)(_scan_quotes)
 
 
 def _read_parquet(path: Path, needed: list[str], dictionary_columns=()) -> Iterator[pa.RecordBatch]:
@@ -269,7 +389,7 @@ def _read_parquet(path: Path, needed: list[str], dictionary_columns=()) -> Itera
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-    _require_columns(parquet.schema_arrow.names, needed, str(path))
+    _check_columns(parquet.schema_arrow.names, needed, str(path))
     # Strings come out of Parquet's own dictionary pages as codes, without hashing each value.
     leaves = [parquet.schema.column(i) for i in range(parquet.metadata.num_columns)]
     read_dictionary = [leaf.path for leaf in leaves
@@ -286,9 +406,50 @@ def _read_jsonl(path: Path, needed: list[str]) -> pa.Table:
     try:
         table = pjson.read_json(path)
     except pa.ArrowInvalid as exc:
-        raise DataError(f"{path}: not valid JSON Lines ({str(exc).splitlines()[0]})") from None
-    _require_columns(table.column_names, needed, str(path))
+        raise _jsonl_error(path, str(exc).splitlines()[0]) from None
+    _check_columns(table.column_names, needed, str(path))
     return table.select(needed) if needed else table
+
+
+_ARROW_JSON_ROW = re.compile(r"\s*in row \d+$")
+_ARROW_JSON_TYPE_CHANGE = re.compile(r"Column\(([^)]*)\) changed from \w+ to (\w+)")
+_JSON_KINDS = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object",
+               type(None): "null"}
+
+
+def _jsonl_error(path: Path, message: str) -> DataError:
+    """Arrow counts rows from the start of the block it was parsing, not of the file: the line
+    is found again by reading the file line by line (only once it has failed)."""
+    message = _ARROW_JSON_ROW.sub("", message.removeprefix("JSON parse error: "))
+    change = _ARROW_JSON_TYPE_CHANGE.search(message)
+    line = _first_bad_json_line(path, change[1] if change else None, change[2] if change else None)
+    return DataError(f"{path}: {f'line {line}: ' if line else ''}not valid JSON Lines ({message})")
+
+
+def _first_bad_json_line(path: Path, column: str | None, kind: str | None) -> int | None:
+    """The first line that is not a JSON object with each key once, or (given a column path like
+    `/a/b` and a JSON kind) the first whose value there is of that kind."""
+    def unique_keys(pairs):
+        if len({key for key, _ in pairs}) < len(pairs):
+            raise ValueError("a key appears twice")
+        return dict(pairs)
+
+    with open(path, "rb") as handle:
+        for number, text in enumerate(handle, 1):
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text, object_pairs_hook=unique_keys)
+            except ValueError:
+                return number
+            if column is None and not isinstance(value, dict):
+                return number
+            if column is not None:
+                for key in column.split("/")[1:]:
+                    value = value.get(key) if isinstance(value, dict) else None
+                if _JSON_KINDS.get(type(value)) == kind:
+                    return number
+    return None
 
 
 # ---- encoding ---------------------------------------------------------------------------------
@@ -567,8 +728,9 @@ def _ids(array: pa.Array, column: str, name: str, row_base: int) -> pa.Array:
 
 
 def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str | None = None,
-           extra_keys: tuple[str, ...] = ()) -> EncodedTable:
-    """Read and encode one record kind. `fields` are the declared fields the rules read."""
+           extra_keys: tuple[str, ...] = (), null_values: Sequence[str] = ()) -> EncodedTable:
+    """Read and encode one record kind. `fields` are the declared fields the rules read;
+    `null_values` are CSV cells that mean unknown besides the empty one."""
     name = name or _describe(source)
     key = LEAD_KEY if kind == "lead" else ACCOUNT_KEY
     keys = [key, *extra_keys]
@@ -577,7 +739,7 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     encoders = {f.name: _Encoder(f, name) for f in fields}
     ids, account_ids, rows = [], [], 0
     strings = [f.name for f in fields if f.type.name in ("category", "text", "ordinal", "set")]
-    for batch in read_batches(source, needed, name, dictionary_columns=[*strings, *extra_keys]):
+    for batch in read_batches(source, needed, name, [*strings, *extra_keys], null_values):
         ids.append(_ids(batch.column(key), key, name, rows))
         if extra_keys:
             account_ids.append(_ids(batch.column(extra_keys[0]), extra_keys[0], name, rows))
@@ -627,22 +789,24 @@ class Dataset:
     lead_account_rows: np.ndarray | None  # per lead: its account's row, -1 when missing
 
 
-def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, leads=None) -> Dataset:
+def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, leads=None,
+                 null_values: Sequence[str] = ()) -> Dataset:
     """Accounts and leads as two tables, or one flat lead table carrying the account columns
-    (then `accounts` is None and each account is taken from its first lead row)."""
+    (then `accounts` is None and each account is taken from its first lead row). `null_values`
+    are CSV cells that mean unknown besides the empty one."""
     if accounts is None and leads is None:
         raise DataError("no input: give accounts, leads, or both")
     if accounts is None:
-        flat = _to_arrow_any(leads, [ACCOUNT_KEY, LEAD_KEY, *account_fields, *lead_fields])
+        flat = _to_arrow_any(leads, [ACCOUNT_KEY, LEAD_KEY, *account_fields, *lead_fields], null_values)
         first = _first_rows(flat)
         accounts = flat.take(pa.array(first))
         leads = flat
     if leads is None:
-        return Dataset(encode(accounts, schema, "account", account_fields), None, None)
+        return Dataset(encode(accounts, schema, "account", account_fields, null_values=null_values), None, None)
     # One table after the other: loading both at once on two threads was no faster (Arrow already
     # decodes on several threads) and held both tables' temporaries at the same time.
-    account_table = encode(accounts, schema, "account", account_fields)
-    lead_table = encode(leads, schema, "lead", lead_fields, extra_keys=(ACCOUNT_KEY,))
+    account_table = encode(accounts, schema, "account", account_fields, null_values=null_values)
+    lead_table = encode(leads, schema, "lead", lead_fields, extra_keys=(ACCOUNT_KEY,), null_values=null_values)
     return Dataset(account_table, lead_table, account_rows(lead_table.account_ids, account_table.ids))
 
 
@@ -676,9 +840,9 @@ def account_rows(lead_account_ids, account_ids) -> np.ndarray:
     return np.concatenate([rows[mapping if indices is None else mapping[indices]] for mapping, indices in plans])
 
 
-def _to_arrow_any(source, needed: list[str]) -> pa.Table:
+def _to_arrow_any(source, needed: list[str], null_values: Sequence[str]) -> pa.Table:
     needed = list(dict.fromkeys(needed))
-    batches = list(read_batches(source, needed, _describe(source)))
+    batches = list(read_batches(source, needed, _describe(source), null_values=null_values))
     return pa.Table.from_batches(batches) if batches else pa.table({c: pa.array([], pa.string()) for c in needed})
 
 
