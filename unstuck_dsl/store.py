@@ -8,7 +8,9 @@ records whose inputs changed, through the compiled kernel; the result equals a f
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import math
 import os
 import time
 from pathlib import Path
@@ -18,23 +20,63 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import model
-from .data import DataError, check_unique, read_table, typed_column
-from .schema import ACCOUNT_KEY, LEAD_KEY
+from .data import DataError, _describe, check_unique, read_table, typed_column
+from .schema import ACCOUNT_KEY, LEAD_KEY, SCORE_FIELDS
 
 SCHEMA_VERSION = 1
 DEFAULT_NAME = "unstuck.duckdb"
-BUSY_WAIT_SECONDS = float(os.environ.get("UNSTUCK_BUSY_WAIT", "10"))  # how long to wait for another process
+BUSY_WAIT_VARIABLE, BUSY_WAIT_DEFAULT = "UNSTUCK_BUSY_WAIT", 10.0  # seconds to wait for another process
 
+_TABLES = {
+    "meta": "key VARCHAR PRIMARY KEY, value VARCHAR",
+    "accounts": "account_id VARCHAR PRIMARY KEY",
+    "leads": "lead_id VARCHAR PRIMARY KEY, account_id VARCHAR",
+    "account_scores": "account_id VARCHAR PRIMARY KEY, icp_code VARCHAR, icp_score INTEGER, icp_band VARCHAR, "
+                      "ruleset VARCHAR, as_of DATE",
+    "lead_scores": "lead_id VARCHAR PRIMARY KEY, account_id VARCHAR, icp_code VARCHAR, icp_score INTEGER, "
+                   "icp_band VARCHAR, persona_code VARCHAR, persona_score INTEGER, persona_band VARCHAR, "
+                   "ruleset VARCHAR, as_of DATE",
+    "rulesets": "hash VARCHAR PRIMARY KEY, applied_at TIMESTAMP, rules VARCHAR",
+    "score_history": "kind VARCHAR, record_id VARCHAR, old_icp_code VARCHAR, new_icp_code VARCHAR, "
+                     "old_icp_score INTEGER, new_icp_score INTEGER, old_persona_code VARCHAR, new_persona_code VARCHAR, "
+                     "old_persona_score INTEGER, new_persona_score INTEGER, ruleset VARCHAR, changed_at TIMESTAMP",
+    "signals": "lead_id VARCHAR, account_id VARCHAR, signal VARCHAR, timestamp VARCHAR, source VARCHAR",
+    "outcomes": "lead_id VARCHAR, outcome VARCHAR, timestamp VARCHAR",
+}
 _SQL_TYPES = {"category": "VARCHAR", "text": "VARCHAR", "ordinal": "VARCHAR", "number": "DOUBLE", "int": "BIGINT",
               "bool": "BOOLEAN", "date": "DATE", "set": "VARCHAR[]"}
 _SCORE_COLUMNS = {
     "account": ("icp_code", "icp_score", "icp_band"),
     "lead": ("account_id", "icp_code", "icp_score", "icp_band", "persona_code", "persona_score", "persona_band"),
 }
+# Which rules scored a record, and as of when: stored and exported beside its scores.
+_SCORE_STAMP = ("ruleset", "as_of")
+# Names a record's own columns may not take: outputs put the scores under them.
+RESERVED_COLUMNS = tuple(f.name for f in SCORE_FIELDS) + _SCORE_STAMP
+# What DuckDB says when it reads a truncated or garbled database file.
+_DAMAGE_SIGNS = ("not a valid duckdb database", "checksum", "could not read enough bytes", "corrupt")
 
 
 class WorkspaceBusy(Exception):
     """Another process holds the workspace."""
+
+
+class WorkspaceDamaged(DataError):
+    """The workspace file is truncated or garbled: DuckDB cannot read it."""
+
+
+def busy_wait() -> float:
+    """How long to wait for another process to release the workspace, from UNSTUCK_BUSY_WAIT."""
+    raw = os.environ.get(BUSY_WAIT_VARIABLE)
+    if raw is None:
+        return BUSY_WAIT_DEFAULT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not seconds >= 0:  # also refuses NaN
+        raise DataError(f"{BUSY_WAIT_VARIABLE} must be a number of seconds ≥ 0, got {raw!r}")
+    return seconds
 
 
 def default_path(rules_path: str | Path) -> Path:
@@ -44,6 +86,47 @@ def default_path(rules_path: str | Path) -> Path:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+_TABLE_OF = {"account": ("accounts", ACCOUNT_KEY), "lead": ("leads", LEAD_KEY)}
+
+
+def _is_nested(sql_type: str) -> bool:
+    return sql_type.endswith("]") or sql_type.startswith(("STRUCT", "MAP", "UNION"))
+
+
+def _converted(value: str, source: str, target: str) -> str:
+    """SQL for `value`, of DuckDB type `source`, as `target`: NULL where it has no such value.
+    A single value and a set of exactly that one member stand for each other; other nested
+    values (structs, maps) convert only to nested types."""
+    if source == target:
+        return value
+    if target.endswith("[]") and not _is_nested(source):
+        return f"CASE WHEN {value} IS NOT NULL THEN [TRY_CAST({value} AS {target[:-2]})] END"
+    if source.endswith("[]") and not _is_nested(target):
+        return f"CASE WHEN len({value}) = 1 THEN TRY_CAST({value}[1] AS {target}) END"
+    if _is_nested(source) != _is_nested(target):
+        return f"CAST(NULL AS {target})"
+    return f"TRY_CAST({value} AS {target})"
+
+
+def _exact(value: str, source: str, target: str) -> str:
+    """SQL, true where `value` converts exactly from `source` to `target`: text when it reads as
+    the target type (as it would in an input file), anything else when converting it back gives
+    it again (so 50.6 is no int, and 2^53 + 1 no number)."""
+    converted = _converted(value, source, target)
+    if source == "VARCHAR":
+        return f"{value} IS NULL OR {converted} IS NOT NULL"
+    return (f"{value} IS NULL OR ({converted} IS NOT NULL AND "
+            f"{_converted(converted, target, source)} IS NOT DISTINCT FROM {value})")
+
+
+def _refuse_reserved(columns, where: str) -> None:
+    """A record's own column may not take a score column's name: outputs would carry it twice."""
+    taken = next((c for c in columns if c in RESERVED_COLUMNS), None)
+    if taken is not None:
+        raise DataError(f"{where}: column `{taken}` is reserved for scores (outputs put the scores under that name); "
+                        "rename it")
 
 
 @attrs.define
@@ -66,62 +149,82 @@ class IngestReport:
 
 
 class Store:
-    """One open workspace. Use as a context manager; writes happen inside `transaction()`."""
+    """One open workspace. Use as a context manager; writes happen inside `transaction()`.
 
-    def __init__(self, path: str | Path, read_only: bool = False, wait: float = BUSY_WAIT_SECONDS):
+    A DuckDB failure that says the file is damaged, or that its folder is not writable, comes out
+    as one line naming the workspace, wherever it happens while the store is open."""
+
+    def __init__(self, path: str | Path, read_only: bool = False, wait: float | None = None):
         import duckdb
 
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise DataError(f"{self.path}: no such workspace database; create it with `unstuck ingest`")
-        deadline = time.monotonic() + wait
+        deadline = time.monotonic() + (busy_wait() if wait is None else wait)
         while True:
             try:
                 self.db = duckdb.connect(str(self.path), read_only=read_only)
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
-                    raise DataError(f"{self.path}: cannot open the workspace ({str(exc).splitlines()[0]})") from None
+                    raise self._workspace_error(exc) or DataError(
+                        f"{self.path}: cannot open the workspace ({str(exc).splitlines()[0]})") from None
                 if time.monotonic() > deadline:
                     raise WorkspaceBusy(f"workspace busy: another unstuck process is using {self.path}; "
                                         "try again when it has finished") from None
                 time.sleep(0.2)
         if not read_only:
-            self._create()
+            try:
+                self._create()
+            except BaseException as exc:
+                self.__exit__(type(exc), exc, exc.__traceback__)
+                raise
 
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, value, traceback) -> None:
         self.db.close()
+        if value is not None:
+            import duckdb
+
+            if isinstance(value, duckdb.Error) and (error := self._workspace_error(value)) is not None:
+                raise error from None
+
+    def _workspace_error(self, exc: Exception) -> DataError | None:
+        """What a DuckDB failure means for the user, when it is about the workspace file itself."""
+        message = str(exc).splitlines()[0]
+        lowered = message.lower()
+        if any(sign in lowered for sign in _DAMAGE_SIGNS):
+            return WorkspaceDamaged(f"{self.path}: the workspace is damaged ({message}); restore it from a backup "
+                                    "(unstuck left the file as it is)")
+        if ".wal" in lowered and ("permission denied" in lowered or "read-only file system" in lowered):
+            return DataError(f"{self.path}: cannot write to the workspace: the folder {self.path.parent.resolve()} "
+                             f"is not writable (DuckDB keeps a log file, {self.path.name}.wal, beside the workspace)")
+        return None
 
     # ---- schema -------------------------------------------------------------------------------
 
     def _create(self) -> None:
-        self.db.execute("BEGIN TRANSACTION")
-        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-        row = next(iter(self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()), None)
-        if row is not None and int(row[0]) > SCHEMA_VERSION:
-            self.db.execute("ROLLBACK")
-            raise DataError(f"{self.path}: made by a newer unstuck (schema {row[0]}); upgrade unstuck_dsl")
-        self.db.execute("CREATE TABLE IF NOT EXISTS accounts (account_id VARCHAR PRIMARY KEY)")
-        self.db.execute("CREATE TABLE IF NOT EXISTS leads (lead_id VARCHAR PRIMARY KEY, account_id VARCHAR)")
-        self.db.execute("CREATE TABLE IF NOT EXISTS account_scores (account_id VARCHAR PRIMARY KEY, icp_code VARCHAR, "
-                        "icp_score INTEGER, icp_band VARCHAR, ruleset VARCHAR, as_of DATE)")
-        self.db.execute("CREATE TABLE IF NOT EXISTS lead_scores (lead_id VARCHAR PRIMARY KEY, account_id VARCHAR, "
-                        "icp_code VARCHAR, icp_score INTEGER, icp_band VARCHAR, persona_code VARCHAR, "
-                        "persona_score INTEGER, persona_band VARCHAR, ruleset VARCHAR, as_of DATE)")
-        self.db.execute("CREATE TABLE IF NOT EXISTS rulesets (hash VARCHAR PRIMARY KEY, applied_at TIMESTAMP, "
-                        "rules VARCHAR)")
-        self.db.execute("CREATE TABLE IF NOT EXISTS score_history (kind VARCHAR, record_id VARCHAR, "
-                        "old_icp_code VARCHAR, new_icp_code VARCHAR, old_icp_score INTEGER, new_icp_score INTEGER, "
-                        "old_persona_code VARCHAR, new_persona_code VARCHAR, old_persona_score INTEGER, "
-                        "new_persona_score INTEGER, ruleset VARCHAR, changed_at TIMESTAMP)")
-        self.db.execute("CREATE TABLE IF NOT EXISTS signals (lead_id VARCHAR, account_id VARCHAR, signal VARCHAR, "
-                        "timestamp VARCHAR, source VARCHAR)")
-        self.db.execute("CREATE TABLE IF NOT EXISTS outcomes (lead_id VARCHAR, outcome VARCHAR, timestamp VARCHAR)")
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-        self.db.execute("COMMIT")
+        """Create what is missing. A current workspace is only read (every block once, so that a
+        damaged one is reported before anything is written to it)."""
+        present = {r[0] for r in self.db.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        version = None
+        if "meta" in present:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+            version = int(row[0][0]) if row else None
+        if version is not None and version > SCHEMA_VERSION:
+            raise DataError(f"{self.path}: made by a newer unstuck (schema {version}); upgrade unstuck_dsl")
+        for table in sorted(present & set(_TABLES)):
+            # Hashing every value makes DuckDB read, and checksum, every block of the table.
+            self.db.execute(f"SELECT count(*), bit_xor(hash(COLUMNS(*))) FROM {table}").fetchall()
+        missing = [table for table in _TABLES if table not in present]
+        if not missing and version == SCHEMA_VERSION:
+            return
+        with self.transaction():
+            for table in missing:
+                self.db.execute(f"CREATE TABLE {table} ({_TABLES[table]})")
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
     def _columns(self, table: str) -> dict[str, str]:
         return {r[0]: r[1] for r in self.db.execute(f"DESCRIBE {table}").fetchall()}
@@ -132,27 +235,72 @@ class Store:
             if name not in existing:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(name)} {sql_type}")
 
+    def _type_changes(self, kind: str, schema) -> list[tuple[str, str, str]]:
+        """Declared fields stored with another type, as (column, stored, declared), once every
+        stored value is known to convert exactly; else a DataError naming a value that does not."""
+        table, key = _TABLE_OF[kind]
+        stored = self._columns(table)
+        changes = []
+        for field in schema.of_kind(kind):
+            source, target = stored.get(field.name), _SQL_TYPES[field.type.name]
+            if source is None or source == target:
+                continue
+            found = self._inexact(table, key, field.name, source, target)
+            if found is not None:
+                record, value = found
+                raise DataError(f"{self.path}: column `{field.name}` is stored as {source}, the rules declare "
+                                f"{field.type.name} ({target}); {kind} {record!r} holds {value!r}, which does not "
+                                "convert exactly (correct or clear that value, or declare the type it had)")
+            changes.append((field.name, source, target))
+        return changes
+
+    def _inexact(self, relation: str, key: str, column: str, source: str, target: str) -> tuple[str, object] | None:
+        """The first record (id, value) whose `column` does not convert exactly from `source` to `target`."""
+        value = f"{relation}.{_quote(column)}"
+        row = self.db.execute(f"SELECT {relation}.{key}, {value} FROM {relation} "
+                              f"WHERE NOT ({_exact(value, source, target)}) LIMIT 1").fetchall()
+        return row[0] if row else None
+
     def ensure_fields(self, ruleset: model.Ruleset) -> None:
-        """Declared fields become typed columns (a rule change may add some)."""
-        for kind, table in (("account", "accounts"), ("lead", "leads")):
+        """Declared fields become typed columns: a rule change may add some, or change the type of
+        some (the stored values are converted when every one converts exactly, else nothing is)."""
+        for kind in ("account", "lead"):
+            table, _ = _TABLE_OF[kind]
+            for column, source, target in self._type_changes(kind, ruleset.schema):
+                self.db.execute(f"ALTER TABLE {table} ALTER COLUMN {_quote(column)} SET DATA TYPE {target} "
+                                f"USING {_converted(_quote(column), source, target)}")
             self._ensure_columns(table, {f.name: _SQL_TYPES[f.type.name] for f in ruleset.schema.of_kind(kind)})
 
     # ---- reads --------------------------------------------------------------------------------
 
-    def records(self, kind: str, ids: pa.Array | None = None) -> pa.Table:
-        """Stored records of one kind (all, or those ids) as Arrow, straight from DuckDB."""
-        table, key = ("accounts", ACCOUNT_KEY) if kind == "account" else ("leads", LEAD_KEY)
+    def records(self, kind: str, ids: pa.Array | None = None, schema=None) -> pa.Table:
+        """Stored records of one kind (all, or those ids) as Arrow, straight from DuckDB. With the
+        schema of a ruleset, a declared field stored with another type is read as the declared type
+        when every value converts exactly (as `ensure_fields` would store it), else a DataError."""
+        table, key = _TABLE_OF[kind]
+        changed = {column: (source, target) for column, source, target in
+                   (self._type_changes(kind, schema) if schema is not None else ())}
+        listed = ", ".join(f"{_converted(f't.{_quote(c)}', *changed[c])} AS {_quote(c)}" if c in changed
+                           else f"t.{_quote(c)}" for c in self._columns(table))
         if ids is None:
-            return self.db.sql(f"SELECT * FROM {table} ORDER BY {key}").to_arrow_table()
-        self.db.register("wanted_ids", pa.table({"id": ids}))
-        try:
-            return self.db.sql(f"SELECT t.* FROM {table} t JOIN wanted_ids w ON t.{key} = w.id ORDER BY t.{key}").to_arrow_table()
-        finally:
-            self.db.unregister("wanted_ids")
+            return self.db.sql(f"SELECT {listed} FROM {table} t ORDER BY t.{key}").to_arrow_table()
+        with self.registered("wanted_ids", pa.table({"id": ids})):
+            return self.db.sql(f"SELECT {listed} FROM {table} t JOIN wanted_ids w ON t.{key} = w.id "
+                               f"ORDER BY t.{key}").to_arrow_table()
 
     def scores(self, kind: str) -> pa.Table:
         table, key = ("account_scores", ACCOUNT_KEY) if kind == "account" else ("lead_scores", LEAD_KEY)
         return self.db.sql(f"SELECT * FROM {table} ORDER BY {key}").to_arrow_table()
+
+    def leads_with_scores(self) -> pa.Table:
+        """Every stored lead with its current scores: the score columns, then the lead's own.
+        No header appears twice: ingest refuses record columns named like score columns
+        (`RESERVED_COLUMNS`), and a workspace that has one anyway is refused here, naming it."""
+        own = [c for c in self._columns("leads") if c not in (LEAD_KEY, ACCOUNT_KEY)]
+        _refuse_reserved(own, f"{self.path}: the stored leads")
+        listed = ", ".join(f"l.{_quote(c)}" for c in own)
+        return self.db.sql(f"SELECT s.*{', ' + listed if listed else ''} FROM lead_scores s "
+                           f"JOIN leads l USING ({LEAD_KEY}) ORDER BY {LEAD_KEY}").to_arrow_table()
 
     def signals(self) -> pa.Table:
         return self.db.sql("SELECT lead_id, account_id, signal, timestamp FROM signals").to_arrow_table()
@@ -162,32 +310,45 @@ class Store:
 
     def append(self, table: str, rows: pa.Table, columns: list[str]) -> int:
         """Append rows that are not there yet (the same values in every column count once)."""
-        self.db.register("incoming_rows", rows)
-        try:
-            listed = ", ".join(columns)
+        listed = ", ".join(columns)
+        with self.registered("incoming_rows", rows):
             (added,) = self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM incoming_rows "
                                        f"EXCEPT SELECT {listed} FROM {table}").fetchall()[0]
-        finally:
-            self.db.unregister("incoming_rows")
         return added
 
     def latest_rules(self) -> str | None:
         row = next(iter(self.db.execute("SELECT rules FROM rulesets ORDER BY applied_at DESC LIMIT 1").fetchall()), None)
         return row[0] if row else None
 
+    @contextlib.contextmanager
+    def registered(self, name: str, table: pa.Table):
+        """`table` readable as `name` in SQL inside the block."""
+        import duckdb
+
+        self.db.register(name, table)
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses even this: keep the real error
+                self.db.unregister(name)
+            raise
+        self.db.unregister(name)
+
     # ---- writes -------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
     def transaction(self):
-        store = self
+        """One transaction: committed when the block ends, rolled back when it raises."""
+        import duckdb
 
-        class _Transaction:
-            def __enter__(self):
-                store.db.execute("BEGIN TRANSACTION")
-
-            def __exit__(self, kind, value, traceback):
-                store.db.execute("ROLLBACK" if kind else "COMMIT")
-
-        return _Transaction()
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):  # a failed rollback must not hide why the block failed
+                self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def record_ruleset(self, ruleset: model.Ruleset) -> str:
         digest = ruleset.content_hash
@@ -195,29 +356,39 @@ class Store:
                         [digest, dt.datetime.now(), ruleset.source_text])
         return digest
 
-    def upsert(self, kind: str, incoming: pa.Table) -> tuple[pa.Array, int, int]:
+    def upsert(self, kind: str, incoming: pa.Table, name: str = "input") -> tuple[pa.Array, int, int]:
         """Insert new records and update only the columns a file carries. Returns the ids whose
-        stored values changed (new ones included), and the counts inserted and updated."""
-        table, key = ("accounts", ACCOUNT_KEY) if kind == "account" else ("leads", LEAD_KEY)
-        arrow_types = {name: incoming.schema.field(name).type for name in incoming.column_names}
-        self.db.register("incoming", incoming)
-        try:
+        stored values changed (new ones included), and the counts inserted and updated. A column
+        already stored with another type takes the file's values when each converts exactly; else
+        a DataError names the file, the column and a record (`name` is the file)."""
+        table, key = _TABLE_OF[kind]
+        with self.registered("incoming", incoming):
             described = {r[0]: r[1] for r in self.db.execute("DESCRIBE incoming").fetchall()}
-            self._ensure_columns(table, {c: described[c] for c in arrow_types if c != key})
             columns = [c for c in incoming.column_names if c != key]
-            differs = " OR ".join(f"i.{_quote(c)} IS DISTINCT FROM t.{_quote(c)}" for c in columns) or "FALSE"
+            stored = self._columns(table)
+            for column in columns:
+                if column in stored and described[column] != stored[column]:
+                    found = self._inexact("incoming", key, column, described[column], stored[column])
+                    if found is not None:
+                        record, value = found
+                        raise DataError(f"{name}: column `{column}` is stored as {stored[column]} in {self.path}, "
+                                        f"this file has {described[column]}; {kind} {record!r} holds {value!r}, "
+                                        "which does not convert exactly")
+            self._ensure_columns(table, {c: described[c] for c in columns})
+            stored = self._columns(table)
+            value_of = {c: _converted(f"i.{_quote(c)}", described[c], stored[c]) for c in columns}
+            differs = " OR ".join(f"{value_of[c]} IS DISTINCT FROM t.{_quote(c)}" for c in columns) or "FALSE"
             changed = self.db.sql(
                 f"SELECT i.{key}, t.{key} IS NULL AS new FROM incoming i LEFT JOIN {table} t ON i.{key} = t.{key} "
                 f"WHERE t.{key} IS NULL OR {differs}").to_arrow_table()
             inserted = int(pc.sum(changed.column("new").cast(pa.int64())).as_py() or 0)
             listed = ", ".join(_quote(c) for c in [key, *columns])
-            self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM incoming "
-                            f"WHERE {key} NOT IN (SELECT {key} FROM {table})")
+            values = ", ".join([f"i.{key}", *value_of.values()])
+            self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {values} FROM incoming i "
+                            f"WHERE i.{key} NOT IN (SELECT {key} FROM {table})")
             if columns:
-                assignments = ", ".join(f"{_quote(c)} = i.{_quote(c)}" for c in columns)
+                assignments = ", ".join(f"{_quote(c)} = {value_of[c]}" for c in columns)
                 self.db.execute(f"UPDATE {table} SET {assignments} FROM incoming i WHERE {table}.{key} = i.{key}")
-        finally:
-            self.db.unregister("incoming")
         return changed.column(0).combine_chunks(), inserted, changed.num_rows - inserted
 
     def write_scores(self, result, accounts: pa.Array, leads: pa.Array, ruleset_hash: str,
@@ -237,8 +408,7 @@ class Store:
             persona = ("n.persona_code", "n.persona_score", "o.persona_code", "o.persona_score") if kind == "lead" \
                 else ("NULL", "NULL", "NULL", "NULL")
             band = "persona_band" if kind == "lead" else "icp_band"
-            self.db.register("new_scores", new)
-            try:
+            with self.registered("new_scores", new):
                 code_moved, band_moved = self.db.execute(
                     f"SELECT count(*) FILTER (WHERE o.{'persona_code' if kind == 'lead' else 'icp_code'} IS DISTINCT FROM "
                     f"n.{'persona_code' if kind == 'lead' else 'icp_code'}), "
@@ -263,8 +433,6 @@ class Store:
                 columns = ", ".join([key, *_SCORE_COLUMNS[kind]])
                 self.db.execute(f"INSERT OR REPLACE INTO {scores} SELECT {columns}, ?, ? FROM new_scores",
                                 [ruleset_hash, as_of])
-            finally:
-                self.db.unregister("new_scores")
 
 
 # ---- reading input for the store -------------------------------------------------------------
@@ -275,7 +443,8 @@ def typed_input(source, ruleset: model.Ruleset, kind: str) -> pa.Table:
     converted to their types (other columns kept as they are). Nothing is applied on error."""
     key = ACCOUNT_KEY if kind == "account" else LEAD_KEY
     table = read_table(source)
-    name = str(source)
+    name = _describe(source)
+    _refuse_reserved(table.column_names, name)
     if key not in table.column_names:
         raise DataError(f"{name}: missing column `{key}`; every {kind} record needs an id")
     if kind == "lead" and ACCOUNT_KEY not in table.column_names:
@@ -310,29 +479,25 @@ def ingest(store: Store, compiled, accounts=None, leads=None, as_of: dt.date | N
     accounts, their leads, and changed leads. One transaction."""
     as_of = as_of or dt.date.today()
     ruleset = compiled.model
-    typed = {kind: typed_input(source, ruleset, kind) for kind, source in (("account", accounts), ("lead", leads))
-             if source is not None}  # every file is checked before anything is applied
+    sources = {kind: source for kind, source in (("account", accounts), ("lead", leads)) if source is not None}
+    typed = {kind: typed_input(source, ruleset, kind) for kind, source in sources.items()}  # all checked first
     report = IngestReport()
     with store.transaction():
         store.ensure_fields(ruleset)
         digest = store.record_ruleset(ruleset)
         changed = {"account": pa.array([], pa.string()), "lead": pa.array([], pa.string())}
         for kind, table in typed.items():
-            changed[kind], inserted, updated = store.upsert(kind, table)
+            changed[kind], inserted, updated = store.upsert(kind, table, _describe(sources[kind]))
             report.inserted += inserted
             report.updated += updated
-        store.db.register("changed_accounts", pa.table({"id": changed["account"]}))
-        store.db.register("changed_leads", pa.table({"id": changed["lead"]}))
-        try:
+        with store.registered("changed_accounts", pa.table({"id": changed["account"]})), \
+                store.registered("changed_leads", pa.table({"id": changed["lead"]})):
             affected_leads = _ids(store.db.execute(
                 "SELECT lead_id FROM leads WHERE lead_id IN (SELECT id FROM changed_leads) "
                 "OR account_id IN (SELECT id FROM changed_accounts)").fetchall())
             needed_accounts = _ids(store.db.execute(
                 "SELECT id FROM changed_accounts UNION SELECT account_id FROM leads WHERE lead_id IN "
                 "(SELECT id FROM changed_leads) OR account_id IN (SELECT id FROM changed_accounts)").fetchall())
-        finally:
-            store.db.unregister("changed_accounts")
-            store.db.unregister("changed_leads")
         result = compiled.score(store.records("account", needed_accounts), store.records("lead", affected_leads),
                                 as_of=as_of)
         store.write_scores(result, changed["account"], affected_leads, digest, as_of, report)
