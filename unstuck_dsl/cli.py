@@ -60,6 +60,17 @@ def _as_of(value: str | None) -> dt.date:
         raise UserError(f"--as-of {value!r} is not a date; write YYYY-MM-DD") from None
 
 
+# Options that several commands share, each defined once.
+ACCOUNTS = click.option("--accounts", "accounts_path", type=click.Path(),
+                        help="Accounts file (.csv, .parquet or .jsonl), one row per account_id.")
+LEADS = click.option("--leads", "leads_path", type=click.Path(),
+                     help="Leads file (.csv, .parquet or .jsonl); alone, a flat table that also carries the account columns.")
+AS_OF = click.option("--as-of", "as_of", help="The date `within` and `ago` count from (YYYY-MM-DD); default today.")
+READ_DB = click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
+RAW_CSV = click.option("--raw-csv", is_flag=True, help="Write CSV cells exactly as they are (by default a text cell "
+                       "starting with =, +, -, @, tab or CR gets a leading ' so spreadsheets show it as text).")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="unstuck_dsl")
 def cli() -> None:
@@ -109,16 +120,26 @@ def compile_command(path: str) -> None:
 
 
 def _summary(result, elapsed: float) -> str:
-    import pyarrow.compute as pc
-
+    """Counts per ICP, per ICP / Persona pair (a Persona code means something only inside its
+    ICP), and the leads whose account was not in the accounts."""
     parts = [f"{result.accounts.num_rows} accounts"]
-    counts = pc.value_counts(result.accounts.column("icp_code")).to_pylist()
-    parts.append("ICPs: " + ", ".join(f"{c['values'] or 'none'} {c['counts']}" for c in counts))
+    parts.append("ICPs: " + _counts(result.accounts, ["icp_code"]))
     if result.leads is not None:
         parts.insert(1, f"{result.leads.num_rows} leads")
-        counts = pc.value_counts(result.leads.column("persona_code")).to_pylist()
-        parts.append("Personas: " + ", ".join(f"{c['values'] or 'none'} {c['counts']}" for c in counts))
+        parts.append("Personas: " + _counts(result.leads, ["icp_code", "persona_code"]))
+        orphans = int((result.dataset.lead_account_rows < 0).sum())
+        if orphans:
+            parts.append(f"{_count(orphans, 'lead')} without their account in the accounts (no ICP)")
     return "; ".join(parts) + f"; {elapsed:.2f}s"
+
+
+def _counts(table: pa.Table, keys: list[str]) -> str:
+    """`a / b 12, none 3`, most frequent first, from a group-by on the code columns."""
+    columns = [table.column(k).cast(pa.string()) for k in keys]
+    grouped = pa.table(columns, names=keys).group_by(keys).aggregate([([], "count_all")]).to_pylist()
+    grouped.sort(key=lambda row: (-row["count_all"], [str(row[k]) for k in keys]))
+    labels = [" / ".join(row[k] for k in keys if row[k] is not None) or "none" for row in grouped]
+    return ", ".join(f"{label} {row['count_all']:,}" for label, row in zip(labels, grouped))
 
 
 @contextlib.contextmanager
@@ -181,15 +202,15 @@ def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lam
 
 @cli.command()
 @click.argument("rules", type=click.Path())
-@click.option("--accounts", "accounts_path", type=click.Path(), help="Accounts file (.csv, .parquet, .jsonl).")
-@click.option("--leads", "leads_path", type=click.Path(), help="Leads file; alone, a flat table with account columns.")
+@ACCOUNTS
+@LEADS
 @click.option("--out", "out_path", required=True, type=click.Path(), help="Where to write the scores.")
 @click.option("--accounts-out", type=click.Path(), help="Also write the account-level scores here.")
-@click.option("--as-of", "as_of", help="The date `within` and `ago` count from (YYYY-MM-DD); default today.")
+@AS_OF
 @click.option("--preview", multiple=True, help="Score a draft ICP (or ICP.persona) as if live, in preview_* columns.")
-@click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
+@READ_DB
 @click.option("--signals", "signals_path", type=click.Path(), help="Signals (lead_id or account_id, signal, timestamp) for engagement.")
-@click.option("--raw-csv", is_flag=True, help="Write CSV cells exactly as they are (by default a cell starting with =, +, -, @ gets a leading ' so spreadsheets do not run it).")
+@RAW_CSV
 @user_errors
 def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview, db, signals_path, raw_csv) -> None:
     """Score accounts (and leads) with RULES."""
@@ -210,14 +231,14 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
 @cli.command()
 @click.argument("rules", type=click.Path())
 @click.argument("name")
-@click.option("--accounts", "accounts_path", type=click.Path())
-@click.option("--leads", "leads_path", type=click.Path())
+@ACCOUNTS
+@LEADS
 @click.option("--out", "out_path", type=click.Path(), help="Write the members here instead of listing them.")
-@click.option("--as-of", "as_of")
+@AS_OF
 @click.option("--composition", is_flag=True, help="Member count and score distribution per ICP and Persona.")
-@click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
+@READ_DB
 @click.option("--signals", "signals_path", type=click.Path(), help="Signals for engagement (audiences over stage).")
-@click.option("--raw-csv", is_flag=True, help="Write CSV cells exactly as they are (by default a cell starting with =, +, -, @ gets a leading ' so spreadsheets do not run it).")
+@RAW_CSV
 @user_errors
 def audience(rules, name, accounts_path, leads_path, out_path, as_of, composition, db, signals_path, raw_csv) -> None:
     """List the members of audience NAME (declared in RULES)."""
@@ -238,16 +259,18 @@ def audience(rules, name, accounts_path, leads_path, out_path, as_of, compositio
 
 @cli.command()
 @click.argument("rules", type=click.Path())
-@click.option("--accounts", "accounts_path", type=click.Path())
-@click.option("--leads", "leads_path", type=click.Path())
+@ACCOUNTS
+@LEADS
 @click.option("--account", "account_id", help="Explain this account.")
 @click.option("--lead", "lead_id", help="Explain this lead.")
-@click.option("--as-of", "as_of")
+@AS_OF
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
-@click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
+@READ_DB
 @user_errors
 def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_json, db) -> None:
-    """Why a record scored what it did: the drawer, for its ICP and Persona and every rival."""
+    """The drawer: why a record scored what it did.
+
+    Every parameter of its ICP and Persona with the value it read, then why every rival lost."""
     from .render import print_explanation
 
     if (account_id is None) == (lead_id is None):
@@ -263,16 +286,18 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
 
 @cli.command()
 @click.argument("rules", type=click.Path())
-@click.option("--accounts", "accounts_path", type=click.Path(), help="Accounts (or an enrichment file with some columns).")
-@click.option("--leads", "leads_path", type=click.Path())
+@ACCOUNTS
+@LEADS
 @click.option("--signals", "signals_path", type=click.Path(), help="Signals to append (lead_id or account_id, signal, timestamp).")
 @click.option("--outcomes", "outcomes_path", type=click.Path(), help="Outcomes to append (lead_id, outcome, timestamp).")
 @click.option("--db", type=click.Path(), help="The workspace store (default: unstuck.duckdb beside the rules).")
-@click.option("--as-of", "as_of")
+@AS_OF
 @user_errors
 def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as_of) -> None:
-    """Upsert records into the workspace store and re-score exactly the records that changed;
-    append signals and outcomes (a row already stored counts once)."""
+    """Add or update records in the workspace store.
+
+    Upserts records by id and re-scores exactly the records whose inputs changed; appends
+    signals and outcomes (a row already stored counts once)."""
     from . import store
     from .api import compile as compile_rules
 
@@ -293,10 +318,12 @@ def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as
 @cli.command()
 @click.argument("rules", type=click.Path())
 @click.option("--db", type=click.Path(), help="The workspace store (default: unstuck.duckdb beside the rules).")
-@click.option("--as-of", "as_of")
+@AS_OF
 @user_errors
 def rescore(rules, db, as_of) -> None:
-    """Re-score the whole workspace with RULES (after a rule change) and record the version."""
+    """Re-score the whole workspace with RULES.
+
+    For a rule change: every record is scored again and the ruleset version is recorded."""
     from . import store
     from .api import compile as compile_rules
 
@@ -311,15 +338,18 @@ def rescore(rules, db, as_of) -> None:
 @cli.command()
 @click.argument("old_rules", type=click.Path())
 @click.argument("new_rules", type=click.Path())
-@click.option("--accounts", "accounts_path", type=click.Path())
-@click.option("--leads", "leads_path", type=click.Path())
+@ACCOUNTS
+@LEADS
 @click.option("--db", type=click.Path(), help="Compare over the records of a workspace store.")
 @click.option("--out", "out_path", type=click.Path(), help="Write the per-record changes here.")
-@click.option("--as-of", "as_of")
-@click.option("--raw-csv", is_flag=True, help="Write CSV cells exactly as they are (by default a cell starting with =, +, -, @ gets a leading ' so spreadsheets do not run it).")
+@AS_OF
+@RAW_CSV
 @user_errors
 def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, raw_csv) -> None:
-    """What NEW_RULES would move compared with OLD_RULES; applies nothing."""
+    """What NEW_RULES would move; applies nothing.
+
+    Compares NEW_RULES with OLD_RULES over the same records: ICP and Persona transitions, band
+    changes, score deltas and the records that moved most."""
     from .api import compile as compile_rules
     from .diff import compare
     from .render import print_diff
@@ -336,13 +366,15 @@ def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, r
 
 @cli.command()
 @click.option("--db", required=True, type=click.Path(), help="The workspace store.")
-@click.option("--out", "out_path", required=True, type=click.Path())
+@click.option("--out", "out_path", required=True, type=click.Path(), help="Where to write the records (.csv, .parquet or .jsonl).")
 @click.option("--audience", "audience_name", help="Only the members of this audience (from the rules last applied).")
-@click.option("--as-of", "as_of")
-@click.option("--raw-csv", is_flag=True, help="Write CSV cells exactly as they are (by default a cell starting with =, +, -, @ gets a leading ' so spreadsheets do not run it).")
+@AS_OF
+@RAW_CSV
 @user_errors
 def export(db, out_path, audience_name, as_of, raw_csv) -> None:
-    """Write the stored records with their current scores (or one audience's members)."""
+    """Write stored records with their current scores.
+
+    With --audience, only that audience's members."""
     from . import store
     from .api import compile as compile_rules
 
@@ -367,12 +399,16 @@ def export(db, out_path, audience_name, as_of, raw_csv) -> None:
 @cli.command()
 @click.option("--db", type=click.Path(), default="unstuck.duckdb", show_default=True, help="The workspace store.")
 @click.option("--by", type=click.Choice(["persona", "icp", "band", "decile"]), default="persona", show_default=True,
-              help="Per ICP / Persona (persona score), per ICP (ICP score), or all leads together.")
+              help="persona: each ICP / Persona on the persona score; icp: each ICP on the ICP score; "
+                   "band: all leads, rates by fit band; decile: all leads, by band and score decile.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--html", "html_path", type=click.Path(), help="Also write a self-contained HTML page with the charts.")
 @user_errors
 def insights(db, by, as_json, html_path) -> None:
-    """Reply, meeting and signup rates by fit band and decile, and the score where replies jump."""
+    """Outcome rates by score, and where replies jump.
+
+    Reply, meeting and signup rates by fit band and score decile with 95 % intervals, and the
+    score where the reply rate rises most, as a suggested audience threshold."""
     from . import insights as analysis
     from .render import print_insights
     from .store import Store
@@ -393,14 +429,18 @@ def insights(db, by, as_json, html_path) -> None:
 
 
 @cli.command()
-@click.option("--rules", "rules_path", default="rules", type=click.Path(), show_default=True)
+@click.option("--rules", "rules_path", default="rules", type=click.Path(), show_default=True,
+              help="The rules to score the sample data with.")
 @click.option("--accounts", "n_accounts", default=3000, show_default=True, type=click.IntRange(1, 10_000_000),
               help="How many sample accounts.")
 @click.option("--out", "out_dir", type=click.Path(), help="Also write the sample data here (accounts, leads, signals, outcomes .csv).")
-@click.option("--as-of", "as_of", default="2026-11-26", show_default=True)
+@click.option("--as-of", "as_of", default="2026-11-26", show_default=True,
+              help="The date `within` and `ago` count from (fixed, so the demo prints the same numbers any day).")
 @user_errors
 def demo(rules_path, n_accounts, out_dir, as_of) -> None:
-    """Score the bundled sample data with the example rules and show what came out."""
+    """Score generated sample data with the example rules.
+
+    Shows what came out: assignments, top leads, stages, the reply-rate jump, one drawer."""
     from . import sample
     from .api import compile as compile_rules
     from .render import print_demo

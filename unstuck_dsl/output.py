@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -25,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 RULE_SUFFIX = ".ust"
+STDOUT = "-"  # as a table destination: CSV on standard output
 
 
 class OutputError(Exception):
@@ -79,6 +81,11 @@ def check_destinations(outputs: Mapping[str, str | Path | None], inputs: Iterabl
     for option, path in outputs.items():
         if path is None:
             continue
+        if str(path) == STDOUT and formats == TABLE_FORMATS:
+            if ("stdout",) in taken:
+                raise OutputError(f"{option} -: {taken[('stdout',)]} also writes to standard output")
+            taken[("stdout",)] = f"{option} -"
+            continue
         OutputFormat.of(path, formats)
         target = Path(path)
         if target.is_dir():
@@ -132,7 +139,14 @@ def _protected(inputs: Iterable[str | Path | None]) -> dict[tuple, str]:
 
 
 def write_table(table: pa.Table, path: str | Path, raw_csv: bool = False) -> None:
-    """Write a result table in the format its extension names, atomically."""
+    """Write a result table in the format its extension names, atomically (`-`: CSV on stdout)."""
+    if str(path) == STDOUT:
+        import pyarrow.csv as pcsv
+
+        sys.stdout.flush()
+        pcsv.write_csv(table if raw_csv else neutralise_formulas(table), sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
     fmt = OutputFormat.of(path, TABLE_FORMATS)
     with replacing(path) as temporary:
         if fmt is OutputFormat.CSV:

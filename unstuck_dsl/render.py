@@ -15,6 +15,7 @@ from .explain import Breakdown, Explanation, drawer_rows
 from .terminal import visible
 
 BOLD, BAR = "bold", "green"
+UNLIMITED_WIDTH = 1_000_000
 
 
 class PlainConsole(Console):
@@ -22,6 +23,8 @@ class PlainConsole(Console):
 
     def __init__(self, **options):
         super().__init__(highlight=False, soft_wrap=True, markup=False, **options)
+        if not self.is_terminal:  # piped or redirected: rows as long as they are, never cut
+            self.width = UNLIMITED_WIDTH
 
     def render_str(self, text: str, **options):
         return super().render_str(visible(text), **options)
@@ -127,11 +130,19 @@ def print_members(members: pa.Table, limit: int = 50, console: Console | None = 
     console = console or _console()
     table = Table(title=f"{members.num_rows} members" + (f" (first {limit})" if members.num_rows > limit else ""),
                   title_justify="left")
-    for column in members.column_names:
-        table.add_column(column)
-    for row in members.slice(0, limit).to_pylist():
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    rows = [["" if v is None else str(v) for v in row.values()] for row in members.slice(0, limit).to_pylist()]
+    for k, column in enumerate(members.column_names):
+        # On a narrow terminal the borders and padding shrink, never an id or a code.
+        widest = max((len(row[k]) for row in rows), default=0)
+        numeric = _is_number(members.schema.field(column).type)
+        table.add_column(column, no_wrap=True, min_width=max(widest, len(column)), justify="right" if numeric else "left")
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
+
+
+def _is_number(type_: pa.DataType) -> bool:
+    return pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_)
 
 
 def _histogram(scores: list[int], width: int = 30) -> list[tuple[str, int, str]]:
