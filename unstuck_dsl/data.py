@@ -13,10 +13,10 @@ import csv
 import datetime as dt
 import functools
 import json
-import math
 import mmap
 import os
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -25,15 +25,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .dates import EPOCH
+from .dates import EPOCH, to_days
 from .schema import ACCOUNT_KEY, LEAD_KEY, Field, Schema
 
 FORMATS = (".csv", ".parquet", ".jsonl", ".ndjson")
 SET_SEPARATOR = ";"
 BITSET_MAX_VALUES = 256  # up to four 64-bit words per record; larger dictionaries go CSR
 PARQUET_BATCH_ROWS = 262_144
-_TRUE_WORDS = {"true", "t", "yes", "y", "1"}
-_FALSE_WORDS = {"false", "f", "no", "n", "0"}
+_TRUE_WORDS = pa.array(["true", "t", "yes", "y", "1"])
+_FALSE_WORDS = pa.array(["false", "f", "no", "n", "0"])
+_FIRST_DAY, _LAST_DAY = to_days(dt.date.min), to_days(dt.date.max)  # the dates the language knows
 
 
 class DataError(Exception):
@@ -550,11 +551,14 @@ class _Encoder:
 
     def _typed_bool(self, array):
         if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-            words = [None if v is None else v.strip().lower() for v in array.to_pylist()]
-            for i, w in enumerate(words):
-                if w is not None and w not in _TRUE_WORDS and w not in _FALSE_WORDS:
-                    raise self.fail("expected true or false", i, array[i].as_py())
-            return pa.array([None if w is None else w in _TRUE_WORDS for w in words], pa.bool_())
+            words = pc.utf8_lower(pc.utf8_trim_whitespace(array))
+            true = pc.is_in(words, value_set=_TRUE_WORDS)
+            known = pc.or_(true, pc.is_in(words, value_set=_FALSE_WORDS))
+            bad = pc.and_(pc.is_valid(array), pc.invert(known))
+            if pc.any(bad).as_py():
+                i = pc.index(bad, True).as_py()
+                raise self.fail("expected true or false", i, array[i].as_py())
+            return pc.if_else(pc.is_null(array), pa.scalar(None, pa.bool_()), true)
         if pa.types.is_integer(array.type):
             bad = pc.and_(pc.not_equal(array, 0), pc.not_equal(array, 1)).fill_null(False).to_numpy(zero_copy_only=False)
             if bad.any():
@@ -569,20 +573,9 @@ class _Encoder:
         return (pc.cast(array, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False),)
 
     # -- numbers and dates
-    def _parse_strings(self, array: pa.Array, target: pa.DataType, what: str) -> pa.Array:
-        try:
-            return pc.cast(pc.utf8_trim_whitespace(array), target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            for i, value in enumerate(array.to_pylist()):
-                try:
-                    pc.cast(pa.array([value.strip() if value else value], pa.string()), target)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    raise self.fail(f"expected {what}", i, value) from None
-            raise
-
     def _typed_number(self, array):
         if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-            array = self._parse_strings(array, pa.float64(), "a number")
+            array = parse_text(array, lambda text: pc.cast(text, pa.float64()), "a number", self.fail)
         elif not (pa.types.is_integer(array.type) or pa.types.is_floating(array.type) or pa.types.is_decimal(array.type)):
             raise self.type_error(array)
         array = pc.cast(array, pa.float64(), safe=False)
@@ -595,36 +588,57 @@ class _Encoder:
 
     def _typed_int(self, array):
         if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-            array = self._parse_strings(array, pa.float64() if _has_point(array) else pa.int64(), "a whole number")
+            return self._whole_numbers(array)
         if pa.types.is_floating(array.type):
             floats = array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-            nulls = array.is_null().to_numpy(zero_copy_only=False) | np.isnan(floats)
-            bad = ~nulls & ((floats != np.floor(floats)) | (np.abs(floats) >= 2.0 ** 63))
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise self.fail("expected a whole number", i, floats[i])
+            nulls = array.is_null().to_numpy(zero_copy_only=False) | np.isnan(floats)  # NaN is missing
+            for problem, bad in (("expected a whole number", ~nulls & (floats != np.floor(floats))),
+                                 ("whole number out of range", ~nulls & (np.abs(floats) >= 2.0 ** 63))):
+                if bad.any():
+                    i = int(np.flatnonzero(bad)[0])
+                    raise self.fail(problem, i, floats[i])
             return pa.array(np.where(nulls, 0, floats).astype(np.int64), mask=nulls)
         if not pa.types.is_integer(array.type):
             raise self.type_error(array)
         if pa.types.is_uint64(array.type):
-            too_big = pc.greater(array, 2 ** 63 - 1).fill_null(False).to_numpy(zero_copy_only=False)
-            if too_big.any():
-                i = int(np.flatnonzero(too_big)[0])
+            too_big = pc.greater(array, pa.scalar(2 ** 63 - 1, pa.uint64())).fill_null(False)
+            if pc.any(too_big).as_py():
+                i = pc.index(too_big, True).as_py()
                 raise self.fail("whole number out of range", i, array[i].as_py())
         return array.cast(pa.int64())
+
+    def _whole_numbers(self, text: pa.Array) -> pa.Array:
+        """Int column text read exactly, never through float64 (which rounds beyond 2^53): plain
+        digits (and `240.0`, as pandas writes ints beside missing values) by Arrow; any other
+        spelling (`1e3`, 19 digits, `NaN`) once per distinct value, as a Decimal."""
+        text = pc.replace_substring_regex(pc.utf8_trim_whitespace(text), r"^([+-]?[0-9]+)\.0*$", r"\1")
+        plain = pc.match_substring_regex(text, r"^[+-]?[0-9]{1,18}$").fill_null(True)  # 18 digits fit in int64
+        values = pc.cast(pc.if_else(plain, text, pa.scalar(None, pa.string())), pa.int64())
+        if pc.all(plain).as_py():
+            return values
+        rows = np.flatnonzero(~plain.to_numpy(zero_copy_only=False))
+        others = text.take(pa.array(rows))
+        distinct = pc.unique(others)
+        numbers, known = np.zeros(len(distinct), np.int64), np.zeros(len(distinct), bool)
+        for k, spelling in enumerate(distinct.to_pylist()):
+            try:
+                number = _exact_whole_number(spelling)
+            except ValueError as problem:
+                raise self.fail(str(problem), int(rows[pc.index(others, spelling).as_py()]), spelling) from None
+            if number is not None:
+                numbers[k], known[k] = number, True
+        which = pc.index_in(others, value_set=distinct).to_numpy(zero_copy_only=False)
+        merged = values.fill_null(0).to_numpy(zero_copy_only=False).copy()
+        valid = values.is_valid().to_numpy(zero_copy_only=False).copy()
+        merged[rows], valid[rows] = numbers[which], known[which]
+        return pa.array(merged, mask=~valid)
 
     def _encode_int(self, array):
         valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
         return array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False), valid
 
     def _typed_date(self, array):
-        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-            return self._parse_strings(array, pa.date32(), "a date (YYYY-MM-DD)")
-        if pa.types.is_timestamp(array.type) or pa.types.is_date64(array.type):
-            return pc.cast(array, pa.date32())
-        if not pa.types.is_date32(array.type):
-            raise self.type_error(array)
-        return array
+        return date_days(array, self.fail)
 
     def _encode_date(self, array):
         valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
@@ -706,8 +720,79 @@ class _Encoder:
         return Column(self.field, "csr", codes, valid, offsets, self.dictionary)
 
 
-def _has_point(array: pa.Array) -> bool:
-    return bool(pc.any(pc.match_substring(array, ".")).as_py() or pc.any(pc.match_substring(array, "e")).as_py())
+def parse_text(array: pa.Array, parse, what: str, fail) -> pa.Array:
+    """Text parsed by `parse` (Arrow casts: fast, all or nothing); on failure the first value it
+    cannot parse is found and named: `fail(message, row index, value)` makes the error."""
+    try:
+        return parse(pc.utf8_trim_whitespace(array))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        for i, value in enumerate(array.to_pylist()):
+            try:
+                parse(pa.array([value.strip() if value else value], pa.string()))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise fail(f"expected {what}", i, value) from None
+        raise
+
+
+def date_days(array: pa.Array, fail, what: str = "a date (YYYY-MM-DD)") -> pa.Array:
+    """Dates, times or ISO 8601 text as date32 days within the years the language knows (1 to
+    9999); `fail(message, row index, value)` makes the error that names a bad value."""
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        days = parse_text(array, _parse_dates, what, fail)
+    elif pa.types.is_timestamp(array.type) or pa.types.is_date64(array.type):
+        days = pc.cast(array, pa.date32())  # a timestamp with a time zone: its day in UTC
+    elif pa.types.is_date32(array.type):
+        days = array
+    else:
+        first = pc.index(pc.is_valid(array), True).as_py()
+        raise fail(f"expected {what}, found {array.type}", max(first, 0), array[first].as_py() if first >= 0 else None)
+    number = days.cast(pa.int32())
+    outside = pc.or_(pc.less(number, _FIRST_DAY), pc.greater(number, _LAST_DAY)).fill_null(False)
+    if pc.any(outside).as_py():
+        i = pc.index(outside, True).as_py()
+        raise fail("date out of range (years 1 to 9999)", i, days.cast(pa.string())[i].as_py())
+    return days
+
+
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?nan", re.IGNORECASE)
+
+
+def _exact_whole_number(text: str) -> int | None:
+    """`1.0`, `1e3`, `9007199254740993`, exactly (None for NaN: unknown, as in a number column);
+    a ValueError says what is wrong otherwise."""
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError("expected a whole number")
+    number = Decimal(text)
+    if number.is_nan():
+        return None
+    if not -(2 ** 63) <= number < 2 ** 63:
+        raise ValueError("whole number out of range")
+    if number != number.to_integral_value():
+        raise ValueError("expected a whole number")
+    return int(number)
+
+
+_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_ZONED_TIME = r"[T ][0-9:]+(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+def _parse_dates(text: pa.Array) -> pa.Array:
+    """ISO 8601 text as days: `YYYY-MM-DD`, or a date-time whose day is taken as written, or in UTC
+    when it carries a zone (`2026-11-20T23:30:00-05:00` is 2026-11-21). Raises ArrowInvalid."""
+    try:
+        return pc.cast(text, pa.date32())
+    except pa.ArrowInvalid:
+        pass
+    # Fractions of a second never change the day; dropping them lets nanoseconds parse too.
+    text = pc.replace_substring_regex(pc.utf8_upper(text), r"(:[0-9]{2})[.,][0-9]+", r"\1")
+    dated = pc.match_substring_regex(text, _ISO_DATE).fill_null(False)
+    zoned = pc.match_substring_regex(text, _ZONED_TIME).fill_null(False)
+    naive = pc.invert(pc.or_(dated, zoned))
+    none = pa.scalar(None, pa.string())
+    return pc.coalesce(
+        pc.cast(pc.if_else(dated, text, none), pa.date32()),
+        pc.cast(pc.cast(pc.if_else(zoned, text, none), pa.timestamp("us", "UTC")), pa.date32()),
+        pc.cast(pc.cast(pc.if_else(naive, text, none), pa.timestamp("us")), pa.date32()))
 
 
 def _ids(array: pa.Array, column: str, name: str, row_base: int) -> pa.Array:

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 from . import dates, model
-from .data import DataError, Dataset, read_table
+from .data import DataError, Dataset, date_days, read_table
 
 SIGNAL_COLUMNS = ("lead_id", "account_id", "signal", "timestamp")
 
@@ -36,26 +36,12 @@ class SignalLists:
 
 
 def _days(column: pa.ChunkedArray, name: str) -> np.ndarray:
-    """Timestamps (dates, datetimes or ISO text) as day numbers; text that is neither is an error."""
-    array = column.combine_chunks()
-    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-        try:
-            array = pc.cast(array, pa.date32())
-        except pa.ArrowInvalid:
-            try:
-                array = pc.cast(pc.cast(array, pa.timestamp("s")), pa.date32())
-            except pa.ArrowInvalid:
-                for i, value in enumerate(array.to_pylist()):
-                    try:
-                        dt.datetime.fromisoformat(value)
-                    except (TypeError, ValueError):
-                        raise DataError(f"{name}: column `timestamp`: expected a date or time; row {i + 1} "
-                                        f"(value {value!r})") from None
-                raise
-    elif pa.types.is_timestamp(array.type) or pa.types.is_date64(array.type):
-        array = pc.cast(array, pa.date32())
-    elif not pa.types.is_date32(array.type):
-        raise DataError(f"{name}: column `timestamp`: expected a date or time, found {array.type}")
+    """Timestamps as day numbers: dates, times, or ISO 8601 text with or without a zone (a zoned
+    time counts on its day in UTC), as a date field reads them; a missing one is an error."""
+    def fail(message: str, row: int, value=None) -> DataError:
+        return DataError(f"{name}: column `timestamp`: {message}; row {row + 1}" + (f" (value {value!r})" if value is not None else ""))
+
+    array = date_days(column.combine_chunks(), fail, "a date or time")
     if array.null_count:
         raise DataError(f"{name}: column `timestamp` is empty in row {int(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))[0]) + 1}")
     return array.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int32)
