@@ -89,6 +89,7 @@ def _quote(name: str) -> str:
 
 
 _TABLE_OF = {"account": ("accounts", ACCOUNT_KEY), "lead": ("leads", LEAD_KEY)}
+_UNTYPED = '"NULL"'  # DuckDB's type for a column made from an all-empty one: it can hold nothing else
 
 
 def _is_nested(sql_type: str) -> bool:
@@ -173,12 +174,13 @@ class Store:
                     raise WorkspaceBusy(f"workspace busy: another unstuck process is using {self.path}; "
                                         "try again when it has finished") from None
                 time.sleep(0.2)
-        if not read_only:
-            try:
+        try:
+            self._verify()
+            if not read_only:
                 self._create()
-            except BaseException as exc:
-                self.__exit__(type(exc), exc, exc.__traceback__)
-                raise
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
 
     def __enter__(self) -> "Store":
         return self
@@ -205,9 +207,14 @@ class Store:
 
     # ---- schema -------------------------------------------------------------------------------
 
+    def _verify(self) -> None:
+        """Read every stored value once. DuckDB checksums each block it reads, so a damaged
+        workspace is reported here, before a command has read half of it or written to it."""
+        for (table,) in self.db.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+            self.db.execute(f"SELECT count(*), bit_xor(hash(COLUMNS(*))) FROM {_quote(table)}").fetchall()
+
     def _create(self) -> None:
-        """Create what is missing. A current workspace is only read (every block once, so that a
-        damaged one is reported before anything is written to it)."""
+        """Create what is missing; a current workspace is left as it is (not even rewritten)."""
         present = {r[0] for r in self.db.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         version = None
         if "meta" in present:
@@ -215,9 +222,6 @@ class Store:
             version = int(row[0][0]) if row else None
         if version is not None and version > SCHEMA_VERSION:
             raise DataError(f"{self.path}: made by a newer unstuck (schema {version}); upgrade unstuck_dsl")
-        for table in sorted(present & set(_TABLES)):
-            # Hashing every value makes DuckDB read, and checksum, every block of the table.
-            self.db.execute(f"SELECT count(*), bit_xor(hash(COLUMNS(*))) FROM {table}").fetchall()
         missing = [table for table in _TABLES if table not in present]
         if not missing and version == SCHEMA_VERSION:
             return
@@ -367,7 +371,11 @@ class Store:
             columns = [c for c in incoming.column_names if c != key]
             stored = self._columns(table)
             for column in columns:
-                if column in stored and described[column] != stored[column]:
+                if stored.get(column) == _UNTYPED and described[column] != _UNTYPED:
+                    # Made from a file whose column was all empty, it holds nothing: it takes this file's type.
+                    self.db.execute(f"ALTER TABLE {table} ALTER COLUMN {_quote(column)} "
+                                    f"SET DATA TYPE {described[column]}")
+                elif column in stored and described[column] != stored[column]:
                     found = self._inexact("incoming", key, column, described[column], stored[column])
                     if found is not None:
                         record, value = found

@@ -1,0 +1,296 @@
+"""The workspace store under careless and hostile use (issue 11): a rule's type change never
+coerces stored values silently, a conflicting column says which one and where, a damaged
+workspace is named and left untouched, an unwritable folder and a bad setting are one line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+import unstuck_dsl
+from unstuck_dsl import sample, store
+from unstuck_dsl.cli import cli
+from unstuck_dsl.data import DataError
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = dt.date(2026, 11, 26)
+CONDITION = {"int": "size >= 51", "number": "size >= 51", "category": 'size == "x"', "set": 'size has "x"'}
+
+
+def rules_declaring(size_type: str):
+    """One ICP that reads one account field, `size`, declared with the given type."""
+    return unstuck_dsl.compile(f'account fields {{ size: {size_type} }}\n'
+                               f'icp big "Big" live {{\n  filter "Size": {CONDITION[size_type]}\n}}\n')
+
+
+def stored(workspace: store.Store, column: str = "size") -> tuple[str, list]:
+    """A column of the stored accounts: its DuckDB type and its values by account id."""
+    kind = dict(workspace.db.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                     "WHERE table_name = 'accounts'").fetchall())[column]
+    values = [v for (v,) in workspace.db.execute(f"SELECT {column} FROM accounts ORDER BY account_id").fetchall()]
+    return kind, values
+
+
+# ---- item 4: a rule changes a field's type ---------------------------------------------------
+
+
+def test_a_value_ingested_after_int_becomes_number_keeps_its_fraction(tmp_path):
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        store.ingest(workspace, rules_declaring("int"), pa.table({"account_id": ["a1"], "size": [10]}), None, AS_OF)
+        store.ingest(workspace, rules_declaring("number"), pa.table({"account_id": ["a1"], "size": [50.6]}), None,
+                     AS_OF)
+        assert stored(workspace) == ("DOUBLE", [50.6])
+        assert workspace.scores("account").column("icp_code").to_pylist() == [None]  # 50.6 < 51
+
+
+def test_whole_stored_numbers_become_ints_when_the_rules_say_int(tmp_path):
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        store.ingest(workspace, rules_declaring("number"),
+                     pa.table({"account_id": ["a1", "a2", "a3"], "size": [51.0, 7.0, None]}), None, AS_OF)
+        store.rescore(workspace, rules_declaring("int"), AS_OF)
+        assert stored(workspace) == ("BIGINT", [51, 7, None])
+        assert workspace.scores("account").column("icp_code").to_pylist() == ["big", None, None]
+
+
+@pytest.mark.parametrize("before, after, values, record, shown", [
+    ("number", "int", [3.0, 50.6], "a2", "50.6"),
+    ("int", "number", [1, 2 ** 53 + 1], "a2", str(2 ** 53 + 1)),  # a double cannot hold it
+    ("set", "category", [["x"], ["x", "y"]], "a2", "['x', 'y']"),
+])
+def test_a_type_change_that_would_alter_a_stored_value_is_refused_naming_it(tmp_path, before, after, values,
+                                                                             record, shown):
+    path = tmp_path / "w.duckdb"
+    with store.Store(path) as workspace:
+        store.ingest(workspace, rules_declaring(before), pa.table({"account_id": ["a1", "a2"], "size": values}),
+                     None, AS_OF)
+        kept = stored(workspace)
+        for apply in (lambda rules: store.rescore(workspace, rules, AS_OF),
+                      lambda rules: store.ingest(workspace, rules, pa.table({"account_id": ["a9"]}), None, AS_OF),
+                      lambda rules: workspace.records("account", schema=rules.model.schema)):
+            with pytest.raises(DataError) as error:
+                apply(rules_declaring(after))
+            message = str(error.value)
+            assert "\n" not in message
+            for part in (str(path), "`size`", f"stored as {kept[0]}", f"declare {after}", f"'{record}'", shown):
+                assert part in message
+        assert stored(workspace) == kept
+        assert workspace.db.execute("SELECT count(*) FROM accounts").fetchall()[0][0] == 2
+
+
+def test_single_member_sets_become_categories_and_back(tmp_path):
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        store.ingest(workspace, rules_declaring("set"), pa.table({"account_id": ["a1", "a2"], "size": [["x"], None]}),
+                     None, AS_OF)
+        store.rescore(workspace, rules_declaring("category"), AS_OF)
+        assert stored(workspace) == ("VARCHAR", ["x", None])
+        store.rescore(workspace, rules_declaring("set"), AS_OF)
+        assert stored(workspace) == ("VARCHAR[]", [["x"], None])
+
+
+def test_reading_with_changed_rules_types_the_columns_without_writing(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with store.Store(path) as workspace:
+        store.ingest(workspace, rules_declaring("number"), pa.table({"account_id": ["a1", "a2"], "size": [51.0, 3.0]}),
+                     None, AS_OF)
+    before = path.read_bytes()
+    with store.Store(path, read_only=True) as workspace:
+        accounts = workspace.records("account", schema=rules_declaring("int").model.schema)
+    assert accounts.schema.field("size").type == pa.int64() and accounts.column("size").to_pylist() == [51, 3]
+    assert path.read_bytes() == before
+
+
+# ---- item 15: an undeclared column changes type between files --------------------------------
+
+
+@pytest.mark.parametrize("value, stored_as, shown", [
+    ({"x": 1}, "STRUCT(x BIGINT)", "{'x': 1}"),
+    (["p", "q"], "VARCHAR[]", "['p', 'q']"),
+])
+def test_an_undeclared_column_of_another_type_names_the_column_and_the_file(tmp_path, value, stored_as, shown):
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "rules.ust").write_text('account fields { size: int }\nicp big "Big" live {\n  filter "Size": size >= 51\n}\n')
+    db = tmp_path / "w.duckdb"
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text(json.dumps({"account_id": "a1", "note": "hello"}) + "\n")
+    second.write_text(json.dumps({"account_id": "a2", "note": value}) + "\n")
+    runner = CliRunner()
+    ingest = ["ingest", str(rules_dir), "--db", str(db), "--as-of", AS_OF.isoformat(), "--accounts"]
+    assert runner.invoke(cli, [*ingest, str(first)]).exit_code == 0
+    result = runner.invoke(cli, [*ingest, str(second)])
+    assert result.exit_code == 1
+    message = result.output.strip().splitlines()[-1]
+    for part in (str(second), "`note`", "stored as VARCHAR", stored_as, "'a2'", shown):
+        assert part in message
+    assert "transaction is aborted" not in result.output
+    with store.Store(db, read_only=True) as workspace:
+        assert workspace.records("account").column("note").to_pylist() == ["hello"]
+
+
+def test_a_column_first_seen_empty_takes_the_type_of_its_first_values(tmp_path):
+    rules = rules_declaring("int")
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        store.ingest(workspace, rules, pa.table({"account_id": ["a1"], "note": pa.nulls(1)}), None, AS_OF)
+        store.ingest(workspace, rules, pa.table({"account_id": ["a2"], "note": ["hello"]}), None, AS_OF)
+        assert stored(workspace, "note") == ("VARCHAR", [None, "hello"])
+
+
+# ---- item 11: a damaged workspace -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def workspace_bytes(tmp_path_factory) -> bytes:
+    """A real workspace: sample accounts and leads ingested, with outcomes."""
+    path = tmp_path_factory.mktemp("good") / "w.duckdb"
+    accounts, leads = sample.generate(300, seed=3)
+    with store.Store(path) as workspace:
+        store.ingest(workspace, unstuck_dsl.compile(ROOT / "rules"), accounts, leads, AS_OF)
+        outcomes = pa.table({"lead_id": leads.column("lead_id")[:20], "outcome": ["replied"] * 20,
+                             "timestamp": ["2026-11-20"] * 20})
+        store.ingest_events(workspace, None, outcomes=outcomes)
+    return path.read_bytes()
+
+
+def _damaged(data: bytes, how: str) -> bytes:
+    third = len(data) // 3
+    if how == "truncated":
+        return data[: len(data) // 2]
+    if how == "garbled in the middle":
+        return data[:third] + bytes(range(256)) * (third // 256) + data[third + third // 256 * 256:]
+    return b"\x13" * 4096 + data[4096:]  # garbled header
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbled in the middle", "garbled header"])
+def test_a_damaged_workspace_is_named_and_left_untouched(tmp_path, workspace_bytes, how):
+    path = tmp_path / "w.duckdb"
+    damaged = _damaged(workspace_bytes, how)
+    path.write_bytes(damaged)
+    (tmp_path / "a.csv").write_text("account_id,industry\na1,software\n")
+    rules, db, when = str(ROOT / "rules"), ["--db", str(path)], ["--as-of", AS_OF.isoformat()]
+    runner = CliRunner()
+    for command in (["ingest", rules, "--accounts", str(tmp_path / "a.csv"), *db, *when],
+                    ["rescore", rules, *db, *when],
+                    ["score", rules, "--out", str(tmp_path / "out.csv"), *db, *when],
+                    ["export", "--out", str(tmp_path / "export.csv"), *db],
+                    ["insights", *db]):
+        result = runner.invoke(cli, command)
+        assert result.exit_code == 1, (command, result.output)
+        message = result.output.strip().splitlines()[-1]
+        assert message.startswith(f"error: {path}: the workspace is damaged") and "backup" in message, message
+        assert path.read_bytes() == damaged
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "w.duckdb"]  # no WAL, no output
+    with pytest.raises(store.WorkspaceDamaged):
+        store.Store(path)
+    assert path.read_bytes() == damaged
+
+
+# ---- item 12: a workspace in a folder that cannot be written ----------------------------------
+
+
+def _as_unprivileged_user() -> list[str]:
+    """The command prefix that drops root's privileges (root ignores folder permissions)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: root writes into read-only folders")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_a_workspace_in_a_read_only_folder_says_the_folder_is_not_writable():
+    prefix = _as_unprivileged_user()
+    folder = Path(tempfile.mkdtemp(prefix="unstuck-read-only-"))  # outside pytest's root-only folders
+    try:
+        path = folder / "w.duckdb"
+        with store.Store(path):
+            pass
+        outcomes = folder / "outcomes.csv"
+        outcomes.write_text("lead_id,outcome,timestamp\nl1,replied,2026-11-20\n")
+        caches = folder / "caches"  # numba's and unstuck's, writable by the unprivileged user
+        caches.mkdir(mode=0o777)
+        caches.chmod(0o777)
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(caches), UNSTUCK_CACHE_DIR=str(caches))
+        before = path.read_bytes()
+        folder.chmod(0o555)
+        path.chmod(0o666)  # the workspace itself is writable; its folder is not
+        result = subprocess.run([*prefix, sys.executable, "-m", "unstuck_dsl", "ingest", str(ROOT / "rules"),
+                                 "--outcomes", str(outcomes), "--db", str(path)],
+                                capture_output=True, text=True, timeout=300, cwd=folder, env=env)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"error: {path}: cannot write to the workspace: the folder {folder} is not writable "
+            "(DuckDB keeps a log file, w.duckdb.wal, beside the workspace)")
+        assert path.read_bytes() == before
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(folder)
+
+
+# ---- item 16: settings ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan", ""])
+def test_a_malformed_busy_wait_is_one_line_naming_the_setting(tmp_path, monkeypatch, value):
+    db = tmp_path / "w.duckdb"
+    with store.Store(db):
+        pass
+    monkeypatch.setenv("UNSTUCK_BUSY_WAIT", value)
+    result = CliRunner().invoke(cli, ["insights", "--db", str(db)])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"error: UNSTUCK_BUSY_WAIT must be a number of seconds ≥ 0, got {value!r}"
+
+
+def test_a_malformed_busy_wait_does_not_stop_the_command_line_from_starting(tmp_path):
+    db = tmp_path / "w.duckdb"
+    with store.Store(db):
+        pass
+    env = dict(os.environ, UNSTUCK_BUSY_WAIT="abc")
+    result = subprocess.run([sys.executable, "-m", "unstuck_dsl", "insights", "--db", str(db)],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: UNSTUCK_BUSY_WAIT must be a number of seconds ≥ 0, got 'abc'"
+
+
+# ---- item 21: record columns named like score columns ------------------------------------------
+
+
+@pytest.mark.parametrize("column", ["icp_score", "persona_code", "as_of"])
+def test_a_lead_column_named_like_a_score_column_is_refused_at_ingest(tmp_path, column):
+    leads = tmp_path / "leads.csv"
+    leads.write_text(f"lead_id,account_id,title,{column}\nl1,a1,VP Sales,42\n")
+    db = tmp_path / "w.duckdb"
+    result = CliRunner().invoke(cli, ["ingest", str(ROOT / "rules"), "--leads", str(leads), "--db", str(db)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"error: {leads}: column `{column}` is reserved for scores (outputs put the scores under that name); "
+        "rename it")
+
+
+def test_an_account_column_named_like_a_score_column_is_refused_at_ingest(tmp_path):
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        with pytest.raises(DataError, match="column `icp_code` is reserved for scores"):
+            store.ingest(workspace, rules_declaring("int"), pa.table({"account_id": ["a1"], "icp_code": ["x"]}),
+                         None, AS_OF)
+
+
+def test_exported_leads_never_carry_two_headers_with_one_name(tmp_path):
+    accounts, leads = sample.generate(30, seed=4)
+    path = tmp_path / "w.duckdb"
+    with store.Store(path) as workspace:
+        store.ingest(workspace, unstuck_dsl.compile(ROOT / "rules"), accounts, leads, AS_OF)
+        table = workspace.leads_with_scores()
+        assert len(table.column_names) == len(set(table.column_names))
+        assert table.num_rows == leads.num_rows
+        assert {"icp_score", "persona_code", "title"} <= set(table.column_names)
+        workspace.db.execute("ALTER TABLE leads ADD COLUMN icp_score INTEGER")  # a workspace made before the rule
+        with pytest.raises(DataError, match=f"{path}: the stored leads: column `icp_score` is reserved for scores"):
+            workspace.leads_with_scores()
