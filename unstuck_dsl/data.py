@@ -834,8 +834,8 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     id_array = _concat(ids, key)
     table = EncodedTable(kind, id_array, {n: e.finish() for n, e in encoders.items()},
                          _concat(account_ids, extra_keys[0]) if extra_keys else None)
-    if kind == "account":  # leads find their account by id: account ids must be unique
-        check_unique(table.ids, key, name)
+    # An id names one record: leads find their account by it, `explain` finds a record by it.
+    check_unique(table.ids, key, name)
     return table
 
 
