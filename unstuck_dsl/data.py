@@ -881,17 +881,21 @@ def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, lea
     are CSV cells that mean unknown besides the empty one."""
     if accounts is None and leads is None:
         raise DataError("no input: give accounts, leads, or both")
+    account_name = lead_name = _describe(leads)
     if accounts is None:
         flat = _to_arrow_any(leads, [ACCOUNT_KEY, LEAD_KEY, *account_fields, *lead_fields], null_values)
         first = _first_rows(flat)
         accounts = flat.take(pa.array(first))
         leads = flat
+    else:
+        account_name = _describe(accounts)
     if leads is None:
-        return Dataset(encode(accounts, schema, "account", account_fields, null_values=null_values), None, None)
+        return Dataset(encode(accounts, schema, "account", account_fields, account_name, null_values=null_values),
+                       None, None)
     # One table after the other: loading both at once on two threads was no faster (Arrow already
     # decodes on several threads) and held both tables' temporaries at the same time.
-    account_table = encode(accounts, schema, "account", account_fields, null_values=null_values)
-    lead_table = encode(leads, schema, "lead", lead_fields, extra_keys=(ACCOUNT_KEY,), null_values=null_values)
+    account_table = encode(accounts, schema, "account", account_fields, account_name, null_values=null_values)
+    lead_table = encode(leads, schema, "lead", lead_fields, lead_name, (ACCOUNT_KEY,), null_values)
     return Dataset(account_table, lead_table, account_rows(lead_table.account_ids, account_table.ids))
 
 
