@@ -167,10 +167,12 @@ def _damaged(data: bytes, how: str) -> bytes:
         return data[: len(data) // 2]
     if how == "garbled in the middle":
         return data[:third] + bytes(range(256)) * (third // 256) + data[third + third // 256 * 256:]
+    if how == "garbled first block":  # after the three 4 KB headers: the catalog, read on opening
+        return data[:12400] + b"\xab" * 64 + data[12464:]
     return b"\x13" * 4096 + data[4096:]  # garbled header
 
 
-@pytest.mark.parametrize("how", ["truncated", "garbled in the middle", "garbled header"])
+@pytest.mark.parametrize("how", ["truncated", "garbled in the middle", "garbled first block", "garbled header"])
 def test_a_damaged_workspace_is_named_and_left_untouched(tmp_path, workspace_bytes, how):
     path = tmp_path / "w.duckdb"
     damaged = _damaged(workspace_bytes, how)

@@ -53,7 +53,8 @@ _SCORE_COLUMNS = {
 _SCORE_STAMP = ("ruleset", "as_of")
 # Names a record's own columns may not take: outputs put the scores under them.
 RESERVED_COLUMNS = tuple(f.name for f in SCORE_FIELDS) + _SCORE_STAMP
-# What DuckDB says when it reads a truncated or garbled database file.
+# What DuckDB says when another process holds the file, and when it reads a truncated or garbled one.
+_BUSY_SIGNS = ("could not set lock", "conflicting lock")
 _DAMAGE_SIGNS = ("not a valid duckdb database", "checksum", "could not read enough bytes", "corrupt")
 
 
@@ -166,8 +167,8 @@ class Store:
             try:
                 self.db = duckdb.connect(str(self.path), read_only=read_only)
                 break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower():
+            except duckdb.Error as exc:
+                if not any(sign in str(exc).lower() for sign in _BUSY_SIGNS):
                     raise self._workspace_error(exc) or DataError(
                         f"{self.path}: cannot open the workspace ({str(exc).splitlines()[0]})") from None
                 if time.monotonic() > deadline:
