@@ -3,6 +3,7 @@ tables that never cut ids, help for every option."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -85,3 +86,50 @@ def test_top_level_help_does_not_cut_command_descriptions():
     commands = result.output.split("Commands:")[1]
     assert "..." not in commands
     assert len(commands.strip().splitlines()) == len(cli.commands)
+
+
+def test_audience_over_stage_without_signals_is_refused_not_empty(sample):
+    args = ["audience", RULES, "engaged_fit", "--accounts", sample / "accounts.csv", "--leads",
+            sample / "leads.csv", "--as-of", AS_OF]
+    refused = run(*args)
+    assert refused.exit_code == 1
+    assert "reads `stage`, which is unknown without signals" in refused.output
+    answered = run(*args, "--signals", sample / "signals.csv")
+    assert answered.exit_code == 0, answered.output
+    assert "members in audience `engaged_fit`" in answered.output
+
+
+def test_explain_takes_signals_and_says_when_a_record_has_none(sample):
+    import pyarrow.csv as csv
+
+    signals = csv.read_csv(sample / "signals.csv")
+    leads = csv.read_csv(sample / "leads.csv").column("lead_id").to_pylist()
+    with_signals = signals.column("lead_id")[0].as_py()
+    without = next(lead for lead in leads if lead not in set(signals.column("lead_id").to_pylist()))
+    base = ["explain", RULES, "--accounts", sample / "accounts.csv", "--leads", sample / "leads.csv",
+            "--as-of", AS_OF, "--signals", sample / "signals.csv"]
+    shown = run(*base, "--lead", with_signals, "--json")
+    assert shown.exit_code == 0, shown.output
+    engagement = json.loads(shown.output)["engagement"]
+    assert engagement["signals"] and engagement["stage"]
+    empty = run(*base, "--lead", without)
+    assert empty.exit_code == 0, empty.output
+    assert "no signals" in empty.output
+
+
+def test_drawer_answers_date_periods_yes_no_and_a_losing_icp_is_hypothetical(tmp_path):
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("account_id,industry,employees,arr_usd,country,tech_stack,funding_stage,hired_ciso_on,is_competitor\n"
+                        "seed,software,240,,US,Snowflake,Series B,2026-03-01,false\n")
+    result = run("explain", RULES, "--accounts", accounts, "--account", "seed", "--as-of", AS_OF, "--json")
+    assert result.exit_code == 0, result.output
+    drawer = json.loads(result.output)
+    assigned = drawer["icps"][0]
+    ciso = next(p for p in assigned["parameters"] if p["parameter"] == "Hired a CISO in 12mo")
+    assert ciso["value"] == "yes (2026-03-01)"
+    text = run("explain", RULES, "--accounts", accounts, "--account", "seed", "--as-of", AS_OF).output
+    assert "17 / 20 normalizes to 85 / 100 on the ICP score field." in text
+    loser = drawer["icps"][1]
+    assert not loser["qualifies"]
+    assert f"would score {loser['score']} / 100 if it qualified." in text
+    assert text.count("normalizes to") == 1

@@ -66,6 +66,9 @@ ACCOUNTS = click.option("--accounts", "accounts_path", type=click.Path(),
 LEADS = click.option("--leads", "leads_path", type=click.Path(),
                      help="Leads file (.csv, .parquet or .jsonl); alone, a flat table that also carries the account columns.")
 AS_OF = click.option("--as-of", "as_of", help="The date `within` and `ago` count from (YYYY-MM-DD); default today.")
+SIGNALS = click.option("--signals", "signals_path", type=click.Path(),
+                       help="Signals (lead_id or account_id, signal, timestamp) for engagement and stage; "
+                            "with --db, the stored signals are used unless this is given.")
 READ_DB = click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
 RAW_CSV = click.option("--raw-csv", is_flag=True, help="Write CSV cells exactly as they are (by default a text cell "
                        "starting with =, +, -, @, tab or CR gets a leading ' so spreadsheets show it as text).")
@@ -209,7 +212,7 @@ def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lam
 @AS_OF
 @click.option("--preview", multiple=True, help="Score a draft ICP (or ICP.persona) as if live, in preview_* columns.")
 @READ_DB
-@click.option("--signals", "signals_path", type=click.Path(), help="Signals (lead_id or account_id, signal, timestamp) for engagement.")
+@SIGNALS
 @RAW_CSV
 @user_errors
 def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview, db, signals_path, raw_csv) -> None:
@@ -228,6 +231,21 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
     click.echo(_summary(result, time.perf_counter() - started), err=True)
 
 
+def _audience_members(result, name: str) -> pa.Table:
+    """An audience's members; refused when it reads engagement and no signals were given (every
+    record's stage would be unknown, so the answer would be an empty audience, not a true one)."""
+    from . import ast
+    from .schema import ENGAGEMENT_FIELDS
+
+    audience = result.ruleset.model.audience(name)
+    if audience is not None and result.signal_lists is None:
+        read = sorted({ref.name for ref in ast.fields_read(audience.condition)} & set(ENGAGEMENT_FIELDS))
+        if read:
+            raise UserError(f"audience `{name}` reads {' and '.join(f'`{f}`' for f in read)}, which is unknown "
+                            "without signals; give --signals FILE, or --db with signals ingested")
+    return result.audience(name)
+
+
 @cli.command()
 @click.argument("rules", type=click.Path())
 @click.argument("name")
@@ -237,7 +255,7 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
 @AS_OF
 @click.option("--composition", is_flag=True, help="Member count and score distribution per ICP and Persona.")
 @READ_DB
-@click.option("--signals", "signals_path", type=click.Path(), help="Signals for engagement (audiences over stage).")
+@SIGNALS
 @RAW_CSV
 @user_errors
 def audience(rules, name, accounts_path, leads_path, out_path, as_of, composition, db, signals_path, raw_csv) -> None:
@@ -247,7 +265,7 @@ def audience(rules, name, accounts_path, leads_path, out_path, as_of, compositio
     day = _as_of(as_of)
     check_destinations({"--out": out_path}, [rules, accounts_path, leads_path, db, signals_path])
     result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path)
-    members = result.audience(name)
+    members = _audience_members(result, name)
     click.echo(f"as of {day.isoformat()}: {members.num_rows} members in audience `{name}`", err=True)
     if out_path:
         write_table(members, out_path, raw_csv)
@@ -266,8 +284,9 @@ def audience(rules, name, accounts_path, leads_path, out_path, as_of, compositio
 @AS_OF
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @READ_DB
+@SIGNALS
 @user_errors
-def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_json, db) -> None:
+def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_json, db, signals_path) -> None:
     """The drawer: why a record scored what it did.
 
     Every parameter of its ICP and Persona with the value it read, then why every rival lost."""
@@ -276,7 +295,7 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
     if (account_id is None) == (lead_id is None):
         raise UserError("give exactly one of --account ID or --lead ID")
     day = _as_of(as_of)
-    result = _score_run(rules, accounts_path, leads_path, day, db=db)
+    result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path)
     explanation = result.explain(account_id=account_id, lead_id=lead_id)
     if as_json:
         click.echo(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))

@@ -55,6 +55,8 @@ class Breakdown:
     @property
     def normalization(self) -> str:
         field = "ICP" if self.kind == "icp" else "Persona"
+        if not self.qualifies:  # its score is hypothetical: it never reaches the score field
+            return f"{self.subtotal} would score {self.score} / 100 if it qualified."
         return f"{self.subtotal} normalizes to {self.score} / 100 on the {field} score field."
 
     def to_dict(self) -> dict:
@@ -139,15 +141,22 @@ def format_value(value) -> str:
 
 
 def value_on_record(param: model.Parameter, record: dict, outcome: Tri) -> str:
-    """What the drawer shows in "Value on record": the value the condition read, or for a set
-    test its answer (the seed's "Uses Snowflake: yes", "Uses Okta: unknown")."""
+    """What the drawer shows in "Value on record": the value the condition read; for a set test
+    its answer (the seed's "Uses Snowflake: yes", "Uses Okta: unknown"); for a test of a date
+    against a period its answer with the date ("Hired a CISO in 12mo: yes (2025-01-10)")."""
     condition = param.condition
     if isinstance(condition, ast.Has):
-        return "unknown" if outcome is None else ("yes" if outcome else "no")
+        return _answer(outcome)
     names = list(dict.fromkeys(ref.name for ref in ast.fields_read(condition)))
+    if isinstance(condition, (ast.Within, ast.DateBound)) and outcome is not None:
+        return f"{_answer(outcome)} ({format_value(record.get(names[0]))})"
     if len(names) == 1:
         return format_value(record.get(names[0]))
     return ", ".join(f"{n}={format_value(record.get(n))}" for n in names)
+
+
+def _answer(outcome: Tri) -> str:
+    return "unknown" if outcome is None else ("yes" if outcome else "no")
 
 
 def param_rows(rule, record: dict, outcome: RuleOutcome) -> tuple[ParamRow, ...]:

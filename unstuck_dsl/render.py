@@ -67,7 +67,10 @@ def print_explanation(e: Explanation, console: Console | None = None) -> None:
         for r in e.engagement.signals:
             table.add_row(r.signal, r.day.isoformat(), str(r.age_days), f"{r.counts:.2f}")
         console.print()
-        console.print(table)
+        if e.engagement.signals:
+            console.print(table)
+        else:
+            console.print(f"Engagement (apart from fit): no signals, stage {e.engagement.stage}", style=BOLD)
 
 
 def _counts(column: pa.ChunkedArray) -> list[tuple[str, int]]:
