@@ -97,6 +97,15 @@ def test_single_member_sets_become_categories_and_back(tmp_path):
         assert stored(workspace) == ("VARCHAR[]", [["x"], None])
 
 
+def test_text_declared_a_set_reads_as_an_input_file_would(tmp_path):
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        store.ingest(workspace, rules_declaring("category"),
+                     pa.table({"account_id": ["a1", "a2", "a3"], "size": ["x; dbt", "y", None]}), None, AS_OF)
+        store.rescore(workspace, rules_declaring("set"), AS_OF)
+        assert stored(workspace) == ("VARCHAR[]", [["x", "dbt"], ["y"], None])
+        assert workspace.scores("account").column("icp_code").to_pylist() == ["big", None, None]
+
+
 def test_reading_with_changed_rules_types_the_columns_without_writing(tmp_path):
     path = tmp_path / "w.duckdb"
     with store.Store(path) as workspace:

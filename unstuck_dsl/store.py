@@ -4,6 +4,11 @@ and the history of score changes, in one embedded DuckDB file.
 Ingesting upserts records by id (a file may carry only some columns) and re-scores exactly the
 records whose inputs changed, through the compiled kernel; the result equals a full re-score
 (SPEC §5 rule 8). Every ingest and rescore is one transaction.
+
+Stored values are never coerced silently: when the rules change a field's type, or a file brings
+a column stored with another type, the values are converted only when every one converts
+exactly, else nothing is applied and one line names the column and a record. A damaged
+workspace is named and left exactly as it is.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import model
-from .data import DataError, _describe, check_unique, read_table, typed_column
+from .data import SET_SEPARATOR, DataError, _describe, check_unique, read_table, typed_column
 from .schema import ACCOUNT_KEY, LEAD_KEY, SCORE_FIELDS
 
 SCHEMA_VERSION = 1
@@ -99,10 +104,14 @@ def _is_nested(sql_type: str) -> bool:
 
 def _converted(value: str, source: str, target: str) -> str:
     """SQL for `value`, of DuckDB type `source`, as `target`: NULL where it has no such value.
-    A single value and a set of exactly that one member stand for each other; other nested
-    values (structs, maps) convert only to nested types."""
+    Text reads as a set as in an input file (members split at `;`, trimmed); another single
+    value and a set of exactly that one member stand for each other; other nested values
+    (structs, maps) convert only to nested types."""
     if source == target:
         return value
+    if target.endswith("[]") and source == "VARCHAR":
+        members = f"list_transform(string_split({value}, '{SET_SEPARATOR}'), lambda m: trim(m))"
+        return f"TRY_CAST(list_filter({members}, lambda m: m <> '') AS {target})"
     if target.endswith("[]") and not _is_nested(source):
         return f"CASE WHEN {value} IS NOT NULL THEN [TRY_CAST({value} AS {target[:-2]})] END"
     if source.endswith("[]") and not _is_nested(target):
