@@ -133,3 +133,12 @@ def test_drawer_answers_date_periods_yes_no_and_a_losing_icp_is_hypothetical(tmp
     assert not loser["qualifies"]
     assert f"would score {loser['score']} / 100 if it qualified." in text
     assert text.count("normalizes to") == 1
+
+
+def test_preview_of_a_live_icp_is_refused(sample, tmp_path):
+    result = run("score", RULES, "--accounts", sample / "accounts.csv", "--out", tmp_path / "p.csv",
+                 "--preview", "mm_saas")
+    assert result.exit_code == 1
+    assert "`mm_saas` is live, not a draft" in result.output and "ent_finserv" in result.output
+    assert run("score", RULES, "--accounts", sample / "accounts.csv", "--out", tmp_path / "p.csv",
+               "--preview", "ent_finserv").exit_code == 0

@@ -163,11 +163,17 @@ class Ruleset:
         """The preview codes, checked: each names an ICP or an `icp.persona`."""
         codes = frozenset([preview] if isinstance(preview, str) else preview)
         known = {i.code for i in self.model.icps} | {f"{i.code}.{p.code}" for i, p in self.personas}
+        live = {i.code for i in self.model.icps if i.status == "live"}
+        live |= {f"{i.code}.{p.code}" for i, p in self.personas if p.status == "live" and i.status == "live"}
         for code in codes:
             if code not in known:
                 hint = did_you_mean(code, known)
                 raise ScoringError(f"unknown preview code `{code}`" + (f"; {hint}" if hint else
                                    "; name an ICP (`ent_finserv`) or a Persona (`mm_saas.vp_sales`)"))
+            if code in live:  # a preview shows what a draft would do; a live rule already does it
+                drafts = sorted(known - live)
+                raise ScoringError(f"`{code}` is live, not a draft: its scores are in the live columns already"
+                                   + (f"; drafts: {', '.join(drafts)}" if drafts else "; the rules declare no drafts"))
         return codes
 
     def active(self, preview: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
