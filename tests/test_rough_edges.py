@@ -142,3 +142,25 @@ def test_preview_of_a_live_icp_is_refused(sample, tmp_path):
     assert "`mm_saas` is live, not a draft" in result.output and "ent_finserv" in result.output
     assert run("score", RULES, "--accounts", sample / "accounts.csv", "--out", tmp_path / "p.csv",
                "--preview", "ent_finserv").exit_code == 0
+
+
+def test_check_json_gives_every_diagnostic_with_its_place(tmp_path):
+    rules = tmp_path / "bad.ust"
+    rules.write_text('icp x "X" live {\n  score 1: employes > 3\n}\n')
+    result = run("check", rules, "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["ok"] is False
+    [problem] = report["diagnostics"]
+    assert (problem["severity"], problem["code"], problem["line"], problem["column"]) == ("error", "E012", 2, 12)
+    assert problem["file"] == str(rules) and "employes" in problem["message"]
+    good = json.loads(run("check", RULES, "--json").output)
+    assert good["ok"] is True and good["icps"] == 3 and good["diagnostics"] == []
+
+
+def test_diagnostics_show_control_characters_in_rule_text(tmp_path):
+    rules = tmp_path / "bad.ust"
+    rules.write_text('icp x "X \x1b[2J" live { score 1: employes > 3 }\n')
+    result = run("check", rules)
+    assert result.exit_code == 1
+    assert "\x1b[2J" not in result.output and "\\x1b[2J" in result.output

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 import pyarrow as pa
 
-from .diagnostics import RuleError, render_all
+from .diagnostics import RuleError, render_all, sort_key
 from .output import REPORT_FORMATS, OutputError, check_destinations, write_table, write_text
 from .pipeline import check_sources
 from .source import SourceError, read_sources
@@ -82,19 +82,34 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("path", type=click.Path())
-def check(path: str) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the result as JSON: ok, counts, and every diagnostic with file, line, column, "
+                   "end, severity, code, message and hint.")
+def check(path: str, as_json: bool) -> None:
     """Check the rules in PATH (a .ust file or a directory of them)."""
     try:
         sources = read_sources(path)
     except SourceError as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": str(exc), "diagnostics": []}, indent=2, ensure_ascii=False))
+            sys.exit(1)
         raise UserError(str(exc)) from None
     ruleset, diagnostics = check_sources(sources)
-    if diagnostics:
-        click.echo(render_all(diagnostics, {s.name: s for s in sources}, color=sys.stdout.isatty()))
+    counts = {}
+    if ruleset is not None:
+        counts = {"files": len(sources), "icps": len(ruleset.icps), "personas": sum(len(i.personas) for i in ruleset.icps)}
+    if as_json:
+        report = {"ok": ruleset is not None, **counts,
+                  "diagnostics": [d.to_dict() for d in sorted(diagnostics, key=sort_key)]}
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        if diagnostics:
+            click.echo(render_all(diagnostics, {s.name: s for s in sources}, color=sys.stdout.isatty()))
+        if ruleset is not None:
+            click.echo(f"ok: {_count(counts['files'], 'file')}, {_count(counts['icps'], 'ICP')}, "
+                       f"{_count(counts['personas'], 'Persona')}")
     if ruleset is None:
         sys.exit(1)
-    personas = sum(len(i.personas) for i in ruleset.icps)
-    click.echo(f"ok: {_count(len(sources), 'file')}, {_count(len(ruleset.icps), 'ICP')}, {_count(personas, 'Persona')}")
 
 
 def _count(n: int, word: str) -> str:

@@ -13,6 +13,7 @@ import attrs
 
 from .ast import Span
 from .source import Source
+from .terminal import visible
 
 
 @attrs.frozen(slots=True)
@@ -30,6 +31,14 @@ class Diagnostic:
     @property
     def is_error(self) -> bool:
         return self.severity == "error"
+
+    def to_dict(self) -> dict:
+        """For editors and CI: the place as 1-based line and column, start and end."""
+        place = {} if self.span is None else {
+            "file": self.span.file, "line": self.span.line, "column": self.span.column,
+            "end_line": self.span.end_line, "end_column": self.span.end_column}
+        return {"severity": self.severity, "code": self.code, "message": self.message, **place,
+                "label": self.label, "hint": self.hint}
 
 
 class RuleError(Exception):
@@ -60,12 +69,12 @@ def render(d: Diagnostic, sources: dict[str, Source], color: bool = False) -> st
         codes = {"error": "1;31", "warning": "1;33", "blue": "1;34", "bold": "1"}
         return f"\x1b[{codes[style]}m{text}\x1b[0m" if color else text
 
-    where = f"{d.span}: " if d.span else ""
-    head = f"{where}{paint(f'{d.severity}[{d.code}]', d.severity)}: {paint(d.message, 'bold')}"
+    where = visible(f"{d.span}: ") if d.span else ""
+    head = f"{where}{paint(f'{d.severity}[{d.code}]', d.severity)}: {paint(visible(d.message), 'bold')}"
     lines = [head]
     source = sources.get(d.span.file) if d.span else None
     if d.span and source is not None:
-        text = source.line(d.span.line).replace("\t", " ")
+        text = visible(source.line(d.span.line).replace("\t", " "))
         gutter = " " * len(str(d.span.line))
         if d.span.end_line == d.span.line and d.span.end_column > d.span.column:
             width = d.span.end_column - d.span.column
@@ -76,11 +85,11 @@ def render(d: Diagnostic, sources: dict[str, Source], color: bool = False) -> st
         lines += [
             f"{gutter} {paint('|', 'blue')}",
             f"{paint(str(d.span.line), 'blue')} {paint('|', 'blue')} {text}",
-            f"{gutter} {paint('|', 'blue')} {paint(caret, d.severity)}{' ' + d.label if d.label else ''}",
+            f"{gutter} {paint('|', 'blue')} {paint(caret, d.severity)}{' ' + visible(d.label) if d.label else ''}",
         ]
     if d.hint:
         gutter = " " * (len(str(d.span.line)) if d.span else 0)
-        lines.append(f"{gutter} = hint: {d.hint}")
+        lines.append(f"{gutter} = hint: {visible(d.hint)}")
     return "\n".join(lines)
 
 
