@@ -171,6 +171,8 @@ class Store:
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise DataError(f"{self.path}: no such workspace database; create it with `unstuck ingest`")
+        if not read_only and not os.access(self.path.parent, os.W_OK):
+            raise self._folder_not_writable()  # found now, not when the first change is committed
         deadline = time.monotonic() + (busy_wait() if wait is None else wait)
         while True:
             try:
@@ -211,9 +213,12 @@ class Store:
             return WorkspaceDamaged(f"{self.path}: the workspace is damaged ({message}); restore it from a backup "
                                     "(unstuck left the file as it is)")
         if ".wal" in lowered and ("permission denied" in lowered or "read-only file system" in lowered):
-            return DataError(f"{self.path}: cannot write to the workspace: the folder {self.path.parent.resolve()} "
-                             f"is not writable (DuckDB keeps a log file, {self.path.name}.wal, beside the workspace)")
+            return self._folder_not_writable()
         return None
+
+    def _folder_not_writable(self) -> DataError:
+        return DataError(f"{self.path}: cannot write to the workspace: the folder {self.path.parent.resolve()} "
+                         f"is not writable (DuckDB keeps a log file, {self.path.name}.wal, beside the workspace)")
 
     # ---- schema -------------------------------------------------------------------------------
 
