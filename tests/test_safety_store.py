@@ -219,13 +219,15 @@ def _as_unprivileged_user() -> list[str]:
 
 # The folder is checked on opening; should that check pass, DuckDB's failure to create its log
 # file on the first commit says the same.
-OPENING_CHECK_BYPASSED = "import os, runpy, sys; os.access = lambda *a, **k: True; runpy.run_module('unstuck_dsl', run_name='__main__')"
+UNSTUCK = ["-m", "unstuck_dsl"]
+UNSTUCK_WITHOUT_OPENING_CHECK = ["-c", "import os, runpy; os.access = lambda *a, **k: True; "
+                                       "runpy.run_module('unstuck_dsl', run_name='__main__')"]
 
 
-@pytest.mark.parametrize("python", [[], ["-c", OPENING_CHECK_BYPASSED]], ids=["on opening", "on committing"])
-def test_a_workspace_in_a_read_only_folder_says_the_folder_is_not_writable(python):
+@pytest.mark.parametrize("unstuck", [UNSTUCK, UNSTUCK_WITHOUT_OPENING_CHECK], ids=["on opening", "on committing"])
+def test_a_workspace_in_a_read_only_folder_says_the_folder_is_not_writable(unstuck):
     prefix = _as_unprivileged_user()
-    folder = Path(tempfile.mkdtemp(prefix="unstuck-read-only-"))  # outside pytest's root-only folders
+    folder = Path(tempfile.mkdtemp(prefix="unstuck-read-only-")).resolve()  # outside pytest's root-only folders
     try:
         path = folder / "w.duckdb"
         with store.Store(path):
@@ -239,7 +241,7 @@ def test_a_workspace_in_a_read_only_folder_says_the_folder_is_not_writable(pytho
         before = path.read_bytes()
         folder.chmod(0o555)
         path.chmod(0o666)  # the workspace itself is writable; its folder is not
-        result = subprocess.run([*prefix, sys.executable, *(python or ["-m", "unstuck_dsl"]), "ingest",
+        result = subprocess.run([*prefix, sys.executable, *unstuck, "ingest",
                                  str(ROOT / "rules"), "--outcomes", str(outcomes), "--db", str(path)],
                                 capture_output=True, text=True, timeout=300, cwd=folder, env=env)
         assert result.returncode == 1, result.stderr
