@@ -27,10 +27,14 @@ AS_OF = dt.date(2026, 11, 26)
 CONDITION = {"int": "size >= 51", "number": "size >= 51", "category": 'size == "x"', "set": 'size has "x"'}
 
 
-def rules_declaring(size_type: str):
+def rules_text(size_type: str) -> str:
     """One ICP that reads one account field, `size`, declared with the given type."""
-    return unstuck_dsl.compile(f'account fields {{ size: {size_type} }}\n'
-                               f'icp big "Big" live {{\n  filter "Size": {CONDITION[size_type]}\n}}\n')
+    return (f'account fields {{ size: {size_type} }}\n'
+            f'icp big "Big" live {{\n  filter "Size": {CONDITION[size_type]}\n}}\n')
+
+
+def rules_declaring(size_type: str):
+    return unstuck_dsl.compile(rules_text(size_type))
 
 
 def stored(workspace: store.Store, column: str = "size") -> tuple[str, list]:
@@ -128,7 +132,7 @@ def test_reading_with_changed_rules_types_the_columns_without_writing(tmp_path):
 def test_an_undeclared_column_of_another_type_names_the_column_and_the_file(tmp_path, value, stored_as, shown):
     rules_dir = tmp_path / "rules"
     rules_dir.mkdir()
-    (rules_dir / "rules.ust").write_text('account fields { size: int }\nicp big "Big" live {\n  filter "Size": size >= 51\n}\n')
+    (rules_dir / "rules.ust").write_text(rules_text("int"))
     db = tmp_path / "w.duckdb"
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
     first.write_text(json.dumps({"account_id": "a1", "note": "hello"}) + "\n")
@@ -146,12 +150,16 @@ def test_an_undeclared_column_of_another_type_names_the_column_and_the_file(tmp_
         assert workspace.records("account").column("note").to_pylist() == ["hello"]
 
 
-def test_a_column_first_seen_empty_takes_the_type_of_its_first_values(tmp_path):
+@pytest.mark.parametrize("empty, first, stored_as", [
+    (pa.nulls(1), pa.array(["hello"]), "VARCHAR"),
+    (pa.array([[]], pa.list_(pa.null())), pa.array([["hello"]]), "VARCHAR[]"),
+])
+def test_a_column_first_seen_empty_takes_the_type_of_its_first_values(tmp_path, empty, first, stored_as):
     rules = rules_declaring("int")
     with store.Store(tmp_path / "w.duckdb") as workspace:
-        store.ingest(workspace, rules, pa.table({"account_id": ["a1"], "note": pa.nulls(1)}), None, AS_OF)
-        store.ingest(workspace, rules, pa.table({"account_id": ["a2"], "note": ["hello"]}), None, AS_OF)
-        assert stored(workspace, "note") == ("VARCHAR", [None, "hello"])
+        store.ingest(workspace, rules, pa.table({"account_id": ["a1"], "note": empty}), None, AS_OF)
+        store.ingest(workspace, rules, pa.table({"account_id": ["a2"], "note": first}), None, AS_OF)
+        assert stored(workspace, "note") == (stored_as, [empty[0].as_py(), first[0].as_py()])
 
 
 # ---- item 11: a damaged workspace -------------------------------------------------------------

@@ -43,8 +43,9 @@ _TABLES = {
                    "ruleset VARCHAR, as_of DATE",
     "rulesets": "hash VARCHAR PRIMARY KEY, applied_at TIMESTAMP, rules VARCHAR",
     "score_history": "kind VARCHAR, record_id VARCHAR, old_icp_code VARCHAR, new_icp_code VARCHAR, "
-                     "old_icp_score INTEGER, new_icp_score INTEGER, old_persona_code VARCHAR, new_persona_code VARCHAR, "
-                     "old_persona_score INTEGER, new_persona_score INTEGER, ruleset VARCHAR, changed_at TIMESTAMP",
+                     "old_icp_score INTEGER, new_icp_score INTEGER, old_persona_code VARCHAR, "
+                     "new_persona_code VARCHAR, old_persona_score INTEGER, new_persona_score INTEGER, "
+                     "ruleset VARCHAR, changed_at TIMESTAMP",
     "signals": "lead_id VARCHAR, account_id VARCHAR, signal VARCHAR, timestamp VARCHAR, source VARCHAR",
     "outcomes": "lead_id VARCHAR, outcome VARCHAR, timestamp VARCHAR",
 }
@@ -95,7 +96,12 @@ def _quote(name: str) -> str:
 
 
 _TABLE_OF = {"account": ("accounts", ACCOUNT_KEY), "lead": ("leads", LEAD_KEY)}
-_UNTYPED = '"NULL"'  # DuckDB's type for a column made from an all-empty one: it can hold nothing else
+
+
+def _untyped(sql_type: str) -> bool:
+    """DuckDB's type for a column made from an all-empty one (or lists of nothing): no value is lost
+    when it takes another type."""
+    return '"NULL"' in sql_type
 
 
 def _is_nested(sql_type: str) -> bool:
@@ -280,14 +286,18 @@ class Store:
                               f"WHERE NOT ({_exact(value, source, target)}) LIMIT 1").fetchall()
         return row[0] if row else None
 
+    def _retype(self, table: str, column: str, source: str, target: str) -> None:
+        """Store `column` as `target` from now on, its values converted (checked to be exact)."""
+        self.db.execute(f"ALTER TABLE {table} ALTER COLUMN {_quote(column)} SET DATA TYPE {target} "
+                        f"USING {_converted(_quote(column), source, target)}")
+
     def ensure_fields(self, ruleset: model.Ruleset) -> None:
         """Declared fields become typed columns: a rule change may add some, or change the type of
         some (the stored values are converted when every one converts exactly, else nothing is)."""
         for kind in ("account", "lead"):
             table, _ = _TABLE_OF[kind]
             for column, source, target in self._type_changes(kind, ruleset.schema):
-                self.db.execute(f"ALTER TABLE {table} ALTER COLUMN {_quote(column)} SET DATA TYPE {target} "
-                                f"USING {_converted(_quote(column), source, target)}")
+                self._retype(table, column, source, target)
             self._ensure_columns(table, {f.name: _SQL_TYPES[f.type.name] for f in ruleset.schema.of_kind(kind)})
 
     # ---- reads --------------------------------------------------------------------------------
@@ -386,10 +396,9 @@ class Store:
             columns = [c for c in incoming.column_names if c != key]
             stored = self._columns(table)
             for column in columns:
-                if stored.get(column) == _UNTYPED and described[column] != _UNTYPED:
+                if column in stored and _untyped(stored[column]) and not _untyped(described[column]):
                     # Made from a file whose column was all empty, it holds nothing: it takes this file's type.
-                    self.db.execute(f"ALTER TABLE {table} ALTER COLUMN {_quote(column)} "
-                                    f"SET DATA TYPE {described[column]}")
+                    self._retype(table, column, stored[column], described[column])
                 elif column in stored and described[column] != stored[column]:
                     found = self._inexact("incoming", key, column, described[column], stored[column])
                     if found is not None:
