@@ -18,6 +18,7 @@ import os
 import re
 from decimal import Decimal
 from pathlib import Path
+from collections import abc
 from typing import Iterable, Iterator, Sequence
 
 import attrs
@@ -32,6 +33,7 @@ FORMATS = (".csv", ".parquet", ".jsonl", ".ndjson")
 SET_SEPARATOR = ";"
 BITSET_MAX_VALUES = 256  # up to four 64-bit words per record; larger dictionaries go CSR
 PARQUET_BATCH_ROWS = 262_144
+_BOOLS = pa.array([False, True])  # a bool column's codes are 0 and 1 into this
 _TRUE_WORDS = pa.array(["true", "t", "yes", "y", "1"])
 _FALSE_WORDS = pa.array(["false", "f", "no", "n", "0"])
 _FIRST_DAY, _LAST_DAY = to_days(dt.date.min), to_days(dt.date.max)  # the dates the language knows
@@ -39,6 +41,36 @@ _FIRST_DAY, _LAST_DAY = to_days(dt.date.min), to_days(dt.date.max)  # the dates 
 
 class DataError(Exception):
     """Input data that does not fit the rules' declared fields: names the column and a row."""
+
+
+class Dictionary(abc.Sequence):
+    """The distinct values of a coded or set column, kept as one Arrow array (a Python string
+    each would take ten times the memory on a set of 20M members) and read like a list: by
+    code, in code order, and `index(value)` for a value's code."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: pa.Array):
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, code):
+        return self.values[code].to_pylist() if isinstance(code, slice) else self.values[code].as_py()
+
+    def __iter__(self):
+        for start in range(0, len(self.values), 65_536):
+            yield from self.values.slice(start, 65_536).to_pylist()
+
+    def __contains__(self, value) -> bool:
+        return isinstance(value, str) and pc.index(self.values, value).as_py() >= 0
+
+    def index(self, value, start: int = 0, stop=None) -> int:
+        code = pc.index(self.values, value, start, stop).as_py() if isinstance(value, str) else -1
+        if code < 0:
+            raise ValueError(f"{value!r} is not in the dictionary")
+        return code
 
 
 @attrs.define
@@ -53,7 +85,7 @@ class Column:
     values: np.ndarray
     valid: np.ndarray | None = None
     offsets: np.ndarray | None = None
-    dictionary: list = attrs.Factory(list)
+    dictionary: Sequence = attrs.Factory(list)  # values by code: a list, or a Dictionary read from data
 
     def python_value(self, i: int):
         """Row i as the reference evaluator reads it."""
@@ -320,7 +352,8 @@ def _check_quotes(path: Path) -> bool:
             start = len(_UTF8_BOM) if view[:len(_UTF8_BOM)] == _UTF8_BOM else 0
             data = np.frombuffer(view, np.uint8)
             try:
-                problem, line, opened, line_breaks = _quote_scanner()(data, start)
+                problem, at, opened_at, line_breaks = _quote_scanner()(data, start)
+                line, opened = (1 + int(np.count_nonzero(data[:position] == _LF)) for position in (at, opened_at))
             finally:
                 del data  # the view cannot close while an array still reads it
     if problem == _QUOTE_INSIDE_VALUE:
@@ -340,40 +373,34 @@ _QUOTE, _COMMA, _LF, _CR = ord('"'), ord(","), ord("\n"), ord("\r")
 
 
 def _scan_quotes(data, start):
-    """RFC 4180 quoting, byte by byte: a quote opens a value only at its start, a doubled quote
-    inside stands for one, and the closing quote ends the value. Returns (problem, line of it,
-    line the value opened on, whether a quoted value holds a line break); problem 0 is none."""
-    n, i, line, at_value_start, line_breaks = len(data), start, 1, True, False
+    """RFC 4180 quoting: a quote opens a value only at its start, a doubled quote inside stands
+    for one, and the closing quote ends the value. Returns (problem, its byte offset, offset of
+    the quote that opened the value, whether a quoted value holds a line break); problem 0 is
+    none. Outside quotes each byte is only compared with `"`, the loop's fast path."""
+    n, i, line_breaks = len(data), start, False
     while i < n:
-        byte = data[i]
-        if byte == _QUOTE:
-            if not at_value_start:
-                return _QUOTE_INSIDE_VALUE, line, line, line_breaks
-            opened = line
+        if data[i] != _QUOTE:
             i += 1
-            while True:
-                if i >= n:
-                    return _QUOTE_NOT_CLOSED, opened, opened, line_breaks
-                byte = data[i]
-                if byte == _QUOTE:
-                    if i + 1 < n and data[i + 1] == _QUOTE:
-                        i += 2
-                        continue
-                    break
-                if byte == _LF:
-                    line += 1
-                    line_breaks = True
-                i += 1
-            i += 1
-            if i < n and data[i] != _COMMA and data[i] != _LF and data[i] != _CR:
-                return _TEXT_AFTER_QUOTE, line, opened, line_breaks
-            at_value_start = False
             continue
-        if byte == _LF:
-            line += 1
-        at_value_start = byte == _COMMA or byte == _LF or byte == _CR
+        if i > start and data[i - 1] != _COMMA and data[i - 1] != _LF and data[i - 1] != _CR:
+            return _QUOTE_INSIDE_VALUE, i, i, line_breaks
+        opened = i
         i += 1
-    return 0, line, line, line_breaks
+        while True:
+            if i >= n:
+                return _QUOTE_NOT_CLOSED, opened, opened, line_breaks
+            byte = data[i]
+            if byte == _QUOTE:
+                if i + 1 < n and data[i + 1] == _QUOTE:
+                    i += 2
+                    continue
+                break
+            line_breaks = line_breaks or byte == _LF
+            i += 1
+        i += 1
+        if i < n and data[i] != _COMMA and data[i] != _LF and data[i] != _CR:
+            return _TEXT_AFTER_QUOTE, i, opened, line_breaks
+    return 0, n, n, line_breaks
 
 
 @functools.cache
@@ -464,13 +491,6 @@ class _Encoder:
         self.type = field.type
         self.chunks: list[tuple] = []
         self.row_base = 0
-        if self.type.name == "ordinal":
-            self.dictionary = list(self.type.levels)
-        elif self.type.name == "bool":
-            self.dictionary = [False, True]
-        else:
-            self.dictionary = []
-        self.code_of = {v: i for i, v in enumerate(self.dictionary)}
 
     def fail(self, message: str, index: int, value=None) -> DataError:
         shown = "" if value is None else f" (value {value!r})"
@@ -523,28 +543,17 @@ class _Encoder:
                     raise self.fail(f"\"{value}\" is not a level (levels: {shown})", int(used[0]))
         return array
 
-    def _codes(self, array: pa.Array) -> np.ndarray:
-        """Global dictionary codes for a string column (-1 for null). Dictionary-encoded input
-        (Parquet read with dictionaries, pandas categoricals) is mapped without rehashing."""
-        if pa.types.is_dictionary(array.type):
-            local_values, indices = array.dictionary, array.indices
-        else:
-            encoded = pc.dictionary_encode(array)
-            local_values, indices = encoded.dictionary, encoded.indices
-        codes = indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        mapping = np.empty(len(local_values) + 1, dtype=np.int32)
-        mapping[-1] = -1
-        fixed = self.type.name == "ordinal"  # levels are the whole dictionary; unused bad ones map to -1
-        for i, value in enumerate(local_values.to_pylist()):
-            code = self.code_of.get(value)
-            if code is None and not fixed:
-                code = self.code_of[value] = len(self.dictionary)
-                self.dictionary.append(value)
-            mapping[i] = -1 if code is None else code
-        return mapping[codes]
+    def _local_codes(self, array: pa.Array) -> tuple[np.ndarray, pa.Array]:
+        """A string column as codes into its own batch's dictionary (-1 for null) and that
+        dictionary; `finish` maps them to the column's codes. Dictionary-encoded input (Parquet
+        read with dictionaries, pandas categoricals) is taken as it is, without rehashing."""
+        if not pa.types.is_dictionary(array.type):
+            array = pc.dictionary_encode(array)
+        codes = array.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+        return codes, array.dictionary.cast(pa.string())
 
     def _encode_category(self, array):
-        return (self._codes(array),)
+        return self._local_codes(array)
 
     _encode_text = _encode_category
     _encode_ordinal = _encode_category
@@ -570,7 +579,7 @@ class _Encoder:
         return array
 
     def _encode_bool(self, array):
-        return (pc.cast(array, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False),)
+        return pc.cast(array, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False), _BOOLS
 
     # -- numbers and dates
     def _typed_number(self, array):
@@ -681,43 +690,67 @@ class _Encoder:
         keep = pc.is_valid(flat).to_numpy(zero_copy_only=False)
         if not keep.all():
             flat, parents = flat.filter(pa.array(keep)), parents[keep]
-        codes = self._codes(flat).astype(np.int32, copy=False) if len(flat) else np.zeros(0, np.int32)
+        codes, dictionary = self._local_codes(flat)
         counts = np.bincount(parents, minlength=len(array))
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64, copy=False)
-        return offsets, codes, valid
+        return offsets, codes, valid, dictionary
+
+    def _dictionary(self, batch_dictionaries: list[pa.Array]) -> tuple[Sequence, list[np.ndarray]]:
+        """The column's dictionary and, per batch, the map from the batch's codes to the column's
+        (its last entry, -1, is where the null code -1 lands). The dictionary is the values in
+        order of first appearance, all hashed at once by Arrow; ordinals and bools have a fixed
+        one (levels; false, true), which an unused value outside it maps to -1."""
+        distinct, which = [], []
+        for dictionary in batch_dictionaries:  # Parquet repeats a row group's dictionary in each batch
+            if not (distinct and dictionary.equals(distinct[-1])):
+                distinct.append(dictionary)
+            which.append(len(distinct) - 1)
+        fixed = self.type.levels if self.type.name == "ordinal" else (False, True) if self.type.name == "bool" else None
+        if fixed is not None:
+            dictionary = list(fixed)
+            codes = [pc.index_in(d, value_set=pa.array(fixed)) for d in distinct]
+        else:
+            merged = pc.dictionary_encode(pa.concat_arrays(distinct) if distinct else pa.array([], pa.string()))
+            dictionary = Dictionary(merged.dictionary)
+            bounds = np.cumsum([0] + [len(d) for d in distinct])
+            codes = [merged.indices.slice(start, end - start) for start, end in zip(bounds[:-1], bounds[1:])]
+        maps = [np.append(c.fill_null(-1).to_numpy(zero_copy_only=False), -1).astype(np.int32) for c in codes]
+        return dictionary, [maps[k] for k in which]
 
     def finish(self) -> Column:
-        kind = {"category": "coded", "text": "coded", "ordinal": "coded", "bool": "coded",
-                "number": "f64", "int": "i64", "date": "days", "set": "set"}[self.type.name]
+        kind = _KINDS[self.type.name]
         if kind == "coded":
-            codes = np.concatenate([c[0] for c in self.chunks]) if self.chunks else np.zeros(0, np.int32)
-            return Column(self.field, kind, codes.astype(np.int32, copy=False), None, None, self.dictionary)
-        if kind != "set":
-            dtype = {"f64": np.float64, "i64": np.int64, "days": np.int32}[kind]
+            dictionary, maps = self._dictionary([dictionary for _, dictionary in self.chunks])
+            codes = [mapping[local] for mapping, (local, _) in zip(maps, self.chunks)]
+            codes = np.concatenate(codes) if codes else np.zeros(0, np.int32)
+            return Column(self.field, kind, codes.astype(np.int32, copy=False), None, None, dictionary)
+        if kind != "bitset":
+            dtype = _DTYPES[kind]
             values = np.concatenate([c[0] for c in self.chunks]) if self.chunks else np.zeros(0, dtype)
             valid = np.concatenate([c[1] for c in self.chunks]) if self.chunks else np.zeros(0, np.uint8)
-            return Column(self.field, kind, values.astype(dtype), valid.astype(np.uint8, copy=False), None, self.dictionary)
-        valid = np.concatenate([c[2] for c in self.chunks]).astype(np.uint8, copy=False) if self.chunks \
-            else np.zeros(0, np.uint8)
-        if len(self.dictionary) <= BITSET_MAX_VALUES:
+            return Column(self.field, kind, values.astype(dtype), valid.astype(np.uint8, copy=False))
+        dictionary, maps = self._dictionary([c[3] for c in self.chunks])
+        chunks = [(offsets, mapping[local], valid) for mapping, (offsets, local, valid, _) in zip(maps, self.chunks)]
+        self.chunks = []
+        valid = np.concatenate([c[2] for c in chunks]).astype(np.uint8, copy=False) if chunks else np.zeros(0, np.uint8)
+        if len(dictionary) <= BITSET_MAX_VALUES:
             # Set bits chunk by chunk, so temporaries stay the size of one batch.
-            bits = np.zeros((len(valid), max(1, (len(self.dictionary) + 63) // 64)), dtype=np.uint64)
+            bits = np.zeros((len(valid), max(1, (len(dictionary) + 63) // 64)), dtype=np.uint64)
             start = 0
-            for chunk_offsets, chunk_codes, chunk_valid in self.chunks:
+            for chunk_offsets, chunk_codes, chunk_valid in chunks:
                 rows = start + np.repeat(np.arange(len(chunk_valid)), np.diff(chunk_offsets))
                 masks = np.left_shift(np.uint64(1), (chunk_codes & 63).astype(np.uint64))
                 np.bitwise_or.at(bits, (rows, chunk_codes >> 6), masks)
                 start += len(chunk_valid)
-            self.chunks = []
-            return Column(self.field, "bitset", bits, valid, None, self.dictionary)
+            return Column(self.field, "bitset", bits, valid, None, dictionary)
         offsets, codes, base = [np.zeros(1, np.int64)], [], 0
-        for chunk_offsets, chunk_codes, _ in self.chunks:
+        for chunk_offsets, chunk_codes, _ in chunks:
             offsets.append(chunk_offsets[1:] + base)
             base += chunk_offsets[-1]
             codes.append(chunk_codes)
         offsets = np.concatenate(offsets)
         codes = np.concatenate(codes).astype(np.int32, copy=False) if codes else np.zeros(0, np.int32)
-        return Column(self.field, "csr", codes, valid, offsets, self.dictionary)
+        return Column(self.field, "csr", codes, valid, offsets, dictionary)
 
 
 def parse_text(array: pa.Array, parse, what: str, fail) -> pa.Array:
