@@ -179,15 +179,16 @@ def _stages():
         yield advance
 
 
-def _inputs(accounts_path, leads_path, db):
-    """Accounts and leads from files, or from a workspace store (read through Arrow)."""
+def _inputs(accounts_path, leads_path, db, schema=None):
+    """Accounts and leads from files, or from a workspace store (read through Arrow, typed by
+    `schema`, the rules' declared fields, with the store's exact conversions)."""
     if db is not None:
         if accounts_path or leads_path:
             raise UserError("give either --db or input files, not both")
         from .store import Store
 
         with Store(db, read_only=True) as store:
-            return store.records("account"), store.records("lead")
+            return store.records("account", schema=schema), store.records("lead", schema=schema)
     if accounts_path is None and leads_path is None:
         raise UserError("give --accounts, --leads, or both (or --db)")
     return accounts_path, leads_path
@@ -207,10 +208,10 @@ def _stored_signals(db, signals_path):
 def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lambda _: None, db=None, signals=None):
     from .api import compile as compile_rules
 
-    accounts, leads = _inputs(accounts_path, leads_path, db)
-    signals = _stored_signals(db, signals)
     on_stage("checking and compiling rules")
     compiled = compile_rules(rules)
+    accounts, leads = _inputs(accounts_path, leads_path, db, compiled.model.schema)
+    signals = _stored_signals(db, signals)
     preview = compiled.preview_codes(preview)
     on_stage("reading and encoding data")
     dataset = compiled.load(accounts, leads)
@@ -390,8 +391,8 @@ def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, r
 
     day = _as_of(as_of)
     check_destinations({"--out": out_path}, [old_rules, new_rules, accounts_path, leads_path, db])
-    accounts, leads = _inputs(accounts_path, leads_path, db)
     old, new = compile_rules(old_rules), compile_rules(new_rules)
+    accounts, leads = _inputs(accounts_path, leads_path, db, new.model.schema)
     report = compare(old.score(accounts, leads, as_of=day), new.score(accounts, leads, as_of=day))
     print_diff(report)
     if out_path:
@@ -415,8 +416,7 @@ def export(db, out_path, audience_name, as_of, raw_csv) -> None:
     check_destinations({"--out": out_path}, [db])
     with store.Store(db, read_only=True) as workspace:
         if audience_name is None:
-            table = workspace.db.sql("SELECT s.*, l.* EXCLUDE (lead_id, account_id) FROM lead_scores s "
-                                     "JOIN leads l USING (lead_id) ORDER BY lead_id").to_arrow_table()
+            table = workspace.leads_with_scores()
             write_table(table, out_path, raw_csv)
             click.echo(f"{table.num_rows} records written to {out_path}", err=True)
             return
