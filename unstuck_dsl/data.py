@@ -16,9 +16,9 @@ import json
 import mmap
 import os
 import re
+from collections import abc
 from decimal import Decimal
 from pathlib import Path
-from collections import abc
 from typing import Iterable, Iterator, Sequence
 
 import attrs
@@ -620,7 +620,12 @@ class _Encoder:
         """Int column text read exactly, never through float64 (which rounds beyond 2^53): plain
         digits (and `240.0`, as pandas writes ints beside missing values) by Arrow; any other
         spelling (`1e3`, 19 digits, `NaN`) once per distinct value, as a Decimal."""
-        text = pc.replace_substring_regex(pc.utf8_trim_whitespace(text), r"^([+-]?[0-9]+)\.0*$", r"\1")
+        text = pc.utf8_trim_whitespace(text)
+        try:
+            return pc.cast(text, pa.int64())  # the usual column: plain digits only
+        except pa.ArrowInvalid:
+            pass
+        text = pc.replace_substring_regex(text, r"^([+-]?[0-9]+)\.0*$", r"\1")
         plain = pc.match_substring_regex(text, r"^[+-]?[0-9]{1,18}$").fill_null(True)  # 18 digits fit in int64
         values = pc.cast(pc.if_else(plain, text, pa.scalar(None, pa.string())), pa.int64())
         if pc.all(plain).as_py():
