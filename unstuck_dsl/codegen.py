@@ -86,46 +86,59 @@ class _Emitter:
         self.line(f"{v} = 2 * ({known})" if op.known else f"{v} = 2 - 2 * ({known})")
 
     def emit_SetTest(self, v, op: ir.SetTest, names):
+        # One loop over the item codes, whatever the list's length; it stops at the first item
+        # that decides (`any`: one present; `all`: one absent). `hit` ends as the answer.
         c = self.col(op.column)
         slot = self.slots[op.column]
-        present = []
-        for j, item in enumerate(op.items):
-            p = f"{v}_{j}"
-            self.line(f"{p} = False")
-            self.line(f"code = ints[{item}]")
-            if self.layouts[slot.field] == "csr":
-                self.line("if code >= 0:")
-                self.line(f"    for q in range({c}_off[i], {c}_off[i + 1]):")
-                self.line(f"        if {c}_val[q] == code:")
-                self.line(f"            {p} = True")
-                self.line("            break")
-            else:
-                self.line("if code >= 0:")
-                self.line(f"    {p} = ({c}_val[i, code >> 6] >> np.uint64(code & 63)) & U1 != 0")
-            present.append(p)
-        joined = (" and " if op.quantifier == "all" else " or ").join(present)
+        every = op.quantifier == "all"
+        self.line(f"hit = {every}")
+        self.line(f"for k in range({op.first}, {op.first + op.count}):")
+        self.line("    code = ints[k]")
+        self.line("    found = False")
+        self.line("    if code >= 0:")
+        if self.layouts[slot.field] == "csr":
+            self.line(f"        for q in range({c}_off[i], {c}_off[i + 1]):")
+            self.line(f"            if {c}_val[q] == code:")
+            self.line("                found = True")
+            self.line("                break")
+        else:
+            self.line(f"        found = ({c}_val[i, code >> 6] >> np.uint64(code & 63)) & U1 != 0")
+        self.line(f"    if found != {every}:")
+        self.line(f"        hit = {not every}")
+        self.line("        break")
         missing = "1" if slot.open else "0"
-        self.line(f"{v} = 1 if {c}_ok[i] == 0 else (2 if ({joined}) else {missing})")
+        self.line(f"{v} = 1 if {c}_ok[i] == 0 else (2 if hit else {missing})")
+
+    def emit_MemberTest(self, v, op: ir.MemberTest, names):
+        # Unknown when the value is missing, else false until one constant equals it.
+        c = self.col(op.column)
+        constants = "floats" if self.slots[op.column].kind == "f64" else "ints"
+        self.line(f"{v} = 1 - {c}_ok[i]")
+        self.line(f"if {c}_ok[i] != 0:")
+        self.line(f"    for k in range({op.first}, {op.first + op.count}):")
+        self.line(f"        if {c}_val[i] == {constants}[k]:")
+        self.line(f"            {v} = 2")
+        self.line("            break")
 
     def emit_NotOp(self, v, op: ir.NotOp, names):
         self.line(f"{v} = 2 - {names[op.arg]}")
 
     def emit_AndOp(self, v, op: ir.AndOp, names):
-        args = [names[a] for a in op.args]
-        self.line(f"{v} = {_fold('min', args)}")
+        self._fold(v, "min", [names[a] for a in op.args])
 
     def emit_OrOp(self, v, op: ir.OrOp, names):
-        args = [names[a] for a in op.args]
-        self.line(f"{v} = {_fold('max', args)}")
+        self._fold(v, "max", [names[a] for a in op.args])
 
+    def _fold(self, v: str, fn: str, args: list[str]) -> None:
+        """One statement per operand (`v = min(v, b)`), never a nested expression, so that a
+        chain of any length stays within Python's and numba's nesting limits."""
+        self.accumulate(v, args[0] if args else ("2" if fn == "min" else "0"),
+                        [f"{fn}({v}, {a})" for a in args[1:]])
 
-def _fold(fn: str, args: list[str]) -> str:
-    if not args:
-        return "2" if fn == "min" else "0"
-    text = args[0]
-    for a in args[1:]:
-        text = f"{fn}({text}, {a})"
-    return text
+    def accumulate(self, v: str, first: str, steps: list[str]) -> None:
+        self.line(f"{v} = {first}")
+        for step in steps:
+            self.line(f"{v} = {step}")
 
 
 def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str) -> list[str]:
@@ -150,8 +163,8 @@ def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str) -> list[st
                 passes.append(f"({value} < {1 if p.unknown == 'excludes' else 2})")
             else:
                 earns.append(f"{weights}[{p.slot}] * ({value} == 2)")
-        e.line(f"{q} = {' & '.join(passes) or 'True'}")
-        e.line(f"{earned} = {' + '.join(earns) or '0'}")
+        e.accumulate(q, "True", [f"{q} & {p}" for p in passes])
+        e.accumulate(earned, "0", [f"{earned} + {w}" for w in earns])
         if rule.params:
             e.line("if explain:")
             for p in rule.params:

@@ -102,9 +102,24 @@ class KnownTest:
 
 @attrs.frozen(slots=True)
 class SetTest:
+    """A set column against item codes held in the int constant slots first .. first + count - 1
+    (a slice, so that a list of any length is one loop in the kernel)."""
+
     column: int
-    items: tuple[int, ...]  # int constant slots holding item codes
+    first: int
+    count: int
     quantifier: str  # "any" | "all"
+
+
+@attrs.frozen(slots=True)
+class MemberTest:
+    """A number, int or date column in a list of constants (`in {…}`): true when it equals one.
+    The constants are the slots first .. first + count - 1 of the float (number column) or int
+    constants; equality with each is what the reference tests."""
+
+    column: int
+    first: int
+    count: int
 
 
 @attrs.frozen(slots=True)
@@ -122,7 +137,7 @@ class OrOp:
     args: tuple[int, ...]
 
 
-Instruction = Union[LutTest, NumTest, IntTest, KnownTest, SetTest, NotOp, AndOp, OrOp]
+Instruction = Union[LutTest, NumTest, IntTest, KnownTest, SetTest, MemberTest, NotOp, AndOp, OrOp]
 
 
 # ---- rules -------------------------------------------------------------------------------------

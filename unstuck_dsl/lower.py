@@ -137,12 +137,14 @@ def lower_predicate(b: _BlockBuilder, c) -> int:
         # Every test of a category, text, ordinal or bool value: one table over its dictionary.
         return b.emit(ir.LutTest(column, low.lut(c)))
     if isinstance(c, ast.Has):
-        items = tuple(low.int_const(ir.SetItem(c.field.name, item.value)) for item in c.items)
-        return b.emit(ir.SetTest(column, items, "all" if c.quantifier == "all" else "any"))
+        first = len(low.ints)
+        for item in c.items:
+            low.int_const(ir.SetItem(c.field.name, item.value))
+        return b.emit(ir.SetTest(column, first, len(c.items), "all" if c.quantifier == "all" else "any"))
     if isinstance(c, ast.Compare):
         return _compare(b, column, kind, c.op, c.value)
     if isinstance(c, ast.In):
-        member = b.emit(ir.OrOp(tuple(_compare(b, column, kind, "==", item) for item in c.items)))
+        member = b.emit(_member_test(low, column, kind, c.items))
         return b.emit(ir.NotOp(member)) if c.negated else member
     if isinstance(c, ast.Between):
         return b.emit(ir.AndOp((_compare(b, column, kind, ">=", c.low), _compare(b, column, kind, "<=", c.high))))
@@ -169,6 +171,23 @@ def _compare(b: _BlockBuilder, column: int, kind: str, op: str, value: ast.Value
         return b.emit(ir.IntTest(column, op, low.int_const(ir.DateConst(value.value))))
     op, bound = exact_int_comparison(op, value.value)
     return b.emit(ir.IntTest(column, op, low.int_const(ir.IntConst(bound))))
+
+
+def _member_test(low: _Lowering, column: int, kind: str, items) -> ir.MemberTest:
+    """The list's constants side by side in one slice. An int column keeps only the integral
+    values in its range: no int64 equals any other (`never`)."""
+    if kind == "f64":
+        first = len(low.floats)
+        for item in items:
+            low.float_const(item.value)
+        return ir.MemberTest(column, first, len(low.floats) - first)
+    first = len(low.ints)
+    for item in items:
+        if kind == "days":
+            low.int_const(ir.DateConst(item.value))
+        elif exact_int_comparison("==", item.value)[0] == "==":
+            low.int_const(ir.IntConst(int(item.value)))
+    return ir.MemberTest(column, first, len(low.ints) - first)
 
 
 def exact_int_comparison(op: str, value: Decimal) -> tuple[str, int]:
