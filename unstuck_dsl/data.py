@@ -353,7 +353,8 @@ def _check_quotes(path: Path) -> bool:
             data = np.frombuffer(view, np.uint8)
             try:
                 problem, at, opened_at, line_breaks = _quote_scanner()(data, start)
-                line, opened = (1 + int(np.count_nonzero(data[:position] == _LF)) for position in (at, opened_at))
+                if problem:
+                    line, opened = (1 + int(np.count_nonzero(data[:position] == _LF)) for position in (at, opened_at))
             finally:
                 del data  # the view cannot close while an array still reads it
     if problem == _QUOTE_INSIDE_VALUE:
