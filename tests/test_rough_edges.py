@@ -164,3 +164,76 @@ def test_diagnostics_show_control_characters_in_rule_text(tmp_path):
     result = run("check", rules)
     assert result.exit_code == 1
     assert "\x1b[2J" not in result.output and "\\x1b[2J" in result.output
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """1,000 sample accounts, their leads and signals in a workspace (enough for a stage audience)."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("workspace")
+    assert run("demo", "--accounts", 1000, "--out", folder, "--as-of", AS_OF).exit_code == 0
+    rules = folder / "rules"
+    shutil.copytree(RULES, rules)
+    with open(rules / "icps.ust", "a", encoding="utf-8") as out:
+        out.write('\naudience warm_fit "Fit and warming" { icp_score >= 50 and stage >= "warm" }\n')
+    db = folder / "w.duckdb"
+    first = run("ingest", rules, "--accounts", folder / "accounts.csv", "--leads", folder / "leads.csv",
+                "--signals", folder / "signals.csv", "--db", db, "--as-of", AS_OF)
+    assert first.exit_code == 0, first.output
+    return folder, db, first.output
+
+
+def test_export_of_a_stage_audience_uses_the_stored_signals(workspace, tmp_path):
+    folder, db, _ = workspace
+    listed = run("audience", folder / "rules", "warm_fit", "--db", db, "--as-of", AS_OF, "--out", tmp_path / "a.csv")
+    exported = run("export", "--db", db, "--audience", "warm_fit", "--as-of", AS_OF, "--out", tmp_path / "e.csv")
+    assert listed.exit_code == 0 and exported.exit_code == 0, listed.output + exported.output
+    members = pcsv.read_csv(tmp_path / "a.csv").column("lead_id").to_pylist()
+    assert members, "the sample should put someone in warm_fit"
+    assert pcsv.read_csv(tmp_path / "e.csv").column("lead_id").to_pylist() == members
+
+
+def test_accounts_only_workspace_exports_its_accounts(sample, tmp_path):
+    db = tmp_path / "w.duckdb"
+    assert run("ingest", RULES, "--accounts", sample / "accounts.csv", "--db", db, "--as-of", AS_OF).exit_code == 0
+    result = run("export", "--db", db, "--out", tmp_path / "out.csv")
+    assert result.exit_code == 0, result.output
+    table = pcsv.read_csv(tmp_path / "out.csv")
+    assert table.num_rows == pcsv.read_csv(sample / "accounts.csv").num_rows
+    assert {"account_id", "icp_code", "icp_score", "industry", "tech_stack"} <= set(table.column_names)
+
+
+def test_export_accounts_out_includes_accounts_without_leads(workspace, tmp_path):
+    folder, db, _ = workspace
+    result = run("export", "--db", db, "--out", tmp_path / "leads.csv", "--accounts-out", tmp_path / "accounts.csv")
+    assert result.exit_code == 0, result.output
+    accounts = pcsv.read_csv(tmp_path / "accounts.csv")
+    leads = pcsv.read_csv(tmp_path / "leads.csv")
+    assert accounts.num_rows == 1000
+    assert len(set(accounts.column("account_id").to_pylist()) - set(leads.column("account_id").to_pylist())) > 0
+
+
+def test_first_ingest_reports_new_records_not_changes(workspace):
+    _, _, report = workspace
+    assert "scored for the first time" in report
+    assert "changed ICP" not in report and "changed Persona" not in report
+
+
+def test_rescore_and_diff_count_band_changes_in_the_same_units(workspace, tmp_path):
+    folder, db, _ = workspace
+    changed = tmp_path / "rules_new"
+    import shutil
+
+    shutil.copytree(RULES, changed)
+    icps = changed / "icps.ust"
+    icps.write_text(icps.read_text().replace('score 5 "Uses Snowflake"', 'score 9 "Uses Snowflake"'))
+    diff = run("diff", RULES, changed, "--db", db, "--as-of", AS_OF)
+    assert diff.exit_code == 0, diff.output
+    predicted = int(re.search(r"([\d,]+) leads would change band", diff.output).group(1).replace(",", ""))
+    copy = tmp_path / "w.duckdb"
+    shutil.copy(db, copy)
+    rescored = run("rescore", changed, "--db", copy, "--as-of", AS_OF)
+    assert rescored.exit_code == 0, rescored.output
+    applied = int(re.search(r"([\d,]+) changed band \(ICP band / Persona band\)", rescored.output).group(1).replace(",", ""))
+    assert applied == predicted > 0

@@ -314,10 +314,10 @@ def test_exported_leads_never_carry_two_headers_with_one_name(tmp_path):
     path = tmp_path / "w.duckdb"
     with store.Store(path) as workspace:
         store.ingest(workspace, unstuck_dsl.compile(ROOT / "rules"), accounts, leads, AS_OF)
-        table = workspace.leads_with_scores()
+        table = workspace.with_scores("lead")
         assert len(table.column_names) == len(set(table.column_names))
         assert table.num_rows == leads.num_rows
         assert {"icp_score", "persona_code", "title"} <= set(table.column_names)
         workspace.db.execute("ALTER TABLE leads ADD COLUMN icp_score INTEGER")  # a workspace made before the rule
         with pytest.raises(DataError, match=f"{path}: the stored leads: column `icp_score` is reserved for scores"):
-            workspace.leads_with_scores()
+            workspace.with_scores("lead")

@@ -402,32 +402,36 @@ def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, r
 @cli.command()
 @click.option("--db", required=True, type=click.Path(), help="The workspace store.")
 @click.option("--out", "out_path", required=True, type=click.Path(), help="Where to write the records (.csv, .parquet or .jsonl).")
+@click.option("--accounts-out", type=click.Path(), help="Also write the accounts with their scores here.")
 @click.option("--audience", "audience_name", help="Only the members of this audience (from the rules last applied).")
 @AS_OF
 @RAW_CSV
 @user_errors
-def export(db, out_path, audience_name, as_of, raw_csv) -> None:
+def export(db, out_path, accounts_out, audience_name, as_of, raw_csv) -> None:
     """Write stored records with their current scores.
 
-    With --audience, only that audience's members."""
+    --out gets the leads (the accounts when the workspace has no leads); --accounts-out also
+    writes the accounts, those without leads included. With --audience, only that audience's
+    members, scored as `audience --db` scores them (stored signals included)."""
     from . import store
-    from .api import compile as compile_rules
 
-    check_destinations({"--out": out_path}, [db])
+    check_destinations({"--out": out_path, "--accounts-out": accounts_out}, [db])
+    if audience_name is not None:
+        with store.Store(db, read_only=True) as workspace:
+            rules_text = workspace.latest_rules()
+        if rules_text is None:
+            raise UserError(f"{db}: no rules were ever applied; run `unstuck ingest` or `unstuck rescore` first")
+        members = _audience_members(_score_run(rules_text, None, None, _as_of(as_of), db=db), audience_name)
+        write_table(members, out_path, raw_csv)
+        click.echo(f"{members.num_rows:,} members of `{audience_name}` written to {out_path}", err=True)
+        return
     with store.Store(db, read_only=True) as workspace:
-        if audience_name is None:
-            table = workspace.leads_with_scores()
-            write_table(table, out_path, raw_csv)
-            click.echo(f"{table.num_rows} records written to {out_path}", err=True)
-            return
-        rules_text = workspace.latest_rules()
-        accounts, leads = workspace.records("account"), workspace.records("lead")
-    if rules_text is None:
-        raise UserError(f"{db}: no rules were ever applied; run `unstuck ingest` or `unstuck rescore` first")
-    result = compile_rules(rules_text).score(accounts, leads, as_of=_as_of(as_of))
-    members = result.audience(audience_name)
-    write_table(members, out_path, raw_csv)
-    click.echo(f"{members.num_rows} members of `{audience_name}` written to {out_path}", err=True)
+        main_kind = "lead" if workspace.count("lead") else "account"
+        outputs = [(main_kind, out_path)] + ([("account", accounts_out)] if accounts_out else [])
+        for kind, path in outputs:
+            table = workspace.with_scores(kind)
+            write_table(table, path, raw_csv)
+            click.echo(f"{table.num_rows:,} {kind}s written to {path}", err=True)
 
 
 @cli.command()

@@ -25,6 +25,8 @@ from typing import Iterable, Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .data import SET_SEPARATOR
+
 RULE_SUFFIX = ".ust"
 STDOUT = "-"  # as a table destination: CSV on standard output
 
@@ -144,7 +146,7 @@ def write_table(table: pa.Table, path: str | Path, raw_csv: bool = False) -> Non
         import pyarrow.csv as pcsv
 
         sys.stdout.flush()
-        pcsv.write_csv(table if raw_csv else neutralise_formulas(table), sys.stdout.buffer)
+        pcsv.write_csv(csv_table(table, raw_csv), sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return
     fmt = OutputFormat.of(path, TABLE_FORMATS)
@@ -152,7 +154,7 @@ def write_table(table: pa.Table, path: str | Path, raw_csv: bool = False) -> Non
         if fmt is OutputFormat.CSV:
             import pyarrow.csv as pcsv
 
-            pcsv.write_csv(table if raw_csv else neutralise_formulas(table), temporary)
+            pcsv.write_csv(csv_table(table, raw_csv), temporary)
         elif fmt is OutputFormat.PARQUET:
             import pyarrow.parquet as pq
 
@@ -182,6 +184,24 @@ def _write_jsonl(table: pa.Table, path: str) -> None:
 
 def _sql_string(text: str) -> str:
     return str(text).replace("'", "''")
+
+
+def csv_table(table: pa.Table, raw_csv: bool = False) -> pa.Table:
+    """The table as CSV cells: a set becomes its members joined by `;` (as CSV input is read),
+    and, unless `raw_csv`, formulas are neutralised."""
+    columns = [_joined(column) if pa.types.is_list(column.type) or pa.types.is_large_list(column.type) else column
+               for column in table.columns]
+    table = pa.table(columns, names=table.column_names)
+    return table if raw_csv else neutralise_formulas(table)
+
+
+def _joined(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    members = column.type.value_type
+    if not _is_text(members):
+        column = column.cast(pa.list_(pa.string()))
+    elif pa.types.is_dictionary(members):
+        column = column.cast(pa.list_(members.value_type))
+    return pc.binary_join(column, SET_SEPARATOR)
 
 
 def neutralise_formulas(table: pa.Table) -> pa.Table:

@@ -201,11 +201,14 @@ def print_diff(report, console: Console | None = None) -> None:
             table.add_row(o, *(str(transitions.get((o, n), "")) for n in news))
         console.print(table)
     if report.band_changes:
-        table = Table(title="Band changes (ICP band / Persona band)", title_justify="left")
-        for column in ("old", "new", "records"):
-            table.add_column(column, justify="right" if column == "records" else "left")
+        bands = "ICP band / Persona band" if report.kind == "lead" else "ICP band"
+        table = Table(title=f"{sum(report.band_changes.values()):,} {report.kind}s would change band ({bands})",
+                      title_justify="left")
+        table.add_column("old")
+        table.add_column("new")
+        table.add_column(f"{report.kind}s", justify="right")
         for (o, n), count in sorted(report.band_changes.items(), key=lambda kv: -kv[1]):
-            table.add_row(o, n, str(count))
+            table.add_row(o, n, f"{count:,}")
         console.print(table)
     for title, deltas in (("icp_score delta", report.icp_deltas), ("persona_score delta", report.persona_deltas)):
         if not deltas:

@@ -148,21 +148,34 @@ def _refuse_reserved(columns, where: str) -> None:
 
 @attrs.define
 class IngestReport:
+    """What an ingest or rescore did. Records scored for the first time are `new`; every other
+    count is of records that had scores before, per record kind, in the units `diff` uses: an
+    account's band is its ICP band, a lead's is the pair (ICP band, Persona band)."""
+
     inserted: int = 0
     updated: int = 0
     rescored_accounts: int = 0
     rescored_leads: int = 0
-    changed_icp: int = 0
-    changed_persona: int = 0
-    changed_band: int = 0
-    moved_accounts: int = 0  # records whose code or score changed (a history row each)
+    new_accounts: int = 0
+    new_leads: int = 0
+    moved_accounts: int = 0  # code or score changed
     moved_leads: int = 0
+    changed_icp: int = 0  # accounts
+    changed_persona: int = 0  # leads
+    changed_band_accounts: int = 0
+    changed_band_leads: int = 0
 
     def __str__(self) -> str:
-        return (f"{self.inserted} inserted, {self.updated} updated; re-scored {self.rescored_accounts} accounts and "
-                f"{self.rescored_leads} leads; scores moved for {self.moved_accounts} accounts and "
-                f"{self.moved_leads} leads; {self.changed_icp} accounts changed ICP, {self.changed_persona} leads "
-                f"changed Persona, {self.changed_band} records changed band")
+        text = (f"{self.inserted:,} inserted, {self.updated:,} updated; re-scored {self.rescored_accounts:,} accounts "
+                f"and {self.rescored_leads:,} leads")
+        if self.new_accounts or self.new_leads:
+            text += f" ({self.new_accounts:,} accounts and {self.new_leads:,} leads scored for the first time)"
+        if self.rescored_accounts > self.new_accounts or self.rescored_leads > self.new_leads:
+            text += (f"; of those scored before, scores moved for {self.moved_accounts:,} accounts and "
+                     f"{self.moved_leads:,} leads: {self.changed_icp:,} accounts changed ICP and "
+                     f"{self.changed_band_accounts:,} changed band, {self.changed_persona:,} leads changed Persona "
+                     f"and {self.changed_band_leads:,} changed band (ICP band / Persona band)")
+        return text
 
 
 class Store:
@@ -321,15 +334,21 @@ class Store:
         table, key = ("account_scores", ACCOUNT_KEY) if kind == "account" else ("lead_scores", LEAD_KEY)
         return self.db.sql(f"SELECT * FROM {table} ORDER BY {key}").to_arrow_table()
 
-    def leads_with_scores(self) -> pa.Table:
-        """Every stored lead with its current scores: the score columns, then the lead's own.
-        No header appears twice: ingest refuses record columns named like score columns
-        (`RESERVED_COLUMNS`), and a workspace that has one anyway is refused here, naming it."""
-        own = [c for c in self._columns("leads") if c not in (LEAD_KEY, ACCOUNT_KEY)]
-        _refuse_reserved(own, f"{self.path}: the stored leads")
-        listed = ", ".join(f"l.{_quote(c)}" for c in own)
-        return self.db.sql(f"SELECT s.*{', ' + listed if listed else ''} FROM lead_scores s "
-                           f"JOIN leads l USING ({LEAD_KEY}) ORDER BY {LEAD_KEY}").to_arrow_table()
+    def with_scores(self, kind: str) -> pa.Table:
+        """Every stored record of one kind with its current scores: the score columns, then the
+        record's own. No header appears twice: ingest refuses record columns named like score
+        columns (`RESERVED_COLUMNS`), and a workspace that has one anyway is refused here."""
+        table, key = _TABLE_OF[kind]
+        scores = "account_scores" if kind == "account" else "lead_scores"
+        own = [c for c in self._columns(table) if c not in (LEAD_KEY, ACCOUNT_KEY)]
+        _refuse_reserved(own, f"{self.path}: the stored {table}")
+        listed = ", ".join(f"r.{_quote(c)}" for c in own)
+        return self.db.sql(f"SELECT s.*{', ' + listed if listed else ''} FROM {scores} s "
+                           f"JOIN {table} r USING ({key}) ORDER BY {key}").to_arrow_table()
+
+    def count(self, kind: str) -> int:
+        table, _ = _TABLE_OF[kind]
+        return self.db.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
     def signals(self) -> pa.Table:
         return self.db.sql("SELECT lead_id, account_id, signal, timestamp FROM signals").to_arrow_table()
@@ -439,29 +458,33 @@ class Store:
             scores = "account_scores" if kind == "account" else "lead_scores"
             persona = ("n.persona_code", "n.persona_score", "o.persona_code", "o.persona_score") if kind == "lead" \
                 else ("NULL", "NULL", "NULL", "NULL")
-            band = "persona_band" if kind == "lead" else "icp_band"
+            code = "persona_code" if kind == "lead" else "icp_code"
+            bands = ("icp_band", "persona_band") if kind == "lead" else ("icp_band",)
+            moved = (f"o.icp_code IS DISTINCT FROM n.icp_code OR o.icp_score IS DISTINCT FROM n.icp_score "
+                     f"OR {persona[2]} IS DISTINCT FROM {persona[0]} OR {persona[3]} IS DISTINCT FROM {persona[1]}")
             with self.registered("new_scores", new):
-                code_moved, band_moved = self.db.execute(
-                    f"SELECT count(*) FILTER (WHERE o.{'persona_code' if kind == 'lead' else 'icp_code'} IS DISTINCT FROM "
-                    f"n.{'persona_code' if kind == 'lead' else 'icp_code'}), "
-                    f"count(*) FILTER (WHERE o.{band} IS DISTINCT FROM n.{band}) "
+                first, moved_count, code_moved, band_moved = self.db.execute(
+                    f"SELECT count(*) FILTER (WHERE o.{key} IS NULL), "
+                    f"count(*) FILTER (WHERE o.{key} IS NOT NULL AND ({moved})), "
+                    f"count(*) FILTER (WHERE o.{key} IS NOT NULL AND o.{code} IS DISTINCT FROM n.{code}), "
+                    f"count(*) FILTER (WHERE o.{key} IS NOT NULL AND ("
+                    + " OR ".join(f"o.{b} IS DISTINCT FROM n.{b}" for b in bands) + ")) "
                     f"FROM new_scores n LEFT JOIN {scores} o USING ({key})").fetchall()[0]
                 if kind == "account":
+                    report.new_accounts += first
+                    report.moved_accounts += moved_count
                     report.changed_icp += code_moved
+                    report.changed_band_accounts += band_moved
                 else:
+                    report.new_leads += first
+                    report.moved_leads += moved_count
                     report.changed_persona += code_moved
-                report.changed_band += band_moved
-                (moved,) = self.db.execute(
+                    report.changed_band_leads += band_moved
+                self.db.execute(
                     f"INSERT INTO score_history SELECT ?, n.{key}, o.icp_code, n.icp_code, o.icp_score, n.icp_score, "
                     f"{persona[2]}, {persona[0]}, {persona[3]}, {persona[1]}, ?, ? "
-                    f"FROM new_scores n LEFT JOIN {scores} o USING ({key}) "
-                    f"WHERE o.icp_code IS DISTINCT FROM n.icp_code OR o.icp_score IS DISTINCT FROM n.icp_score "
-                    f"OR {persona[2]} IS DISTINCT FROM {persona[0]} OR {persona[3]} IS DISTINCT FROM {persona[1]}",
-                    [kind, ruleset_hash, now]).fetchall()[0]
-                if kind == "account":
-                    report.moved_accounts += moved
-                else:
-                    report.moved_leads += moved
+                    f"FROM new_scores n LEFT JOIN {scores} o USING ({key}) WHERE {moved}",
+                    [kind, ruleset_hash, now])
                 columns = ", ".join([key, *_SCORE_COLUMNS[kind]])
                 self.db.execute(f"INSERT OR REPLACE INTO {scores} SELECT {columns}, ?, ? FROM new_scores",
                                 [ruleset_hash, as_of])
