@@ -86,6 +86,8 @@ class Ruleset:
         self.persona_name_of = np.array([self.persona_names.index(p.code) for _, p in self.personas]
                                         + [-1, len(self.persona_names) - 1], dtype=np.int64)
         self._kernels: dict[tuple, _Kernels] = {}
+        self.account_tables = codegen.tables((self.program.icps,), self.program.account_columns)
+        self.lead_tables = codegen.tables(self.program.personas, self.program.lead_columns)
 
     @property
     def account_fields(self) -> list[str]:
@@ -260,7 +262,8 @@ class _Run:
         constants = bound.constants.arrays()
         kernels.run("score_accounts", n, *_column_arrays(dataset.accounts, program.account_columns, layouts), *constants,
             bound.weights, bound.possible, live_icp, preview_icp, has_preview, outcomes,
-            self.icp, self.icp_score, self.preview_icp, self.preview_icp_score, self.account_outcomes)
+            self.icp, self.icp_score, self.preview_icp, self.preview_icp_score, self.account_outcomes,
+            *ruleset.account_tables.arrays())
         self.lead_outcomes = None
         if dataset.leads is None:
             return
@@ -275,7 +278,8 @@ class _Run:
         kernels.run("score_leads", m, dataset.lead_account_rows, self.icp, self.preview_icp,
             *_column_arrays(dataset.leads, program.lead_columns, layouts), *constants,
             bound.lead_weights, bound.possible, live_persona, preview_persona, has_preview, outcomes,
-            self.persona, self.persona_score, self.preview_persona, self.preview_persona_score, self.lead_outcomes)
+            self.persona, self.persona_score, self.preview_persona, self.preview_persona_score, self.lead_outcomes,
+            *ruleset.lead_tables.arrays())
 
 
 def _codes_column(codes: list[str], index: np.ndarray) -> pa.Array:

@@ -8,7 +8,13 @@ instruction has exactly one emitter here, the twin of its reference definition.
 
 from __future__ import annotations
 
-from . import ir
+import hashlib
+from pathlib import Path
+
+import attrs
+import numpy as np
+
+from . import interpreter, ir
 
 # The only operator spellings that can appear in generated code.
 _OPS = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -156,11 +162,9 @@ def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str) -> list[st
         for p in rule.params:
             value = names[p.value]
             if p.mode == "filter":
-                # passes only when true, or when unknown and it opts into passing on unknown
-                passes.append(f"({value} >= {1 if p.unknown == 'passes' else 2})")
+                passes.append(f"({value} >= {p.threshold})")
             elif p.mode == "exclude":
-                # excludes only when true, or when unknown and it opts into excluding on unknown
-                passes.append(f"({value} < {1 if p.unknown == 'excludes' else 2})")
+                passes.append(f"({value} < {p.threshold})")
             else:
                 earns.append(f"{weights}[{p.slot}] * ({value} == 2)")
         e.accumulate(q, "True", [f"{q} & {p}" for p in passes])
@@ -190,26 +194,54 @@ def _emit_assignment(e: _Emitter, results, first: int, active: str, best: str, b
     e.line(f"{out_score}[i] = {best_score}")
 
 
-def _kernel(name: str, args: str, body: list[str]) -> list[str]:
-    """A kernel over the records [start, stop). It releases the GIL, so the caller runs slices
-    of the table on several threads at once (numba's `prange` would do the same but makes
-    every ruleset's kernel several times slower to compile)."""
+def _kernel(name: str, args: str, body: list[str], setup: tuple[str, ...] = ()) -> list[str]:
+    """A kernel over the records [start, stop), after `setup` (scratch arrays). It releases the
+    GIL, so the caller runs slices of the table on several threads at once (numba's `prange`
+    would do the same but makes every ruleset's kernel several times slower to compile)."""
     return [
         "@njit(cache=True, nogil=True)",
         f"def {name}(start, stop, {args}):",
+        *("    " + line for line in setup),
         "    for i in range(start, stop):",
         *("    " + line for line in body),
         "",
     ]
 
 
+# Straight-line code compiles in time that grows faster than its length (numba's optimizer is
+# about quadratic in a function's size): a program beyond this many instructions, parameters and
+# rules per record kind runs on the table interpreter instead, whose kernel size depends only on
+# the columns read. Below it, straight-line code is the faster of the two at run time.
+STRAIGHT_LINE_LIMIT = 160
+
+_COMMON = "luts, lut_off, floats, ints, weights, possible, live, preview_live, preview, explain"
+
+
+def _size(blocks) -> int:
+    return sum(len(b.instructions) + len(b.rules) + sum(len(r.params) for r in b.rules) for b in blocks)
+
+
+def interpreted(program: ir.Program) -> bool:
+    """Whether this program's kernels run on the table interpreter."""
+    return max(_size([program.icps]), _size(program.personas)) > STRAIGHT_LINE_LIMIT
+
+
 def generate(program: ir.Program, layouts: dict[str, str]) -> str:
-    """The kernel module's source. `layouts` says, per set field, "bitset" or "csr"."""
-    common = "luts, lut_off, floats, ints, weights, possible, live, preview_live, preview, explain"
+    """The kernel module's source. `layouts` says, per set field, "bitset" or "csr". Both
+    kinds of kernel take the interpreter's tables as their last arguments (straight-line code
+    ignores them), so that they are called alike."""
+    tables_args = ", ".join(f.name for f in attrs.fields(Tables))
+    account_args = ", ".join(_column_args("a", program.account_columns, layouts) + [_COMMON])
+    account_args += ", out_icp, out_score, out_preview_icp, out_preview_score, out_tri, " + tables_args
+    lead_args = ", ".join(["account_row", "account_icp", "account_preview_icp"]
+                          + _column_args("l", program.lead_columns, layouts) + [_COMMON])
+    lead_args += ", out_persona, out_score, out_preview_persona, out_preview_score, out_tri, " + tables_args
+    if interpreted(program):
+        return "\n".join([HEADER + _INTERPRETER_IMPORT,
+                          *_interpreted_accounts(program, layouts, account_args),
+                          *_interpreted_leads(program, layouts, lead_args)]) + "\n"
 
     # accounts
-    account_args = ", ".join(_column_args("a", program.account_columns, layouts) + [common])
-    account_args += ", out_icp, out_score, out_preview_icp, out_preview_score, out_tri"
     e = _Emitter("a", program.account_columns, layouts, " " * 4)
     results = _emit_block(e, program.icps, "", "weights")
     _emit_assignment(e, results, 0, "live", "best", "best_score", "out_icp", "out_score")
@@ -219,18 +251,8 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
     lines = [HEADER, *_kernel("score_accounts", account_args, e.lines + inner.lines)]
 
     # leads: only the Personas of the ICP the lead's account was assigned are evaluated
-    lead_args = ", ".join(["account_row", "account_icp", "account_preview_icp"]
-                          + _column_args("l", program.lead_columns, layouts) + [common])
-    lead_args += ", out_persona, out_score, out_preview_persona, out_preview_score, out_tri"
     body = _Emitter("l", program.lead_columns, layouts, " " * 4)
-    body.line("a = account_row[i]")
-    body.line("icp = account_icp[a] if a >= 0 else -1")
-    body.line("picp = account_preview_icp[a] if a >= 0 and preview else -1")
-    body.line("out_persona[i] = -2 if icp < 0 else -1")
-    body.line("out_score[i] = -1")
-    body.line("if preview:")
-    body.line("    out_preview_persona[i] = -2 if picp < 0 else -1")
-    body.line("    out_preview_score[i] = -1")
+    _emit_lead_start(body)
     first = len(program.icps.rules)
     for icp_index, block in enumerate(program.personas):
         if not block.rules:
@@ -248,6 +270,168 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
         body.lines += inner.lines
     lines += _kernel("score_leads", lead_args, body.lines)
     return "\n".join(lines) + "\n"
+
+
+def _emit_lead_start(e: _Emitter) -> None:
+    """The lead's assigned ICPs (live and preview) and its outputs before any Persona: -2 when
+    no ICP was assigned, else -1 (no Persona fits) until one does."""
+    e.line("a = account_row[i]")
+    e.line("icp = account_icp[a] if a >= 0 else -1")
+    e.line("picp = account_preview_icp[a] if a >= 0 and preview else -1")
+    e.line("out_persona[i] = -2 if icp < 0 else -1")
+    e.line("out_score[i] = -1")
+    e.line("if preview:")
+    e.line("    out_preview_persona[i] = -2 if picp < 0 else -1")
+    e.line("    out_preview_score[i] = -1")
+
+
+# ---- the table interpreter's kernels ------------------------------------------------------------
+
+# The interpreter's own source is part of every interpreted module's text, by its hash, so that a
+# changed interpreter never runs under a kernel numba cached against the old one.
+_INTERPRETER_IMPORT = f"""from unstuck_dsl.interpreter import assign, combine, rate, test_bitset, test_codes, test_csr, test_values
+# interpreter {hashlib.sha256(Path(interpreter.__file__).read_bytes()).hexdigest()[:16]}
+"""
+
+
+@attrs.frozen
+class Tables:
+    """One record kind's program as the interpreter's int64 tables (see interpreter.py for the
+    row layouts). Blocks are the ICPs (one block) or the Personas of each ICP (one per ICP);
+    the ranges say where each block's rows start, tests per block and column."""
+
+    tests: np.ndarray
+    test_ranges: np.ndarray  # [block, column] → first test row; [block, columns] → end
+    logic: np.ndarray
+    logic_args: np.ndarray
+    logic_ranges: np.ndarray  # [block] → first logic row; [blocks] → end
+    params: np.ndarray
+    rules: np.ndarray
+    rule_ranges: np.ndarray  # [block] → first rule row; [blocks] → end
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return attrs.astuple(self, recurse=False)
+
+
+def _test_row(k: int, op: ir.Instruction, slots: tuple[ir.ColumnSlot, ...]) -> tuple[int, ...]:
+    if isinstance(op, ir.LutTest):
+        return k, interpreter.LUT, op.lut, 0, 0
+    if isinstance(op, (ir.NumTest, ir.IntTest)):
+        return k, interpreter.COMPARISONS[op.op], op.const, 0, 0
+    if isinstance(op, ir.KnownTest):
+        return k, interpreter.KNOWN if op.known else interpreter.UNKNOWN, 0, 0, 0
+    if isinstance(op, ir.SetTest):
+        quantifier = interpreter.HAS_ALL if op.quantifier == "all" else interpreter.HAS_ANY
+        return k, quantifier, op.first, op.count, 1 if slots[op.column].open else 0
+    return k, interpreter.MEMBER, op.first, op.count, 0
+
+
+_LOGIC = {ir.NotOp: interpreter.NOT, ir.AndOp: interpreter.AND, ir.OrOp: interpreter.OR}
+_MODES = {"filter": interpreter.FILTER, "exclude": interpreter.EXCLUDE, "score": interpreter.SCORE}
+
+
+def tables(blocks: tuple[ir.Block, ...], slots: tuple[ir.ColumnSlot, ...]) -> Tables:
+    """The interpreter's tables for these blocks over these columns."""
+    tests, logic, args, params, rules = [], [], [], [], []
+    test_ranges, logic_ranges, rule_ranges = [], [], []
+    for block in blocks:
+        by_column = [[] for _ in slots]
+        logic_ranges.append(len(logic))
+        for k, op in enumerate(block.instructions):
+            if type(op) in _LOGIC:
+                operands = (op.arg,) if isinstance(op, ir.NotOp) else op.args
+                logic.append((k, _LOGIC[type(op)], len(args), len(operands)))
+                args += operands
+            else:
+                by_column[op.column].append(_test_row(k, op, slots))
+        starts = []
+        for rows in by_column:
+            starts.append(len(tests))
+            tests += rows
+        test_ranges.append(starts + [len(tests)])
+        rule_ranges.append(len(rules))
+        for rule in block.rules:
+            rules.append((rule.index, len(params), len(rule.params)))
+            params += [(p.value, _MODES[p.mode], p.threshold, p.slot) for p in rule.params]
+    logic_ranges.append(len(logic))
+    rule_ranges.append(len(rules))
+
+    def table(rows, width):
+        return np.array(rows, np.int64).reshape(-1, width) if rows else np.zeros((1, width), np.int64)
+
+    return Tables(table(tests, 5), np.array(test_ranges, np.int64).reshape(len(blocks), len(slots) + 1),
+                  table(logic, 4), np.array(args or [0], np.int64), np.array(logic_ranges, np.int64),
+                  table(params, 4), table(rules, 3), np.array(rule_ranges, np.int64))
+
+
+def _interpreted_block(e: _Emitter, block: str) -> None:
+    """Calls evaluating block `block` (a name in the kernel) of the tables on record i: each
+    column's tests, then not/and/or, then the rules (qualifies, scores; out_tri on request)."""
+    for k, slot in enumerate(e.slots):
+        c, lo, hi = e.col(k), f"test_ranges[{block}, {k}]", f"test_ranges[{block}, {k + 1}]"
+        if slot.kind == "coded":
+            e.line(f"test_codes(i, {c}_code, luts, lut_off, tests, {lo}, {hi}, vals)")
+        elif slot.kind == "set" and e.layouts[slot.field] == "csr":
+            e.line(f"test_csr(i, {c}_off, {c}_val, {c}_ok, ints, tests, {lo}, {hi}, vals, present)")
+        elif slot.kind == "set":
+            e.line(f"test_bitset(i, {c}_val, {c}_ok, ints, tests, {lo}, {hi}, vals, present)")
+        else:
+            constants = "floats" if slot.kind == "f64" else "ints"
+            e.line(f"test_values(i, {c}_val, {c}_ok, {constants}, tests, {lo}, {hi}, vals)")
+    e.line(f"combine(vals, logic, logic_args, logic_ranges[{block}], logic_ranges[{block} + 1])")
+    e.line(f"rate(i, vals, params, rules, rule_ranges[{block}], rule_ranges[{block} + 1], weights, possible, "
+           "explain, out_tri, qualifies, scores)")
+
+
+def _scratch(blocks: tuple[ir.Block, ...]) -> tuple[str, ...]:
+    """Per-call scratch arrays: truth values of one block's instructions, its rules' outcomes,
+    and set items present."""
+    values = max((len(b.instructions) for b in blocks), default=0)
+    rules = max((len(b.rules) for b in blocks), default=0)
+    return (f"vals = np.zeros({max(values, 1)}, np.int8)",
+            f"qualifies = np.zeros({max(rules, 1)}, np.bool_)",
+            f"scores = np.zeros({max(rules, 1)}, np.int64)",
+            "present = np.zeros(ints.shape[0], np.bool_)")
+
+
+def _interpreted_accounts(program: ir.Program, layouts: dict[str, str], args: str) -> list[str]:
+    e = _Emitter("a", program.account_columns, layouts, " " * 4)
+    _interpreted_block(e, "0")
+    ranges = "rules, rule_ranges[0], rule_ranges[1], qualifies, scores"
+    e.line(f"best, best_score = assign(live, 0, {ranges})")
+    e.line("out_icp[i] = best")
+    e.line("out_score[i] = best_score")
+    e.line("if preview:")
+    e.line(f"    best, best_score = assign(preview_live, 0, {ranges})")
+    e.line("    out_preview_icp[i] = best")
+    e.line("    out_preview_score[i] = best_score")
+    return _kernel("score_accounts", args, e.lines, _scratch((program.icps,)))
+
+
+def _interpreted_leads(program: ir.Program, layouts: dict[str, str], args: str) -> list[str]:
+    """The Personas of the lead's live ICP, then (in a preview run) those of its preview ICP
+    when that is another one."""
+    e = _Emitter("l", program.lead_columns, layouts, " " * 4)
+    _emit_lead_start(e)
+    first = len(program.icps.rules)
+    ranges = "rules, rule_ranges[block], rule_ranges[block + 1], qualifies, scores"
+    e.line("for run in range(2):")
+    e.line("    block = icp if run == 0 else picp")
+    e.line("    if block < 0:")
+    e.line("        continue")
+    e.line("    if run == 0 or block != icp:")
+    inner = _Emitter("l", program.lead_columns, layouts, " " * 12)
+    _interpreted_block(inner, "block")
+    e.lines += inner.lines
+    e.line("    if run == 0:")
+    e.line(f"        best, best_score = assign(live, {first}, {ranges})")
+    e.line("        out_persona[i] = best")
+    e.line("        out_score[i] = best_score")
+    e.line("    else:")
+    e.line(f"        best, best_score = assign(preview_live, {first}, {ranges})")
+    e.line("        out_preview_persona[i] = best")
+    e.line("        out_preview_score[i] = best_score")
+    return _kernel("score_leads", args, e.lines, _scratch(program.personas))
 
 
 def generate_audience(program: ir.AudienceProgram, layouts: dict[str, str]) -> str:

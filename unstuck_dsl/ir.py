@@ -151,6 +151,12 @@ class ParamIR:
     weight: int  # scaled integer weight (score parameters), else 0
     slot: int  # column of this parameter in the weight table and the outcome matrix
 
+    @property
+    def threshold(self) -> int:
+        """A filter passes when its value >= threshold, an exclude when its value < threshold:
+        2 when only true counts, 1 when unknown counts too (`unknown passes` / `unknown excludes`)."""
+        return 1 if self.unknown in ("passes", "excludes") else 2
+
 
 @attrs.frozen(slots=True)
 class RuleIR:
