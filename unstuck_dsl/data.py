@@ -779,7 +779,9 @@ def date_days(array: pa.Array, fail, what: str = "a date (YYYY-MM-DD)") -> pa.Ar
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         days = parse_text(array, _parse_dates, what, fail)
     elif pa.types.is_timestamp(array.type) or pa.types.is_date64(array.type):
-        days = pc.cast(array, pa.date32())  # a timestamp with a time zone: its day in UTC
+        if getattr(array.type, "tz", None):  # Arrow would take the day in that zone; the rule is UTC
+            array = array.cast(pa.timestamp(array.type.unit))
+        days = pc.cast(array, pa.date32())
     elif pa.types.is_date32(array.type):
         days = array
     else:
