@@ -13,9 +13,12 @@ import subprocess
 import sys
 import textwrap
 
+from click.testing import CliRunner
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from unstuck_dsl.cli import cli
+from unstuck_dsl.source import MAX_FILE_BYTES, MAX_WORKSPACE_BYTES
 from unstuck_dsl.text import wildcard_match
 
 HANG = 20  # seconds: every input below took over a minute before its fix
@@ -77,4 +80,35 @@ def test_a_long_almost_matching_title_does_not_stall_the_evaluator():
         title = "Head of Sales " * 1_000
         assert reference.evaluate_condition(condition, {"title": title}, context) is False
         assert reference.evaluate_condition(condition, {"title": title + " OPS"}, context) is True
+    """)
+
+
+# ---- item 8: a large workspace is refused, or checked in time that grows with its size -----------
+
+
+def test_a_workspace_over_the_total_size_limit_is_refused_naming_the_folder(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for i in range(6):  # each under the per-file limit, together over the workspace limit
+        with open(rules / f"part_{i}.ust", "wb") as file:
+            file.truncate(MAX_FILE_BYTES - 1)
+    result = CliRunner().invoke(cli, ["check", str(rules)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    total = 6 * (MAX_FILE_BYTES - 1)
+    assert f"{rules}: its 6 rule files hold {total} bytes together, too much for one workspace " \
+           f"(limit {MAX_WORKSPACE_BYTES})" in result.output
+
+
+def test_a_warning_on_every_icp_of_a_large_file_is_shown_promptly():
+    """Each diagnostic shows its source line; finding it must not rescan the whole file."""
+    run_python("""
+        from unstuck_dsl.diagnostics import render_all
+        from unstuck_dsl.pipeline import check_sources
+        from unstuck_dsl.source import Source
+        icps = "".join(f"icp a{i} {{\\n  filter: employees > {i}\\n}}\\n" for i in range(30_000))
+        source = Source("t.ust", "account fields {\\n  employees: int\\n}\\n" + icps)
+        ruleset, warnings = check_sources([source])
+        assert ruleset is not None and len(warnings) == 30_000
+        assert "icp a29999 {" in render_all(warnings, {"t.ust": source})
     """)
