@@ -66,8 +66,12 @@ def _lead_condition(k: int) -> str:
 
 
 def _param(k: int, condition: str) -> str:
-    mode = "filter" if k % 13 == 5 else ("exclude" if k % 17 == 3 else f"score {k % 9 + 1}")
-    return f'  {mode} "p{k}": {condition}\n'
+    """A score parameter; every 13th a filter (passing on unknown), every 17th an exclude."""
+    if k % 13 == 5:
+        return f'  filter "p{k}" unknown passes: {condition}\n'
+    if k % 17 == 3:
+        return f'  exclude "p{k}": {condition}\n'
+    return f'  score {k % 9 + 1} "p{k}": {condition}\n'
 
 
 def one_icp_with_params(n: int) -> str:
@@ -86,21 +90,20 @@ def many_icps(n: int, params: int = 4, persona_params: int = 3) -> str:
     return "".join(out)
 
 
-def long_lists(n: int) -> str:
-    """Lists of n members: numbers and dates in `in {…}`, an `or` chain of n comparisons,
-    `has any` / `has all` with n items, text in `in {…}`."""
+def long_lists(n: int, chains: bool = True) -> str:
+    """Lists of n members: numbers and dates in `in {…}`, `has any` / `has all` with n items,
+    text in `in {…}`; with `chains`, also an `or` and an `and` chain of n comparisons."""
     numbers = ", ".join(str(k * 3) for k in range(n))
     days = ", ".join(f"20{k % 30 + 10:02d}-{k % 12 + 1:02d}-{k % 28 + 1:02d}" for k in range(n))
-    chain = " or ".join(f"revenue == {k * 7}" for k in range(n))
+    chains = (f'  score 3 "or chain": {" or ".join(f"revenue == {k * 7}" for k in range(n))}\n'
+              f'  score 1 "and chain": {" and ".join(f"employees != {k}" for k in range(n))}\n') if chains else ""
     items = ", ".join(f'"tool{k}"' for k in range(n))
     words = ", ".join(f'"ind{k}"' for k in range(n))
     return FIELDS + f"""icp lists "Lists" live {{
   score 1 "numbers": employees in {{{numbers}}}
   score 2 "not numbers": employees not in {{{numbers}}}
   score 1 "dates": founded in {{{days}}}
-  score 3 "chain": {chain}
-  score 1 "and chain": {" and ".join(f"employees != {k}" for k in range(n))}
-  score 2 "any": stack has any {{{items}}}
+{chains}  score 2 "any": stack has any {{{items}}}
   score 1 "all": tools has all {{{items}}}
   score 1 "words": industry in {{{words}}}
   persona p "P" {{ score 1: skills has any {{{items}}} }}
@@ -125,7 +128,9 @@ def measure(text: str, timeout: float = 900) -> dict:
         path = os.path.join(folder, "rules.ust")
         with open(path, "w") as out:
             out.write(text)
-        env = dict(os.environ, UNSTUCK_CACHE_DIR=os.path.join(folder, "cache"))
+        # Fresh caches for the kernels and for the interpreter's own functions: nothing is reused.
+        env = dict(os.environ, UNSTUCK_CACHE_DIR=os.path.join(folder, "cache"),
+                   NUMBA_CACHE_DIR=os.path.join(folder, "numba"))
         began = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", CHILD, path], env=env, capture_output=True, text=True,
                               timeout=timeout)

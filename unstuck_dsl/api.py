@@ -18,6 +18,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 import pyarrow as pa
+from numba.core.errors import NumbaError
 
 from . import codegen, dates, explain, kernel, model
 from .data import Column, Dataset, EncodedTable, load_dataset, unknown_column
@@ -64,12 +65,19 @@ class _Kernels:
         if name not in self.ready:
             try:
                 getattr(self.module, name)(0, 0, *args)
+            except COMPILE_ERRORS:
+                raise  # compiling again would fail the same way, after as long again
             except Exception:  # a damaged cache entry: rebuild it once, then let errors through
                 self.module = kernel.reload_kernel(self.source)
                 self.ready.clear()
                 getattr(self.module, name)(0, 0, *args)
             self.ready.add(name)
         run_parallel(getattr(self.module, name), n, *args)
+
+
+# Failures of numba's compiler itself (typing, lowering; too deep or too large a function), as
+# opposed to a cache entry that cannot be read.
+COMPILE_ERRORS = (NumbaError, RecursionError, MemoryError)
 
 
 class Ruleset:

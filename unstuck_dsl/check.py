@@ -15,9 +15,14 @@ from .countries import COUNTRY_CODES
 from .diagnostics import Diagnostic, did_you_mean
 from .printer import param_name, print_file, print_value
 from .schema import ENGAGEMENT_FIELDS, KEY_COLUMNS, RESERVED_FIELDS, TYPE_NAMES, Field, FieldType, Schema, audience_schema, constant
+from .text import look_alike_letters, look_alike_skeleton
 
 MAX_WEIGHT = Decimal(1_000_000)
 MAX_WEIGHT_DECIMALS = 4
+# Compile limits (E070, E071): what the kernels compile in bounded time and memory. A kernel's
+# size grows with the fields it reads (one call per column); its tables with the conditions.
+MAX_FIELDS_READ = 100  # distinct fields read by the ICPs, and by the Personas
+MAX_CONDITIONS = 20_000  # comparisons and other tests in all ICPs and Personas together
 
 _OPS_BY_TYPE = {
     "category": ("==", "!="),
@@ -68,6 +73,7 @@ class _Checker:
 
     def run(self, workspace: ast.Workspace) -> model.Ruleset:
         declarations = list(workspace.declarations())
+        self.warn_look_alikes(declarations)
         for d in declarations:
             if isinstance(d, ast.FieldsBlock):
                 self.declare_fields(d)
@@ -89,6 +95,7 @@ class _Checker:
                 continue
             seen[d.code] = d.span
             icps.append(self.check_icp(d))
+        self.check_compile_limits(icps)
         schema = Schema(tuple(self.fields.values()))
         engagement = self.check_engagement([d for d in declarations if isinstance(d, ast.Engagement)])
         for name in ENGAGEMENT_FIELDS if engagement is not None else ():
@@ -99,6 +106,26 @@ class _Checker:
                                          engagement)
         source_text = "\n".join(print_file(f) for f in workspace.files)
         return model.Ruleset(schema, tuple(icps), audiences, engagement, source_text=source_text)
+
+    def check_compile_limits(self, icps: list[model.Icp]) -> None:
+        """E070 / E071, reported at the first condition beyond the limit (Personas from a
+        template count once per use, as they are compiled)."""
+        personas = [p for icp in icps for p in icp.personas]
+        for kind, rules in (("ICPs", icps), ("Personas", personas)):
+            read: set[str] = set()
+            for predicate in _rule_predicates(rules):
+                read.add(predicate.field.name)
+                if len(read) > MAX_FIELDS_READ:
+                    self.report("E070", f"the {kind} read more than {MAX_FIELDS_READ} fields", predicate.field.span,
+                                f"field {len(read)}", f"at most {MAX_FIELDS_READ} distinct fields can be read by the "
+                                f"{kind}; split the workspace into several")
+                    break
+        for count, predicate in enumerate(_rule_predicates([*icps, *personas]), 1):
+            if count > MAX_CONDITIONS:
+                self.report("E071", f"the rules hold more than {MAX_CONDITIONS:,} conditions", predicate.span,
+                            f"condition {count:,}", "merge comparisons into lists (`employees in {...}`) or "
+                            "split the workspace into several")
+                return
 
     def check_engagement(self, blocks) -> model.Engagement | None:
         if not blocks:
@@ -240,6 +267,21 @@ class _Checker:
                         "second declaration", "template names must be unique")
             return
         self.templates[template.code] = template
+
+    def warn_look_alikes(self, declarations) -> None:
+        """W002: two names spelled differently that read the same (a Cyrillic `ѕ` for an `s`,
+        fullwidth letters) make rules that look right and mean something else."""
+        first_of: dict[str, tuple[str, str, ast.Span]] = {}  # skeleton → its first declaration
+        warned = set()
+        for what, name, span in _declared_names(declarations):
+            first_what, first, first_span = first_of.setdefault(look_alike_skeleton(name), (what, name, span))
+            if first == name or name in warned:
+                continue
+            warned.add(name)
+            letters = "; ".join(f"`{n}` has " + ", ".join(look_alike_letters(n)) for n in (name, first)
+                                if look_alike_letters(n))
+            self.report("W002", f"{what} `{name}` looks the same as {first_what} `{first}` but is another name", span,
+                        "", f"{letters}; `{first}` is at {first_span}. Retype one in the other's letters, or rename it")
 
     # ---- ICPs and Personas ------------------------------------------------------------------------
 
@@ -541,6 +583,12 @@ class _ConditionChecker:
         return c
 
 
+def _rule_predicates(rules):
+    for rule in rules:
+        for param in rule.params:
+            yield from _predicates(param.condition)
+
+
 def _predicates(condition):
     if isinstance(condition, ast.Not):
         yield from _predicates(condition.operand)
@@ -558,3 +606,22 @@ def _show(value: ast.Value) -> str:
 def _a(word: str) -> str:
     """The word with its indefinite article: "an int", "a date", "an exclude"."""
     return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
+def _declared_names(declarations):
+    """Every name the workspace declares, as (what it names, the name, where)."""
+    for d in declarations:
+        if isinstance(d, ast.FieldsBlock):
+            yield from ((f"{d.kind} field", f.name, f.span) for f in d.fields)
+        elif isinstance(d, ast.RegionDecl):
+            yield "region", d.code, d.span
+        elif isinstance(d, ast.PersonaTemplate):
+            yield "persona template", d.code, d.span
+        elif isinstance(d, ast.Icp):
+            yield "ICP", d.code, d.span
+            yield from (("Persona", p.code, p.span) for p in d.personas)
+        elif isinstance(d, ast.Audience):
+            yield "audience", d.code, d.span
+        elif isinstance(d, ast.Engagement):
+            yield from (("signal", s.code, s.span) for s in d.signals)
+            yield from (("stage", s.name, s.span) for s in d.stages)
