@@ -1,4 +1,5 @@
-"""Text semantics: normalized equality, wildcards, and semantic matching of titles.
+"""Text semantics: normalized equality, wildcards, semantic matching of titles, and names
+that look alike.
 
 These functions are evaluated per record by the reference evaluator and per distinct dictionary
 value by the compiler (which turns them into lookup tables), so both engines share them.
@@ -130,3 +131,25 @@ def resembles(value: str, phrases: tuple[str, ...], threshold: Decimal | None) -
     matcher = semantic_matcher()
     # Similarities are compared with a small tolerance so that a float 0.7999999 meets 0.8.
     return any(matcher.similarity(value, phrase) >= limit - 1e-9 for phrase in phrases)
+
+
+# ---- look-alike letters -----------------------------------------------------------------------
+
+# Letters of other scripts that fonts draw like a Latin letter: the Cyrillic and Greek part of
+# Unicode's confusables (UTS #39). NFKC folds the rest that matter in names: fullwidth letters
+# (ｍ), ligatures (ﬁ) and other compatibility forms.
+_AS_LATIN = str.maketrans(
+    "аеорсухіјѕԁԛԝһӏ" "АВЕЅІЈКМНОРСТХУԜ" "οαικνρυχ" "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+    "aeopcyxijsdqwhl" "ABESIJKMHOPCTXYW" "oaikvpux" "ABEZHIKMNOPTYX",
+)
+
+
+def look_alike_skeleton(name: str) -> str:
+    """How a name looks: two names spelled differently with one skeleton read the same."""
+    return unicodedata.normalize("NFKC", name).translate(_AS_LATIN)
+
+
+def look_alike_letters(name: str) -> list[str]:
+    """The letters of a name that only look like another letter, described for a hint."""
+    return [f"{char} (U+{ord(char):04X} {unicodedata.name(char, '?')})" for char in dict.fromkeys(name)
+            if look_alike_skeleton(char) != char]
