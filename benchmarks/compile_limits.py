@@ -80,13 +80,14 @@ def one_icp_with_params(n: int) -> str:
     return FIELDS + f'icp big "Big" live {{\n{body}  persona p "P" {{ score 1: years > 3 }}\n}}\n'
 
 
-def many_icps(n: int, params: int = 4, persona_params: int = 3) -> str:
-    """n live ICPs, each with a few parameters and one Persona."""
+def many_icps(n: int, drafts: int = 0, params: int = 4, persona_params: int = 3) -> str:
+    """n live ICPs, then `drafts` draft ICPs, each with a few parameters and one Persona."""
     out = [FIELDS]
-    for i in range(n):
+    for i in range(n + drafts):
+        status = "live" if i < n else "draft"
         body = "".join(_param(i + k, _account_condition(i + k)) for k in range(params))
         persona = "".join(_param(i + k, _lead_condition(i + k)) for k in range(persona_params))
-        out.append(f'icp i{i} "ICP {i}" live {{\n{body}  persona p "P" {{\n{persona}  }}\n}}\n')
+        out.append(f'icp i{i} "ICP {i}" {status} {{\n{body}  persona p "P" {{\n{persona}  }}\n}}\n')
     return "".join(out)
 
 
