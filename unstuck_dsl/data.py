@@ -306,9 +306,9 @@ def _read_csv(path: Path, columns: list[str] | None, null_values: Sequence[str])
     import pyarrow.csv as pcsv
 
     header = _csv_header(path)
+    quoted_line_breaks = _check_quotes(path)  # before the header is trusted: it may hold the stray quote
     _check_columns(header, columns or [], str(path))
     columns = header if columns is None else columns
-    quoted_line_breaks = _check_quotes(path)
     try:
         return pcsv.read_csv(
             path,
