@@ -18,7 +18,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from unstuck_dsl.cli import cli
-from unstuck_dsl.source import MAX_FILE_BYTES, MAX_WORKSPACE_BYTES
+from unstuck_dsl.pipeline import check_sources
+from unstuck_dsl.source import MAX_FILE_BYTES, MAX_WORKSPACE_BYTES, Source
 from unstuck_dsl.text import wildcard_match
 
 HANG = 20  # seconds: every input below took over a minute before its fix
@@ -106,9 +107,60 @@ def test_a_warning_on_every_icp_of_a_large_file_is_shown_promptly():
         from unstuck_dsl.diagnostics import render_all
         from unstuck_dsl.pipeline import check_sources
         from unstuck_dsl.source import Source
-        icps = "".join(f"icp a{i} {{\\n  filter: employees > {i}\\n}}\\n" for i in range(30_000))
+        icps = "".join(f"icp a{i} {{\\n}}\\n" for i in range(40_000))  # each: W001, no score parameters
         source = Source("t.ust", "account fields {\\n  employees: int\\n}\\n" + icps)
         ruleset, warnings = check_sources([source])
-        assert ruleset is not None and len(warnings) == 30_000
-        assert "icp a29999 {" in render_all(warnings, {"t.ust": source})
+        assert ruleset is not None and len(warnings) == 40_000
+        assert "icp a39999 {" in render_all(warnings, {"t.ust": source})
     """)
+
+
+# ---- item 21: look-alike names -------------------------------------------------------------------
+
+FIELDS = "account fields {\n  industry: category\n}\n"
+
+
+def check_text(text: str):
+    return check_sources([Source("t.ust", text)])
+
+
+def test_an_icp_spelled_with_a_cyrillic_letter_is_a_warning_naming_both():
+    text = FIELDS + "icp mm_saas {\n  score 1: industry == \"a\"\n}\nicp mm_\u0455aas {\n  score 1: industry == \"b\"\n}\n"
+    ruleset, diagnostics = check_text(text)
+    assert ruleset is not None  # a warning: the rules still check and score
+    (warning,) = diagnostics
+    assert (warning.code, warning.severity, str(warning.span)) == ("W002", "warning", "t.ust:7:1")
+    assert "ICP `mm_\u0455aas` looks the same as ICP `mm_saas`" in warning.message
+    assert "U+0455 CYRILLIC SMALL LETTER DZE" in warning.hint and "t.ust:4:1" in warning.hint
+
+
+def test_fullwidth_and_greek_letters_in_names_are_warnings():
+    text = ("account fields {\n  industry: category\n  \uff49ndustry: category\n}\n"
+            "region europe { GB }\nregion eur\u03bfpe { DE }\n")
+    _, diagnostics = check_text(text)
+    assert [(d.code, str(d.span)) for d in diagnostics] == [("W002", "t.ust:3:3"), ("W002", "t.ust:6:1")]
+    assert "FULLWIDTH LATIN SMALL LETTER I" in diagnostics[0].hint
+    assert "GREEK SMALL LETTER OMICRON" in diagnostics[1].hint
+
+
+def test_names_that_differ_visibly_or_repeat_exactly_are_not_look_alikes():
+    text = (FIELDS + "icp mm_saas {\n  score 1: industry == \"a\"\n  persona sales {\n  }\n}\n"
+            "icp MM_SAAS {\n  score 1: industry == \"a\"\n  persona sales {\n  }\n}\n")
+    _, diagnostics = check_text(text)
+    assert "W002" not in {d.code for d in diagnostics}
+
+
+def test_a_reference_with_a_look_alike_letter_says_which_letter():
+    text = FIELDS + "icp a {\n  score 1: \u0456ndustry == \"software\"\n}\n"
+    _, (error,) = check_text(text)
+    assert error.code == "E012"
+    assert error.hint.startswith("did you mean `industry`? `\u0456ndustry` has \u0456 (U+0456 CYRILLIC")
+
+
+def test_check_prints_look_alike_warnings_and_exits_0(tmp_path):
+    path = tmp_path / "rules.ust"
+    path.write_text(FIELDS + "icp mm_saas {\n  score 1: industry == \"a\"\n}\n"
+                    "icp \uff4dm_saas {\n  score 1: industry == \"b\"\n}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check", str(path)])
+    assert result.exit_code == 0
+    assert "warning[W002]: ICP `\uff4dm_saas` looks the same as ICP `mm_saas`" in result.output

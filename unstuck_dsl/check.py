@@ -12,10 +12,10 @@ import attrs
 
 from . import ast, model
 from .countries import COUNTRY_CODES
-from .diagnostics import Diagnostic, did_you_mean
+from .diagnostics import Diagnostic, did_you_mean, look_alike_note
 from .printer import param_name, print_file, print_value
 from .schema import ENGAGEMENT_FIELDS, KEY_COLUMNS, RESERVED_FIELDS, TYPE_NAMES, Field, FieldType, Schema, audience_schema, constant
-from .text import look_alike_letters, look_alike_skeleton
+from .text import look_alike_skeleton
 
 MAX_WEIGHT = Decimal(1_000_000)
 MAX_WEIGHT_DECIMALS = 4
@@ -278,10 +278,9 @@ class _Checker:
             if first == name or name in warned:
                 continue
             warned.add(name)
-            letters = "; ".join(f"`{n}` has " + ", ".join(look_alike_letters(n)) for n in (name, first)
-                                if look_alike_letters(n))
             self.report("W002", f"{what} `{name}` looks the same as {first_what} `{first}` but is another name", span,
-                        "", f"{letters}; `{first}` is at {first_span}. Retype one in the other's letters, or rename it")
+                        "", f"{look_alike_note(name, first)}; `{first}` is at {first_span}. "
+                        "Retype one in the other's letters, or rename it")
 
     # ---- ICPs and Personas ------------------------------------------------------------------------
 

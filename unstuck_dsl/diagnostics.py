@@ -14,6 +14,7 @@ import attrs
 from .ast import Span
 from .source import Source
 from .terminal import visible
+from .text import look_alike_letters, look_alike_skeleton
 
 
 @attrs.frozen(slots=True)
@@ -53,10 +54,22 @@ class RuleError(Exception):
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """A hint naming the closest candidate, or "" when nothing is close."""
     candidates = list(candidates)
+    # A name that reads the same is spelled with other letters: say which, or the hint would
+    # seem to repeat the name.
+    skeleton = look_alike_skeleton(word)
+    look_alike = [c for c in candidates if look_alike_skeleton(c) == skeleton]
+    if look_alike:
+        return f"did you mean `{look_alike[0]}`? {look_alike_note(word, look_alike[0])}".rstrip()
     # A difference in case only is the likeliest slip, and difflib may rank another name as close.
     same_letters = [c for c in candidates if c.casefold() == word.casefold()]
     close = same_letters or difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else ""
+
+
+def look_alike_note(*names: str) -> str:
+    """Which letters of these names only look like others: "`mm_ѕaas` has ѕ (U+0455 ...)"."""
+    return "; ".join(f"`{name}` has {', '.join(look_alike_letters(name))}" for name in names
+                     if look_alike_letters(name))
 
 
 def sort_key(d: Diagnostic):
