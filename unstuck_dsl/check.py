@@ -12,7 +12,7 @@ import attrs
 
 from . import ast, model
 from .countries import COUNTRY_CODES
-from .diagnostics import Diagnostic, did_you_mean, look_alike_note
+from .diagnostics import MAX_ERRORS, Diagnostic, did_you_mean, look_alike_note
 from .printer import param_name, print_file, print_value
 from .schema import ENGAGEMENT_FIELDS, KEY_COLUMNS, RESERVED_FIELDS, TYPE_NAMES, Field, FieldType, Schema, audience_schema, constant
 from .text import look_alike_skeleton
@@ -55,21 +55,32 @@ _LITERAL_KIND = {
 def check_workspace(workspace: ast.Workspace) -> tuple[model.Ruleset | None, list[Diagnostic]]:
     """Check a parsed workspace. The ruleset is None when there is any error."""
     checker = _Checker()
-    ruleset = checker.run(workspace)
-    errors = any(d.is_error for d in checker.diagnostics)
-    return (None if errors else ruleset), checker.diagnostics
+    try:
+        ruleset = checker.run(workspace)
+    except _TooManyErrors:
+        return None, checker.diagnostics
+    return (None if checker.errors else ruleset), checker.diagnostics
+
+
+class _TooManyErrors(Exception):
+    """Raised by the report of error number MAX_ERRORS: checking stops there."""
 
 
 class _Checker:
     def __init__(self):
         self.diagnostics: list[Diagnostic] = []
+        self.errors = 0
         self.fields: dict[str, Field] = {}
         self.invalid_fields: set[str] = set()  # declared with a type error, already reported
         self.regions: dict[str, tuple[str, ...]] = {}
         self.templates: dict[str, ast.PersonaTemplate] = {}
 
     def report(self, code: str, message: str, span, label: str = "", hint: str = "") -> None:
-        self.diagnostics.append(Diagnostic(code, message, span, label, hint))
+        diagnostic = Diagnostic(code, message, span, label, hint)
+        self.diagnostics.append(diagnostic)
+        self.errors += diagnostic.is_error
+        if self.errors == MAX_ERRORS:
+            raise _TooManyErrors
 
     def run(self, workspace: ast.Workspace) -> model.Ruleset:
         declarations = list(workspace.declarations())

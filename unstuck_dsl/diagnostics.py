@@ -16,6 +16,13 @@ from .source import Source
 from .terminal import visible
 from .text import look_alike_letters, look_alike_skeleton
 
+# A run reports at most this many errors, as javac does: the rest are mostly knock-on errors, and
+# each error's hint searches every declared name, so without a limit the time would grow with
+# the product of errors and names (an hour for a 1 MB file of misspelt references).
+MAX_ERRORS = 100
+# difflib compares in Python, so a hint looks at the names closest in length only (a name much
+# longer or shorter is never close): one hint costs the same in a workspace of any size.
+MAX_HINT_CANDIDATES = 500
 
 @attrs.frozen(slots=True)
 class Diagnostic:
@@ -62,7 +69,8 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
         return f"did you mean `{look_alike[0]}`? {look_alike_note(word, look_alike[0])}".rstrip()
     # A difference in case only is the likeliest slip, and difflib may rank another name as close.
     same_letters = [c for c in candidates if c.casefold() == word.casefold()]
-    close = same_letters or difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    nearest = sorted(candidates, key=lambda c: abs(len(c) - len(word)))[:MAX_HINT_CANDIDATES]
+    close = same_letters or difflib.get_close_matches(word, nearest, n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else ""
 
 
@@ -113,7 +121,8 @@ def summary(diagnostics: list[Diagnostic]) -> str:
     def plural(n: int, word: str) -> str:
         return f"{n} {word}{'' if n == 1 else 's'}"
 
-    return f"{plural(errors, 'error')}, {plural(warnings, 'warning')}"
+    stopped = f" (checking stops at {MAX_ERRORS} errors)" if errors >= MAX_ERRORS else ""
+    return f"{plural(errors, 'error')}, {plural(warnings, 'warning')}{stopped}"
 
 
 def render_all(diagnostics: list[Diagnostic], sources: dict[str, Source], color: bool = False) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import ast
 from .check import check_workspace
-from .diagnostics import Diagnostic, RuleError
+from .diagnostics import MAX_ERRORS, Diagnostic, RuleError
 from .model import Ruleset
 from .parser import parse_source
 from .source import Source, read_sources
@@ -42,7 +42,7 @@ def check_sources(sources: list[Source]) -> tuple[Ruleset | None, list[Diagnosti
             if rule_file is not None:
                 files.append(rule_file)
         if diagnostics:
-            return None, diagnostics
+            return None, diagnostics[:MAX_ERRORS]
         return check_workspace(ast.Workspace(tuple(files)))
 
 
