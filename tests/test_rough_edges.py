@@ -237,3 +237,40 @@ def test_rescore_and_diff_count_band_changes_in_the_same_units(workspace, tmp_pa
     assert rescored.exit_code == 0, rescored.output
     applied = int(re.search(r"([\d,]+) changed band \(ICP band / Persona band\)", rescored.output).group(1).replace(",", ""))
     assert applied == predicted > 0
+
+
+def _on_a_terminal(args: list[str], cwd: Path) -> str:
+    """Run the command line with stderr on a pseudo-terminal; what the terminal received."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    controller, terminal = pty.openpty()
+    env = dict(os.environ, COLUMNS="120", TERM="xterm")
+    process = subprocess.Popen([sys.executable, "-m", "unstuck_dsl", *map(str, args)], cwd=cwd, stdout=subprocess.DEVNULL,
+                               stderr=terminal, env=env)
+    os.close(terminal)
+    received = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the process closed the terminal
+            break
+        if not chunk:
+            break
+        received += chunk
+    process.wait(timeout=300)
+    os.close(controller)
+    assert process.returncode == 0, received.decode(errors="replace")[-2000:]
+    return received.decode(errors="replace")
+
+
+def test_long_commands_show_progress_with_counts_on_a_terminal_only(sample, tmp_path):
+    args = ["ingest", RULES, "--accounts", sample / "accounts.csv", "--leads", sample / "leads.csv",
+            "--db", tmp_path / "w.duckdb", "--as-of", AS_OF]
+    shown = _on_a_terminal(args, tmp_path)
+    assert "storing 300 accounts" in shown and "scoring 300 accounts and" in shown
+    piped = run("rescore", RULES, "--db", tmp_path / "w.duckdb", "--as-of", AS_OF)
+    assert piped.exit_code == 0
+    assert "scoring" not in piped.output and piped.output.count("\n") == 1

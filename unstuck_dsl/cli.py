@@ -161,20 +161,21 @@ def _counts(table: pa.Table, keys: list[str]) -> str:
 
 
 @contextlib.contextmanager
-def _stages():
-    """A progress bar on stderr, only on a terminal: one step per stage of the run."""
+def _stages(total: int = 5):
+    """Progress on stderr, only on a terminal (nothing when piped): each stage of the run by
+    name, with its record counts, a bar over the `total` stages and the time elapsed."""
     if not sys.stderr.isatty():
         yield lambda description: None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("starting", total=5)
+        task = progress.add_task("starting", total=total)
 
         def advance(description: str) -> None:
-            progress.update(task, description=description, advance=1)
+            progress.update(task, description=description, advance=1, refresh=True)
 
         yield advance
 
@@ -339,15 +340,22 @@ def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as
     if not any((accounts_path, leads_path, signals_path, outcomes_path)):
         raise UserError("give --accounts, --leads, --signals or --outcomes")
     day = _as_of(as_of)
-    compiled = compile_rules(rules)
     path = db or store.default_path(rules)
-    with store.Store(path) as workspace:
-        if accounts_path or leads_path:
-            report = store.ingest(workspace, compiled, accounts_path, leads_path, day)
-            click.echo(f"{path} (as of {day.isoformat()}): {report}")
-        if signals_path or outcomes_path:
-            signals, outcomes = store.ingest_events(workspace, compiled, signals_path, outcomes_path)
-            click.echo(f"{path}: {signals} signals and {outcomes} outcomes added (repeats ignored)")
+    report = added = None
+    with _stages(total=7) as stage:
+        stage("checking and compiling rules")
+        compiled = compile_rules(rules)
+        stage(f"opening {path}")
+        with store.Store(path) as workspace:
+            if accounts_path or leads_path:
+                report = store.ingest(workspace, compiled, accounts_path, leads_path, day, on_stage=stage)
+            if signals_path or outcomes_path:
+                stage("adding signals and outcomes")
+                added = store.ingest_events(workspace, compiled, signals_path, outcomes_path)
+    if report is not None:
+        click.echo(f"{path} (as of {day.isoformat()}): {report}")
+    if added is not None:
+        click.echo(f"{path}: {added[0]:,} signals and {added[1]:,} outcomes added (repeats ignored)")
 
 
 @cli.command()
@@ -363,10 +371,13 @@ def rescore(rules, db, as_of) -> None:
     from .api import compile as compile_rules
 
     day = _as_of(as_of)
-    compiled = compile_rules(rules)
     path = db or store.default_path(rules)
-    with store.Store(path) as workspace:
-        report = store.rescore(workspace, compiled, day)
+    with _stages() as stage:
+        stage("checking and compiling rules")
+        compiled = compile_rules(rules)
+        stage(f"opening {path}")
+        with store.Store(path) as workspace:
+            report = store.rescore(workspace, compiled, day, on_stage=stage)
     click.echo(f"{path} (as of {day.isoformat()}): {report}")
 
 
@@ -484,16 +495,23 @@ def demo(rules_path, n_accounts, out_dir, as_of) -> None:
     from .render import print_demo
 
     day = _as_of(as_of)
-    accounts, leads = sample.generate(n_accounts)
-    signals = sample.signals(leads, as_of=day)
-    started = time.perf_counter()
-    compiled = compile_rules(rules_path)
-    engaged = compiled.model.engagement is not None
-    result = compiled.score(accounts, leads, as_of=day, signals=signals if engaged else None)
-    outcomes = sample.outcomes(result.leads, as_of=day)
-    print_demo(result, time.perf_counter() - started, outcomes)
+    with _stages(total=4) as stage:
+        stage(f"generating {n_accounts:,} sample accounts and their leads")
+        accounts, leads = sample.generate(n_accounts)
+        signals = sample.signals(leads, as_of=day)
+        started = time.perf_counter()
+        stage("checking and compiling rules")
+        compiled = compile_rules(rules_path)
+        engaged = compiled.model.engagement is not None
+        stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
+        result = compiled.score(accounts, leads, as_of=day, signals=signals if engaged else None)
+        outcomes = sample.outcomes(result.leads, as_of=day)
+        elapsed = time.perf_counter() - started
+        if out_dir:
+            stage(f"writing the sample data to {out_dir}")
+            written = sample.write(out_dir, n_accounts)
+    print_demo(result, elapsed, outcomes)
     if out_dir:
-        written = sample.write(out_dir, n_accounts)
         for name, table in (("signals", signals), ("outcomes", outcomes)):
             path = Path(out_dir) / f"{name}.csv"
             write_table(table, str(path))

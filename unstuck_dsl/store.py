@@ -529,19 +529,28 @@ def _ids(rows) -> pa.Array:
     return pa.array([r[0] for r in rows], pa.string())
 
 
-def ingest(store: Store, compiled, accounts=None, leads=None, as_of: dt.date | None = None) -> IngestReport:
+def _quiet(description: str) -> None:
+    """The default progress callback: says nothing."""
+
+
+def ingest(store: Store, compiled, accounts=None, leads=None, as_of: dt.date | None = None,
+           on_stage=_quiet) -> IngestReport:
     """Upsert the given records and re-score exactly those whose inputs changed: changed
-    accounts, their leads, and changed leads. One transaction."""
+    accounts, their leads, and changed leads. One transaction. `on_stage` hears each step."""
     as_of = as_of or dt.date.today()
     ruleset = compiled.model
     sources = {kind: source for kind, source in (("account", accounts), ("lead", leads)) if source is not None}
-    typed = {kind: typed_input(source, ruleset, kind) for kind, source in sources.items()}  # all checked first
+    typed = {}
+    for kind, source in sources.items():  # every file checked before anything is applied
+        on_stage(f"reading {_describe(source)}")
+        typed[kind] = typed_input(source, ruleset, kind)
     report = IngestReport()
     with store.transaction():
         store.ensure_fields(ruleset)
         digest = store.record_ruleset(ruleset)
         changed = {"account": pa.array([], pa.string()), "lead": pa.array([], pa.string())}
         for kind, table in typed.items():
+            on_stage(f"storing {table.num_rows:,} {kind}s")
             changed[kind], inserted, updated = store.upsert(kind, table, _describe(sources[kind]))
             report.inserted += inserted
             report.updated += updated
@@ -553,22 +562,27 @@ def ingest(store: Store, compiled, accounts=None, leads=None, as_of: dt.date | N
             needed_accounts = _ids(store.db.execute(
                 "SELECT id FROM changed_accounts UNION SELECT account_id FROM leads WHERE lead_id IN "
                 "(SELECT id FROM changed_leads) OR account_id IN (SELECT id FROM changed_accounts)").fetchall())
-        result = compiled.score(store.records("account", needed_accounts), store.records("lead", affected_leads),
-                                as_of=as_of)
+        accounts, leads = store.records("account", needed_accounts), store.records("lead", affected_leads)
+        on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
+        result = compiled.score(accounts, leads, as_of=as_of)
+        on_stage("storing scores")
         store.write_scores(result, changed["account"], affected_leads, digest, as_of, report)
         report.rescored_accounts, report.rescored_leads = len(changed["account"]), len(affected_leads)
     return report
 
 
-def rescore(store: Store, compiled, as_of: dt.date | None = None) -> IngestReport:
+def rescore(store: Store, compiled, as_of: dt.date | None = None, on_stage=_quiet) -> IngestReport:
     """Re-score the whole workspace (after a rule change) and record the ruleset version."""
     as_of = as_of or dt.date.today()
     report = IngestReport()
     with store.transaction():
         store.ensure_fields(compiled.model)
         digest = store.record_ruleset(compiled.model)
+        on_stage("reading the stored records")
         accounts, leads = store.records("account"), store.records("lead")
+        on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
         result = compiled.score(accounts, leads, as_of=as_of)
+        on_stage("storing scores")
         store.write_scores(result, accounts.column(ACCOUNT_KEY).combine_chunks(),
                            leads.column(LEAD_KEY).combine_chunks(), digest, as_of, report)
         report.rescored_accounts, report.rescored_leads = accounts.num_rows, leads.num_rows
