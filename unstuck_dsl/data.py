@@ -714,13 +714,16 @@ class _Encoder:
         fixed = self.type.levels if self.type.name == "ordinal" else (False, True) if self.type.name == "bool" else None
         if fixed is not None:
             dictionary = list(fixed)
-            codes = [pc.index_in(d, value_set=pa.array(fixed)) for d in distinct]
-        else:
-            merged = pc.dictionary_encode(pa.concat_arrays(distinct) if distinct else pa.array([], pa.string()))
-            dictionary = Dictionary(merged.dictionary)
+            codes = [pc.index_in(d, value_set=pa.array(fixed)).fill_null(-1).to_numpy(zero_copy_only=False)
+                     for d in distinct]
+        else:  # one hash table over every batch's values, which come back as codes into the whole
+            merged = pc.dictionary_encode(pa.chunked_array(distinct, pa.string())).chunks
+            dictionary = Dictionary(merged[0].dictionary if merged else pa.array([], pa.string()))
+            indices = np.concatenate([chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False) for chunk in merged]
+                                     or [np.zeros(0, np.int32)])
             bounds = np.cumsum([0] + [len(d) for d in distinct])
-            codes = [merged.indices.slice(start, end - start) for start, end in zip(bounds[:-1], bounds[1:])]
-        maps = [np.append(c.fill_null(-1).to_numpy(zero_copy_only=False), -1).astype(np.int32) for c in codes]
+            codes = [indices[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+        maps = [np.append(c, -1).astype(np.int32) for c in codes]
         return dictionary, [maps[k] for k in which]
 
     def finish(self) -> Column:
