@@ -181,3 +181,16 @@ def test_check_prints_look_alike_warnings_and_exits_0(tmp_path):
     result = CliRunner().invoke(cli, ["check", str(path)])
     assert result.exit_code == 0
     assert "warning[W002]: ICP `\uff4dm_saas` looks the same as ICP `mm_saas`" in result.output
+
+
+def test_a_template_override_whose_name_only_looks_the_same_is_a_warning():
+    """The override would be added beside the template's parameter instead of replacing it."""
+    text = ("lead fields {\n  years_in_role: number\n}\n"
+            "persona template founder {\n  score 3 \"Still in the seat\": years_in_role <= 4\n}\n"
+            "icp a {\n  persona f from founder {\n    score 4 \"\u0405till in the seat\": years_in_role <= 6\n  }\n}\n")
+    _, diagnostics = check_text(text)
+    (warning,) = [d for d in diagnostics if d.code == "W002"]
+    assert str(warning.span) == "t.ust:9:5"
+    assert warning.message == ('parameter "\u0405till in the seat" of Persona `a.f` looks the same as '
+                               '"Still in the seat" but is another name')
+    assert "t.ust:5:3" in warning.hint

@@ -290,8 +290,7 @@ class _Checker:
                 continue
             warned.add(name)
             self.report("W002", f"{what} `{name}` looks the same as {first_what} `{first}` but is another name", span,
-                        "", f"{look_alike_note(name, first)}; `{first}` is at {first_span}. "
-                        "Retype one in the other's letters, or rename it")
+                        "", _look_alike_hint(name, first, first_span))
 
     # ---- ICPs and Personas ------------------------------------------------------------------------
 
@@ -355,7 +354,7 @@ class _Checker:
                      only_conditions_of: set[int] | None = None) -> tuple[model.Parameter, ...]:
         """Check the parameters of one ICP or Persona. For a template instance, the template's
         own parameters were already checked where written, so only the overrides are reported."""
-        checked, seen = [], {}
+        checked, seen, first_of = [], {}, {}
         for param in params:
             report = only_conditions_of is None or id(param) in only_conditions_of
             name = param_name(param)
@@ -365,6 +364,11 @@ class _Checker:
                             "second parameter with this name", "give each parameter its own name")
                 continue
             seen[name] = param.span
+            # An override whose name only looks like the template's adds a parameter instead.
+            first = first_of.setdefault(look_alike_skeleton(name), name)
+            if first != name:
+                sink.report("W002", f"parameter \"{name}\" of {where} looks the same as \"{first}\" but is another name",
+                            param.span, "", _look_alike_hint(name, first, seen[first]))
             ok = _check_mode(sink, param)
             condition = _ConditionChecker(sink, self.fields, self.invalid_fields, self.regions, kind, where).check(param.condition)
             if ok and condition is not None:
@@ -616,6 +620,10 @@ def _show(value: ast.Value) -> str:
 def _a(word: str) -> str:
     """The word with its indefinite article: "an int", "a date", "an exclude"."""
     return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
+def _look_alike_hint(name: str, first: str, first_span) -> str:
+    return f"{look_alike_note(name, first)}; `{first}` is at {first_span}. Retype one in the other's letters, or rename it"
 
 
 def _declared_names(declarations):
