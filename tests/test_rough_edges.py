@@ -274,3 +274,13 @@ def test_long_commands_show_progress_with_counts_on_a_terminal_only(sample, tmp_
     piped = run("rescore", RULES, "--db", tmp_path / "w.duckdb", "--as-of", AS_OF)
     assert piped.exit_code == 0
     assert "scoring" not in piped.output and piped.output.count("\n") == 1
+
+
+def test_every_command_defaults_to_the_same_workspace(sample, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run("ingest", RULES, "--accounts", sample / "accounts.csv", "--leads", sample / "leads.csv",
+               "--outcomes", sample / "outcomes.csv", "--as-of", AS_OF).exit_code == 0
+    assert (tmp_path / "unstuck.duckdb").is_file()
+    assert run("export", "--out", tmp_path / "e.csv").exit_code == 0
+    assert run("insights", "--json").exit_code == 0
+    assert run("rescore", RULES, "--as-of", AS_OF).exit_code == 0

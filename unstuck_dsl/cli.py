@@ -61,6 +61,7 @@ def _as_of(value: str | None) -> dt.date:
 
 
 # Options that several commands share, each defined once.
+DEFAULT_WORKSPACE = "unstuck.duckdb"
 ACCOUNTS = click.option("--accounts", "accounts_path", type=click.Path(),
                         help="Accounts file (.csv, .parquet or .jsonl), one row per account_id.")
 LEADS = click.option("--leads", "leads_path", type=click.Path(),
@@ -69,6 +70,8 @@ AS_OF = click.option("--as-of", "as_of", help="The date `within` and `ago` count
 SIGNALS = click.option("--signals", "signals_path", type=click.Path(),
                        help="Signals (lead_id or account_id, signal, timestamp) for engagement and stage; "
                             "with --db, the stored signals are used unless this is given.")
+WORKSPACE = click.option("--db", type=click.Path(), default=DEFAULT_WORKSPACE, show_default=True,
+                         help="The workspace store (the same default for every command: in the current folder).")
 READ_DB = click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
 RAW_CSV = click.option("--raw-csv", is_flag=True, help="Write CSV cells exactly as they are (by default a text cell "
                        "starting with =, +, -, @, tab or CR gets a leading ' so spreadsheets show it as text).")
@@ -326,7 +329,7 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
 @LEADS
 @click.option("--signals", "signals_path", type=click.Path(), help="Signals to append (lead_id or account_id, signal, timestamp).")
 @click.option("--outcomes", "outcomes_path", type=click.Path(), help="Outcomes to append (lead_id, outcome, timestamp).")
-@click.option("--db", type=click.Path(), help="The workspace store (default: unstuck.duckdb beside the rules).")
+@WORKSPACE
 @AS_OF
 @user_errors
 def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as_of) -> None:
@@ -340,7 +343,7 @@ def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as
     if not any((accounts_path, leads_path, signals_path, outcomes_path)):
         raise UserError("give --accounts, --leads, --signals or --outcomes")
     day = _as_of(as_of)
-    path = db or store.default_path(rules)
+    path = db
     report = added = None
     with _stages(total=7) as stage:
         stage("checking and compiling rules")
@@ -360,7 +363,7 @@ def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as
 
 @cli.command()
 @click.argument("rules", type=click.Path())
-@click.option("--db", type=click.Path(), help="The workspace store (default: unstuck.duckdb beside the rules).")
+@WORKSPACE
 @AS_OF
 @user_errors
 def rescore(rules, db, as_of) -> None:
@@ -371,7 +374,7 @@ def rescore(rules, db, as_of) -> None:
     from .api import compile as compile_rules
 
     day = _as_of(as_of)
-    path = db or store.default_path(rules)
+    path = db
     with _stages() as stage:
         stage("checking and compiling rules")
         compiled = compile_rules(rules)
@@ -411,7 +414,7 @@ def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, r
 
 
 @cli.command()
-@click.option("--db", required=True, type=click.Path(), help="The workspace store.")
+@WORKSPACE
 @click.option("--out", "out_path", required=True, type=click.Path(), help="Where to write the records (.csv, .parquet or .jsonl).")
 @click.option("--accounts-out", type=click.Path(), help="Also write the accounts with their scores here.")
 @click.option("--audience", "audience_name", help="Only the members of this audience (from the rules last applied).")
@@ -446,7 +449,7 @@ def export(db, out_path, accounts_out, audience_name, as_of, raw_csv) -> None:
 
 
 @cli.command()
-@click.option("--db", type=click.Path(), default="unstuck.duckdb", show_default=True, help="The workspace store.")
+@WORKSPACE
 @click.option("--by", type=click.Choice(["persona", "icp", "band", "decile"]), default="persona", show_default=True,
               help="persona: each ICP / Persona on the persona score; icp: each ICP on the ICP score; "
                    "band: all leads, rates by fit band; decile: all leads, by band and score decile.")

@@ -29,7 +29,6 @@ from .data import SET_SEPARATOR, DataError, _describe, check_unique, read_table,
 from .schema import ACCOUNT_KEY, LEAD_KEY, SCORE_FIELDS
 
 SCHEMA_VERSION = 1
-DEFAULT_NAME = "unstuck.duckdb"
 BUSY_WAIT_VARIABLE, BUSY_WAIT_DEFAULT = "UNSTUCK_BUSY_WAIT", 10.0  # seconds to wait for another process
 
 _TABLES = {
@@ -84,11 +83,6 @@ def busy_wait() -> float:
     if not seconds >= 0:  # also refuses NaN
         raise DataError(f"{BUSY_WAIT_VARIABLE} must be a number of seconds ≥ 0, got {raw!r}")
     return seconds
-
-
-def default_path(rules_path: str | Path) -> Path:
-    """`unstuck.duckdb` beside the rules: next to the rule file, or next to the rules folder."""
-    return Path(rules_path).resolve().parent / DEFAULT_NAME
 
 
 def _quote(name: str) -> str:
