@@ -25,10 +25,11 @@ from unstuck_dsl.text import wildcard_match
 HANG = 20  # seconds: every input below took over a minute before its fix
 
 
-def run_python(code: str) -> subprocess.CompletedProcess:
+def run_python(code: str) -> None:
     """Run `code` in a fresh interpreter; a hang fails the test instead of stalling the suite."""
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=HANG, check=True)
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            timeout=HANG)
+    assert result.returncode == 0, result.stderr
 
 
 # ---- item 6: wildcards in linear time ----------------------------------------------------------
