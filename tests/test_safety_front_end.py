@@ -8,6 +8,7 @@ inputs that took minutes before the fix; they never assert a measured time.
 
 from __future__ import annotations
 
+import gc
 import re
 import subprocess
 import sys
@@ -100,6 +101,21 @@ def test_a_workspace_over_the_total_size_limit_is_refused_naming_the_folder(tmp_
     total = 6 * (MAX_FILE_BYTES - 1)
     assert f"{rules}: its 6 rule files hold {total} bytes together, too much for one workspace " \
            f"(limit {MAX_WORKSPACE_BYTES})" in result.output
+
+
+def test_checking_leaves_the_cycle_collector_as_it_found_it():
+    """The front end pauses Python's cycle collector while it builds the AST (linear time);
+    a program that checks rules through the API keeps its own setting afterwards."""
+    assert gc.isenabled()
+    check_sources([Source("t.ust", "account fields {\n  employees: int\n}\n")])
+    check_sources([Source("t.ust", "icp {")])  # a syntax error returns early
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        check_sources([Source("t.ust", "account fields {\n  employees: int\n}\n")])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_a_warning_on_every_icp_of_a_large_file_is_shown_promptly():
