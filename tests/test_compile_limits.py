@@ -30,6 +30,7 @@ from test_differential import check_accounts, check_explanations, check_leads, r
 from unstuck_dsl import api, check, codegen, kernel  # noqa: E402
 from unstuck_dsl.diagnostics import RuleError  # noqa: E402
 from unstuck_dsl.pipeline import load_ruleset  # noqa: E402
+from unstuck_dsl.reference import evaluate_audience  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 26)
 
@@ -104,6 +105,23 @@ def test_200_live_icps_compile_and_score_like_the_reference():
 
 def test_one_icp_with_600_parameters_compiles_and_scores_like_the_reference():
     _assert_scores_like_the_reference(compile_limits.one_icp_with_params(600))
+
+
+def test_audience_with_a_chain_of_320_comparisons_matches_like_the_reference():
+    text = compile_limits.many_icps(3) + 'audience big "Big" { ' + " or ".join(
+        f"employees == {k} or revenue > {1000 + k}" for k in range(160)) + " or icp_score > 100 }\n"
+    ruleset = load_ruleset(text)
+    compiled = api.Ruleset(ruleset)
+    assert "from unstuck_dsl.interpreter" in codegen.generate_audience(
+        compiled.audience_kernels("big", {})[0], {})  # too long for straight-line code
+    accounts, _ = _records(40)
+    result = compiled.score(arrow_table(accounts, ruleset.schema, "account"), as_of=AS_OF)
+    records = [{**account, "icp_code": live.icp_code, "icp_score": live.icp_score, "icp_band": live.icp_band,
+                "persona_code": None, "persona_score": None, "persona_band": None}
+               for account, (live, _) in zip(accounts, reference_rows(ruleset, accounts, [], AS_OF, frozenset())[0])]
+    expected = [evaluate_audience(ruleset, ruleset.audience("big"), r, AS_OF) for r in records]
+    assert [{0: False, 1: None, 2: True}[int(v)] for v in result.audience_membership("big")] == expected
+    assert expected.count(True) and expected.count(False) and expected.count(None)
 
 
 @settings(max_examples=max(4, int(os.environ.get("DIFFERENTIAL_EXAMPLES", "25")) // 3), deadline=None,

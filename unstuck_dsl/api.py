@@ -466,7 +466,7 @@ class ScoreResult:
         constants = bind_constants(program, audience_schema(self.ruleset.model.schema, self.ruleset.model.engagement), records.columns, self.as_of)
         out = np.zeros(records.n, np.int8)
         kernels.run("match_audience", records.n, *_column_arrays(records, program.columns, kernels.layouts),
-                    *constants.arrays(), out)
+                    *constants.arrays(), out, *codegen.audience_tables(program).arrays())
         return out
 
     # -- conversions

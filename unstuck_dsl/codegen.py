@@ -1,6 +1,11 @@
 """Code generation: the IR → Python source of one numba module per ruleset (two kernels:
 accounts, then leads), each run in parallel over slices of records.
 
+A ruleset of ordinary size becomes straight-line code, the fastest to run. Beyond
+`STRAIGHT_LINE_LIMIT` the kernels call the table interpreter (interpreter.py) once per column
+instead, over the program encoded as integer tables (`tables`), so that compile time and memory
+stay bounded however many rules there are.
+
 Nothing from a rule file reaches the source: identifiers are generated (`c3`, `v17`), operators
 come from the fixed table below, and every constant is read from an argument array. Each IR
 instruction has exactly one emitter here, the twin of its reference definition.
@@ -209,10 +214,11 @@ def _kernel(name: str, args: str, body: list[str], setup: tuple[str, ...] = ()) 
 
 
 # Straight-line code compiles in time that grows faster than its length (numba's optimizer is
-# about quadratic in a function's size): a program beyond this many instructions, parameters and
-# rules per record kind runs on the table interpreter instead, whose kernel size depends only on
-# the columns read. Below it, straight-line code is the faster of the two at run time.
-STRAIGHT_LINE_LIMIT = 160
+# about quadratic in a function's size; at this limit a kernel takes about 20 s): a program beyond
+# this many instructions, parameters and rules per record kind runs on the table interpreter
+# instead, whose kernel size depends only on the columns read. Below it, straight-line code is
+# the one to use: it runs about ten times faster than the interpreter.
+STRAIGHT_LINE_LIMIT = 300
 
 _COMMON = "luts, lut_off, floats, ints, weights, possible, live, preview_live, preview, explain"
 
@@ -230,12 +236,11 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
     """The kernel module's source. `layouts` says, per set field, "bitset" or "csr". Both
     kinds of kernel take the interpreter's tables as their last arguments (straight-line code
     ignores them), so that they are called alike."""
-    tables_args = ", ".join(f.name for f in attrs.fields(Tables))
     account_args = ", ".join(_column_args("a", program.account_columns, layouts) + [_COMMON])
-    account_args += ", out_icp, out_score, out_preview_icp, out_preview_score, out_tri, " + tables_args
+    account_args += ", out_icp, out_score, out_preview_icp, out_preview_score, out_tri, " + _TABLE_ARGS
     lead_args = ", ".join(["account_row", "account_icp", "account_preview_icp"]
                           + _column_args("l", program.lead_columns, layouts) + [_COMMON])
-    lead_args += ", out_persona, out_score, out_preview_persona, out_preview_score, out_tri, " + tables_args
+    lead_args += ", out_persona, out_score, out_preview_persona, out_preview_score, out_tri, " + _TABLE_ARGS
     if interpreted(program):
         return "\n".join([HEADER + _INTERPRETER_IMPORT,
                           *_interpreted_accounts(program, layouts, account_args),
@@ -313,6 +318,9 @@ class Tables:
         return attrs.astuple(self, recurse=False)
 
 
+_TABLE_ARGS = ", ".join(f.name for f in attrs.fields(Tables))  # the kernels' last arguments
+
+
 def _test_row(k: int, op: ir.Instruction, slots: tuple[ir.ColumnSlot, ...]) -> tuple[int, ...]:
     if isinstance(op, ir.LutTest):
         return k, interpreter.LUT, op.lut, 0, 0
@@ -365,8 +373,15 @@ def tables(blocks: tuple[ir.Block, ...], slots: tuple[ir.ColumnSlot, ...]) -> Ta
 
 
 def _interpreted_block(e: _Emitter, block: str) -> None:
-    """Calls evaluating block `block` (a name in the kernel) of the tables on record i: each
-    column's tests, then not/and/or, then the rules (qualifies, scores; out_tri on request)."""
+    """Calls evaluating block `block` (a name in the kernel) of the tables on record i: its
+    conditions, then its rules (qualifies, scores; out_tri on request)."""
+    _interpreted_conditions(e, block)
+    e.line(f"rate(i, vals, params, rules, rule_ranges[{block}], rule_ranges[{block} + 1], weights, possible, "
+           "explain, out_tri, qualifies, scores)")
+
+
+def _interpreted_conditions(e: _Emitter, block: str) -> None:
+    """Each column's tests, then not/and/or: every instruction's truth value in `vals`."""
     for k, slot in enumerate(e.slots):
         c, lo, hi = e.col(k), f"test_ranges[{block}, {k}]", f"test_ranges[{block}, {k + 1}]"
         if slot.kind == "coded":
@@ -379,8 +394,6 @@ def _interpreted_block(e: _Emitter, block: str) -> None:
             constants = "floats" if slot.kind == "f64" else "ints"
             e.line(f"test_values(i, {c}_val, {c}_ok, {constants}, tests, {lo}, {hi}, vals)")
     e.line(f"combine(vals, logic, logic_args, logic_ranges[{block}], logic_ranges[{block} + 1])")
-    e.line(f"rate(i, vals, params, rules, rule_ranges[{block}], rule_ranges[{block} + 1], weights, possible, "
-           "explain, out_tri, qualifies, scores)")
 
 
 def _scratch(blocks: tuple[ir.Block, ...]) -> tuple[str, ...]:
@@ -434,10 +447,26 @@ def _interpreted_leads(program: ir.Program, layouts: dict[str, str], args: str) 
     return _kernel("score_leads", args, e.lines, _scratch(program.personas))
 
 
+def audience_tables(program: ir.AudienceProgram) -> Tables:
+    """The interpreter's tables of an audience: its condition as one block without rules."""
+    return tables((_audience_block(program),), program.columns)
+
+
+def _audience_block(program: ir.AudienceProgram) -> ir.Block:
+    return ir.Block(program.instructions, ())
+
+
 def generate_audience(program: ir.AudienceProgram, layouts: dict[str, str]) -> str:
-    """One audience's membership kernel: the condition's truth value per record (2 = member)."""
-    args = ", ".join(_column_args("c", program.columns, layouts) + ["luts, lut_off, floats, ints, out"])
+    """One audience's membership kernel: the condition's truth value per record (2 = member).
+    Like the scoring kernels, it takes the interpreter's tables last and runs on them when the
+    condition is too large for straight-line code."""
+    args = ", ".join(_column_args("c", program.columns, layouts) + ["luts, lut_off, floats, ints, out", _TABLE_ARGS])
     e = _Emitter("c", program.columns, layouts, " " * 4)
+    block = _audience_block(program)
+    if _size([block]) > STRAIGHT_LINE_LIMIT:
+        _interpreted_conditions(e, "0")
+        e.line(f"out[i] = vals[{program.result}]")
+        return "\n".join([HEADER + _INTERPRETER_IMPORT, *_kernel("match_audience", args, e.lines, _scratch((block,)))]) + "\n"
     names = []
     for k, op in enumerate(program.instructions):
         e.instruction(f"v{k}", op, names)
