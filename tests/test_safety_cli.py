@@ -281,3 +281,19 @@ def test_temporary_files_left_by_a_killed_run_are_removed_by_the_next(files):
     assert not any(p.exists() for p in stale)
     assert live.exists() and unrelated.exists()
     assert sorted(p.name for p in tmp.glob(".scores.csv.*")) == [live.name]
+
+
+# ---- item 2: null words are values unless the user names them ----------------------------------
+
+
+def test_null_values_option_names_the_words_that_mean_unknown(tmp_path):
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("account_id,industry,employees,arr_usd,country,tech_stack,funding_stage,hired_ciso_on,"
+                        "is_competitor\nna1,software,240,NA,NA,Snowflake,Series B,2026-03-01,false\n")
+    refused = run("score", RULES, "--accounts", accounts, "--out", tmp_path / "o.csv", "--as-of", AS_OF)
+    assert refused.exit_code == 1 and "expected a number; row 1 (value 'NA')" in refused.output
+    for command in (["score", RULES, "--accounts", accounts, "--out", tmp_path / "o.csv"],
+                    ["explain", RULES, "--accounts", accounts, "--account", "na1"],
+                    ["ingest", RULES, "--accounts", accounts, "--db", tmp_path / "w.duckdb"]):
+        result = run(*command, "--as-of", AS_OF, "--null-values", "NA,null")
+        assert result.exit_code == 0, result.output

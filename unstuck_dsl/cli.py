@@ -72,6 +72,9 @@ SIGNALS = click.option("--signals", "signals_path", type=click.Path(),
                             "with --db, the stored signals are used unless this is given.")
 WORKSPACE = click.option("--db", type=click.Path(), default=DEFAULT_WORKSPACE, show_default=True,
                          help="The workspace store (the same default for every command: in the current folder).")
+NULL_VALUES = click.option("--null-values", "null_values", default="", callback=lambda _c, _p, v: tuple(
+    word for word in v.split(",") if word), help="Comma-separated CSV cells that mean unknown, e.g. NA,null "
+    "(by default only an empty cell does: `NA` is Namibia's country code).")
 READ_DB = click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
 RAW_CSV = click.option("--raw-csv", is_flag=True, help="Write CSV cells exactly as they are (by default a text cell "
                        "starting with =, +, -, @, tab or CR gets a leading ' so spreadsheets show it as text).")
@@ -209,7 +212,8 @@ def _stored_signals(db, signals_path):
     return table if table.num_rows else None
 
 
-def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lambda _: None, db=None, signals=None):
+def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lambda _: None, db=None, signals=None,
+               null_values=()):
     from .api import compile as compile_rules
 
     on_stage("checking and compiling rules")
@@ -218,7 +222,7 @@ def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lam
     signals = _stored_signals(db, signals)
     preview = compiled.preview_codes(preview)
     on_stage("reading and encoding data")
-    dataset = compiled.load(accounts, leads)
+    dataset = compiled.load(accounts, leads, null_values)
     on_stage("scoring")
     return compiled.score_dataset(dataset, as_of, preview, signals=signals)
 
@@ -234,8 +238,10 @@ def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lam
 @READ_DB
 @SIGNALS
 @RAW_CSV
+@NULL_VALUES
 @user_errors
-def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview, db, signals_path, raw_csv) -> None:
+def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview, db, signals_path, raw_csv,
+          null_values) -> None:
     """Score accounts (and leads) with RULES."""
     day = _as_of(as_of)
     check_destinations({"--out": out_path, "--accounts-out": accounts_out},
@@ -243,7 +249,7 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
     click.echo(f"as of {day.isoformat()}", err=True)
     started = time.perf_counter()
     with _stages() as stage:
-        result = _score_run(rules, accounts_path, leads_path, day, preview, stage, db, signals_path)
+        result = _score_run(rules, accounts_path, leads_path, day, preview, stage, db, signals_path, null_values)
         stage("writing results")
         write_table(result.table(), out_path, raw_csv)
         if accounts_out:
@@ -277,14 +283,16 @@ def _audience_members(result, name: str) -> pa.Table:
 @READ_DB
 @SIGNALS
 @RAW_CSV
+@NULL_VALUES
 @user_errors
-def audience(rules, name, accounts_path, leads_path, out_path, as_of, composition, db, signals_path, raw_csv) -> None:
+def audience(rules, name, accounts_path, leads_path, out_path, as_of, composition, db, signals_path, raw_csv,
+             null_values) -> None:
     """List the members of audience NAME (declared in RULES)."""
     from .render import print_composition, print_members
 
     day = _as_of(as_of)
     check_destinations({"--out": out_path}, [rules, accounts_path, leads_path, db, signals_path])
-    result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path)
+    result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path, null_values=null_values)
     members = _audience_members(result, name)
     click.echo(f"as of {day.isoformat()}: {members.num_rows} members in audience `{name}`", err=True)
     if out_path:
@@ -305,8 +313,9 @@ def audience(rules, name, accounts_path, leads_path, out_path, as_of, compositio
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @READ_DB
 @SIGNALS
+@NULL_VALUES
 @user_errors
-def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_json, db, signals_path) -> None:
+def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_json, db, signals_path, null_values) -> None:
     """The drawer: why a record scored what it did.
 
     Every parameter of its ICP and Persona with the value it read, then why every rival lost."""
@@ -315,7 +324,7 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
     if (account_id is None) == (lead_id is None):
         raise UserError("give exactly one of --account ID or --lead ID")
     day = _as_of(as_of)
-    result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path)
+    result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path, null_values=null_values)
     explanation = result.explain(account_id=account_id, lead_id=lead_id)
     if as_json:
         click.echo(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
@@ -331,8 +340,9 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
 @click.option("--outcomes", "outcomes_path", type=click.Path(), help="Outcomes to append (lead_id, outcome, timestamp).")
 @WORKSPACE
 @AS_OF
+@NULL_VALUES
 @user_errors
-def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as_of) -> None:
+def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as_of, null_values) -> None:
     """Add or update records in the workspace store.
 
     Upserts records by id and re-scores exactly the records whose inputs changed; appends
@@ -351,7 +361,8 @@ def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as
         stage(f"opening {path}")
         with store.Store(path) as workspace:
             if accounts_path or leads_path:
-                report = store.ingest(workspace, compiled, accounts_path, leads_path, day, on_stage=stage)
+                report = store.ingest(workspace, compiled, accounts_path, leads_path, day, on_stage=stage,
+                                      null_values=null_values)
             if signals_path or outcomes_path:
                 stage("adding signals and outcomes")
                 added = store.ingest_events(workspace, compiled, signals_path, outcomes_path)
@@ -393,8 +404,9 @@ def rescore(rules, db, as_of) -> None:
 @click.option("--out", "out_path", type=click.Path(), help="Write the per-record changes here.")
 @AS_OF
 @RAW_CSV
+@NULL_VALUES
 @user_errors
-def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, raw_csv) -> None:
+def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, raw_csv, null_values) -> None:
     """What NEW_RULES would move; applies nothing.
 
     Compares NEW_RULES with OLD_RULES over the same records: ICP and Persona transitions, band
@@ -407,7 +419,8 @@ def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, r
     check_destinations({"--out": out_path}, [old_rules, new_rules, accounts_path, leads_path, db])
     old, new = compile_rules(old_rules), compile_rules(new_rules)
     accounts, leads = _inputs(accounts_path, leads_path, db, new.model.schema)
-    report = compare(old.score(accounts, leads, as_of=day), new.score(accounts, leads, as_of=day))
+    report = compare(old.score(accounts, leads, as_of=day, null_values=null_values),
+                     new.score(accounts, leads, as_of=day, null_values=null_values))
     print_diff(report)
     if out_path:
         write_table(report.changes, out_path, raw_csv)

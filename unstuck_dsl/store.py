@@ -487,11 +487,12 @@ class Store:
 # ---- reading input for the store -------------------------------------------------------------
 
 
-def typed_input(source, ruleset: model.Ruleset, kind: str) -> pa.Table:
+def typed_input(source, ruleset: model.Ruleset, kind: str, null_values=()) -> pa.Table:
     """An input file for one record kind, checked: ids present and unique, declared fields
-    converted to their types (other columns kept as they are). Nothing is applied on error."""
+    converted to their types (other columns kept as they are). Nothing is applied on error.
+    `null_values` are CSV cells that mean unknown besides the empty one."""
     key = ACCOUNT_KEY if kind == "account" else LEAD_KEY
-    table = read_table(source)
+    table = read_table(source, null_values)
     name = _describe(source)
     _refuse_reserved(table.column_names, name)
     if key not in table.column_names:
@@ -528,7 +529,7 @@ def _quiet(description: str) -> None:
 
 
 def ingest(store: Store, compiled, accounts=None, leads=None, as_of: dt.date | None = None,
-           on_stage=_quiet) -> IngestReport:
+           on_stage=_quiet, null_values=()) -> IngestReport:
     """Upsert the given records and re-score exactly those whose inputs changed: changed
     accounts, their leads, and changed leads. One transaction. `on_stage` hears each step."""
     as_of = as_of or dt.date.today()
@@ -537,7 +538,7 @@ def ingest(store: Store, compiled, accounts=None, leads=None, as_of: dt.date | N
     typed = {}
     for kind, source in sources.items():  # every file checked before anything is applied
         on_stage(f"reading {_describe(source)}")
-        typed[kind] = typed_input(source, ruleset, kind)
+        typed[kind] = typed_input(source, ruleset, kind, null_values)
     report = IngestReport()
     with store.transaction():
         store.ensure_fields(ruleset)
