@@ -240,11 +240,13 @@ class _Checker:
                             'write e.g. ordinal("IC", "Manager", "Director", "VP", "C-suite")')
                 return None
             names = [level.value for level in ref.levels]
-            for i, level in enumerate(ref.levels):
-                if level.value in names[:i]:
+            listed = set()
+            for level in ref.levels:
+                if level.value in listed:
                     self.report("E018", f"ordinal level \"{level.value}\" is listed twice", level.span, "repeated level",
                                 "each level appears once, lowest first")
                     return None
+                listed.add(level.value)
             return FieldType("ordinal", levels=tuple(names))
         if ref.levels is not None:
             self.report("E017", f"only an ordinal has levels, not {_a(ref.name)}", ref.span, "",
@@ -324,28 +326,25 @@ class _Checker:
             hint = did_you_mean(persona.template, self.templates) or "declare it with `persona template NAME { ... }`"
             self.report("E023", f"unknown persona template `{persona.template}`", persona.span, "no such template", hint)
             return None
-        merged = list(template.params)
-        names = [param_name(p) for p in merged]
+        # By name, in order: an override replaces the template's parameter in place, a new one
+        # goes last, a drop removes one; a dict does each at once, in a template of any size.
+        merged = {}
+        for param in template.params:
+            merged.setdefault(param_name(param), param)
         overrides = []
         for member in persona.overrides or ():
             if isinstance(member, ast.Drop):
-                if member.name not in names:
-                    hint = did_you_mean(member.name, names) or f"template `{template.code}` has: " + ", ".join(f'"{n}"' for n in names)
+                if member.name not in merged:
+                    hint = did_you_mean(member.name, merged) or f"template `{template.code}` has: " + ", ".join(f'"{n}"' for n in merged)
                     self.report("E024", f"template `{template.code}` has no parameter \"{member.name}\"", member.span,
                                 "nothing to drop", hint)
                     continue
-                index = names.index(member.name)
-                del merged[index], names[index]
+                del merged[member.name]
                 continue
             overrides.append(member)
-            name = param_name(member)
-            if name in names:  # an override replaces the template's parameter in place
-                merged[names.index(name)] = member
-            else:
-                merged.append(member)
-                names.append(name)
+            merged[param_name(member)] = member
         override_ids = {id(p) for p in overrides}
-        params = self.check_params(tuple(merged), "lead", where, persona.span,
+        params = self.check_params(tuple(merged.values()), "lead", where, persona.span,
                                    only_conditions_of=override_ids)
         return model.Persona(persona.code, persona.display_name or template.display_name or persona.code,
                              persona.status or template.status or "live", params, span=persona.span)
