@@ -142,31 +142,37 @@ class Ruleset:
                                 **{f.name: _empty_column(f) for f in self.model.schema.of_kind("lead")}})
         self.score(empty_accounts, empty_leads, as_of=dt.date(2000, 1, 1))
 
-    def load(self, accounts=None, leads=None, null_values=()) -> Dataset:
-        return load_dataset(self.model.schema, self.account_fields, self.lead_fields, accounts, leads, null_values)
+    def load(self, accounts=None, leads=None, null_values=(), missing_columns: str = "error") -> Dataset:
+        return load_dataset(self.model.schema, self.account_fields, self.lead_fields, accounts, leads, null_values,
+                            missing_columns)
 
     def score(self, accounts=None, leads=None, as_of=None, preview=(), outcomes: bool = False,
-              signals=None, null_values=()) -> "ScoreResult":
+              signals=None, null_values=(), missing_columns: str = "error",
+              skip_unknown_signals: bool = False) -> "ScoreResult":
         """Score accounts (and leads). `accounts` and `leads` are paths (.csv, .parquet, .jsonl),
         Arrow tables, pandas or polars DataFrames, or lists of dicts; leads alone is a flat
         lead table carrying the account columns. `preview` names drafts (`icp` or
         `icp.persona`) to score as if live, reported apart in preview_* columns. `signals`
         (lead_id or account_id, signal, timestamp), when the rules declare engagement, add the
         engagement_score and stage columns. In CSV input only an empty cell is unknown;
-        `null_values` (e.g. `["NA", "null"]`) names more cells that mean unknown."""
+        `null_values` (e.g. `["NA", "null"]`) names more cells that mean unknown.
+        `missing_columns="unknown"` reads a declared field the input lacks as unknown in every
+        record (`result.dataset.missing_columns` names them) instead of refusing the input;
+        `skip_unknown_signals` leaves out signals of undeclared types (`result.skipped_signals`
+        counts them by type) instead of refusing the signals."""
         as_of = parse_as_of(as_of)
         preview = self.preview_codes(preview)
-        dataset = self.load(accounts, leads, null_values)
-        return self.score_dataset(dataset, as_of, preview, outcomes, signals)
+        dataset = self.load(accounts, leads, null_values, missing_columns)
+        return self.score_dataset(dataset, as_of, preview, outcomes, signals, skip_unknown_signals)
 
     def score_dataset(self, dataset: Dataset, as_of: dt.date, preview: frozenset[str] = frozenset(),
-                      outcomes: bool = False, signals=None) -> "ScoreResult":
+                      outcomes: bool = False, signals=None, skip_unknown_signals: bool = False) -> "ScoreResult":
         bound = bind_program(self.program, self.model.schema, dataset, as_of)
         kernels = self.kernels(dataset)
         run = _Run(self, kernels, dataset, bound, preview, outcomes)
         result = ScoreResult(self, dataset, as_of, preview, bound, kernels, run)
         if self.model.engagement is not None and signals is not None:
-            result.score_engagement(signals)
+            result.score_engagement(signals, skip_unknown_signals)
         return result
 
     def preview_codes(self, preview) -> frozenset[str]:
@@ -330,14 +336,16 @@ class ScoreResult:
         self.lead_outcomes = run.lead_outcomes
         self.signal_lists = None  # (accounts, leads) when the rules declare engagement
         self.account_engagement = self.lead_engagement = None  # (score, stage index) arrays
+        self.skipped_signals: dict[str, int] = {}  # undeclared signal type: signals left out
 
-    def score_engagement(self, signals) -> None:
+    def score_engagement(self, signals, skip_unknown_signals: bool = False) -> None:
         """Engagement per account and lead from the signals, apart from fit."""
         from . import engagement
 
         rules = self.ruleset.model.engagement
-        table = engagement.read_signals(signals, rules)
-        self.signal_lists = engagement.signal_lists(table, self.dataset)
+        read = engagement.read_signals(signals, rules, skip_unknown_signals)
+        self.skipped_signals = read.skipped
+        self.signal_lists = engagement.signal_lists(read.checked, self.dataset)
         self.account_engagement = engagement.score(rules, self.signal_lists[0], self.as_of)
         if self.signal_lists[1] is not None:
             self.lead_engagement = engagement.score(rules, self.signal_lists[1], self.as_of)

@@ -43,6 +43,16 @@ class DataError(Exception):
     """Input data that does not fit the rules' declared fields: names the column and a row."""
 
 
+def row_error(name: str, column: str, message: str, index: int, value=None) -> DataError:
+    """The one form of an error about a value: input, column, problem, row (index 0 is row 1)
+    and the value as Python writes it (a numpy scalar as its plain value: `10.5`, never
+    `np.float64(10.5)`)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    shown = "" if value is None else f" (value {value!r})"
+    return DataError(f"{name}: column {column}: {message}; row {index + 1}{shown}")
+
+
 class Dictionary(abc.Sequence):
     """The distinct values of a coded or set column, kept as one Arrow array (a Python string
     each would take ten times the memory on a set of 20M members) and read like a list: by
@@ -168,6 +178,8 @@ class EncodedTable:
     ids: pa.ChunkedArray  # string keys, one per row
     columns: dict[str, Column]
     account_ids: pa.ChunkedArray | None = None  # leads: the account each lead belongs to
+    name: str = ""  # the input, as errors and warnings name it
+    missing_columns: tuple[str, ...] = ()  # declared fields the input lacks, read as unknown
 
     @property
     def n(self) -> int:
@@ -221,23 +233,21 @@ def _input_file(source) -> tuple[Path, str]:
     return path, suffix
 
 
-def read_batches(source, needed: list[str], name: str, dictionary_columns=(),
-                 null_values: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
-    """Record batches of the needed columns from a path (by extension) or an in-memory table.
-    `dictionary_columns` are read dictionary-encoded where the format stores them so (Parquet);
-    `null_values` are CSV cells that mean unknown besides the empty one."""
+def read_batches(source, needed: list[str], name: str, dictionary_columns=(), null_values: Sequence[str] = (),
+                 optional: Sequence[str] = ()) -> tuple[list[str], Iterable[pa.RecordBatch]]:
+    """The needed columns the input has, and its record batches of them, from a path (by
+    extension) or an in-memory table. A needed column that is absent is an error unless it is
+    `optional`. `dictionary_columns` are read dictionary-encoded where the format stores them so
+    (Parquet); `null_values` are CSV cells that mean unknown besides the empty one."""
     if isinstance(source, (str, Path)):
         path, suffix = _input_file(source)
-        if suffix == ".csv":
-            yield from _read_csv(path, needed, null_values).to_batches()
-        elif suffix == ".parquet":
-            yield from _read_parquet(path, needed, dictionary_columns)
-        else:
-            yield from _read_jsonl(path, needed).to_batches()
-        return
+        if suffix == ".parquet":
+            return _read_parquet(path, needed, dictionary_columns, optional)
+        table = _read_csv(path, needed, null_values, optional) if suffix == ".csv" else _read_jsonl(path, needed, optional)
+        return table.column_names, table.to_batches()
     table = _to_arrow(source)
-    _check_columns(table.column_names, needed, name)
-    yield from table.select(needed).to_batches()
+    present = _check_columns(table.column_names, needed, name, optional)
+    return present, table.select(present).to_batches()
 
 
 def read_table(source, null_values: Sequence[str] = ()) -> pa.Table:
@@ -280,18 +290,20 @@ def _to_arrow(source) -> pa.Table:
                     "a pandas or polars DataFrame, or a list of dicts")
 
 
-def _check_columns(present: list[str], needed: list[str], name: str) -> None:
-    """Each column named once (which of two would the rules read?) and every needed one there."""
+def _check_columns(present: list[str], needed: list[str], name: str, optional: Sequence[str] = ()) -> list[str]:
+    """Each column named once (which of two would the rules read?) and every needed one there
+    but the optional ones. Returns the needed columns that are there."""
     seen = set()
     for column in present:
         if column in seen:
             raise DataError(f"{name}: two columns are named `{column}`; rename or remove one")
         seen.add(column)
-    missing = [c for c in needed if c not in seen]
+    missing = [c for c in needed if c not in seen and c not in optional]
     if missing:
         raise DataError(f"{name}: missing column{'s' if len(missing) > 1 else ''} "
                         + ", ".join(f"`{c}`" for c in missing)
                         + f" (the rules read {'them' if len(missing) > 1 else 'it'}); found: " + ", ".join(present))
+    return [c for c in needed if c in seen]
 
 
 # Formats that get saved under a .csv name by mistake, by their first bytes.
@@ -300,15 +312,16 @@ _FILE_SIGNATURES = {b"\x1f\x8b": "gzip-compressed data", b"PAR1": "a Parquet fil
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 
-def _read_csv(path: Path, columns: list[str] | None, null_values: Sequence[str]) -> pa.Table:
-    """The named columns (None: all) as text. Only an empty cell, quoted or not, is unknown, unless
-    the user names more null words: `NA` is also Namibia, `None` a possible answer."""
+def _read_csv(path: Path, columns: list[str] | None, null_values: Sequence[str], optional: Sequence[str] = ()) -> pa.Table:
+    """The named columns (None: all; `optional` ones may be absent) as text. Only an empty cell,
+    quoted or not, is unknown, unless the user names more null words: `NA` is also Namibia,
+    `None` a possible answer."""
     import pyarrow.csv as pcsv
 
     header = _csv_header(path)
     quoted_line_breaks = _check_quotes(path)  # before the header is trusted: it may hold the stray quote
-    _check_columns(header, columns or [], str(path))
-    columns = header if columns is None else columns
+    present = _check_columns(header, columns or [], str(path), optional)
+    columns = header if columns is None else present
     try:
         return pcsv.read_csv(
             path,
@@ -411,14 +424,16 @@ def _quote_scanner():
     return njit(cache=True, nogil=True)(_scan_quotes)
 
 
-def _read_parquet(path: Path, needed: list[str], dictionary_columns=()) -> Iterator[pa.RecordBatch]:
+def _read_parquet(path: Path, needed: list[str], dictionary_columns=(),
+                  optional: Sequence[str] = ()) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+    """The needed columns the file has, and its batches of them."""
     import pyarrow.parquet as pq
 
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-    _check_columns(parquet.schema_arrow.names, needed, str(path))
+    present = _check_columns(parquet.schema_arrow.names, needed, str(path), optional)
     # Strings come out of Parquet's own dictionary pages as codes, without hashing each value.
     leaves = [parquet.schema.column(i) for i in range(parquet.metadata.num_columns)]
     read_dictionary = [leaf.path for leaf in leaves
@@ -426,18 +441,18 @@ def _read_parquet(path: Path, needed: list[str], dictionary_columns=()) -> Itera
     if read_dictionary:
         parquet = pq.ParquetFile(path, read_dictionary=read_dictionary, pre_buffer=False, buffer_size=1 << 20)
     # Batches keep memory bounded by the batch, not the file: each is encoded, then dropped.
-    yield from parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=needed)
+    return present, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=present)
 
 
-def _read_jsonl(path: Path, needed: list[str]) -> pa.Table:
+def _read_jsonl(path: Path, needed: list[str], optional: Sequence[str] = ()) -> pa.Table:
     import pyarrow.json as pjson
 
     try:
         table = pjson.read_json(path)
     except pa.ArrowInvalid as exc:
         raise _jsonl_error(path, str(exc).splitlines()[0]) from None
-    _check_columns(table.column_names, needed, str(path))
-    return table.select(needed) if needed else table
+    present = _check_columns(table.column_names, needed, str(path), optional)
+    return table.select(present) if needed else table
 
 
 _ARROW_JSON_ROW = re.compile(r"\s*in row \d+$")
@@ -494,13 +509,11 @@ class _Encoder:
         self.row_base = 0
 
     def fail(self, message: str, index: int, value=None) -> DataError:
-        shown = "" if value is None else f" (value {value!r})"
-        return DataError(f"{self.name}: column `{self.field.name}` ({self.type.describe()}): {message}; "
-                         f"row {self.row_base + index + 1}{shown}")
+        return row_error(self.name, f"`{self.field.name}` ({self.type.describe()})", message, self.row_base + index, value)
 
-    def type_error(self, array: pa.Array) -> DataError:
+    def type_error(self, array: pa.Array, hint: str = "") -> DataError:
         first = next((i for i, v in enumerate(array.is_valid().to_pylist()) if v), 0)
-        return self.fail(f"expected {self.type.name}, found {array.type}", first,
+        return self.fail(f"expected {self.type.name}, found {array.type}{hint}", first,
                          array[first].as_py() if len(array) else None)
 
     def add(self, array: pa.Array) -> None:
@@ -660,25 +673,23 @@ class _Encoder:
         return array.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32, copy=False), valid
 
     # -- sets
+    _SET_HINT = f" (a set is a list column, or text with members separated by `{SET_SEPARATOR}`)"
+
     def _typed_set(self, array):
-        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-            # CSV: "Snowflake; dbt": members are trimmed and empty ones dropped
-            split = pc.split_pattern(array, SET_SEPARATOR)
-            flat = pc.utf8_trim_whitespace(pc.list_flatten(split))
-            keep = pc.not_equal(flat, "")
-            parents = pc.list_parent_indices(split).filter(keep).to_numpy(zero_copy_only=False)
-            counts = np.bincount(parents, minlength=len(array))
-            offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
-            return pa.ListArray.from_arrays(offsets, flat.filter(keep), mask=array.is_null())
+        values = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
+        if pa.types.is_string(values) or pa.types.is_large_string(values):
+            if pa.types.is_dictionary(array.type):  # Parquet text: each distinct value split once
+                return split_members(array.dictionary).take(array.indices)
+            return split_members(array)
         if pa.types.is_large_list(array.type):
             array = array.cast(pa.list_(array.type.value_type))
         if not pa.types.is_list(array.type):
-            raise self.type_error(array)
+            raise self.type_error(array, self._SET_HINT)
         values = array.type.value_type
         if pa.types.is_dictionary(values):
             values = values.value_type
         if not (pa.types.is_string(values) or pa.types.is_large_string(values) or pa.types.is_null(values)):
-            raise self.type_error(array)
+            raise self.type_error(array, self._SET_HINT)
         return array
 
     def _encode_set(self, array):
@@ -760,6 +771,18 @@ class _Encoder:
         offsets = np.concatenate(offsets)
         codes = np.concatenate(codes).astype(np.int32, copy=False) if codes else np.zeros(0, np.int32)
         return Column(self.field, "csr", codes, valid, offsets, dictionary)
+
+
+def split_members(text: pa.Array) -> pa.ListArray:
+    """Set members written as text, in any format: `Snowflake; dbt` is two members, trimmed, and
+    empty ones are dropped; unknown text is an unknown set."""
+    split = pc.split_pattern(text, SET_SEPARATOR)
+    flat = pc.utf8_trim_whitespace(pc.list_flatten(split))
+    keep = pc.not_equal(flat, "")
+    parents = pc.list_parent_indices(split).filter(keep).to_numpy(zero_copy_only=False)
+    counts = np.bincount(parents, minlength=len(text))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+    return pa.ListArray.from_arrays(offsets, flat.filter(keep).cast(pa.string()), mask=text.is_null())
 
 
 def parse_text(array: pa.Array, parse, what: str, fail) -> pa.Array:
@@ -856,28 +879,36 @@ def _ids(array: pa.Array, column: str, name: str, row_base: int) -> pa.Array:
     return array
 
 
+MISSING_COLUMNS = ("error", "unknown")  # what a declared column the input lacks does
+
+
 def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str | None = None,
-           extra_keys: tuple[str, ...] = (), null_values: Sequence[str] = ()) -> EncodedTable:
+           extra_keys: tuple[str, ...] = (), null_values: Sequence[str] = (),
+           missing_columns: str = "error") -> EncodedTable:
     """Read and encode one record kind. `fields` are the declared fields the rules read;
-    `null_values` are CSV cells that mean unknown besides the empty one."""
+    `null_values` are CSV cells that mean unknown besides the empty one; with `missing_columns`
+    "unknown" a field the input lacks is unknown in every record (the ids are always needed)."""
     name = name or _describe(source)
     key = LEAD_KEY if kind == "lead" else ACCOUNT_KEY
     keys = [key, *extra_keys]
     fields = [schema.get(f) for f in fields]
     needed = keys + [f.name for f in fields if f.name not in keys]
-    encoders = {f.name: _Encoder(f, name) for f in fields}
-    ids, account_ids, rows = [], [], 0
+    optional = needed[len(keys):] if missing_columns == "unknown" else ()
     strings = [f.name for f in fields if f.type.name in ("category", "text", "ordinal", "set")]
-    for batch in read_batches(source, needed, name, [*strings, *extra_keys], null_values):
+    present, batches = read_batches(source, needed, name, [*strings, *extra_keys], null_values, optional)
+    encoders = {f.name: _Encoder(f, name) for f in fields if f.name in present}
+    ids, account_ids, rows = [], [], 0
+    for batch in batches:
         ids.append(_ids(batch.column(key), key, name, rows))
         if extra_keys:
             account_ids.append(_ids(batch.column(extra_keys[0]), extra_keys[0], name, rows))
-        for f in fields:
-            encoders[f.name].add(batch.column(f.name))
+        for column, encoder in encoders.items():
+            encoder.add(batch.column(column))
         rows += batch.num_rows
     id_array = _concat(ids, key)
-    table = EncodedTable(kind, id_array, {n: e.finish() for n, e in encoders.items()},
-                         _concat(account_ids, extra_keys[0]) if extra_keys else None)
+    columns = {f.name: encoders[f.name].finish() if f.name in encoders else unknown_column(f, rows) for f in fields}
+    table = EncodedTable(kind, id_array, columns, _concat(account_ids, extra_keys[0]) if extra_keys else None,
+                         name, tuple(f.name for f in fields if f.name not in present))
     # An id names one record: leads find their account by it, `explain` finds a record by it.
     check_unique(table.ids, key, name)
     return table
@@ -917,29 +948,51 @@ class Dataset:
     leads: EncodedTable | None
     lead_account_rows: np.ndarray | None  # per lead: its account's row, -1 when missing
 
+    @property
+    def missing_columns(self) -> dict[str, tuple[str, ...]]:
+        """Declared fields the input lacks, read as unknown, by record kind ("account", "lead")."""
+        return {table.kind: table.missing_columns for table in (self.accounts, self.leads)
+                if table is not None and table.missing_columns}
+
+    def missing_column_warnings(self) -> list[str]:
+        """One line per input that lacks declared fields, naming them (a flat lead file lacks
+        account and lead fields alike)."""
+        by_input: dict[str, list[str]] = {}
+        for table in (self.accounts, self.leads):
+            if table is not None and table.missing_columns:
+                by_input.setdefault(table.name, []).extend(table.missing_columns)
+        return [f"{name}: missing column{'s' if len(columns) > 1 else ''} " + ", ".join(f"`{c}`" for c in columns)
+                + f"; the rules read {'them' if len(columns) > 1 else 'it'} as unknown in every record"
+                for name, columns in by_input.items()]
+
 
 def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, leads=None,
-                 null_values: Sequence[str] = ()) -> Dataset:
+                 null_values: Sequence[str] = (), missing_columns: str = "error") -> Dataset:
     """Accounts and leads as two tables, or one flat lead table carrying the account columns
     (then `accounts` is None and each account is taken from its first lead row). `null_values`
-    are CSV cells that mean unknown besides the empty one."""
+    are CSV cells that mean unknown besides the empty one. A declared field the input lacks is
+    an error, or with `missing_columns="unknown"` unknown in every record (`Dataset.missing_columns`
+    says which)."""
+    if missing_columns not in MISSING_COLUMNS:
+        raise ValueError(f"missing_columns is {missing_columns!r}; use one of: {', '.join(MISSING_COLUMNS)}")
     if accounts is None and leads is None:
         raise DataError("no input: give accounts, leads, or both")
     account_name = lead_name = _describe(leads)
     if accounts is None:
-        flat = _to_arrow_any(leads, [ACCOUNT_KEY, LEAD_KEY, *account_fields, *lead_fields], null_values)
+        optional = [*account_fields, *lead_fields] if missing_columns == "unknown" else ()
+        flat = _to_arrow_any(leads, [ACCOUNT_KEY, LEAD_KEY, *account_fields, *lead_fields], null_values, optional)
         first = _first_rows(flat)
         accounts = flat.take(pa.array(first))
         leads = flat
     else:
         account_name = _describe(accounts)
+    account_table = encode(accounts, schema, "account", account_fields, account_name, null_values=null_values,
+                           missing_columns=missing_columns)
     if leads is None:
-        return Dataset(encode(accounts, schema, "account", account_fields, account_name, null_values=null_values),
-                       None, None)
+        return Dataset(account_table, None, None)
     # One table after the other: loading both at once on two threads was no faster (Arrow already
     # decodes on several threads) and held both tables' temporaries at the same time.
-    account_table = encode(accounts, schema, "account", account_fields, account_name, null_values=null_values)
-    lead_table = encode(leads, schema, "lead", lead_fields, lead_name, (ACCOUNT_KEY,), null_values)
+    lead_table = encode(leads, schema, "lead", lead_fields, lead_name, (ACCOUNT_KEY,), null_values, missing_columns)
     return Dataset(account_table, lead_table, account_rows(lead_table.account_ids, account_table.ids))
 
 
@@ -973,10 +1026,11 @@ def account_rows(lead_account_ids, account_ids) -> np.ndarray:
     return np.concatenate([rows[mapping if indices is None else mapping[indices]] for mapping, indices in plans])
 
 
-def _to_arrow_any(source, needed: list[str], null_values: Sequence[str]) -> pa.Table:
-    needed = list(dict.fromkeys(needed))
-    batches = list(read_batches(source, needed, _describe(source), null_values=null_values))
-    return pa.Table.from_batches(batches) if batches else pa.table({c: pa.array([], pa.string()) for c in needed})
+def _to_arrow_any(source, needed: list[str], null_values: Sequence[str], optional: Sequence[str] = ()) -> pa.Table:
+    present, batches = read_batches(source, list(dict.fromkeys(needed)), _describe(source), null_values=null_values,
+                                    optional=optional)
+    batches = list(batches)
+    return pa.Table.from_batches(batches) if batches else pa.table({c: pa.array([], pa.string()) for c in present})
 
 
 def _first_rows(flat: pa.Table) -> np.ndarray:

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 from . import dates, model
-from .data import DataError, Dataset, date_days, read_table
+from .data import DataError, Dataset, date_days, read_table, row_error
 
 SIGNAL_COLUMNS = ("lead_id", "account_id", "signal", "timestamp")
 
@@ -35,45 +35,82 @@ class SignalLists:
                         self.days[self.offsets[row]:self.offsets[row + 1]].tolist()))
 
 
-def _days(column: pa.ChunkedArray, name: str) -> np.ndarray:
+def _days(column: pa.ChunkedArray, name: str, rows: np.ndarray) -> np.ndarray:
     """Timestamps as day numbers: dates, times, or ISO 8601 text with or without a zone (a zoned
-    time counts on its day in UTC), as a date field reads them; a missing one is an error."""
-    def fail(message: str, row: int, value=None) -> DataError:
-        return DataError(f"{name}: column `timestamp`: {message}; row {row + 1}" + (f" (value {value!r})" if value is not None else ""))
+    time counts on its day in UTC), as a date field reads them; a missing one is an error.
+    `rows` are the values' row indices in the input, for errors."""
+    def fail(message: str, index: int, value=None) -> DataError:
+        return row_error(name, "`timestamp`", message, int(rows[index]), value)
 
     array = date_days(column.combine_chunks(), fail, "a date or time")
     if array.null_count:
-        raise DataError(f"{name}: column `timestamp` is empty in row {int(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))[0]) + 1}")
+        index = int(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DataError(f"{name}: column `timestamp` is empty in row {rows[index] + 1}")
     return array.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int32)
 
 
-def read_signals(source, engagement: model.Engagement) -> pa.Table:
-    """A signals file checked: a record id per row, known signal types, readable timestamps.
-    Duplicates (same record, type and timestamp) are dropped."""
+@attrs.frozen
+class SignalInput:
+    """A signals input, read and checked."""
+
+    rows: pa.Table  # the input's rows of declared types, every column as read (what a workspace stores)
+    checked: pa.Table  # lead_id, account_id, kind (index of the signal type), day; duplicates count once
+    skipped: dict[str, int]  # undeclared signal type: its rows left out, most first (with skip_unknown_signals)
+
+
+def read_signals(source, engagement: model.Engagement, skip_unknown_signals: bool = False) -> SignalInput:
+    """A signals input checked: a record id per row, readable timestamps, declared signal types.
+    A row of an undeclared type is an error or, with `skip_unknown_signals`, left out and counted
+    by type (a feed of every event scores on the types the rules know). Duplicates (same record,
+    type and timestamp) count once."""
     name = str(source) if not isinstance(source, (pa.Table, list)) else "signals"
     table = read_table(source)
     for column in ("signal", "timestamp"):
         if column not in table.column_names:
             raise DataError(f"{name}: missing column `{column}`; signals have lead_id or account_id, signal, timestamp")
+    rows = np.arange(table.num_rows)  # each row kept, by its row index in the input
+    kinds = table.column("signal").cast(pa.string())
+    if kinds.null_count:
+        raise DataError(f"{name}: column `signal` is empty in row {int(pc.index(kinds.is_null(), True).as_py()) + 1}; "
+                        "every signal has a type")
+    declared = pa.array([s.code for s in engagement.signals], pa.string())
+    undeclared = pc.invert(pc.is_in(kinds, value_set=declared))
+    skipped = {}
+    if pc.any(undeclared).as_py():
+        counts = pc.value_counts(kinds.filter(undeclared))
+        skipped = dict(sorted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()),
+                              key=lambda kind_count: (-kind_count[1], kind_count[0])))
+        if not skip_unknown_signals:
+            row = pc.index(undeclared, True).as_py()
+            raise DataError(f"{name}: column `signal`: {kinds[row].as_py()!r} is not a declared signal type; row {row + 1} "
+                            f"(declared: {', '.join(s.code for s in engagement.signals)}); in all {_count_by_type(skipped)}")
+        kept = pc.invert(undeclared)
+        rows = rows[kept.to_numpy(zero_copy_only=False)]
+        table, kinds = table.filter(kept), kinds.filter(kept)
     ids = {c: table.column(c).cast(pa.string()) if c in table.column_names else pa.nulls(table.num_rows, pa.string())
            for c in ("lead_id", "account_id")}
     no_id = pc.and_(pc.is_null(ids["lead_id"]), pc.is_null(ids["account_id"])).to_numpy(zero_copy_only=False)
     if no_id.any():
-        raise DataError(f"{name}: row {int(np.flatnonzero(no_id)[0]) + 1} names neither a lead_id nor an account_id")
-    kinds = table.column("signal").cast(pa.string())
-    known = pa.array([s.code for s in engagement.signals], pa.string())
-    index = pc.index_in(kinds, value_set=known)
-    unknown = index.is_null().to_numpy(zero_copy_only=False)
-    if unknown.any():
-        row = int(np.flatnonzero(unknown)[0])
-        raise DataError(f"{name}: column `signal`: {kinds[row].as_py()!r} is not a declared signal type; row {row + 1} "
-                        f"(declared: {', '.join(s.code for s in engagement.signals)})")
+        raise DataError(f"{name}: row {rows[np.flatnonzero(no_id)[0]] + 1} names neither a lead_id nor an account_id")
     stamp = table.column("timestamp")
-    days = _days(stamp, name)
-    checked = pa.table({"lead_id": ids["lead_id"], "account_id": ids["account_id"], "kind": index,
-                        "stamp": stamp.cast(pa.string()), "day": pa.array(days)})
+    days = _days(stamp, name, rows)
+    checked = pa.table({"lead_id": ids["lead_id"], "account_id": ids["account_id"],
+                        "kind": pc.index_in(kinds, value_set=declared), "stamp": stamp.cast(pa.string()),
+                        "day": pa.array(days)})
     unique = checked.group_by(["lead_id", "account_id", "kind", "stamp", "day"], use_threads=False).aggregate([])
-    return unique.select(["lead_id", "account_id", "kind", "day"])
+    return SignalInput(table, unique.select(["lead_id", "account_id", "kind", "day"]), skipped)
+
+
+def _count_by_type(counts: dict[str, int]) -> str:
+    """`12 signals of undeclared types: newsletter 10, webinar 2`."""
+    total = sum(counts.values())
+    return (f"{total:,} signal{'s' if total != 1 else ''} of {'undeclared types' if len(counts) > 1 else 'an undeclared type'}: "
+            + ", ".join(f"{kind} {n:,}" for kind, n in counts.items()))
+
+
+def skipped_signals_warning(skipped: dict[str, int]) -> str:
+    """What a run that left out signals of undeclared types says about them."""
+    return f"skipped {_count_by_type(skipped)}"
 
 
 def _lists(rows: np.ndarray, days: np.ndarray, kinds: np.ndarray, n: int) -> SignalLists:
