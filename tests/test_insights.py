@@ -54,8 +54,8 @@ def workspace(tmp_path_factory):
 
 def test_signals_and_outcomes_are_appended_once(workspace):
     _, _, added, again = workspace
-    assert added[0] > 1000 and added[1] > 100
-    assert again == (0, 0)
+    assert added.signals > 1000 and added.outcomes > 100
+    assert (again.signals, again.outcomes) == (0, 0)
 
 
 def test_insights_finds_the_planted_jump(workspace):

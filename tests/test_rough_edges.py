@@ -284,3 +284,32 @@ def test_every_command_defaults_to_the_same_workspace(sample, tmp_path, monkeypa
     assert run("export", "--out", tmp_path / "e.csv").exit_code == 0
     assert run("insights", "--json").exit_code == 0
     assert run("rescore", RULES, "--as-of", AS_OF).exit_code == 0
+
+
+def test_missing_columns_unknown_reads_absent_fields_as_unknown_with_a_warning(tmp_path):
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("account_id,industry,employees\nseed,software,240\n")
+    refused = run("score", RULES, "--accounts", accounts, "--out", tmp_path / "o.csv", "--as-of", AS_OF)
+    assert refused.exit_code == 1 and "missing columns" in refused.output
+    scored = run("score", RULES, "--accounts", accounts, "--out", tmp_path / "o.csv", "--as-of", AS_OF,
+                 "--missing-columns", "unknown")
+    assert scored.exit_code == 0, scored.output
+    assert "warning:" in scored.output and "`tech_stack`" in scored.output
+    assert pcsv.read_csv(tmp_path / "o.csv").num_rows == 1
+
+
+def test_skip_unknown_signals_counts_what_it_left_out(sample, tmp_path):
+    signals = tmp_path / "signals.csv"
+    first_lead = pcsv.read_csv(sample / "leads.csv").column("lead_id")[0].as_py()
+    signals.write_text(f"lead_id,signal,timestamp\n{first_lead},meeting,2026-11-20\n{first_lead},newsletter,2026-11-21\n")
+    base = ["score", RULES, "--accounts", sample / "accounts.csv", "--leads", sample / "leads.csv",
+            "--signals", signals, "--out", tmp_path / "o.csv", "--as-of", AS_OF]
+    refused = run(*base)
+    assert refused.exit_code == 1 and "'newsletter' is not a declared signal type" in refused.output
+    kept = run(*base, "--skip-unknown-signals")
+    assert kept.exit_code == 0, kept.output
+    assert "newsletter 1" in kept.output
+    db = tmp_path / "w.duckdb"
+    stored = run("ingest", RULES, "--signals", signals, "--db", db, "--skip-unknown-signals")
+    assert stored.exit_code == 0, stored.output
+    assert "1 signals" in stored.output and "newsletter 1" in stored.output

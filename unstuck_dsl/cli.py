@@ -12,6 +12,7 @@ import time
 import warnings
 from pathlib import Path
 
+import attrs
 import click
 import pyarrow as pa
 
@@ -75,6 +76,33 @@ WORKSPACE = click.option("--db", type=click.Path(), default=DEFAULT_WORKSPACE, s
 NULL_VALUES = click.option("--null-values", "null_values", default="", callback=lambda _c, _p, v: tuple(
     word for word in v.split(",") if word), help="Comma-separated CSV cells that mean unknown, e.g. NA,null "
     "(by default only an empty cell does: `NA` is Namibia's country code).")
+MISSING_COLUMNS = click.option("--missing-columns", type=click.Choice(["error", "unknown"]), default="error",
+                               show_default=True, help="A declared column the input lacks: refuse the file, or read "
+                               "it as unknown in every record (with a warning naming it).")
+SKIP_UNKNOWN_SIGNALS = click.option("--skip-unknown-signals", is_flag=True, help="Leave out signals of types the "
+                                    "rules do not declare (counted in a warning) instead of refusing the file.")
+
+
+@attrs.frozen
+class Reading:
+    """How a command reads its inputs: the options every scoring command shares, as one value."""
+
+    null_values: tuple[str, ...] = ()
+    missing_columns: str = "error"
+    skip_unknown_signals: bool = False
+
+
+def reading_options(command):
+    """Add --null-values, --missing-columns and --skip-unknown-signals; the command receives
+    them as one `reading` argument."""
+
+    @functools.wraps(command)
+    def with_reading(*args, null_values, missing_columns, skip_unknown_signals, **kwargs):
+        return command(*args, reading=Reading(null_values, missing_columns, skip_unknown_signals), **kwargs)
+
+    for option in (SKIP_UNKNOWN_SIGNALS, MISSING_COLUMNS, NULL_VALUES):
+        with_reading = option(with_reading)
+    return with_reading
 READ_DB = click.option("--db", type=click.Path(), help="Read the records from a workspace store instead of files.")
 RAW_CSV = click.option("--raw-csv", is_flag=True, help="Write CSV cells exactly as they are (by default a text cell "
                        "starting with =, +, -, @, tab or CR gets a leading ' so spreadsheets show it as text).")
@@ -213,8 +241,10 @@ def _stored_signals(db, signals_path):
 
 
 def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lambda _: None, db=None, signals=None,
-               null_values=()):
+               reading: Reading = Reading()):
+    """Compile, read and score, saying on stderr what the reading options left out."""
     from .api import compile as compile_rules
+    from .engagement import skipped_signals_warning
 
     on_stage("checking and compiling rules")
     compiled = compile_rules(rules)
@@ -222,9 +252,15 @@ def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lam
     signals = _stored_signals(db, signals)
     preview = compiled.preview_codes(preview)
     on_stage("reading and encoding data")
-    dataset = compiled.load(accounts, leads, null_values)
+    dataset = compiled.load(accounts, leads, reading.null_values, reading.missing_columns)
+    for line in dataset.missing_column_warnings():
+        click.echo(f"warning: {line}", err=True)
     on_stage("scoring")
-    return compiled.score_dataset(dataset, as_of, preview, signals=signals)
+    result = compiled.score_dataset(dataset, as_of, preview, signals=signals,
+                                    skip_unknown_signals=reading.skip_unknown_signals)
+    if result.skipped_signals:
+        click.echo(f"warning: {skipped_signals_warning(result.skipped_signals)}", err=True)
+    return result
 
 
 @cli.command()
@@ -238,10 +274,10 @@ def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lam
 @READ_DB
 @SIGNALS
 @RAW_CSV
-@NULL_VALUES
+@reading_options
 @user_errors
 def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview, db, signals_path, raw_csv,
-          null_values) -> None:
+          reading) -> None:
     """Score accounts (and leads) with RULES."""
     day = _as_of(as_of)
     check_destinations({"--out": out_path, "--accounts-out": accounts_out},
@@ -249,7 +285,7 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
     click.echo(f"as of {day.isoformat()}", err=True)
     started = time.perf_counter()
     with _stages() as stage:
-        result = _score_run(rules, accounts_path, leads_path, day, preview, stage, db, signals_path, null_values)
+        result = _score_run(rules, accounts_path, leads_path, day, preview, stage, db, signals_path, reading)
         stage("writing results")
         write_table(result.table(), out_path, raw_csv)
         if accounts_out:
@@ -283,16 +319,16 @@ def _audience_members(result, name: str) -> pa.Table:
 @READ_DB
 @SIGNALS
 @RAW_CSV
-@NULL_VALUES
+@reading_options
 @user_errors
 def audience(rules, name, accounts_path, leads_path, out_path, as_of, composition, db, signals_path, raw_csv,
-             null_values) -> None:
+             reading) -> None:
     """List the members of audience NAME (declared in RULES)."""
     from .render import print_composition, print_members
 
     day = _as_of(as_of)
     check_destinations({"--out": out_path}, [rules, accounts_path, leads_path, db, signals_path])
-    result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path, null_values=null_values)
+    result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path, reading=reading)
     members = _audience_members(result, name)
     click.echo(f"as of {day.isoformat()}: {members.num_rows} members in audience `{name}`", err=True)
     if out_path:
@@ -313,9 +349,9 @@ def audience(rules, name, accounts_path, leads_path, out_path, as_of, compositio
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @READ_DB
 @SIGNALS
-@NULL_VALUES
+@reading_options
 @user_errors
-def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_json, db, signals_path, null_values) -> None:
+def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_json, db, signals_path, reading) -> None:
     """The drawer: why a record scored what it did.
 
     Every parameter of its ICP and Persona with the value it read, then why every rival lost."""
@@ -324,7 +360,7 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
     if (account_id is None) == (lead_id is None):
         raise UserError("give exactly one of --account ID or --lead ID")
     day = _as_of(as_of)
-    result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path, null_values=null_values)
+    result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path, reading=reading)
     explanation = result.explain(account_id=account_id, lead_id=lead_id)
     if as_json:
         click.echo(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
@@ -341,8 +377,10 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
 @WORKSPACE
 @AS_OF
 @NULL_VALUES
+@SKIP_UNKNOWN_SIGNALS
 @user_errors
-def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as_of, null_values) -> None:
+def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as_of, null_values,
+           skip_unknown_signals) -> None:
     """Add or update records in the workspace store.
 
     Upserts records by id and re-scores exactly the records whose inputs changed; appends
@@ -365,11 +403,11 @@ def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as
                                       null_values=null_values)
             if signals_path or outcomes_path:
                 stage("adding signals and outcomes")
-                added = store.ingest_events(workspace, compiled, signals_path, outcomes_path)
+                added = store.ingest_events(workspace, compiled, signals_path, outcomes_path, skip_unknown_signals)
     if report is not None:
         click.echo(f"{path} (as of {day.isoformat()}): {report}")
     if added is not None:
-        click.echo(f"{path}: {added[0]:,} signals and {added[1]:,} outcomes added (repeats ignored)")
+        click.echo(f"{path}: {added}")
 
 
 @cli.command()
@@ -405,8 +443,10 @@ def rescore(rules, db, as_of) -> None:
 @AS_OF
 @RAW_CSV
 @NULL_VALUES
+@MISSING_COLUMNS
 @user_errors
-def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, raw_csv, null_values) -> None:
+def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, raw_csv, null_values,
+         missing_columns) -> None:
     """What NEW_RULES would move; applies nothing.
 
     Compares NEW_RULES with OLD_RULES over the same records: ICP and Persona transitions, band
@@ -419,8 +459,8 @@ def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, r
     check_destinations({"--out": out_path}, [old_rules, new_rules, accounts_path, leads_path, db])
     old, new = compile_rules(old_rules), compile_rules(new_rules)
     accounts, leads = _inputs(accounts_path, leads_path, db, new.model.schema)
-    report = compare(old.score(accounts, leads, as_of=day, null_values=null_values),
-                     new.score(accounts, leads, as_of=day, null_values=null_values))
+    reading = {"null_values": null_values, "missing_columns": missing_columns}
+    report = compare(old.score(accounts, leads, as_of=day, **reading), new.score(accounts, leads, as_of=day, **reading))
     print_diff(report)
     if out_path:
         write_table(report.changes, out_path, raw_csv)

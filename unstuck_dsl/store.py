@@ -587,21 +587,35 @@ def rescore(store: Store, compiled, as_of: dt.date | None = None, on_stage=_quie
 OUTCOMES = ("replied", "meeting", "signup")
 
 
-def ingest_events(store: Store, compiled, signals=None, outcomes=None) -> tuple[int, int]:
+@attrs.define
+class EventsReport:
+    signals: int = 0  # rows added
+    outcomes: int = 0
+    skipped_signals: dict = attrs.Factory(dict)  # undeclared type: rows left out (skip_unknown_signals)
+
+    def __str__(self) -> str:
+        from .engagement import skipped_signals_warning
+
+        text = f"{self.signals:,} signals and {self.outcomes:,} outcomes added (repeats ignored)"
+        return text + (f"; {skipped_signals_warning(self.skipped_signals)}" if self.skipped_signals else "")
+
+
+def ingest_events(store: Store, compiled, signals=None, outcomes=None, skip_unknown_signals: bool = False) -> EventsReport:
     """Append signals and outcomes; a row already there (same record, type, timestamp) is ignored.
-    Engagement is computed when scoring, so no fit score is touched."""
+    Engagement is computed when scoring, so no fit score is touched. Signals of undeclared types
+    are refused, or with `skip_unknown_signals` left out and counted."""
     from .engagement import read_signals
 
-    added = [0, 0]
+    report = EventsReport()
     with store.transaction():
         if signals is not None:
             if compiled.model.engagement is None:
                 raise DataError("the rules declare no engagement: add an `engagement { ... }` block to ingest signals")
-            read_signals(signals, compiled.model.engagement)  # checks every row before anything is applied
-            table = read_table(signals)
+            read = read_signals(signals, compiled.model.engagement, skip_unknown_signals)  # every row checked first
+            table, report.skipped_signals = read.rows, read.skipped
             rows = {c: (table.column(c).cast(pa.string()) if c in table.column_names else pa.nulls(table.num_rows, pa.string()))
                     for c in ("lead_id", "account_id", "signal", "timestamp", "source")}
-            added[0] = store.append("signals", pa.table(rows), list(rows))
+            report.signals = store.append("signals", pa.table(rows), list(rows))
         if outcomes is not None:
             table = read_table(outcomes)
             for column in ("lead_id", "outcome", "timestamp"):
@@ -614,5 +628,5 @@ def ingest_events(store: Store, compiled, signals=None, outcomes=None) -> tuple[
                 raise DataError(f"{outcomes}: column `outcome`: {kinds[row].as_py()!r} is not one of "
                                 f"{', '.join(OUTCOMES)}; row {row + 1}")
             rows = {c: table.column(c).cast(pa.string()) for c in ("lead_id", "outcome", "timestamp")}
-            added[1] = store.append("outcomes", pa.table(rows), list(rows))
-    return added[0], added[1]
+            report.outcomes = store.append("outcomes", pa.table(rows), list(rows))
+    return report
