@@ -134,7 +134,7 @@ def test_csr(i, offsets, members, valid, ints, tests, lo, hi, vals, present):
         vals[tests[t, DST]] = _set_answer(tests, t, valid[i], present)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def combine(vals, logic, logic_args, lo, hi):
     """not / and / or, in instruction order (operands come before the operation using them)."""
     for o in range(lo, hi):
@@ -153,7 +153,7 @@ def combine(vals, logic, logic_args, lo, hi):
         vals[logic[o, 0]] = v
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def rate(i, vals, params, rules, lo, hi, weights, possible, explain, out_tri, qualifies, scores):
     """Rules lo .. hi - 1: whether each qualifies and its score (round-half-up(100 × earned /
     possible) in integers: floor((200e + p) / 2p)); each parameter's value to `out_tri` on request."""
@@ -175,7 +175,7 @@ def rate(i, vals, params, rules, lo, hi, weights, possible, explain, out_tri, qu
         scores[r - lo] = 100 if pos == 0 else (200 * earned + pos) // (2 * pos)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def assign(active, first, rules, lo, hi, qualifies, scores):
     """The best qualifying active rule of lo .. hi - 1 and its score (-1, -1: none); ties go to
     the first declared (strictly greater wins)."""
