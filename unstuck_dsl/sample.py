@@ -124,25 +124,14 @@ def generate(n_accounts: int, seed: int = 7, as_of: dt.date = dt.date(2026, 11, 
     return accounts, leads
 
 
-def to_csv_table(table: pa.Table) -> pa.Table:
-    """Sets as `;`-separated text, as the CSV format has them."""
-    columns = {}
-    for name in table.column_names:
-        column = table.column(name)
-        if pa.types.is_list(column.type):
-            values = [None if v is None else ";".join(v) for v in column.to_pylist()]
-            column = pa.array(values, pa.string())
-        columns[name] = column
-    return pa.table(columns)
-
-
 def write(directory, n_accounts: int, seed: int = 7, formats=("csv",)) -> dict[str, str]:
-    """Write accounts and leads into `directory` in each format; returns the paths written."""
-    import os
+    """Write accounts and leads into `directory` in each format; returns the paths written.
+    Values are written as generated (no CSV formula neutralising: the sample holds none)."""
     from pathlib import Path
 
-    import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
+
+    from .output import replacing, write_table
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -151,12 +140,11 @@ def write(directory, n_accounts: int, seed: int = 7, formats=("csv",)) -> dict[s
     for name, table in (("accounts", accounts), ("leads", leads)):
         for fmt in formats:
             path = out / f"{name}.{fmt}"
-            temporary = out / f".{name}.{fmt}.tmp"
-            if fmt == "csv":
-                pcsv.write_csv(to_csv_table(table), temporary)
+            if fmt == "parquet":  # dictionary pages for every string column, ids too, as CRM exports have
+                with replacing(path) as temporary:
+                    pq.write_table(table, temporary)
             else:
-                pq.write_table(table, temporary)
-            os.replace(temporary, path)
+                write_table(table, path, raw_csv=True)
             written[f"{name}.{fmt}"] = str(path)
     return written
 
