@@ -33,6 +33,7 @@ from unstuck_dsl.pipeline import load_ruleset  # noqa: E402
 from unstuck_dsl.reference import evaluate_audience  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 26)
+pytestmark = pytest.mark.slow
 
 
 def _records(n_accounts: int, seed: int = 3) -> tuple[list[dict], list[dict]]:
@@ -124,7 +125,7 @@ def test_audience_with_a_chain_of_320_comparisons_matches_like_the_reference():
     assert expected.count(True) and expected.count(False) and expected.count(None)
 
 
-@settings(max_examples=max(4, int(os.environ.get("DIFFERENTIAL_EXAMPLES", "25")) // 3), deadline=None,
+@settings(max_examples=max(4, int(os.environ.get("DIFFERENTIAL_EXAMPLES", "25")) // 5), deadline=None,
           suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_table_interpreter_equals_reference_on_every_record(data):
