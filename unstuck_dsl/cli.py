@@ -16,7 +16,7 @@ import attrs
 import click
 import pyarrow as pa
 
-from .diagnostics import RuleError, render_all, sort_key
+from .diagnostics import MAX_ERRORS, RuleError, render_all, sort_key
 from .output import REPORT_FORMATS, OutputError, check_destinations, write_table, write_text
 from .pipeline import check_sources
 from .source import SourceError, read_sources
@@ -133,7 +133,8 @@ def check(path: str, as_json: bool) -> None:
     if ruleset is not None:
         counts = {"files": len(sources), "icps": len(ruleset.icps), "personas": sum(len(i.personas) for i in ruleset.icps)}
     if as_json:
-        report = {"ok": ruleset is not None, **counts,
+        errors = sum(d.is_error for d in diagnostics)
+        report = {"ok": ruleset is not None, **counts, "stopped_at_error_limit": errors >= MAX_ERRORS,
                   "diagnostics": [d.to_dict() for d in sorted(diagnostics, key=sort_key)]}
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
