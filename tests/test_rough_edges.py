@@ -313,3 +313,42 @@ def test_skip_unknown_signals_counts_what_it_left_out(sample, tmp_path):
     stored = run("ingest", RULES, "--signals", signals, "--db", db, "--skip-unknown-signals")
     assert stored.exit_code == 0, stored.output
     assert "1 signals" in stored.output and "newsletter 1" in stored.output
+
+
+COUNTRY_RULES = """
+account fields { country: category  office_countries: set  hq: text }
+icp a "A" live {
+  score 1: country == "{country}"
+  score 1: office_countries has any {"DE", "{office}"}
+}
+"""
+
+
+@pytest.mark.parametrize("country, office, wrong, hint", [
+    ("us", "GB", '"us" is not a country code', 'write "US"'),
+    ("US", "USA", '"USA" is not a country code', "did you mean `US`?"),
+])
+def test_conditions_on_country_fields_must_use_country_codes(tmp_path, country, office, wrong, hint):
+    rules = tmp_path / "r.ust"
+    rules.write_text(COUNTRY_RULES.replace("{country}", country).replace("{office}", office))
+    result = run("check", rules)
+    assert result.exit_code == 1
+    assert "E036" in result.output and wrong in result.output and hint in result.output
+
+
+def test_country_codes_in_conditions_check_clean(tmp_path):
+    rules = tmp_path / "r.ust"
+    rules.write_text(COUNTRY_RULES.replace("{country}", "US").replace("{office}", "GB"))
+    assert run("check", rules).exit_code == 0
+
+
+def test_country_values_that_are_not_codes_are_a_warning_once_per_run(tmp_path):
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("account_id,industry,employees,arr_usd,country,tech_stack,funding_stage,hired_ciso_on,"
+                        "is_competitor\na1,software,240,,USA,Snowflake,Series B,,false\n"
+                        "a2,software,240,,uk,Snowflake,Series B,,false\na3,software,240,,US,,,,false\n")
+    result = run("score", RULES, "--accounts", accounts, "--out", tmp_path / "o.csv", "--as-of", AS_OF)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1
+    assert "`country`" in warnings[0] and "'USA'" in warnings[0] and "'uk'" in warnings[0] and "'US'" not in warnings[0]

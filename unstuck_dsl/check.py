@@ -11,7 +11,7 @@ from decimal import Decimal
 import attrs
 
 from . import ast, model
-from .countries import COUNTRY_CODES
+from .countries import COUNTRY_CODES, country_hint, holds_countries
 from .diagnostics import MAX_ERRORS, Diagnostic, did_you_mean, look_alike_note
 from .printer import param_name, print_file, print_value
 from .schema import ENGAGEMENT_FIELDS, KEY_COLUMNS, RESERVED_FIELDS, TYPE_NAMES, Field, FieldType, Schema, audience_schema, constant
@@ -266,10 +266,8 @@ class _Checker:
         codes = []
         for country in region.countries:
             if country.code not in COUNTRY_CODES:
-                hint = (f'country codes are upper case: write "{country.code.upper()}"'
-                        if country.code.upper() in COUNTRY_CODES
-                        else did_you_mean(country.code, COUNTRY_CODES) or "use ISO 3166-1 alpha-2 codes such as US, GB, DE")
-                self.report("E036", f"`{country.code}` is not a country code", country.span, "unknown country code", hint)
+                self.report("E036", f"`{country.code}` is not a country code", country.span, "unknown country code",
+                            country_hint(country.code))
             elif country.code not in codes:
                 codes.append(country.code)
         self.regions[region.code] = tuple(codes)
@@ -493,6 +491,11 @@ class _ConditionChecker:
             hint = did_you_mean(value.value, field_type.levels) or "levels are " + ", ".join(f'"{lv}"' for lv in field_type.levels)
             self.report("E032", f"\"{value.value}\" is not a level of `{ref.name}`", value.span, "undeclared level", hint)
             return None
+        if holds_countries(ref.name) and field_type.name in ("category", "text", "set") \
+                and not _is_country_code(value.value, field_type):
+            self.report("E036", f"\"{value.value}\" is not a country code", value.span,
+                        f"never matches: `{ref.name}` holds country codes", country_hint(value.value))
+            return None
         return value
 
     def items(self, ref: ast.FieldRef, field_type: FieldType, items) -> tuple[ast.Value, ...]:
@@ -594,6 +597,11 @@ class _ConditionChecker:
 
     def visit_IsKnown(self, c: ast.IsKnown, t: FieldType):
         return c
+
+
+def _is_country_code(value: str, field_type: FieldType) -> bool:
+    """Category and set values match exactly; a text field compares case-insensitively."""
+    return (value.strip().upper() if field_type.name == "text" else value) in COUNTRY_CODES
 
 
 def _rule_predicates(rules):

@@ -254,7 +254,7 @@ def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lam
     preview = compiled.preview_codes(preview)
     on_stage("reading and encoding data")
     dataset = compiled.load(accounts, leads, reading.null_values, reading.missing_columns)
-    for line in dataset.missing_column_warnings():
+    for line in dataset.warnings():
         click.echo(f"warning: {line}", err=True)
     on_stage("scoring")
     result = compiled.score_dataset(dataset, as_of, preview, signals=signals,

@@ -1,4 +1,4 @@
-"""ISO 3166-1 alpha-2 country codes: what a region may name."""
+"""ISO 3166-1 alpha-2 country codes: what a region may name, and what a country field holds."""
 
 COUNTRY_CODES = frozenset(
     """
@@ -12,3 +12,20 @@ COUNTRY_CODES = frozenset(
     TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
     """.split()
 )
+
+
+def holds_countries(field_name: str) -> bool:
+    """A field whose name says it holds countries (`country`, `hq_country`, `office_countries`):
+    the rules compare it with ISO 3166-1 alpha-2 codes, so any other value can never match."""
+    name = field_name.casefold()
+    return name in ("country", "countries") or name.endswith(("_country", "_countries"))
+
+
+def country_hint(code: str) -> str:
+    """What to write instead of something that is not a country code."""
+    import difflib
+
+    if code.strip().upper() in COUNTRY_CODES:
+        return f'country codes are upper case: write "{code.strip().upper()}"'
+    close = difflib.get_close_matches(code.upper(), sorted(COUNTRY_CODES), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else "use ISO 3166-1 alpha-2 codes such as US, GB, DE"

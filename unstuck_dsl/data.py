@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .countries import COUNTRY_CODES, holds_countries
 from .dates import EPOCH, to_days
 from .schema import ACCOUNT_KEY, LEAD_KEY, Field, Schema
 
@@ -964,6 +965,33 @@ class Dataset:
         return [f"{name}: missing column{'s' if len(columns) > 1 else ''} " + ", ".join(f"`{c}`" for c in columns)
                 + f"; the rules read {'them' if len(columns) > 1 else 'it'} as unknown in every record"
                 for name, columns in by_input.items()]
+
+    def country_warnings(self) -> list[str]:
+        """One line per country column holding values that are not ISO 3166-1 alpha-2 codes
+        (`USA`, `uk`): no condition on the column can match them (the rules are held to codes)."""
+        lines = []
+        for table in (self.accounts, self.leads):
+            for name, column in (table.columns.items() if table is not None else ()):
+                if not holds_countries(name) or column.field.type.name not in ("category", "text", "set"):
+                    continue
+                if not len(column.dictionary):
+                    continue
+                values = column.dictionary.values if isinstance(column.dictionary, Dictionary) \
+                    else pa.array(list(column.dictionary), pa.string())
+                if column.field.type.name == "text":
+                    values = pc.utf8_upper(pc.utf8_trim_whitespace(values))
+                odd = values.filter(pc.invert(pc.is_in(values, value_set=pa.array(sorted(COUNTRY_CODES)))))
+                odd = pc.unique(odd)
+                if len(odd):
+                    shown = ", ".join(repr(v) for v in odd.slice(0, 3).to_pylist())
+                    lines.append(f"{table.name}: column `{name}`: {len(odd):,} distinct value{'s' if len(odd) > 1 else ''}"
+                                 f" not ISO 3166-1 alpha-2 (e.g. {shown}); no country condition matches "
+                                 f"{'them' if len(odd) > 1 else 'it'}")
+        return lines
+
+    def warnings(self) -> list[str]:
+        """What a run should say about its input before its results."""
+        return self.missing_column_warnings() + self.country_warnings()
 
 
 def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, leads=None,
