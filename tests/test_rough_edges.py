@@ -352,3 +352,12 @@ def test_country_values_that_are_not_codes_are_a_warning_once_per_run(tmp_path):
     warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1
     assert "`country`" in warnings[0] and "'USA'" in warnings[0] and "'uk'" in warnings[0] and "'US'" not in warnings[0]
+
+
+def test_a_condition_on_an_id_says_what_an_id_is_not_to_declare_it(tmp_path):
+    rules = tmp_path / "r.ust"
+    rules.write_text('account fields { industry: category }\nicp a "A" live { score 1: account_id == "A1" }\n')
+    result = run("check", rules)
+    assert result.exit_code == 1
+    assert "E012" in result.output and "is the record's id" in result.output
+    assert "declare it in `account fields" not in result.output

@@ -452,6 +452,9 @@ class _ConditionChecker:
             hint = did_you_mean(ref.name, candidates)
             if not hint and ref.name in self.regions:
                 hint = f"`{ref.name}` is a region; write e.g. `country in {ref.name}`"
+            if ref.name in KEY_COLUMNS:  # declaring it would be E015: say what it is instead
+                hint = (f"`{ref.name}` is the record's id, which conditions do not read; to target particular "
+                        "records, declare a field for what they have in common")
             kind = "" if self.kind == "any" else f" {self.kind}"
             self.report("E012", f"unknown field `{ref.name}`", ref.span, f"not a declared{kind} field",
                         hint or f"declare it in `{'account' if self.kind == 'any' else self.kind} fields {{ ... }}`")
