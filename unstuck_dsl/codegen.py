@@ -199,14 +199,13 @@ def _emit_assignment(e: _Emitter, results, first: int, active: str, best: str, b
     e.line(f"{out_score}[i] = {best_score}")
 
 
-def _kernel(name: str, args: str, body: list[str], setup: tuple[str, ...] = ()) -> list[str]:
-    """A kernel over the records [start, stop), after `setup` (scratch arrays). It releases the
-    GIL, so the caller runs slices of the table on several threads at once (numba's `prange`
-    would do the same but makes every ruleset's kernel several times slower to compile)."""
+def _kernel(name: str, args: str, body: list[str]) -> list[str]:
+    """A kernel over the records [start, stop). It releases the GIL, so the caller runs slices
+    of the table on several threads at once (numba's `prange` would do the same but makes
+    every ruleset's kernel several times slower to compile)."""
     return [
         "@njit(cache=True, nogil=True)",
         f"def {name}(start, stop, {args}):",
-        *("    " + line for line in setup),
         "    for i in range(start, stop):",
         *("    " + line for line in body),
         "",
@@ -294,7 +293,7 @@ def _emit_lead_start(e: _Emitter) -> None:
 
 # The interpreter's own source is part of every interpreted module's text, by its hash, so that a
 # changed interpreter never runs under a kernel numba cached against the old one.
-_INTERPRETER_IMPORT = f"""from unstuck_dsl.interpreter import assign, combine, rate, test_bitset, test_codes, test_csr, test_values
+_INTERPRETER_IMPORT = f"""from unstuck_dsl.interpreter import BATCH, assign, combine, rate, test_bitset, test_codes, test_csr, test_values
 # interpreter {hashlib.sha256(Path(interpreter.__file__).read_bytes()).hexdigest()[:16]}
 """
 
@@ -372,79 +371,113 @@ def tables(blocks: tuple[ir.Block, ...], slots: tuple[ir.ColumnSlot, ...]) -> Ta
                   table(params, 4), table(rules, 3), np.array(rule_ranges, np.int64))
 
 
-def _interpreted_block(e: _Emitter, block: str) -> None:
-    """Calls evaluating block `block` (a name in the kernel) of the tables on record i: its
-    conditions, then its rules (qualifies, scores; out_tri on request)."""
-    _interpreted_conditions(e, block)
-    e.line(f"rate(i, vals, params, rules, rule_ranges[{block}], rule_ranges[{block} + 1], weights, possible, "
+def _interpreted_block(e: _Emitter, block: str, n: str = "n") -> None:
+    """Calls evaluating block `block` (a name in the kernel) of the tables on the records
+    rows[0:n]: its conditions, then its rules (qualifies, scores; out_tri on request)."""
+    _interpreted_conditions(e, block, n)
+    e.line(f"rate(rows, {n}, vals, params, rules, rule_ranges[{block}], rule_ranges[{block} + 1], weights, possible, "
            "explain, out_tri, qualifies, scores)")
 
 
-def _interpreted_conditions(e: _Emitter, block: str) -> None:
+def _interpreted_conditions(e: _Emitter, block: str, n: str = "n") -> None:
     """Each column's tests, then not/and/or: every instruction's truth value in `vals`."""
     for k, slot in enumerate(e.slots):
         c, lo, hi = e.col(k), f"test_ranges[{block}, {k}]", f"test_ranges[{block}, {k + 1}]"
         if slot.kind == "coded":
-            e.line(f"test_codes(i, {c}_code, luts, lut_off, tests, {lo}, {hi}, vals)")
+            e.line(f"test_codes(rows, {n}, {c}_code, luts, lut_off, tests, {lo}, {hi}, vals)")
         elif slot.kind == "set" and e.layouts[slot.field] == "csr":
-            e.line(f"test_csr(i, {c}_off, {c}_val, {c}_ok, ints, tests, {lo}, {hi}, vals, present)")
+            e.line(f"test_csr(rows, {n}, {c}_off, {c}_val, {c}_ok, ints, tests, {lo}, {hi}, vals, present)")
         elif slot.kind == "set":
-            e.line(f"test_bitset(i, {c}_val, {c}_ok, ints, tests, {lo}, {hi}, vals, present)")
+            e.line(f"test_bitset(rows, {n}, {c}_val, {c}_ok, ints, tests, {lo}, {hi}, vals, present)")
         else:
             constants = "floats" if slot.kind == "f64" else "ints"
-            e.line(f"test_values(i, {c}_val, {c}_ok, {constants}, tests, {lo}, {hi}, vals)")
-    e.line(f"combine(vals, logic, logic_args, logic_ranges[{block}], logic_ranges[{block} + 1])")
+            e.line(f"test_values(rows, {n}, {c}_val, {c}_ok, {constants}, tests, {lo}, {hi}, vals)")
+    e.line(f"combine({n}, vals, logic, logic_args, logic_ranges[{block}], logic_ranges[{block} + 1])")
 
 
-def _scratch(blocks: tuple[ir.Block, ...]) -> tuple[str, ...]:
-    """Per-call scratch arrays: truth values of one block's instructions, its rules' outcomes,
-    and set items present."""
-    values = max((len(b.instructions) for b in blocks), default=0)
-    rules = max((len(b.rules) for b in blocks), default=0)
-    return (f"vals = np.zeros({max(values, 1)}, np.int8)",
-            f"qualifies = np.zeros({max(rules, 1)}, np.bool_)",
-            f"scores = np.zeros({max(rules, 1)}, np.int64)",
-            "present = np.zeros(ints.shape[0], np.bool_)")
+def _batched_kernel(name: str, args: str, blocks: tuple[ir.Block, ...], body: list[str],
+                    scratch: tuple[str, ...] = ()) -> list[str]:
+    """An interpreted kernel over the records [start, stop), BATCH records at a time (`rows`,
+    their numbers; `n`, how many), with its scratch arrays: truth values of one block's
+    instructions per record, its rules' outcomes per record, set items present; and `scratch`."""
+    values = max([len(b.instructions) for b in blocks] + [1])
+    rules = max([len(b.rules) for b in blocks] + [1])
+    return [
+        "@njit(cache=True, nogil=True)",
+        f"def {name}(start, stop, {args}):",
+        f"    vals = np.zeros(({values}, BATCH), np.int8)",
+        f"    qualifies = np.zeros(({rules}, BATCH), np.bool_)",
+        f"    scores = np.zeros(({rules}, BATCH), np.int64)",
+        "    present = np.zeros(ints.shape[0], np.bool_)",
+        "    rows = np.zeros(BATCH, np.int64)",
+        *("    " + line for line in scratch),
+        "    for batch in range(start, stop, BATCH):",
+        "        n = min(BATCH, stop - batch)",
+        *("        " + line for line in body),
+        "",
+    ]
 
 
 def _interpreted_accounts(program: ir.Program, layouts: dict[str, str], args: str) -> list[str]:
-    e = _Emitter("a", program.account_columns, layouts, " " * 4)
+    e = _Emitter("a", program.account_columns, layouts, "")
+    e.line("for j in range(n):")
+    e.line("    rows[j] = batch + j")
     _interpreted_block(e, "0")
-    ranges = "rules, rule_ranges[0], rule_ranges[1], qualifies, scores"
-    e.line(f"best, best_score = assign(live, 0, {ranges})")
-    e.line("out_icp[i] = best")
-    e.line("out_score[i] = best_score")
-    e.line("if preview:")
-    e.line(f"    best, best_score = assign(preview_live, 0, {ranges})")
-    e.line("    out_preview_icp[i] = best")
-    e.line("    out_preview_score[i] = best_score")
-    return _kernel("score_accounts", args, e.lines, _scratch((program.icps,)))
+    ranges = "rules, rule_ranges[0], rule_ranges[1], qualifies, scores, j"
+    e.line("for j in range(n):")
+    e.line("    i = rows[j]")
+    e.line(f"    best, best_score = assign(live, 0, {ranges})")
+    e.line("    out_icp[i] = best")
+    e.line("    out_score[i] = best_score")
+    e.line("    if preview:")
+    e.line(f"        best, best_score = assign(preview_live, 0, {ranges})")
+    e.line("        out_preview_icp[i] = best")
+    e.line("        out_preview_score[i] = best_score")
+    return _batched_kernel("score_accounts", args, (program.icps,), e.lines)
 
 
 def _interpreted_leads(program: ir.Program, layouts: dict[str, str], args: str) -> list[str]:
-    """The Personas of the lead's live ICP, then (in a preview run) those of its preview ICP
-    when that is another one."""
-    e = _Emitter("l", program.lead_columns, layouts, " " * 4)
-    _emit_lead_start(e)
-    first = len(program.icps.rules)
-    ranges = "rules, rule_ranges[block], rule_ranges[block + 1], qualifies, scores"
-    e.line("for run in range(2):")
-    e.line("    block = icp if run == 0 else picp")
-    e.line("    if block < 0:")
-    e.line("        continue")
-    e.line("    if run == 0 or block != icp:")
-    inner = _Emitter("l", program.lead_columns, layouts, " " * 12)
-    _interpreted_block(inner, "block")
+    """Each lead is evaluated on the Personas of its live ICP, then (in a preview run) on those of
+    its preview ICP: the batch's leads are grouped by that ICP, and each group is one batch for
+    the interpreter."""
+    e = _Emitter("l", program.lead_columns, layouts, "")
+    e.line("for j in range(n):")
+    start = _Emitter("l", program.lead_columns, layouts, "    ")
+    start.line("i = batch + j")
+    _emit_lead_start(start)
+    start.line("live_block[j] = icp")
+    start.line("preview_block[j] = picp")
+    e.lines += start.lines
+    e.line("for run in range(2 if preview else 1):")
+    e.line("    blocks = live_block[:n] if run == 0 else preview_block[:n]")
+    e.line("    order = np.argsort(blocks)")
+    e.line("    end = 0")
+    e.line("    while end < n:")
+    e.line("        group, block = end, blocks[order[end]]")
+    e.line("        while end < n and blocks[order[end]] == block:")
+    e.line("            end += 1")
+    e.line("        if block < 0:")
+    e.line("            continue")
+    e.line("        m = end - group")
+    e.line("        for j in range(m):")
+    e.line("            rows[j] = batch + order[group + j]")
+    inner = _Emitter("l", program.lead_columns, layouts, " " * 8)
+    _interpreted_block(inner, "block", "m")
     e.lines += inner.lines
-    e.line("    if run == 0:")
-    e.line(f"        best, best_score = assign(live, {first}, {ranges})")
-    e.line("        out_persona[i] = best")
-    e.line("        out_score[i] = best_score")
-    e.line("    else:")
-    e.line(f"        best, best_score = assign(preview_live, {first}, {ranges})")
-    e.line("        out_preview_persona[i] = best")
-    e.line("        out_preview_score[i] = best_score")
-    return _kernel("score_leads", args, e.lines, _scratch(program.personas))
+    first = len(program.icps.rules)
+    ranges = "rules, rule_ranges[block], rule_ranges[block + 1], qualifies, scores, j"
+    e.line("        for j in range(m):")
+    e.line("            i = rows[j]")
+    e.line("            if run == 0:")
+    e.line(f"                best, best_score = assign(live, {first}, {ranges})")
+    e.line("                out_persona[i] = best")
+    e.line("                out_score[i] = best_score")
+    e.line("            else:")
+    e.line(f"                best, best_score = assign(preview_live, {first}, {ranges})")
+    e.line("                out_preview_persona[i] = best")
+    e.line("                out_preview_score[i] = best_score")
+    return _batched_kernel("score_leads", args, program.personas, e.lines,
+                           ("live_block = np.empty(BATCH, np.int64)", "preview_block = np.empty(BATCH, np.int64)"))
 
 
 def audience_tables(program: ir.AudienceProgram) -> Tables:
@@ -464,9 +497,13 @@ def generate_audience(program: ir.AudienceProgram, layouts: dict[str, str]) -> s
     e = _Emitter("c", program.columns, layouts, " " * 4)
     block = _audience_block(program)
     if _size([block]) > STRAIGHT_LINE_LIMIT:
+        e = _Emitter("c", program.columns, layouts, "")
+        e.line("for j in range(n):")
+        e.line("    rows[j] = batch + j")
         _interpreted_conditions(e, "0")
-        e.line(f"out[i] = vals[{program.result}]")
-        return "\n".join([HEADER + _INTERPRETER_IMPORT, *_kernel("match_audience", args, e.lines, _scratch((block,)))]) + "\n"
+        e.line("for j in range(n):")
+        e.line(f"    out[rows[j]] = vals[{program.result}, j]")
+        return "\n".join([HEADER + _INTERPRETER_IMPORT, *_batched_kernel("match_audience", args, (block,), e.lines)]) + "\n"
     names = []
     for k, op in enumerate(program.instructions):
         e.instruction(f"v{k}", op, names)

@@ -8,7 +8,8 @@ calls them once per column, so its size depends on the fields read, not on the r
 functions are compiled once per installation and cached by numba.
 
 The semantics are those of the straight-line emitters in codegen.py, one to one: truth values
-0 = false, 1 = unknown, 2 = true; tests write `vals[instruction]`; `and` is min, `or` is max.
+0 = false, 1 = unknown, 2 = true; tests write `vals[instruction, record in batch]`; `and` is
+min, `or` is max.
 """
 
 from __future__ import annotations
@@ -31,60 +32,71 @@ NOT, AND, OR = range(3)
 FILTER, EXCLUDE, SCORE = range(3)
 
 
+# Records are evaluated in batches: each table row is decoded once per batch, then applied to
+# every record of the batch (`rows[0:n]`, record numbers), so that the decoding costs little.
+BATCH = 256
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _known(op, ok):
     """A known / unknown test: true or false, never unknown."""
     return 2 * ((ok != 0) == (op == KNOWN))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _compare(op, x, c):
+    if op == EQ:
+        return x == c
+    if op == NE:
+        return x != c
+    if op == LT:
+        return x < c
+    if op == LE:
+        return x <= c
+    if op == GT:
+        return x > c
+    if op == GE:
+        return x >= c
+    return op == ALWAYS
+
+
 @njit(cache=True, nogil=True)
-def test_values(i, values, valid, consts, tests, lo, hi, vals):
-    """The tests of one number, int or date column on record i."""
+def test_values(rows, n, values, valid, consts, tests, lo, hi, vals):
+    """The tests of one number, int or date column on the batch's records."""
     for t in range(lo, hi):
-        op, ok = tests[t, OP], valid[i]
+        op, dst = tests[t, OP], tests[t, DST]
         if op == KNOWN or op == UNKNOWN:
-            vals[tests[t, DST]] = _known(op, ok)
-            continue
-        if ok == 0:
-            vals[tests[t, DST]] = 1
-            continue
-        x = values[i]
-        if op == MEMBER:
-            hit = False
-            for k in range(tests[t, A], tests[t, A] + tests[t, B]):
-                if x == consts[k]:
-                    hit = True
-                    break
-        elif op == ALWAYS or op == NEVER:
-            hit = op == ALWAYS
+            for j in range(n):
+                vals[dst, j] = _known(op, valid[rows[j]])
+        elif op == MEMBER:
+            for j in range(n):
+                i = rows[j]
+                hit = False
+                for k in range(tests[t, A], tests[t, A] + tests[t, B]):
+                    if values[i] == consts[k]:
+                        hit = True
+                        break
+                vals[dst, j] = 1 if valid[i] == 0 else (2 if hit else 0)
         else:
             c = consts[tests[t, A]]
-            if op == EQ:
-                hit = x == c
-            elif op == NE:
-                hit = x != c
-            elif op == LT:
-                hit = x < c
-            elif op == LE:
-                hit = x <= c
-            elif op == GT:
-                hit = x > c
-            else:
-                hit = x >= c
-        vals[tests[t, DST]] = 2 if hit else 0
+            for j in range(n):
+                i = rows[j]
+                vals[dst, j] = 1 if valid[i] == 0 else (2 if _compare(op, values[i], c) else 0)
 
 
 @njit(cache=True, nogil=True)
-def test_codes(i, codes, luts, lut_off, tests, lo, hi, vals):
+def test_codes(rows, n, codes, luts, lut_off, tests, lo, hi, vals):
     """The tests of one coded (category, text, ordinal, bool) column: lookup tables, whose entry
     0 is the answer for a missing value (code -1)."""
-    code = codes[i]
     for t in range(lo, hi):
-        op = tests[t, OP]
+        op, dst = tests[t, OP], tests[t, DST]
         if op == LUT:
-            vals[tests[t, DST]] = luts[lut_off[tests[t, A]] + 1 + code]
+            base = lut_off[tests[t, A]] + 1
+            for j in range(n):
+                vals[dst, j] = luts[base + codes[rows[j]]]
         else:
-            vals[tests[t, DST]] = _known(op, code >= 0)
+            for j in range(n):
+                vals[dst, j] = _known(op, codes[rows[j]] >= 0)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -102,85 +114,94 @@ def _set_answer(tests, t, ok, present):
 
 
 @njit(cache=True, nogil=True)
-def test_bitset(i, bits, valid, ints, tests, lo, hi, vals, present):
+def test_bitset(rows, n, bits, valid, ints, tests, lo, hi, vals, present):
     """The tests of one set column stored as a bitset per record."""
     for t in range(lo, hi):
-        op = tests[t, OP]
-        if op == KNOWN or op == UNKNOWN:
-            vals[tests[t, DST]] = _known(op, valid[i])
-            continue
-        for k in range(tests[t, A], tests[t, A] + tests[t, B]):
-            code = ints[k]
-            present[k] = code >= 0 and (bits[i, code >> 6] >> np.uint64(code & 63)) & np.uint64(1) != 0
-        vals[tests[t, DST]] = _set_answer(tests, t, valid[i], present)
+        op, dst = tests[t, OP], tests[t, DST]
+        for j in range(n):
+            i = rows[j]
+            if op == KNOWN or op == UNKNOWN:
+                vals[dst, j] = _known(op, valid[i])
+                continue
+            for k in range(tests[t, A], tests[t, A] + tests[t, B]):
+                code = ints[k]
+                present[k] = code >= 0 and (bits[i, code >> 6] >> np.uint64(code & 63)) & np.uint64(1) != 0
+            vals[dst, j] = _set_answer(tests, t, valid[i], present)
 
 
 @njit(cache=True, nogil=True)
-def test_csr(i, offsets, members, valid, ints, tests, lo, hi, vals, present):
+def test_csr(rows, n, offsets, members, valid, ints, tests, lo, hi, vals, present):
     """The tests of one set column stored as lists of member codes (offsets, codes)."""
     for t in range(lo, hi):
-        op = tests[t, OP]
-        if op == KNOWN or op == UNKNOWN:
-            vals[tests[t, DST]] = _known(op, valid[i])
-            continue
-        for k in range(tests[t, A], tests[t, A] + tests[t, B]):
-            code, found = ints[k], False
-            if code >= 0:
-                for q in range(offsets[i], offsets[i + 1]):
-                    if members[q] == code:
-                        found = True
-                        break
-            present[k] = found
-        vals[tests[t, DST]] = _set_answer(tests, t, valid[i], present)
+        op, dst = tests[t, OP], tests[t, DST]
+        for j in range(n):
+            i = rows[j]
+            if op == KNOWN or op == UNKNOWN:
+                vals[dst, j] = _known(op, valid[i])
+                continue
+            for k in range(tests[t, A], tests[t, A] + tests[t, B]):
+                code, found = ints[k], False
+                if code >= 0:
+                    for q in range(offsets[i], offsets[i + 1]):
+                        if members[q] == code:
+                            found = True
+                            break
+                present[k] = found
+            vals[dst, j] = _set_answer(tests, t, valid[i], present)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def combine(vals, logic, logic_args, lo, hi):
+def combine(n, vals, logic, logic_args, lo, hi):
     """not / and / or, in instruction order (operands come before the operation using them)."""
     for o in range(lo, hi):
-        first, count = logic[o, 2], logic[o, 3]
-        op = logic[o, 1]
+        dst, op, first, count = logic[o, 0], logic[o, 1], logic[o, 2], logic[o, 3]
         if op == NOT:
-            v = 2 - vals[logic_args[first]]
-        elif op == AND:
-            v = 2
-            for k in range(first, first + count):
-                v = min(v, vals[logic_args[k]])
-        else:
-            v = 0
-            for k in range(first, first + count):
-                v = max(v, vals[logic_args[k]])
-        vals[logic[o, 0]] = v
+            arg = logic_args[first]
+            for j in range(n):
+                vals[dst, j] = 2 - vals[arg, j]
+            continue
+        for j in range(n):
+            vals[dst, j] = 2 if op == AND else 0
+        for k in range(first, first + count):
+            arg = logic_args[k]
+            for j in range(n):
+                if op == AND:
+                    vals[dst, j] = min(vals[dst, j], vals[arg, j])
+                else:
+                    vals[dst, j] = max(vals[dst, j], vals[arg, j])
 
 
 @njit(cache=True, nogil=True, inline="always")
-def rate(i, vals, params, rules, lo, hi, weights, possible, explain, out_tri, qualifies, scores):
-    """Rules lo .. hi - 1: whether each qualifies and its score (round-half-up(100 × earned /
-    possible) in integers: floor((200e + p) / 2p)); each parameter's value to `out_tri` on request."""
+def rate(rows, n, vals, params, rules, lo, hi, weights, possible, explain, out_tri, qualifies, scores):
+    """Rules lo .. hi - 1 on the batch: whether each qualifies and its score (round-half-up(100 ×
+    earned / possible) in integers: floor((200e + p) / 2p)); parameter values to `out_tri` on request."""
     for r in range(lo, hi):
-        passes, earned = True, 0
+        for j in range(n):
+            qualifies[r - lo, j] = True
+            scores[r - lo, j] = 0  # earned, until the score replaces it below
         for p in range(rules[r, 1], rules[r, 1] + rules[r, 2]):
-            value = vals[params[p, 0]]
-            mode = params[p, 1]
-            if mode == FILTER:
-                passes = passes and value >= params[p, 2]
-            elif mode == EXCLUDE:
-                passes = passes and value < params[p, 2]
-            else:
-                earned += weights[params[p, 3]] * (value == 2)
-            if explain:
-                out_tri[i, params[p, 3]] = value
+            value_of, mode, threshold, slot = params[p, 0], params[p, 1], params[p, 2], params[p, 3]
+            for j in range(n):
+                value = vals[value_of, j]
+                if mode == FILTER:
+                    qualifies[r - lo, j] &= value >= threshold
+                elif mode == EXCLUDE:
+                    qualifies[r - lo, j] &= value < threshold
+                else:
+                    scores[r - lo, j] += weights[slot] * (value == 2)
+                if explain:
+                    out_tri[rows[j], slot] = value
         pos = possible[rules[r, 0]]
-        qualifies[r - lo] = passes
-        scores[r - lo] = 100 if pos == 0 else (200 * earned + pos) // (2 * pos)
+        for j in range(n):
+            scores[r - lo, j] = 100 if pos == 0 else (200 * scores[r - lo, j] + pos) // (2 * pos)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def assign(active, first, rules, lo, hi, qualifies, scores):
-    """The best qualifying active rule of lo .. hi - 1 and its score (-1, -1: none); ties go to
-    the first declared (strictly greater wins)."""
+def assign(active, first, rules, lo, hi, qualifies, scores, j):
+    """For record j of the batch: the best qualifying active rule of lo .. hi - 1 and its score
+    (-1, -1: none); ties go to the first declared (strictly greater wins)."""
     best, best_score = -1, -1
     for r in range(lo, hi):
-        if active[rules[r, 0] - first] and qualifies[r - lo] and scores[r - lo] > best_score:
-            best, best_score = rules[r, 0] - first, scores[r - lo]
+        if active[rules[r, 0] - first] and qualifies[r - lo, j] and scores[r - lo, j] > best_score:
+            best, best_score = rules[r, 0] - first, scores[r - lo, j]
     return best, best_score
