@@ -216,7 +216,7 @@ def _kernel(name: str, args: str, body: list[str]) -> list[str]:
 # about quadratic in a function's size; at this limit a kernel takes about 20 s): a program beyond
 # this many instructions, parameters and rules per record kind runs on the table interpreter
 # instead, whose kernel size depends only on the columns read. Below it, straight-line code is
-# the one to use: it runs about ten times faster than the interpreter.
+# the one to use: it runs about three times faster than the interpreter.
 STRAIGHT_LINE_LIMIT = 300
 
 _COMMON = "luts, lut_off, floats, ints, weights, possible, live, preview_live, preview, explain"
