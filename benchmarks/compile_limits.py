@@ -2,6 +2,7 @@
 
     python benchmarks/compile_limits.py                     # the issue's targets: 2,000 / 500
     python benchmarks/compile_limits.py --params 1000 --icps 200 --members 300
+    python benchmarks/compile_limits.py --at-limits          # also the largest rules `check` accepts
 
 Each ruleset is compiled in a fresh process with an empty UNSTUCK_CACHE_DIR (so numba compiles
 every kernel), then scored on a few records; the parent reports the child's wall time and peak
@@ -112,6 +113,18 @@ def long_lists(n: int, chains: bool = True) -> str:
 """
 
 
+def many_fields(n: int) -> str:
+    """An ICP reading n account fields and a Persona reading n lead fields, one parameter each."""
+    kinds = {"int": "> 3", "number": "< 2.5", "category": '== "x"', "date": "before 2020-01-01", "set": 'has "y"'}
+    types = list(kinds)
+    accounts = " ".join(f"f{k}: {types[k % 5]}" for k in range(n))
+    leads = " ".join(f"g{k}: {types[k % 5]}" for k in range(n))
+    icp = "".join(f'  score 1 "p{k}": f{k} {kinds[types[k % 5]]}\n' for k in range(n))
+    persona = "".join(f'    score 1 "q{k}": g{k} {kinds[types[k % 5]]}\n' for k in range(n))
+    return (f"account fields {{ {accounts} }}\nlead fields {{ {leads} }}\n"
+            f'icp wide "Wide" live {{\n{icp}  persona p "P" {{\n{persona}  }}\n}}\n')
+
+
 CHILD = r"""
 import json, resource, sys, time
 start = time.perf_counter()
@@ -147,10 +160,16 @@ def main() -> None:
     parser.add_argument("--params", type=int, default=2000, help="parameters in one ICP")
     parser.add_argument("--icps", type=int, default=500, help="live ICPs")
     parser.add_argument("--members", type=int, default=500, help="members of each long list")
+    parser.add_argument("--at-limits", action="store_true",
+                        help="also the largest rules `check` accepts: 100 fields read per record kind "
+                             "(E070), about 19,500 conditions (E071)")
     args = parser.parse_args()
     cases = [(f"one ICP with {args.params} parameters", one_icp_with_params(args.params)),
              (f"{args.icps} live ICPs", many_icps(args.icps)),
              (f"lists of {args.members} members", long_lists(args.members))]
+    if args.at_limits:
+        cases += [("100 account + 100 lead fields read", many_fields(100)),
+                  ("one ICP with 17,000 parameters", one_icp_with_params(17_000))]
     failed = False
     for name, text in cases:
         m = measure(text)
