@@ -51,6 +51,11 @@ def compile(path_or_text: str | Path) -> "Ruleset":  # noqa: A001 - the document
     return Ruleset(load_ruleset(path_or_text))
 
 
+# Failures of numba's compiler itself (typing, lowering; too deep or too large a function), as
+# opposed to a cache entry that cannot be read.
+COMPILE_ERRORS = (NumbaError, RecursionError, MemoryError)
+
+
 @attrs.define
 class _Kernels:
     """The compiled module of one layout. The first call of each kernel runs on zero records,
@@ -73,11 +78,6 @@ class _Kernels:
                 getattr(self.module, name)(0, 0, *args)
             self.ready.add(name)
         run_parallel(getattr(self.module, name), n, *args)
-
-
-# Failures of numba's compiler itself (typing, lowering; too deep or too large a function), as
-# opposed to a cache entry that cannot be read.
-COMPILE_ERRORS = (NumbaError, RecursionError, MemoryError)
 
 
 class Ruleset:
