@@ -3,9 +3,9 @@
 numba's compile time grows with the size of a function (about linearly in its front end, about
 quadratically in LLVM's optimizer), so straight-line code for thousands of parameters takes
 minutes and gigabytes. A large ruleset is instead encoded as integer tables (`Tables`, built by
-codegen.py from the IR) that these fixed functions walk, a batch of records at a time; the generated kernel only
-calls them once per column, so its size depends on the fields read, not on the rules. These
-functions are compiled once per installation and cached by numba.
+codegen.py from the IR) that these fixed functions walk, a batch of records at a time; the
+generated kernel only calls them once per column, so its size depends on the fields read, not on
+the rules. These functions are compiled once per installation and cached by numba.
 
 The semantics are those of the straight-line emitters in codegen.py, one to one: truth values
 0 = false, 1 = unknown, 2 = true; tests write `vals[instruction, record in batch]`; `and` is
