@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from unstuck_dsl import check, parser
 from unstuck_dsl.cli import cli
-from unstuck_dsl.diagnostics import render_all
+from unstuck_dsl.diagnostics import CODES, render_all
 from unstuck_dsl.pipeline import check_sources
 from unstuck_dsl.source import Source
 
@@ -81,22 +80,38 @@ def test_golden_files_have_no_stray_outputs():
 
 
 def test_every_diagnostic_code_has_a_golden_case():
-    emitted = _codes_in(Path(parser.__file__)) | _codes_in(Path(check.__file__))
     covered = set()
     for out in GOLDEN.glob("*.out"):
         covered |= {m["code"] for m in HEADER.finditer(out.read_text(encoding="utf-8"))}
-    assert emitted - covered == set()
-    assert len(emitted) >= 30  # E001-E004, E010-E043, W001: the pattern above still finds them
+    assert set(CODES) - covered == set()
 
 
-def test_every_diagnostic_code_is_documented():
-    documented = set(re.findall(r"^\| ([EW]\d{3}) \|", (REPO / "docs" / "language.md").read_text(), re.MULTILINE))
-    emitted = _codes_in(Path(parser.__file__)) | _codes_in(Path(check.__file__))
-    assert emitted == documented
+def test_every_registered_code_is_raised_and_every_raised_code_is_registered():
+    """A code is raised as `Code.E012`; a misspelt one (`Code.E0l2`) or a bare string fails here,
+    before the line that would raise it ever runs."""
+    raised, literals = set(), []
+    for module in (REPO / "unstuck_dsl").rglob("*.py"):
+        if module.name == "diagnostics.py":
+            continue
+        text = module.read_text(encoding="utf-8")
+        raised |= set(re.findall(r"\bCode\.(\w+)", text))
+        literals += [f"{module.name}: {code}" for code in re.findall(r'"([EW]\d{3})"', text)]
+    assert raised - set(CODES) == set(), "not in diagnostics.Code"
+    assert set(CODES) - raised == set(), "registered but never raised"
+    assert literals == [], "raise diagnostics with diagnostics.Code, not a string"
 
 
-def _codes_in(module: Path) -> set[str]:
-    return set(re.findall(r'"([EW]\d{3})"', module.read_text(encoding="utf-8")))
+def test_every_diagnostic_code_is_documented_with_its_meaning():
+    """docs/language.md's table lists exactly the registered codes, each with the registry's
+    meaning (a warning's row says so)."""
+    rows = re.findall(r"^\| ([EW]\d{3}) \| (.*?) \| .*\|$", (REPO / "docs" / "language.md").read_text(), re.MULTILINE)
+    documented = dict(rows)
+    assert len(documented) == len(rows)
+    assert set(documented) == set(CODES)
+    for code, meaning in documented.items():
+        entry = CODES[code]
+        assert meaning == entry.meaning + (" (warning)" if entry.severity == "warning" else ""), code
+        assert entry.severity == ("error" if code.startswith("E") else "warning")
 
 
 @pytest.mark.parametrize("name", CASES)

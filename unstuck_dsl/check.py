@@ -12,7 +12,7 @@ import attrs
 
 from . import ast, model
 from .countries import COUNTRY_CODES, country_hint, holds_countries
-from .diagnostics import MAX_ERRORS, Diagnostic, did_you_mean, look_alike_note
+from .diagnostics import MAX_ERRORS, Code, Diagnostic, did_you_mean, look_alike_note
 from .printer import param_name, print_file, print_value
 from .schema import ENGAGEMENT_FIELDS, KEY_COLUMNS, RESERVED_FIELDS, TYPE_NAMES, Field, FieldType, Schema, audience_schema, constant
 from .text import look_alike_skeleton
@@ -75,7 +75,7 @@ class _Checker:
         self.regions: dict[str, tuple[str, ...]] = {}
         self.templates: dict[str, ast.PersonaTemplate] = {}
 
-    def report(self, code: str, message: str, span, label: str = "", hint: str = "") -> None:
+    def report(self, code: Code, message: str, span, label: str = "", hint: str = "") -> None:
         diagnostic = Diagnostic(code, message, span, label, hint)
         self.diagnostics.append(diagnostic)
         self.errors += diagnostic.is_error
@@ -101,7 +101,7 @@ class _Checker:
             if not isinstance(d, ast.Icp):
                 continue
             if d.code in seen:
-                self.report("E020", f"ICP `{d.code}` is declared twice", d.span, "second declaration",
+                self.report(Code.E020, f"ICP `{d.code}` is declared twice", d.span, "second declaration",
                             f"the first is at {seen[d.code]}; ICP codes must be unique in the workspace")
                 continue
             seen[d.code] = d.span
@@ -111,7 +111,7 @@ class _Checker:
         engagement = self.check_engagement([d for d in declarations if isinstance(d, ast.Engagement)])
         for name in ENGAGEMENT_FIELDS if engagement is not None else ():
             if name in self.fields:
-                self.report("E015", f"`{name}` is what engagement scoring writes and cannot be declared",
+                self.report(Code.E015, f"`{name}` is what engagement scoring writes and cannot be declared",
                             self.fields[name].span, "reserved name", "rename the field; audiences read engagement under this name")
         audiences = self.check_audiences([d for d in declarations if isinstance(d, ast.Audience)], schema, icps,
                                          engagement)
@@ -127,13 +127,13 @@ class _Checker:
             for predicate in _rule_predicates(rules):
                 read.add(predicate.field.name)
                 if len(read) > MAX_FIELDS_READ:
-                    self.report("E070", f"the {kind} read more than {MAX_FIELDS_READ} fields", predicate.field.span,
+                    self.report(Code.E070, f"the {kind} read more than {MAX_FIELDS_READ} fields", predicate.field.span,
                                 f"field {len(read)}", f"at most {MAX_FIELDS_READ} distinct fields can be read by the "
                                 f"{kind}; split the workspace into several")
                     break
         for count, predicate in enumerate(_rule_predicates([*icps, *personas]), 1):
             if count > MAX_CONDITIONS:
-                self.report("E071", f"the rules hold more than {MAX_CONDITIONS:,} conditions", predicate.span,
+                self.report(Code.E071, f"the rules hold more than {MAX_CONDITIONS:,} conditions", predicate.span,
                             f"condition {count:,}", "merge comparisons into lists (`employees in {...}`) or "
                             "split the workspace into several")
                 return
@@ -142,18 +142,18 @@ class _Checker:
         if not blocks:
             return None
         for extra in blocks[1:]:
-            self.report("E060", "a workspace has one engagement block", extra.span, "second block",
+            self.report(Code.E060, "a workspace has one engagement block", extra.span, "second block",
                         f"merge it into the one at {blocks[0].span}")
         block, signals, seen = blocks[0], [], set()
         for signal in block.signals:
             if signal.code in seen:
-                self.report("E061", f"signal `{signal.code}` is declared twice", signal.span, "", "signal types are unique")
+                self.report(Code.E061, f"signal `{signal.code}` is declared twice", signal.span, "", "signal types are unique")
                 continue
             seen.add(signal.code)
             days = {"day": 1, "week": 7}.get(signal.unit)
             if signal.weight <= 0 or signal.amount <= 0 or days is None:
                 what = "weight" if signal.weight <= 0 else ("unit" if days is None else signal.decay.replace("_", "-"))
-                self.report("E062", f"signal `{signal.code}` has a bad {what}", signal.span, "",
+                self.report(Code.E062, f"signal `{signal.code}` has a bad {what}", signal.span, "",
                             "weights and spans are above zero; spans are in days or weeks, "
                             "e.g. `signal email_reply weight 10 half_life 14 days`")
                 continue
@@ -161,16 +161,16 @@ class _Checker:
         names = [level.name for level in block.stages]
         bounds = [level.below for level in block.stages]
         if not block.stages:
-            self.report("E063", "the engagement block needs its stages", block.span, "",
+            self.report(Code.E063, "the engagement block needs its stages", block.span, "",
                         "e.g. `stage cool below 20, warm below 50, in_market below 80, hot`")
             return None
         if len(set(names)) != len(names):
-            self.report("E064", "a stage is named twice", block.stages[0].span, "", "stage names are unique")
+            self.report(Code.E064, "a stage is named twice", block.stages[0].span, "", "stage names are unique")
             return None
         ordered = all(b is not None for b in bounds[:-1]) and bounds[-1] is None and all(
             low < high for low, high in zip(bounds[:-2], bounds[1:-1]))
         if not ordered:
-            self.report("E063", "stages go from the lowest up, each `below` a higher threshold, the last open",
+            self.report(Code.E063, "stages go from the lowest up, each `below` a higher threshold, the last open",
                         block.stages[0].span, "", "e.g. `stage cool below 20, warm below 50, in_market below 80, hot`")
             return None
         return model.Engagement(tuple(signals), tuple(names), tuple(bounds[:-1]))
@@ -182,7 +182,7 @@ class _Checker:
         out, seen = [], {}
         for audience in declared:
             if audience.code in seen:
-                self.report("E050", f"audience `{audience.code}` is declared twice", audience.span,
+                self.report(Code.E050, f"audience `{audience.code}` is declared twice", audience.span,
                             "second declaration", f"the first is at {seen[audience.code]}; audience names must be unique")
                 continue
             seen[audience.code] = audience.span
@@ -196,7 +196,7 @@ class _Checker:
                 for value in values if known is not None else ():
                     if isinstance(value, ast.StringValue) and value.value not in known:
                         what = "ICP" if predicate.field.name == "icp_code" else "Persona"
-                        self.report("E051", f"no {what} is called \"{value.value}\"", value.span, f"unknown {what} code",
+                        self.report(Code.E051, f"no {what} is called \"{value.value}\"", value.span, f"unknown {what} code",
                                     did_you_mean(value.value, known) or f"{what} codes are " + ", ".join(sorted(known)))
             out.append(model.Audience(audience.code, audience.display_name or audience.code, condition,
                                       span=audience.span))
@@ -207,16 +207,16 @@ class _Checker:
     def declare_fields(self, block: ast.FieldsBlock) -> None:
         for decl in block.fields:
             if decl.name in KEY_COLUMNS:
-                self.report("E015", f"`{decl.name}` is a key column and cannot be declared", decl.span,
+                self.report(Code.E015, f"`{decl.name}` is a key column and cannot be declared", decl.span,
                             "always read", "remove this line: account_id and lead_id are read from every table")
                 continue
             if decl.name in RESERVED_FIELDS:
-                self.report("E015", f"`{decl.name}` is what scoring writes and cannot be declared", decl.span,
+                self.report(Code.E015, f"`{decl.name}` is what scoring writes and cannot be declared", decl.span,
                             "reserved name", "rename the field; audiences read scores under this name")
                 continue
             if decl.name in self.fields:
                 first = self.fields[decl.name]
-                self.report("E010", f"field `{decl.name}` is declared twice", decl.span, "second declaration",
+                self.report(Code.E010, f"field `{decl.name}` is declared twice", decl.span, "second declaration",
                             f"the first is at {first.span} ({first.kind} field); field names are unique across accounts and leads")
                 continue
             field_type = self.field_type(decl.type)
@@ -228,45 +228,45 @@ class _Checker:
     def field_type(self, ref: ast.TypeRef) -> FieldType | None:
         if ref.name not in TYPE_NAMES:
             hint = did_you_mean(ref.name, TYPE_NAMES) or "types are " + ", ".join(TYPE_NAMES)
-            self.report("E011", f"unknown type `{ref.name}`", ref.span, "not a type", hint)
+            self.report(Code.E011, f"unknown type `{ref.name}`", ref.span, "not a type", hint)
             return None
         if ref.open and ref.name != "set":
-            self.report("E016", f"only a set can be open, not {_a(ref.name)}", ref.span, "",
+            self.report(Code.E016, f"only a set can be open, not {_a(ref.name)}", ref.span, "",
                         "write `open set` for a set where a missing value means unknown")
             return None
         if ref.name == "ordinal":
             if not ref.levels:
-                self.report("E017", "an ordinal needs its levels, lowest first", ref.span, "",
+                self.report(Code.E017, "an ordinal needs its levels, lowest first", ref.span, "",
                             'write e.g. ordinal("IC", "Manager", "Director", "VP", "C-suite")')
                 return None
             names = [level.value for level in ref.levels]
             listed = set()
             for level in ref.levels:
                 if level.value in listed:
-                    self.report("E018", f"ordinal level \"{level.value}\" is listed twice", level.span, "repeated level",
+                    self.report(Code.E018, f"ordinal level \"{level.value}\" is listed twice", level.span, "repeated level",
                                 "each level appears once, lowest first")
                     return None
                 listed.add(level.value)
             return FieldType("ordinal", levels=tuple(names))
         if ref.levels is not None:
-            self.report("E017", f"only an ordinal has levels, not {_a(ref.name)}", ref.span, "",
+            self.report(Code.E017, f"only an ordinal has levels, not {_a(ref.name)}", ref.span, "",
                         f"write `{ref.name}` alone, or `ordinal(...)` for ordered levels")
             return None
         return FieldType(ref.name, open=ref.open)
 
     def declare_region(self, region: ast.RegionDecl) -> None:
         if region.code in self.regions:
-            self.report("E026", f"region `{region.code}` is declared twice", region.span, "second declaration",
+            self.report(Code.E026, f"region `{region.code}` is declared twice", region.span, "second declaration",
                         "region names must be unique")
             return
         if region.code.upper() in COUNTRY_CODES and len(region.code) == 2:
-            self.report("E026", f"region `{region.code}` has the name of a country code", region.span, "",
+            self.report(Code.E026, f"region `{region.code}` has the name of a country code", region.span, "",
                         "give the region a longer name, e.g. `north_america`")
             return
         codes = []
         for country in region.countries:
             if country.code not in COUNTRY_CODES:
-                self.report("E036", f"`{country.code}` is not a country code", country.span, "unknown country code",
+                self.report(Code.E036, f"`{country.code}` is not a country code", country.span, "unknown country code",
                             country_hint(country.code))
             elif country.code not in codes:
                 codes.append(country.code)
@@ -274,7 +274,7 @@ class _Checker:
 
     def declare_template(self, template: ast.PersonaTemplate) -> None:
         if template.code in self.templates:
-            self.report("E025", f"persona template `{template.code}` is declared twice", template.span,
+            self.report(Code.E025, f"persona template `{template.code}` is declared twice", template.span,
                         "second declaration", "template names must be unique")
             return
         self.templates[template.code] = template
@@ -289,7 +289,7 @@ class _Checker:
             if first == name or name in warned:
                 continue
             warned.add(name)
-            self.report("W002", f"{what} `{name}` looks the same as {first_what} `{first}` but is another name", span,
+            self.report(Code.W002, f"{what} `{name}` looks the same as {first_what} `{first}` but is another name", span,
                         "", _look_alike_hint(name, first, first_span))
 
     # ---- ICPs and Personas ------------------------------------------------------------------------
@@ -299,11 +299,11 @@ class _Checker:
         personas, seen = [], {}
         for persona in icp.personas:
             if persona.code == model.NO_PERSONA_FIT:
-                self.report("E027", f"`{model.NO_PERSONA_FIT}` is reserved", persona.span, "reserved code",
+                self.report(Code.E027, f"`{model.NO_PERSONA_FIT}` is reserved", persona.span, "reserved code",
                             "it is what a lead gets when no Persona fits; choose another code")
                 continue
             if persona.code in seen:
-                self.report("E021", f"Persona `{persona.code}` is declared twice in ICP `{icp.code}`", persona.span,
+                self.report(Code.E021, f"Persona `{persona.code}` is declared twice in ICP `{icp.code}`", persona.span,
                             "second declaration", "Persona codes must be unique within their ICP")
                 continue
             seen[persona.code] = persona.span
@@ -322,7 +322,7 @@ class _Checker:
         template = self.templates.get(persona.template)
         if template is None:
             hint = did_you_mean(persona.template, self.templates) or "declare it with `persona template NAME { ... }`"
-            self.report("E023", f"unknown persona template `{persona.template}`", persona.span, "no such template", hint)
+            self.report(Code.E023, f"unknown persona template `{persona.template}`", persona.span, "no such template", hint)
             return None
         # By name, in order: an override replaces the template's parameter in place, a new one
         # goes last, a drop removes one; a dict does each at once, in a template of any size.
@@ -334,7 +334,7 @@ class _Checker:
             if isinstance(member, ast.Drop):
                 if member.name not in merged:
                     hint = did_you_mean(member.name, merged) or f"template `{template.code}` has: " + ", ".join(f'"{n}"' for n in merged)
-                    self.report("E024", f"template `{template.code}` has no parameter \"{member.name}\"", member.span,
+                    self.report(Code.E024, f"template `{template.code}` has no parameter \"{member.name}\"", member.span,
                                 "nothing to drop", hint)
                     continue
                 del merged[member.name]
@@ -357,21 +357,21 @@ class _Checker:
             name = param_name(param)
             sink = self if report else _Silent()
             if name in seen:
-                sink.report("E022", f"two parameters of {where} are called \"{name}\"", param.span,
+                sink.report(Code.E022, f"two parameters of {where} are called \"{name}\"", param.span,
                             "second parameter with this name", "give each parameter its own name")
                 continue
             seen[name] = param.span
             # An override whose name only looks like the template's adds a parameter instead.
             first = first_of.setdefault(look_alike_skeleton(name), name)
             if first != name:
-                sink.report("W002", f"parameter \"{name}\" of {where} looks the same as \"{first}\" but is another name",
+                sink.report(Code.W002, f"parameter \"{name}\" of {where} looks the same as \"{first}\" but is another name",
                             param.span, "", _look_alike_hint(name, first, seen[first]))
             ok = _check_mode(sink, param)
             condition = _ConditionChecker(sink, self.fields, self.invalid_fields, self.regions, kind, where).check(param.condition)
             if ok and condition is not None:
                 checked.append(model.Parameter(name, param.mode, param.weight, param.unknown, condition, span=param.span))
         if warn_empty and not any(p.mode == "score" for p in params) and owner_span is not None:
-            self.report("W001", f"{where} has no score parameters", owner_span, "",
+            self.report(Code.W001, f"{where} has no score parameters", owner_span, "",
                         "every record that qualifies will score 100; add `score WEIGHT: condition` parameters")
         return tuple(checked)
 
@@ -387,26 +387,26 @@ def _check_mode(sink, param: ast.Param) -> bool:
     ok = True
     if param.mode == "score":
         if param.weight is None:
-            sink.report("E043", "a score parameter needs a weight", param.span, "no weight",
+            sink.report(Code.E043, "a score parameter needs a weight", param.span, "no weight",
                         'write the weight after `score`, e.g. `score 5 "Uses Snowflake": tech_stack has "Snowflake"`')
             ok = False
         elif param.weight <= 0:
-            sink.report("E040", f"weight {param.weight} is not above zero", param.span, "",
+            sink.report(Code.E040, f"weight {param.weight} is not above zero", param.span, "",
                         "a score weight is a positive number; to penalize a trait, use `exclude` or score its absence")
             ok = False
         elif param.weight > MAX_WEIGHT or -param.weight.as_tuple().exponent > MAX_WEIGHT_DECIMALS:
-            sink.report("E040", f"weight {param.weight} is out of range", param.span, "",
+            sink.report(Code.E040, f"weight {param.weight} is out of range", param.span, "",
                         f"weights go up to {MAX_WEIGHT} with at most {MAX_WEIGHT_DECIMALS} decimals")
             ok = False
     elif param.weight is not None:
-        sink.report("E042", f"{_a(param.mode)} has no weight", param.span, "",
+        sink.report(Code.E042, f"{_a(param.mode)} has no weight", param.span, "",
                     f"only score parameters carry a weight; write `{param.mode} \"Name\": condition`")
         ok = False
     allowed = {"filter": "passes", "exclude": "excludes"}.get(param.mode)
     if param.unknown is not None and param.unknown != allowed:
         hint = (f"{_a(param.mode)} may say `unknown {allowed}`" if allowed
                 else "a score parameter earns nothing on unknown; there is nothing to opt into")
-        sink.report("E041", f"`unknown {param.unknown}` does not apply to {_a(param.mode)}", param.span, "", hint)
+        sink.report(Code.E041, f"`unknown {param.unknown}` does not apply to {_a(param.mode)}", param.span, "", hint)
         ok = False
     return ok
 
@@ -456,15 +456,15 @@ class _ConditionChecker:
                 hint = (f"`{ref.name}` is the record's id, which conditions do not read; to target particular "
                         "records, declare a field for what they have in common")
             kind = "" if self.kind == "any" else f" {self.kind}"
-            self.report("E012", f"unknown field `{ref.name}`", ref.span, f"not a declared{kind} field",
+            self.report(Code.E012, f"unknown field `{ref.name}`", ref.span, f"not a declared{kind} field",
                         hint or f"declare it in `{'account' if self.kind == 'any' else self.kind} fields {{ ... }}`")
             return None
         if field.kind != self.kind and self.kind != "any":
             if self.kind == "lead":
-                self.report("E013", f"a Persona cannot read the account field `{ref.name}`", ref.span,
+                self.report(Code.E013, f"a Persona cannot read the account field `{ref.name}`", ref.span,
                             "an account field", "Persona parameters read lead fields; put account conditions on the ICP")
             else:
-                self.report("E014", f"an ICP cannot read the lead field `{ref.name}`", ref.span,
+                self.report(Code.E014, f"an ICP cannot read the lead field `{ref.name}`", ref.span,
                             "a lead field", "ICP parameters read account fields; put lead conditions on a Persona")
             return None
         return field
@@ -474,10 +474,10 @@ class _ConditionChecker:
         """Check one literal against the field's type."""
         if isinstance(value, ast.NameValue):
             if value.name in self.regions:
-                self.report("E035", f"region `{value.name}` can only be used with `in`", value.span, "",
+                self.report(Code.E035, f"region `{value.name}` can only be used with `in`", value.span, "",
                             f"write `{ref.name} in {value.name}`")
             else:
-                self.report("E031", f"`{value.name}` is not a value", value.span, "a bare name",
+                self.report(Code.E031, f"`{value.name}` is not a value", value.span, "a bare name",
                             f'put text in double quotes: "{value.name}"')
             return None
         expected = {"category": ast.StringValue, "text": ast.StringValue, "ordinal": ast.StringValue,
@@ -487,16 +487,16 @@ class _ConditionChecker:
             example = _EXAMPLE_VALUE.get(field_type.name, '"Series B"')
             if field_type.name == "ordinal":
                 example = f'"{field_type.levels[-1]}"'
-            self.report("E031", f"`{ref.name}` is {_a(field_type.name)} field, but this is {_LITERAL_KIND[type(value)]}",
+            self.report(Code.E031, f"`{ref.name}` is {_a(field_type.name)} field, but this is {_LITERAL_KIND[type(value)]}",
                         value.span, f"not {_a(field_type.name)}", f"compare it with {_a(field_type.name)}, e.g. {example}")
             return None
         if field_type.name == "ordinal" and value.value not in field_type.levels:
             hint = did_you_mean(value.value, field_type.levels) or "levels are " + ", ".join(f'"{lv}"' for lv in field_type.levels)
-            self.report("E032", f"\"{value.value}\" is not a level of `{ref.name}`", value.span, "undeclared level", hint)
+            self.report(Code.E032, f"\"{value.value}\" is not a level of `{ref.name}`", value.span, "undeclared level", hint)
             return None
         if holds_countries(ref.name) and field_type.name in ("category", "text", "set") \
                 and not _is_country_code(value.value, field_type):
-            self.report("E036", f"\"{value.value}\" is not a country code", value.span,
+            self.report(Code.E036, f"\"{value.value}\" is not a country code", value.span,
                         f"never matches: `{ref.name}` holds country codes", country_hint(value.value))
             return None
         return value
@@ -509,10 +509,10 @@ class _ConditionChecker:
                 countries = self.regions.get(item.name)
                 if countries is None:
                     hint = did_you_mean(item.name, self.regions) or f'to mean the text, write "{item.name}"'
-                    self.report("E035", f"unknown region `{item.name}`", item.span, "not a declared region", hint)
+                    self.report(Code.E035, f"unknown region `{item.name}`", item.span, "not a declared region", hint)
                     continue
                 if field_type.name not in ("category", "text", "set"):
-                    self.report("E030", f"a region holds country codes; `{ref.name}` is {_a(field_type.name)} field",
+                    self.report(Code.E030, f"a region holds country codes; `{ref.name}` is {_a(field_type.name)} field",
                                 item.span, "", "use regions with a category field such as `country`")
                     continue
                 out.extend(ast.StringValue(code, span=item.span) for code in countries)
@@ -523,7 +523,7 @@ class _ConditionChecker:
         return tuple(out)
 
     def wrong_operator(self, c, field_type: FieldType, what: str, hint: str) -> None:
-        self.report("E030", f"{what} does not apply to `{c.field.name}`, {_a(field_type.describe())} field", c.span,
+        self.report(Code.E030, f"{what} does not apply to `{c.field.name}`, {_a(field_type.describe())} field", c.span,
                     "", hint)
 
     # -- predicates
@@ -559,14 +559,14 @@ class _ConditionChecker:
         if low is None or high is None:
             return c
         if constant(t, low) > constant(t, high):
-            self.report("E034", f"empty range: {_show(low)} is above {_show(high)}", c.span, "nothing is in this range",
+            self.report(Code.E034, f"empty range: {_show(low)} is above {_show(high)}", c.span, "nothing is in this range",
                         f"write the lower bound first: `{c.field.name} between {_show(high)} and {_show(low)}`")
         return attrs.evolve(c, low=low, high=high)
 
     def visit_Has(self, c: ast.Has, t: FieldType):
         if t.name != "set":
             op = "`has`" if c.quantifier == "one" else f"`has {c.quantifier}`"
-            self.report("E033", f"{op} needs a set field; `{c.field.name}` is {_a(t.describe())} field", c.span, "",
+            self.report(Code.E033, f"{op} needs a set field; `{c.field.name}` is {_a(t.describe())} field", c.span, "",
                         f"use `{c.field.name} in {{...}}` to test one value against a list" if t.name != "bool" else
                         f"use `{c.field.name}` or `not {c.field.name}`")
             return c
@@ -584,7 +584,7 @@ class _ConditionChecker:
         if not t.is_string:
             self.wrong_operator(c, t, "`resembles`", "semantic matching reads text fields such as titles")
         if c.threshold is not None and not (0 < c.threshold <= 1):
-            self.report("E037", f"threshold {c.threshold} is not between 0 and 1", c.span, "",
+            self.report(Code.E037, f"threshold {c.threshold} is not between 0 and 1", c.span, "",
                         "write e.g. `at 0.8`; 1 accepts only the same title after normalization")
         return c
 

@@ -7,6 +7,7 @@ and a hint; a run collects all of them and shows them at once, errors before war
 from __future__ import annotations
 
 import difflib
+import enum
 from typing import Iterable
 
 import attrs
@@ -24,9 +25,76 @@ MAX_ERRORS = 100
 # longer or shorter is never close): one hint costs the same in a workspace of any size.
 MAX_HINT_CANDIDATES = 500
 
+
+class Code(enum.StrEnum):
+    """Every diagnostic code, its severity and what it means: the registry. docs/language.md's
+    table lists the same codes with the same meanings, and every code is raised somewhere and has
+    a golden case (tests/test_golden.py checks all three). A code compares equal to its text."""
+
+    severity: str  # "error" | "warning", from the first letter
+    meaning: str
+
+    def __new__(cls, value: str, meaning: str):
+        code = str.__new__(cls, value)
+        code._value_ = value
+        code.severity = "error" if value.startswith("E") else "warning"
+        code.meaning = meaning
+        return code
+
+    E001 = "E001", "Unexpected word or symbol (syntax)"
+    E002 = "E002", 'Unexpected character, or text whose closing `"` is missing'
+    E003 = "E003", "Conditions nested more than 100 deep"
+    E004 = "E004", "A value that cannot be one: not a calendar date, not a whole count"
+    E010 = "E010", "Field declared twice (names are unique across accounts and leads)"
+    E011 = "E011", "Unknown type"
+    E012 = "E012", "Unknown field (or a region used as a condition)"
+    E013 = "E013", "A Persona reads an account field"
+    E014 = "E014", "An ICP reads a lead field"
+    E015 = "E015", ("A key column (`account_id` / `lead_id`), a score column (`icp_score`, `persona_code`, ...) "
+                    "or, with an engagement block, an engagement column (`engagement_score`, `stage`) declared")
+    E016 = "E016", "`open` on a type other than set"
+    E017 = "E017", "An ordinal without levels, or levels on another type"
+    E018 = "E018", "An ordinal level listed twice"
+    E020 = "E020", "ICP code declared twice"
+    E021 = "E021", "Persona code declared twice in one ICP"
+    E022 = "E022", "Two parameters of one ICP / Persona / template with the same name"
+    E023 = "E023", "Unknown persona template"
+    E024 = "E024", "`drop` names no parameter of the template"
+    E025 = "E025", "Persona template declared twice"
+    E026 = "E026", "Region declared twice, or named like a country code (`us`)"
+    E027 = "E027", "A Persona called `no_persona_fit`"
+    E030 = "E030", "Operator does not apply to this field's type (also a region with a field that is not category, text or set)"
+    E031 = "E031", "Value of the wrong type, or a bare name where a value is expected"
+    E032 = "E032", "Not a declared level of the ordinal"
+    E033 = "E033", "`has` on a field that is not a set"
+    E034 = "E034", "Empty range: `between` with the higher bound first"
+    E035 = "E035", "Unknown region, or a region used without `in`"
+    E036 = "E036", "Not an ISO 3166-1 alpha-2 country code (in a region, or compared with a country field)"
+    E037 = "E037", "`resembles ... at T` outside 0 < T ≤ 1"
+    E040 = "E040", "Score weight not above zero, over 1,000,000 or with more than 4 decimals"
+    E041 = "E041", "`unknown passes` / `unknown excludes` on the wrong mode"
+    E042 = "E042", "A weight on a filter or exclude"
+    E043 = "E043", "A score parameter without a weight"
+    E050 = "E050", "An audience declared twice"
+    E051 = "E051", "An audience names an ICP or Persona code that does not exist"
+    E060 = "E060", "A second `engagement` block"
+    E061 = "E061", "A signal type declared twice"
+    E062 = "E062", "A signal weight, half-life or window not above zero, or spans not in days or weeks"
+    E063 = "E063", "No stages, or thresholds not increasing, or the last stage not open"
+    E064 = "E064", "A stage named twice"
+    E070 = "E070", "The ICPs, or the Personas, read more than 100 distinct fields (see Limits below)"
+    E071 = "E071", "More than 20,000 conditions in all ICPs and Personas together (see Limits below)"
+    W001 = "W001", "An ICP or Persona without score parameters"
+    W002 = "W002", "Two declared names that read the same but are spelled with other letters: a Cyrillic or Greek letter for a Latin one (`mm_ѕaas` with a Cyrillic `ѕ`), fullwidth letters (`ｍｍ_saas`); also two parameter names of one ICP or Persona, such as a template override that would otherwise be added beside the parameter it was meant to replace"
+
+
+# The registry by code text: CODES["E012"] is Code.E012.
+CODES = Code.__members__
+
+
 @attrs.frozen(slots=True)
 class Diagnostic:
-    code: str  # "E012", "W001"
+    code: Code = attrs.field(converter=Code)
     message: str
     span: Span | None
     label: str = ""  # written after the caret, under the source line
@@ -34,7 +102,7 @@ class Diagnostic:
 
     @property
     def severity(self) -> str:
-        return "error" if self.code.startswith("E") else "warning"
+        return self.code.severity
 
     @property
     def is_error(self) -> bool:
@@ -45,7 +113,7 @@ class Diagnostic:
         place = {} if self.span is None else {
             "file": self.span.file, "line": self.span.line, "column": self.span.column,
             "end_line": self.span.end_line, "end_column": self.span.end_column}
-        return {"severity": self.severity, "code": self.code, "message": self.message, **place,
+        return {"severity": self.severity, "code": str(self.code), "message": self.message, **place,
                 "label": self.label, "hint": self.hint}
 
 

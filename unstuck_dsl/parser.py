@@ -16,7 +16,7 @@ from lark import Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
-from .diagnostics import Diagnostic, did_you_mean
+from .diagnostics import Code, Diagnostic, did_you_mean
 from .source import Source
 
 # Parentheses and `not` nest; the tree → AST pass recurses, so deep nesting is refused up front.
@@ -125,10 +125,10 @@ def syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
         char = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else ""
         span = ast.Span(source.name, line, column, line, column + 1)
         if char == '"':
-            return Diagnostic("E002", "unterminated text: a `\"` without its closing quote on the same line",
+            return Diagnostic(Code.E002, "unterminated text: a `\"` without its closing quote on the same line",
                               span, "this quote is never closed", 'close the text with `"` before the end of the line')
         shown = repr(char)[1:-1]
-        return Diagnostic("E002", f"unexpected character `{shown}`", span, "not part of the rule language",
+        return Diagnostic(Code.E002, f"unexpected character `{shown}`", span, "not part of the rule language",
                           "names use letters, digits and `_`; text goes in double quotes; comments start with `#`")
     expected = set(getattr(exc, "accepts", None) or getattr(exc, "expected", None) or ())
     # The LALR parser reports the end of the file as an UnexpectedToken `$END` that borrows the
@@ -155,7 +155,7 @@ def syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
     if not hint and isinstance(exc, UnexpectedToken) and exc.token.type == "NAME":
         suggestion = did_you_mean(str(exc.token), [w.strip("`") for w in words if w.startswith("`")])
         hint = suggestion
-    return Diagnostic("E001", f"unexpected {found}", span, label, hint)
+    return Diagnostic(Code.E001, f"unexpected {found}", span, label, hint)
 
 
 def _nesting_diagnostic(tree: lark.Tree, source: Source) -> Diagnostic | None:
@@ -165,7 +165,7 @@ def _nesting_diagnostic(tree: lark.Tree, source: Source) -> Diagnostic | None:
         if depth > MAX_NESTING:
             meta = subtree.meta
             span = ast.Span(source.name, meta.line, meta.column, meta.line, meta.column + 1)
-            return Diagnostic("E003", f"conditions nested more than {MAX_NESTING} deep", span,
+            return Diagnostic(Code.E003, f"conditions nested more than {MAX_NESTING} deep", span,
                               "nesting goes too deep here", "split the condition into several parameters")
         stack.extend((child, depth + 1) for child in subtree.children if isinstance(child, lark.Tree))
     return None
@@ -208,7 +208,7 @@ class _ToAst(Transformer):
         return ast.Span(self.file_name, token.line, token.column, token.end_line, token.end_column)
 
     def _invalid(self, token: Token, message: str, hint: str) -> _Invalid:
-        return _Invalid(Diagnostic("E004", message, self._token_span(token), "", hint))
+        return _Invalid(Diagnostic(Code.E004, message, self._token_span(token), "", hint))
 
     def _number(self, token: Token) -> Decimal:
         try:
