@@ -361,3 +361,19 @@ def test_a_condition_on_an_id_says_what_an_id_is_not_to_declare_it(tmp_path):
     assert result.exit_code == 1
     assert "E012" in result.output and "is the record's id" in result.output
     assert "declare it in `account fields" not in result.output
+
+
+def test_explain_preview_shows_the_drafts_drawer_as_if_live(sample, tmp_path):
+    scored = tmp_path / "p.csv"
+    assert run("score", RULES, "--accounts", sample / "accounts.csv", "--out", scored, "--preview", "ent_finserv",
+               "--as-of", AS_OF).exit_code == 0
+    table = pcsv.read_csv(scored)
+    account = next(a for a, code in zip(table.column("account_id").to_pylist(),
+                                        table.column("preview_icp_code").to_pylist()) if code == "ent_finserv")
+    base = ["explain", RULES, "--accounts", sample / "accounts.csv", "--account", account, "--as-of", AS_OF]
+    previewed = json.loads(run(*base, "--preview", "ent_finserv", "--json").output)
+    assert previewed["preview"] == ["ent_finserv"] and previewed["icp_code"] == "ent_finserv"
+    assert previewed["icps"][0]["code"] == "ent_finserv" and previewed["icps"][0]["verdict"] == "assigned"
+    assert "preview of ent_finserv as if live" in run(*base, "--preview", "ent_finserv").output
+    live = json.loads(run(*base, "--json").output)
+    assert "preview" not in live and all(b["code"] != "ent_finserv" for b in live["icps"])

@@ -534,28 +534,33 @@ class ScoreResult:
         # The same kernels and constants as the full run, over this one record.
         run = _Run(rules, self._kernels, sub, self._bound, self.preview, outcomes=True)
         icps = rules.model.icps
+        # In a preview run the drawer explains the preview's assignment (drafts as if live).
+        icp, icp_scores = (run.preview_icp, run.preview_icp_score) if self.preview else (run.icp, run.icp_score)
         icp_outcomes = ()
         account = None
         if sub.accounts.n:
             account = sub.accounts.record(0)
             icp_outcomes = _rule_outcomes(rules.program.icps.rules, icps, run.account_outcomes[0])
-        icp_code = icps[run.icp[0]].code if sub.accounts.n and run.icp[0] >= 0 else None
-        icp_score = int(run.icp_score[0]) if icp_code else None
+        icp_code = icps[icp[0]].code if sub.accounts.n and icp[0] >= 0 else None
+        icp_score = int(icp_scores[0]) if icp_code else None
         if not is_lead:
             return explain.explain_account(rules.model, account["account_id"], account, icp_outcomes,
-                                           icp_code, icp_score, self.as_of)
+                                           icp_code, icp_score, self.as_of, self.preview)
         lead = sub.leads.record(0)
+        personas, persona_scores = ((run.preview_persona, run.preview_persona_score) if self.preview
+                                    else (run.persona, run.persona_score))
         persona_outcomes, persona_code, persona_score = (), None, None
         if icp_code is not None:
-            icp_index = int(run.icp[0])
+            icp_index = int(icp[0])
             block = rules.program.personas[icp_index]
             persona_outcomes = _rule_outcomes(block.rules, icps[icp_index].personas, run.lead_outcomes[0])
             persona_code, persona_score = model.NO_PERSONA_FIT, None
-            if run.persona[0] >= 0:
-                persona_code = rules.personas[run.persona[0]][1].code
-                persona_score = int(run.persona_score[0])
+            if personas[0] >= 0:
+                persona_code = rules.personas[personas[0]][1].code
+                persona_score = int(persona_scores[0])
         return explain.explain_lead(rules.model, lead["lead_id"], lead, account, icp_outcomes, icp_code,
-                                    icp_score, persona_outcomes, persona_code, persona_score, self.as_of)
+                                    icp_score, persona_outcomes, persona_code, persona_score, self.as_of,
+                                    self.preview)
 
 
 def _rule_outcomes(rule_irs, rules, row: np.ndarray):

@@ -348,11 +348,13 @@ def audience(rules, name, accounts_path, leads_path, out_path, as_of, compositio
 @click.option("--lead", "lead_id", help="Explain this lead.")
 @AS_OF
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@click.option("--preview", multiple=True, help="Explain as if this draft ICP (or ICP.persona) were live.")
 @READ_DB
 @SIGNALS
 @reading_options
 @user_errors
-def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_json, db, signals_path, reading) -> None:
+def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_json, preview, db, signals_path,
+            reading) -> None:
     """The drawer: why a record scored what it did.
 
     Every parameter of its ICP and Persona with the value it read, then why every rival lost."""
@@ -361,7 +363,7 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
     if (account_id is None) == (lead_id is None):
         raise UserError("give exactly one of --account ID or --lead ID")
     day = _as_of(as_of)
-    result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path, reading=reading)
+    result = _score_run(rules, accounts_path, leads_path, day, preview, db=db, signals=signals_path, reading=reading)
     explanation = result.explain(account_id=account_id, lead_id=lead_id)
     if as_json:
         click.echo(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))

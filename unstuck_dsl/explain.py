@@ -100,6 +100,7 @@ class Explanation:
     icps: tuple[Breakdown, ...]  # the assigned ICP first, then every other live ICP
     personas: tuple[Breakdown, ...]  # the same for the Personas of the assigned ICP
     engagement: EngagementBreakdown | None = None  # when the rules declare engagement
+    preview: tuple[str, ...] = ()  # drafts scored as if live: the assignment shown is the preview's
 
     def to_dict(self) -> dict:
         return {"record": self.record_kind, "id": self.record_id, "as_of": self.as_of.isoformat(),
@@ -107,7 +108,8 @@ class Explanation:
                 "persona_code": self.persona_code, "persona_score": self.persona_score,
                 "persona_band": band(self.persona_score),
                 "icps": [b.to_dict() for b in self.icps], "personas": [b.to_dict() for b in self.personas],
-                **({"engagement": self.engagement.to_dict()} if self.engagement is not None else {})}
+                **({"engagement": self.engagement.to_dict()} if self.engagement is not None else {}),
+                **({"preview": list(self.preview)} if self.preview else {})}
 
     def __str__(self) -> str:
         return render_text(self)
@@ -194,9 +196,9 @@ def why_not(rule, outcome: RuleOutcome, winner: RuleOutcome | None, winner_first
 
 
 def breakdowns(kind: str, rules, outcomes: tuple[RuleOutcome, ...], record: dict,
-               assigned: str | None) -> tuple[Breakdown, ...]:
-    """The assigned rule first, then every other live one with the reason it lost; drafts are
-    left out (they never take part in assignment)."""
+               assigned: str | None, takes_part=lambda rule: rule.status == "live") -> tuple[Breakdown, ...]:
+    """The assigned rule first, then every other one that takes part in assignment (the live
+    ones, and in a preview the drafts previewed) with the reason it lost."""
     by_code = {o.code: o for o in outcomes}
     order = [r.code for r in rules]
     winner = by_code.get(assigned)
@@ -205,7 +207,7 @@ def breakdowns(kind: str, rules, outcomes: tuple[RuleOutcome, ...], record: dict
         outcome = by_code[rule.code]
         if rule.code == assigned:
             verdict = "assigned"
-        elif rule.status != "live":
+        elif not takes_part(rule):
             continue
         else:
             first = winner is not None and order.index(winner.code) < order.index(rule.code)
@@ -215,22 +217,36 @@ def breakdowns(kind: str, rules, outcomes: tuple[RuleOutcome, ...], record: dict
     return tuple(out)
 
 
+def _icp_takes_part(preview: frozenset[str]):
+    return lambda icp: icp.status == "live" or icp.code in preview
+
+
+def _persona_takes_part(icp_code: str, preview: frozenset[str]):
+    return lambda persona: persona.status == "live" or f"{icp_code}.{persona.code}" in preview
+
+
 def explain_account(ruleset: model.Ruleset, record_id: str, account: dict, icps: tuple[RuleOutcome, ...],
-                    icp_code: str | None, icp_score: int | None, as_of: dt.date) -> Explanation:
+                    icp_code: str | None, icp_score: int | None, as_of: dt.date,
+                    preview: frozenset[str] = frozenset()) -> Explanation:
+    """The drawer of an account; in a preview, the assignment the previewed drafts would make."""
     return Explanation("account", record_id, as_of, icp_code, icp_score, None, None,
-                       breakdowns("icp", ruleset.icps, icps, account, icp_code), ())
+                       breakdowns("icp", ruleset.icps, icps, account, icp_code, _icp_takes_part(preview)), (),
+                       preview=tuple(sorted(preview)))
 
 
 def explain_lead(ruleset: model.Ruleset, record_id: str, lead: dict, account: dict | None,
                  icps: tuple[RuleOutcome, ...], icp_code: str | None, icp_score: int | None,
                  personas: tuple[RuleOutcome, ...], persona_code: str | None, persona_score: int | None,
-                 as_of: dt.date) -> Explanation:
-    icp_rows = breakdowns("icp", ruleset.icps, icps, account or {}, icp_code) if account is not None else ()
+                 as_of: dt.date, preview: frozenset[str] = frozenset()) -> Explanation:
+    """The drawer of a lead; in a preview, the assignment the previewed drafts would make."""
+    icp_rows = breakdowns("icp", ruleset.icps, icps, account or {}, icp_code,
+                          _icp_takes_part(preview)) if account is not None else ()
     persona_rows = ()
     if icp_code is not None:
-        persona_rows = breakdowns("persona", ruleset.icp(icp_code).personas, personas, lead, persona_code)
+        persona_rows = breakdowns("persona", ruleset.icp(icp_code).personas, personas, lead, persona_code,
+                                  _persona_takes_part(icp_code, preview))
     return Explanation("lead", record_id, as_of, icp_code, icp_score, persona_code, persona_score,
-                       icp_rows, persona_rows)
+                       icp_rows, persona_rows, preview=tuple(sorted(preview)))
 
 
 # ---- plain text -------------------------------------------------------------------------------
@@ -251,6 +267,11 @@ def drawer_rows(b: Breakdown) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
+def preview_note(e: Explanation) -> str:
+    """Said next to the record in a preview, so the drawer is never taken for the live one."""
+    return f"; preview of {', '.join(e.preview)} as if live" if e.preview else ""
+
+
 def render_breakdown(b: Breakdown) -> list[str]:
     title = "ICP" if b.kind == "icp" else "Persona"
     lines = [f"{title} {b.code} \"{b.name}\"{' (draft)' if b.status != 'live' else ''}: {b.verdict}"]
@@ -261,7 +282,7 @@ def render_breakdown(b: Breakdown) -> list[str]:
 
 
 def render_text(e: Explanation) -> str:
-    head = f"{e.record_kind} {e.record_id} (as of {e.as_of.isoformat()}): "
+    head = f"{e.record_kind} {e.record_id} (as of {e.as_of.isoformat()}{preview_note(e)}): "
     head += f"ICP {e.icp_code or 'none'}" + (f" {e.icp_score}" if e.icp_score is not None else "")
     if e.record_kind == "lead":
         head += f", Persona {e.persona_code or 'none'}" + (f" {e.persona_score}" if e.persona_score is not None else "")

@@ -48,7 +48,9 @@ def breakdown_table(b: Breakdown) -> Table:
 
 def print_explanation(e: Explanation, console: Console | None = None) -> None:
     console = console or _console()
-    head = f"{e.record_kind} {e.record_id} · as of {e.as_of.isoformat()} · ICP {e.icp_code or 'none'}"
+    head = f"{e.record_kind} {e.record_id} · as of {e.as_of.isoformat()}"
+    head += f" · preview of {', '.join(e.preview)} as if live" if e.preview else ""
+    head += f" · ICP {e.icp_code or 'none'}"
     head += f" {e.icp_score}" if e.icp_score is not None else ""
     if e.record_kind == "lead":
         head += f" · Persona {e.persona_code or 'none'}"
