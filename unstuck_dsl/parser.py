@@ -30,7 +30,8 @@ def grammar_text() -> str:
 
 @functools.cache
 def lark_parser() -> lark.Lark:
-    return lark.Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True)
+    return lark.Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
+                     maybe_placeholders=True)
 
 
 class _Invalid(Exception):
@@ -193,8 +194,11 @@ def _singular(unit: str) -> str:
     return unit[:-1] if unit.endswith("s") else unit
 
 
-@v_args(meta=True)
+@v_args(inline=True, meta=True)
 class _ToAst(Transformer):
+    """One method per grammar rule (or alias): the rule's span, then its children in order, an
+    optional `[x]` of the grammar arriving as None when it is absent."""
+
     def __init__(self, file_name: str):
         super().__init__()
         self.file_name = file_name
@@ -223,239 +227,161 @@ class _ToAst(Transformer):
         return int(value)
 
     # -- declarations
-    def start(self, meta, children):
-        return children
+    def start(self, meta, *declarations):
+        return list(declarations)
 
-    def fields_block(self, meta, children):
-        kind, *fields = children
-        return ast.FieldsBlock(str(kind), tuple(fields), span=self._span(meta))
+    def fields_block(self, meta, kind, *fields):
+        return ast.FieldsBlock(str(kind), fields, span=self._span(meta))
 
-    def field_decl(self, meta, children):
-        name, type_ref = children
+    def field_decl(self, meta, name, type_ref):
         return ast.FieldDecl(str(name), type_ref, span=self._span(meta))
 
-    def type_ref(self, meta, children):
-        is_open = bool(children and isinstance(children[0], Token) and children[0].type == "OPEN")
-        rest = children[1:] if is_open else children
-        name, *levels = rest
-        return ast.TypeRef(str(name), is_open, tuple(levels[0]) if levels else None, span=self._span(meta))
+    def type_ref(self, meta, is_open, name, levels):
+        return ast.TypeRef(str(name), is_open is not None, levels, span=self._span(meta))
 
-    def levels(self, meta, children):
-        return [ast.StringValue(unquote(t), span=self._token_span(t)) for t in children]
+    def levels(self, meta, *levels):
+        return tuple(ast.StringValue(unquote(t), span=self._token_span(t)) for t in levels)
 
-    def region_decl(self, meta, children):
-        code, *rest = children
-        display = rest.pop(0) if rest and isinstance(rest[0], _DisplayName) else None
-        return ast.RegionDecl(str(code), display.text if display else None, tuple(rest), span=self._span(meta))
+    def region_decl(self, meta, code, display_name, *countries):
+        return ast.RegionDecl(str(code), display_name, countries, span=self._span(meta))
 
-    def country(self, meta, children):
-        (token,) = children
+    def country(self, meta, token):
         code = unquote(token) if token.type == "STRING" else str(token)
         return ast.Country(code, span=self._token_span(token))
 
-    def display_name(self, meta, children):
-        return _DisplayName(unquote(children[0]))
+    def display_name(self, meta, text):
+        return unquote(text)
 
-    def status(self, meta, children):
-        return _Status(str(children[0]))
+    def status(self, meta, word):
+        return str(word)
 
-    def _header(self, children):
-        """Split `CODE ["Name"] [status]` off the front of a declaration's children."""
-        code, rest = str(children[0]), list(children[1:])
-        display = rest.pop(0).text if rest and isinstance(rest[0], _DisplayName) else None
-        status = rest.pop(0).value if rest and isinstance(rest[0], _Status) else None
-        return code, display, status, rest
-
-    def icp_decl(self, meta, children):
-        code, display, status, members = self._header(children)
+    def icp_decl(self, meta, code, display_name, status, *members):
         params = tuple(m for m in members if isinstance(m, ast.Param))
         personas = tuple(m for m in members if not isinstance(m, ast.Param))
-        return ast.Icp(code, display, status, params, personas, span=self._span(meta))
+        return ast.Icp(str(code), display_name, status, params, personas, span=self._span(meta))
 
-    def persona_inline(self, meta, children):
-        code, display, status, params = self._header(children)
-        return ast.Persona(code, display, status, tuple(params), span=self._span(meta))
+    def persona_inline(self, meta, code, display_name, status, *params):
+        return ast.Persona(str(code), display_name, status, params, span=self._span(meta))
 
-    def persona_from(self, meta, children):
-        code, display, status, rest = self._header(children)
-        template, *body = rest
-        overrides = tuple(body[0]) if body else None
-        return ast.PersonaInstance(code, display, status, str(template), overrides, span=self._span(meta))
+    def persona_from(self, meta, code, display_name, status, template, overrides):
+        return ast.PersonaInstance(str(code), display_name, status, str(template), overrides, span=self._span(meta))
 
-    def override_body(self, meta, children):
-        return children
+    def override_body(self, meta, *members):
+        return members
 
-    def drop(self, meta, children):
-        return ast.Drop(unquote(children[0]), span=self._span(meta))
+    def drop(self, meta, name):
+        return ast.Drop(unquote(name), span=self._span(meta))
 
-    def template_decl(self, meta, children):
-        code, display, status, params = self._header(children)
-        return ast.PersonaTemplate(code, display, status, tuple(params), span=self._span(meta))
+    def template_decl(self, meta, code, display_name, status, *params):
+        return ast.PersonaTemplate(str(code), display_name, status, params, span=self._span(meta))
 
-    def audience_decl(self, meta, children):
-        code, rest = str(children[0]), list(children[1:])
-        display = rest.pop(0).text if rest and isinstance(rest[0], _DisplayName) else None
-        (condition,) = rest
-        return ast.Audience(code, display, condition, span=self._span(meta))
+    def audience_decl(self, meta, code, display_name, condition):
+        return ast.Audience(str(code), display_name, condition, span=self._span(meta))
 
-    def engagement_decl(self, meta, children):
-        signals = tuple(c for c in children if isinstance(c, ast.SignalDecl))
-        stages = tuple(level for c in children if isinstance(c, list) for level in c)
+    def engagement_decl(self, meta, *members):
+        signals = tuple(m for m in members if isinstance(m, ast.SignalDecl))
+        stages = tuple(level for m in members if isinstance(m, tuple) for level in m)
         return ast.Engagement(signals, stages, span=self._span(meta))
 
-    def signal_decl(self, meta, children):
-        code, weight, decay, amount, unit = children
+    def signal_decl(self, meta, code, weight, decay, amount, unit):
         return ast.SignalDecl(str(code), self._number(weight), str(decay), self._number(amount), _singular(str(unit)),
                               span=self._span(meta))
 
-    def stage_decl(self, meta, children):
-        return list(children)
+    def stage_decl(self, meta, *levels):
+        return levels
 
-    def stage_level(self, meta, children):
-        name, *below = children
-        return ast.StageLevel(str(name), self._number(below[0]) if below else None, span=self._span(meta))
+    def stage_level(self, meta, name, below):
+        return ast.StageLevel(str(name), None if below is None else self._number(below), span=self._span(meta))
 
-    def param(self, meta, children):
-        mode, rest = str(children[0]), list(children[1:])
-        weight = rest.pop(0).value if rest and isinstance(rest[0], _Weight) else None
-        display = rest.pop(0).text if rest and isinstance(rest[0], _DisplayName) else None
-        unknown = rest.pop(0).effect if rest and isinstance(rest[0], _UnknownRule) else None
-        (condition,) = rest
-        return ast.Param(mode, weight, display, unknown, condition, span=self._span(meta))
+    def param(self, meta, mode, weight, display_name, unknown_rule, condition):
+        return ast.Param(str(mode), weight, display_name, unknown_rule, condition, span=self._span(meta))
 
-    def weight(self, meta, children):
-        return _Weight(self._number(children[0]))
+    def weight(self, meta, number):
+        return self._number(number)
 
-    def unknown_rule(self, meta, children):
-        return _UnknownRule(str(children[-1]))
+    def unknown_rule(self, meta, effect):
+        return str(effect)
 
     # -- conditions
-    def or_(self, meta, children):
-        return ast.Or(tuple(children), span=self._span(meta))
+    def or_(self, meta, *conditions):
+        return ast.Or(conditions, span=self._span(meta))
 
-    def and_(self, meta, children):
-        return ast.And(tuple(children), span=self._span(meta))
+    def and_(self, meta, *conditions):
+        return ast.And(conditions, span=self._span(meta))
 
-    def not_(self, meta, children):
-        return ast.Not(children[-1], span=self._span(meta))
+    def not_(self, meta, condition):
+        return ast.Not(condition, span=self._span(meta))
 
-    def field(self, meta, children):
-        return ast.FieldRef(str(children[0]), span=self._span(meta))
+    def field(self, meta, name):
+        return ast.FieldRef(str(name), span=self._span(meta))
 
-    def bool_test(self, meta, children):
-        return ast.BoolTest(children[0], span=self._span(meta))
+    def bool_test(self, meta, field):
+        return ast.BoolTest(field, span=self._span(meta))
 
-    def compare(self, meta, children):
-        field, op, value = children
+    def compare(self, meta, field, op, value):
         return ast.Compare(field, str(op), value, span=self._span(meta))
 
-    def in_(self, meta, children):
-        negated = any(isinstance(c, Token) and c.type == "NOT" for c in children)
-        field, items = children[0], children[-1]
-        return ast.In(field, tuple(items), negated, span=self._span(meta))
+    def in_(self, meta, field, negated, items):
+        return ast.In(field, items, negated is not None, span=self._span(meta))
 
-    def between(self, meta, children):
-        field, low, high = children
+    def between(self, meta, field, low, high):
         return ast.Between(field, low, high, span=self._span(meta))
 
-    def has_one(self, meta, children):
-        field, value = children
+    def has_one(self, meta, field, value):
         return ast.Has(field, "one", (value,), span=self._span(meta))
 
-    def has_any(self, meta, children):
-        return ast.Has(children[0], "any", tuple(children[1]), span=self._span(meta))
+    def has_any(self, meta, field, items):
+        return ast.Has(field, "any", items, span=self._span(meta))
 
-    def has_all(self, meta, children):
-        return ast.Has(children[0], "all", tuple(children[1]), span=self._span(meta))
+    def has_all(self, meta, field, items):
+        return ast.Has(field, "all", items, span=self._span(meta))
 
-    def like(self, meta, children):
-        field, pattern = children
+    def like(self, meta, field, pattern):
         return ast.Like(field, ast.StringValue(unquote(pattern), span=self._token_span(pattern)), span=self._span(meta))
 
-    def resembles(self, meta, children):
-        field, phrases, *threshold = children
-        return ast.Resembles(field, tuple(phrases), threshold[0] if threshold else None, span=self._span(meta))
+    def resembles(self, meta, field, phrases, threshold):
+        return ast.Resembles(field, phrases, threshold, span=self._span(meta))
 
-    def phrases(self, meta, children):
-        return [ast.StringValue(unquote(t), span=self._token_span(t)) for t in children]
+    def phrases(self, meta, *phrases):
+        return tuple(ast.StringValue(unquote(t), span=self._token_span(t)) for t in phrases)
 
-    def threshold(self, meta, children):
-        return self._number(children[0])
+    def threshold(self, meta, number):
+        return self._number(number)
 
-    def within(self, meta, children):
-        future = any(isinstance(c, Token) and c.type == "NEXT" for c in children)
-        field, amount, unit = children[0], children[-2], children[-1]
-        return ast.Within(field, self._count(amount), _singular(str(unit)), future, span=self._span(meta))
+    def within(self, meta, field, future, amount, unit):
+        return ast.Within(field, self._count(amount), _singular(str(unit)), future is not None, span=self._span(meta))
 
-    def date_bound(self, meta, children):
-        # Two grammar rules meet here: the predicate `field before|after BOUND` (an alias) and
-        # the rule for BOUND itself when it is a plain date, which arrives as one DATE token.
-        if len(children) == 1:
-            return self._date(children[0])
-        field, side, bound = children
+    def date_bound(self, meta, field, side, bound):
         return ast.DateBound(field, str(side), bound, span=self._span(meta))
 
-    def relative_date(self, meta, children):
-        amount, unit = children
+    def relative_date(self, meta, amount, unit):
         return ast.RelativeDate(self._count(amount), _singular(str(unit)), span=self._span(meta))
 
-    def is_known(self, meta, children):
-        field, word = children
+    def is_known(self, meta, field, word):
         return ast.IsKnown(field, str(word) == "known", span=self._span(meta))
 
-    def value_set(self, meta, children):
-        return children
+    def value_set(self, meta, *values):
+        return values
 
-    def region_set(self, meta, children):
-        (token,) = children
-        return [ast.NameValue(str(token), span=self._token_span(token))]
+    def region_set(self, meta, name):
+        return (ast.NameValue(str(name), span=self._token_span(name)),)
 
     # -- values
-    def string_value(self, meta, children):
-        return ast.StringValue(unquote(children[0]), span=self._span(meta))
+    def string_value(self, meta, text):
+        return ast.StringValue(unquote(text), span=self._span(meta))
 
-    def number_value(self, meta, children):
-        return ast.NumberValue(self._number(children[0]), span=self._span(meta))
+    def number_value(self, meta, number):
+        return ast.NumberValue(self._number(number), span=self._span(meta))
 
-    def _date(self, token: Token) -> ast.DateValue:
+    def date_value(self, meta, date):
+        # Also a bound of `before` / `after`, where the span is the token's as well.
         try:
-            return ast.DateValue(dt.date.fromisoformat(str(token)), span=self._token_span(token))
+            return ast.DateValue(dt.date.fromisoformat(str(date)), span=self._token_span(date))
         except ValueError:
-            raise self._invalid(token, f"`{token}` is not a calendar date", "write dates as YYYY-MM-DD, e.g. 2025-01-31") from None
+            raise self._invalid(date, f"`{date}` is not a calendar date", "write dates as YYYY-MM-DD, e.g. 2025-01-31") from None
 
-    def date_value(self, meta, children):
-        return self._date(children[0])
+    def bool_value(self, meta, word):
+        return ast.BoolValue(str(word) == "true", span=self._span(meta))
 
-    def bool_value(self, meta, children):
-        return ast.BoolValue(str(children[0]) == "true", span=self._span(meta))
-
-    def bare_value(self, meta, children):
-        return ast.NameValue(str(children[0]), span=self._span(meta))
-
-
-class _DisplayName:
-    __slots__ = ("text",)
-
-    def __init__(self, text: str):
-        self.text = text
-
-
-class _Status:
-    __slots__ = ("value",)
-
-    def __init__(self, value: str):
-        self.value = value
-
-
-class _Weight:
-    __slots__ = ("value",)
-
-    def __init__(self, value: Decimal):
-        self.value = value
-
-
-class _UnknownRule:
-    __slots__ = ("effect",)
-
-    def __init__(self, effect: str):
-        self.effect = effect
+    def bare_value(self, meta, name):
+        return ast.NameValue(str(name), span=self._span(meta))
