@@ -2,10 +2,26 @@
 
 ICPs say which companies we sell to, Personas which people there we reach; rules compile to one
 numba kernel per ruleset, and every score comes with an explanation that matches it exactly.
+
+The names below load on first use (PEP 562), so a command that only checks rules never pays for
+importing numba.
 """
 
-from .api import Ruleset, ScoreResult, ScoringError, compile
-from .data import DataError
-from .diagnostics import RuleError
+import importlib
 
-__all__ = ["compile", "Ruleset", "ScoreResult", "ScoringError", "DataError", "RuleError"]
+_EXPORTS = {"compile": "api", "Ruleset": "api", "ScoreResult": "api", "ScoringError": "api",
+            "DataError": "data", "RuleError": "diagnostics"}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'unstuck_dsl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])

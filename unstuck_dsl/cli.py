@@ -15,29 +15,38 @@ from pathlib import Path
 import attrs
 import click
 import pyarrow as pa
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from . import ast, sample, store
+from . import insights as analysis
+from .data import DataError
 from .diagnostics import MAX_ERRORS, RuleError, render_all, sort_key
+from .diff import compare
+from .kernel import KernelCacheWarning
 from .output import REPORT_FORMATS, OutputError, check_destinations, write_table, write_text
 from .pipeline import check_sources
+from .render import print_composition, print_demo, print_diff, print_explanation, print_insights, print_members
+from .schema import ENGAGEMENT_FIELDS
 from .source import SourceError, read_sources
+from .store import Store, WorkspaceBusy
 from .terminal import visible
+
+# The scoring engine (.api, .engagement) imports numba, which costs most of a second: commands
+# import it where they use it, so `unstuck check` and `--help` start at once.
 
 
 class UserError(click.ClickException):
     """A problem the user can fix: one message, exit code 1."""
-
     def show(self, file=None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
 
 
 def user_errors(fn):
     """Turn every expected failure (rules, data, ids, dates) into one clear line."""
-
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from .api import ScoringError
-        from .data import DataError
-        from .store import WorkspaceBusy
 
         try:
             return fn(*args, **kwargs)
@@ -86,7 +95,6 @@ SKIP_UNKNOWN_SIGNALS = click.option("--skip-unknown-signals", is_flag=True, help
 @attrs.frozen
 class Reading:
     """How a command reads its inputs: the options every scoring command shares, as one value."""
-
     null_values: tuple[str, ...] = ()
     missing_columns: str = "error"
     skip_unknown_signals: bool = False
@@ -95,7 +103,6 @@ class Reading:
 def reading_options(command):
     """Add --null-values, --missing-columns and --skip-unknown-signals; the command receives
     them as one `reading` argument."""
-
     @functools.wraps(command)
     def with_reading(*args, null_values, missing_columns, skip_unknown_signals, **kwargs):
         return command(*args, reading=Reading(null_values, missing_columns, skip_unknown_signals), **kwargs)
@@ -202,9 +209,6 @@ def _stages(total: int = 5):
     if not sys.stderr.isatty():
         yield lambda description: None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("starting", total=total)
@@ -221,10 +225,8 @@ def _inputs(accounts_path, leads_path, db, schema=None):
     if db is not None:
         if accounts_path or leads_path:
             raise UserError("give either --db or input files, not both")
-        from .store import Store
-
-        with Store(db, read_only=True) as store:
-            return store.records("account", schema=schema), store.records("lead", schema=schema)
+        with Store(db, read_only=True) as workspace:
+            return workspace.records("account", schema=schema), workspace.records("lead", schema=schema)
     if accounts_path is None and leads_path is None:
         raise UserError("give --accounts, --leads, or both (or --db)")
     return accounts_path, leads_path
@@ -234,10 +236,8 @@ def _stored_signals(db, signals_path):
     """Signals from a file, else those stored in the workspace (when there are any)."""
     if signals_path is not None or db is None:
         return signals_path
-    from .store import Store
-
-    with Store(db, read_only=True) as store:
-        table = store.signals()
+    with Store(db, read_only=True) as workspace:
+        table = workspace.signals()
     return table if table.num_rows else None
 
 
@@ -297,9 +297,6 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
 def _audience_members(result, name: str) -> pa.Table:
     """An audience's members; refused when it reads engagement and no signals were given (every
     record's stage would be unknown, so the answer would be an empty audience, not a true one)."""
-    from . import ast
-    from .schema import ENGAGEMENT_FIELDS
-
     audience = result.ruleset.model.audience(name)
     if audience is not None and result.signal_lists is None:
         read = sorted({ref.name for ref in ast.fields_read(audience.condition)} & set(ENGAGEMENT_FIELDS))
@@ -325,8 +322,6 @@ def _audience_members(result, name: str) -> pa.Table:
 def audience(rules, name, accounts_path, leads_path, out_path, as_of, composition, db, signals_path, raw_csv,
              reading) -> None:
     """List the members of audience NAME (declared in RULES)."""
-    from .render import print_composition, print_members
-
     day = _as_of(as_of)
     check_destinations({"--out": out_path}, [rules, accounts_path, leads_path, db, signals_path])
     result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path, reading=reading)
@@ -358,8 +353,6 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
     """The drawer: why a record scored what it did.
 
     Every parameter of its ICP and Persona with the value it read, then why every rival lost."""
-    from .render import print_explanation
-
     if (account_id is None) == (lead_id is None):
         raise UserError("give exactly one of --account ID or --lead ID")
     day = _as_of(as_of)
@@ -388,7 +381,6 @@ def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as
 
     Upserts records by id and re-scores exactly the records whose inputs changed; appends
     signals and outcomes (a row already stored counts once)."""
-    from . import store
     from .api import compile as compile_rules
 
     if not any((accounts_path, leads_path, signals_path, outcomes_path)):
@@ -400,7 +392,7 @@ def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as
         stage("checking and compiling rules")
         compiled = compile_rules(rules)
         stage(f"opening {path}")
-        with store.Store(path) as workspace:
+        with Store(path) as workspace:
             if accounts_path or leads_path:
                 report = store.ingest(workspace, compiled, accounts_path, leads_path, day, on_stage=stage,
                                       null_values=null_values)
@@ -422,7 +414,6 @@ def rescore(rules, db, as_of) -> None:
     """Re-score the whole workspace with RULES.
 
     For a rule change: every record is scored again and the ruleset version is recorded."""
-    from . import store
     from .api import compile as compile_rules
 
     day = _as_of(as_of)
@@ -431,7 +422,7 @@ def rescore(rules, db, as_of) -> None:
         stage("checking and compiling rules")
         compiled = compile_rules(rules)
         stage(f"opening {path}")
-        with store.Store(path) as workspace:
+        with Store(path) as workspace:
             report = store.rescore(workspace, compiled, day, on_stage=stage)
     click.echo(f"{path} (as of {day.isoformat()}): {report}")
 
@@ -455,8 +446,6 @@ def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, r
     Compares NEW_RULES with OLD_RULES over the same records: ICP and Persona transitions, band
     changes, score deltas and the records that moved most."""
     from .api import compile as compile_rules
-    from .diff import compare
-    from .render import print_diff
 
     day = _as_of(as_of)
     check_destinations({"--out": out_path}, [old_rules, new_rules, accounts_path, leads_path, db])
@@ -483,11 +472,9 @@ def export(db, out_path, accounts_out, audience_name, as_of, raw_csv) -> None:
     --out gets the leads (the accounts when the workspace has no leads); --accounts-out also
     writes the accounts, those without leads included. With --audience, only that audience's
     members, scored as `audience --db` scores them (stored signals included)."""
-    from . import store
-
     check_destinations({"--out": out_path, "--accounts-out": accounts_out}, [db])
     if audience_name is not None:
-        with store.Store(db, read_only=True) as workspace:
+        with Store(db, read_only=True) as workspace:
             rules_text = workspace.latest_rules()
         if rules_text is None:
             raise UserError(f"{db}: no rules were ever applied; run `unstuck ingest` or `unstuck rescore` first")
@@ -495,7 +482,7 @@ def export(db, out_path, accounts_out, audience_name, as_of, raw_csv) -> None:
         write_table(members, out_path, raw_csv)
         click.echo(f"{members.num_rows:,} members of `{audience_name}` written to {out_path}", err=True)
         return
-    with store.Store(db, read_only=True) as workspace:
+    with Store(db, read_only=True) as workspace:
         main_kind = "lead" if workspace.count("lead") else "account"
         outputs = [(main_kind, out_path)] + ([("account", accounts_out)] if accounts_out else [])
         for kind, path in outputs:
@@ -517,10 +504,6 @@ def insights(db, by, as_json, html_path) -> None:
 
     Reply, meeting and signup rates by fit band and score decile with 95 % intervals, and the
     score where the reply rate rises most, as a suggested audience threshold."""
-    from . import insights as analysis
-    from .render import print_insights
-    from .store import Store
-
     check_destinations({"--html": html_path}, [db], REPORT_FORMATS)
     with Store(db, read_only=True) as workspace:
         leads, outcomes = workspace.scores("lead"), workspace.outcomes()
@@ -549,9 +532,7 @@ def demo(rules_path, n_accounts, out_dir, as_of) -> None:
     """Score generated sample data with the example rules.
 
     Shows what came out: assignments, top leads, stages, the reply-rate jump, one drawer."""
-    from . import sample
     from .api import compile as compile_rules
-    from .render import print_demo
 
     day = _as_of(as_of)
     with _stages(total=4) as stage:
@@ -591,8 +572,6 @@ def _lean_memory_pool() -> None:
 
 def _show_warnings() -> None:
     """Our warnings (e.g. an unusable kernel cache) as one `warning:` line on stderr."""
-    from .kernel import KernelCacheWarning
-
     default = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):

@@ -34,9 +34,15 @@ FORMATS = (".csv", ".parquet", ".jsonl", ".ndjson")
 SET_SEPARATOR = ";"
 BITSET_MAX_VALUES = 256  # up to four 64-bit words per record; larger dictionaries go CSR
 PARQUET_BATCH_ROWS = 262_144
-_BOOLS = pa.array([False, True])  # a bool column's codes are 0 and 1 into this
-_TRUE_WORDS = pa.array(["true", "t", "yes", "y", "1"])
-_FALSE_WORDS = pa.array(["false", "f", "no", "n", "0"])
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+
+
+@functools.cache
+def _arrow(values: tuple) -> pa.Array:
+    """A constant as an Arrow array, built on first use: `pa.array` loads pandas when it is
+    installed, which a command that never reads data should not pay for at start-up."""
+    return pa.array(values)
 _FIRST_DAY, _LAST_DAY = to_days(dt.date.min), to_days(dt.date.max)  # the dates the language knows
 
 
@@ -576,8 +582,8 @@ class _Encoder:
     def _typed_bool(self, array):
         if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
             words = pc.utf8_lower(pc.utf8_trim_whitespace(array))
-            true = pc.is_in(words, value_set=_TRUE_WORDS)
-            known = pc.or_(true, pc.is_in(words, value_set=_FALSE_WORDS))
+            true = pc.is_in(words, value_set=_arrow(TRUE_WORDS))
+            known = pc.or_(true, pc.is_in(words, value_set=_arrow(FALSE_WORDS)))
             bad = pc.and_(pc.is_valid(array), pc.invert(known))
             if pc.any(bad).as_py():
                 i = pc.index(bad, True).as_py()
@@ -594,7 +600,7 @@ class _Encoder:
         return array
 
     def _encode_bool(self, array):
-        return pc.cast(array, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False), _BOOLS
+        return pc.cast(array, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False), _arrow((False, True))
 
     # -- numbers and dates
     def _typed_number(self, array):
