@@ -7,7 +7,19 @@ HYPOTHESIS_MAX_EXAMPLES to search harder locally, e.g. HYPOTHESIS_MAX_EXAMPLES=2
 
 import os
 
+import pytest
 from hypothesis import settings
+
+from cli_support import AS_OF, run
 
 settings.register_profile("ci", deadline=None, max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "100")))
 settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory):
+    """300 sample accounts, their leads, signals and outcomes as CSV (`unstuck demo --out`)."""
+    out = tmp_path_factory.mktemp("sample")
+    result = run("demo", "--accounts", 300, "--out", out, "--as-of", AS_OF)
+    assert result.exit_code == 0, result.output
+    return out

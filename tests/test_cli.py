@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pyarrow.csv as pcsv
 import pytest
-from click.testing import CliRunner
 
-from unstuck_dsl.cli import cli
+from cli_support import run
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")
@@ -22,20 +21,8 @@ SEED_ACCOUNT = ("account_id,industry,employees,arr_usd,country,tech_stack,fundin
                 "seed,software,240,,US,Snowflake,Series B,2026-03-01,false\n")
 
 
-def run(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    if result.exception is not None:
-        assert isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sample")
-    result = run("demo", "--accounts", 300, "--out", out, "--as-of", AS_OF)
-    assert result.exit_code == 0, result.output
-    return out
 
 
 def test_demo_writes_sample_data_and_shows_an_explanation(sample):

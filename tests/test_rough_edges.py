@@ -12,26 +12,13 @@ import pyarrow.csv as pcsv
 import pytest
 from click.testing import CliRunner
 
+from cli_support import AS_OF, RULES, run
 from unstuck_dsl.cli import cli
 
-ROOT = Path(__file__).resolve().parent.parent
-RULES = ROOT / "rules"
-AS_OF = "2026-11-26"
 
 
-def run(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    if result.exception is not None:
-        assert isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sample")
-    assert run("demo", "--accounts", 300, "--out", out, "--as-of", AS_OF).exit_code == 0
-    return out
 
 
 def test_score_summary_counts_each_persona_within_its_icp(sample, tmp_path):

@@ -14,15 +14,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
-from click.testing import CliRunner
 
-from unstuck_dsl.cli import cli
+from cli_support import AS_OF, RULES, run
 from unstuck_dsl.output import check_destinations, neutralise_formulas, OutputError
 from unstuck_dsl.terminal import visible
 
-ROOT = Path(__file__).resolve().parent.parent
-RULES = ROOT / "rules"
-AS_OF = "2026-11-26"
 
 RULE_TEXT = """
 account fields { industry: category  employees: int }
@@ -36,12 +32,6 @@ icp saas "SaaS" live {
 ESCAPES = "\x1b]0;owned\x07\x1b[2J"
 
 
-def run(*args, env=None):
-    result = CliRunner().invoke(cli, [str(a) for a in args], env=env)
-    assert "Traceback" not in result.output
-    if result.exception is not None:
-        assert isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
 
 
 @pytest.fixture()
