@@ -234,7 +234,16 @@ class Persona:
     code: str
     display_name: str | None
     status: str | None
-    params: tuple[Param, ...]
+    params: tuple[Param | Inherited, ...]  # Inherited only in a Persona made by expand_templates
+
+
+@node
+class Inherited:
+    """In a Persona that `expand.expand_templates` made from a template: the template's parameter
+    as the template declares it. It is checked there, once, not again in every Persona made."""
+
+    template: str
+    param: Param
 
 
 @node
@@ -309,6 +318,9 @@ class RuleFile:
 @node
 class Workspace:
     files: tuple[RuleFile, ...]
+    # When `files` are expand_templates' output: the files as parsed, which a ruleset's content
+    # hash covers.
+    as_written: tuple[RuleFile, ...] | None = attrs.field(default=None, eq=False, repr=False)
 
     def declarations(self):
         for rule_file in self.files:

@@ -1,7 +1,8 @@
 """The checker: names, types, modes and weights of a parsed workspace, every problem at once.
 
-Input is the AST of every rule file; output is the checked `model.Ruleset` (templates expanded,
-regions inlined, parameters named) plus the diagnostics. Codes are listed in docs/language.md.
+Input is the AST of every rule file with its templates expanded (`expand.expand_templates`);
+output is the checked `model.Ruleset` (regions inlined, parameters named, defaults applied) plus
+the diagnostics. Codes are listed in `diagnostics.Code`.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ _LITERAL_KIND = {
 
 
 def check_workspace(workspace: ast.Workspace) -> tuple[model.Ruleset | None, list[Diagnostic]]:
-    """Check a parsed workspace. The ruleset is None when there is any error."""
+    """Check a parsed workspace whose templates are expanded. The ruleset is None when there is
+    any error."""
     checker = _Checker()
     try:
         ruleset = checker.run(workspace)
@@ -74,6 +76,7 @@ class _Checker:
         self.invalid_fields: set[str] = set()  # declared with a type error, already reported
         self.regions: dict[str, tuple[str, ...]] = {}
         self.templates: dict[str, ast.PersonaTemplate] = {}
+        self.template_params: dict[str, dict[str, model.Parameter]] = {}  # template → its checked parameters by name
 
     def report(self, code: Code, message: str, span, label: str = "", hint: str = "") -> None:
         diagnostic = Diagnostic(code, message, span, label, hint)
@@ -95,7 +98,8 @@ class _Checker:
                 self.declare_template(d)
         for template in self.templates.values():
             # A template's own parameters are checked once, where they are written.
-            self.check_params(template.params, "lead", f"persona template `{template.code}`", warn_empty=False)
+            checked = self.check_params(template.params, "lead", f"persona template `{template.code}`", warn_empty=False)
+            self.template_params[template.code] = {p.name: p for p in checked}
         icps, seen = [], {}
         for d in declarations:
             if not isinstance(d, ast.Icp):
@@ -115,7 +119,9 @@ class _Checker:
                             self.fields[name].span, "reserved name", "rename the field; audiences read engagement under this name")
         audiences = self.check_audiences([d for d in declarations if isinstance(d, ast.Audience)], schema, icps,
                                          engagement)
-        source_text = "\n".join(print_file(f) for f in workspace.files)
+        # The rules as written, printed: layout and comments do not change the content hash.
+        written = workspace.files if workspace.as_written is None else workspace.as_written
+        source_text = "\n".join(print_file(f) for f in written)
         return model.Ruleset(schema, tuple(icps), audiences, engagement, source_text=source_text)
 
     def check_compile_limits(self, icps: list[model.Icp]) -> None:
@@ -307,80 +313,51 @@ class _Checker:
                             "second declaration", "Persona codes must be unique within their ICP")
                 continue
             seen[persona.code] = persona.span
-            checked = self.check_persona(persona, icp.code)
-            if checked is not None:
-                personas.append(checked)
+            if isinstance(persona, ast.PersonaInstance):
+                continue  # its template is unknown: expand_templates reported it
+            personas.append(self.check_persona(persona, icp.code))
         return model.Icp(icp.code, icp.display_name or icp.code, icp.status or "live", params, tuple(personas),
                          span=icp.span)
 
-    def check_persona(self, persona, icp_code: str) -> model.Persona | None:
+    def check_persona(self, persona: ast.Persona, icp_code: str) -> model.Persona:
         where = f"Persona `{icp_code}.{persona.code}`"
-        if isinstance(persona, ast.Persona):
-            params = self.check_params(persona.params, "lead", where, persona.span)
-            return model.Persona(persona.code, persona.display_name or persona.code, persona.status or "live",
-                                 params, span=persona.span)
-        template = self.templates.get(persona.template)
-        if template is None:
-            hint = did_you_mean(persona.template, self.templates) or "declare it with `persona template NAME { ... }`"
-            self.report(Code.E023, f"unknown persona template `{persona.template}`", persona.span, "no such template", hint)
-            return None
-        # By name, in order: an override replaces the template's parameter in place, a new one
-        # goes last, a drop removes one; a dict does each at once, in a template of any size.
-        merged = {}
-        for param in template.params:
-            merged.setdefault(param_name(param), param)
-        overrides = []
-        for member in persona.overrides or ():
-            if isinstance(member, ast.Drop):
-                if member.name not in merged:
-                    hint = did_you_mean(member.name, merged) or f"template `{template.code}` has: " + ", ".join(f'"{n}"' for n in merged)
-                    self.report(Code.E024, f"template `{template.code}` has no parameter \"{member.name}\"", member.span,
-                                "nothing to drop", hint)
-                    continue
-                del merged[member.name]
-                continue
-            overrides.append(member)
-            merged[param_name(member)] = member
-        override_ids = {id(p) for p in overrides}
-        params = self.check_params(tuple(merged.values()), "lead", where, persona.span,
-                                   only_conditions_of=override_ids)
-        return model.Persona(persona.code, persona.display_name or template.display_name or persona.code,
-                             persona.status or template.status or "live", params, span=persona.span)
+        params = self.check_params(persona.params, "lead", where, persona.span)
+        return model.Persona(persona.code, persona.display_name or persona.code, persona.status or "live",
+                             params, span=persona.span)
 
-    def check_params(self, params, kind: str, where: str, owner_span=None, warn_empty: bool = True,
-                     only_conditions_of: set[int] | None = None) -> tuple[model.Parameter, ...]:
-        """Check the parameters of one ICP or Persona. For a template instance, the template's
-        own parameters were already checked where written, so only the overrides are reported."""
+    def check_params(self, params, kind: str, where: str, owner_span=None,
+                     warn_empty: bool = True) -> tuple[model.Parameter, ...]:
+        """Check the parameters of one ICP, Persona or template. A parameter a Persona inherits
+        from a template was checked with the template: it is taken as checked there."""
         checked, seen, first_of = [], {}, {}
         for param in params:
-            report = only_conditions_of is None or id(param) in only_conditions_of
+            if isinstance(param, ast.Inherited):
+                name = param_name(param.param)
+                seen[name] = param.span
+                first_of.setdefault(look_alike_skeleton(name), name)
+                if name in self.template_params[param.template]:
+                    checked.append(self.template_params[param.template][name])
+                continue
             name = param_name(param)
-            sink = self if report else _Silent()
             if name in seen:
-                sink.report(Code.E022, f"two parameters of {where} are called \"{name}\"", param.span,
+                self.report(Code.E022, f"two parameters of {where} are called \"{name}\"", param.span,
                             "second parameter with this name", "give each parameter its own name")
                 continue
             seen[name] = param.span
             # An override whose name only looks like the template's adds a parameter instead.
             first = first_of.setdefault(look_alike_skeleton(name), name)
             if first != name:
-                sink.report(Code.W002, f"parameter \"{name}\" of {where} looks the same as \"{first}\" but is another name",
+                self.report(Code.W002, f"parameter \"{name}\" of {where} looks the same as \"{first}\" but is another name",
                             param.span, "", _look_alike_hint(name, first, seen[first]))
-            ok = _check_mode(sink, param)
-            condition = _ConditionChecker(sink, self.fields, self.invalid_fields, self.regions, kind, where).check(param.condition)
+            ok = _check_mode(self, param)
+            condition = _ConditionChecker(self, self.fields, self.invalid_fields, self.regions, kind, where).check(param.condition)
             if ok and condition is not None:
                 checked.append(model.Parameter(name, param.mode, param.weight, param.unknown, condition, span=param.span))
-        if warn_empty and not any(p.mode == "score" for p in params) and owner_span is not None:
+        modes = [p.param.mode if isinstance(p, ast.Inherited) else p.mode for p in params]
+        if warn_empty and "score" not in modes and owner_span is not None:
             self.report(Code.W001, f"{where} has no score parameters", owner_span, "",
                         "every record that qualifies will score 100; add `score WEIGHT: condition` parameters")
         return tuple(checked)
-
-
-class _Silent:
-    """A diagnostic sink that drops what it is told: for template parameters checked already."""
-
-    def report(self, *args, **kwargs) -> None:
-        pass
 
 
 def _check_mode(sink, param: ast.Param) -> bool:

@@ -1,4 +1,4 @@
-"""The front end's order of passes, written once: read → parse → check.
+"""The front end's order of passes, written once: read → parse → expand templates → check.
 
 The back end continues in `api.Ruleset`: lower (lower.py) → generate (codegen.py) → load or
 compile the kernel (kernel.py) → encode the data (data.py) → run → explain (explain.py).
@@ -13,6 +13,7 @@ from pathlib import Path
 from . import ast
 from .check import check_workspace
 from .diagnostics import MAX_ERRORS, Diagnostic, RuleError
+from .expand import expand_templates
 from .model import Ruleset
 from .parser import parse_source
 from .source import Source, read_sources
@@ -31,9 +32,10 @@ def sources_of(path_or_text: str | Path) -> list[Source]:
 
 
 def check_sources(sources: list[Source]) -> tuple[Ruleset | None, list[Diagnostic]]:
-    """Parse every file, then check the workspace. Syntax errors of all files are reported
-    together; checking waits until every file parses, so a broken file cannot cause
-    knock-on "unknown name" errors elsewhere."""
+    """Parse every file, expand the templates, then check the workspace. Syntax errors of all
+    files are reported together; the later passes wait until every file parses, so a broken file
+    cannot cause knock-on "unknown name" errors elsewhere. Each pass reports at most MAX_ERRORS
+    errors, and the run stops at the pass that reaches them."""
     files, diagnostics = [], []
     with _cycle_collection_paused():
         for source in sources:
@@ -43,7 +45,21 @@ def check_sources(sources: list[Source]) -> tuple[Ruleset | None, list[Diagnosti
                 files.append(rule_file)
         if diagnostics:
             return None, diagnostics[:MAX_ERRORS]
-        return check_workspace(ast.Workspace(tuple(files)))
+        expanded, diagnostics = expand_templates(ast.Workspace(tuple(files)))
+        if len(diagnostics) >= MAX_ERRORS:
+            return None, diagnostics
+        ruleset, problems = check_workspace(expanded)
+        diagnostics += _up_to_max_errors(problems, MAX_ERRORS - len(diagnostics))
+        return (None if any(d.is_error for d in diagnostics) else ruleset), diagnostics
+
+
+def _up_to_max_errors(diagnostics: list[Diagnostic], errors: int) -> list[Diagnostic]:
+    """The diagnostics up to the given number of errors, as if checking had stopped there."""
+    for k, d in enumerate(diagnostics):
+        errors -= d.is_error
+        if errors == 0:
+            return diagnostics[:k + 1]
+    return diagnostics
 
 
 @contextlib.contextmanager
