@@ -7,6 +7,7 @@ differ only in layout or comments compare equal (`parse(print(ast)) == ast`).
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from decimal import Decimal
 from typing import Union
 
@@ -34,6 +35,42 @@ def node(cls):
     cls.__annotations__["span"] = "Span | None"
     cls.span = _span()
     return attrs.frozen(slots=True)(cls)
+
+
+# ---- the language's vocabularies: each compares equal to the word written in the rules -----------
+
+
+class RecordKind(enum.StrEnum):
+    ACCOUNT = "account"
+    LEAD = "lead"
+
+
+class Mode(enum.StrEnum):
+    """What a parameter does: only a score parameter carries a weight."""
+
+    FILTER = "filter"
+    SCORE = "score"
+    EXCLUDE = "exclude"
+
+
+class Status(enum.StrEnum):
+    """Only live ICPs and Personas assign; drafts are scored to be looked at."""
+
+    LIVE = "live"
+    DRAFT = "draft"
+
+
+class Quantifier(enum.StrEnum):
+    """`has VALUE` (one), `has any {...}`, `has all {...}`."""
+
+    ONE = "one"
+    ANY = "any"
+    ALL = "all"
+
+
+def _vocabulary(kind: type[enum.StrEnum], optional: bool = False) -> attrs.Attribute:
+    """A field holding a word of `kind`: a string is taken as the member it names."""
+    return attrs.field(converter=attrs.converters.optional(kind) if optional else kind)
 
 
 # ---- values ------------------------------------------------------------------------------------
@@ -87,7 +124,7 @@ class FieldDecl:
 
 @node
 class FieldsBlock:
-    kind: str  # "account" | "lead"
+    kind: RecordKind = _vocabulary(RecordKind)
     fields: tuple[FieldDecl, ...]
 
 
@@ -142,7 +179,7 @@ class Between:
 @node
 class Has:
     field: FieldRef
-    quantifier: str  # "one" | "any" | "all"
+    quantifier: Quantifier = _vocabulary(Quantifier)
     items: tuple[Value, ...]
 
 
@@ -215,7 +252,7 @@ PREDICATES = (BoolTest, Compare, In, Between, Has, Like, Resembles, Within, Date
 
 @node
 class Param:
-    mode: str  # "filter" | "score" | "exclude"
+    mode: Mode = _vocabulary(Mode)
     weight: Decimal | None
     display_name: str | None
     unknown: str | None  # None | "passes" | "excludes"
@@ -233,7 +270,7 @@ class Drop:
 class Persona:
     code: str
     display_name: str | None
-    status: str | None
+    status: Status | None = _vocabulary(Status, optional=True)
     params: tuple[Param | Inherited, ...]  # Inherited only in a Persona made by expand_templates
 
 
@@ -252,7 +289,7 @@ class PersonaInstance:
 
     code: str
     display_name: str | None
-    status: str | None
+    status: Status | None = _vocabulary(Status, optional=True)
     template: str
     overrides: tuple[Param | Drop, ...] | None
 
@@ -261,7 +298,7 @@ class PersonaInstance:
 class PersonaTemplate:
     code: str
     display_name: str | None
-    status: str | None
+    status: Status | None = _vocabulary(Status, optional=True)
     params: tuple[Param, ...]
 
 
@@ -269,7 +306,7 @@ class PersonaTemplate:
 class Icp:
     code: str
     display_name: str | None
-    status: str | None
+    status: Status | None = _vocabulary(Status, optional=True)
     params: tuple[Param, ...]
     personas: tuple[Persona | PersonaInstance, ...]
 

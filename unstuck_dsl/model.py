@@ -20,7 +20,7 @@ NO_PERSONA_FIT = "no_persona_fit"
 @attrs.frozen(slots=True)
 class Parameter:
     name: str
-    mode: str  # "filter" | "score" | "exclude"
+    mode: ast.Mode = attrs.field(converter=ast.Mode)
     weight: Decimal | None  # score parameters only
     unknown: str | None  # None | "passes" (filters) | "excludes" (excludes)
     condition: ast.Condition
@@ -36,7 +36,7 @@ def possible_weight(params) -> Decimal:
 class Persona:
     code: str
     name: str
-    status: str  # "live" | "draft"
+    status: ast.Status = attrs.field(converter=ast.Status)
     params: tuple[Parameter, ...]
     span: ast.Span | None = attrs.field(default=None, eq=False, repr=False)
 
@@ -49,7 +49,7 @@ class Persona:
 class Icp:
     code: str
     name: str
-    status: str
+    status: ast.Status = attrs.field(converter=ast.Status)
     params: tuple[Parameter, ...]
     personas: tuple[Persona, ...]
     span: ast.Span | None = attrs.field(default=None, eq=False, repr=False)
