@@ -244,7 +244,6 @@ class Or:
 
 Predicate = Union[BoolTest, Compare, In, Between, Has, Like, Resembles, Within, DateBound, IsKnown]
 Condition = Union[Predicate, Not, And, Or]
-PREDICATES = (BoolTest, Compare, In, Between, Has, Like, Resembles, Within, DateBound, IsKnown)
 
 
 # ---- ICPs and Personas ---------------------------------------------------------------------------
