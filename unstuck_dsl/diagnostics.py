@@ -26,18 +26,23 @@ MAX_ERRORS = 100
 MAX_HINT_CANDIDATES = 500
 
 
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
 class Code(enum.StrEnum):
     """Every diagnostic code, its severity and what it means: the registry. docs/language.md's
     table lists the same codes with the same meanings, and every code is raised somewhere and has
     a golden case (tests/test_golden.py checks all three). A code compares equal to its text."""
 
-    severity: str  # "error" | "warning", from the first letter
+    severity: Severity  # from the first letter: E for an error, W for a warning
     meaning: str
 
     def __new__(cls, value: str, meaning: str):
         code = str.__new__(cls, value)
         code._value_ = value
-        code.severity = "error" if value.startswith("E") else "warning"
+        code.severity = Severity.ERROR if value.startswith("E") else Severity.WARNING
         code.meaning = meaning
         return code
 
@@ -101,19 +106,19 @@ class Diagnostic:
     hint: str = ""
 
     @property
-    def severity(self) -> str:
+    def severity(self) -> Severity:
         return self.code.severity
 
     @property
     def is_error(self) -> bool:
-        return self.severity == "error"
+        return self.severity is Severity.ERROR
 
     def to_dict(self) -> dict:
         """For editors and CI: the place as 1-based line and column, start and end."""
         place = {} if self.span is None else {
             "file": self.span.file, "line": self.span.line, "column": self.span.column,
             "end_line": self.span.end_line, "end_column": self.span.end_column}
-        return {"severity": self.severity, "code": str(self.code), "message": self.message, **place,
+        return {"severity": str(self.severity), "code": str(self.code), "message": self.message, **place,
                 "label": self.label, "hint": self.hint}
 
 
