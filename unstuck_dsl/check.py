@@ -354,36 +354,36 @@ class _Checker:
             if ok and condition is not None:
                 checked.append(model.Parameter(name, param.mode, param.weight, param.unknown, condition, span=param.span))
         modes = [p.param.mode if isinstance(p, ast.Inherited) else p.mode for p in params]
-        if warn_empty and "score" not in modes and owner_span is not None:
+        if warn_empty and ast.Mode.SCORE not in modes and owner_span is not None:
             self.report(Code.W001, f"{where} has no score parameters", owner_span, "",
                         "every record that qualifies will score 100; add `score WEIGHT: condition` parameters")
         return tuple(checked)
 
 
-def _check_mode(sink, param: ast.Param) -> bool:
+def _check_mode(checker: _Checker, param: ast.Param) -> bool:
     ok = True
     if param.mode == "score":
         if param.weight is None:
-            sink.report(Code.E043, "a score parameter needs a weight", param.span, "no weight",
+            checker.report(Code.E043, "a score parameter needs a weight", param.span, "no weight",
                         'write the weight after `score`, e.g. `score 5 "Uses Snowflake": tech_stack has "Snowflake"`')
             ok = False
         elif param.weight <= 0:
-            sink.report(Code.E040, f"weight {param.weight} is not above zero", param.span, "",
+            checker.report(Code.E040, f"weight {param.weight} is not above zero", param.span, "",
                         "a score weight is a positive number; to penalize a trait, use `exclude` or score its absence")
             ok = False
         elif param.weight > MAX_WEIGHT or -param.weight.as_tuple().exponent > MAX_WEIGHT_DECIMALS:
-            sink.report(Code.E040, f"weight {param.weight} is out of range", param.span, "",
+            checker.report(Code.E040, f"weight {param.weight} is out of range", param.span, "",
                         f"weights go up to {MAX_WEIGHT} with at most {MAX_WEIGHT_DECIMALS} decimals")
             ok = False
     elif param.weight is not None:
-        sink.report(Code.E042, f"{_a(param.mode)} has no weight", param.span, "",
+        checker.report(Code.E042, f"{_a(param.mode)} has no weight", param.span, "",
                     f"only score parameters carry a weight; write `{param.mode} \"Name\": condition`")
         ok = False
     allowed = {"filter": "passes", "exclude": "excludes"}.get(param.mode)
     if param.unknown is not None and param.unknown != allowed:
         hint = (f"{_a(param.mode)} may say `unknown {allowed}`" if allowed
                 else "a score parameter earns nothing on unknown; there is nothing to opt into")
-        sink.report(Code.E041, f"`unknown {param.unknown}` does not apply to {_a(param.mode)}", param.span, "", hint)
+        checker.report(Code.E041, f"`unknown {param.unknown}` does not apply to {_a(param.mode)}", param.span, "", hint)
         ok = False
     return ok
 
@@ -392,7 +392,7 @@ def _check_mode(sink, param: ast.Param) -> bool:
 class _ConditionChecker:
     """Checks one condition against the schema; returns it with regions inlined, or None."""
 
-    sink: object
+    checker: _Checker  # where problems are reported
     fields: dict[str, Field]
     invalid_fields: set[str]
     regions: dict[str, tuple[str, ...]]
@@ -402,7 +402,7 @@ class _ConditionChecker:
 
     def report(self, *args) -> None:
         self.ok = False
-        self.sink.report(*args)
+        self.checker.report(*args)
 
     def check(self, condition):
         result = self.visit(condition)
