@@ -28,5 +28,8 @@ bench: $(STAMP)
 bench-full: $(STAMP)
 	$(PY) benchmarks/run.py --full
 
+lint: $(STAMP)
+	$(VENV)/bin/ruff check unstuck_dsl tests benchmarks
+
 clean:
 	rm -rf $(VENV) .unstuck-cache .hypothesis

@@ -10,9 +10,9 @@ import datetime as dt
 import sys
 
 import duckdb
+from peers import DuckdbPeer
 
 import unstuck_dsl
-from peers import DuckdbPeer
 
 
 def main(rules: str, accounts: str, leads: str, out: str, as_of: str) -> None:

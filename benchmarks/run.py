@@ -32,9 +32,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from peers import PEERS, FloorPeer  # noqa: E402
+
 import unstuck_dsl  # noqa: E402
 from unstuck_dsl import sample  # noqa: E402
-from peers import PEERS, FloorPeer  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 26)
 DATA = HERE / "data"
@@ -147,8 +148,8 @@ def compile_times(rules: Path) -> dict:
     cache = Path(tempfile.mkdtemp(prefix="unstuck-cache-"))
     env = dict(os.environ, UNSTUCK_CACHE_DIR=str(cache))
     script = ("import time; t0 = time.perf_counter(); import unstuck_dsl; t1 = time.perf_counter();"
-              "rules = unstuck_dsl.compile(%r); rules.warm(); t2 = time.perf_counter();"
-              "print(t1 - t0, t2 - t1)") % str(rules)
+              f"rules = unstuck_dsl.compile({str(rules)!r}); rules.warm(); t2 = time.perf_counter();"
+              "print(t1 - t0, t2 - t1)")
     measured = []
     for _ in range(2):
         out = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True)

@@ -18,9 +18,9 @@ import datetime as dt
 import math
 import re
 import string
+from collections.abc import Callable
 from decimal import Decimal
 from functools import cache, lru_cache
-from typing import Callable
 
 import attrs
 from hypothesis import strategies as st

@@ -24,13 +24,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import compile_limits  # noqa: E402
-from conformance_runner import arrow_table  # noqa: E402
-from strategies import datasets, rulesets  # noqa: E402
 from test_differential import check_accounts, check_explanations, check_leads, reference_rows  # noqa: E402
+
 from unstuck_dsl import api, check, codegen, kernel  # noqa: E402
 from unstuck_dsl.diagnostics import RuleError  # noqa: E402
 from unstuck_dsl.pipeline import load_ruleset  # noqa: E402
 from unstuck_dsl.reference import evaluate_audience  # noqa: E402
+
+from conformance_runner import arrow_table  # noqa: E402
+from strategies import datasets, rulesets  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 26)
 pytestmark = pytest.mark.slow

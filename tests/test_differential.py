@@ -13,11 +13,12 @@ import os
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from conformance_runner import arrow_table
-from strategies import audiences, datasets, rulesets
 from unstuck_dsl import api
 from unstuck_dsl.explain import explain_account, explain_lead
 from unstuck_dsl.reference import evaluate_account, evaluate_audience, evaluate_lead, normalized_score
+
+from conformance_runner import arrow_table
+from strategies import audiences, datasets, rulesets
 
 EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "25"))
 

@@ -10,8 +10,9 @@ import re
 
 import pytest
 
-from conformance_runner import CASES_DIR, compiled_engine, load_case, reference_engine
 from unstuck_dsl import api, codegen
+
+from conformance_runner import CASES_DIR, compiled_engine, load_case, reference_engine
 
 MUTATIONS = {
     # rule 3: round half up → round half down

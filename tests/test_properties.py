@@ -17,12 +17,13 @@ import attrs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import strategies as S
 from unstuck_dsl import ast, explain, reference
 from unstuck_dsl.model import NO_PERSONA_FIT
 from unstuck_dsl.parser import parse_text
 from unstuck_dsl.pipeline import load_ruleset
 from unstuck_dsl.printer import print_file
+
+import strategies as S
 
 PROPERTY = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much])
@@ -132,7 +133,7 @@ def test_scores_are_ints_from_0_to_100_or_null(workload):
         assert r.icp_band == _band(r.icp_score)
         for outcome in r.icps:
             assert _is_score(outcome.score)
-    for _, account, r in lead_results:
+    for _, _account, r in lead_results:
         assert r.persona_score is None or _is_score(r.persona_score)
         assert r.persona_band == _band(r.persona_score)
         assert r.icp_score is None or _is_score(r.icp_score)

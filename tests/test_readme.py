@@ -38,8 +38,8 @@ def _tour_commands(readme: str) -> list[str]:
 
 
 def test_readme_tour_runs_as_written(tmp_path):
-    import subprocess
     import shutil
+    import subprocess
     import sys
 
     commands = _tour_commands((ROOT / "README.md").read_text(encoding="utf-8"))

@@ -12,13 +12,9 @@ import pyarrow.csv as pcsv
 import pytest
 from click.testing import CliRunner
 
-from cli_support import AS_OF, RULES, run
 from unstuck_dsl.cli import cli
 
-
-
-
-
+from cli_support import AS_OF, RULES, run
 
 
 def test_score_summary_counts_each_persona_within_its_icp(sample, tmp_path):

@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
-from cli_support import AS_OF, RULES, run
-from unstuck_dsl.output import check_destinations, neutralise_formulas, OutputError
+from unstuck_dsl.output import OutputError, check_destinations, neutralise_formulas
 from unstuck_dsl.terminal import visible
 
+from cli_support import AS_OF, RULES, run
 
 RULE_TEXT = """
 account fields { industry: category  employees: int }

@@ -184,7 +184,7 @@ def test_zoned_timestamps_are_read_as_their_utc_day(rules, tmp_path):
     path = _csv(tmp_path, HEADER + "A1,US,1,2019-12-31T23:30:00-05:00,\nA2,US,1,2019-12-31T10:00:00Z,\n"
                                    "A3,US,1,2019-12-31T23:30:00.123456789,\n")
     assert _column(rules, path, "founded_on") == [dt.date(2020, 1, 1), dt.date(2019, 12, 31), dt.date(2019, 12, 31)]
-    late_evening_in_new_york = pa.array([dt.datetime(2026, 11, 21, 3, 30, tzinfo=dt.timezone.utc)],
+    late_evening_in_new_york = pa.array([dt.datetime(2026, 11, 21, 3, 30, tzinfo=dt.UTC)],
                                         pa.timestamp("s", "America/New_York"))
     table = pa.table({"account_id": ["A1"], "country": ["US"], "employees": [1], "founded_on": late_evening_in_new_york,
                       "tech_stack": pa.array([None], pa.list_(pa.string()))})

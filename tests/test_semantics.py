@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from unstuck_dsl import explain, reference
+from unstuck_dsl import ast, explain, reference
+from unstuck_dsl.check import check_workspace
 from unstuck_dsl.model import NO_PERSONA_FIT
 from unstuck_dsl.parser import parse_text
-from unstuck_dsl.check import check_workspace
-from unstuck_dsl import ast
 from unstuck_dsl.pipeline import load_ruleset
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"

@@ -15,7 +15,17 @@ from . import ast, model
 from .countries import COUNTRY_CODES, country_hint, holds_countries
 from .diagnostics import MAX_ERRORS, Code, Diagnostic, did_you_mean, look_alike_note
 from .printer import param_name, print_file, print_value
-from .schema import ENGAGEMENT_FIELDS, KEY_COLUMNS, RESERVED_FIELDS, TYPE_NAMES, Field, FieldType, Schema, audience_schema, constant
+from .schema import (
+    ENGAGEMENT_FIELDS,
+    KEY_COLUMNS,
+    RESERVED_FIELDS,
+    TYPE_NAMES,
+    Field,
+    FieldType,
+    Schema,
+    audience_schema,
+    constant,
+)
 from .text import look_alike_skeleton
 
 MAX_WEIGHT = Decimal(1_000_000)

@@ -17,9 +17,9 @@ import mmap
 import os
 import re
 from collections import abc
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import attrs
 import numpy as np
@@ -122,7 +122,7 @@ class Column:
             return frozenset(v for code, v in enumerate(self.dictionary) if (int(words[code >> 6]) >> (code & 63)) & 1)
         return frozenset(self.dictionary[c] for c in self.values[self.offsets[i]:self.offsets[i + 1]])
 
-    def gather(self, rows: np.ndarray) -> "Column":
+    def gather(self, rows: np.ndarray) -> Column:
         """Rows by index where -1 is a row that does not exist: it reads as unknown."""
         missing = rows < 0
         column = self.take(np.where(missing, 0, rows)) if self.n else _empty_like(self, len(rows))
@@ -138,7 +138,7 @@ class Column:
     def n(self) -> int:
         return len(self.offsets) - 1 if self.kind == "csr" else len(self.values)
 
-    def take(self, rows: np.ndarray) -> "Column":
+    def take(self, rows: np.ndarray) -> Column:
         if self.kind == "csr":
             starts, ends = self.offsets[rows], self.offsets[rows + 1]
             pieces = [self.values[s:e] for s, e in zip(starts, ends)]
@@ -199,7 +199,7 @@ class EncodedTable:
             record[ACCOUNT_KEY] = self.account_ids[i].as_py()
         return record
 
-    def take(self, rows) -> "EncodedTable":
+    def take(self, rows) -> EncodedTable:
         """A few rows (to explain one record): ids are copied as plain strings, which avoids
         unifying the dictionaries of every batch of a large table."""
         rows = np.asarray(rows, dtype=np.int64)

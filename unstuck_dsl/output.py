@@ -19,8 +19,8 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,7 +48,7 @@ class OutputFormat(enum.Enum):
         return self.value
 
     @classmethod
-    def of(cls, path: str | Path, allowed: tuple["OutputFormat", ...]) -> "OutputFormat":
+    def of(cls, path: str | Path, allowed: tuple[OutputFormat, ...]) -> OutputFormat:
         suffix = Path(path).suffix.lower()
         for fmt in allowed:
             if suffix in fmt.suffixes:

@@ -207,7 +207,7 @@ class Store:
             self.__exit__(type(exc), exc, exc.__traceback__)
             raise
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, kind, value, traceback) -> None:
