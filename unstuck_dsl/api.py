@@ -1,4 +1,5 @@
-"""The Python API: compile rules once, score tables, explain any record.
+"""The Python API, a thin facade over the pipeline's back end (pipeline.py lists the passes):
+compile rules once, score tables, explain any record.
 
     import unstuck_dsl
     rules = unstuck_dsl.compile("rules/")
@@ -11,22 +12,21 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import attrs
 import numpy as np
 import pyarrow as pa
-from numba.core.errors import NumbaError
 
-from . import codegen, dates, explain, kernel, model
-from .data import Column, Dataset, EncodedTable, load_dataset, unknown_column
+from . import codegen, dates, engagement, explain, ir, model, tables
+from .bind import Bound, bind_constants, bind_program
+from .data import Dataset, EncodedTable, load_dataset
 from .diagnostics import did_you_mean
-from .lower import Bound, bind_constants, bind_program, lower_audience, lower_ruleset
+from .execute import Active, Assignments, KernelModule, cached_module, layouts_of, match_audience, run_parallel
+from .lower import lower_audience, lower_ruleset
 from .pipeline import load_ruleset
-from .reference import band, signal_value, tally
-from .schema import BAND_LEVELS, SCORE_FIELDS, audience_schema
+from .reference import signal_value, tally
+from .schema import audience_schema
 
 
 class ScoringError(ValueError):
@@ -46,41 +46,12 @@ def parse_as_of(as_of) -> dt.date:
         raise ScoringError(f"as-of date {as_of!r} is not a date; write YYYY-MM-DD") from None
 
 
-def compile(path_or_text: str | Path) -> "Ruleset":  # noqa: A001 - the documented API name
+def compile(path_or_text: str | Path) -> CompiledRules:  # noqa: A001 - the documented API name
     """Read, check and lower a workspace (a .ust file, a directory, or rule text)."""
-    return Ruleset(load_ruleset(path_or_text))
+    return CompiledRules(load_ruleset(path_or_text))
 
 
-# Failures of numba's compiler itself (typing, lowering; too deep or too large a function), as
-# opposed to a cache entry that cannot be read.
-COMPILE_ERRORS = (NumbaError, RecursionError, MemoryError)
-
-
-@attrs.define
-class _Kernels:
-    """The compiled module of one layout. The first call of each kernel runs on zero records,
-    which loads it from numba's cache or compiles it; a corrupt cache entry is rebuilt then."""
-
-    module: object
-    source: str
-    layouts: dict[str, str]
-    ready: set = attrs.Factory(set)
-
-    def run(self, name: str, n: int, *args) -> None:
-        if name not in self.ready:
-            try:
-                getattr(self.module, name)(0, 0, *args)
-            except COMPILE_ERRORS:
-                raise  # compiling again would fail the same way, after as long again
-            except Exception:  # a damaged cache entry: rebuild it once, then let errors through
-                self.module = kernel.reload_kernel(self.source)
-                self.ready.clear()
-                getattr(self.module, name)(0, 0, *args)
-            self.ready.add(name)
-        run_parallel(getattr(self.module, name), n, *args)
-
-
-class Ruleset:
+class CompiledRules:
     """Checked, lowered rules. Kernels are generated per data layout and cached on disk."""
 
     def __init__(self, checked: model.Ruleset):
@@ -89,13 +60,15 @@ class Ruleset:
         self.personas = [(icp, p) for icp in checked.icps for p in icp.personas]
         # Output names of the kernel's persona numbers: each code once, then `no_persona_fit`.
         self.persona_names = sorted({p.code for _, p in self.personas}) + [model.NO_PERSONA_FIT]
-        # Indexed by kernel persona number; -1 (no Persona fits) is the last entry, -2 (no ICP,
-        # null) the one before it.
+        # Indexed by kernel persona number; the sentinels index from the end:
+        # PERSONA_NONE_FITS (-1) is the last entry, `no_persona_fit`, and PERSONA_NO_ICP (-2) the
+        # one before it, -1 (null).
         self.persona_name_of = np.array([self.persona_names.index(p.code) for _, p in self.personas]
                                         + [-1, len(self.persona_names) - 1], dtype=np.int64)
-        self._kernels: dict[tuple, _Kernels] = {}
+        self._kernels: dict[tuple, KernelModule] = {}
         self.account_tables = codegen.tables((self.program.icps,), self.program.account_columns)
         self.lead_tables = codegen.tables(self.program.personas, self.program.lead_columns)
+        self.audience_schema = audience_schema(checked.schema, checked.engagement)
 
     @property
     def account_fields(self) -> list[str]:
@@ -105,34 +78,31 @@ class Ruleset:
     def lead_fields(self) -> list[str]:
         return [f.name for f in self.model.schema.of_kind("lead")]
 
+    @property
+    def icp_codes(self) -> list[str]:
+        return [i.code for i in self.model.icps]
+
     def source(self, layouts: dict[str, str]) -> str:
         return codegen.generate(self.program, layouts)
 
-    def audience_kernels(self, code: str, layouts: dict[str, str]) -> tuple[object, _Kernels]:
+    def audience_kernels(self, code: str, layouts: dict[str, str]) -> tuple[ir.AudienceProgram, KernelModule]:
         """The lowered program and compiled kernel of one audience, for one data layout."""
         audience = self.model.audience(code)
         if audience is None:
             known = [a.code for a in self.model.audiences]
             hint = did_you_mean(code, known) or ("audiences: " + ", ".join(known) if known else "the rules declare none")
             raise ScoringError(f"unknown audience `{code}`; {hint}")
-        program = lower_audience(audience_schema(self.model.schema, self.model.engagement), audience)
+        program = lower_audience(self.audience_schema, audience)
         used = {slot.field: layouts[slot.field] for slot in program.columns if slot.field in layouts}
         key = (code, tuple(sorted(used.items())))
-        if key not in self._kernels:
-            source = codegen.generate_audience(program, used)
-            self._kernels[key] = _Kernels(kernel.load_kernel(source), source, used)
-        return program, self._kernels[key]
+        return program, cached_module(self._kernels, key, used, functools.partial(codegen.generate_audience, program))
 
-    def kernels(self, dataset: Dataset) -> _Kernels:
+    def kernels(self, dataset: Dataset) -> KernelModule:
         # A set field with no data (leads not given) is an empty bitset.
         layouts = {slot.field: "bitset" for slot in self.program.lead_columns + self.program.account_columns
                    if slot.kind == "set"}
-        layouts.update(_layouts(dataset))
-        key = tuple(sorted(layouts.items()))
-        if key not in self._kernels:
-            source = self.source(layouts)
-            self._kernels[key] = _Kernels(kernel.load_kernel(source), source, layouts)
-        return self._kernels[key]
+        layouts.update(layouts_of([dataset.accounts] + ([dataset.leads] if dataset.leads is not None else [])))
+        return cached_module(self._kernels, tuple(sorted(layouts.items())), layouts, self.source)
 
     def warm(self) -> None:
         """Compile (or load from the cache) the kernels for the usual layout, on one empty record set."""
@@ -148,7 +118,7 @@ class Ruleset:
 
     def score(self, accounts=None, leads=None, as_of=None, preview=(), outcomes: bool = False,
               signals=None, null_values=(), missing_columns: str = "error",
-              skip_unknown_signals: bool = False) -> "ScoreResult":
+              skip_unknown_signals: bool = False) -> ScoreResult:
         """Score accounts (and leads). `accounts` and `leads` are paths (.csv, .parquet, .jsonl),
         Arrow tables, pandas or polars DataFrames, or lists of dicts; leads alone is a flat
         lead table carrying the account columns. `preview` names drafts (`icp` or
@@ -166,10 +136,10 @@ class Ruleset:
         return self.score_dataset(dataset, as_of, preview, outcomes, signals, skip_unknown_signals)
 
     def score_dataset(self, dataset: Dataset, as_of: dt.date, preview: frozenset[str] = frozenset(),
-                      outcomes: bool = False, signals=None, skip_unknown_signals: bool = False) -> "ScoreResult":
+                      outcomes: bool = False, signals=None, skip_unknown_signals: bool = False) -> ScoreResult:
         bound = bind_program(self.program, self.model.schema, dataset, as_of)
         kernels = self.kernels(dataset)
-        run = _Run(self, kernels, dataset, bound, preview, outcomes)
+        run = self.assignments(kernels, dataset, bound, preview, outcomes)
         result = ScoreResult(self, dataset, as_of, preview, bound, kernels, run)
         if self.model.engagement is not None and signals is not None:
             result.score_engagement(signals, skip_unknown_signals)
@@ -192,14 +162,20 @@ class Ruleset:
                                    + (f"; drafts: {', '.join(drafts)}" if drafts else "; the rules declare no drafts"))
         return codes
 
-    def active(self, preview: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def active(self, preview: frozenset[str]) -> Active:
         """Which ICPs and Personas take part: live ones, and in preview also the named drafts."""
         live_icp = np.array([i.status == "live" for i in self.model.icps] or [False], np.uint8)
         preview_icp = np.array([i.status == "live" or i.code in preview for i in self.model.icps] or [False], np.uint8)
         live_persona = np.array([p.status == "live" for _, p in self.personas] or [False], np.uint8)
         preview_persona = np.array([p.status == "live" or f"{i.code}.{p.code}" in preview
                                     for i, p in self.personas] or [False], np.uint8)
-        return live_icp, preview_icp, live_persona, preview_persona
+        return Active(live_icp, preview_icp, live_persona, preview_persona)
+
+    def assignments(self, kernels: KernelModule, dataset: Dataset, bound: Bound, preview: frozenset[str],
+                    outcomes: bool) -> Assignments:
+        """Run the scoring kernels over `dataset`."""
+        return Assignments(self.program, kernels, dataset, bound, self.active(preview),
+                           (self.account_tables, self.lead_tables), bool(preview), outcomes)
 
 
 def _empty_column(field) -> pa.Array:
@@ -208,128 +184,15 @@ def _empty_column(field) -> pa.Array:
     return pa.array([], types.get(field.type.name, pa.string()))
 
 
-def _layouts(dataset: Dataset) -> dict[str, str]:
-    tables = [dataset.accounts] + ([dataset.leads] if dataset.leads is not None else [])
-    return {name: column.kind for t in tables for name, column in t.columns.items() if column.kind in ("bitset", "csr")}
-
-
-def _column_arrays(table: EncodedTable | None, slots, layouts) -> list[np.ndarray]:
-    arrays = []
-    for k, role in codegen.kernel_arguments(slots, layouts):
-        column = table.columns[slots[k].field] if table is not None else None
-        if column is None:
-            arrays.append(_placeholder(slots[k], role, layouts))
-        else:
-            arrays.append({"values": column.values, "valid": column.valid, "offsets": column.offsets}[role])
-    return arrays
-
-
-def _placeholder(slot, role, layouts) -> np.ndarray:
-    """An empty column for a kernel run with no records of this kind."""
-    if role == "offsets":
-        return np.zeros(1, np.int64)
-    if role == "valid":
-        return np.zeros(0, np.uint8)
-    if slot.kind == "coded":
-        return np.zeros(0, np.int32)
-    if slot.kind == "set":
-        return np.zeros(0, np.int32) if layouts.get(slot.field) == "csr" else np.zeros((0, 1), np.uint64)
-    return np.zeros(0, {"f64": np.float64, "i64": np.int64, "days": np.int32}[slot.kind])
-
-
-PARALLEL_MIN_RECORDS = 20_000
-_pool: ThreadPoolExecutor | None = None
-
-
-def run_parallel(kernel_fn, n: int, *args) -> None:
-    """Run a kernel over records 0..n in slices, one per core; the kernel releases the GIL."""
-    global _pool
-    threads = max(1, min(os.cpu_count() or 1, n // PARALLEL_MIN_RECORDS))
-    if threads == 1:
-        kernel_fn(0, n, *args)
-        return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="unstuck-kernel")
-    bounds = np.linspace(0, n, threads + 1).astype(np.int64, copy=False)
-    futures = [_pool.submit(kernel_fn, int(lo), int(hi), *args) for lo, hi in zip(bounds[:-1], bounds[1:])]
-    for future in futures:
-        future.result()
-
-
-class _Run:
-    """One kernel run over a dataset: assignment arrays and, on request, parameter outcomes."""
-
-    def __init__(self, ruleset: Ruleset, kernels: _Kernels, dataset: Dataset, bound: Bound,
-                 preview: frozenset[str], outcomes: bool):
-        program, layouts = ruleset.program, kernels.layouts
-        live_icp, preview_icp, live_persona, preview_persona = ruleset.active(preview)
-        has_preview = bool(preview)
-        n = dataset.accounts.n
-        account_params = sum(len(r.params) for r in program.icps.rules)
-        # Preview outputs exist only in a preview run (the kernel does not touch them otherwise).
-        p = n if has_preview else 1
-        self.icp = np.empty(n, np.int32)
-        self.icp_score = np.empty(n, np.int32)
-        self.preview_icp = np.full(p, -1, np.int32)
-        self.preview_icp_score = np.full(p, -1, np.int32)
-        self.account_outcomes = np.full((n if outcomes else 0, max(account_params, 1)), -1, np.int8)
-        constants = bound.constants.arrays()
-        kernels.run("score_accounts", n, *_column_arrays(dataset.accounts, program.account_columns, layouts), *constants,
-            bound.weights, bound.possible, live_icp, preview_icp, has_preview, outcomes,
-            self.icp, self.icp_score, self.preview_icp, self.preview_icp_score, self.account_outcomes,
-            *ruleset.account_tables.arrays())
-        self.lead_outcomes = None
-        if dataset.leads is None:
-            return
-        m = dataset.leads.n
-        lead_params = sum(len(r.params) for b in program.personas for r in b.rules)
-        p = m if has_preview else 1
-        self.persona = np.empty(m, np.int32)
-        self.persona_score = np.empty(m, np.int32)
-        self.preview_persona = np.full(p, -2, np.int32)
-        self.preview_persona_score = np.full(p, -1, np.int32)
-        self.lead_outcomes = np.full((m if outcomes else 0, max(lead_params, 1)), -1, np.int8)
-        kernels.run("score_leads", m, dataset.lead_account_rows, self.icp, self.preview_icp,
-            *_column_arrays(dataset.leads, program.lead_columns, layouts), *constants,
-            bound.lead_weights, bound.possible, live_persona, preview_persona, has_preview, outcomes,
-            self.persona, self.persona_score, self.preview_persona, self.preview_persona_score, self.lead_outcomes,
-            *ruleset.lead_tables.arrays())
-
-
-def _codes_column(codes: list[str], index: np.ndarray) -> pa.Array:
-    """A dictionary-encoded string column (the kernel's own codes, no copies of strings);
-    a negative index is null."""
-    indices = pa.array(index.astype(np.int32, copy=False), mask=index < 0, type=pa.int32())
-    return pa.DictionaryArray.from_arrays(indices, pa.array(codes, pa.string()))
-
-
-def _score_column(scores: np.ndarray) -> pa.Array:
-    return pa.array(scores.astype(np.int32, copy=False), mask=scores < 0, type=pa.int32())
-
-
-# Rule 6 as a table indexed by score + 1: 0–25 weak, 26–50 partial, 51–75 solid, 76–100 strong;
-# entry 0 (score -1, none) is -1.
-_BAND_OF_SCORE = np.array([-1] + [0] * 26 + [1] * 25 + [2] * 25 + [3] * 25, dtype=np.int32)
-
-
-def _band_codes(scores: np.ndarray) -> np.ndarray:
-    return _BAND_OF_SCORE[scores + 1]
-
-
-def _band_column(scores: np.ndarray) -> pa.Array:
-    return _codes_column(list(BAND_LEVELS), _band_codes(scores))
-
-
-def _int_column(field, scores: np.ndarray) -> Column:
-    return Column(field, "i64", np.maximum(scores, 0).astype(np.int64, copy=False), (scores >= 0).astype(np.uint8, copy=False))
+Ruleset = CompiledRules  # the name before CompiledRules, kept for one release
 
 
 class ScoreResult:
     """Scores of one run: `accounts` and `leads` Arrow tables (SPEC's output columns), the
     as-of date, and `explain()` for any record."""
 
-    def __init__(self, ruleset: Ruleset, dataset: Dataset, as_of: dt.date, preview: frozenset[str],
-                 bound: Bound, kernels: _Kernels, run: _Run):
+    def __init__(self, ruleset: CompiledRules, dataset: Dataset, as_of: dt.date, preview: frozenset[str],
+                 bound: Bound, kernels: KernelModule, run: Assignments):
         self.ruleset, self.dataset, self.as_of, self.preview = ruleset, dataset, as_of, preview
         self._bound, self._kernels, self._run = bound, kernels, run
         self.account_outcomes = run.account_outcomes
@@ -340,8 +203,6 @@ class ScoreResult:
 
     def score_engagement(self, signals, skip_unknown_signals: bool = False) -> None:
         """Engagement per account and lead from the signals, apart from fit."""
-        from . import engagement
-
         rules = self.ruleset.model.engagement
         read = engagement.read_signals(signals, rules, skip_unknown_signals)
         self.skipped_signals = read.skipped
@@ -351,131 +212,47 @@ class ScoreResult:
             self.lead_engagement = engagement.score(rules, self.signal_lists[1], self.as_of)
 
     def _engagement_columns(self, scored) -> dict:
-        if scored is None:
-            return {}
-        score, stage = scored
-        return {"engagement_score": pa.array(score, pa.float64()),
-                "stage": _codes_column(list(self.ruleset.model.engagement.stages), stage)}
+        stages = list(self.ruleset.model.engagement.stages) if scored is not None else []
+        return tables.engagement_columns(stages, scored)
 
     # The tables are built from the kernel's arrays when first asked for.
     @functools.cached_property
     def accounts(self) -> pa.Table:
         """account_id, icp_code, icp_score, icp_band (and preview_* columns in a preview run)."""
-        return self._account_table()
+        return tables.account_table(self.dataset, self._run, self.ruleset.icp_codes, bool(self.preview),
+                                    self._engagement_columns(self.account_engagement))
 
     @functools.cached_property
     def leads(self) -> pa.Table | None:
         """lead_id, account_id, icp_code, icp_score, icp_band, persona_code, persona_score,
         persona_band (and preview_* columns); None when no leads were scored."""
-        return self._lead_table() if self.dataset.leads is not None else None
-
-    def _account_table(self) -> pa.Table:
-        icp_codes = [i.code for i in self.ruleset.model.icps]
-        run = self._run
-        columns = {
-            "account_id": self.dataset.accounts.ids,
-            "icp_code": _codes_column(icp_codes, run.icp),
-            "icp_score": _score_column(run.icp_score),
-            "icp_band": _band_column(run.icp_score),
-        }
-        if self.preview:
-            columns.update({"preview_icp_code": _codes_column(icp_codes, run.preview_icp),
-                            "preview_icp_score": _score_column(run.preview_icp_score),
-                            "preview_icp_band": _band_column(run.preview_icp_score)})
-        columns.update(self._engagement_columns(self.account_engagement))
-        return pa.table(columns)
-
-    def _lead_table(self) -> pa.Table:
-        run, leads = self._run, self.dataset.leads
-        rows = self.dataset.lead_account_rows
-
-        def per_lead(values: np.ndarray) -> np.ndarray:
-            return np.where(rows >= 0, values[np.maximum(rows, 0)] if len(values) else -1, -1)
-
-        def persona_index(index: np.ndarray) -> np.ndarray:
-            return self.ruleset.persona_name_of[index]
-
-        icp_codes = [i.code for i in self.ruleset.model.icps]
-        icp, icp_score = per_lead(run.icp), per_lead(run.icp_score)
-        columns = {
-            "lead_id": leads.ids,
-            "account_id": leads.account_ids,
-            "icp_code": _codes_column(icp_codes, icp),
-            "icp_score": _score_column(icp_score),
-            "icp_band": _band_column(icp_score),
-            "persona_code": _codes_column(self.ruleset.persona_names, persona_index(run.persona)),
-            "persona_score": _score_column(run.persona_score),
-            "persona_band": _band_column(run.persona_score),
-        }
-        if self.preview:
-            picp, picp_score = per_lead(run.preview_icp), per_lead(run.preview_icp_score)
-            columns.update({
-                "preview_icp_code": _codes_column(icp_codes, picp),
-                "preview_icp_score": _score_column(picp_score),
-                "preview_icp_band": _band_column(picp_score),
-                "preview_persona_code": _codes_column(self.ruleset.persona_names, persona_index(run.preview_persona)),
-                "preview_persona_score": _score_column(run.preview_persona_score),
-                "preview_persona_band": _band_column(run.preview_persona_score),
-            })
-        columns.update(self._engagement_columns(self.lead_engagement))
-        return pa.table(columns)
+        if self.dataset.leads is None:
+            return None
+        rules = self.ruleset
+        return tables.lead_table(self.dataset, self._run, rules.icp_codes, rules.persona_names, rules.persona_name_of,
+                                 bool(self.preview), self._engagement_columns(self.lead_engagement))
 
     # -- audiences
     def audience_table(self) -> EncodedTable:
         """The scored records as one table for audiences: each lead with its account's fields
         (or each account when no leads were scored) and the six score columns."""
-        ds, run, rules = self.dataset, self._run, self.ruleset
-        if ds.leads is not None:
-            rows = ds.lead_account_rows
-            columns = {name: c.gather(rows) for name, c in ds.accounts.columns.items()}
-            columns.update(ds.leads.columns)
-            icp = np.where(rows >= 0, run.icp[np.maximum(rows, 0)] if len(run.icp) else -1, -1)
-            icp_score = np.where(rows >= 0, run.icp_score[np.maximum(rows, 0)] if len(run.icp) else -1, -1)
-            persona, persona_score, ids, kind = run.persona, run.persona_score, ds.leads.ids, "lead"
-        else:
-            columns = dict(ds.accounts.columns)
-            columns.update({f.name: unknown_column(f, ds.accounts.n) for f in rules.model.schema.of_kind("lead")})
-            icp, icp_score = run.icp, run.icp_score
-            persona, persona_score = np.full(ds.accounts.n, -2), np.full(ds.accounts.n, -1)
-            ids, kind = ds.accounts.ids, "account"
-        fields = {f.name: f for f in SCORE_FIELDS}
-        icp_codes = [i.code for i in rules.model.icps]
-        columns["icp_code"] = Column(fields["icp_code"], "coded", icp.astype(np.int32, copy=False), dictionary=icp_codes)
-        columns["icp_score"] = _int_column(fields["icp_score"], icp_score)
-        columns["icp_band"] = Column(fields["icp_band"], "coded", _band_codes(icp_score), dictionary=list(BAND_LEVELS))
-        columns["persona_code"] = Column(fields["persona_code"], "coded",
-                                         rules.persona_name_of[persona].astype(np.int32, copy=False),
-                                         dictionary=rules.persona_names)
-        columns["persona_score"] = _int_column(fields["persona_score"], persona_score)
-        columns["persona_band"] = Column(fields["persona_band"], "coded", _band_codes(persona_score),
-                                         dictionary=list(BAND_LEVELS))
-        engagement = self.lead_engagement if kind == "lead" else self.account_engagement
-        schema = audience_schema(rules.model.schema, rules.model.engagement)
-        if rules.model.engagement is not None and engagement is None:  # no signals given: unknown
-            columns["engagement_score"] = unknown_column(schema.get("engagement_score"), len(ids))
-            columns["stage"] = unknown_column(schema.get("stage"), len(ids))
-        elif engagement is not None:
-            score, stage = engagement
-            columns["engagement_score"] = Column(schema.get("engagement_score"), "f64", score,
-                                                 np.ones(len(score), np.uint8))
-            columns["stage"] = Column(schema.get("stage"), "coded", stage.astype(np.int32),
-                                      dictionary=list(rules.model.engagement.stages))
-        return EncodedTable(kind, ids, columns)
+        rules = self.ruleset
+        engagement = self.lead_engagement if self.dataset.leads is not None else self.account_engagement
+        stages = list(rules.model.engagement.stages) if rules.model.engagement is not None else None
+        return tables.audience_table(self.dataset, self._run, rules.audience_schema, rules.icp_codes,
+                                     rules.persona_names, rules.persona_name_of, stages, engagement)
 
     def audience(self, code: str) -> pa.Table:
         """The members of an audience: the rows of `table()` whose records meet its condition."""
-        return self.table().filter(pa.array(self.audience_membership(code) == 2))
+        return self.table().filter(pa.array(self.audience_membership(code) == ir.TRUE))
 
     def audience_membership(self, code: str) -> np.ndarray:
-        """Per record of `table()`: 0 / 1 / 2 (not a member / unknown, so not a member / member)."""
+        """Per record of `table()`: ir.FALSE / UNKNOWN / TRUE (not a member / unknown, so not a
+        member / member)."""
         records = self.audience_table()
-        layouts = {n: c.kind for n, c in records.columns.items() if c.kind in ("bitset", "csr")}
-        program, kernels = self.ruleset.audience_kernels(code, layouts)
-        constants = bind_constants(program, audience_schema(self.ruleset.model.schema, self.ruleset.model.engagement), records.columns, self.as_of)
-        out = np.zeros(records.n, np.int8)
-        kernels.run("match_audience", records.n, *_column_arrays(records, program.columns, kernels.layouts),
-                    *constants.arrays(), out, *codegen.audience_tables(program).arrays())
-        return out
+        program, kernels = self.ruleset.audience_kernels(code, layouts_of([records]))
+        constants = bind_constants(program, self.ruleset.audience_schema, records.columns, self.as_of)
+        return match_audience(program, kernels, records, constants)
 
     # -- conversions
     def table(self) -> pa.Table:
@@ -507,7 +284,7 @@ class ScoreResult:
             if account_row >= 0:
                 sub = Dataset(ds.accounts.take([account_row]), lead_table, np.zeros(1, np.int64))
             else:
-                sub = Dataset(ds.accounts.take([]), lead_table, np.full(1, -1, np.int64))
+                sub = Dataset(ds.accounts.take([]), lead_table, np.full(1, -1, np.int64))  # the lead's account is not in the data
         else:
             row = ds.accounts.row_of(account_id)
             if row is None:
@@ -532,7 +309,7 @@ class ScoreResult:
     def _explain_subset(self, sub: Dataset, is_lead: bool) -> explain.Explanation:
         rules = self.ruleset
         # The same kernels and constants as the full run, over this one record.
-        run = _Run(rules, self._kernels, sub, self._bound, self.preview, outcomes=True)
+        run = rules.assignments(self._kernels, sub, self._bound, self.preview, outcomes=True)
         icps = rules.model.icps
         # In a preview run the drawer explains the preview's assignment (drafts as if live).
         icp, icp_scores = (run.preview_icp, run.preview_icp_score) if self.preview else (run.icp, run.icp_score)
@@ -564,10 +341,10 @@ class ScoreResult:
 
 
 def _rule_outcomes(rule_irs, rules, row: np.ndarray):
-    """Kernel truth values (0/1/2) → reference truth values → the reference's own tally."""
-    decode = {0: False, 1: None, 2: True}
+    """Kernel truth values → reference truth values → the reference's own tally."""
+    decode = {ir.FALSE: False, ir.UNKNOWN: None, ir.TRUE: True}
     return tuple(tally(rule, tuple(decode[int(row[p.slot])] for p in rule_ir.params))
                  for rule_ir, rule in zip(rule_irs, rules))
 
 
-__all__ = ["compile", "Ruleset", "ScoreResult", "ScoringError", "band"]
+__all__ = ["compile", "CompiledRules", "Ruleset", "ScoreResult", "ScoringError", "run_parallel"]

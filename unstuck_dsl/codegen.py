@@ -21,6 +21,12 @@ import numpy as np
 
 from . import interpreter, ir
 
+# What the kernels write for "none": no ICP or Persona assigned, no score. A lead's Persona
+# output tells apart no Persona fitting its ICP and no ICP at all (its account has none).
+NO_RULE = -1
+PERSONA_NONE_FITS = -1
+PERSONA_NO_ICP = -2
+
 # The only operator spellings that can appear in generated code.
 _OPS = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
@@ -35,10 +41,16 @@ U1 = np.uint64(1)
 _ROLE_SUFFIX = {"values": "val", "valid": "ok", "offsets": "off"}
 
 
-def _column_args(prefix: str, slots: tuple[ir.ColumnSlot, ...], layouts: dict[str, str]) -> list[str]:
-    """Argument names for the columns of one record kind, in `kernel_arguments` order."""
-    return [f"{prefix}{k}_{'code' if slots[k].kind == 'coded' else _ROLE_SUFFIX[role]}"
+def column_parameters(prefix: str, slots: tuple[ir.ColumnSlot, ...],
+                      layouts: dict[str, str]) -> list[tuple[str, int, str]]:
+    """(argument name, slot, array role) for the columns of one record kind, in
+    `kernel_arguments` order."""
+    return [(f"{prefix}{k}_{'code' if slots[k].kind == 'coded' else _ROLE_SUFFIX[role]}", k, role)
             for k, role in kernel_arguments(slots, layouts)]
+
+
+def _column_args(prefix: str, slots: tuple[ir.ColumnSlot, ...], layouts: dict[str, str]) -> list[str]:
+    return [name for name, _, _ in column_parameters(prefix, slots, layouts)]
 
 
 def kernel_arguments(slots: tuple[ir.ColumnSlot, ...], layouts: dict[str, str]) -> list[tuple[int, str]]:
@@ -189,8 +201,8 @@ def _emit_assignment(e: _Emitter, results, first: int, active: str, best: str, b
                      out_code: str, out_score: str) -> None:
     """Best qualifying active rule; ties go to the first declared (strictly greater wins).
     Writes the winner's number (-1: none) and score (-1: none) to the two outputs."""
-    e.line(f"{best} = -1")
-    e.line(f"{best_score} = -1")
+    e.line(f"{best} = {NO_RULE}")
+    e.line(f"{best_score} = {NO_RULE}")
     for index, q, s in results:
         e.line(f"if {active}[{index - first}] and {q} and {s} > {best_score}:")
         e.line(f"    {best} = {index - first}")
@@ -219,7 +231,25 @@ def _kernel(name: str, args: str, body: list[str]) -> list[str]:
 # the one to use: it runs about three times faster than the interpreter.
 STRAIGHT_LINE_LIMIT = 300
 
-_COMMON = "luts, lut_off, floats, ints, weights, possible, live, preview_live, preview, explain"
+# The kernels' parameters after (start, stop), in order: the one list both the generated `def`
+# lines and the caller's marshalling (execute.py, which passes arrays by these names) read.
+_CONSTANTS = ["luts", "lut_off", "floats", "ints"]
+_COMMON = [*_CONSTANTS, "weights", "possible", "live", "preview_live", "preview", "explain"]
+
+
+def account_parameters(program: ir.Program, layouts: dict[str, str]) -> list[str]:
+    return [*_column_args("a", program.account_columns, layouts), *_COMMON,
+            "out_icp", "out_score", "out_preview_icp", "out_preview_score", "out_tri", *_TABLE_FIELDS]
+
+
+def lead_parameters(program: ir.Program, layouts: dict[str, str]) -> list[str]:
+    return ["account_row", "account_icp", "account_preview_icp", *_column_args("l", program.lead_columns, layouts),
+            *_COMMON, "out_persona", "out_score", "out_preview_persona", "out_preview_score", "out_tri",
+            *_TABLE_FIELDS]
+
+
+def audience_parameters(program: ir.AudienceProgram, layouts: dict[str, str]) -> list[str]:
+    return [*_column_args("c", program.columns, layouts), *_CONSTANTS, "out", *_TABLE_FIELDS]
 
 
 def _size(blocks) -> int:
@@ -235,11 +265,8 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
     """The kernel module's source. `layouts` says, per set field, "bitset" or "csr". Both
     kinds of kernel take the interpreter's tables as their last arguments (straight-line code
     ignores them), so that they are called alike."""
-    account_args = ", ".join(_column_args("a", program.account_columns, layouts) + [_COMMON])
-    account_args += ", out_icp, out_score, out_preview_icp, out_preview_score, out_tri, " + _TABLE_ARGS
-    lead_args = ", ".join(["account_row", "account_icp", "account_preview_icp"]
-                          + _column_args("l", program.lead_columns, layouts) + [_COMMON])
-    lead_args += ", out_persona, out_score, out_preview_persona, out_preview_score, out_tri, " + _TABLE_ARGS
+    account_args = ", ".join(account_parameters(program, layouts))
+    lead_args = ", ".join(lead_parameters(program, layouts))
     if interpreted(program):
         return "\n".join([HEADER + _INTERPRETER_IMPORT,
                           *_interpreted_accounts(program, layouts, account_args),
@@ -280,13 +307,13 @@ def _emit_lead_start(e: _Emitter) -> None:
     """The lead's assigned ICPs (live and preview) and its outputs before any Persona: -2 when
     no ICP was assigned, else -1 (no Persona fits) until one does."""
     e.line("a = account_row[i]")
-    e.line("icp = account_icp[a] if a >= 0 else -1")
-    e.line("picp = account_preview_icp[a] if a >= 0 and preview else -1")
-    e.line("out_persona[i] = -2 if icp < 0 else -1")
-    e.line("out_score[i] = -1")
+    e.line(f"icp = account_icp[a] if a >= 0 else {NO_RULE}")
+    e.line(f"picp = account_preview_icp[a] if a >= 0 and preview else {NO_RULE}")
+    e.line(f"out_persona[i] = {PERSONA_NO_ICP} if icp < 0 else {PERSONA_NONE_FITS}")
+    e.line(f"out_score[i] = {NO_RULE}")
     e.line("if preview:")
-    e.line("    out_preview_persona[i] = -2 if picp < 0 else -1")
-    e.line("    out_preview_score[i] = -1")
+    e.line(f"    out_preview_persona[i] = {PERSONA_NO_ICP} if picp < 0 else {PERSONA_NONE_FITS}")
+    e.line(f"    out_preview_score[i] = {NO_RULE}")
 
 
 # ---- the table interpreter's kernels ------------------------------------------------------------
@@ -316,8 +343,11 @@ class Tables:
     def arrays(self) -> tuple[np.ndarray, ...]:
         return attrs.astuple(self, recurse=False)
 
+    def named(self) -> dict[str, np.ndarray]:
+        return attrs.asdict(self, recurse=False)
 
-_TABLE_ARGS = ", ".join(f.name for f in attrs.fields(Tables))  # the kernels' last arguments
+
+_TABLE_FIELDS = [f.name for f in attrs.fields(Tables)]  # the kernels' last arguments
 
 
 def _test_row(k: int, op: ir.Instruction, slots: tuple[ir.ColumnSlot, ...]) -> tuple[int, ...]:
@@ -493,7 +523,7 @@ def generate_audience(program: ir.AudienceProgram, layouts: dict[str, str]) -> s
     """One audience's membership kernel: the condition's truth value per record (2 = member).
     Like the scoring kernels, it takes the interpreter's tables last and runs on them when the
     condition is too large for straight-line code."""
-    args = ", ".join(_column_args("c", program.columns, layouts) + ["luts, lut_off, floats, ints, out", _TABLE_ARGS])
+    args = ", ".join(audience_parameters(program, layouts))
     e = _Emitter("c", program.columns, layouts, " " * 4)
     block = _audience_block(program)
     if _size([block]) > STRAIGHT_LINE_LIMIT:

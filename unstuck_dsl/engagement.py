@@ -18,6 +18,7 @@ from numba import njit
 
 from . import dates, model
 from .data import DataError, Dataset, date_days, read_table, row_error
+from .execute import run_parallel
 
 SIGNAL_COLUMNS = ("lead_id", "account_id", "signal", "timestamp")
 
@@ -166,8 +167,6 @@ def _score(start, stop, offsets, days, kinds, weights, spans, windows, as_of_day
 
 def score(engagement: model.Engagement, lists: SignalLists, as_of: dt.date) -> tuple[np.ndarray, np.ndarray]:
     """Engagement score and stage index per record, in parallel slices."""
-    from .api import run_parallel
-
     n = len(lists.offsets) - 1
     out_score, out_stage = np.zeros(n, np.float64), np.zeros(n, np.int32)
     weights = np.array([float(s.weight) for s in engagement.signals] or [0.0], np.float64)

@@ -14,7 +14,6 @@ import attrs
 
 from . import ast, model
 from .reference import RuleOutcome, Tri, band, exclude_triggers, filter_passes
-from .schema import Schema
 
 MODE_TITLES = {"score": "Score", "filter": "Filter", "exclude": "Exclude"}
 

@@ -1,22 +1,16 @@
-"""Lowering: the checked ruleset → the flat IR; and, per run, binding the IR's constants.
+"""Lowering: the checked ruleset → the flat IR (run-time binding of its constants is bind.py).
 
 Each predicate kind lowers in exactly one place here (`lower_predicate`), mirroring its one
-definition in the reference evaluator. String-valued predicates become lookup tables that are
-filled by the reference's own `evaluate_predicate`, once per distinct dictionary value.
+definition in the reference evaluator. String-valued predicates become lookup tables (`ir.LutSpec`)
+that bind.py fills with the reference's own `evaluate_predicate`, once per dictionary value.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from decimal import Decimal
 
-import attrs
-import numpy as np
-
-from . import ast, dates, ir, model
-from .data import Column, Dataset
-from .reference import Context, evaluate_predicate
+from . import ast, ir, model
 from .schema import Schema
 
 _COLUMN_KIND = {"category": "coded", "text": "coded", "ordinal": "coded", "bool": "coded",
@@ -27,7 +21,7 @@ INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 class _BlockBuilder:
     """Collects the instructions and columns of one record kind."""
 
-    def __init__(self, lowering: "_Lowering", columns: dict[str, int]):
+    def __init__(self, lowering: _Lowering, columns: dict[str, int]):
         self.lowering = lowering
         self.columns = columns
         self.instructions: list[ir.Instruction] = []
@@ -205,90 +199,3 @@ def exact_int_comparison(op: str, value: Decimal) -> tuple[str, int]:
     if bound < INT64_MIN:
         return ("never" if op in ("<", "<=") else "always"), 0
     return op, bound
-
-
-# ---- binding constants for one run --------------------------------------------------------------
-
-
-@attrs.frozen
-class Constants:
-    """The run-time arrays a kernel's conditions read."""
-
-    luts: np.ndarray  # int8 truth values, all tables end to end
-    lut_offsets: np.ndarray  # int64 start of each table
-    floats: np.ndarray  # float64
-    ints: np.ndarray  # int64
-
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        return self.luts, self.lut_offsets, self.floats, self.ints
-
-
-@attrs.frozen
-class Bound:
-    """Constants plus the scoring tables: weights per parameter slot, possible per rule."""
-
-    constants: Constants
-    weights: np.ndarray  # int64 per account parameter slot
-    lead_weights: np.ndarray  # int64 per lead parameter slot
-    possible: np.ndarray  # int64 per rule (ICPs, then every Persona)
-
-
-def bind_constants(program, schema: Schema, columns: dict[str, Column], as_of: dt.date) -> Constants:
-    """Fill a program's lookup tables from the data's dictionaries and resolve its constants
-    (dates against the as-of date, set items to dictionary codes)."""
-    ctx = Context(schema, as_of)
-    tables, offsets, start = [], [], 0
-    for spec in program.luts:
-        table = lookup_table(spec, columns.get(spec.field), ctx)
-        tables.append(table)
-        offsets.append(start)
-        start += len(table)
-    luts = np.concatenate(tables) if tables else np.zeros(1, np.int8)
-    floats = np.array([float(c.value) for c in program.floats] or [0.0], dtype=np.float64)
-    ints = np.array([_int_value(c, columns, as_of) for c in program.ints] or [0], dtype=np.int64)
-    return Constants(luts.astype(np.int8), np.array(offsets or [0], np.int64), floats, ints)
-
-
-def bind_program(program: ir.Program, schema: Schema, dataset: Dataset, as_of: dt.date) -> Bound:
-    columns = dict(dataset.accounts.columns)
-    if dataset.leads is not None:
-        columns.update(dataset.leads.columns)
-    lead_rules = [r for b in program.personas for r in b.rules]
-    weights = np.zeros(max(1, sum(len(r.params) for r in program.icps.rules)), np.int64)
-    lead_weights = np.zeros(max(1, sum(len(r.params) for r in lead_rules)), np.int64)
-    for table, rules in ((weights, program.icps.rules), (lead_weights, lead_rules)):
-        for rule in rules:
-            for p in rule.params:
-                table[p.slot] = p.weight
-    possible = np.array([r.possible for r in [*program.icps.rules, *lead_rules]] or [0], np.int64)
-    return Bound(bind_constants(program, schema, columns, as_of), weights, lead_weights, possible)
-
-
-def lookup_table(spec: ir.LutSpec, column: Column | None, ctx: Context) -> np.ndarray:
-    """The predicate's truth value for every value in the column's dictionary, after a first
-    entry for the code -1 (a missing value: unknown)."""
-    dictionary = column.dictionary if column is not None else []
-    table = np.empty(len(dictionary) + 1, dtype=np.int8)
-    table[0] = ir.UNKNOWN
-    for code, value in enumerate(dictionary):
-        truth = evaluate_predicate(spec.predicate, {spec.field: value}, ctx)
-        table[code + 1] = ir.UNKNOWN if truth is None else (ir.TRUE if truth else ir.FALSE)
-    return table
-
-
-def _int_value(const, columns: dict[str, Column], as_of: dt.date) -> int:
-    if isinstance(const, ir.IntConst):
-        return const.value
-    if isinstance(const, ir.DateConst):
-        return dates.to_days(const.value)
-    if isinstance(const, ir.AsOfShift):
-        return dates.to_days(dates.shift(as_of, const.amount, const.unit))
-    if isinstance(const, ir.SetItem):
-        column = columns.get(const.field)
-        if column is None:
-            return -1
-        try:
-            return column.dictionary.index(const.value)
-        except ValueError:
-            return -1
-    raise TypeError(f"not an int constant: {const!r}")

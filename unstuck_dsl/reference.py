@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
 from decimal import Decimal
 from fractions import Fraction
-from typing import Iterable
 
 import attrs
 
 from . import ast, dates, model
-from .schema import FieldType, audience_schema, constant, record_value
+from .schema import BANDS, FieldType, audience_schema, constant, record_value
 from .text import normalize_text, resembles, wildcard_match
 
 Tri = bool | None
-
-BANDS = ((25, "weak"), (50, "partial"), (75, "solid"), (100, "strong"))
 
 
 # ---- three-valued logic (rule 1) ----------------------------------------------------------------
@@ -177,7 +175,7 @@ def band(score: int | None) -> str | None:
     """Rule 6: 0–25 weak, 26–50 partial, 51–75 solid, 76–100 strong."""
     if score is None:
         return None
-    return next(name for top, name in BANDS if score <= top)
+    return next(name for name, top in BANDS if score <= top)
 
 
 @attrs.frozen

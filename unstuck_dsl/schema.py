@@ -18,7 +18,10 @@ ACCOUNT_KEY = "account_id"
 LEAD_KEY = "lead_id"
 KEY_COLUMNS = (ACCOUNT_KEY, LEAD_KEY)
 
-BAND_LEVELS = ("weak", "partial", "solid", "strong")
+# Rule 6, the score bands: each band's name and highest score (0–25 weak, 26–50 partial, 51–75
+# solid, 76–100 strong). The reference's `band` and the output tables both read this one table.
+BANDS = (("weak", 25), ("partial", 50), ("solid", 75), ("strong", 100))
+BAND_LEVELS = tuple(name for name, _ in BANDS)
 
 
 @attrs.frozen(slots=True)

@@ -1,0 +1,199 @@
+"""Execution: compiled kernels per data layout, arguments marshalled by name, and the thread
+pool that runs a kernel over slices of the records.
+
+Every kernel argument is passed by the name codegen gave it (`codegen.account_parameters` and
+its siblings, the same lists the generated `def` lines are written from), so two arrays of one
+dtype cannot trade places unnoticed: a missing or unexpected name is an error before the call.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import attrs
+import numpy as np
+from numba.core.errors import NumbaError
+
+from . import codegen, ir, kernel
+from .bind import Bound, Constants
+from .data import Dataset, EncodedTable
+
+# Failures of numba's compiler itself (typing, lowering; too deep or too large a function), as
+# opposed to a cache entry that cannot be read.
+COMPILE_ERRORS = (NumbaError, RecursionError, MemoryError)
+
+
+@attrs.define
+class KernelModule:
+    """The compiled module of one layout. The first call of each kernel runs on zero records,
+    which loads it from numba's cache or compiles it; a corrupt cache entry is rebuilt then."""
+
+    module: object
+    source: str
+    layouts: dict[str, str]
+    ready: set = attrs.Factory(set)
+
+    def run(self, name: str, n: int, parameters: list[str], named: dict[str, object]) -> None:
+        """Run kernel `name` over records 0..n with the arguments `named`, ordered as
+        `parameters` (codegen's list for this kernel)."""
+        args = marshal(parameters, named)
+        if name not in self.ready:
+            try:
+                getattr(self.module, name)(0, 0, *args)
+            except COMPILE_ERRORS:
+                raise  # compiling again would fail the same way, after as long again
+            except Exception:  # a damaged cache entry: rebuild it once, then let errors through
+                self.module = kernel.reload_kernel(self.source)
+                self.ready.clear()
+                getattr(self.module, name)(0, 0, *args)
+            self.ready.add(name)
+        run_parallel(getattr(self.module, name), n, *args)
+
+
+def marshal(parameters: list[str], named: dict[str, object]) -> list[object]:
+    """The arguments in parameter order; every parameter named exactly once."""
+    missing = [p for p in parameters if p not in named]
+    extra = sorted(set(named) - set(parameters))
+    if missing or extra:
+        raise TypeError(f"kernel arguments do not match its parameters: missing {missing}, unexpected {extra}")
+    return [named[p] for p in parameters]
+
+
+def cached_module(cache: dict, key, layouts: dict[str, str], generate) -> KernelModule:
+    """The kernel module of `key` in `cache`, generated (`generate(layouts)`) and loaded on
+    first use."""
+    if key not in cache:
+        source = generate(layouts)
+        cache[key] = KernelModule(kernel.load_kernel(source), source, layouts)
+    return cache[key]
+
+
+def layouts_of(tables: list[EncodedTable]) -> dict[str, str]:
+    """The layout ("bitset" or "csr") of every set column in these tables."""
+    return {name: column.kind for t in tables for name, column in t.columns.items() if column.kind in ("bitset", "csr")}
+
+
+# ---- the thread pool ----------------------------------------------------------------------------
+
+PARALLEL_MIN_RECORDS = 20_000
+_pool: ThreadPoolExecutor | None = None
+
+
+def run_parallel(kernel_fn, n: int, *args) -> None:
+    """Run a kernel over records 0..n in slices, one per core; the kernel releases the GIL."""
+    global _pool
+    threads = max(1, min(os.cpu_count() or 1, n // PARALLEL_MIN_RECORDS))
+    if threads == 1:
+        kernel_fn(0, n, *args)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="unstuck-kernel")
+    bounds = np.linspace(0, n, threads + 1).astype(np.int64, copy=False)
+    futures = [_pool.submit(kernel_fn, int(lo), int(hi), *args) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    for future in futures:
+        future.result()
+
+
+# ---- marshalling --------------------------------------------------------------------------------
+
+
+def column_arguments(prefix: str, table: EncodedTable | None, slots, layouts) -> dict[str, np.ndarray]:
+    """The column arrays of one record kind by kernel parameter name; empty placeholders when
+    there are no records of this kind."""
+    named = {}
+    for name, k, role in codegen.column_parameters(prefix, slots, layouts):
+        column = table.columns[slots[k].field] if table is not None else None
+        if column is None:
+            named[name] = _placeholder(slots[k], role, layouts)
+        else:
+            named[name] = {"values": column.values, "valid": column.valid, "offsets": column.offsets}[role]
+    return named
+
+
+def _placeholder(slot, role, layouts) -> np.ndarray:
+    """An empty column for a kernel run with no records of this kind."""
+    if role == "offsets":
+        return np.zeros(1, np.int64)
+    if role == "valid":
+        return np.zeros(0, np.uint8)
+    if slot.kind == "coded":
+        return np.zeros(0, np.int32)
+    if slot.kind == "set":
+        return np.zeros(0, np.int32) if layouts.get(slot.field) == "csr" else np.zeros((0, 1), np.uint64)
+    return np.zeros(0, {"f64": np.float64, "i64": np.int64, "days": np.int32}[slot.kind])
+
+
+def constant_arguments(constants: Constants) -> dict[str, np.ndarray]:
+    return {"luts": constants.luts, "lut_off": constants.lut_offsets, "floats": constants.floats,
+            "ints": constants.ints}
+
+
+# ---- the scoring run ----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Active:
+    """Which ICPs and Personas take part, one uint8 per rule: live ones, and in a preview run
+    also the named drafts."""
+
+    live_icp: np.ndarray
+    preview_icp: np.ndarray
+    live_persona: np.ndarray
+    preview_persona: np.ndarray
+
+
+class Assignments:
+    """One kernel run over a dataset: assignment arrays (kernel numbers and scores, see
+    `codegen.NO_RULE` and the persona sentinels) and, on request, parameter outcomes."""
+
+    def __init__(self, program: ir.Program, kernels: KernelModule, dataset: Dataset, bound: Bound, active: Active,
+                 tables: tuple[codegen.Tables, codegen.Tables], preview: bool, outcomes: bool):
+        layouts = kernels.layouts
+        n = dataset.accounts.n
+        account_params = sum(len(r.params) for r in program.icps.rules)
+        # Preview outputs exist only in a preview run (the kernel does not touch them otherwise).
+        p = n if preview else 1
+        self.icp = np.empty(n, np.int32)
+        self.icp_score = np.empty(n, np.int32)
+        self.preview_icp = np.full(p, codegen.NO_RULE, np.int32)
+        self.preview_icp_score = np.full(p, codegen.NO_RULE, np.int32)
+        self.account_outcomes = np.full((n if outcomes else 0, max(account_params, 1)), -1, np.int8)
+        constants = constant_arguments(bound.constants)
+        kernels.run("score_accounts", n, codegen.account_parameters(program, layouts), {
+            **column_arguments("a", dataset.accounts, program.account_columns, layouts), **constants,
+            "weights": bound.weights, "possible": bound.possible, "live": active.live_icp,
+            "preview_live": active.preview_icp, "preview": preview, "explain": outcomes,
+            "out_icp": self.icp, "out_score": self.icp_score, "out_preview_icp": self.preview_icp,
+            "out_preview_score": self.preview_icp_score, "out_tri": self.account_outcomes,
+            **tables[0].named()})
+        self.lead_outcomes = None
+        if dataset.leads is None:
+            return
+        m = dataset.leads.n
+        lead_params = sum(len(r.params) for b in program.personas for r in b.rules)
+        p = m if preview else 1
+        self.persona = np.empty(m, np.int32)
+        self.persona_score = np.empty(m, np.int32)
+        self.preview_persona = np.full(p, codegen.PERSONA_NO_ICP, np.int32)
+        self.preview_persona_score = np.full(p, codegen.NO_RULE, np.int32)
+        self.lead_outcomes = np.full((m if outcomes else 0, max(lead_params, 1)), -1, np.int8)
+        kernels.run("score_leads", m, codegen.lead_parameters(program, layouts), {
+            "account_row": dataset.lead_account_rows, "account_icp": self.icp,
+            "account_preview_icp": self.preview_icp,
+            **column_arguments("l", dataset.leads, program.lead_columns, layouts), **constants,
+            "weights": bound.lead_weights, "possible": bound.possible, "live": active.live_persona,
+            "preview_live": active.preview_persona, "preview": preview, "explain": outcomes,
+            "out_persona": self.persona, "out_score": self.persona_score,
+            "out_preview_persona": self.preview_persona, "out_preview_score": self.preview_persona_score,
+            "out_tri": self.lead_outcomes, **tables[1].named()})
+
+
+def match_audience(program: ir.AudienceProgram, kernels: KernelModule, records: EncodedTable,
+                   constants: Constants) -> np.ndarray:
+    """Per record: the audience condition's truth value (`ir.TRUE`: a member)."""
+    out = np.zeros(records.n, np.int8)
+    kernels.run("match_audience", records.n, codegen.audience_parameters(program, kernels.layouts), {
+        **column_arguments("c", records, program.columns, kernels.layouts), **constant_arguments(constants),
+        "out": out, **codegen.audience_tables(program).named()})
+    return out

@@ -1,0 +1,138 @@
+"""Output tables: the kernels' assignment arrays as SPEC's Arrow columns (accounts, leads) and
+as the encoded table audiences read (each record with its fields and score columns)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from . import codegen
+from .data import Column, Dataset, EncodedTable, unknown_column
+from .schema import BAND_LEVELS, BANDS, SCORE_FIELDS, Schema
+
+
+def gather(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`values[rows]` per lead, from its account's row; `codegen.NO_RULE` where a lead has no
+    account (row -1) or there are no accounts."""
+    return np.where(rows >= 0, values[np.maximum(rows, 0)] if len(values) else codegen.NO_RULE, codegen.NO_RULE)
+
+
+def codes_column(codes: list[str], index: np.ndarray) -> pa.Array:
+    """A dictionary-encoded string column (the kernel's own codes, no copies of strings);
+    a negative index is null."""
+    indices = pa.array(index.astype(np.int32, copy=False), mask=index < 0, type=pa.int32())
+    return pa.DictionaryArray.from_arrays(indices, pa.array(codes, pa.string()))
+
+
+def score_column(scores: np.ndarray) -> pa.Array:
+    return pa.array(scores.astype(np.int32, copy=False), mask=scores < 0, type=pa.int32())
+
+
+# Rule 6 (schema.BANDS) as a table indexed by score + 1; entry 0 (no score) is -1.
+_BAND_OF_SCORE = np.concatenate([[-1], np.searchsorted([top for _, top in BANDS], np.arange(101))]).astype(np.int32)
+
+
+def band_codes(scores: np.ndarray) -> np.ndarray:
+    return _BAND_OF_SCORE[scores + 1]
+
+
+def band_column(scores: np.ndarray) -> pa.Array:
+    return codes_column(list(BAND_LEVELS), band_codes(scores))
+
+
+def _int_column(field, scores: np.ndarray) -> Column:
+    return Column(field, "i64", np.maximum(scores, 0).astype(np.int64, copy=False), (scores >= 0).astype(np.uint8, copy=False))
+
+
+def engagement_columns(stages: list[str], scored) -> dict:
+    if scored is None:
+        return {}
+    score, stage = scored
+    return {"engagement_score": pa.array(score, pa.float64()), "stage": codes_column(stages, stage)}
+
+
+def account_table(dataset: Dataset, run, icp_codes: list[str], preview: bool, engagement: dict) -> pa.Table:
+    """account_id, icp_code, icp_score, icp_band (and preview_* columns in a preview run)."""
+    columns = {
+        "account_id": dataset.accounts.ids,
+        "icp_code": codes_column(icp_codes, run.icp),
+        "icp_score": score_column(run.icp_score),
+        "icp_band": band_column(run.icp_score),
+    }
+    if preview:
+        columns.update({"preview_icp_code": codes_column(icp_codes, run.preview_icp),
+                        "preview_icp_score": score_column(run.preview_icp_score),
+                        "preview_icp_band": band_column(run.preview_icp_score)})
+    columns.update(engagement)
+    return pa.table(columns)
+
+
+def lead_table(dataset: Dataset, run, icp_codes: list[str], persona_names: list[str], persona_name_of: np.ndarray,
+               preview: bool, engagement: dict) -> pa.Table:
+    """lead_id, account_id, icp_code, icp_score, icp_band, persona_code, persona_score,
+    persona_band (and preview_* columns). `persona_name_of` maps kernel Persona numbers (and
+    the sentinels) to indexes of `persona_names`."""
+    leads, rows = dataset.leads, dataset.lead_account_rows
+    icp, icp_score = gather(run.icp, rows), gather(run.icp_score, rows)
+    columns = {
+        "lead_id": leads.ids,
+        "account_id": leads.account_ids,
+        "icp_code": codes_column(icp_codes, icp),
+        "icp_score": score_column(icp_score),
+        "icp_band": band_column(icp_score),
+        "persona_code": codes_column(persona_names, persona_name_of[run.persona]),
+        "persona_score": score_column(run.persona_score),
+        "persona_band": band_column(run.persona_score),
+    }
+    if preview:
+        picp, picp_score = gather(run.preview_icp, rows), gather(run.preview_icp_score, rows)
+        columns.update({
+            "preview_icp_code": codes_column(icp_codes, picp),
+            "preview_icp_score": score_column(picp_score),
+            "preview_icp_band": band_column(picp_score),
+            "preview_persona_code": codes_column(persona_names, persona_name_of[run.preview_persona]),
+            "preview_persona_score": score_column(run.preview_persona_score),
+            "preview_persona_band": band_column(run.preview_persona_score),
+        })
+    columns.update(engagement)
+    return pa.table(columns)
+
+
+def audience_table(dataset: Dataset, run, schema: Schema, icp_codes: list[str], persona_names: list[str],
+                   persona_name_of: np.ndarray, stages: list[str] | None, engagement) -> EncodedTable:
+    """The scored records as one table for audiences: each lead with its account's fields (or
+    each account when no leads were scored) and the six score columns. `schema` is the
+    audience schema; `stages` the engagement stages when the rules declare engagement, and
+    `engagement` the (score, stage) arrays of these records when signals were given."""
+    ds = dataset
+    if ds.leads is not None:
+        rows = ds.lead_account_rows
+        columns = {name: c.gather(rows) for name, c in ds.accounts.columns.items()}
+        columns.update(ds.leads.columns)
+        icp, icp_score = gather(run.icp, rows), gather(run.icp_score, rows)
+        persona, persona_score, ids, kind = run.persona, run.persona_score, ds.leads.ids, "lead"
+    else:
+        columns = dict(ds.accounts.columns)
+        columns.update({f.name: unknown_column(f, ds.accounts.n) for f in schema.of_kind("lead")})
+        icp, icp_score = run.icp, run.icp_score
+        persona = np.full(ds.accounts.n, codegen.PERSONA_NO_ICP)
+        persona_score = np.full(ds.accounts.n, codegen.NO_RULE)
+        ids, kind = ds.accounts.ids, "account"
+    fields = {f.name: f for f in SCORE_FIELDS}
+    columns["icp_code"] = Column(fields["icp_code"], "coded", icp.astype(np.int32, copy=False), dictionary=icp_codes)
+    columns["icp_score"] = _int_column(fields["icp_score"], icp_score)
+    columns["icp_band"] = Column(fields["icp_band"], "coded", band_codes(icp_score), dictionary=list(BAND_LEVELS))
+    columns["persona_code"] = Column(fields["persona_code"], "coded",
+                                     persona_name_of[persona].astype(np.int32, copy=False), dictionary=persona_names)
+    columns["persona_score"] = _int_column(fields["persona_score"], persona_score)
+    columns["persona_band"] = Column(fields["persona_band"], "coded", band_codes(persona_score),
+                                     dictionary=list(BAND_LEVELS))
+    if stages is not None and engagement is None:  # no signals given: unknown
+        columns["engagement_score"] = unknown_column(schema.get("engagement_score"), len(ids))
+        columns["stage"] = unknown_column(schema.get("stage"), len(ids))
+    elif engagement is not None:
+        score, stage = engagement
+        columns["engagement_score"] = Column(schema.get("engagement_score"), "f64", score,
+                                             np.ones(len(score), np.uint8))
+        columns["stage"] = Column(schema.get("stage"), "coded", stage.astype(np.int32), dictionary=stages)
+    return EncodedTable(kind, ids, columns)
