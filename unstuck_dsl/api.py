@@ -18,15 +18,14 @@ import attrs
 import numpy as np
 import pyarrow as pa
 
-from . import codegen, dates, engagement, explain, ir, model, tables
-from .bind import Bound, bind_constants, bind_program
+from . import codegen, dates, engagement, explain, ir, model, pipeline, tables
+from .bind import Bound, bind_constants
 from .data import Dataset, EncodedTable, load_dataset
 from .diagnostics import did_you_mean
 from .execute import Active, Assignments, KernelModule, cached_module, layouts_of, match_audience, run_parallel
 from .lower import lower_audience, lower_ruleset
-from .pipeline import load_ruleset
 from .reference import signal_value, tally
-from .schema import audience_schema
+from .schema import arrow_type, audience_schema
 
 
 class ScoringError(ValueError):
@@ -48,7 +47,7 @@ def parse_as_of(as_of) -> dt.date:
 
 def compile(path_or_text: str | Path) -> CompiledRules:  # noqa: A001 - the documented API name
     """Read, check and lower a workspace (a .ust file, a directory, or rule text)."""
-    return CompiledRules(load_ruleset(path_or_text))
+    return pipeline.compile_rules(path_or_text)
 
 
 class CompiledRules:
@@ -130,20 +129,12 @@ class CompiledRules:
         record (`result.dataset.missing_columns` names them) instead of refusing the input;
         `skip_unknown_signals` leaves out signals of undeclared types (`result.skipped_signals`
         counts them by type) instead of refusing the signals."""
-        as_of = parse_as_of(as_of)
-        preview = self.preview_codes(preview)
-        dataset = self.load(accounts, leads, null_values, missing_columns)
-        return self.score_dataset(dataset, as_of, preview, outcomes, signals, skip_unknown_signals)
+        return pipeline.score(self, accounts, leads, as_of, preview, signals, null_values, missing_columns,
+                              skip_unknown_signals, outcomes)
 
     def score_dataset(self, dataset: Dataset, as_of: dt.date, preview: frozenset[str] = frozenset(),
                       outcomes: bool = False, signals=None, skip_unknown_signals: bool = False) -> ScoreResult:
-        bound = bind_program(self.program, self.model.schema, dataset, as_of)
-        kernels = self.kernels(dataset)
-        run = self.assignments(kernels, dataset, bound, preview, outcomes)
-        result = ScoreResult(self, dataset, as_of, preview, bound, kernels, run)
-        if self.model.engagement is not None and signals is not None:
-            result.score_engagement(signals, skip_unknown_signals)
-        return result
+        return pipeline.score_dataset(self, dataset, as_of, preview, outcomes, signals, skip_unknown_signals)
 
     def preview_codes(self, preview) -> frozenset[str]:
         """The preview codes, checked: each names an ICP or an `icp.persona`."""
@@ -179,9 +170,7 @@ class CompiledRules:
 
 
 def _empty_column(field) -> pa.Array:
-    types = {"number": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "date": pa.date32(),
-             "set": pa.list_(pa.string())}
-    return pa.array([], types.get(field.type.name, pa.string()))
+    return pa.array([], arrow_type(field.type))
 
 
 Ruleset = CompiledRules  # the name before CompiledRules, kept for one release

@@ -8,7 +8,31 @@ stay bounded however many rules there are.
 
 Nothing from a rule file reaches the source: identifiers are generated (`c3`, `v17`), operators
 come from the fixed table below, and every constant is read from an argument array. Each IR
-instruction has exactly one emitter here, the twin of its reference definition.
+instruction has exactly one emitter here, the twin of its reference definition. Truth values are
+`ir.FALSE/UNKNOWN/TRUE`; the arithmetic forms below (`1 + ok × (±1)`, `TRUE - x`) rely on their
+being 0, 1, 2.
+
+The twins: each reference rule (reference.py), the lowering that turns it into IR (lower.py), its
+straight-line emitter here, and its operation in the table interpreter (interpreter.py).
+
+  reference                     IR                        emitter                 interpreter
+  tri_not / tri_and / tri_or    NotOp / AndOp / OrOp      emit_NotOp/AndOp/OrOp   combine: NOT, AND, OR
+  IsKnown (is known/unknown)    KnownTest                 emit_KnownTest          _known: KNOWN, UNKNOWN
+  Compare, Between on number    NumTest                   emit_NumTest            test_values: EQ … GE
+  Compare, Between, Within,     IntTest                   emit_IntTest            test_values: EQ … GE,
+    DateBound on int, date                                                          ALWAYS, NEVER
+  In on number, int, date       MemberTest (+ NotOp)      emit_MemberTest         test_values: MEMBER
+  any test of a coded field     LutTest (table filled     emit_LutTest            test_codes: LUT
+    (category, text, ordinal,     by evaluate_predicate,
+    bool: Like, Resembles, …)     bind.lookup_table)
+  Has (any / all)               SetTest                   emit_SetTest            test_bitset, test_csr:
+                                                                                    HAS_ANY, HAS_ALL
+  filter_passes,                ParamIR (threshold)       _emit_block             rate: FILTER,
+    exclude_triggers, earns                                                         EXCLUDE, SCORE
+  normalized_score              RuleIR, bind: possible    _emit_block             rate
+  best (rule 4), assign_persona (rule 5)                  _emit_assignment,       assign
+                                                            _emit_lead_start
+  band (rule 6)                 —                         tables.band_codes (schema.BANDS)
 """
 
 from __future__ import annotations
@@ -106,7 +130,7 @@ class _Emitter:
 
     def emit_KnownTest(self, v, op: ir.KnownTest, names):
         known = self.known(op.column)
-        self.line(f"{v} = 2 * ({known})" if op.known else f"{v} = 2 - 2 * ({known})")
+        self.line(f"{v} = {ir.TRUE} * ({known})" if op.known else f"{v} = {ir.TRUE} - {ir.TRUE} * ({known})")
 
     def emit_SetTest(self, v, op: ir.SetTest, names):
         # One loop over the item codes, whatever the list's length; it stops at the first item
@@ -129,8 +153,8 @@ class _Emitter:
         self.line(f"    if found != {every}:")
         self.line(f"        hit = {not every}")
         self.line("        break")
-        missing = "1" if slot.open else "0"
-        self.line(f"{v} = 1 if {c}_ok[i] == 0 else (2 if hit else {missing})")
+        missing = ir.UNKNOWN if slot.open else ir.FALSE
+        self.line(f"{v} = {ir.UNKNOWN} if {c}_ok[i] == 0 else ({ir.TRUE} if hit else {missing})")
 
     def emit_MemberTest(self, v, op: ir.MemberTest, names):
         # Unknown when the value is missing, else false until one constant equals it.
@@ -140,11 +164,11 @@ class _Emitter:
         self.line(f"if {c}_ok[i] != 0:")
         self.line(f"    for k in range({op.first}, {op.first + op.count}):")
         self.line(f"        if {c}_val[i] == {constants}[k]:")
-        self.line(f"            {v} = 2")
+        self.line(f"            {v} = {ir.TRUE}")
         self.line("            break")
 
     def emit_NotOp(self, v, op: ir.NotOp, names):
-        self.line(f"{v} = 2 - {names[op.arg]}")
+        self.line(f"{v} = {ir.TRUE} - {names[op.arg]}")
 
     def emit_AndOp(self, v, op: ir.AndOp, names):
         self._fold(v, "min", [names[a] for a in op.args])
@@ -155,7 +179,7 @@ class _Emitter:
     def _fold(self, v: str, fn: str, args: list[str]) -> None:
         """One statement per operand (`v = min(v, b)`), never a nested expression, so that a
         chain of any length stays within Python's and numba's nesting limits."""
-        self.accumulate(v, args[0] if args else ("2" if fn == "min" else "0"),
+        self.accumulate(v, args[0] if args else str(ir.TRUE if fn == "min" else ir.FALSE),
                         [f"{fn}({v}, {a})" for a in args[1:]])
 
     def accumulate(self, v: str, first: str, steps: list[str]) -> None:
@@ -183,7 +207,7 @@ def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str) -> list[st
             elif p.mode == "exclude":
                 passes.append(f"({value} < {p.threshold})")
             else:
-                earns.append(f"{weights}[{p.slot}] * ({value} == 2)")
+                earns.append(f"{weights}[{p.slot}] * ({value} == {ir.TRUE})")
         e.accumulate(q, "True", [f"{q} & {p}" for p in passes])
         e.accumulate(earned, "0", [f"{earned} + {w}" for w in earns])
         if rule.params:
@@ -359,7 +383,7 @@ def _test_row(k: int, op: ir.Instruction, slots: tuple[ir.ColumnSlot, ...]) -> t
         return k, interpreter.KNOWN if op.known else interpreter.UNKNOWN, 0, 0, 0
     if isinstance(op, ir.SetTest):
         quantifier = interpreter.HAS_ALL if op.quantifier == "all" else interpreter.HAS_ANY
-        return k, quantifier, op.first, op.count, 1 if slots[op.column].open else 0
+        return k, quantifier, op.first, op.count, ir.UNKNOWN if slots[op.column].open else ir.FALSE
     return k, interpreter.MEMBER, op.first, op.count, 0
 
 

@@ -18,6 +18,7 @@ from numba.core.errors import NumbaError
 from . import codegen, ir, kernel
 from .bind import Bound, Constants
 from .data import Dataset, EncodedTable
+from .schema import ENCODING_DTYPES
 
 # Failures of numba's compiler itself (typing, lowering; too deep or too large a function), as
 # opposed to a cache entry that cannot be read.
@@ -117,11 +118,9 @@ def _placeholder(slot, role, layouts) -> np.ndarray:
         return np.zeros(1, np.int64)
     if role == "valid":
         return np.zeros(0, np.uint8)
-    if slot.kind == "coded":
-        return np.zeros(0, np.int32)
     if slot.kind == "set":
         return np.zeros(0, np.int32) if layouts.get(slot.field) == "csr" else np.zeros((0, 1), np.uint64)
-    return np.zeros(0, {"f64": np.float64, "i64": np.int64, "days": np.int32}[slot.kind])
+    return np.zeros(0, ENCODING_DTYPES[slot.kind])
 
 
 def constant_arguments(constants: Constants) -> dict[str, np.ndarray]:

@@ -11,10 +11,8 @@ import math
 from decimal import Decimal
 
 from . import ast, ir, model
-from .schema import Schema
+from .schema import REPRESENTATIONS, Schema
 
-_COLUMN_KIND = {"category": "coded", "text": "coded", "ordinal": "coded", "bool": "coded",
-                "number": "f64", "int": "i64", "date": "days", "set": "set"}
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
@@ -55,7 +53,7 @@ class _Lowering:
         out = []
         for name in columns:
             field_type = self.schema.get(name).type
-            out.append(ir.ColumnSlot(name, _COLUMN_KIND[field_type.name], field_type.open))
+            out.append(ir.ColumnSlot(name, REPRESENTATIONS[field_type.name].encoding, field_type.open))
         return tuple(out)
 
     def float_const(self, value: Decimal) -> int:
@@ -123,7 +121,7 @@ def lower_condition(b: _BlockBuilder, c) -> int:
 def lower_predicate(b: _BlockBuilder, c) -> int:
     low = b.lowering
     field_type = low.schema.get(c.field.name).type
-    kind = _COLUMN_KIND[field_type.name]
+    kind = REPRESENTATIONS[field_type.name].encoding
     column = b.column(c.field.name)
     if isinstance(c, ast.IsKnown):
         return b.emit(ir.KnownTest(column, c.known))

@@ -1,7 +1,10 @@
-"""The front end's order of passes, written once: read → parse → expand templates → check.
+"""The order of passes, written once.
 
-The back end continues in `api.Ruleset`: lower (lower.py) → generate (codegen.py) → load or
-compile the kernel (kernel.py) → encode the data (data.py) → run → explain (explain.py).
+Front end: read (source.py) → parse (parser.py) → expand templates (expand.py) → check
+(check.py): `load_ruleset`. Back end: lower (lower.py) → encode the records (data.py) → bind
+(bind.py) → generate (codegen.py) → load the kernel (kernel.py) → execute (execute.py) → tables
+and explanations (tables.py, explain.py): `compile_rules`, `score`, `score_dataset`. api.py is
+the facade over both.
 """
 
 from __future__ import annotations
@@ -85,3 +88,57 @@ def load_ruleset(path_or_text: str | Path) -> Ruleset:
     if ruleset is None:
         raise RuleError(diagnostics, {s.name: s for s in sources})
     return ruleset
+
+
+# ---- the back end ---------------------------------------------------------------------------------
+# Its modules import numba, so they are imported when a command first scores, not when it only
+# checks rules.
+
+
+def compile_rules(path_or_text: str | Path):
+    """The front end, then lower: rules ready to score any records (an `api.CompiledRules`)."""
+    from .api import CompiledRules
+
+    return CompiledRules(load_ruleset(path_or_text))
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def score(rules, accounts=None, leads=None, as_of=None, preview=(), signals=None, null_values=(),
+          missing_columns: str = "error", skip_unknown_signals: bool = False, outcomes: bool = False,
+          on_stage=_quiet, on_warning=None):
+    """Check the request, encode the records, then `score_dataset`: what a scoring command runs
+    once it has compiled `rules` (its inputs may be read with their schema). Each stage is named
+    to `on_stage` before it starts; each warning about the input is told to `on_warning`, when
+    given."""
+    from .api import parse_as_of
+    from .engagement import skipped_signals_warning
+
+    as_of = parse_as_of(as_of)
+    preview = rules.preview_codes(preview)
+    on_stage("reading and encoding data")
+    dataset = rules.load(accounts, leads, null_values, missing_columns)
+    for line in dataset.warnings() if on_warning else ():
+        on_warning(line)
+    on_stage("scoring")
+    result = score_dataset(rules, dataset, as_of, preview, outcomes, signals, skip_unknown_signals)
+    if result.skipped_signals and on_warning:
+        on_warning(skipped_signals_warning(result.skipped_signals))
+    return result
+
+
+def score_dataset(rules, dataset, as_of, preview: frozenset[str] = frozenset(), outcomes: bool = False,
+                  signals=None, skip_unknown_signals: bool = False):
+    """The back end's passes over encoded records, in order (an `api.ScoreResult`)."""
+    from .api import ScoreResult
+    from .bind import bind_program
+
+    bound = bind_program(rules.program, rules.model.schema, dataset, as_of)  # this run's constants
+    kernels = rules.kernels(dataset)  # generate and load the kernels of this data layout, once
+    run = rules.assignments(kernels, dataset, bound, preview, outcomes)  # execute
+    result = ScoreResult(rules, dataset, as_of, preview, bound, kernels, run)  # tables, when first read
+    if rules.model.engagement is not None and signals is not None:
+        result.score_engagement(signals, skip_unknown_signals)
+    return result

@@ -45,6 +45,42 @@ class FieldType:
 
 
 @attrs.frozen(slots=True)
+class Representation:
+    """How the values of one field type are held at each stage: the kernel's column encoding
+    (`ir.ColumnSlot.kind`), the numpy dtype of an encoded column's values (codes for coded
+    columns; sets depend on the layout), the Arrow type of input and output tables, and the
+    DuckDB column type."""
+
+    encoding: str  # "coded" | "f64" | "i64" | "days" | "set"
+    dtype: str | None
+    arrow: str  # as `pyarrow.type_for_alias` spells it, or "list<string>"
+    sql: str
+
+
+REPRESENTATIONS = {
+    "category": Representation("coded", "int32", "string", "VARCHAR"),
+    "text": Representation("coded", "int32", "string", "VARCHAR"),
+    "ordinal": Representation("coded", "int32", "string", "VARCHAR"),
+    "bool": Representation("coded", "int32", "bool", "BOOLEAN"),
+    "number": Representation("f64", "float64", "float64", "DOUBLE"),
+    "int": Representation("i64", "int64", "int64", "BIGINT"),
+    "date": Representation("days", "int32", "date32", "DATE"),
+    "set": Representation("set", None, "list<string>", "VARCHAR[]"),
+}
+# The numpy dtype of each encoding's values (sets excepted: their layout decides).
+ENCODING_DTYPES = {r.encoding: r.dtype for r in REPRESENTATIONS.values() if r.dtype is not None}
+
+
+def arrow_type(field_type: FieldType):
+    """The Arrow type of a field's column (pyarrow is imported only by the commands that read
+    or write tables)."""
+    import pyarrow as pa
+
+    name = REPRESENTATIONS[field_type.name].arrow
+    return pa.list_(pa.string()) if name == "list<string>" else pa.type_for_alias(name)
+
+
+@attrs.frozen(slots=True)
 class Field:
     name: str
     kind: str  # "account" | "lead"
