@@ -94,14 +94,17 @@ class CompiledRules:
         program = lower_audience(self.audience_schema, audience)
         used = {slot.field: layouts[slot.field] for slot in program.columns if slot.field in layouts}
         key = (code, tuple(sorted(used.items())))
-        return program, cached_module(self._kernels, key, used, functools.partial(codegen.generate_audience, program))
+        return program, cached_module(self._kernels, key, used, functools.partial(codegen.generate_audience, program),
+                                      {"match_audience": functools.partial(codegen.audience_parameters, program)})
 
     def kernels(self, dataset: Dataset) -> KernelModule:
         # A set field with no data (leads not given) is an empty bitset.
         layouts = {slot.field: "bitset" for slot in self.program.lead_columns + self.program.account_columns
                    if slot.kind == "set"}
         layouts.update(layouts_of([dataset.accounts] + ([dataset.leads] if dataset.leads is not None else [])))
-        return cached_module(self._kernels, tuple(sorted(layouts.items())), layouts, self.source)
+        return cached_module(self._kernels, tuple(sorted(layouts.items())), layouts, self.source,
+                             {"score_accounts": functools.partial(codegen.account_parameters, self.program),
+                              "score_leads": functools.partial(codegen.lead_parameters, self.program)})
 
     def warm(self) -> None:
         """Compile (or load from the cache) the kernels for the usual layout, on one empty record set."""

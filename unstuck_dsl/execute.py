@@ -33,12 +33,12 @@ class KernelModule:
     module: object
     source: str
     layouts: dict[str, str]
+    parameters: dict[str, list[str]]  # kernel name → its parameters after (start, stop), codegen's list
     ready: set = attrs.Factory(set)
 
-    def run(self, name: str, n: int, parameters: list[str], named: dict[str, object]) -> None:
-        """Run kernel `name` over records 0..n with the arguments `named`, ordered as
-        `parameters` (codegen's list for this kernel)."""
-        args = marshal(parameters, named)
+    def run(self, name: str, n: int, named: dict[str, object]) -> None:
+        """Run kernel `name` over records 0..n with the arguments `named`, in its parameters' order."""
+        args = marshal(self.parameters[name], named)
         if name not in self.ready:
             try:
                 getattr(self.module, name)(0, 0, *args)
@@ -54,19 +54,21 @@ class KernelModule:
 
 def marshal(parameters: list[str], named: dict[str, object]) -> list[object]:
     """The arguments in parameter order; every parameter named exactly once."""
-    missing = [p for p in parameters if p not in named]
-    extra = sorted(set(named) - set(parameters))
-    if missing or extra:
+    if len(named) != len(parameters) or not all(p in named for p in parameters):
+        missing = [p for p in parameters if p not in named]
+        extra = sorted(set(named) - set(parameters))
         raise TypeError(f"kernel arguments do not match its parameters: missing {missing}, unexpected {extra}")
     return [named[p] for p in parameters]
 
 
-def cached_module(cache: dict, key, layouts: dict[str, str], generate) -> KernelModule:
+def cached_module(cache: dict, key, layouts: dict[str, str], generate, parameters) -> KernelModule:
     """The kernel module of `key` in `cache`, generated (`generate(layouts)`) and loaded on
-    first use."""
+    first use; `parameters` maps each of its kernels to a function of the layouts giving that
+    kernel's parameter names."""
     if key not in cache:
         source = generate(layouts)
-        cache[key] = KernelModule(kernel.load_kernel(source), source, layouts)
+        cache[key] = KernelModule(kernel.load_kernel(source), source, layouts,
+                                  {name: names(layouts) for name, names in parameters.items()})
     return cache[key]
 
 
@@ -159,7 +161,7 @@ class Assignments:
         self.preview_icp_score = np.full(p, codegen.NO_RULE, np.int32)
         self.account_outcomes = np.full((n if outcomes else 0, max(account_params, 1)), -1, np.int8)
         constants = constant_arguments(bound.constants)
-        kernels.run("score_accounts", n, codegen.account_parameters(program, layouts), {
+        kernels.run("score_accounts", n, {
             **column_arguments("a", dataset.accounts, program.account_columns, layouts), **constants,
             "weights": bound.weights, "possible": bound.possible, "live": active.live_icp,
             "preview_live": active.preview_icp, "preview": preview, "explain": outcomes,
@@ -177,7 +179,7 @@ class Assignments:
         self.preview_persona = np.full(p, codegen.PERSONA_NO_ICP, np.int32)
         self.preview_persona_score = np.full(p, codegen.NO_RULE, np.int32)
         self.lead_outcomes = np.full((m if outcomes else 0, max(lead_params, 1)), -1, np.int8)
-        kernels.run("score_leads", m, codegen.lead_parameters(program, layouts), {
+        kernels.run("score_leads", m, {
             "account_row": dataset.lead_account_rows, "account_icp": self.icp,
             "account_preview_icp": self.preview_icp,
             **column_arguments("l", dataset.leads, program.lead_columns, layouts), **constants,
@@ -192,7 +194,7 @@ def match_audience(program: ir.AudienceProgram, kernels: KernelModule, records: 
                    constants: Constants) -> np.ndarray:
     """Per record: the audience condition's truth value (`ir.TRUE`: a member)."""
     out = np.zeros(records.n, np.int8)
-    kernels.run("match_audience", records.n, codegen.audience_parameters(program, kernels.layouts), {
+    kernels.run("match_audience", records.n, {
         **column_arguments("c", records, program.columns, kernels.layouts), **constant_arguments(constants),
         "out": out, **codegen.audience_tables(program).named()})
     return out
