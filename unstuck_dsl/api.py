@@ -260,8 +260,12 @@ class ScoreResult:
         return pl.from_arrow(self.table())
 
     # -- explanations
-    def explain(self, account_id: str | None = None, lead_id: str | None = None) -> explain.Explanation:
-        """The drawer for one record, from the kernel's own outcomes for that record alone."""
+    def explain(self, account_id: str | None = None, lead_id: str | None = None,
+                preview: bool = False) -> explain.Explanation:
+        """The drawer for one record, from the kernel's own outcomes for that record alone: its
+        live assignment, or with `preview=True` (in a preview run) the preview's, drafts as if live."""
+        if preview and not self.preview:
+            raise ScoringError("explain(preview=True) needs a run scored with preview codes")
         if (account_id is None) == (lead_id is None):
             raise ScoringError("explain one record: give account_id or lead_id")
         ds = self.dataset
@@ -282,7 +286,7 @@ class ScoreResult:
             if row is None:
                 raise ScoringError(f"unknown account id {account_id!r}")
             sub = Dataset(ds.accounts.take([row]), None, None)
-        explanation = self._explain_subset(sub, lead_id is not None)
+        explanation = self._explain_subset(sub, lead_id is not None, frozenset(self.preview) if preview else frozenset())
         return attrs.evolve(explanation, engagement=self._engagement_rows(row, lead_id is not None))
 
     def _engagement_rows(self, row: int, is_lead: bool):
@@ -298,13 +302,13 @@ class ScoreResult:
                                        signal_value(rules.signals[kind], today - day)) for kind, day in lists.of(row))
         return explain.EngagementBreakdown(rows, float(score[row]), rules.stages[int(stage[row])])
 
-    def _explain_subset(self, sub: Dataset, is_lead: bool) -> explain.Explanation:
+    def _explain_subset(self, sub: Dataset, is_lead: bool, preview: frozenset[str]) -> explain.Explanation:
         rules = self.ruleset
         # The same kernels and constants as the full run, over this one record.
         run = rules.assignments(self._kernels, sub, self._bound, self.preview, outcomes=True)
         icps = rules.model.icps
-        # In a preview run the drawer explains the preview's assignment (drafts as if live).
-        icp, icp_scores = (run.preview_icp, run.preview_icp_score) if self.preview else (run.icp, run.icp_score)
+        # Asked for the preview, the drawer explains the preview's assignment (drafts as if live).
+        icp, icp_scores = (run.preview_icp, run.preview_icp_score) if preview else (run.icp, run.icp_score)
         icp_outcomes = ()
         account = None
         if sub.accounts.n:
@@ -314,9 +318,9 @@ class ScoreResult:
         icp_score = int(icp_scores[0]) if icp_code else None
         if not is_lead:
             return explain.explain_account(rules.model, account["account_id"], account, icp_outcomes,
-                                           icp_code, icp_score, self.as_of, self.preview)
+                                           icp_code, icp_score, self.as_of, preview)
         lead = sub.leads.record(0)
-        personas, persona_scores = ((run.preview_persona, run.preview_persona_score) if self.preview
+        personas, persona_scores = ((run.preview_persona, run.preview_persona_score) if preview
                                     else (run.persona, run.persona_score))
         persona_outcomes, persona_code, persona_score = (), None, None
         if icp_code is not None:
@@ -329,7 +333,7 @@ class ScoreResult:
                 persona_score = int(persona_scores[0])
         return explain.explain_lead(rules.model, lead["lead_id"], lead, account, icp_outcomes, icp_code,
                                     icp_score, persona_outcomes, persona_code, persona_score, self.as_of,
-                                    self.preview)
+                                    preview)
 
 
 def _rule_outcomes(rule_irs, rules, row: np.ndarray):

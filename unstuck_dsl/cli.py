@@ -357,7 +357,7 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
         raise UserError("give exactly one of --account ID or --lead ID")
     day = _as_of(as_of)
     result = _score_run(rules, accounts_path, leads_path, day, preview, db=db, signals=signals_path, reading=reading)
-    explanation = result.explain(account_id=account_id, lead_id=lead_id)
+    explanation = result.explain(account_id=account_id, lead_id=lead_id, preview=bool(preview))
     if as_json:
         click.echo(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
     else:
