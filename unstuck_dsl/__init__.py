@@ -9,7 +9,7 @@ importing numba.
 
 import importlib
 
-_EXPORTS = {"compile": "api", "Ruleset": "api", "ScoreResult": "api", "ScoringError": "api",
+_EXPORTS = {"compile": "api", "CompiledRules": "api", "Ruleset": "api", "ScoreResult": "api", "ScoringError": "api",
             "DataError": "data", "RuleError": "diagnostics"}
 
 __all__ = list(_EXPORTS)

@@ -18,22 +18,21 @@ import pyarrow as pa
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from . import ast, sample, store
+from . import ast, pipeline, sample, store
 from . import insights as analysis
 from .data import DataError
 from .diagnostics import MAX_ERRORS, RuleError, render_all, sort_key
 from .diff import compare
 from .kernel import KernelCacheWarning
 from .output import REPORT_FORMATS, OutputError, check_destinations, write_table, write_text
-from .pipeline import check_sources
 from .render import print_composition, print_demo, print_diff, print_explanation, print_insights, print_members
 from .schema import ENGAGEMENT_FIELDS
 from .source import SourceError, read_sources
 from .store import Store, WorkspaceBusy
 from .terminal import visible
 
-# The scoring engine (.api, .engagement) imports numba, which costs most of a second: commands
-# import it where they use it, so `unstuck check` and `--help` start at once.
+# The scoring engine (.api, .engagement) imports numba, which costs most of a second; the pipeline
+# loads it only when rules are compiled, so `unstuck check` and `--help` start at once.
 
 
 class UserError(click.ClickException):
@@ -135,7 +134,7 @@ def check(path: str, as_json: bool) -> None:
             click.echo(json.dumps({"ok": False, "error": str(exc), "diagnostics": []}, indent=2, ensure_ascii=False))
             sys.exit(1)
         raise UserError(str(exc)) from None
-    ruleset, diagnostics = check_sources(sources)
+    ruleset, diagnostics = pipeline.check_sources(sources)
     counts = {}
     if ruleset is not None:
         counts = {"files": len(sources), "icps": len(ruleset.icps), "personas": sum(len(i.personas) for i in ruleset.icps)}
@@ -163,10 +162,9 @@ def _count(n: int, word: str) -> str:
 @user_errors
 def compile_command(path: str) -> None:
     """Compile the rules in PATH and warm the kernel cache."""
-    from .api import compile as compile_rules
 
     started = time.perf_counter()
-    rules = compile_rules(path)
+    rules = pipeline.compile_rules(path)
     rules.warm()
     elapsed = time.perf_counter() - started
     for icp in rules.model.icps:
@@ -243,25 +241,14 @@ def _stored_signals(db, signals_path):
 
 def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lambda _: None, db=None, signals=None,
                reading: Reading = Reading()):
-    """Compile, read and score, saying on stderr what the reading options left out."""
-    from .api import compile as compile_rules
-    from .engagement import skipped_signals_warning
-
+    """Compile, then read and score through the pipeline, saying on stderr what the reading
+    options left out."""
     on_stage("checking and compiling rules")
-    compiled = compile_rules(rules)
+    compiled = pipeline.compile_rules(rules)
     accounts, leads = _inputs(accounts_path, leads_path, db, compiled.model.schema)
-    signals = _stored_signals(db, signals)
-    preview = compiled.preview_codes(preview)
-    on_stage("reading and encoding data")
-    dataset = compiled.load(accounts, leads, reading.null_values, reading.missing_columns)
-    for line in dataset.warnings():
-        click.echo(f"warning: {line}", err=True)
-    on_stage("scoring")
-    result = compiled.score_dataset(dataset, as_of, preview, signals=signals,
-                                    skip_unknown_signals=reading.skip_unknown_signals)
-    if result.skipped_signals:
-        click.echo(f"warning: {skipped_signals_warning(result.skipped_signals)}", err=True)
-    return result
+    return pipeline.score(compiled, accounts, leads, as_of, preview, _stored_signals(db, signals),
+                          reading.null_values, reading.missing_columns, reading.skip_unknown_signals,
+                          on_stage=on_stage, on_warning=lambda line: click.echo(f"warning: {line}", err=True))
 
 
 @cli.command()
@@ -381,7 +368,6 @@ def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as
 
     Upserts records by id and re-scores exactly the records whose inputs changed; appends
     signals and outcomes (a row already stored counts once)."""
-    from .api import compile as compile_rules
 
     if not any((accounts_path, leads_path, signals_path, outcomes_path)):
         raise UserError("give --accounts, --leads, --signals or --outcomes")
@@ -390,7 +376,7 @@ def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as
     report = added = None
     with _stages(total=7) as stage:
         stage("checking and compiling rules")
-        compiled = compile_rules(rules)
+        compiled = pipeline.compile_rules(rules)
         stage(f"opening {path}")
         with Store(path) as workspace:
             if accounts_path or leads_path:
@@ -414,13 +400,12 @@ def rescore(rules, db, as_of) -> None:
     """Re-score the whole workspace with RULES.
 
     For a rule change: every record is scored again and the ruleset version is recorded."""
-    from .api import compile as compile_rules
 
     day = _as_of(as_of)
     path = db
     with _stages() as stage:
         stage("checking and compiling rules")
-        compiled = compile_rules(rules)
+        compiled = pipeline.compile_rules(rules)
         stage(f"opening {path}")
         with Store(path) as workspace:
             report = store.rescore(workspace, compiled, day, on_stage=stage)
@@ -445,11 +430,10 @@ def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, r
 
     Compares NEW_RULES with OLD_RULES over the same records: ICP and Persona transitions, band
     changes, score deltas and the records that moved most."""
-    from .api import compile as compile_rules
 
     day = _as_of(as_of)
     check_destinations({"--out": out_path}, [old_rules, new_rules, accounts_path, leads_path, db])
-    old, new = compile_rules(old_rules), compile_rules(new_rules)
+    old, new = pipeline.compile_rules(old_rules), pipeline.compile_rules(new_rules)
     accounts, leads = _inputs(accounts_path, leads_path, db, new.model.schema)
     reading = {"null_values": null_values, "missing_columns": missing_columns}
     report = compare(old.score(accounts, leads, as_of=day, **reading), new.score(accounts, leads, as_of=day, **reading))
@@ -532,7 +516,6 @@ def demo(rules_path, n_accounts, out_dir, as_of) -> None:
     """Score generated sample data with the example rules.
 
     Shows what came out: assignments, top leads, stages, the reply-rate jump, one drawer."""
-    from .api import compile as compile_rules
 
     day = _as_of(as_of)
     with _stages(total=4) as stage:
@@ -541,7 +524,7 @@ def demo(rules_path, n_accounts, out_dir, as_of) -> None:
         signals = sample.signals(leads, as_of=day)
         started = time.perf_counter()
         stage("checking and compiling rules")
-        compiled = compile_rules(rules_path)
+        compiled = pipeline.compile_rules(rules_path)
         engaged = compiled.model.engagement is not None
         stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
         result = compiled.score(accounts, leads, as_of=day, signals=signals if engaged else None)

@@ -1,10 +1,11 @@
 """The order of passes, written once.
 
-Front end: read (source.py) → parse (parser.py) → expand templates (expand.py) → check
-(check.py): `load_ruleset`. Back end: lower (lower.py) → encode the records (data.py) → bind
-(bind.py) → generate (codegen.py) → load the kernel (kernel.py) → execute (execute.py) → tables
-and explanations (tables.py, explain.py): `compile_rules`, `score`, `score_dataset`. api.py is
-the facade over both.
+Front end, `load_ruleset`: read → parse → expand templates → check
+    source.py, parser.py, expand.py, check.py
+Back end, `compile_rules`, `score`, `score_dataset`: lower → encode → bind → generate → load kernel → execute → tables
+    lower.py, data.py, bind.py, codegen.py, kernel.py, execute.py, tables.py (explain.py rebuilds a drawer)
+
+api.py is the facade over both.
 """
 
 from __future__ import annotations
