@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from .countries import COUNTRY_CODES, holds_countries
 from .dates import EPOCH, to_days
-from .schema import ACCOUNT_KEY, LEAD_KEY, Field, Schema
+from .schema import ACCOUNT_KEY, ENCODING_DTYPES, LEAD_KEY, REPRESENTATIONS, Field, Schema
 
 FORMATS = (".csv", ".parquet", ".jsonl", ".ndjson")
 SET_SEPARATOR = ";"
@@ -153,18 +153,19 @@ class Column:
         return sum(a.nbytes for a in (self.values, self.valid, self.offsets) if a is not None)
 
 
-_KINDS = {"category": "coded", "text": "coded", "ordinal": "coded", "bool": "coded",
-          "number": "f64", "int": "i64", "date": "days", "set": "bitset"}
-_DTYPES = {"f64": np.float64, "i64": np.int64, "days": np.int32}
+def _kind(field_type) -> str:
+    """A column's encoding (schema.REPRESENTATIONS); a set starts as a bitset, the default layout."""
+    encoding = REPRESENTATIONS[field_type.name].encoding
+    return "bitset" if encoding == "set" else encoding
 
 
 def unknown_column(field: Field, n: int) -> Column:
     """A column of n unknown values (a field the input does not have, e.g. lead fields when
     only accounts were scored)."""
-    kind = _KINDS[field.type.name]
+    kind = _kind(field.type)
     if kind == "coded":
         return Column(field, kind, np.full(n, -1, np.int32))
-    values = np.zeros((n, 1), np.uint64) if kind == "bitset" else np.zeros(n, _DTYPES[kind])
+    values = np.zeros((n, 1), np.uint64) if kind == "bitset" else np.zeros(n, ENCODING_DTYPES[kind])
     return Column(field, kind, values, np.zeros(n, np.uint8))
 
 
@@ -745,14 +746,14 @@ class _Encoder:
         return dictionary, [maps[k] for k in which]
 
     def finish(self) -> Column:
-        kind = _KINDS[self.type.name]
+        kind = _kind(self.type)
         if kind == "coded":
             dictionary, maps = self._dictionary([dictionary for _, dictionary in self.chunks])
             codes = [mapping[local] for mapping, (local, _) in zip(maps, self.chunks)]
             codes = np.concatenate(codes) if codes else np.zeros(0, np.int32)
             return Column(self.field, kind, codes.astype(np.int32, copy=False), None, None, dictionary)
         if kind != "bitset":
-            dtype = _DTYPES[kind]
+            dtype = ENCODING_DTYPES[kind]
             values = np.concatenate([c[0] for c in self.chunks]) if self.chunks else np.zeros(0, dtype)
             valid = np.concatenate([c[1] for c in self.chunks]) if self.chunks else np.zeros(0, np.uint8)
             return Column(self.field, kind, values.astype(dtype), valid.astype(np.uint8, copy=False))

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from . import model
 from .data import SET_SEPARATOR, DataError, _describe, check_unique, read_table, typed_column
-from .schema import ACCOUNT_KEY, LEAD_KEY, SCORE_FIELDS
+from .schema import ACCOUNT_KEY, LEAD_KEY, REPRESENTATIONS, SCORE_FIELDS
 
 SCHEMA_VERSION = 1
 BUSY_WAIT_VARIABLE, BUSY_WAIT_DEFAULT = "UNSTUCK_BUSY_WAIT", 10.0  # seconds to wait for another process
@@ -48,8 +48,6 @@ _TABLES = {
     "signals": "lead_id VARCHAR, account_id VARCHAR, signal VARCHAR, timestamp VARCHAR, source VARCHAR",
     "outcomes": "lead_id VARCHAR, outcome VARCHAR, timestamp VARCHAR",
 }
-_SQL_TYPES = {"category": "VARCHAR", "text": "VARCHAR", "ordinal": "VARCHAR", "number": "DOUBLE", "int": "BIGINT",
-              "bool": "BOOLEAN", "date": "DATE", "set": "VARCHAR[]"}
 _SCORE_COLUMNS = {
     "account": ("icp_code", "icp_score", "icp_band"),
     "lead": ("account_id", "icp_code", "icp_score", "icp_band", "persona_code", "persona_score", "persona_band"),
@@ -274,7 +272,7 @@ class Store:
         stored = self._columns(table)
         changes = []
         for field in schema.of_kind(kind):
-            source, target = stored.get(field.name), _SQL_TYPES[field.type.name]
+            source, target = stored.get(field.name), REPRESENTATIONS[field.type.name].sql
             if source is None or source == target:
                 continue
             found = self._inexact(table, key, field.name, source, target)
@@ -305,7 +303,7 @@ class Store:
             table, _ = _TABLE_OF[kind]
             for column, source, target in self._type_changes(kind, ruleset.schema):
                 self._retype(table, column, source, target)
-            self._ensure_columns(table, {f.name: _SQL_TYPES[f.type.name] for f in ruleset.schema.of_kind(kind)})
+            self._ensure_columns(table, {f.name: REPRESENTATIONS[f.type.name].sql for f in ruleset.schema.of_kind(kind)})
 
     # ---- reads --------------------------------------------------------------------------------
 
