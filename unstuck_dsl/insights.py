@@ -11,9 +11,8 @@ from collections import defaultdict
 import attrs
 import pyarrow as pa
 
-from .schema import BAND_LEVELS
+from .schema import BAND_LEVELS, OUTCOMES
 
-OUTCOMES = ("replied", "meeting", "signup")
 MIN_COUNT = 30  # fewer records in a bin than this is not enough to compare rates
 Z95 = 1.959963984540054
 

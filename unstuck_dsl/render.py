@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .explain import Breakdown, Explanation, drawer_rows
+from .schema import OUTCOMES
 from .terminal import visible
 
 BOLD, BAR = "bold", "green"
@@ -249,8 +250,6 @@ def _scores(scores: tuple) -> str:
 
 def print_insights(groups, by: str, console: Console | None = None) -> None:
     """Per group: rates by band and decile with 95 % intervals, a reply-rate chart, the jump."""
-    from .insights import OUTCOMES
-
     console = console or _console()
     for group in groups:
         table = Table(title=f"{group.name} — by {group.score}", title_justify="left")

@@ -154,3 +154,7 @@ def audience_schema(schema: Schema, engagement=None) -> Schema:
         extra = (Field("engagement_score", "score", FieldType("number")),
                  Field("stage", "score", FieldType("ordinal", levels=tuple(engagement.stages))))
     return Schema(schema.fields + SCORE_FIELDS + extra)
+
+
+# What can happen after a lead is contacted, in the order of the funnel (outcomes files, insights).
+OUTCOMES = ("replied", "meeting", "signup")

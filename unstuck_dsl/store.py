@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from . import model
 from .data import SET_SEPARATOR, DataError, _describe, check_unique, read_table, typed_column
-from .schema import ACCOUNT_KEY, LEAD_KEY, REPRESENTATIONS, SCORE_FIELDS
+from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS
 
 SCHEMA_VERSION = 1
 BUSY_WAIT_VARIABLE, BUSY_WAIT_DEFAULT = "UNSTUCK_BUSY_WAIT", 10.0  # seconds to wait for another process
@@ -582,7 +582,6 @@ def rescore(store: Store, compiled, as_of: dt.date | None = None, on_stage=_quie
     return report
 
 
-OUTCOMES = ("replied", "meeting", "signup")
 
 
 @attrs.define
