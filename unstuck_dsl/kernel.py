@@ -107,7 +107,7 @@ def _load_entry(directory: Path, key: str, source: str):
         if not path.is_file() or path.read_text(encoding="utf-8") != source:
             _write_atomically(path, source)
         return _import(path, module_name)
-    except (SyntaxError, ImportError, UnicodeDecodeError):
+    except (ImportError, UnicodeDecodeError):  # a damaged __pycache__; a SyntaxError is a codegen bug, not retried
         _remove(directory)
         _write_atomically(path, source)
         return _import(path, module_name)
