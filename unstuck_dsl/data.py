@@ -705,23 +705,12 @@ class _Encoder:
         return array
 
     def _encode_set(self, array):
+        """Arrow's own layout: per record its offsets into the member codes (-1 for a missing
+        member); `finish` turns them into bits or a compacted list in one compiled pass."""
         valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
-        # Members row by row from the offsets (a null list may still span values: skip them).
         offsets = array.offsets.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        lengths = np.where(valid == 1, np.diff(offsets), 0)
-        total = int(lengths.sum())
-        ends = np.cumsum(lengths)
-        member = np.arange(total) - np.repeat(ends - lengths, lengths) + np.repeat(offsets[:-1], lengths)
-        flat = array.values.take(pa.array(member)) if total else array.values.slice(0, 0)
-        parents = np.repeat(np.arange(len(array)), lengths)
-        if pa.types.is_null(flat.type):
-            flat = flat.cast(pa.string())
-        keep = pc.is_valid(flat).to_numpy(zero_copy_only=False)
-        if not keep.all():
-            flat, parents = flat.filter(pa.array(keep)), parents[keep]
-        codes, dictionary = self._local_codes(flat)
-        counts = np.bincount(parents, minlength=len(array))
-        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64, copy=False)
+        members = array.values.cast(pa.string()) if pa.types.is_null(array.values.type) else array.values
+        codes, dictionary = self._local_codes(members)
         return offsets, codes, valid, dictionary
 
     def _dictionary(self, batch_dictionaries: list[pa.Array]) -> tuple[Sequence, list[np.ndarray]]:
@@ -760,26 +749,26 @@ class _Encoder:
             dtype = ENCODING_DTYPES[kind]
             values = np.concatenate([c[0] for c in self.chunks]) if self.chunks else np.zeros(0, dtype)
             valid = np.concatenate([c[1] for c in self.chunks]) if self.chunks else np.zeros(0, np.uint8)
-            return Column(self.field, kind, values.astype(dtype), valid.astype(np.uint8, copy=False))
+            return Column(self.field, kind, values.astype(dtype, copy=False), valid.astype(np.uint8, copy=False))
+        from . import set_members
+
         dictionary, maps = self._dictionary([c[3] for c in self.chunks])
         chunks = [(offsets, mapping[local], valid) for mapping, (offsets, local, valid, _) in zip(maps, self.chunks)]
         self.chunks = []
         valid = np.concatenate([c[2] for c in chunks]).astype(np.uint8, copy=False) if chunks else np.zeros(0, np.uint8)
         if len(dictionary) <= BITSET_MAX_VALUES:
-            # Set bits chunk by chunk, so temporaries stay the size of one batch.
             bits = np.zeros((len(valid), max(1, (len(dictionary) + 63) // 64)), dtype=np.uint64)
             start = 0
             for chunk_offsets, chunk_codes, chunk_valid in chunks:
-                rows = start + np.repeat(np.arange(len(chunk_valid)), np.diff(chunk_offsets))
-                masks = np.left_shift(np.uint64(1), (chunk_codes & 63).astype(np.uint64))
-                np.bitwise_or.at(bits, (rows, chunk_codes >> 6), masks)
+                set_members.set_bits(bits, start, chunk_offsets, chunk_codes, chunk_valid)
                 start += len(chunk_valid)
             return Column(self.field, "bitset", bits, valid, None, dictionary)
         offsets, codes, base = [np.zeros(1, np.int64)], [], 0
-        for chunk_offsets, chunk_codes, _ in chunks:
-            offsets.append(chunk_offsets[1:] + base)
-            base += chunk_offsets[-1]
-            codes.append(chunk_codes)
+        for chunk_offsets, chunk_codes, chunk_valid in chunks:
+            chunk_ends, kept = set_members.compact(chunk_offsets, chunk_codes, chunk_valid, base)
+            offsets.append(chunk_ends)
+            codes.append(kept)
+            base += len(kept)
         offsets = np.concatenate(offsets)
         codes = np.concatenate(codes).astype(np.int32, copy=False) if codes else np.zeros(0, np.int32)
         return Column(self.field, "csr", codes, valid, offsets, dictionary)
