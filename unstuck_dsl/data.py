@@ -66,7 +66,7 @@ class Dictionary(abc.Sequence):
     each would take ten times the memory on a set of 20M members) and read like a list: by
     code, in code order, and `index(value)` for a value's code."""
 
-    __slots__ = ("values",)
+    __slots__ = ("values", "__weakref__")  # lookup tables are kept per dictionary, weakly
 
     def __init__(self, values: pa.Array):
         self.values = values
