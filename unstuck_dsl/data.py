@@ -511,6 +511,18 @@ def _first_bad_json_line(path: Path, column: str | None, kind: str | None) -> in
 # ---- encoding ---------------------------------------------------------------------------------
 
 
+def values_or(array: pa.Array, missing, dtype) -> np.ndarray:
+    """A fixed-width Arrow array's values as numpy `dtype`, `missing` where null, read straight
+    from its data buffer (Arrow's fill_null would first write a filled copy of every value)."""
+    if not len(array):
+        return np.zeros(0, dtype)
+    raw = np.frombuffer(array.buffers()[1], dtype=np.dtype(array.type.to_pandas_dtype()))
+    raw = raw[array.offset:array.offset + len(array)]
+    if array.null_count:
+        raw = np.where(array.is_valid().to_numpy(zero_copy_only=False), raw, missing)
+    return raw.astype(dtype, copy=False)
+
+
 class _Encoder:
     """Accumulates one field's encoded chunks across record batches."""
 
@@ -575,7 +587,7 @@ class _Encoder:
         read with dictionaries, pandas categoricals) is taken as it is, without rehashing."""
         if not pa.types.is_dictionary(array.type):
             array = pc.dictionary_encode(array)
-        codes = array.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+        codes = values_or(array.indices, -1, np.int32)
         return codes, array.dictionary.cast(pa.string())
 
     def _encode_category(self, array):
@@ -605,7 +617,7 @@ class _Encoder:
         return array
 
     def _encode_bool(self, array):
-        return pc.cast(array, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False), _arrow((False, True))
+        return values_or(pc.cast(array, pa.int32()), -1, np.int32), _arrow((False, True))
 
     # -- numbers and dates
     def _typed_number(self, array):
@@ -619,7 +631,7 @@ class _Encoder:
 
     def _encode_number(self, array):
         valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
-        return array.fill_null(0.0).to_numpy(zero_copy_only=False).astype(np.float64, copy=False), valid
+        return values_or(array, 0.0, np.float64), valid
 
     def _typed_int(self, array):
         if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
@@ -675,14 +687,14 @@ class _Encoder:
 
     def _encode_int(self, array):
         valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
-        return array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False), valid
+        return values_or(array, 0, np.int64), valid
 
     def _typed_date(self, array):
         return date_days(array, self.fail)
 
     def _encode_date(self, array):
         valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
-        return array.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32, copy=False), valid
+        return values_or(array.cast(pa.int32()), 0, np.int32), valid
 
     # -- sets
     _SET_HINT = f" (a set is a list column, or text with members separated by `{SET_SEPARATOR}`)"
@@ -731,7 +743,7 @@ class _Encoder:
         else:  # one hash table over every batch's values, which come back as codes into the whole
             merged = pc.dictionary_encode(pa.chunked_array(distinct, pa.string())).chunks
             dictionary = Dictionary(merged[0].dictionary if merged else pa.array([], pa.string()))
-            indices = np.concatenate([chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False) for chunk in merged]
+            indices = np.concatenate([values_or(chunk.indices, -1, np.int32) for chunk in merged]
                                      or [np.zeros(0, np.int32)])
             bounds = np.cumsum([0] + [len(d) for d in distinct])
             codes = [indices[start:end] for start, end in zip(bounds[:-1], bounds[1:])]

@@ -132,6 +132,7 @@ def rows_of_dictionary_chunks(index: IdIndex, ids) -> np.ndarray:
         else:
             known_rows = index.rows_of(dictionary)
         known = dictionary
-        codes = pc.fill_null(chunk.indices, 0).to_numpy(zero_copy_only=False)
+        codes = chunk.indices.to_numpy(zero_copy_only=False) if not chunk.null_count else \
+            pc.fill_null(chunk.indices, 0).to_numpy(zero_copy_only=False)  # ids are never null (data._ids)
         pieces.append(known_rows[codes])
     return np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
