@@ -82,6 +82,45 @@ def agree(name: str, ours, theirs) -> None:
     log(f"  {name}: agrees on every record")
 
 
+LEAD_COLUMNS = ("lead_id", "account_id", "icp_code", "icp_score", "icp_band", "persona_code", "persona_score",
+                "persona_band")
+
+
+def _plain(column) -> pa.Array:
+    """A column as plain values: dictionaries decoded, strings as string, integers as int64."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return column.cast(pa.string())
+    return column.cast(pa.int64())
+
+
+def agree_tables(name: str, ours: pa.Table, theirs) -> None:
+    """A peer's lead table equals unstuck_dsl's on every record and column, in any row order
+    (both are put in lead_id order; nulls must match)."""
+    import pyarrow.compute as pc
+
+    if hasattr(theirs, "to_arrow"):
+        theirs = theirs.to_arrow()
+    missing = [c for c in LEAD_COLUMNS if c not in theirs.column_names]
+    if missing or theirs.num_rows != ours.num_rows:
+        raise SystemExit(f"DISAGREEMENT: {name} lead table: {theirs.num_rows} rows (ours {ours.num_rows}), "
+                         f"missing columns {missing}; stopping")
+    mine = ours.take(pc.sort_indices(_plain(ours.column("lead_id"))))
+    other = theirs.take(pc.sort_indices(_plain(theirs.column("lead_id"))))
+    for column in LEAD_COLUMNS:
+        a, b = _plain(mine.column(column)), _plain(other.column(column))
+        if not a.equals(b):
+            differ = pc.invert(pc.fill_null(pc.equal(a, b), False))
+            differ = pc.or_(differ, pc.not_equal(pc.is_null(a), pc.is_null(b)))
+            rows = np.flatnonzero(differ.to_numpy(zero_copy_only=False))[:3]
+            shown = [(mine.column("lead_id")[int(r)].as_py(), a[int(r)].as_py(), b[int(r)].as_py()) for r in rows]
+            raise SystemExit(f"DISAGREEMENT: {name} lead table differs from unstuck_dsl on {column} "
+                             f"(lead, ours, theirs: {shown}); stopping")
+    log(f"  {name}: lead table agrees on every record")
+
+
 def subsample(accounts: pa.Table, leads: pa.Table, n: int) -> tuple[pa.Table, pa.Table]:
     import pyarrow.compute as pc
 
