@@ -9,8 +9,8 @@ and each is written the way a competent user who cares about speed would write i
   string condition is decided once per distinct value with the project's own reference
   predicate (fair: that is what unstuck_dsl does too) into a lookup table, kept per
   (condition, dictionary) as unstuck_dsl's lookup tables are, and applied by physical code
-  (Polars: a gather from the table by the Enum's physical code; DuckDB: `enum_code(col) IN
-  (codes)`);
+  (Polars: `is_in` over the Enum's codes, a bitmap, 2-4x faster than a gather from the table by
+  physical code, which is used when a value is unknown; DuckDB: `enum_code(col) IN (codes)`);
 - sets (tech_stack) are tested on codes: one UInt64 bitmask per record over the items the rules
   name, tests are `mask & bits`;
 - only live rules are evaluated; only the leads whose account matched an ICP are joined; each
@@ -184,10 +184,16 @@ class PolarsPeer:
         if isinstance(c, ast.IsKnown):
             return col.is_not_null() if c.known else col.is_null()
         if kind.name in STRINGS:
-            truths = self.luts.truths(c, cats[name])
+            values = cats[name]
+            truths = self.luts.truths(c, values)
             if not truths:
                 return pl.lit(None, pl.Boolean)
-            return pl.lit(pl.Series(truths, dtype=pl.Boolean)).gather(col.to_physical())
+            if None in truths:  # a value the predicate leaves unknown: gather from the table by code
+                return pl.lit(pl.Series(truths, dtype=pl.Boolean)).gather(col.to_physical())
+            # Membership of the Enum's codes in the true ones (a bitmap over the codes): the same
+            # lookup table, and 2-4x faster in Polars than a gather by physical code.
+            true = pl.Series([v for v, t in zip(values, truths) if t], dtype=pl.Enum(values))
+            return col.is_in(true.implode())
         if kind.name == "bool":
             truths = self.luts.truths(c, [False, True])
             return pl.lit(pl.Series(truths, dtype=pl.Boolean)).gather(col.cast(pl.UInt8))
@@ -704,8 +710,8 @@ def _floor_source(name: str, arrays: list[tuple]) -> str:
         if role == "members":
             offsets = f"a{j - 1}"
             lines += [f"        for q in range({offsets}[i], {offsets}[i + 1]):", f"            acc ^= a{j}[q]"]
-        elif array.ndim == 2:
-            lines += [f"        for w in range(a{j}.shape[1]):", f"            acc ^= a{j}[i, w]"]
+        elif array.ndim == 2:  # bitset words, unrolled (the width is known here)
+            lines += [f"        acc ^= a{j}[i, {w}]" for w in range(array.shape[1])]
         else:
             lines.append(f"        acc ^= a{j}[i]")
     lines += ["        out0[i] = acc", "        out1[i] = acc >> 32"]
