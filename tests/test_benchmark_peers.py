@@ -136,3 +136,22 @@ def test_a_wrong_peer_is_caught(rules, data, scored):
         peer.prepare(*data)
         with pytest.raises(SystemExit, match="DISAGREEMENT"):
             agree(name, unstuck_arrays(scored), peer.run())
+
+
+@pytest.mark.parametrize("peer_name", ["polars", "duckdb"])
+def test_peers_agree_on_a_column_of_many_distinct_values(rules, peer_name):
+    """More than 64 distinct titles: DuckDB's lookup table is a list, not a 64-bit constant."""
+    pytest.importorskip(peer_name)
+    from peers import PEERS
+    from run import agree, agree_tables, unstuck_arrays
+
+    accounts, leads = sample.generate(1500, seed=5)
+    titles = leads.column("title").to_pylist()
+    titles = [None if t is None else (t if i % 3 else f"{t} {i % 90}") for i, t in enumerate(titles)]
+    leads = leads.set_column(leads.schema.get_field_index("title"), "title", pa.array(titles, pa.string()))
+    assert len(set(titles)) > 64
+    result = rules.score(accounts, leads, as_of=AS_OF)
+    peer = PEERS[peer_name](rules.model, AS_OF)
+    peer.prepare(accounts, leads)
+    agree(peer_name, unstuck_arrays(result), peer.run())
+    agree_tables(peer_name, result.leads, PEERS[peer_name](rules.model, AS_OF).run_table(accounts, leads))
