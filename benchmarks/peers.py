@@ -35,7 +35,8 @@ Two footings, each compared with unstuck_dsl on the same footing:
   persona_score, persona_band, code columns dictionary-encoded). Peers: from the same Arrow
   tables, encode (distinct values, Enum/ENUM casts, bitmasks), score, join the leads to the
   matched accounts on the string account_id, score Personas and build the same lead table
-  (codes as Enum / ENUM, i.e. dictionary columns), in any row order (compared by lead_id).
+  (Polars: codes as Enum columns; DuckDB: as VARCHAR, its fastest), in any row order (compared
+  by lead_id after sorting, untimed).
 
 Every peer's answer is compared with unstuck_dsl's on every record before any timing
 (`run.agree`, `run.agree_tables`).
@@ -517,27 +518,30 @@ class DuckdbPeer:
         return icp, icp_score, persona, persona_score
 
     # -- the whole footing
-    def table_query(self, accounts: str, leads: str) -> str:
-        """The lead table from two relations of raw records (ENUM types made by enum_types)."""
+    def table_query(self, accounts: str, leads: str, enum_codes: bool = False) -> str:
+        """The lead table from two relations of raw records (ENUM types made by enum_types); the
+        code columns as VARCHAR (casting them to ENUM on output cost DuckDB about 0.6 s at 1M
+        accounts; Parquet dictionary-encodes them either way), or with `enum_codes` as ENUM."""
         cats = self.cats
         icp_cases = " ".join(f"WHEN {k} THEN {_sql_string(code)}" for k, code in enumerate(self.icp_codes))
         name_cases = " ".join(f"WHEN {j} THEN {_sql_string(name)}" for j, name in enumerate(self.names))
-        icp_type, name_type = f"ENUM({_sql_values(self.icp_codes)})", f"ENUM({_sql_values(self.names)})"
-        band_type = f"ENUM({_sql_values(BAND_LEVELS)})"
+
+        def code(expression: str, values) -> str:
+            return f"CAST({expression} AS ENUM({_sql_values(values)}))" if enum_codes else expression
 
         def band(score: str) -> str:
-            cases = " ".join(f"WHEN {score} <= {top} THEN '{name}'" for name, top in BANDS)
-            return f"CAST(CASE {cases} END AS {band_type})"
+            return code("CASE " + " ".join(f"WHEN {score} <= {top} THEN '{name}'" for name, top in BANDS) + " END",
+                        BAND_LEVELS)
 
         matched = f"SELECT * FROM ({self.account_select('a', cats, 'account_id')}) WHERE icp >= 0"
         keyed = (f"SELECT l.lead_id, l.account_id, s.icp, s.icp_score, {self.persona_key(cats, 's.icp')} AS pkey "
                  f"FROM l LEFT JOIN s USING (account_id)")
         return (f"WITH a AS ({self.encoded('account', accounts, cats)}), s AS ({matched}), "
                 f"l AS ({self.encoded('lead', leads, cats)}), k AS ({keyed}) "
-                f"SELECT lead_id, account_id, CAST(CASE icp {icp_cases} END AS {icp_type}) AS icp_code, "
+                f"SELECT lead_id, account_id, {code(f'CASE icp {icp_cases} END', self.icp_codes)} AS icp_code, "
                 f"CAST(icp_score AS INTEGER) AS icp_score, {band('icp_score')} AS icp_band, "
-                f"CAST(CASE WHEN icp IS NULL THEN NULL ELSE CASE ({self.persona_name()}) {name_cases} END END "
-                f"AS {name_type}) AS persona_code, "
+                + code(f"CASE WHEN icp IS NULL THEN NULL ELSE CASE ({self.persona_name()}) {name_cases} END END",
+                       self.names) + " AS persona_code, "
                 f"CAST(CASE WHEN pkey >= 0 THEN pkey // {KEY} END AS INTEGER) AS persona_score, "
                 f"{band(f'CASE WHEN pkey >= 0 THEN pkey // {KEY} END')} AS persona_band FROM k")
 
