@@ -340,6 +340,7 @@ class DuckdbPeer:
     leads only, a CASE per ICP for its Personas, no ORDER BY."""
 
     name = "duckdb"
+    enums = True  # string columns as ENUM (False: VARCHAR, tested with IN lists of the true values)
 
     def __init__(self, ruleset: Ruleset, as_of: dt.date):
         self.ruleset, self.as_of = ruleset, as_of
@@ -369,7 +370,7 @@ class DuckdbPeer:
             for f, values in zip(fields, row):
                 cats[f] = sorted(v for v in (values or []) if v is not None)
                 self.db.execute(f"DROP TYPE IF EXISTS e_{f}")
-                if cats[f]:
+                if cats[f] and self.enums:
                     self.db.execute(f"CREATE TYPE e_{f} AS ENUM ({_sql_values(cats[f])})")
         return cats
 
@@ -378,7 +379,9 @@ class DuckdbPeer:
         columns = []
         for f in self.ruleset.schema.of_kind(kind):
             name = f'"{f.name}"'
-            if f.type.name in STRINGS:
+            if f.type.name in STRINGS and not self.enums:
+                columns.append(name)
+            elif f.type.name in STRINGS:
                 columns.append(f"CAST({name} AS e_{f.name}) AS {name}" if cats.get(f.name)
                                else f"CAST(NULL AS INTEGER) AS {name}")
             elif f.name in self.set_items:
@@ -421,6 +424,11 @@ class DuckdbPeer:
             truths = self.luts.truths(c, cats.get(name, []))
             if not truths:
                 return "CAST(NULL AS BOOLEAN)"
+            if not self.enums:  # VARCHAR: membership in the values the table says are true
+                true = [v for v, t in zip(cats[name], truths) if t]
+                test = f"({col} IN ({_sql_values(true)}))" if true else f"(CASE WHEN {col} IS NULL THEN NULL ELSE FALSE END)"
+                unknown = [v for v, t in zip(cats[name], truths) if t is None]
+                return f"(CASE WHEN {col} IN ({_sql_values(unknown)}) THEN NULL ELSE {test} END)" if unknown else test
             if len(truths) <= 64 and None not in truths:
                 # The lookup table packed into one 64-bit constant, tested at the ENUM's code: in
                 # DuckDB 3-4x faster than `enum_code(col) IN (codes)` (NULL stays NULL).
