@@ -162,14 +162,11 @@ class PolarsPeer:
 
     def prepare(self, accounts: pa.Table, leads: pa.Table):
         """The kernel footing's encoded inputs: Enum columns, bitmasks, each lead's account row."""
-        import polars as pl
-
         self.accounts, self.account_cats = self.encode(accounts, "account")
         leads_df, self.lead_cats = self.encode(leads, "lead")
         rows = self.accounts.select("account_id").with_row_index("_arow")
         self.leads = leads_df.join(rows, on="account_id", how="left", maintain_order="left").with_row_index("_row")
         self.lead_count = len(self.leads)
-        del pl
 
     # -- conditions
     def condition(self, c, cats: dict):

@@ -156,3 +156,20 @@ def test_peers_agree_on_a_column_of_many_distinct_values(rules, peer_name):
     peer.prepare(accounts, leads)
     agree(peer_name, unstuck_arrays(result), peer.run())
     agree_tables(peer_name, result.leads, PEERS[peer_name](rules.model, AS_OF).run_table(accounts, leads))
+
+
+def test_floor_reads_a_csr_set_through_its_offsets(rules, data, monkeypatch):
+    """Sets with many distinct members are CSR (offsets + member codes): the floor reads every
+    member once, through the offsets, in the same pass."""
+    from peers import FloorPeer
+
+    from unstuck_dsl import data as data_module
+
+    monkeypatch.setattr(data_module, "BITSET_MAX_VALUES", 0)
+    dataset = rules.load(*data)
+    assert dataset.accounts.columns["tech_stack"].kind == "csr"
+    floor = FloorPeer(rules, dataset)
+    assert [len(o) for o in floor.run()] == [dataset.accounts.n] * 2 + [dataset.leads.n] * 2
+    read = [dataset.accounts.columns[s.field] for s in rules.program.account_columns]
+    read += [dataset.leads.columns[s.field] for s in rules.program.lead_columns]
+    assert floor.bytes_read == sum(c.nbytes for c in read) + dataset.lead_account_rows.nbytes
