@@ -246,7 +246,7 @@ def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str, taking_par
         scores = [p for p in rule.params if p.mode == "score"]
         e.line(f"{q} = explain or {taking_part(rule)}")
         e.line(f"{earned} = 0")
-        for group in [[p] for p in gates] + ([scores] if scores else []):
+        for group in [g for g in (gates, scores) if g]:
             e.line(f"if {q} or explain:")
             guarded = _Emitter(e.prefix, e.slots, e.layouts, e.indent + " " * 4)
             for p in group:
