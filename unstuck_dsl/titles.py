@@ -93,10 +93,10 @@ def _without_dots(match: re.Match) -> str:
 # The tokens _TOKEN finds, for ASCII text, by a byte table (lower case; splitting punctuation to
 # `|`; other punctuation to a space) and str.split: several times faster than the regex, and most
 # titles are ASCII (a column may hold millions of them).
-_SPLITTING = b"@/|&+,;:()[]"
+_SPLITTING = b"/|&+,;:()[]"
 _JOINED_AMPERSAND, _JOINED_PLUS = 2, 3  # r&d, fp&a: one word, marked through the table
 _ASCII_TABLE = bytes(
-    ord("|") if i in _SPLITTING else i if i in (_JOINED_AMPERSAND, _JOINED_PLUS) else
+    ord("|") if i in _SPLITTING else i if i in (_JOINED_AMPERSAND, _JOINED_PLUS, ord("@")) else
     ord(chr(i).lower()) if chr(i).isalnum() and i < 128 else ord(" ")
     for i in range(256))
 _JOINED = re.compile(r"(?<=[^\W_])[&+](?=[^\W_])")
@@ -111,7 +111,10 @@ def _ascii_tokens(text: str) -> list[str]:
         text = _JOINED.sub(lambda m: "\x02" if m.group() == "&" else "\x03", text)
     if "-" in text:
         text = _SPACED_DASH.sub("|", text)
-    tokens = text.encode("ascii").translate(_ASCII_TABLE).replace(b"|", b" | ").decode("ascii").split()
+    plain = text.encode("ascii").translate(_ASCII_TABLE).replace(b"|", b" | ")
+    if "@" in text:
+        plain = plain.replace(b"@", b" @ ")
+    tokens = plain.decode("ascii").split()
     if joined:
         tokens = [t.replace("\x02", "&").replace("\x03", "+") for t in tokens]
     return tokens
@@ -507,11 +510,9 @@ def _seniority_fit(title: Role, target: Role) -> float:
         return 1.0
     if title.rank is None:
         return 0.0
+    distance = min(abs(title.rank - rank) for rank in _ACCEPTS[target.rank])
     if target.office and not title.office:
-        accepted = (C_SUITE + 1,)  # a C-level target means that office: an SVP is one rung away
-    else:
-        accepted = _ACCEPTS[target.rank]
-    distance = min(abs(title.rank - rank) for rank in accepted)
+        distance = max(distance, 1)  # a C-level target means that office, not a board seat
     return max(0.0, 1.0 - SENIORITY_STEP * distance)
 
 
