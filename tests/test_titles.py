@@ -192,3 +192,99 @@ def test_ascii_titles_tokenise_as_the_general_path_does():
                 "A.B.C. x", "Sr.Director", "VP Sales - EMEA"]
     for sample in samples:
         assert shape(titles._ascii_tokens(sample)) == shape(general(sample)), sample
+
+
+# ---- conditions on the role -------------------------------------------------------------------------
+
+ROLE_RULES = """
+account fields {
+  industry: category
+}
+lead fields {
+  title: text
+}
+icp saas "SaaS" {
+  score 1 "Software": industry == "software"
+  persona leader "Sales leader" {
+    score 5 "Title": title resembles {"VP Sales", "Head of Sales"}
+    score 3 "Sales": title function in {"Sales"}
+    score 2 "Senior": title seniority >= "VP"
+    score 1 "Not ops": title function not in {"Sales Operations"}
+    score 1 "Founder": title seniority == "Founder"
+  }
+}
+"""
+
+ROLE_TITLES = ["VP Sales EMEA", "VP Sales Operations", "Co-Founder & CEO", "Director of Sales", "Ninja", None,
+               "Vertriebsleiter", "CRO", "Software Engineer"]
+
+
+def test_role_conditions_parse_and_print_canonically():
+    from unstuck_dsl.parser import parse_text
+    from unstuck_dsl.printer import print_file
+    parsed = parse_text(ROLE_RULES)
+    printed = print_file(parsed)
+    assert 'title function in {"Sales"}' in printed and 'title seniority >= "VP"' in printed
+    assert 'title function not in {"Sales Operations"}' in printed and 'title seniority == "Founder"' in printed
+    assert parse_text(printed) == parsed
+
+
+def test_role_conditions_in_the_reference_and_the_kernel_agree():
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from unstuck_dsl import api, reference
+    compiled = api.compile(ROLE_RULES)
+    leads = pa.table({"lead_id": [f"l{i}" for i in range(len(ROLE_TITLES))], "account_id": ["a1"] * len(ROLE_TITLES),
+                      "title": ROLE_TITLES})
+    accounts = pa.table({"account_id": ["a1"], "industry": ["software"]})
+    as_of = dt.date(2026, 11, 26)
+    result = compiled.score(accounts, leads, as_of=as_of)
+    scores = dict(zip(result.leads.column("lead_id").to_pylist(), result.leads.column("persona_score").to_pylist()))
+    ruleset = compiled.model
+    persona = ruleset.icps[0].personas[0]
+    ctx = reference.Context(ruleset.schema, as_of)
+    for i, title in enumerate(ROLE_TITLES):
+        expected = reference.evaluate_rule(persona, {"title": title}, ctx).score
+        assert scores[f"l{i}"] == expected, title
+    by_title = dict(zip(ROLE_TITLES, scores.values()))
+    assert by_title["VP Sales EMEA"] == 92  # 11 of 12: all but Founder
+    assert by_title["VP Sales Operations"] == 42  # 5 of 12: Sales (the family) 3 and VP 2
+    assert by_title["Ninja"] == 0 and by_title[None] == 0  # unknown is not true
+
+
+def test_role_condition_truth_values():
+    import datetime as dt
+
+    from unstuck_dsl import api, reference
+    ruleset = api.compile(ROLE_RULES).model
+    params = {p.name: p.condition for p in ruleset.icps[0].personas[0].params}
+    ctx = reference.Context(ruleset.schema, dt.date(2026, 11, 26))
+
+    def truth(name, title):
+        return reference.evaluate_condition(params[name], {"title": title}, ctx)
+
+    assert truth("Sales", "VP Sales Operations") is True  # a function names its family
+    assert truth("Not ops", "VP Sales Operations") is False
+    assert truth("Sales", "Software Engineer") is False and truth("Sales", "Ninja") is None
+    assert truth("Senior", "CRO") is True and truth("Senior", "Head of Sales") is False
+    assert truth("Senior", "Ninja") is None and truth("Senior", None) is None
+    assert truth("Founder", "Co-Founder & CEO") is True and truth("Founder", "CEO") is False
+
+
+def test_the_drawer_shows_the_reading():
+    import pyarrow as pa
+
+    from unstuck_dsl import api
+    compiled = api.compile(ROLE_RULES)
+    leads = pa.table({"lead_id": ["l1", "l2"], "account_id": ["a1", "a1"], "title": ["VP Sales EMEA", "VP Sales Operations"]})
+    accounts = pa.table({"account_id": ["a1"], "industry": ["software"]})
+    result = compiled.score(accounts, leads)
+    values = {}
+    for lead in ("l1", "l2"):
+        explanation = result.explain(lead_id=lead)
+        values[lead] = {row.name: row.value for row in explanation.personas[0].rows}
+    assert values["l1"]["Title"] == 'VP Sales EMEA → Sales · VP · scope EMEA ≈ "VP Sales" 1.00'
+    assert values["l2"]["Title"] == 'VP Sales Operations → Sales Operations · VP ≉ "VP Sales" 0.40'
+    assert values["l1"]["Sales"] == "VP Sales EMEA → Sales · VP · scope EMEA"

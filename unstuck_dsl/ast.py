@@ -382,3 +382,12 @@ def fields_read(condition: Condition) -> list[FieldRef]:
     if isinstance(condition, (And, Or)):
         return [ref for operand in condition.operands for ref in fields_read(operand)]
     return [condition.field]
+
+
+def predicates(condition: Condition) -> list[Predicate]:
+    """The predicates of a condition, in source order."""
+    if isinstance(condition, Not):
+        return predicates(condition.operand)
+    if isinstance(condition, (And, Or)):
+        return [p for operand in condition.operands for p in predicates(operand)]
+    return [condition]

@@ -591,3 +591,20 @@ def seniority_holds(role: Role, op: str, name: str) -> bool | None:
     rank, other = role.rank, RANK[canonical]
     return {"==": rank == other, "!=": rank != other, "<": rank < other, "<=": rank <= other,
             ">": rank > other, ">=": rank >= other}[op]
+
+
+# ---- the drawer -------------------------------------------------------------------------------------
+
+
+def describe_resemblance(value: str, phrases: tuple[str, ...], threshold: float) -> str:
+    """How `resembles` read a title, for the drawer: `VP Sales EMEA → Sales · VP · scope EMEA
+    ≈ "VP Sales" 1.00` (≉ when no phrase reaches the threshold), against the closest phrase."""
+    scored = [(title_similarity(value, phrase), phrase) for phrase in phrases]
+    score, phrase = max(scored, key=lambda pair: pair[0])  # the first of equally close phrases
+    sign = "≈" if score >= threshold - 1e-9 else "≉"
+    return f'{value} → {read_title(value).describe()} {sign} "{phrase}" {score:.2f}'
+
+
+def describe_role(value: str) -> str:
+    """`VP Sales EMEA → Sales · VP · scope EMEA`: the title and how it reads."""
+    return f"{value} → {read_title(value).describe()}"
