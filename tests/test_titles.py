@@ -288,3 +288,23 @@ def test_the_drawer_shows_the_reading():
     assert values["l1"]["Title"] == 'VP Sales EMEA → Sales · VP · scope EMEA ≈ "VP Sales" 1.00'
     assert values["l2"]["Title"] == 'VP Sales Operations → Sales Operations · VP ≉ "VP Sales" 0.40'
     assert values["l1"]["Sales"] == "VP Sales EMEA → Sales · VP · scope EMEA"
+
+
+def test_function_and_seniority_stay_usable_as_field_names():
+    from unstuck_dsl.parser import parse_text
+    from unstuck_dsl.printer import print_file
+    text = """
+lead fields {
+  function: text
+  seniority: text
+}
+icp a {
+  persona p {
+    score 1: function function in {"Sales"} and seniority seniority >= "VP"
+    score 1: function == "Sales" and seniority in {"VP"}
+  }
+}
+"""
+    parsed = parse_text(text)
+    assert parse_text(print_file(parsed)) == parsed
+    assert 'function function in {"Sales"}' in print_file(parsed)
