@@ -308,3 +308,25 @@ icp a {
     parsed = parse_text(text)
     assert parse_text(print_file(parsed)) == parsed
     assert 'function function in {"Sales"}' in print_file(parsed)
+
+
+def test_any_text_reads_and_scores_between_0_and_1():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    words = st.sampled_from(["VP", "Sales", "of", "&", "|", "-", "Co-Founder", "Leiter", "Vertrieb", "EMEA", "at", "@",
+                             "C.E.O.", "r&d", "Ops", "Field", "CTO", "ß", "é", "🚀", ",", "Directeur", "commercial"])
+    titles_ = st.one_of(st.text(max_size=40), st.lists(words, max_size=8).map(" ".join))
+
+    @settings(max_examples=300, deadline=None)
+    @given(titles_, titles_)
+    def check(value, phrase):
+        score = title_similarity(value, phrase)
+        assert 0.0 <= score <= 1.0
+        described = read_title(value).describe()
+        titles._READINGS.clear()
+        titles._FORMS.clear()
+        assert read_title(value).describe() == described  # the caches change no reading
+        assert title_similarity(value, phrase) == score
+
+    check()
