@@ -271,11 +271,19 @@ class Role:
         if self.not_role:
             parts.append("not the role itself")
         if self.scope:
-            parts.append("scope " + " ".join(word.upper() if len(word) <= 4 else word for word in self.scope))
+            parts.append("scope " + ", ".join(_show_scope(phrase) for phrase in self.scope))
         return " · ".join(parts)
 
     def __repr__(self) -> str:
         return f"Role({self.describe()})"
+
+
+_SCOPE_ACRONYMS = frozenset(VOCABULARY["scope_acronyms"])
+
+
+def _show_scope(phrase: str) -> str:
+    """`EMEA`, `North America`, `Mid Market`: as a person writes them."""
+    return " ".join(word.upper() if word in _SCOPE_ACRONYMS else word.capitalize() for word in phrase.split())
 
 
 # How each raw token enters a title's key: its words (abbreviations expanded, a compound split,
