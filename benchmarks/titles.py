@@ -166,15 +166,27 @@ def distinct_titles(count: int, seed: int = 20) -> list[str]:
     return out
 
 
-def time_reading(count: int) -> tuple[float, int]:
-    """Seconds to read `count` distinct titles from a cold start, and how many distinct readings
-    (titles equal up to case, punctuation and company share one) that took."""
-    titles = distinct_titles(count)
+def _timed(titles: list[str]) -> tuple[float, float, int]:
+    """Wall and CPU seconds to read the titles from a cold start, and the distinct readings."""
     title_reader._READINGS.clear()
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for title in titles:
         read_title(title)
-    return time.perf_counter() - start, len(title_reader._READINGS)
+    return time.perf_counter() - wall, time.process_time() - cpu, len(title_reader._READINGS)
+
+
+def time_reading(count: int) -> tuple[float, float, int]:
+    """Reading `count` distinct titles (titles equal up to case, punctuation and company share
+    one reading)."""
+    return _timed(distinct_titles(count))
+
+
+def time_unshared_reading(count: int, seed: int = 20) -> tuple[float, float, int]:
+    """The worst case: `count` titles of 2 to 6 random vocabulary words, so that almost none
+    shares a reading with another."""
+    rng = random.Random(seed)
+    words = sorted(w for w in title_reader._VOCABULARY_WORDS if w.isalpha())
+    return _timed([" ".join(rng.choice(words) for _ in range(rng.randint(2, 6))) for _ in range(count)])
 
 
 def main(argv=None) -> int:
@@ -198,9 +210,13 @@ def main(argv=None) -> int:
             kind = "missed" if actual else "wrongly matched"
             print(f"  {kind}: {title!r} ~ {target!r} {score:.2f}  ({read_title(title).describe()})")
     if args.read:
-        seconds, readings = time_reading(args.read)
-        print(f"read {args.read:,} distinct titles in {seconds:.2f} s ({seconds / args.read * 1e6:.1f} µs each; "
-              f"{readings:,} distinct readings)")
+        wall, cpu, readings = time_reading(args.read)
+        print(f"read {args.read:,} distinct titles in {wall:.2f} s ({cpu:.2f} s CPU; {wall / args.read * 1e6:.1f} µs "
+              f"each; {readings:,} distinct readings)")
+        unshared = min(args.read, 200_000)
+        wall, cpu, readings = time_unshared_reading(unshared)
+        print(f"worst case: {unshared:,} titles of random vocabulary words in {wall:.2f} s ({cpu:.2f} s CPU; "
+              f"{wall / unshared * 1e6:.1f} µs each; {readings:,} distinct readings)")
     return 0 if met else 1
 
 

@@ -208,10 +208,6 @@ def _build_phrases() -> None:
 
 
 _build_phrases()
-# The longest phrase that starts with each word, so a lookup tries only lengths that exist.
-_LONGEST: dict[str, int] = {}
-for _key in _PHRASES:
-    _LONGEST[_key[0]] = max(_LONGEST.get(_key[0], 0), len(_key))
 _SINGLE_WORDS = frozenset(key[0] for key in _PHRASES if len(key) == 1)
 _MEANINGS = {key: tuple(meanings) for key, meanings in _PHRASES.items()}
 
@@ -337,35 +333,6 @@ def _title_key(value: str) -> list[str]:
     return out
 
 
-def _meanings(segment: tuple[str, ...]):
-    """The meanings of one segment's phrases, longest phrase first at each word."""
-    i, n = 0, len(segment)
-    while i < n:
-        word = segment[i]
-        for length in range(min(_LONGEST.get(word, 0), n - i), 0, -1):
-            phrase = segment[i:i + length]
-            meanings = _MEANINGS.get(phrase)
-            if meanings is not None:
-                yield phrase, meanings
-                i += length
-                break
-        else:
-            if word not in _STOPWORDS:
-                yield (word,), ()
-            i += 1
-
-
-def _segments(key: tuple[str, ...]):
-    start = 0
-    for i, word in enumerate(key):
-        if word == SEPARATOR:
-            if i > start:
-                yield key[start:i]
-            start = i + 1
-    if start < len(key):
-        yield key[start:]
-
-
 # Readings by title key: titles that differ only in case, punctuation, company or names the
 # vocabulary does not know share one key and are read once.
 _READINGS: dict[str, Role] = {}
@@ -384,66 +351,114 @@ def read_title(value: str) -> Role:
     return role
 
 
+# What each phrase contributes to a reading, worked out once from its meanings: the highest
+# rung it names (-1: none), its functions, whether they change a neighbouring function, the
+# function it names only when no other is named, whether it is scope, and flags.
+_FOUNDER, _OWNER, _NOT_ROLE, _OFFICE_DEMOTER, _OFFICE, _FOREIGN_FUNCTION, _SENIOR, _DIRECTOR_WORD = (
+    1 << bit for bit in range(8))
+
+
+def _phrase_effect(phrase: tuple[str, ...], meanings: tuple) -> tuple:
+    rank, functions, weak, flags, is_scope = -1, [], [], 0, False
+    changer = _CHANGERS.get(phrase[0]) if len(phrase) == 1 else None
+    for meaning in meanings:
+        kind = meaning[0]
+        if kind == "function":
+            functions.append((meaning[1], meaning[2]))
+            flags |= _FOREIGN_FUNCTION if meaning[3] in _FOREIGN else 0
+        elif kind == "rank":
+            rank = max(rank, meaning[1])
+        elif kind == "office":
+            functions.append((meaning[1], None))
+            rank, flags = C_SUITE, flags | _OFFICE
+        elif kind == "weak_function":
+            weak.append(meaning[1])
+        elif kind == "scope":
+            is_scope = True
+        else:
+            flags |= {"founder": _FOUNDER, "owner": _OWNER, "not_role": _NOT_ROLE,
+                      "office_demoter": _OFFICE_DEMOTER}.get(kind, 0)
+    if phrase == ("senior",):
+        flags |= _SENIOR
+    if len(phrase) == 1 and phrase[0] in _FOREIGN_DIRECTOR_WORDS:
+        flags |= _DIRECTOR_WORD
+    if changer is not None:  # a changing word: its functions wait for the segment's other words
+        changes = tuple((parent, sub, *changer) for parent, sub in functions) or ((None, None, *changer),)
+        return rank, (), changes, tuple(weak), flags, is_scope
+    return rank, tuple(functions), (), tuple(weak), flags, is_scope
+
+
+def _build_trie() -> dict:
+    """Phrases as a word trie: word → [the effect of the phrase ending here or None, next words]."""
+    trie: dict = {}
+    for phrase, meanings in _MEANINGS.items():
+        level, node = trie, None
+        for word in phrase:
+            node = level.setdefault(word, [None, {}])
+            level = node[1]
+        node[0] = _phrase_effect(phrase, meanings)
+    return trie
+
+
+_TRIE = _build_trie()
+_LONE_CHANGERS = {word: ((None, None, *changer),) for word, changer in _CHANGERS.items()}
+
+
 def _read_words(key: tuple[str, ...]) -> Role:
-    """A title's role from its key."""
+    """A title's role from its key: the longest phrase first at each word; a separator or `and`
+    ends a part, within which a function-changing word changes its neighbour."""
     functions: set[tuple[str, str | None]] = set()
     weak: set[str] = set()
-    rank = None
-    founder = owner = office = not_role = office_demoted = senior = foreign = director_word = False
+    rank, flags = -1, 0
     scope: list[str] = []
-    for segment in _segments(key):
-        strong: list[tuple[str, str | None]] = []
-        changers: list[tuple[str, str | None, str, bool]] = []  # (function alone, sub alone, changer, changes)
-        for phrase, meanings in _meanings(segment):
-            word, length = phrase[0], len(phrase)
-            if not meanings and word in _BREAKER_WORDS:  # "Sales and Marketing Operations": two parts
-                functions.update(_resolve(strong, changers))
-                strong, changers = [], []
-                continue
-            if word == "senior" and length == 1:
-                senior = True
-            if length == 1 and word in _FOREIGN_DIRECTOR_WORDS:
-                director_word = True
-            changer = _CHANGERS.get(word) if length == 1 else None
-            for meaning in meanings:
-                kind = meaning[0]
-                if kind == "function":
-                    if meaning[3] in _FOREIGN:
-                        foreign = True
-                    if changer is not None:
-                        changers.append((meaning[1], meaning[2], *changer))
-                    else:
-                        strong.append((meaning[1], meaning[2]))
-                elif kind == "rank":
-                    rank = meaning[1] if rank is None else max(rank, meaning[1])
-                elif kind == "office":
-                    strong.append((meaning[1], None))
-                    rank, office = C_SUITE, True
-                elif kind == "weak_function":
-                    weak.add(meaning[1])
-                elif kind == "founder":
-                    founder = True
-                elif kind == "owner":
-                    owner = True
-                elif kind == "not_role":
-                    not_role = True
-                elif kind == "office_demoter":
-                    office_demoted = True
-                elif kind == "scope":
-                    scope.append(" ".join(phrase))
-            if changer is not None and not any(m[0] == "function" for m in meanings):
-                changers.append((None, None, *changer))
+    trie = _TRIE
+    strong: list[tuple[str, str | None]] = []
+    changers: list[tuple[str | None, str | None, str, bool]] = []  # (function alone, sub alone, changer, changes)
+    i, n = 0, len(key)
+    while i < n:
+        word = key[i]
+        effect, length, node, end = None, 0, trie.get(word), i
+        while node is not None:  # the longest phrase that starts here (none crosses a separator)
+            end += 1
+            if node[0] is not None:
+                effect, length = node[0], end - i
+            node = node[1].get(key[end]) if end < n and node[1] else None
+        if effect is None:
+            i += 1
+            if word == SEPARATOR or word in _BREAKER_WORDS:  # "Sales and Marketing Operations": two parts
+                if strong or changers:
+                    functions.update(_resolve(strong, changers))
+                    strong, changers = [], []
+            elif word in _LONE_CHANGERS:
+                changers += _LONE_CHANGERS[word]
+            continue
+        phrase_rank, phrase_functions, phrase_changers, phrase_weak, phrase_flags, is_scope = effect
+        if phrase_rank > rank:
+            rank = phrase_rank
+        flags |= phrase_flags
+        if phrase_functions:
+            strong += phrase_functions
+        if phrase_changers:
+            changers += phrase_changers
+        if phrase_weak:
+            weak.update(phrase_weak)
+        if is_scope:
+            scope.append(" ".join(key[i:i + length]))
+        i += length
+    if strong or changers:
         functions.update(_resolve(strong, changers))
     if not functions and weak:
         functions = {(parent, None) for parent in weak}
-    if rank == DIRECTOR and foreign and director_word:
+    if rank == DIRECTOR and flags & _FOREIGN_FUNCTION and flags & _DIRECTOR_WORD:
         rank = HEAD  # Director de ventas, Diretor comercial: the function's head
-    if senior and rank in (MANAGER, DIRECTOR, VP):
+    if flags & _SENIOR and rank in (MANAGER, DIRECTOR, VP):
         rank += 1
-    if rank is None and functions:
-        rank = IC  # a title that names only a function ("Marketing", "Sales Engineer") is an IC
-    not_role = not_role or (office and office_demoted)
-    return Role(frozenset(functions), rank, founder, owner, office, not_role, tuple(dict.fromkeys(scope)))
+    if rank < 0:
+        rank = IC if functions else None  # a title that names only a function ("Marketing") is an IC
+    office = bool(flags & _OFFICE)
+    not_role = bool(flags & _NOT_ROLE) or (office and bool(flags & _OFFICE_DEMOTER))
+    return Role(frozenset(functions), rank, bool(flags & _FOUNDER), bool(flags & _OWNER), office, not_role,
+                tuple(dict.fromkeys(scope)))
 
 
 def _resolve(strong, changers) -> set[tuple[str, str | None]]:
