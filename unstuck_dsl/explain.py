@@ -14,6 +14,8 @@ import attrs
 
 from . import ast, model
 from .reference import RuleOutcome, Tri, band, exclude_triggers, filter_passes
+from .text import DEFAULT_THRESHOLD
+from .titles import describe_resemblance, describe_role
 
 MODE_TITLES = {"score": "Score", "filter": "Filter", "exclude": "Exclude"}
 
@@ -152,8 +154,22 @@ def value_on_record(param: model.Parameter, record: dict, outcome: Tri) -> str:
     if isinstance(condition, (ast.Within, ast.DateBound)) and outcome is not None:
         return f"{_answer(outcome)} ({format_value(record.get(names[0]))})"
     if len(names) == 1:
-        return format_value(record.get(names[0]))
+        return title_reading(condition, record.get(names[0])) or format_value(record.get(names[0]))
     return ", ".join(f"{n}={format_value(record.get(n))}" for n in names)
+
+
+def title_reading(condition, value) -> str | None:
+    """A title read by `resembles` or a role condition, as the drawer shows it (issue 20):
+    `VP Sales EMEA → Sales · VP · scope EMEA ≈ "VP Sales" 1.00`; None for other conditions."""
+    if not isinstance(value, str):
+        return None
+    for predicate in ast.predicates(condition):
+        if isinstance(predicate, ast.Resembles):
+            threshold = float(predicate.threshold if predicate.threshold is not None else DEFAULT_THRESHOLD)
+            return describe_resemblance(value, tuple(p.value for p in predicate.phrases), threshold)
+        if isinstance(predicate, ast.RoleTest):
+            return describe_role(value)
+    return None
 
 
 def _answer(outcome: Tri) -> str:
