@@ -511,12 +511,18 @@ def _first_bad_json_line(path: Path, column: str | None, kind: str | None) -> in
 # ---- encoding ---------------------------------------------------------------------------------
 
 
+# Numpy's spelling of the fixed-width Arrow types that `values_or` reads (by Arrow type id:
+# `DataType.to_pandas_dtype` would import pandas, half a second).
+_NUMPY_TYPES = {pa.from_numpy_dtype(t).id: t for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+                                                         np.uint32, np.uint64, np.float32, np.float64)}
+
+
 def values_or(array: pa.Array, missing, dtype) -> np.ndarray:
     """A fixed-width Arrow array's values as numpy `dtype`, `missing` where null, read straight
     from its data buffer (Arrow's fill_null would first write a filled copy of every value)."""
     if not len(array):
         return np.zeros(0, dtype)
-    raw = np.frombuffer(array.buffers()[1], dtype=np.dtype(array.type.to_pandas_dtype()))
+    raw = np.frombuffer(array.buffers()[1], dtype=_NUMPY_TYPES[array.type.id])
     raw = raw[array.offset:array.offset + len(array)]
     if array.null_count:
         raw = np.where(array.is_valid().to_numpy(zero_copy_only=False), raw, missing)
