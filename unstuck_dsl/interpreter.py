@@ -17,20 +17,29 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# Test operations (column `OP` of a test row). A row is (instruction, op, a, b, c):
-# a comparison reads the constant a; a list reads the constants a .. a + b - 1; a lookup table
-# is number a; c is 1 for a set test on an open set.
-EQ, NE, LT, LE, GT, GE, ALWAYS, NEVER, MEMBER, KNOWN, UNKNOWN, LUT, HAS_ANY, HAS_ALL = range(14)
-COMPARISONS = {"==": EQ, "!=": NE, "<": LT, "<=": LE, ">": GT, ">=": GE, "always": ALWAYS, "never": NEVER}
-DST, OP, A, B, C = range(5)
-
-# Logic rows: (instruction, op, first argument, argument count), arguments in `logic_args`.
-NOT, AND, OR = range(3)
-
-# Parameter rows: (instruction, mode, threshold, slot); rule rows: (rule index, first parameter,
-# parameter count). A filter passes when its value >= threshold, an exclude when value < threshold.
-FILTER, EXCLUDE, SCORE = range(3)
-
+from .interpreter_ops import (
+    ALWAYS,
+    AND,
+    DST,
+    EQ,
+    EXCLUDE,
+    FILTER,
+    GE,
+    GT,
+    HAS_ALL,
+    KNOWN,
+    LE,
+    LT,
+    LUT,
+    MEMBER,
+    NE,
+    NOT,
+    OP,
+    UNKNOWN,
+    A,
+    B,
+    C,
+)
 
 # Records are evaluated in batches: each table row is decoded once per batch, then applied to
 # every record of the batch (`rows[0:n]`, record numbers), so that the decoding costs little.
