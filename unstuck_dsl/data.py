@@ -924,8 +924,12 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
         rows += batch.num_rows
     id_array = _concat(ids, key)
     columns = {f.name: encoders[f.name].finish() if f.name in encoders else unknown_column(f, rows) for f in fields}
+    index = check_unique(id_array, key, name)
+    # The accounts' index joins each lead to its account; a lead table's (the largest) is let go
+    # once it has shown every id unique, and built again only if `row_of` asks (explain).
     return EncodedTable(kind, id_array, columns, _concat(account_ids, extra_keys[0]) if extra_keys else None,
-                        name, tuple(f.name for f in fields if f.name not in present), check_unique(id_array, key, name))
+                        name, tuple(f.name for f in fields if f.name not in present),
+                        index if kind == "account" else None)
 
 
 def _concat(arrays: list[pa.Array], column: str) -> pa.ChunkedArray:
