@@ -26,7 +26,7 @@ from .diff import compare
 from .kernel import KernelCacheWarning
 from .output import REPORT_FORMATS, OutputError, check_destinations, write_table, write_text
 from .render import print_composition, print_demo, print_diff, print_explanation, print_insights, print_members
-from .schema import ENGAGEMENT_FIELDS
+from .schema import ACCOUNT_KEY, ENGAGEMENT_FIELDS
 from .source import SourceError, read_sources
 from .store import Store, WorkspaceBusy
 from .terminal import visible
@@ -230,6 +230,19 @@ def _inputs(accounts_path, leads_path, db, schema=None):
     return accounts_path, leads_path
 
 
+def _explained_records(db, schema, account_id, lead_id, engaged: bool):
+    """From a workspace store, the records explaining one needs (as `_inputs` reads them): the
+    lead and its account, or the account, and its leads when their signals count for it."""
+    with Store(db, read_only=True) as workspace:
+        if lead_id is not None:
+            leads = workspace.records("lead", pa.array([str(lead_id)], pa.string()), schema)
+            owners = leads.column(ACCOUNT_KEY).cast(pa.string()).to_pylist() if leads.num_rows else []
+            return workspace.records("account", pa.array(owners, pa.string()), schema), leads
+        accounts = workspace.records("account", pa.array([str(account_id)], pa.string()), schema)
+        leads = workspace.records("lead", schema=schema) if engaged else None
+        return accounts, leads
+
+
 def _stored_signals(db, signals_path):
     """Signals from a file, else those stored in the workspace (when there are any)."""
     if signals_path is not None or db is None:
@@ -343,8 +356,19 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
     if (account_id is None) == (lead_id is None):
         raise UserError("give exactly one of --account ID or --lead ID")
     day = _as_of(as_of)
-    result = _score_run(rules, accounts_path, leads_path, day, preview, db=db, signals=signals_path, reading=reading)
-    explanation = result.explain(account_id=account_id, lead_id=lead_id, preview=bool(preview))
+    compiled = pipeline.compile_rules(rules)
+    if db is None:
+        accounts, leads = _inputs(accounts_path, leads_path, None)
+    elif accounts_path or leads_path:
+        raise UserError("give either --db or input files, not both")
+    signals = _stored_signals(db, signals_path)
+    if db is not None:
+        engaged = compiled.model.engagement is not None and signals is not None
+        accounts, leads = _explained_records(db, compiled.model.schema, account_id, lead_id, engaged)
+    # Only the record and the records it depends on are read and scored, not every record.
+    explanation = compiled.explain_record(accounts, leads, account_id, lead_id, day, preview, signals,
+                                          reading.null_values, reading.missing_columns, reading.skip_unknown_signals,
+                                          on_warning=lambda line: click.echo(f"warning: {line}", err=True))
     if as_json:
         click.echo(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
     else:
