@@ -27,7 +27,7 @@ from .diagnostics import did_you_mean
 from .execute import Active, Assignments, KernelModule, cached_module, layouts_of, match_audience, run_parallel
 from .lower import lower_audience, lower_ruleset
 from .reference import signal_value, tally
-from .schema import arrow_type, audience_schema
+from .schema import arrow_type
 
 
 class ScoringError(ValueError):
@@ -69,7 +69,7 @@ class CompiledRules:
         self._kernels: dict[tuple, KernelModule] = {}
         self.account_tables = codegen.tables((self.program.icps,), self.program.account_columns)
         self.lead_tables = codegen.tables(self.program.personas, self.program.lead_columns)
-        self.audience_schema = audience_schema(checked.schema, checked.engagement)
+        self.audience_schema = checked.audience_schema
 
     @property
     def account_fields(self) -> list[str]:
