@@ -168,7 +168,7 @@ def test_rule2_score_unknown_shown_as_unknown_in_drawer():
     ruleset = rules(MODES)
     record = account(employees=None, arr=1, is_competitor=False)
     result = reference.evaluate_account(ruleset, record, AS_OF)
-    e = explain.explain_account(ruleset, "a1", record, result.icps, result.icp_code, result.icp_score, AS_OF)
+    e = explain.explain_account(ruleset, record, result, AS_OF)
     row = e.icps[0].rows[0]
     assert (row.name, row.mode, row.value, row.weight, row.result) == ("S", "Score", "unknown", 3, "0 / 3")
     assert row.outcome is None
@@ -512,15 +512,13 @@ def _score_all(ruleset, accounts, leads, as_of=AS_OF):
     out_accounts, out_leads = [], []
     for a in accounts:
         r = reference.evaluate_account(ruleset, a, as_of)
-        e = explain.explain_account(ruleset, a["account_id"], a, r.icps, r.icp_code, r.icp_score, as_of)
+        e = explain.explain_account(ruleset, a, r, as_of)
         out_accounts.append(json.dumps([a["account_id"], r.icp_code, r.icp_score, r.icp_band, e.to_dict(), str(e)],
                                        sort_keys=True, ensure_ascii=False))
     for l in leads:
         acc = by_id.get(l["account_id"])
         r = reference.evaluate_lead(ruleset, l, acc, as_of)
-        icps = r.account.icps if r.account else ()
-        e = explain.explain_lead(ruleset, l["lead_id"], l, acc, icps, r.icp_code, r.icp_score, r.personas,
-                                 r.persona_code, r.persona_score, as_of)
+        e = explain.explain_lead(ruleset, l, acc, r, as_of)
         out_leads.append(json.dumps([l["lead_id"], r.icp_code, r.icp_score, r.persona_code, r.persona_score,
                                      r.persona_band, e.to_dict(), str(e)], sort_keys=True, ensure_ascii=False))
     return out_accounts, out_leads
@@ -569,7 +567,7 @@ def test_seed_worked_example():
     ruleset = load_ruleset(RULES_DIR)
     r = reference.evaluate_account(ruleset, SEED_ACCOUNT, SEED_AS_OF)
     assert (r.icp_code, r.icp_score, r.icp_band) == ("mm_saas", 85, "strong")
-    e = explain.explain_account(ruleset, "seed", SEED_ACCOUNT, r.icps, r.icp_code, r.icp_score, SEED_AS_OF)
+    e = explain.explain_account(ruleset, SEED_ACCOUNT, r, SEED_AS_OF)
     drawer = e.icps[0]
     assert drawer.code == "mm_saas" and drawer.verdict == "assigned"
     rows = [(row.name, row.mode, row.value, row.weight, row.result) for row in drawer.rows]

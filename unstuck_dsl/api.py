@@ -26,7 +26,7 @@ from .data import Dataset, EncodedTable, load_dataset
 from .diagnostics import did_you_mean
 from .execute import Active, Assignments, KernelModule, cached_module, layouts_of, match_audience, run_parallel
 from .lower import lower_audience, lower_ruleset
-from .reference import signal_value, tally
+from .reference import AccountResult, LeadResult, band, signal_value, tally
 from .schema import arrow_type
 
 
@@ -344,21 +344,20 @@ class ScoreResult:
         icps = rules.model.icps
         # Asked for the preview, the drawer explains the preview's assignment (drafts as if live).
         icp, icp_scores = (run.preview_icp, run.preview_icp_score) if preview else (run.icp, run.icp_score)
-        icp_outcomes = ()
-        account = None
+        account = account_result = None
         if sub.accounts.n:
             account = sub.accounts.record(0)
-            icp_outcomes = _rule_outcomes(rules.program.icps.rules, icps, run.account_outcomes[0])
-        icp_code = icps[icp[0]].code if sub.accounts.n and icp[0] >= 0 else None
-        icp_score = int(icp_scores[0]) if icp_code else None
+            icp_code = icps[icp[0]].code if icp[0] >= 0 else None
+            icp_score = int(icp_scores[0]) if icp_code else None
+            account_result = AccountResult(icp_code, icp_score, band(icp_score),
+                                           _rule_outcomes(rules.program.icps.rules, icps, run.account_outcomes[0]))
         if not is_lead:
-            return explain.explain_account(rules.model, account["account_id"], account, icp_outcomes,
-                                           icp_code, icp_score, self.as_of, preview)
+            return explain.explain_account(rules.model, account, account_result, self.as_of, preview=preview)
         lead = sub.leads.record(0)
         personas, persona_scores = ((run.preview_persona, run.preview_persona_score) if preview
                                     else (run.persona, run.persona_score))
         persona_outcomes, persona_code, persona_score = (), None, None
-        if icp_code is not None:
+        if account_result is not None and account_result.icp_code is not None:
             icp_index = int(icp[0])
             block = rules.program.personas[icp_index]
             persona_outcomes = _rule_outcomes(block.rules, icps[icp_index].personas, run.lead_outcomes[0])
@@ -366,9 +365,8 @@ class ScoreResult:
             if personas[0] >= 0:
                 persona_code = rules.personas[personas[0]][1].code
                 persona_score = int(persona_scores[0])
-        return explain.explain_lead(rules.model, lead["lead_id"], lead, account, icp_outcomes, icp_code,
-                                    icp_score, persona_outcomes, persona_code, persona_score, self.as_of,
-                                    preview)
+        result = LeadResult(account_result, persona_code, persona_score, band(persona_score), persona_outcomes)
+        return explain.explain_lead(rules.model, lead, account, result, self.as_of, preview=preview)
 
 
 class IdIndex:

@@ -13,7 +13,8 @@ from decimal import Decimal
 import attrs
 
 from . import ast, model
-from .reference import RuleOutcome, Tri, band, exclude_triggers, filter_passes
+from .reference import AccountResult, LeadResult, RuleOutcome, Tri, band, exclude_triggers, filter_passes
+from .schema import ACCOUNT_KEY, LEAD_KEY
 
 MODE_TITLES = {"score": "Score", "filter": "Filter", "exclude": "Exclude"}
 
@@ -224,28 +225,30 @@ def _persona_takes_part(icp_code: str, preview: frozenset[str]):
     return lambda persona: persona.status == "live" or f"{icp_code}.{persona.code}" in preview
 
 
-def explain_account(ruleset: model.Ruleset, record_id: str, account: dict, icps: tuple[RuleOutcome, ...],
-                    icp_code: str | None, icp_score: int | None, as_of: dt.date,
+def explain_account(ruleset: model.Ruleset, account: dict, result: AccountResult, as_of: dt.date, *,
                     preview: frozenset[str] = frozenset()) -> Explanation:
-    """The drawer of an account; in a preview, the assignment the previewed drafts would make."""
-    return Explanation("account", record_id, as_of, icp_code, icp_score, None, None,
-                       breakdowns("icp", ruleset.icps, icps, account, icp_code, _icp_takes_part(preview)), (),
-                       preview=tuple(sorted(preview)))
+    """The drawer of an account from its scoring (`result`: every ICP's outcome and the ICP
+    assigned, by the reference evaluator or rebuilt from the kernel's outcomes); in a preview,
+    the assignment the previewed drafts would make."""
+    return Explanation("account", account[ACCOUNT_KEY], as_of, result.icp_code, result.icp_score, None, None,
+                       breakdowns("icp", ruleset.icps, result.icps, account, result.icp_code, _icp_takes_part(preview)),
+                       (), preview=tuple(sorted(preview)))
 
 
-def explain_lead(ruleset: model.Ruleset, record_id: str, lead: dict, account: dict | None,
-                 icps: tuple[RuleOutcome, ...], icp_code: str | None, icp_score: int | None,
-                 personas: tuple[RuleOutcome, ...], persona_code: str | None, persona_score: int | None,
-                 as_of: dt.date, preview: frozenset[str] = frozenset()) -> Explanation:
-    """The drawer of a lead; in a preview, the assignment the previewed drafts would make."""
-    icp_rows = breakdowns("icp", ruleset.icps, icps, account or {}, icp_code,
-                          _icp_takes_part(preview)) if account is not None else ()
+def explain_lead(ruleset: model.Ruleset, lead: dict, account: dict | None, result: LeadResult, as_of: dt.date, *,
+                 preview: frozenset[str] = frozenset()) -> Explanation:
+    """The drawer of a lead from its scoring (`result`, with its account's; `account` is the
+    account's record, None when it is not in the data); in a preview, the assignment the
+    previewed drafts would make."""
+    icp_code = result.icp_code
+    icp_rows = breakdowns("icp", ruleset.icps, result.account.icps, account or {}, icp_code,
+                          _icp_takes_part(preview)) if account is not None and result.account is not None else ()
     persona_rows = ()
     if icp_code is not None:
-        persona_rows = breakdowns("persona", ruleset.icp(icp_code).personas, personas, lead, persona_code,
-                                  _persona_takes_part(icp_code, preview))
-    return Explanation("lead", record_id, as_of, icp_code, icp_score, persona_code, persona_score,
-                       icp_rows, persona_rows, preview=tuple(sorted(preview)))
+        persona_rows = breakdowns("persona", ruleset.icp(icp_code).personas, result.personas, lead,
+                                  result.persona_code, _persona_takes_part(icp_code, preview))
+    return Explanation("lead", lead[LEAD_KEY], as_of, icp_code, result.icp_score, result.persona_code,
+                       result.persona_score, icp_rows, persona_rows, preview=tuple(sorted(preview)))
 
 
 # ---- plain text -------------------------------------------------------------------------------
