@@ -29,7 +29,7 @@ import pyarrow as pa
 from unstuck_dsl import api, reference
 from unstuck_dsl.model import Ruleset
 from unstuck_dsl.pipeline import load_ruleset
-from unstuck_dsl.schema import ACCOUNT_KEY, LEAD_KEY, Schema
+from unstuck_dsl.schema import ACCOUNT_KEY, LEAD_KEY, Schema, arrow_type
 
 CASES_DIR = Path(__file__).resolve().parent / "conformance"
 
@@ -109,10 +109,6 @@ def reference_engine(ruleset: Ruleset, accounts: list[dict], leads: list[dict], 
     return account_rows, lead_rows
 
 
-_ARROW_TYPES = {"category": pa.string(), "text": pa.string(), "ordinal": pa.string(), "number": pa.float64(),
-                "int": pa.int64(), "bool": pa.bool_(), "date": pa.date32(), "set": pa.list_(pa.string())}
-
-
 def arrow_table(records: list[dict], schema: Schema, kind: str) -> pa.Table:
     """Records in the reference convention as an Arrow table typed by the declared fields."""
     keys = [ACCOUNT_KEY] if kind == "account" else [LEAD_KEY, ACCOUNT_KEY]
@@ -121,14 +117,14 @@ def arrow_table(records: list[dict], schema: Schema, kind: str) -> pa.Table:
         values = [r.get(field.name) for r in records]
         if field.type.name == "set":
             values = [None if v is None else sorted(v) for v in values]
-        columns[field.name] = pa.array(values, _ARROW_TYPES[field.type.name])
+        columns[field.name] = pa.array(values, arrow_type(field.type))
     return pa.table(columns)
 
 
 def compiled_engine(ruleset: Ruleset, accounts: list[dict], leads: list[dict], as_of: dt.date,
-                    compiled: api.Ruleset | None = None):
+                    compiled: api.CompiledRules | None = None):
     """The compiled numba kernel as a conformance engine."""
-    compiled = compiled or api.Ruleset(ruleset)
+    compiled = compiled or api.CompiledRules(ruleset)
     result = compiled.score(arrow_table(accounts, ruleset.schema, "account"),
                             arrow_table(leads, ruleset.schema, "lead"), as_of=as_of)
     return result.accounts.to_pylist(), result.leads.to_pylist()
