@@ -27,7 +27,7 @@ from .diagnostics import did_you_mean
 from .execute import Active, Assignments, KernelModule, cached_module, layouts_of, match_audience, run_parallel
 from .lower import lower_audience, lower_ruleset
 from .reference import AccountResult, LeadResult, band, signal_value, tally
-from .schema import arrow_type
+from .schema import ACCOUNT_KEY, LEAD_KEY, arrow_type
 
 
 class ScoringError(ValueError):
@@ -165,6 +165,38 @@ class CompiledRules:
             on_warning(engagement.skipped_signals_warning(result.skipped_signals))
         return result.explain(account_id=account_id, lead_id=lead_id, preview=bool(codes))
 
+    def with_stored_scores(self, dataset: Dataset, as_of: dt.date, account_scores: pa.Table,
+                           lead_scores: pa.Table | None) -> ScoreResult | None:
+        """A result holding scores stored earlier (icp_code, icp_score per account; icp_code,
+        persona_code, persona_score per lead, in the dataset's order) instead of scoring again:
+        for a workspace whose every record these rules scored as of `as_of`, the same result.
+        None when the stored rows are not the dataset's records, row for row. It has no
+        parameter outcomes, so it gives tables and audiences, not explanations."""
+        if not _same_ids(account_scores.column(ACCOUNT_KEY), dataset.accounts.ids):
+            return None
+        if (lead_scores is None) != (dataset.leads is None) or (
+                lead_scores is not None and not _same_ids(lead_scores.column(LEAD_KEY), dataset.leads.ids)):
+            return None
+        icp = _positions(account_scores.column("icp_code"), self.icp_codes)
+        if np.any((icp < 0) & _valid(account_scores.column("icp_code"))):
+            return None  # a code these rules do not have: not their scores
+        persona = persona_score = np.zeros(0, np.int32)
+        if lead_scores is not None:
+            # Kernel persona numbers: a Persona is known by its ICP and its code together.
+            pairs = [f"{i.code}\x1f{p.code}" for i, p in self.personas]
+            joined = pc.binary_join_element_wise(lead_scores.column("icp_code").cast(pa.string()),
+                                                 lead_scores.column("persona_code").cast(pa.string()), "\x1f")
+            codes = lead_scores.column("persona_code").cast(pa.string())
+            known, none_fits = _valid(codes), _equal(codes, model.NO_PERSONA_FIT)
+            persona = _positions(joined, pairs)
+            if np.any(known & ~none_fits & (persona < 0)):
+                return None
+            persona = np.where(~known, codegen.PERSONA_NO_ICP,
+                               np.where(none_fits, codegen.PERSONA_NONE_FITS, persona)).astype(np.int32)
+            persona_score = _scores(lead_scores.column("persona_score"))
+        run = StoredAssignments(icp, _scores(account_scores.column("icp_score")), persona, persona_score)
+        return ScoreResult(self, dataset, as_of, frozenset(), None, None, run)
+
     def preview_codes(self, preview) -> frozenset[str]:
         """The preview codes, checked: each names an ICP or an `icp.persona`."""
         codes = frozenset([preview] if isinstance(preview, str) else preview)
@@ -196,6 +228,43 @@ class CompiledRules:
         """Run the scoring kernels over `dataset`."""
         return Assignments(self.program, kernels, dataset, bound, self.active(preview),
                            (self.account_tables, self.lead_tables), bool(preview), outcomes)
+
+
+@attrs.define
+class StoredAssignments:
+    """Assignments read back from stored scores, shaped like `execute.Assignments` (kernel
+    numbers and scores; no previews, no parameter outcomes)."""
+
+    icp: np.ndarray
+    icp_score: np.ndarray
+    persona: np.ndarray
+    persona_score: np.ndarray
+    account_outcomes: None = None
+    lead_outcomes: None = None
+
+
+def _same_ids(stored, ids) -> bool:
+    return len(stored) == len(ids) and (len(ids) == 0 or bool(pc.all(pc.equal(stored.cast(pa.string()),
+                                                                              ids.cast(pa.string()))).as_py()))
+
+
+def _valid(column) -> np.ndarray:
+    return pc.is_valid(column).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _equal(column, value: str) -> np.ndarray:
+    return pc.equal(column, value).fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _positions(column, names: list[str]) -> np.ndarray:
+    """Each value's index in `names` (-1: null or not there), as the kernel numbers them."""
+    found = pc.index_in(column.cast(pa.string()), value_set=pa.array(names, pa.string())).fill_null(-1)
+    return found.to_numpy(zero_copy_only=False).astype(np.int32)
+
+
+def _scores(column) -> np.ndarray:
+    """Scores as the kernel writes them: -1 for none."""
+    return column.cast(pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
 
 
 def _empty_column(field) -> pa.Array:

@@ -15,6 +15,7 @@ from pathlib import Path
 import attrs
 import click
 import pyarrow as pa
+import pyarrow.compute as pc
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -466,6 +467,37 @@ def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, r
         write_table(report.changes, out_path, raw_csv)
 
 
+def _stored_run(rules_text: str, as_of: dt.date, db):
+    """The workspace's records scored by the rules last applied, as `audience --db` scores them:
+    with the stored scores when every record has scores from these rules as of `as_of` (they
+    are then what scoring again would give), else scored again."""
+    compiled = pipeline.compile_rules(rules_text)
+    with Store(db, read_only=True) as workspace:
+        scores = {kind: workspace.scores(kind) for kind in ("account", "lead")}
+        current = all(table.num_rows == workspace.count(kind) and _scored_by(table, compiled.model.content_hash, as_of)
+                      for kind, table in scores.items())
+    if not current:
+        return _score_run(rules_text, None, None, as_of, db=db)
+    accounts, leads = _inputs(None, None, db, compiled.model.schema)
+    dataset = compiled.load(accounts, leads)
+    for line in dataset.warnings():
+        click.echo(f"warning: {line}", err=True)
+    result = compiled.with_stored_scores(dataset, as_of, scores["account"], scores["lead"] if leads is not None else None)
+    if result is None:
+        return _score_run(rules_text, None, None, as_of, db=db)
+    signals = _stored_signals(db, None)
+    if compiled.model.engagement is not None and signals is not None:
+        result.score_engagement(signals)
+    return result
+
+
+def _scored_by(scores: pa.Table, ruleset_hash: str, as_of: dt.date) -> bool:
+    """Whether every stored score row was computed by this ruleset as of this date."""
+    return scores.num_rows == 0 or (pc.all(pc.equal(scores.column("ruleset"), ruleset_hash)).as_py() is True
+                                    and pc.all(pc.equal(scores.column("as_of"), pa.scalar(as_of, pa.date32()))).as_py()
+                                    is True)
+
+
 @cli.command()
 @WORKSPACE
 @click.option("--out", "out_path", required=True, type=click.Path(), help="Where to write the records (.csv, .parquet or .jsonl).")
@@ -486,7 +518,7 @@ def export(db, out_path, accounts_out, audience_name, as_of, raw_csv) -> None:
             rules_text = workspace.latest_rules()
         if rules_text is None:
             raise UserError(f"{db}: no rules were ever applied; run `unstuck ingest` or `unstuck rescore` first")
-        members = _audience_members(_score_run(rules_text, None, None, _as_of(as_of), db=db), audience_name)
+        members = _audience_members(_stored_run(rules_text, _as_of(as_of), db), audience_name)
         write_table(members, out_path, raw_csv)
         click.echo(f"{members.num_rows:,} members of `{audience_name}` written to {out_path}", err=True)
         return
