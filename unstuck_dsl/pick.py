@@ -71,15 +71,19 @@ def _only_row(rows: np.ndarray, key: str, record_id: str, name: str) -> np.ndarr
 
 
 def read_rows(source, needed: list[str], rows: np.ndarray, name: str, dictionary_columns=(),
-              null_values: Sequence[str] = (), optional: Sequence[str] = ()) -> pa.Table:
+              null_values: Sequence[str] = (), optional: Sequence[str] = (), known: dict[str, str] | None = None
+              ) -> pa.Table:
     """The needed columns of the given rows (rows of the input, in the order given), reading the
     input only up to the last of them (of a Parquet file, only the row groups holding them).
-    Dictionary-encoded columns come back decoded: one record needs no dictionary."""
+    `known` names columns whose value is the same in every row asked for (the id they were
+    found by): a Parquet file's are not read again but filled in as text, the form ids are
+    keyed by. Dictionary-encoded columns come back decoded: one record needs no dictionary."""
     present, batches = read_batches(source, needed, name, dictionary_columns, null_values, optional)
     targets = np.unique(np.asarray(rows, np.int64))  # sorted, each once
-    parquet = _parquet_file(source, dictionary_columns)
+    parquet = _parquet_file(source)
+    known = {c: v for c, v in (known or {}).items() if c in present} if parquet is not None else {}
     if parquet is not None:
-        batches = _parquet_row_batches(parquet, present, targets)
+        batches = _parquet_row_batches(parquet, [c for c in present if c not in known], targets)
     pieces, schema = [], None
     for base, batch in _numbered(batches):
         if schema is None:
@@ -91,27 +95,27 @@ def read_rows(source, needed: list[str], rows: np.ndarray, name: str, dictionary
             pieces.append(_decoded(batch.take(pa.array(inside - base))))
     if schema is None:  # no rows were wanted, or the input has none
         types = parquet.schema_arrow if parquet is not None else None
-        schema = pa.schema([types.field(c) if types is not None else (c, pa.string()) for c in present])
+        schema = pa.schema([types.field(c) if types is not None else (c, pa.string()) for c in present
+                            if c not in known])
     table = pa.Table.from_batches(pieces, schema=schema)
-    return table.take(pa.array(np.searchsorted(targets, np.asarray(rows, np.int64)), pa.int64()))
+    table = table.take(pa.array(np.searchsorted(targets, np.asarray(rows, np.int64)), pa.int64()))
+    for column, value in known.items():
+        table = table.append_column(column, pa.array([str(value)] * table.num_rows, pa.string()))
+    return table.select(present)
 
 
 # ---- Parquet: row groups are the unit a reader can skip ----------------------------------------
 PARQUET_BATCH_ROWS = 65_536  # within a row group, reading stops after the batch holding the last row
 
 
-def _parquet_file(source, dictionary_columns=()):
-    """A Parquet input opened as `data` opens it (strings of `dictionary_columns` read as
-    dictionaries), or None for any other input."""
+def _parquet_file(source):
+    """A Parquet input, opened, or None for any other input. Its strings are read as values:
+    for the few rows read, decoding the dictionary pages costs more than it saves."""
     if not isinstance(source, (str, Path)) or Path(source).suffix.lower() != ".parquet":
         return None
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(source)
-    leaves = [parquet.schema.column(i) for i in range(parquet.metadata.num_columns)]
-    read_dictionary = [leaf.path for leaf in leaves
-                       if leaf.path.split(".")[0] in dictionary_columns and leaf.physical_type == "BYTE_ARRAY"]
-    return pq.ParquetFile(source, read_dictionary=read_dictionary) if read_dictionary else parquet
+    return pq.ParquetFile(source)
 
 
 def _group_starts(parquet) -> np.ndarray:
@@ -174,38 +178,40 @@ def explained_records(schema: Schema, account_fields: list[str], lead_fields: li
     account_source = leads if flat else accounts
     optional_all = missing_columns == "unknown"
 
-    def read(source, kind_keys: list[str], fields: list[str], rows: np.ndarray, name: str) -> pa.Table:
+    def read(source, kind_keys: list[str], fields: list[str], rows: np.ndarray, name: str,
+             known: dict[str, str] | None = None) -> pa.Table:
         wanted = list(dict.fromkeys(kind_keys + fields))
         strings = [f for f in fields if schema.get(f).type.name in _STRING_TYPES]
         optional = [c for c in wanted if c not in kind_keys] if optional_all else ()
-        return read_rows(source, wanted, rows, name, [*strings, *kind_keys[1:]], null_values, optional)
+        return read_rows(source, wanted, rows, name, [*strings, *kind_keys[1:]], null_values, optional, known)
 
     def account_rows_of(record_id: str) -> np.ndarray:
         found = rows_with_id(account_source, ACCOUNT_KEY, record_id, account_name, null_values)
         # In a flat lead table an account is its first lead row; a table of accounts names each once.
         return found[:1] if flat else _only_row(found, ACCOUNT_KEY, record_id, account_name)
 
-    def account_table(rows: np.ndarray) -> pa.Table:
+    def account_table(rows: np.ndarray, record_id: str | None) -> pa.Table:
+        known = {ACCOUNT_KEY: record_id} if record_id is not None else None
         if flat:
-            return read(leads, [ACCOUNT_KEY, LEAD_KEY], [*account_fields, *lead_fields], rows, lead_name)
-        return read(accounts, [ACCOUNT_KEY], account_fields, rows, account_name)
+            return read(leads, [ACCOUNT_KEY, LEAD_KEY], [*account_fields, *lead_fields], rows, lead_name, known)
+        return read(accounts, [ACCOUNT_KEY], account_fields, rows, account_name, known)
 
     if lead_id is not None:
         if leads is None:
             raise DataError("no leads were given")
         rows = _only_row(rows_with_id(leads, LEAD_KEY, lead_id, lead_name, null_values), LEAD_KEY, lead_id, lead_name)
         lead_rows = read(leads, [LEAD_KEY, ACCOUNT_KEY], [*account_fields, *lead_fields] if flat else lead_fields,
-                         rows, lead_name)
-        owner = lead_rows.column(ACCOUNT_KEY)[0].as_py() if lead_rows.num_rows else None
+                         rows, lead_name, {LEAD_KEY: lead_id})
+        owner = _as_text(lead_rows.column(ACCOUNT_KEY))[0].as_py() if lead_rows.num_rows else None
         found = account_rows_of(owner) if owner is not None else np.zeros(0, np.int64)
-        account_rows_table = account_table(found)
+        account_rows_table = account_table(found, owner)
     else:
-        account_rows_table = account_table(account_rows_of(account_id))
+        account_rows_table = account_table(account_rows_of(account_id), account_id)
         lead_rows = None
         if leads is not None and leads_of_account:
             rows = rows_with_id(leads, ACCOUNT_KEY, account_id, lead_name, null_values)
             lead_rows = read(leads, [LEAD_KEY, ACCOUNT_KEY], [*account_fields, *lead_fields] if flat else lead_fields,
-                             rows, lead_name)
+                             rows, lead_name, {ACCOUNT_KEY: account_id})
     account_encoded = encode(account_rows_table, schema, "account", account_fields, account_name,
                              missing_columns=missing_columns)
     if lead_rows is None:
