@@ -130,9 +130,12 @@ def test_read_rows_returns_the_rows_asked_for_in_their_order(records, tmp_path):
     assert pq.ParquetFile(path).metadata.num_row_groups > 3
     rows = np.array([90, 3, 36, 37, 3, leads.num_rows - 1])
     columns = ["lead_id", "title", "seniority"]
-    got = pick.read_rows(path, columns, rows, path, ["title", "seniority"])
+    got = pick.read_rows(path, columns, rows, path)
     assert got.to_pylist() == leads.select(columns).take(pa.array(rows)).to_pylist()
     assert not pa.types.is_dictionary(got.schema.field("title").type)  # one record needs no dictionary
+    from_memory = pick.read_rows(leads.select(columns).cast(pa.schema([("lead_id", pa.string()), (
+        "title", pa.dictionary(pa.int32(), pa.string())), ("seniority", pa.string())])), columns, rows, "Table")
+    assert from_memory.to_pylist() == got.to_pylist()
     assert pick.read_rows(path, columns, np.zeros(0, np.int64), path).num_rows == 0
 
 

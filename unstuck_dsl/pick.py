@@ -4,10 +4,11 @@
 (seconds at a million accounts); the drawer of a lead depends only on the lead and its account,
 and that of an account on the account alone (with engagement, also on the account's leads,
 whose signals count for it). So the inputs are read twice, lazily: first only the id column,
-to find the record's row (and to refuse an id that names two records, as a full load does),
-then the record's columns up to that row. The rows found are encoded by `data.encode` like any
-input, under the input's own name, so the values, the checks and the messages are a full
-run's.
+to find the record's row (an id in two rows is refused, as a full load refuses it), then the
+record's columns up to that row. The rows found are encoded by `data.encode` like any input,
+under the input's own name, so their values, checks and messages are a full run's; the other
+rows are neither encoded nor checked (a bad value elsewhere in the file does not stop the
+explanation of a good record).
 """
 
 from __future__ import annotations
@@ -21,9 +22,6 @@ import pyarrow.compute as pc
 
 from .data import DataError, Dataset, _describe, account_rows, encode, read_batches
 from .schema import ACCOUNT_KEY, LEAD_KEY, Schema
-
-# Field types read dictionary-encoded from Parquet (as `data.encode` reads them).
-_STRING_TYPES = ("category", "text", "ordinal", "set")
 
 
 def _as_text(column) -> pa.Array:
@@ -41,23 +39,18 @@ def rows_with_id(source, key: str, record_id: str, name: str, null_values: Seque
     (of a Parquet file, only in the row groups whose statistics allow the id)."""
     _, batches = read_batches(source, [key], name, null_values=null_values)  # checks the input, reads lazily
     parquet = _parquet_file(source)
-    if parquet is not None:
-        batches = _parquet_id_batches(parquet, key, str(record_id))
+    numbered = _numbered(batches) if parquet is None else _parquet_id_batches(parquet, key, str(record_id))
     found = []
-    for base, batch in _numbered(batches):
+    for base, batch in numbered:
         hits = pc.equal(_as_text(batch.column(0)), pa.scalar(str(record_id), pa.string())).fill_null(False)
         found.append(np.flatnonzero(hits.to_numpy(zero_copy_only=False)) + base)
     return np.concatenate(found).astype(np.int64, copy=False) if found else np.zeros(0, np.int64)
 
 
 def _numbered(batches) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """Batches with the input row of their first row: from `read_batches` (numbered here) or
-    from the Parquet readers below (numbered already)."""
+    """Batches with the input row of their first row (as the Parquet readers below give them)."""
     base = 0
     for batch in batches:
-        if isinstance(batch, tuple):
-            yield batch
-            continue
         yield base, batch
         base += batch.num_rows
 
@@ -70,22 +63,21 @@ def _only_row(rows: np.ndarray, key: str, record_id: str, name: str) -> np.ndarr
     return rows
 
 
-def read_rows(source, needed: list[str], rows: np.ndarray, name: str, dictionary_columns=(),
-              null_values: Sequence[str] = (), optional: Sequence[str] = (), known: dict[str, str] | None = None
-              ) -> pa.Table:
+def read_rows(source, needed: list[str], rows: np.ndarray, name: str, null_values: Sequence[str] = (),
+              optional: Sequence[str] = (), known: dict[str, str] | None = None) -> pa.Table:
     """The needed columns of the given rows (rows of the input, in the order given), reading the
     input only up to the last of them (of a Parquet file, only the row groups holding them).
     `known` names columns whose value is the same in every row asked for (the id they were
     found by): a Parquet file's are not read again but filled in as text, the form ids are
     keyed by. Dictionary-encoded columns come back decoded: one record needs no dictionary."""
-    present, batches = read_batches(source, needed, name, dictionary_columns, null_values, optional)
+    present, batches = read_batches(source, needed, name, null_values=null_values, optional=optional)
     targets = np.unique(np.asarray(rows, np.int64))  # sorted, each once
     parquet = _parquet_file(source)
     known = {c: v for c, v in (known or {}).items() if c in present} if parquet is not None else {}
-    if parquet is not None:
-        batches = _parquet_row_batches(parquet, [c for c in present if c not in known], targets)
+    numbered = _numbered(batches) if parquet is None else \
+        _parquet_row_batches(parquet, [c for c in present if c not in known], targets)
     pieces, schema = [], None
-    for base, batch in _numbered(batches):
+    for base, batch in numbered:
         if schema is None:
             schema = _decoded(batch.slice(0, 0)).schema
         if not len(targets) or base > targets[-1]:
@@ -181,9 +173,8 @@ def explained_records(schema: Schema, account_fields: list[str], lead_fields: li
     def read(source, kind_keys: list[str], fields: list[str], rows: np.ndarray, name: str,
              known: dict[str, str] | None = None) -> pa.Table:
         wanted = list(dict.fromkeys(kind_keys + fields))
-        strings = [f for f in fields if schema.get(f).type.name in _STRING_TYPES]
         optional = [c for c in wanted if c not in kind_keys] if optional_all else ()
-        return read_rows(source, wanted, rows, name, [*strings, *kind_keys[1:]], null_values, optional, known)
+        return read_rows(source, wanted, rows, name, null_values, optional, known)
 
     def account_rows_of(record_id: str) -> np.ndarray:
         found = rows_with_id(account_source, ACCOUNT_KEY, record_id, account_name, null_values)
