@@ -10,7 +10,7 @@ import pytest
 import unstuck_dsl
 from unstuck_dsl import cli as cli_module
 from unstuck_dsl import sample, store
-from unstuck_dsl.api import StoredAssignments
+from unstuck_dsl.api import ScoringError, StoredAssignments
 from unstuck_dsl.execute import Assignments
 
 from cli_support import AS_OF, RULES, run
@@ -53,6 +53,8 @@ def test_current_stored_scores_are_read_and_stale_ones_scored_again(workspace):
     again = unstuck_dsl.compile(rules_text).score(*_records(workspace), as_of=AS_OF, signals=_signals(workspace))
     assert current.audience("hot").equals(again.audience("hot"))
     assert current.table().equals(again.table())
+    with pytest.raises(ScoringError, match="read from a workspace"):  # stored scores have no parameter outcomes
+        current.explain(lead_id=again.leads.column("lead_id")[0].as_py())
 
 
 def _records(db):

@@ -361,6 +361,8 @@ class ScoreResult:
         live assignment, or with `preview=True` (in a preview run) the preview's, drafts as if live."""
         if preview and not self.preview:
             raise ScoringError("explain(preview=True) needs a run scored with preview codes")
+        if self._kernels is None:
+            raise ScoringError("these scores were read from a workspace, not computed: score to explain a record")
         if (account_id is None) == (lead_id is None):
             raise ScoringError("explain one record: give account_id or lead_id")
         ds = self.dataset

@@ -360,10 +360,11 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
     compiled = pipeline.compile_rules(rules)
     if db is None:
         accounts, leads = _inputs(accounts_path, leads_path, None)
-    elif accounts_path or leads_path:
-        raise UserError("give either --db or input files, not both")
-    signals = _stored_signals(db, signals_path)
-    if db is not None:
+        signals = signals_path
+    else:
+        if accounts_path or leads_path:
+            raise UserError("give either --db or input files, not both")
+        signals = _stored_signals(db, signals_path)
         engaged = compiled.model.engagement is not None and signals is not None
         accounts, leads = _explained_records(db, compiled.model.schema, account_id, lead_id, engaged)
     # Only the record and the records it depends on are read and scored, not every record.
@@ -493,9 +494,9 @@ def _stored_run(rules_text: str, as_of: dt.date, db):
 
 def _scored_by(scores: pa.Table, ruleset_hash: str, as_of: dt.date) -> bool:
     """Whether every stored score row was computed by this ruleset as of this date."""
-    return scores.num_rows == 0 or (pc.all(pc.equal(scores.column("ruleset"), ruleset_hash)).as_py() is True
-                                    and pc.all(pc.equal(scores.column("as_of"), pa.scalar(as_of, pa.date32()))).as_py()
-                                    is True)
+    same_rules = pc.all(pc.equal(scores.column("ruleset"), ruleset_hash), skip_nulls=False).as_py()
+    same_day = pc.all(pc.equal(scores.column("as_of"), pa.scalar(as_of, pa.date32())), skip_nulls=False).as_py()
+    return scores.num_rows == 0 or (same_rules is True and same_day is True)
 
 
 @cli.command()
