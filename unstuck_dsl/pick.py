@@ -64,15 +64,17 @@ def _only_row(rows: np.ndarray, key: str, record_id: str, name: str) -> np.ndarr
 
 
 def read_rows(source, needed: list[str], rows: np.ndarray, name: str, null_values: Sequence[str] = (),
-              optional: Sequence[str] = (), known: dict[str, str] | None = None) -> pa.Table:
+              optional: Sequence[str] = (), known: dict[str, str] | None = None, dictionary_columns=()) -> pa.Table:
     """The needed columns of the given rows (rows of the input, in the order given), reading the
     input only up to the last of them (of a Parquet file, only the row groups holding them).
     `known` names columns whose value is the same in every row asked for (the id they were
     found by): a Parquet file's are not read again but filled in as text, the form ids are
-    keyed by. Dictionary-encoded columns come back decoded: one record needs no dictionary."""
+    keyed by. `dictionary_columns` (text and set fields) are read from Parquet's dictionary
+    pages, which decodes a list of strings about twice as fast; every column comes back decoded
+    (one record needs no dictionary)."""
     present, batches = read_batches(source, needed, name, null_values=null_values, optional=optional)
     targets = np.unique(np.asarray(rows, np.int64))  # sorted, each once
-    parquet = _parquet_file(source)
+    parquet = _parquet_file(source, dictionary_columns)
     known = {c: v for c, v in (known or {}).items() if c in present} if parquet is not None else {}
     numbered = _numbered(batches) if parquet is None else \
         _parquet_row_batches(parquet, [c for c in present if c not in known], targets)
@@ -100,14 +102,18 @@ def read_rows(source, needed: list[str], rows: np.ndarray, name: str, null_value
 PARQUET_BATCH_ROWS = 65_536  # within a row group, reading stops after the batch holding the last row
 
 
-def _parquet_file(source):
-    """A Parquet input, opened, or None for any other input. Its strings are read as values:
-    for the few rows read, decoding the dictionary pages costs more than it saves."""
+def _parquet_file(source, dictionary_columns=()):
+    """A Parquet input, opened (the strings of `dictionary_columns` read as dictionaries), or
+    None for any other input."""
     if not isinstance(source, (str, Path)) or Path(source).suffix.lower() != ".parquet":
         return None
     import pyarrow.parquet as pq
 
-    return pq.ParquetFile(source)
+    parquet = pq.ParquetFile(source)
+    leaves = [parquet.schema.column(i) for i in range(parquet.metadata.num_columns)]
+    dictionary = [leaf.path for leaf in leaves
+                  if leaf.path.split(".")[0] in dictionary_columns and leaf.physical_type == "BYTE_ARRAY"]
+    return pq.ParquetFile(source, read_dictionary=dictionary) if dictionary else parquet
 
 
 def _group_starts(parquet) -> np.ndarray:
@@ -174,7 +180,8 @@ def explained_records(schema: Schema, account_fields: list[str], lead_fields: li
              known: dict[str, str] | None = None) -> pa.Table:
         wanted = list(dict.fromkeys(kind_keys + fields))
         optional = [c for c in wanted if c not in kind_keys] if optional_all else ()
-        return read_rows(source, wanted, rows, name, null_values, optional, known)
+        strings = [f for f in fields if schema.get(f).type.name in ("category", "text", "ordinal", "set")]
+        return read_rows(source, wanted, rows, name, null_values, optional, known, strings)
 
     def account_rows_of(record_id: str) -> np.ndarray:
         found = rows_with_id(account_source, ACCOUNT_KEY, record_id, account_name, null_values)
