@@ -1041,9 +1041,13 @@ def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, lea
     # One table after the other: loading both at once on two threads was no faster (Arrow already
     # decodes on several threads) and held both tables' temporaries at the same time.
     lead_table = encode(leads, schema, "lead", lead_fields, lead_name, (ACCOUNT_KEY,), null_values, missing_columns)
-    # Each lead's account as a row index (-1: not in the accounts), resolved once at load so the
-    # kernel never probes a hash table.
-    return Dataset(account_table, lead_table, rows_of_dictionary_chunks(account_table.index, lead_table.account_ids))
+    return Dataset(account_table, lead_table, account_rows(lead_table.account_ids, account_table.ids, account_table.index))
+
+
+def account_rows(lead_account_ids, account_ids, index: IdIndex | None = None) -> np.ndarray:
+    """Each lead's account as a row index (-1: not in the accounts), resolved once at load so the
+    kernel never probes a hash table; `index` is the accounts' id index when it is built."""
+    return rows_of_dictionary_chunks(index if index is not None else IdIndex(account_ids), lead_account_ids)
 
 
 def _to_arrow_any(source, needed: list[str], null_values: Sequence[str], optional: Sequence[str] = ()) -> pa.Table:
