@@ -12,6 +12,7 @@ import pytest
 
 from unstuck_dsl import api, pick, sample
 from unstuck_dsl.data import DataError
+from unstuck_dsl.keys import IdIndex
 
 from cli_support import AS_OF, RULES, run
 
@@ -144,10 +145,10 @@ def test_the_id_index_finds_every_record_and_only_those(records):
     ids = leads.column("lead_id")
     chunked = pa.chunked_array([ids.slice(0, 100), ids.slice(100)])
     for column in (ids, chunked, chunked.dictionary_encode()):
-        index = api.IdIndex(column)
+        index = IdIndex(column)
         assert [index.row_of(v) for v in ids.to_pylist()] == list(range(len(ids)))
         assert index.row_of("L-nobody") is None and index.row_of("") is None
-    numbers = api.IdIndex(pa.array([30, 4, 1000, 7]))
+    numbers = IdIndex(pa.array([30, 4, 1000, 7]))
     assert [numbers.row_of(v) for v in ("30", 4, "1000", "7", "07")] == [0, 1, 2, 3, None]
 
 

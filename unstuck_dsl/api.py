@@ -10,7 +10,6 @@ compile rules once, score tables, explain any record.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import functools
 import threading
@@ -386,7 +385,7 @@ class ScoreResult:
         if lead_id is not None:
             if ds.leads is None:
                 raise ScoringError("no leads were scored")
-            row = self._lead_index.row_of(lead_id)
+            row = ds.leads.row_of(lead_id)  # the id index, built on the first call
             if row is None:
                 raise ScoringError(f"unknown lead id {lead_id!r}")
             account_row = int(ds.lead_account_rows[row])
@@ -396,21 +395,12 @@ class ScoreResult:
             else:
                 sub = Dataset(ds.accounts.take([]), lead_table, np.full(1, -1, np.int64))  # the lead's account is not in the data
         else:
-            row = self._account_index.row_of(account_id)
+            row = ds.accounts.row_of(account_id)
             if row is None:
                 raise ScoringError(f"unknown account id {account_id!r}")
             sub = Dataset(ds.accounts.take([row]), None, None)
         explanation = self._explain_subset(sub, lead_id is not None, frozenset(self.preview) if preview else frozenset())
         return attrs.evolve(explanation, engagement=self._engagement_rows(row, lead_id is not None))
-
-    # Rows by id, built when a record of that kind is first explained.
-    @functools.cached_property
-    def _account_index(self) -> IdIndex:
-        return IdIndex(self.dataset.accounts.ids)
-
-    @functools.cached_property
-    def _lead_index(self) -> IdIndex:
-        return IdIndex(self.dataset.leads.ids)
 
     def _engagement_rows(self, row: int, is_lead: bool):
         """Which signals count for this record, how old each is and how much it still counts;
@@ -455,33 +445,6 @@ class ScoreResult:
                 persona_score = int(persona_scores[0])
         result = LeadResult(account_result, persona_code, persona_score, band(persona_score), persona_outcomes)
         return explain.explain_lead(rules.model, lead, account, result, self.as_of, preview=preview)
-
-
-class IdIndex:
-    """A record's row from its id in O(log n) string comparisons: the ids' sort order, built
-    once (a few hundred ms for three million ids), then searched by bisection. Ids are unique
-    (`data.check_unique`), so the row found is the only one."""
-
-    def __init__(self, ids: pa.ChunkedArray | pa.Array):
-        if isinstance(ids, pa.ChunkedArray):
-            ids = ids.combine_chunks()  # one array: a row is then reached in constant time
-        if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
-            ids = ids.cast(pa.string())  # keys are text: ordered as text, like the key searched for
-        self._ids = ids
-        self._order = pc.sort_indices(ids).to_numpy(zero_copy_only=False)
-
-    def __len__(self) -> int:
-        return len(self._order)
-
-    def __getitem__(self, k: int) -> str:
-        """The k-th id in sorted order (what `bisect` searches)."""
-        return self._ids[int(self._order[k])].as_py()
-
-    def row_of(self, record_id) -> int | None:
-        """The row holding `record_id` (compared as text, as ids are keyed), or None."""
-        key = str(record_id)
-        k = bisect.bisect_left(self, key)
-        return int(self._order[k]) if k < len(self) and self[k] == key else None
 
 
 def _rule_outcomes(rule_irs, rules, row: np.ndarray):

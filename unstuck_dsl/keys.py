@@ -11,6 +11,7 @@ leads' `account_id`) are the numbers compared as their decimal text, as a user w
 from __future__ import annotations
 
 import functools
+import re
 
 import attrs
 import numpy as np
@@ -99,11 +100,11 @@ class IdIndex:
 
     def row_of(self, record_id) -> int | None:
         """The row of one id (given as text or a number), or None."""
-        if self.is_number:
-            try:
-                probe = pa.array([int(str(record_id).strip())], pa.int64())
-            except ValueError:
+        if self.is_number:  # a whole-number id is found by the number or its decimal text ("07" is not 7)
+            text = str(record_id)
+            if not re.fullmatch(r"-?[0-9]+", text) or str(int(text)) != text or not -2 ** 63 <= int(text) < 2 ** 63:
                 return None
+            probe = pa.array([int(text)], pa.int64())
         else:
             probe = pa.array([str(record_id)], pa.string())
         row = int(self.rows_of(probe)[0])
