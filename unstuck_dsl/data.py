@@ -452,8 +452,14 @@ def _read_parquet(path: Path, needed: list[str], dictionary_columns=(),
                        if leaf.path.split(".")[0] in dictionary_columns and leaf.physical_type == "BYTE_ARRAY"]
     if read_dictionary:
         parquet = pq.ParquetFile(path, read_dictionary=read_dictionary, pre_buffer=False, buffer_size=1 << 20)
-    # Batches keep memory bounded by the batch, not the file: each is encoded, then dropped.
-    return present, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=present)
+    # Batches keep memory bounded by the batch, not the file: each is encoded, then dropped. With
+    # dictionary pages a batch must not span two row groups (Arrow cannot join a list column's
+    # dictionaries across them), so then the batches are read row group by row group.
+    if not read_dictionary:
+        return present, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=present)
+    groups = range(parquet.metadata.num_row_groups)
+    return present, (batch for group in groups
+                     for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group], columns=present))
 
 
 def _read_jsonl(path: Path, needed: list[str], optional: Sequence[str] = ()) -> pa.Table:
