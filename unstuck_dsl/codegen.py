@@ -37,7 +37,6 @@ straight-line emitter here, and its operation in the table interpreter (interpre
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from pathlib import Path
 
@@ -220,39 +219,43 @@ class _RuleValues:
         return self.names[k]
 
 
-def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str, taking_part) -> list[tuple[int, str, str]]:
-    """Per rule, in two steps: its filters and excludes, evaluated only when the rule takes part
-    in this run (`taking_part(rule)`: live, or a previewed draft); then its score parameters,
-    only when it still qualifies (a failed filter or a hit exclude makes its score irrelevant,
-    SPEC §5). A branch per gate would skip more, but costs more compile time than it saves. An
-    `explain` run evaluates everything, since it reports every parameter's outcome. Returns
+def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str) -> list[tuple[int, str, str]]:
+    """Per rule: its filters and excludes, then, only when it still qualifies, its score
+    parameters (a failed filter or a hit exclude makes its score irrelevant, SPEC §5). One branch
+    per rule: a branch per gate skips a little more but costs more compile time than it saves.
+    An `explain` run evaluates everything, since it reports every parameter's outcome. Returns
     (rule, qualifies, score) variable names per rule, in rule order."""
     results = []
     for rule in block.rules:
         q, earned, s = f"q{rule.index}", f"e{rule.index}", f"s{rule.index}"
         values = _RuleValues(block, f"{tag}r{rule.index}")
-        gates = [p for p in rule.params if p.mode != "score"]
-        scores = [p for p in rule.params if p.mode == "score"]
-        e.line(f"{q} = explain or {taking_part(rule)}")
+        e.line(f"{q} = True")
         e.line(f"{earned} = 0")
-        for group in [g for g in (gates, scores) if g]:
+        gates = [(p, values.evaluate(e, p.value)) for p in rule.params if p.mode != "score"]  # first: scores may reuse them
+        for p, value in gates:
+            e.line(f"{q} = {q} & ({value} {'>=' if p.mode == 'filter' else '<'} {p.threshold})")
+        _record_outcomes(e, gates)
+        scoring = _Emitter(e.prefix, e.slots, e.layouts, e.indent + " " * 4)
+        scores = [(p, values.evaluate(scoring, p.value)) for p in rule.params if p.mode == "score"]
+        for p, value in scores:
+            scoring.line(f"{earned} += {weights}[{p.slot}] * ({value} == {ir.TRUE})")
+        _record_outcomes(scoring, scores)
+        if scoring.lines:
             e.line(f"if {q} or explain:")
-            guarded = _Emitter(e.prefix, e.slots, e.layouts, e.indent + " " * 4)
-            for p in group:
-                value = values.evaluate(guarded, p.value)
-                if p.mode == "score":
-                    guarded.line(f"{earned} += {weights}[{p.slot}] * ({value} == {ir.TRUE})")
-                else:
-                    passes = f"{value} >= {p.threshold}" if p.mode == "filter" else f"{value} < {p.threshold}"
-                    guarded.line(f"{q} = {q} and {passes}")
-                guarded.line("if explain:")
-                guarded.line(f"    out_tri[i, {p.slot}] = {value}")
-            e.lines += guarded.lines
+            e.lines += scoring.lines
         # round-half-up(100 × earned / possible) in integers: floor((200e + p) / 2p)
         e.line(f"pos = possible[{rule.index}]")
         e.line(f"{s} = 100 if pos == 0 else (200 * {earned} + pos) // (2 * pos)")
         results.append((rule.index, q, s))
     return results
+
+
+def _record_outcomes(e: _Emitter, evaluated: list[tuple[ir.ParamIR, str]]) -> None:
+    """In an explain run, each parameter's truth value into its outcome column."""
+    if evaluated:
+        e.line("if explain:")
+        for p, value in evaluated:
+            e.line(f"    out_tri[i, {p.slot}] = {value}")
 
 
 def _emit_assignment(e: _Emitter, results, first: int, active: str, best: str, best_score: str,
@@ -332,8 +335,7 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
 
     # accounts
     e = _Emitter("a", program.account_columns, layouts, " " * 4)
-    results = _emit_block(e, program.icps, "", "weights",
-                          lambda rule: f"(live[{rule.index}] != 0 or (preview and preview_live[{rule.index}] != 0))")
+    results = _emit_block(e, program.icps, "", "weights")
     _emit_assignment(e, results, 0, "live", "best", "best_score", "out_icp", "out_score")
     e.line("if preview:")
     inner = _Emitter("a", program.account_columns, layouts, " " * 8)
@@ -349,8 +351,7 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
             continue
         body.line(f"if icp == {icp_index} or picp == {icp_index}:")
         inner = _Emitter("l", program.lead_columns, layouts, " " * 8)
-        results = _emit_block(inner, block, f"p{icp_index}", "weights", functools.partial(_persona_taking_part,
-                                                                                        icp_index, first))
+        results = _emit_block(inner, block, f"p{icp_index}", "weights")
         for assigned, names in (("icp", ("live", "best", "best_score", "out_persona", "out_score")),
                                 ("picp", ("preview_live", "pbest", "pbest_score", "out_preview_persona",
                                           "out_preview_score"))):
@@ -361,12 +362,6 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
         body.lines += inner.lines
     lines += _kernel("score_leads", lead_args, body.lines)
     return "\n".join(lines) + "\n"
-
-
-def _persona_taking_part(icp_index: int, first: int, rule: ir.RuleIR) -> str:
-    """A Persona takes part for a lead whose account took its ICP, live or in preview."""
-    k = rule.index - first
-    return f"((icp == {icp_index} and live[{k}] != 0) or (picp == {icp_index} and preview_live[{k}] != 0))"
 
 
 def _emit_lead_start(e: _Emitter) -> None:
