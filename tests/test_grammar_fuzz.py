@@ -13,10 +13,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 
 from unstuck_dsl.diagnostics import render_all
-from unstuck_dsl.parser import MAX_NESTING, lark_parser, parse_source
+from unstuck_dsl.parser import MAX_NESTING, grammar_parser, parse_source
 from unstuck_dsl.pipeline import check_sources
 from unstuck_dsl.printer import print_file
 from unstuck_dsl.source import Source
+
+# Built fresh, not loaded from the parser cache: hypothesis reads the analysed grammar.
+GRAMMAR = grammar_parser()
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = "\n".join(p.read_text(encoding="utf-8") for p in sorted((REPO / "rules").glob("*.ust")))
@@ -60,7 +63,7 @@ def _token_strategies() -> dict[str, st.SearchStrategy[str]]:
     }
     separator = st.sampled_from([" ", " ", " ", " ", "\n", "\t", "  # note\n", ""])
     tokens = {}
-    for terminal in lark_parser().terminals:
+    for terminal in GRAMMAR.terminals:
         if terminal.name in ("WS", "COMMENT"):
             continue
         if terminal.pattern.type == "str":
@@ -74,7 +77,7 @@ def _token_strategies() -> dict[str, st.SearchStrategy[str]]:
     return tokens
 
 
-programs = from_lark(lark_parser(), explicit=_token_strategies())
+programs = from_lark(GRAMMAR, explicit=_token_strategies())
 
 
 def assert_answers_with_diagnostics(text: str) -> list:

@@ -31,8 +31,14 @@ def grammar_text() -> str:
 
 @functools.cache
 def lark_parser() -> lark.Lark:
+    return grammar_parser(cache=_parser_cache_file())
+
+
+def grammar_parser(cache: str | bool = False) -> lark.Lark:
+    """The LALR parser of the grammar. Built fresh (`cache` False) it also carries the analysed
+    grammar itself, which a parser loaded from Lark's cache does not (the grammar fuzzer reads it)."""
     return lark.Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
-                     maybe_placeholders=True, cache=_parser_cache_file())
+                     maybe_placeholders=True, cache=cache)
 
 
 def _parser_cache_file() -> str | bool:
