@@ -70,7 +70,7 @@ def test_enrichment_rescores_only_the_touched_accounts_and_their_leads(rules, tm
         assert row[0] is not None and sorted(row[1]) == ["Okta", "Snowflake"]
         assert_equals_full_rescore(workspace, rules)
         assert workspace.db.execute("SELECT count(*) FROM score_history").fetchall()[0][0] > 0
-        assert workspace.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0] == "1"
+        assert workspace.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0] == "2"
         assert workspace.db.execute("SELECT count(*) FROM rulesets").fetchall()[0][0] == 1
 
 

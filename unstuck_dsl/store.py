@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import math
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -28,16 +29,20 @@ from . import model
 from .data import SET_SEPARATOR, DataError, _describe, check_unique, read_table, typed_column
 from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: records and scores without primary-key indexes (ids are kept unique by ingest)
 BUSY_WAIT_VARIABLE, BUSY_WAIT_DEFAULT = "UNSTUCK_BUSY_WAIT", 10.0  # seconds to wait for another process
 
+# Records and scores carry no PRIMARY KEY: DuckDB's index on a string key made bulk loads and
+# re-scores several times slower and held every key in memory. Their ids stay unique because every
+# write is set-based and keyed: an input file's ids are checked unique, `upsert` inserts only ids not
+# stored yet, and `write_scores` deletes a record's scores before inserting its new ones.
 _TABLES = {
     "meta": "key VARCHAR PRIMARY KEY, value VARCHAR",
-    "accounts": "account_id VARCHAR PRIMARY KEY",
-    "leads": "lead_id VARCHAR PRIMARY KEY, account_id VARCHAR",
-    "account_scores": "account_id VARCHAR PRIMARY KEY, icp_code VARCHAR, icp_score INTEGER, icp_band VARCHAR, "
+    "accounts": "account_id VARCHAR",
+    "leads": "lead_id VARCHAR, account_id VARCHAR",
+    "account_scores": "account_id VARCHAR, icp_code VARCHAR, icp_score INTEGER, icp_band VARCHAR, "
                       "ruleset VARCHAR, as_of DATE",
-    "lead_scores": "lead_id VARCHAR PRIMARY KEY, account_id VARCHAR, icp_code VARCHAR, icp_score INTEGER, "
+    "lead_scores": "lead_id VARCHAR, account_id VARCHAR, icp_code VARCHAR, icp_score INTEGER, "
                    "icp_band VARCHAR, persona_code VARCHAR, persona_score INTEGER, persona_band VARCHAR, "
                    "ruleset VARCHAR, as_of DATE",
     "rulesets": "hash VARCHAR PRIMARY KEY, applied_at TIMESTAMP, rules VARCHAR",
@@ -180,6 +185,7 @@ class Store:
         import duckdb
 
         self.path = Path(path)
+        self.read_only = read_only
         if read_only and not self.path.exists():
             raise DataError(f"{self.path}: no such workspace database; create it with `unstuck ingest`")
         if not read_only and not os.access(self.path.parent, os.W_OK):
@@ -197,6 +203,8 @@ class Store:
                     raise WorkspaceBusy(f"workspace busy: another unstuck process is using {self.path}; "
                                         "try again when it has finished") from None
                 time.sleep(0.2)
+        self._verifying: threading.Thread | None = None
+        self._verify_failure: BaseException | None = None
         try:
             self._verify()
             if not read_only:
@@ -209,7 +217,12 @@ class Store:
         return self
 
     def __exit__(self, kind, value, traceback) -> None:
-        self.db.close()
+        try:
+            if value is None:
+                self.verified()  # a command that wrote nothing still hears that the workspace is damaged
+        finally:
+            self._stop_verifying()
+            self.db.close()
         if value is not None:
             import duckdb
 
@@ -235,9 +248,53 @@ class Store:
 
     def _verify(self) -> None:
         """Read every stored value once. DuckDB checksums each block it reads, so a damaged
-        workspace is reported here, before a command has read half of it or written to it."""
-        for (table,) in self.db.execute("SELECT table_name FROM duckdb_tables()").fetchall():
-            self.db.execute(f"SELECT count(*), bit_xor(hash(COLUMNS(*))) FROM {_quote(table)}").fetchall()
+        workspace is reported before a command writes to it or reads half of it. A read-only
+        store reads now; a writable one reads beside the command, on its own connection, while
+        the command reads its input and compiles: `verified` waits for it, and every transaction
+        begins with `verified` (so does closing the store). A damaged catalog fails here already."""
+        tables = [table for (table,) in self.db.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        reader = self.db.cursor()
+        self._reader = reader
+
+        def read_everything() -> None:
+            try:
+                for table in tables:  # any_value reads every block of every column, and decodes less than a hash
+                    reader.execute(f"SELECT count(*), any_value(COLUMNS(*)) FROM {_quote(table)}").fetchall()
+            except BaseException as exc:  # noqa: BLE001 - raised in the command's thread by `verified`
+                self._verify_failure = exc
+            finally:
+                with contextlib.suppress(Exception):
+                    reader.close()
+
+        if self.read_only or not tables:
+            read_everything()
+            self.verified()
+            return
+        self._verifying = threading.Thread(target=read_everything, name="unstuck-verify", daemon=True)
+        self._verifying.start()
+
+    def verified(self) -> None:
+        """Wait until every stored block has been read; a damaged workspace raises WorkspaceDamaged."""
+        if self._verifying is not None:
+            self._verifying.join()
+            self._verifying = None
+        failure = self._verify_failure
+        if failure is not None:
+            import duckdb
+
+            if isinstance(failure, duckdb.Error):
+                failure = self._workspace_error(failure) or DataError(
+                    f"{self.path}: cannot read the workspace ({str(failure).splitlines()[0]})")
+            self._verify_failure = failure
+            raise failure
+
+    def _stop_verifying(self) -> None:
+        """End the reading early: the command failed, and the store is closing."""
+        if self._verifying is not None:
+            with contextlib.suppress(Exception):
+                self._reader.interrupt()
+            self._verifying.join()
+            self._verifying = None
 
     def _create(self) -> None:
         """Create what is missing; a current workspace is left as it is (not even rewritten)."""
@@ -254,7 +311,21 @@ class Store:
         with self.transaction():
             for table in missing:
                 self.db.execute(f"CREATE TABLE {table} ({_TABLES[table]})")
+            if version == 1:
+                self._drop_key_indexes()
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+
+    def _drop_key_indexes(self) -> None:
+        """Schema 1 to 2: records and scores lose their PRIMARY KEY (see `_TABLES`). DuckDB cannot
+        drop a constraint, so each such table is copied whole, with its columns and values as they
+        are, inside the transaction that records the new schema version."""
+        keyed = {r[0] for r in self.db.execute("SELECT table_name FROM duckdb_constraints() "
+                                               "WHERE constraint_type = 'PRIMARY KEY'").fetchall()}
+        for table in ("accounts", "leads", "account_scores", "lead_scores"):
+            if table in keyed:
+                self.db.execute(f"CREATE TABLE {table}_v2 AS SELECT * FROM {table}")
+                self.db.execute(f"DROP TABLE {table}")
+                self.db.execute(f"ALTER TABLE {table}_v2 RENAME TO {table}")
 
     def _columns(self, table: str) -> dict[str, str]:
         return {r[0]: r[1] for r in self.db.execute(f"DESCRIBE {table}").fetchall()}
@@ -307,20 +378,37 @@ class Store:
 
     # ---- reads --------------------------------------------------------------------------------
 
-    def records(self, kind: str, ids: pa.Array | None = None, schema=None) -> pa.Table:
-        """Stored records of one kind (all, or those ids) as Arrow, straight from DuckDB. With the
-        schema of a ruleset, a declared field stored with another type is read as the declared type
-        when every value converts exactly (as `ensure_fields` would store it), else a DataError."""
+    def records(self, kind: str, ids: pa.Array | None = None, schema=None, ordered: bool = True) -> pa.Table:
+        """Stored records of one kind (all, or those ids) as Arrow, straight from DuckDB, in id
+        order unless `ordered` is false. With the schema of a ruleset, a declared field stored
+        with another type is read as the declared type when every value converts exactly (as
+        `ensure_fields` would store it), else a DataError."""
         table, key = _TABLE_OF[kind]
         changed = {column: (source, target) for column, source, target in
                    (self._type_changes(kind, schema) if schema is not None else ())}
         listed = ", ".join(f"{_converted(f't.{_quote(c)}', *changed[c])} AS {_quote(c)}" if c in changed
                            else f"t.{_quote(c)}" for c in self._columns(table))
+        order = f" ORDER BY t.{key}" if ordered else ""
         if ids is None:
-            return self.db.sql(f"SELECT {listed} FROM {table} t ORDER BY t.{key}").to_arrow_table()
+            return self.db.sql(f"SELECT {listed} FROM {table} t{order}").to_arrow_table()
         with self.registered("wanted_ids", pa.table({"id": ids})):
-            return self.db.sql(f"SELECT {listed} FROM {table} t JOIN wanted_ids w ON t.{key} = w.id "
-                               f"ORDER BY t.{key}").to_arrow_table()
+            return self.db.sql(f"SELECT {listed} FROM {table} t WHERE t.{key} IN (SELECT id FROM wanted_ids)"
+                               f"{order}").to_arrow_table()
+
+    def affected(self, accounts: pa.Array, leads: pa.Array) -> tuple[pa.Array, pa.Array]:
+        """Which records scoring must see when these accounts and leads changed: the changed leads
+        and every lead of a changed account, and the accounts those leads and the changed accounts
+        are (ids of accounts not stored included; reading them gives nothing)."""
+        with self.registered("changed_accounts", pa.table({"id": accounts})), \
+                self.registered("changed_leads", pa.table({"id": leads})):
+            self.db.execute("CREATE OR REPLACE TEMP TABLE affected_leads AS SELECT lead_id, account_id FROM leads "
+                            "WHERE lead_id IN (SELECT id FROM changed_leads) "
+                            "OR account_id IN (SELECT id FROM changed_accounts)")
+            lead_ids = self.db.sql("SELECT lead_id FROM affected_leads").to_arrow_table().column(0)
+            account_ids = self.db.sql("SELECT id FROM changed_accounts UNION SELECT account_id FROM affected_leads "
+                                      "WHERE account_id IS NOT NULL").to_arrow_table().column(0)
+            self.db.execute("DROP TABLE affected_leads")
+        return lead_ids, account_ids
 
     def scores(self, kind: str) -> pa.Table:
         table, key = ("account_scores", ACCOUNT_KEY) if kind == "account" else ("lead_scores", LEAD_KEY)
@@ -381,6 +469,7 @@ class Store:
         """One transaction: committed when the block ends, rolled back when it raises."""
         import duckdb
 
+        self.verified()  # nothing is written to a workspace not known to be whole
         self.db.execute("BEGIN TRANSACTION")
         try:
             yield
@@ -420,33 +509,40 @@ class Store:
             self._ensure_columns(table, {c: described[c] for c in columns})
             stored = self._columns(table)
             value_of = {c: _converted(f"i.{_quote(c)}", described[c], stored[c]) for c in columns}
+            listed = ", ".join(_quote(c) for c in [key, *columns])
+            values = ", ".join([f"i.{key}", *value_of.values()])
+            if not self.count(kind):  # the first load: every record is new
+                self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {values} FROM incoming i")
+                return incoming.column(key).combine_chunks(), incoming.num_rows, 0
             differs = " OR ".join(f"{value_of[c]} IS DISTINCT FROM t.{_quote(c)}" for c in columns) or "FALSE"
             changed = self.db.sql(
                 f"SELECT i.{key}, t.{key} IS NULL AS new FROM incoming i LEFT JOIN {table} t ON i.{key} = t.{key} "
                 f"WHERE t.{key} IS NULL OR {differs}").to_arrow_table()
             inserted = int(pc.sum(changed.column("new").cast(pa.int64())).as_py() or 0)
-            listed = ", ".join(_quote(c) for c in [key, *columns])
-            values = ", ".join([f"i.{key}", *value_of.values()])
-            self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {values} FROM incoming i "
-                            f"WHERE i.{key} NOT IN (SELECT {key} FROM {table})")
-            if columns:
+            if changed.num_rows > inserted:  # only the stored records whose values change are rewritten
                 assignments = ", ".join(f"{_quote(c)} = {value_of[c]}" for c in columns)
-                self.db.execute(f"UPDATE {table} SET {assignments} FROM incoming i WHERE {table}.{key} = i.{key}")
+                self.db.execute(f"UPDATE {table} AS t SET {assignments} FROM incoming i "
+                                f"WHERE t.{key} = i.{key} AND ({differs})")
+            if inserted:
+                self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {values} FROM incoming i "
+                                f"ANTI JOIN {table} t ON i.{key} = t.{key}")
         return changed.column(0).combine_chunks(), inserted, changed.num_rows - inserted
 
     def write_scores(self, result, accounts: pa.Array, leads: pa.Array, ruleset_hash: str,
-                     as_of: dt.date, report: IngestReport) -> None:
-        """Store the new scores of these records and a history row for every score that moved."""
+                     as_of: dt.date, report: IngestReport, every_record: bool = False) -> None:
+        """Store the new scores of these records (ids among those scored) and a history row for
+        every score that moved: a few set statements per kind over the result's Arrow columns.
+        `every_record` says these are all the stored records (a rescore): their old scores go at once."""
         now = dt.datetime.now()
         for kind, ids, table in (("account", accounts, result.accounts),
                                  ("lead", leads, result.leads)):
             if table is None or len(ids) == 0:
                 continue
             key = ACCOUNT_KEY if kind == "account" else LEAD_KEY
-            keep = pc.is_in(table.column(key), value_set=ids)
-            new = table.filter(keep).select([key, *_SCORE_COLUMNS[kind]])
-            new = pa.table({name: (new.column(name).cast(pa.string()) if pa.types.is_dictionary(new.column(name).type)
-                                   else new.column(name)) for name in new.column_names})
+            new = table.select([key, *_SCORE_COLUMNS[kind]])
+            if len(ids) != new.num_rows:  # some records were scored only to score others
+                wanted = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+                new = new.filter(pc.is_in(new.column(key), value_set=wanted))
             scores = "account_scores" if kind == "account" else "lead_scores"
             persona = ("n.persona_code", "n.persona_score", "o.persona_code", "o.persona_score") if kind == "lead" \
                 else ("NULL", "NULL", "NULL", "NULL")
@@ -454,32 +550,49 @@ class Store:
             bands = ("icp_band", "persona_band") if kind == "lead" else ("icp_band",)
             moved = (f"o.icp_code IS DISTINCT FROM n.icp_code OR o.icp_score IS DISTINCT FROM n.icp_score "
                      f"OR {persona[2]} IS DISTINCT FROM {persona[0]} OR {persona[3]} IS DISTINCT FROM {persona[1]}")
+            band_moved = " OR ".join(f"o.{b} IS DISTINCT FROM n.{b}" for b in bands)
+            stored = self.db.execute(f"SELECT count(*) FROM {scores}").fetchall()[0][0]
             with self.registered("new_scores", new):
-                first, moved_count, code_moved, band_moved = self.db.execute(
-                    f"SELECT count(*) FILTER (WHERE o.{key} IS NULL), "
-                    f"count(*) FILTER (WHERE o.{key} IS NOT NULL AND ({moved})), "
-                    f"count(*) FILTER (WHERE o.{key} IS NOT NULL AND o.{code} IS DISTINCT FROM n.{code}), "
-                    f"count(*) FILTER (WHERE o.{key} IS NOT NULL AND ("
-                    + " OR ".join(f"o.{b} IS DISTINCT FROM n.{b}" for b in bands) + ")) "
-                    f"FROM new_scores n LEFT JOIN {scores} o USING ({key})").fetchall()[0]
-                if kind == "account":
-                    report.new_accounts += first
-                    report.moved_accounts += moved_count
-                    report.changed_icp += code_moved
-                    report.changed_band_accounts += band_moved
-                else:
-                    report.new_leads += first
-                    report.moved_leads += moved_count
-                    report.changed_persona += code_moved
-                    report.changed_band_leads += band_moved
-                self.db.execute(
-                    f"INSERT INTO score_history SELECT ?, n.{key}, o.icp_code, n.icp_code, o.icp_score, n.icp_score, "
-                    f"{persona[2]}, {persona[0]}, {persona[3]}, {persona[1]}, ?, ? "
-                    f"FROM new_scores n LEFT JOIN {scores} o USING ({key}) WHERE {moved}",
-                    [kind, ruleset_hash, now])
+                # The records scored before whose scores moved, and those scored for the first time
+                # (a band or a code moves only with a score): one join, usually a few rows.
+                changes = (
+                    f"SELECT $kind::VARCHAR AS kind, n.{key} AS record_id, o.icp_code AS old_icp_code, "
+                    f"n.icp_code AS new_icp_code, o.icp_score AS old_icp_score, n.icp_score AS new_icp_score, "
+                    f"{persona[2]} AS old_persona_code, {persona[0]} AS new_persona_code, "
+                    f"{persona[3]} AS old_persona_score, {persona[1]} AS new_persona_score, "
+                    f"o.{key} IS NULL AS first, ({moved}) AS moved, o.{code} IS DISTINCT FROM n.{code} AS code_moved, "
+                    f"({band_moved}) AS band_moved "
+                    f"FROM new_scores n LEFT JOIN {scores} o USING ({key}) WHERE o.{key} IS NULL OR {moved}")
+                history = ("INSERT INTO score_history SELECT kind, record_id, old_icp_code, new_icp_code, "
+                           "old_icp_score, new_icp_score, old_persona_code, new_persona_code, old_persona_score, "
+                           "new_persona_score, $ruleset, $now FROM {} WHERE moved")
+                if stored:
+                    self.db.execute(f"CREATE OR REPLACE TEMP TABLE score_changes AS {changes}", {"kind": kind})
+                    first, moved_count, code_moved, band_count = self.db.execute(
+                        "SELECT count(*) FILTER (WHERE first), count(*) FILTER (WHERE NOT first), "
+                        "count(*) FILTER (WHERE NOT first AND code_moved), "
+                        "count(*) FILTER (WHERE NOT first AND band_moved) FROM score_changes").fetchall()[0]
+                    self.db.execute(history.format("score_changes"), {"ruleset": ruleset_hash, "now": now})
+                    self.db.execute("DROP TABLE score_changes")
+                else:  # none stored yet: every record is scored for the first time
+                    first, moved_count, code_moved, band_count = new.num_rows, 0, 0, 0
+                    self.db.execute(history.format(f"({changes})"), {"kind": kind, "ruleset": ruleset_hash, "now": now})
+                if every_record:
+                    self.db.execute(f"DELETE FROM {scores}")
+                elif stored:
+                    self.db.execute(f"DELETE FROM {scores} WHERE {key} IN (SELECT {key} FROM new_scores)")
                 columns = ", ".join([key, *_SCORE_COLUMNS[kind]])
-                self.db.execute(f"INSERT OR REPLACE INTO {scores} SELECT {columns}, ?, ? FROM new_scores",
-                                [ruleset_hash, as_of])
+                self.db.execute(f"INSERT INTO {scores} SELECT {columns}, ?, ? FROM new_scores", [ruleset_hash, as_of])
+            if kind == "account":
+                report.new_accounts += first
+                report.moved_accounts += moved_count
+                report.changed_icp += code_moved
+                report.changed_band_accounts += band_count
+            else:
+                report.new_leads += first
+                report.moved_leads += moved_count
+                report.changed_persona += code_moved
+                report.changed_band_leads += band_count
 
 
 # ---- reading input for the store -------------------------------------------------------------
@@ -518,10 +631,6 @@ def typed_input(source, ruleset: model.Ruleset, kind: str, null_values=()) -> pa
 # ---- the two ways scores change ---------------------------------------------------------------
 
 
-def _ids(rows) -> pa.Array:
-    return pa.array([r[0] for r in rows], pa.string())
-
-
 def _quiet(description: str) -> None:
     """The default progress callback: says nothing."""
 
@@ -547,17 +656,16 @@ def ingest(store: Store, compiled, accounts=None, leads=None, as_of: dt.date | N
             changed[kind], inserted, updated = store.upsert(kind, table, _describe(sources[kind]))
             report.inserted += inserted
             report.updated += updated
-        with store.registered("changed_accounts", pa.table({"id": changed["account"]})), \
-                store.registered("changed_leads", pa.table({"id": changed["lead"]})):
-            affected_leads = _ids(store.db.execute(
-                "SELECT lead_id FROM leads WHERE lead_id IN (SELECT id FROM changed_leads) "
-                "OR account_id IN (SELECT id FROM changed_accounts)").fetchall())
-            needed_accounts = _ids(store.db.execute(
-                "SELECT id FROM changed_accounts UNION SELECT account_id FROM leads WHERE lead_id IN "
-                "(SELECT id FROM changed_leads) OR account_id IN (SELECT id FROM changed_accounts)").fetchall())
-        accounts, leads = store.records("account", needed_accounts), store.records("lead", affected_leads)
+        on_stage("finding the records to re-score")
+        affected_leads, needed_accounts = store.affected(changed["account"], changed["lead"])
+        # Every record, when every one changed (a first ingest): read whole, not through a join.
+        accounts = store.records("account", None if len(changed["account"]) == store.count("account")
+                                 else needed_accounts, ordered=False)
+        leads = store.records("lead", None if len(affected_leads) == store.count("lead") else affected_leads,
+                              ordered=False)
         on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
         result = compiled.score(accounts, leads, as_of=as_of)
+        del accounts, leads
         on_stage("storing scores")
         store.write_scores(result, changed["account"], affected_leads, digest, as_of, report)
         report.rescored_accounts, report.rescored_leads = len(changed["account"]), len(affected_leads)
@@ -572,13 +680,15 @@ def rescore(store: Store, compiled, as_of: dt.date | None = None, on_stage=_quie
         store.ensure_fields(compiled.model)
         digest = store.record_ruleset(compiled.model)
         on_stage("reading the stored records")
-        accounts, leads = store.records("account"), store.records("lead")
-        on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
+        accounts, leads = store.records("account", ordered=False), store.records("lead", ordered=False)
+        counts = accounts.num_rows, leads.num_rows
+        on_stage(f"scoring {counts[0]:,} accounts and {counts[1]:,} leads")
         result = compiled.score(accounts, leads, as_of=as_of)
+        ids = accounts.column(ACCOUNT_KEY), leads.column(LEAD_KEY)
+        del accounts, leads
         on_stage("storing scores")
-        store.write_scores(result, accounts.column(ACCOUNT_KEY).combine_chunks(),
-                           leads.column(LEAD_KEY).combine_chunks(), digest, as_of, report)
-        report.rescored_accounts, report.rescored_leads = accounts.num_rows, leads.num_rows
+        store.write_scores(result, ids[0], ids[1], digest, as_of, report, every_record=True)
+        report.rescored_accounts, report.rescored_leads = counts
     return report
 
 
