@@ -193,7 +193,10 @@ class Store:
         deadline = time.monotonic() + (busy_wait() if wait is None else wait)
         while True:
             try:
-                self.db = duckdb.connect(str(self.path), read_only=read_only)
+                # Rows need no insertion order (every read that shows rows sorts them): without it
+                # DuckDB loads in parallel and does not rewrite what a large transaction wrote.
+                self.db = duckdb.connect(str(self.path), read_only=read_only,
+                                         config={"preserve_insertion_order": False})
                 break
             except duckdb.Error as exc:
                 if not any(sign in str(exc).lower() for sign in _BUSY_SIGNS):
@@ -383,32 +386,27 @@ class Store:
         order unless `ordered` is false. With the schema of a ruleset, a declared field stored
         with another type is read as the declared type when every value converts exactly (as
         `ensure_fields` would store it), else a DataError."""
+        if ids is None:
+            return self._select(kind, "TRUE", schema, ordered)
+        with self.registered("wanted_ids", pa.table({"id": ids})):
+            return self._select(kind, f"t.{_TABLE_OF[kind][1]} IN (SELECT id FROM wanted_ids)", schema, ordered)
+
+    def _select(self, kind: str, where: str, schema=None, ordered: bool = True) -> pa.Table:
         table, key = _TABLE_OF[kind]
         changed = {column: (source, target) for column, source, target in
                    (self._type_changes(kind, schema) if schema is not None else ())}
         listed = ", ".join(f"{_converted(f't.{_quote(c)}', *changed[c])} AS {_quote(c)}" if c in changed
                            else f"t.{_quote(c)}" for c in self._columns(table))
         order = f" ORDER BY t.{key}" if ordered else ""
-        if ids is None:
-            return self.db.sql(f"SELECT {listed} FROM {table} t{order}").to_arrow_table()
-        with self.registered("wanted_ids", pa.table({"id": ids})):
-            return self.db.sql(f"SELECT {listed} FROM {table} t WHERE t.{key} IN (SELECT id FROM wanted_ids)"
-                               f"{order}").to_arrow_table()
+        return self.db.sql(f"SELECT {listed} FROM {table} t WHERE {where}{order}").to_arrow_table()
 
-    def affected(self, accounts: pa.Array, leads: pa.Array) -> tuple[pa.Array, pa.Array]:
-        """Which records scoring must see when these accounts and leads changed: the changed leads
-        and every lead of a changed account, and the accounts those leads and the changed accounts
-        are (ids of accounts not stored included; reading them gives nothing)."""
+    def affected_leads(self, accounts: pa.Array, leads: pa.Array) -> pa.Table:
+        """The stored leads scoring must see when these accounts and leads changed: the changed
+        leads and every lead of a changed account (in no particular order)."""
         with self.registered("changed_accounts", pa.table({"id": accounts})), \
                 self.registered("changed_leads", pa.table({"id": leads})):
-            self.db.execute("CREATE OR REPLACE TEMP TABLE affected_leads AS SELECT lead_id, account_id FROM leads "
-                            "WHERE lead_id IN (SELECT id FROM changed_leads) "
-                            "OR account_id IN (SELECT id FROM changed_accounts)")
-            lead_ids = self.db.sql("SELECT lead_id FROM affected_leads").to_arrow_table().column(0)
-            account_ids = self.db.sql("SELECT id FROM changed_accounts UNION SELECT account_id FROM affected_leads "
-                                      "WHERE account_id IS NOT NULL").to_arrow_table().column(0)
-            self.db.execute("DROP TABLE affected_leads")
-        return lead_ids, account_ids
+            return self._select("lead", "t.lead_id IN (SELECT id FROM changed_leads) "
+                                        "OR t.account_id IN (SELECT id FROM changed_accounts)", ordered=False)
 
     def scores(self, kind: str) -> pa.Table:
         table, key = ("account_scores", ACCOUNT_KEY) if kind == "account" else ("lead_scores", LEAD_KEY)
@@ -651,18 +649,24 @@ def ingest(store: Store, compiled, accounts=None, leads=None, as_of: dt.date | N
         store.ensure_fields(ruleset)
         digest = store.record_ruleset(ruleset)
         changed = {"account": pa.array([], pa.string()), "lead": pa.array([], pa.string())}
-        for kind, table in typed.items():
-            on_stage(f"storing {table.num_rows:,} {kind}s")
-            changed[kind], inserted, updated = store.upsert(kind, table, _describe(sources[kind]))
+        for kind in list(typed):
+            on_stage(f"storing {typed[kind].num_rows:,} {kind}s")
+            changed[kind], inserted, updated = store.upsert(kind, typed.pop(kind), _describe(sources[kind]))
             report.inserted += inserted
             report.updated += updated
-        on_stage("finding the records to re-score")
-        affected_leads, needed_accounts = store.affected(changed["account"], changed["lead"])
-        # Every record, when every one changed (a first ingest): read whole, not through a join.
-        accounts = store.records("account", None if len(changed["account"]) == store.count("account")
-                                 else needed_accounts, ordered=False)
-        leads = store.records("lead", None if len(affected_leads) == store.count("lead") else affected_leads,
-                              ordered=False)
+        on_stage("reading the records to re-score")
+        # Every record of a kind when every one changed (a first ingest): read whole, not through a join.
+        if len(changed["lead"]) == store.count("lead"):
+            leads = store.records("lead", ordered=False)
+        else:
+            leads = store.affected_leads(changed["account"], changed["lead"])
+        affected_leads = leads.column(LEAD_KEY)
+        if len(changed["account"]) == store.count("account"):
+            accounts = store.records("account", ordered=False)
+        else:  # the changed accounts, and those of the leads scored
+            needed = pa.chunked_array([changed["account"], *leads.column(ACCOUNT_KEY).drop_null().chunks],
+                                      pa.string()).unique()
+            accounts = store.records("account", needed, ordered=False)
         on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
         result = compiled.score(accounts, leads, as_of=as_of)
         del accounts, leads
