@@ -530,14 +530,17 @@ class Store:
                      as_of: dt.date, report: IngestReport, every_record: bool = False) -> None:
         """Store the new scores of these records (ids among those scored) and a history row for
         every score that moved: a few set statements per kind over the result's Arrow columns.
-        `every_record` says these are all the stored records (a rescore): their old scores go at once."""
+        Only what differs is rewritten: the scores that moved, the records scored for the first
+        time, and the stamp (ruleset, as-of date) of the others. `every_record` says these are all
+        the stored records (a rescore)."""
         now = dt.datetime.now()
         for kind, ids, table in (("account", accounts, result.accounts),
                                  ("lead", leads, result.leads)):
             if table is None or len(ids) == 0:
                 continue
             key = ACCOUNT_KEY if kind == "account" else LEAD_KEY
-            new = table.select([key, *_SCORE_COLUMNS[kind]])
+            columns = _SCORE_COLUMNS[kind]
+            new = table.select([key, *columns])
             if len(ids) != new.num_rows:  # some records were scored only to score others
                 wanted = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
                 new = new.filter(pc.is_in(new.column(key), value_set=wanted))
@@ -548,39 +551,42 @@ class Store:
             bands = ("icp_band", "persona_band") if kind == "lead" else ("icp_band",)
             moved = (f"o.icp_code IS DISTINCT FROM n.icp_code OR o.icp_score IS DISTINCT FROM n.icp_score "
                      f"OR {persona[2]} IS DISTINCT FROM {persona[0]} OR {persona[3]} IS DISTINCT FROM {persona[1]}")
-            band_moved = " OR ".join(f"o.{b} IS DISTINCT FROM n.{b}" for b in bands)
+            differs = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in columns)  # moved, or a lead's account
+            stamp = {"ruleset": ruleset_hash, "as_of": as_of}
+            listed = ", ".join([key, *columns])
+            history = (f"INSERT INTO score_history SELECT $kind, {key}, old_icp_code, icp_code, old_icp_score, "
+                       f"icp_score, {'old_persona_code, persona_code, old_persona_score, persona_score' if kind == 'lead' else 'NULL, NULL, NULL, NULL'}, "
+                       "$ruleset, $now FROM {} WHERE moved")
+            changes = (f"SELECT n.*, o.icp_code AS old_icp_code, o.icp_score AS old_icp_score, "
+                       f"{persona[2]} AS old_persona_code, {persona[3]} AS old_persona_score, "
+                       f"o.{key} IS NULL AS first, ({moved}) AS moved, o.{code} IS DISTINCT FROM n.{code} AS code_moved, "
+                       f"({' OR '.join(f'o.{b} IS DISTINCT FROM n.{b}' for b in bands)}) AS band_moved "
+                       f"FROM new_scores n LEFT JOIN {scores} o USING ({key}) WHERE o.{key} IS NULL OR {differs}")
             stored = self.db.execute(f"SELECT count(*) FROM {scores}").fetchall()[0][0]
             with self.registered("new_scores", new):
-                # The records scored before whose scores moved, and those scored for the first time
-                # (a band or a code moves only with a score): one join, usually a few rows.
-                changes = (
-                    f"SELECT $kind::VARCHAR AS kind, n.{key} AS record_id, o.icp_code AS old_icp_code, "
-                    f"n.icp_code AS new_icp_code, o.icp_score AS old_icp_score, n.icp_score AS new_icp_score, "
-                    f"{persona[2]} AS old_persona_code, {persona[0]} AS new_persona_code, "
-                    f"{persona[3]} AS old_persona_score, {persona[1]} AS new_persona_score, "
-                    f"o.{key} IS NULL AS first, ({moved}) AS moved, o.{code} IS DISTINCT FROM n.{code} AS code_moved, "
-                    f"({band_moved}) AS band_moved "
-                    f"FROM new_scores n LEFT JOIN {scores} o USING ({key}) WHERE o.{key} IS NULL OR {moved}")
-                history = ("INSERT INTO score_history SELECT kind, record_id, old_icp_code, new_icp_code, "
-                           "old_icp_score, new_icp_score, old_persona_code, new_persona_code, old_persona_score, "
-                           "new_persona_score, $ruleset, $now FROM {} WHERE moved")
-                if stored:
-                    self.db.execute(f"CREATE OR REPLACE TEMP TABLE score_changes AS {changes}", {"kind": kind})
-                    first, moved_count, code_moved, band_count = self.db.execute(
-                        "SELECT count(*) FILTER (WHERE first), count(*) FILTER (WHERE NOT first), "
-                        "count(*) FILTER (WHERE NOT first AND code_moved), "
-                        "count(*) FILTER (WHERE NOT first AND band_moved) FROM score_changes").fetchall()[0]
-                    self.db.execute(history.format("score_changes"), {"ruleset": ruleset_hash, "now": now})
-                    self.db.execute("DROP TABLE score_changes")
-                else:  # none stored yet: every record is scored for the first time
+                if not stored:  # none stored yet: every record is scored for the first time
                     first, moved_count, code_moved, band_count = new.num_rows, 0, 0, 0
                     self.db.execute(history.format(f"({changes})"), {"kind": kind, "ruleset": ruleset_hash, "now": now})
-                if every_record:
-                    self.db.execute(f"DELETE FROM {scores}")
-                elif stored:
-                    self.db.execute(f"DELETE FROM {scores} WHERE {key} IN (SELECT {key} FROM new_scores)")
-                columns = ", ".join([key, *_SCORE_COLUMNS[kind]])
-                self.db.execute(f"INSERT INTO {scores} SELECT {columns}, ?, ? FROM new_scores", [ruleset_hash, as_of])
+                    self.db.execute(f"INSERT INTO {scores} SELECT {listed}, $ruleset, $as_of FROM new_scores", stamp)
+                else:
+                    # The records whose stored scores differ, and those scored for the first time:
+                    # one join, and after a rule change or an ingest usually few rows.
+                    self.db.execute(f"CREATE OR REPLACE TEMP TABLE score_changes AS {changes}")
+                    first, moved_count, code_moved, band_count = self.db.execute(
+                        "SELECT count(*) FILTER (WHERE first), count(*) FILTER (WHERE NOT first AND moved), "
+                        "count(*) FILTER (WHERE NOT first AND code_moved), "
+                        "count(*) FILTER (WHERE NOT first AND band_moved) FROM score_changes").fetchall()[0]
+                    self.db.execute(history.format("score_changes"), {"kind": kind, "ruleset": ruleset_hash, "now": now})
+                    assignments = ", ".join(f"{c} = c.{c}" for c in columns)
+                    self.db.execute(f"UPDATE {scores} AS o SET {assignments}, ruleset = $ruleset, as_of = $as_of "
+                                    f"FROM score_changes c WHERE o.{key} = c.{key} AND NOT c.first", stamp)
+                    self.db.execute(f"INSERT INTO {scores} SELECT {listed}, $ruleset, $as_of FROM score_changes "
+                                    "WHERE first", stamp)
+                    self.db.execute("DROP TABLE score_changes")
+                    # The others keep their scores under the new stamp.
+                    among = "" if every_record else f" AND {key} IN (SELECT {key} FROM new_scores)"
+                    self.db.execute(f"UPDATE {scores} SET ruleset = $ruleset, as_of = $as_of WHERE "
+                                    f"(ruleset IS DISTINCT FROM $ruleset OR as_of IS DISTINCT FROM $as_of){among}", stamp)
             if kind == "account":
                 report.new_accounts += first
                 report.moved_accounts += moved_count
