@@ -398,7 +398,9 @@ class Store:
         listed = ", ".join(f"{_converted(f't.{_quote(c)}', *changed[c])} AS {_quote(c)}" if c in changed
                            else f"t.{_quote(c)}" for c in self._columns(table))
         order = f" ORDER BY t.{key}" if ordered else ""
-        return self.db.sql(f"SELECT {listed} FROM {table} t WHERE {where}{order}").to_arrow_table()
+        # One chunk per column: DuckDB hands over many small ones, and encoding for the kernel
+        # costs per chunk (scoring 4M records took 1.8 times as long from DuckDB's chunks).
+        return self.db.sql(f"SELECT {listed} FROM {table} t WHERE {where}{order}").to_arrow_table().combine_chunks()
 
     def affected_leads(self, accounts: pa.Array, leads: pa.Array) -> pa.Table:
         """The stored leads scoring must see when these accounts and leads changed: the changed
