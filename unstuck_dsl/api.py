@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import threading
 from pathlib import Path
 
 import attrs
@@ -65,6 +66,7 @@ class CompiledRules:
         self.persona_name_of = np.array([self.persona_names.index(p.code) for _, p in self.personas]
                                         + [-1, len(self.persona_names) - 1], dtype=np.int64)
         self._kernels: dict[tuple, KernelModule] = {}
+        self._warm, self._warming = False, threading.Lock()
         self.account_tables = codegen.tables((self.program.icps,), self.program.account_columns)
         self.lead_tables = codegen.tables(self.program.personas, self.program.lead_columns)
         self.audience_schema = audience_schema(checked.schema, checked.engagement)
@@ -106,8 +108,23 @@ class CompiledRules:
                              {"score_accounts": functools.partial(codegen.account_parameters, self.program),
                               "score_leads": functools.partial(codegen.lead_parameters, self.program)})
 
-    def warm(self) -> None:
-        """Compile (or load from the cache) the kernels for the usual layout, on one empty record set."""
+    def needs_warming(self) -> bool:
+        return not self._warm
+
+    def warm(self, quietly: bool = False) -> None:
+        """Compile (or load from the cache) the kernels for the usual layout, on one empty record
+        set. `quietly`: a failure is not raised (the scoring that follows meets it itself)."""
+        with self._warming:
+            if self._warm:
+                return
+            self._warm = True
+            try:
+                self._score_empty()
+            except Exception:
+                if not quietly:
+                    raise
+
+    def _score_empty(self) -> None:
         empty_accounts = pa.table({"account_id": pa.array([], pa.string()),
                                    **{f.name: _empty_column(f) for f in self.model.schema.of_kind("account")}})
         empty_leads = pa.table({"lead_id": pa.array([], pa.string()), "account_id": pa.array([], pa.string()),

@@ -1,5 +1,5 @@
 """Binding: one run's constants for a lowered program: lookup tables filled from the data's
-dictionaries by the reference's own predicates, dates resolved against the as-of date, set items
+dictionaries (`lookup`), dates resolved against the as-of date, set items
 as dictionary codes, and the scoring tables (weights, possible points)."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import numpy as np
 
 from . import dates, ir
 from .data import Column, Dataset
-from .reference import Context, evaluate_predicate
+from .lookup import lookup_table
+from .reference import Context
 from .schema import Schema
 
 
@@ -44,7 +45,8 @@ def bind_constants(program, schema: Schema, columns: dict[str, Column], as_of: d
     ctx = Context(schema, as_of)
     tables, offsets, start = [], [], 0
     for spec in program.luts:
-        table = lookup_table(spec, columns.get(spec.field), ctx)
+        column = columns.get(spec.field)
+        table = lookup_table(spec, column.dictionary if column is not None else [], ctx)
         tables.append(table)
         offsets.append(start)
         start += len(table)
@@ -67,18 +69,6 @@ def bind_program(program: ir.Program, schema: Schema, dataset: Dataset, as_of: d
                 table[p.slot] = p.weight
     possible = np.array([r.possible for r in [*program.icps.rules, *lead_rules]] or [0], np.int64)
     return Bound(bind_constants(program, schema, columns, as_of), weights, lead_weights, possible)
-
-
-def lookup_table(spec: ir.LutSpec, column: Column | None, ctx: Context) -> np.ndarray:
-    """The predicate's truth value for every value in the column's dictionary, after a first
-    entry for the code -1 (a missing value: unknown)."""
-    dictionary = column.dictionary if column is not None else []
-    table = np.empty(len(dictionary) + 1, dtype=np.int8)
-    table[0] = ir.UNKNOWN
-    for code, value in enumerate(dictionary):
-        truth = evaluate_predicate(spec.predicate, {spec.field: value}, ctx)
-        table[code + 1] = ir.UNKNOWN if truth is None else (ir.TRUE if truth else ir.FALSE)
-    return table
 
 
 def _int_value(const, columns: dict[str, Column], as_of: dt.date) -> int:

@@ -192,12 +192,22 @@ def _summary(result, elapsed: float) -> str:
 
 
 def _counts(table: pa.Table, keys: list[str]) -> str:
-    """`a / b 12, none 3`, most frequent first, from a group-by on the code columns."""
-    columns = [table.column(k).cast(pa.string()) for k in keys]
-    grouped = pa.table(columns, names=keys).group_by(keys).aggregate([([], "count_all")]).to_pylist()
-    grouped.sort(key=lambda row: (-row["count_all"], [str(row[k]) for k in keys]))
-    labels = [" / ".join(row[k] for k in keys if row[k] is not None) or "none" for row in grouped]
-    return ", ".join(f"{label} {row['count_all']:,}" for label, row in zip(labels, grouped))
+    """`a / b 12, none 3`, most frequent first, counted on the code columns' dictionary indices
+    (each combination of codes is one number), never on the strings."""
+    import numpy as np
+
+    combined, labels = np.zeros(table.num_rows, np.int64), [()]
+    for key in keys:
+        column = table.column(key).combine_chunks()
+        if not pa.types.is_dictionary(column.type):
+            column = column.dictionary_encode()
+        names = [*column.dictionary.to_pylist(), None]  # the last entry is where null counts
+        codes = column.indices.fill_null(len(names) - 1).to_numpy(zero_copy_only=False)
+        combined = combined * len(names) + codes
+        labels = [(*label, name) for label in labels for name in names]
+    counts = np.bincount(combined, minlength=len(labels))
+    rows = sorted((-int(counts[i]), [str(name) for name in labels[i]], labels[i]) for i in np.flatnonzero(counts))
+    return ", ".join(f"{' / '.join(n for n in names if n is not None) or 'none'} {-count:,}" for count, _, names in rows)
 
 
 @contextlib.contextmanager

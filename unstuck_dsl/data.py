@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from .countries import COUNTRY_CODES, holds_countries
 from .dates import EPOCH, to_days
+from .keys import IdIndex, rows_of_dictionary_chunks
 from .schema import ACCOUNT_KEY, ENCODING_DTYPES, LEAD_KEY, REPRESENTATIONS, Field, Schema
 
 FORMATS = (".csv", ".parquet", ".jsonl", ".ndjson")
@@ -65,7 +66,7 @@ class Dictionary(abc.Sequence):
     each would take ten times the memory on a set of 20M members) and read like a list: by
     code, in code order, and `index(value)` for a value's code."""
 
-    __slots__ = ("values",)
+    __slots__ = ("values", "__weakref__")  # lookup tables are kept per dictionary, weakly
 
     def __init__(self, values: pa.Array):
         self.values = values
@@ -183,11 +184,12 @@ def _empty_like(column: Column, n: int) -> Column:
 @attrs.define
 class EncodedTable:
     kind: str  # "account" | "lead"
-    ids: pa.ChunkedArray  # string keys, one per row
+    ids: pa.ChunkedArray  # keys, one per row: text or whole numbers, as the input has them
     columns: dict[str, Column]
     account_ids: pa.ChunkedArray | None = None  # leads: the account each lead belongs to
     name: str = ""  # the input, as errors and warnings name it
     missing_columns: tuple[str, ...] = ()  # declared fields the input lacks, read as unknown
+    index: IdIndex | None = attrs.field(default=None, eq=False, repr=False)  # where each id is
 
     @property
     def n(self) -> int:
@@ -201,20 +203,22 @@ class EncodedTable:
         return record
 
     def take(self, rows) -> EncodedTable:
-        """A few rows (to explain one record): ids are copied as plain strings, which avoids
+        """A few rows (to explain one record): ids are copied as plain values, which avoids
         unifying the dictionaries of every batch of a large table."""
         rows = np.asarray(rows, dtype=np.int64)
 
         def ids(column) -> pa.Array:
-            return pa.array([column[int(i)].as_py() for i in rows], pa.string())
+            value_type = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+            return pa.array([column[int(i)].as_py() for i in rows], value_type)
 
         return EncodedTable(self.kind, ids(self.ids), {n: c.take(rows) for n, c in self.columns.items()},
                             None if self.account_ids is None else ids(self.account_ids))
 
-    def row_of(self, record_id: str) -> int | None:
-        """The first row with this id (a scan that stops where it finds it)."""
-        row = pc.index(self.ids, str(record_id)).as_py()
-        return None if row < 0 else row
+    def row_of(self, record_id) -> int | None:
+        """The row with this id (text, or a number for whole-number ids), from the id index."""
+        if self.index is None:
+            self.index = IdIndex(self.ids)
+        return self.index.row_of(record_id)
 
     @property
     def nbytes(self) -> int:
@@ -701,23 +705,12 @@ class _Encoder:
         return array
 
     def _encode_set(self, array):
+        """Arrow's own layout: per record its offsets into the member codes (-1 for a missing
+        member); `finish` turns them into bits or a compacted list in one compiled pass."""
         valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
-        # Members row by row from the offsets (a null list may still span values: skip them).
         offsets = array.offsets.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        lengths = np.where(valid == 1, np.diff(offsets), 0)
-        total = int(lengths.sum())
-        ends = np.cumsum(lengths)
-        member = np.arange(total) - np.repeat(ends - lengths, lengths) + np.repeat(offsets[:-1], lengths)
-        flat = array.values.take(pa.array(member)) if total else array.values.slice(0, 0)
-        parents = np.repeat(np.arange(len(array)), lengths)
-        if pa.types.is_null(flat.type):
-            flat = flat.cast(pa.string())
-        keep = pc.is_valid(flat).to_numpy(zero_copy_only=False)
-        if not keep.all():
-            flat, parents = flat.filter(pa.array(keep)), parents[keep]
-        codes, dictionary = self._local_codes(flat)
-        counts = np.bincount(parents, minlength=len(array))
-        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64, copy=False)
+        members = array.values.cast(pa.string()) if pa.types.is_null(array.values.type) else array.values
+        codes, dictionary = self._local_codes(members)
         return offsets, codes, valid, dictionary
 
     def _dictionary(self, batch_dictionaries: list[pa.Array]) -> tuple[Sequence, list[np.ndarray]]:
@@ -756,26 +749,26 @@ class _Encoder:
             dtype = ENCODING_DTYPES[kind]
             values = np.concatenate([c[0] for c in self.chunks]) if self.chunks else np.zeros(0, dtype)
             valid = np.concatenate([c[1] for c in self.chunks]) if self.chunks else np.zeros(0, np.uint8)
-            return Column(self.field, kind, values.astype(dtype), valid.astype(np.uint8, copy=False))
+            return Column(self.field, kind, values.astype(dtype, copy=False), valid.astype(np.uint8, copy=False))
+        from . import set_members
+
         dictionary, maps = self._dictionary([c[3] for c in self.chunks])
         chunks = [(offsets, mapping[local], valid) for mapping, (offsets, local, valid, _) in zip(maps, self.chunks)]
         self.chunks = []
         valid = np.concatenate([c[2] for c in chunks]).astype(np.uint8, copy=False) if chunks else np.zeros(0, np.uint8)
         if len(dictionary) <= BITSET_MAX_VALUES:
-            # Set bits chunk by chunk, so temporaries stay the size of one batch.
             bits = np.zeros((len(valid), max(1, (len(dictionary) + 63) // 64)), dtype=np.uint64)
             start = 0
             for chunk_offsets, chunk_codes, chunk_valid in chunks:
-                rows = start + np.repeat(np.arange(len(chunk_valid)), np.diff(chunk_offsets))
-                masks = np.left_shift(np.uint64(1), (chunk_codes & 63).astype(np.uint64))
-                np.bitwise_or.at(bits, (rows, chunk_codes >> 6), masks)
+                set_members.set_bits(bits, start, chunk_offsets, chunk_codes, chunk_valid)
                 start += len(chunk_valid)
             return Column(self.field, "bitset", bits, valid, None, dictionary)
         offsets, codes, base = [np.zeros(1, np.int64)], [], 0
-        for chunk_offsets, chunk_codes, _ in chunks:
-            offsets.append(chunk_offsets[1:] + base)
-            base += chunk_offsets[-1]
-            codes.append(chunk_codes)
+        for chunk_offsets, chunk_codes, chunk_valid in chunks:
+            chunk_ends, kept = set_members.compact(chunk_offsets, chunk_codes, chunk_valid, base)
+            offsets.append(chunk_ends)
+            codes.append(kept)
+            base += len(kept)
         offsets = np.concatenate(offsets)
         codes = np.concatenate(codes).astype(np.int32, copy=False) if codes else np.zeros(0, np.int32)
         return Column(self.field, "csr", codes, valid, offsets, dictionary)
@@ -871,19 +864,17 @@ def _parse_dates(text: pa.Array) -> pa.Array:
 
 
 def _ids(array: pa.Array, column: str, name: str, row_base: int) -> pa.Array:
-    """An id column as strings (a dictionary-encoded one stays so: its dictionary is the set
-    of distinct ids, which makes finding each lead's account cheaper)."""
+    """An id column as it came: text, or whole numbers, which stay numbers (a dictionary-encoded
+    one stays so: its dictionary is the set of distinct ids, which makes finding each lead's
+    account cheaper)."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     values = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
-    if pa.types.is_integer(values):
-        array = array.cast(pa.string() if not pa.types.is_dictionary(array.type)
-                           else pa.dictionary(array.type.index_type, pa.string()))
-    elif not (pa.types.is_string(values) or pa.types.is_large_string(values)):
+    if not (pa.types.is_integer(values) or pa.types.is_string(values) or pa.types.is_large_string(values)):
         raise DataError(f"{name}: column `{column}` holds ids: expected text or whole numbers, found {array.type}")
-    nulls = array.is_null().to_numpy(zero_copy_only=False)
-    if nulls.any():
-        raise DataError(f"{name}: column `{column}` is empty in row {row_base + int(np.flatnonzero(nulls)[0]) + 1}; every record needs an id")
+    if array.null_count:
+        first = pc.index(pc.is_null(array), True).as_py()
+        raise DataError(f"{name}: column `{column}` is empty in row {row_base + first + 1}; every record needs an id")
     return array
 
 
@@ -915,11 +906,8 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
         rows += batch.num_rows
     id_array = _concat(ids, key)
     columns = {f.name: encoders[f.name].finish() if f.name in encoders else unknown_column(f, rows) for f in fields}
-    table = EncodedTable(kind, id_array, columns, _concat(account_ids, extra_keys[0]) if extra_keys else None,
-                         name, tuple(f.name for f in fields if f.name not in present))
-    # An id names one record: leads find their account by it, `explain` finds a record by it.
-    check_unique(table.ids, key, name)
-    return table
+    return EncodedTable(kind, id_array, columns, _concat(account_ids, extra_keys[0]) if extra_keys else None,
+                        name, tuple(f.name for f in fields if f.name not in present), check_unique(id_array, key, name))
 
 
 def _concat(arrays: list[pa.Array], column: str) -> pa.ChunkedArray:
@@ -931,16 +919,19 @@ def _concat(arrays: list[pa.Array], column: str) -> pa.ChunkedArray:
     return pa.chunked_array(arrays)
 
 
-def check_unique(ids, key: str, name: str) -> None:
-    """Refuse a table in which an id appears twice, naming the id and both rows."""
-    if pa.types.is_dictionary(ids.type):
-        ids = ids.cast(pa.string())
-    if len(pc.unique(ids)) == len(ids):
-        return
-    counts = pc.value_counts(ids)
-    value = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")[0].as_py()
-    rows = np.flatnonzero(pc.equal(ids, value).to_numpy(zero_copy_only=False))
-    raise DataError(f"{name}: column `{key}`: id {value!r} appears more than once (rows {rows[0] + 1} and {rows[1] + 1})")
+def check_unique(ids, key: str, name: str) -> IdIndex:
+    """The id index of a table, refusing a table in which an id appears twice (naming the id
+    and both rows): leads find their account by it, `explain` finds a record by it."""
+    index = IdIndex(ids)
+    if not index.unique:
+        first, repeat = index.repeated
+        value = _chunked(ids)[int(first)].as_py()
+        raise DataError(f"{name}: column `{key}`: id {value!r} appears more than once (rows {first + 1} and {repeat + 1})")
+    return index
+
+
+def _chunked(ids) -> pa.ChunkedArray:
+    return ids if isinstance(ids, pa.ChunkedArray) else pa.chunked_array([ids])
 
 
 def typed_column(field: Field, array, name: str = "input") -> pa.Array:
@@ -1028,37 +1019,9 @@ def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, lea
     # One table after the other: loading both at once on two threads was no faster (Arrow already
     # decodes on several threads) and held both tables' temporaries at the same time.
     lead_table = encode(leads, schema, "lead", lead_fields, lead_name, (ACCOUNT_KEY,), null_values, missing_columns)
-    return Dataset(account_table, lead_table, account_rows(lead_table.account_ids, account_table.ids))
-
-
-def account_rows(lead_account_ids, account_ids) -> np.ndarray:
-    """Each lead's account as a row index (-1: not in the accounts), resolved once at load so the
-    kernel never probes a hash table. All ids are looked up in one pass over the accounts' ids;
-    dictionary-encoded batches contribute each distinct id once, and a batch whose dictionary
-    extends the previous one's (Parquet row groups) only its new ids."""
-    chunks = lead_account_ids.chunks if isinstance(lead_account_ids, pa.ChunkedArray) else [lead_account_ids]
-    pieces, plans, seen, known, known_map = [], [], 0, None, np.zeros(0, np.int64)
-    for chunk in chunks:
-        if pa.types.is_dictionary(chunk.type):
-            dictionary = chunk.dictionary
-            extends = known is not None and len(dictionary) >= len(known) and dictionary.slice(0, len(known)).equals(known)
-            new = dictionary.slice(len(known)) if extends else dictionary
-            fresh = np.arange(seen, seen + len(new), dtype=np.int64)
-            known_map = np.concatenate([known_map, fresh]) if extends else fresh
-            known = dictionary
-            plans.append((known_map, chunk.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)))
-        else:
-            new = chunk.cast(pa.string())
-            plans.append((np.arange(seen, seen + len(new), dtype=np.int64), None))
-        pieces.append(new.cast(pa.string()))
-        seen += len(new)
-    if not pieces:
-        return np.zeros(0, np.int64)
-    accounts = account_ids.cast(pa.string())
-    accounts = accounts.combine_chunks() if isinstance(accounts, pa.ChunkedArray) else accounts
-    rows = pc.index_in(pa.concat_arrays(pieces), value_set=accounts).fill_null(-1)
-    rows = rows.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-    return np.concatenate([rows[mapping if indices is None else mapping[indices]] for mapping, indices in plans])
+    # Each lead's account as a row index (-1: not in the accounts), resolved once at load so the
+    # kernel never probes a hash table.
+    return Dataset(account_table, lead_table, rows_of_dictionary_chunks(account_table.index, lead_table.account_ids))
 
 
 def _to_arrow_any(source, needed: list[str], null_values: Sequence[str], optional: Sequence[str] = ()) -> pa.Table:

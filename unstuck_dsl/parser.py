@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 
@@ -31,7 +32,21 @@ def grammar_text() -> str:
 @functools.cache
 def lark_parser() -> lark.Lark:
     return lark.Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
-                     maybe_placeholders=True)
+                     maybe_placeholders=True, cache=_parser_cache_file())
+
+
+def _parser_cache_file() -> str | bool:
+    """Where Lark keeps its analysed grammar between processes (a fifth of a second saved per
+    command; Lark checks the grammar's hash before it trusts the file), beside the compiled
+    kernels; False when that folder cannot be written."""
+    from .kernel import cache_dir
+
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return str(folder / "grammar.lark-cache") if os.access(folder, os.W_OK) else False
 
 
 class _Invalid(Exception):

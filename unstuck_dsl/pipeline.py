@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 from pathlib import Path
 
 from . import ast
@@ -120,7 +121,8 @@ def score(rules, accounts=None, leads=None, as_of=None, preview=(), signals=None
     as_of = parse_as_of(as_of)
     preview = rules.preview_codes(preview)
     on_stage("reading and encoding data")
-    dataset = rules.load(accounts, leads, null_values, missing_columns)
+    with _warming(rules):
+        dataset = rules.load(accounts, leads, null_values, missing_columns)
     for line in dataset.warnings() if on_warning else ():
         on_warning(line)
     on_stage("scoring")
@@ -128,6 +130,22 @@ def score(rules, accounts=None, leads=None, as_of=None, preview=(), signals=None
     if result.skipped_signals and on_warning:
         on_warning(skipped_signals_warning(result.skipped_signals))
     return result
+
+
+@contextlib.contextmanager
+def _warming(rules):
+    """Load numba and the usual layout's kernels on a second thread while the input is read,
+    the first time these rules score: numba's start-up holds the GIL for most of a second, and
+    Arrow's reading mostly releases it. A failure there is left for the scoring itself to meet."""
+    if not rules.needs_warming():
+        yield
+        return
+    thread = threading.Thread(target=rules.warm, kwargs={"quietly": True}, name="unstuck-warm", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 def score_dataset(rules, dataset, as_of, preview: frozenset[str] = frozenset(), outcomes: bool = False,

@@ -1,0 +1,82 @@
+"""The compiled passes of the id index (`keys`): hash each id's bytes, build a table that stops
+at the first repeated id, probe it. Imported on first use, so that reading rules never loads numba."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_FNV_OFFSET = 14695981039346656037
+_FNV_PRIME = 1099511628211
+
+
+@njit(cache=True, nogil=True, inline="always")
+def mix(h):
+    """The final avalanche of MurmurHash3, so that nearby ids spread over the table."""
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@njit(cache=True, nogil=True)
+def hashes(offsets, data):
+    """FNV-1a over each id's bytes, mixed."""
+    n = len(offsets) - 1
+    out = np.empty(n, np.uint64)
+    for i in range(n):
+        h = np.uint64(_FNV_OFFSET)
+        for j in range(offsets[i], offsets[i + 1]):
+            h = (h ^ np.uint64(data[j])) * np.uint64(_FNV_PRIME)
+        out[i] = mix(h)
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def same(offsets_a, data_a, a, offsets_b, data_b, b):
+    start_a, start_b = offsets_a[a], offsets_b[b]
+    length = offsets_a[a + 1] - start_a
+    if offsets_b[b + 1] - start_b != length:
+        return False
+    for k in range(length):
+        if data_a[start_a + k] != data_b[start_b + k]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def build(hashes, offsets, data, slots):
+    """Each row into the table (linear probing); the first repeated id stops the build and
+    comes back as (its first row, the row repeating it), else (-1, -1)."""
+    mask = np.uint64(len(slots) - 1)
+    for i in range(len(hashes)):
+        s = np.int64(hashes[i] & mask)
+        while True:
+            row = slots[s]
+            if row < 0:
+                slots[s] = i
+                break
+            if hashes[row] == hashes[i] and same(offsets, data, row, offsets, data, i):
+                return row, i
+            s = np.int64((np.uint64(s) + np.uint64(1)) & mask)
+    return -1, -1
+
+
+@njit(cache=True, nogil=True)
+def probe(hashes, offsets, data, slots, table_hashes, table_offsets, table_data, out):
+    """The table's row for each probed id, or -1."""
+    mask = np.uint64(len(slots) - 1)
+    for i in range(len(hashes)):
+        s = np.int64(hashes[i] & mask)
+        found = -1
+        while True:
+            row = slots[s]
+            if row < 0:
+                break
+            if table_hashes[row] == hashes[i] and same(table_offsets, table_data, row, offsets, data, i):
+                found = row
+                break
+            s = np.int64((np.uint64(s) + np.uint64(1)) & mask)
+        out[i] = found

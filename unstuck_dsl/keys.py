@@ -1,0 +1,137 @@
+"""Record ids: each id names one record, and each lead finds its account by it.
+
+An id index is a hash table over an id column, built once in one compiled pass: building it
+finds a repeated id, probing it resolves every lead's account row, and `row_of` finds the record
+`explain` asks for. Ids keep the type they arrive with: text is hashed as its UTF-8 bytes and a
+whole number as its eight bytes, so both go through the same code and no id becomes a Python
+object. Only when the two sides of a lookup differ in type (whole-number account ids, text in the
+leads' `account_id`) are the numbers compared as their decimal text, as a user would read them.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import attrs
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+@functools.cache
+def _compiled():
+    """The compiled passes, imported on first use (numba caches them on disk)."""
+    from . import id_hash
+
+    return id_hash.hashes, id_hash.build, id_hash.probe
+
+
+@attrs.frozen
+class IdBytes:
+    """An id column as one byte string per id: `offsets[i]:offsets[i+1]` in `data`."""
+
+    offsets: np.ndarray  # int64
+    data: np.ndarray  # uint8
+    is_number: bool
+
+    @classmethod
+    def of(cls, ids, as_text: bool = False) -> IdBytes:
+        """Text ids as their UTF-8 bytes; whole numbers as their eight bytes (or, `as_text`,
+        their decimal text). Dictionary-encoded ids are read through their dictionary."""
+        array = _plain(ids)
+        if pa.types.is_integer(array.type) and not as_text:
+            values = np.ascontiguousarray(array.cast(pa.int64()).to_numpy(zero_copy_only=False))
+            return cls(np.arange(0, 8 * len(values) + 1, 8, dtype=np.int64), values.view(np.uint8), True)
+        text = array.cast(pa.large_string())
+        _, offsets, data = text.buffers()
+        offsets = np.frombuffer(offsets, np.int64)[text.offset:text.offset + len(text) + 1]
+        data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+        return cls(offsets, data, False)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+
+def _plain(ids) -> pa.Array:
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
+    if pa.types.is_dictionary(ids.type):
+        ids = ids.dictionary_decode()
+    return ids
+
+
+def is_number_column(ids) -> bool:
+    value_type = ids.type.value_type if pa.types.is_dictionary(ids.type) else ids.type
+    return pa.types.is_integer(value_type)
+
+
+class IdIndex:
+    """A hash table over one id column: where each id is, built in one pass."""
+
+    def __init__(self, ids):
+        self.is_number = is_number_column(ids)
+        self._ids = ids
+        self._keys = IdBytes.of(ids)
+        self._text_keys: IdIndex | None = None
+        hashes, build, _ = _compiled()
+        self._hashes = hashes(self._keys.offsets, self._keys.data)
+        capacity = 1 << max(4, int(2 * len(self._keys)).bit_length())
+        self._slots = np.full(capacity, -1, np.int64)
+        self.repeated = build(self._hashes, self._keys.offsets, self._keys.data, self._slots)
+
+    @property
+    def unique(self) -> bool:
+        return self.repeated[0] < 0
+
+    def rows_of(self, ids) -> np.ndarray:
+        """The row of each id in `ids` (int64; -1 for an id not in the index)."""
+        if len(ids) == 0:
+            return np.zeros(0, np.int64)
+        if is_number_column(ids) != self.is_number:
+            return self._as_text().rows_of(ids if not is_number_column(ids) else _plain(ids).cast(pa.string()))
+        keys = IdBytes.of(ids)
+        hashes, _, probe = _compiled()
+        out = np.empty(len(keys), np.int64)
+        probe(hashes(keys.offsets, keys.data), keys.offsets, keys.data, self._slots, self._hashes,
+              self._keys.offsets, self._keys.data, out)
+        return out
+
+    def row_of(self, record_id) -> int | None:
+        """The row of one id (given as text or a number), or None."""
+        if self.is_number:
+            try:
+                probe = pa.array([int(str(record_id).strip())], pa.int64())
+            except ValueError:
+                return None
+        else:
+            probe = pa.array([str(record_id)], pa.string())
+        row = int(self.rows_of(probe)[0])
+        return None if row < 0 else row
+
+    def _as_text(self) -> IdIndex:
+        """The same ids as decimal text, for probing with text (built once, when first needed)."""
+        if self._text_keys is None:
+            self._text_keys = IdIndex(_plain(self._ids).cast(pa.string()))
+        return self._text_keys
+
+
+def rows_of_dictionary_chunks(index: IdIndex, ids) -> np.ndarray:
+    """`index.rows_of(ids)` for a column whose batches may be dictionary-encoded (Parquet): each
+    distinct id is probed once, and a batch whose dictionary extends the previous batch's (as a
+    Parquet row group's does, batch after batch) probes only its new ids."""
+    chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
+    pieces, known, known_rows = [], None, np.zeros(0, np.int64)
+    for chunk in chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            pieces.append(index.rows_of(chunk))
+            known = None
+            continue
+        dictionary = chunk.dictionary
+        if known is not None and len(dictionary) >= len(known) and dictionary.slice(0, len(known)).equals(known):
+            known_rows = np.concatenate([known_rows, index.rows_of(dictionary.slice(len(known)))])
+        else:
+            known_rows = index.rows_of(dictionary)
+        known = dictionary
+        codes = pc.fill_null(chunk.indices, 0).to_numpy(zero_copy_only=False)
+        pieces.append(known_rows[codes])
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
