@@ -515,17 +515,23 @@ class Store:
                 self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {values} FROM incoming i")
                 return incoming.column(key).combine_chunks(), incoming.num_rows, 0
             differs = " OR ".join(f"{value_of[c]} IS DISTINCT FROM t.{_quote(c)}" for c in columns) or "FALSE"
-            changed = self.db.sql(
-                f"SELECT i.{key}, t.{key} IS NULL AS new FROM incoming i LEFT JOIN {table} t ON i.{key} = t.{key} "
-                f"WHERE t.{key} IS NULL OR {differs}").to_arrow_table()
-            inserted = int(pc.sum(changed.column("new").cast(pa.int64())).as_py() or 0)
-            if changed.num_rows > inserted:  # only the stored records whose values change are rewritten
-                assignments = ", ".join(f"{_quote(c)} = {value_of[c]}" for c in columns)
-                self.db.execute(f"UPDATE {table} AS t SET {assignments} FROM incoming i "
-                                f"WHERE t.{key} = i.{key} AND ({differs})")
-            if inserted:
-                self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {values} FROM incoming i "
-                                f"ANTI JOIN {table} t ON i.{key} = t.{key}")
+            # The records that are new or whose values change, whole: the file's columns over the
+            # stored ones. Changed records are deleted and inserted again rather than updated in
+            # place: DuckDB rewrites every row group an update touched when it next checkpoints,
+            # while a delete only marks the rows (an ingest of 1,000 scattered accounts touches
+            # most row groups).
+            merged = ", ".join(f"{value_of[c]} AS {_quote(c)}" if c in value_of else f"t.{_quote(c)}"
+                               for c in stored if c != key)
+            self.db.execute(f"CREATE OR REPLACE TEMP TABLE upserted AS SELECT i.{key}, t.{key} IS NULL AS new, "
+                            f"{merged} FROM incoming i LEFT JOIN {table} t ON i.{key} = t.{key} "
+                            f"WHERE t.{key} IS NULL OR {differs}")
+        changed = self.db.sql(f"SELECT {key}, new FROM upserted").to_arrow_table()
+        inserted = int(pc.sum(changed.column("new").cast(pa.int64())).as_py() or 0)
+        if changed.num_rows > inserted:
+            self.db.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM upserted WHERE NOT new)")
+        everything = ", ".join(_quote(c) for c in stored)
+        self.db.execute(f"INSERT INTO {table} ({everything}) SELECT {everything} FROM upserted")
+        self.db.execute("DROP TABLE upserted")
         return changed.column(0).combine_chunks(), inserted, changed.num_rows - inserted
 
     def write_scores(self, result, accounts: pa.Array, leads: pa.Array, ruleset_hash: str,
@@ -571,24 +577,23 @@ class Store:
                     self.db.execute(history.format(f"({changes})"), {"kind": kind, "ruleset": ruleset_hash, "now": now})
                     self.db.execute(f"INSERT INTO {scores} SELECT {listed}, $ruleset, $as_of FROM new_scores", stamp)
                 else:
-                    # The records whose stored scores differ, and those scored for the first time:
-                    # one join, and after a rule change or an ingest usually few rows.
-                    self.db.execute(f"CREATE OR REPLACE TEMP TABLE score_changes AS {changes}")
+                    # The records whose stored scores differ (or, unless every record is re-scored,
+                    # their stamp), and those scored for the first time: one join, usually few rows.
+                    # They are deleted and inserted again (see `upsert`: cheaper than an update).
+                    restamp = "" if every_record else " OR o.ruleset IS DISTINCT FROM $ruleset OR o.as_of IS DISTINCT FROM $as_of"
+                    self.db.execute(f"CREATE OR REPLACE TEMP TABLE score_changes AS {changes}{restamp}",
+                                    {} if every_record else stamp)
                     first, moved_count, code_moved, band_count = self.db.execute(
                         "SELECT count(*) FILTER (WHERE first), count(*) FILTER (WHERE NOT first AND moved), "
                         "count(*) FILTER (WHERE NOT first AND code_moved), "
                         "count(*) FILTER (WHERE NOT first AND band_moved) FROM score_changes").fetchall()[0]
                     self.db.execute(history.format("score_changes"), {"kind": kind, "ruleset": ruleset_hash, "now": now})
-                    assignments = ", ".join(f"{c} = c.{c}" for c in columns)
-                    self.db.execute(f"UPDATE {scores} AS o SET {assignments}, ruleset = $ruleset, as_of = $as_of "
-                                    f"FROM score_changes c WHERE o.{key} = c.{key} AND NOT c.first", stamp)
-                    self.db.execute(f"INSERT INTO {scores} SELECT {listed}, $ruleset, $as_of FROM score_changes "
-                                    "WHERE first", stamp)
+                    self.db.execute(f"DELETE FROM {scores} WHERE {key} IN (SELECT {key} FROM score_changes WHERE NOT first)")
+                    self.db.execute(f"INSERT INTO {scores} SELECT {listed}, $ruleset, $as_of FROM score_changes", stamp)
                     self.db.execute("DROP TABLE score_changes")
-                    # The others keep their scores under the new stamp.
-                    among = "" if every_record else f" AND {key} IN (SELECT {key} FROM new_scores)"
-                    self.db.execute(f"UPDATE {scores} SET ruleset = $ruleset, as_of = $as_of WHERE "
-                                    f"(ruleset IS DISTINCT FROM $ruleset OR as_of IS DISTINCT FROM $as_of){among}", stamp)
+                    if every_record:  # the others keep their scores under the new stamp: two columns rewritten
+                        self.db.execute(f"UPDATE {scores} SET ruleset = $ruleset, as_of = $as_of WHERE "
+                                        "ruleset IS DISTINCT FROM $ruleset OR as_of IS DISTINCT FROM $as_of", stamp)
             if kind == "account":
                 report.new_accounts += first
                 report.moved_accounts += moved_count
