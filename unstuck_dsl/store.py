@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import model
-from .data import SET_SEPARATOR, DataError, _describe, check_unique, read_table, typed_column
+from .data import SET_SEPARATOR, DataError, _check_columns, _describe, check_unique, read_table, typed_column
 from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS
 
 SCHEMA_VERSION = 2  # 2: records and scores without primary-key indexes (ids are kept unique by ingest)
@@ -609,12 +609,27 @@ class Store:
 # ---- reading input for the store -------------------------------------------------------------
 
 
+def _read_input(source, null_values=()) -> pa.Table:
+    """`data.read_table`, but a Parquet file is read with `ParquetFile`: `pq.read_table` goes
+    through pyarrow.dataset, whose import brings pandas (half a second of an ingest of 1,000 rows)."""
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".parquet" and Path(source).is_file():
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.ParquetFile(source).read()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"{source}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+        _check_columns(table.column_names, [], str(source))  # as read_table checks them
+        return table
+    return read_table(source, null_values)
+
+
 def typed_input(source, ruleset: model.Ruleset, kind: str, null_values=()) -> pa.Table:
     """An input file for one record kind, checked: ids present and unique, declared fields
     converted to their types (other columns kept as they are). Nothing is applied on error.
     `null_values` are CSV cells that mean unknown besides the empty one."""
     key = ACCOUNT_KEY if kind == "account" else LEAD_KEY
-    table = read_table(source, null_values)
+    table = _read_input(source, null_values)
     name = _describe(source)
     _refuse_reserved(table.column_names, name)
     if key not in table.column_names:
@@ -622,9 +637,9 @@ def typed_input(source, ruleset: model.Ruleset, kind: str, null_values=()) -> pa
     if kind == "lead" and ACCOUNT_KEY not in table.column_names:
         raise DataError(f"{name}: missing column `{ACCOUNT_KEY}`; every lead belongs to an account")
     ids = table.column(key).cast(pa.string())
-    nulls = ids.is_null().to_numpy(zero_copy_only=False)
-    if nulls.any():
-        raise DataError(f"{name}: column `{key}` is empty in row {int(nulls.argmax()) + 1}")
+    if ids.null_count:  # (a chunked array's to_numpy would import pandas)
+        row = pc.index(ids.is_null(), True).as_py()
+        raise DataError(f"{name}: column `{key}` is empty in row {row + 1}")
     check_unique(ids, key, name)
     fields = {f.name: f for f in ruleset.schema.of_kind(kind)}
     columns = {}
