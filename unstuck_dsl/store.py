@@ -677,19 +677,31 @@ def ingest(store: Store, compiled, accounts=None, leads=None, as_of: dt.date | N
         store.ensure_fields(ruleset)
         digest = store.record_ruleset(ruleset)
         changed = {"account": pa.array([], pa.string()), "lead": pa.array([], pa.string())}
+        # A file of a kind none of which is stored yet (a first ingest) is, once stored, exactly
+        # the stored records of that kind: it is scored as it is, not read back.
+        as_stored = {}
         for kind in list(typed):
-            on_stage(f"storing {typed[kind].num_rows:,} {kind}s")
-            changed[kind], inserted, updated = store.upsert(kind, typed.pop(kind), _describe(sources[kind]))
+            table = typed.pop(kind)
+            on_stage(f"storing {table.num_rows:,} {kind}s")
+            declared = {f.name for f in ruleset.schema.of_kind(kind)}
+            if not store.count(kind) and declared <= set(table.column_names):
+                as_stored[kind] = table
+            changed[kind], inserted, updated = store.upsert(kind, table, _describe(sources[kind]))
             report.inserted += inserted
             report.updated += updated
+            del table
         on_stage("reading the records to re-score")
         # Every record of a kind when every one changed (a first ingest): read whole, not through a join.
-        if len(changed["lead"]) == store.count("lead"):
+        if "lead" in as_stored:
+            leads = as_stored.pop("lead")
+        elif len(changed["lead"]) == store.count("lead"):
             leads = store.records("lead", ordered=False)
         else:
             leads = store.affected_leads(changed["account"], changed["lead"])
         affected_leads = leads.column(LEAD_KEY)
-        if len(changed["account"]) == store.count("account"):
+        if "account" in as_stored:
+            accounts = as_stored.pop("account")
+        elif len(changed["account"]) == store.count("account"):
             accounts = store.records("account", ordered=False)
         else:  # the changed accounts, and those of the leads scored
             needed = pa.chunked_array([changed["account"], *leads.column(ACCOUNT_KEY).drop_null().chunks],
