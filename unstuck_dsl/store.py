@@ -668,10 +668,30 @@ def _quiet(description: str) -> None:
     """The default progress callback: says nothing."""
 
 
+@contextlib.contextmanager
+def _kernels_loading(compiled):
+    """numba's start-up and the kernels load on a second thread while the block reads and stores
+    (Arrow and DuckDB mostly release the GIL), as `pipeline.score` does while it reads its input."""
+    if not getattr(compiled, "needs_warming", lambda: False)():
+        yield lambda: None
+        return
+    thread = threading.Thread(target=compiled.warm, kwargs={"quietly": True}, name="unstuck-warm", daemon=True)
+    thread.start()
+    try:
+        yield thread.join  # call before scoring
+    finally:
+        thread.join()
+
+
 def ingest(store: Store, compiled, accounts=None, leads=None, as_of: dt.date | None = None,
            on_stage=_quiet, null_values=()) -> IngestReport:
     """Upsert the given records and re-score exactly those whose inputs changed: changed
     accounts, their leads, and changed leads. One transaction. `on_stage` hears each step."""
+    with _kernels_loading(compiled) as kernels_loaded:
+        return _ingest(store, compiled, accounts, leads, as_of, on_stage, null_values, kernels_loaded)
+
+
+def _ingest(store: Store, compiled, accounts, leads, as_of, on_stage, null_values, kernels_loaded) -> IngestReport:
     as_of = as_of or dt.date.today()
     ruleset = compiled.model
     sources = {kind: source for kind, source in (("account", accounts), ("lead", leads)) if source is not None}
@@ -715,6 +735,7 @@ def ingest(store: Store, compiled, accounts=None, leads=None, as_of: dt.date | N
                                       pa.string()).unique()
             accounts = store.records("account", needed, ordered=False)
         on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
+        kernels_loaded()
         result = compiled.score(accounts, leads, as_of=as_of)
         del accounts, leads
         on_stage("storing scores")
@@ -731,7 +752,8 @@ def rescore(store: Store, compiled, as_of: dt.date | None = None, on_stage=_quie
         store.ensure_fields(compiled.model)
         digest = store.record_ruleset(compiled.model)
         on_stage("reading the stored records")
-        accounts, leads = store.records("account", ordered=False), store.records("lead", ordered=False)
+        with _kernels_loading(compiled):  # joined at the block's end
+            accounts, leads = store.records("account", ordered=False), store.records("lead", ordered=False)
         counts = accounts.num_rows, leads.num_rows
         on_stage(f"scoring {counts[0]:,} accounts and {counts[1]:,} leads")
         result = compiled.score(accounts, leads, as_of=as_of)
