@@ -703,7 +703,8 @@ def _ingest(store: Store, compiled, accounts, leads, as_of, on_stage, null_value
     with store.transaction():
         store.ensure_fields(ruleset)
         digest = store.record_ruleset(ruleset)
-        changed = {"account": pa.array([], pa.string()), "lead": pa.array([], pa.string())}
+        none = pa.nulls(0, pa.string())  # (pa.array of a list would import pandas)
+        changed = {"account": none, "lead": none}
         # A file of a kind none of which is stored yet (a first ingest) is, once stored, exactly
         # the stored records of that kind: it is scored as it is, not read back.
         as_stored = {}
