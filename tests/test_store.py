@@ -315,3 +315,20 @@ def test_reading_a_schema_1_workspace_changes_nothing(rules, tmp_path):
     with store.Store(path, read_only=True) as workspace:
         assert workspace.records("lead").num_rows == leads.num_rows
     assert path.read_bytes() == before
+
+
+def test_columns_the_rules_do_not_declare_are_kept_and_scoring_is_unchanged(rules, tmp_path):
+    accounts, leads = sample.generate(120, seed=12)
+    accounts = accounts.append_column("crm_owner", pa.array([f"owner {k % 7}" for k in range(accounts.num_rows)]))
+    leads = leads.append_column("linkedin", pa.array([f"https://example.com/{k}" for k in range(leads.num_rows)]))
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        store.ingest(workspace, rules, accounts, leads, AS_OF)
+        assert_equals_full_rescore(workspace, rules)
+        first = accounts.column("account_id")[0].as_py()
+        store.ingest(workspace, rules, pa.table({"account_id": [first], "employees": [5000]}), None, AS_OF)
+        assert_equals_full_rescore(workspace, rules)
+        store.rescore(workspace, rules, AS_OF)
+        assert_equals_full_rescore(workspace, rules)
+        stored = workspace.records("account")
+        assert stored.column("crm_owner").to_pylist() == accounts.sort_by("account_id").column("crm_owner").to_pylist()
+        assert workspace.records("lead").column("linkedin").null_count == 0

@@ -387,34 +387,42 @@ class Store:
 
     # ---- reads --------------------------------------------------------------------------------
 
-    def records(self, kind: str, ids: pa.Array | None = None, schema=None, ordered: bool = True) -> pa.Table:
+    def records(self, kind: str, ids: pa.Array | None = None, schema=None, ordered: bool = True,
+                read_by=None) -> pa.Table:
         """Stored records of one kind (all, or those ids) as Arrow, straight from DuckDB, in id
         order unless `ordered` is false. With the schema of a ruleset, a declared field stored
         with another type is read as the declared type when every value converts exactly (as
-        `ensure_fields` would store it), else a DataError."""
+        `ensure_fields` would store it), else a DataError. With `read_by`, a ruleset's schema,
+        only the ids and the fields it declares are read (what scoring needs)."""
         if ids is None:
-            return self._select(kind, "TRUE", schema, ordered)
+            return self._select(kind, "TRUE", schema, ordered, read_by)
         with self.registered("wanted_ids", pa.table({"id": ids})):
-            return self._select(kind, f"t.{_TABLE_OF[kind][1]} IN (SELECT id FROM wanted_ids)", schema, ordered)
+            return self._select(kind, f"t.{_TABLE_OF[kind][1]} IN (SELECT id FROM wanted_ids)", schema, ordered,
+                                read_by)
 
-    def _select(self, kind: str, where: str, schema=None, ordered: bool = True) -> pa.Table:
+    def _select(self, kind: str, where: str, schema=None, ordered: bool = True, read_by=None) -> pa.Table:
         table, key = _TABLE_OF[kind]
         changed = {column: (source, target) for column, source, target in
                    (self._type_changes(kind, schema) if schema is not None else ())}
+        columns = list(self._columns(table))
+        if read_by is not None:
+            wanted = {key, ACCOUNT_KEY, *(f.name for f in read_by.of_kind(kind))}
+            columns = [c for c in columns if c in wanted]
         listed = ", ".join(f"{_converted(f't.{_quote(c)}', *changed[c])} AS {_quote(c)}" if c in changed
-                           else f"t.{_quote(c)}" for c in self._columns(table))
+                           else f"t.{_quote(c)}" for c in columns)
         order = f" ORDER BY t.{key}" if ordered else ""
         # One chunk per column: DuckDB hands over many small ones, and encoding for the kernel
         # costs per chunk (scoring 4M records took 1.8 times as long from DuckDB's chunks).
         return self.db.sql(f"SELECT {listed} FROM {table} t WHERE {where}{order}").to_arrow_table().combine_chunks()
 
-    def affected_leads(self, accounts: pa.Array, leads: pa.Array) -> pa.Table:
+    def affected_leads(self, accounts: pa.Array, leads: pa.Array, read_by=None) -> pa.Table:
         """The stored leads scoring must see when these accounts and leads changed: the changed
-        leads and every lead of a changed account (in no particular order)."""
+        leads and every lead of a changed account (in no particular order; `read_by` as in `records`)."""
         with self.registered("changed_accounts", pa.table({"id": accounts})), \
                 self.registered("changed_leads", pa.table({"id": leads})):
             return self._select("lead", "t.lead_id IN (SELECT id FROM changed_leads) "
-                                        "OR t.account_id IN (SELECT id FROM changed_accounts)", ordered=False)
+                                        "OR t.account_id IN (SELECT id FROM changed_accounts)", ordered=False,
+                                read_by=read_by)
 
     def scores(self, kind: str) -> pa.Table:
         table, key = ("account_scores", ACCOUNT_KEY) if kind == "account" else ("lead_scores", LEAD_KEY)
@@ -723,18 +731,18 @@ def _ingest(store: Store, compiled, accounts, leads, as_of, on_stage, null_value
         if "lead" in as_stored:
             leads = as_stored.pop("lead")
         elif len(changed["lead"]) == store.count("lead"):
-            leads = store.records("lead", ordered=False)
+            leads = store.records("lead", ordered=False, read_by=ruleset.schema)
         else:
-            leads = store.affected_leads(changed["account"], changed["lead"])
+            leads = store.affected_leads(changed["account"], changed["lead"], read_by=ruleset.schema)
         affected_leads = leads.column(LEAD_KEY)
         if "account" in as_stored:
             accounts = as_stored.pop("account")
         elif len(changed["account"]) == store.count("account"):
-            accounts = store.records("account", ordered=False)
+            accounts = store.records("account", ordered=False, read_by=ruleset.schema)
         else:  # the changed accounts, and those of the leads scored
             needed = pa.chunked_array([changed["account"], *leads.column(ACCOUNT_KEY).drop_null().chunks],
                                       pa.string()).unique()
-            accounts = store.records("account", needed, ordered=False)
+            accounts = store.records("account", needed, ordered=False, read_by=ruleset.schema)
         on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
         kernels_loaded()
         result = compiled.score(accounts, leads, as_of=as_of)
@@ -754,7 +762,8 @@ def rescore(store: Store, compiled, as_of: dt.date | None = None, on_stage=_quie
         digest = store.record_ruleset(compiled.model)
         on_stage("reading the stored records")
         with _kernels_loading(compiled):  # joined at the block's end
-            accounts, leads = store.records("account", ordered=False), store.records("lead", ordered=False)
+            accounts, leads = (store.records(kind, ordered=False, read_by=compiled.model.schema)
+                               for kind in ("account", "lead"))
         counts = accounts.num_rows, leads.num_rows
         on_stage(f"scoring {counts[0]:,} accounts and {counts[1]:,} leads")
         result = compiled.score(accounts, leads, as_of=as_of)
