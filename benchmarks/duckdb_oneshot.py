@@ -1,7 +1,14 @@
-"""DuckDB's one-shot query over the Parquet files, as its own process: the whole job a DuckDB
-user would run (read, score, write), to time against the `unstuck score` process.
+"""DuckDB's one-shot job over the Parquet files, as its own process: what a DuckDB user would run
+(read, score, write the lead table), to time against the `unstuck score` process on the same files.
 
     python benchmarks/duckdb_oneshot.py RULES ACCOUNTS.parquet LEADS.parquet OUT.parquet AS_OF
+
+RULES is a rules folder, or (as `benchmarks/run.py` passes it) the checked ruleset pickled ahead
+of time: the query is then "written" before the process starts, as a hand-written SQL file would
+be, and the process imports neither the rules compiler nor numba. The string conditions' truths
+are decided on this run's distinct values (the reference predicate, once per value), the ENUM
+types made from the data, and one statement reads both files, scores, joins the matched leads and
+COPYs the lead table (unstuck score's columns) to Parquet.
 """
 
 from __future__ import annotations
@@ -9,25 +16,16 @@ from __future__ import annotations
 import datetime as dt
 import sys
 
-import duckdb
+from oneshot import load_ruleset
 from peers import DuckdbPeer
-
-import unstuck_dsl
 
 
 def main(rules: str, accounts: str, leads: str, out: str, as_of: str) -> None:
-    ruleset = unstuck_dsl.compile(rules).model
-    peer = DuckdbPeer(ruleset, dt.date.fromisoformat(as_of))
-    peer.db = duckdb.connect()
+    peer = DuckdbPeer(load_ruleset(rules), dt.date.fromisoformat(as_of))
+    peer.connect()
     sources = {"account": f"read_parquet('{accounts}')", "lead": f"read_parquet('{leads}')"}
-    peer.categories = {
-        f.name: [r[0] for r in peer.db.execute(
-            f'SELECT DISTINCT "{f.name}" FROM {sources[f.kind]} WHERE "{f.name}" IS NOT NULL').fetchall()]
-        for f in ruleset.schema.fields if f.type.name in ("category", "text", "ordinal")}
-    numbered = "(SELECT *, row_number() OVER () AS _row FROM {})"
-    peer.db.execute("CREATE TEMP TABLE scored AS " + peer.account_query(numbered.format(sources["account"])))
-    query = peer.lead_query(numbered.format(sources["lead"]), "scored")
-    peer.db.execute(f"COPY ({query}) TO '{out}' (FORMAT parquet)")
+    peer.cats = peer.enum_types(sources)
+    peer.db.execute(f"COPY ({peer.table_query(sources['account'], sources['lead'])}) TO '{out}' (FORMAT parquet)")
 
 
 if __name__ == "__main__":

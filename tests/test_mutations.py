@@ -20,7 +20,7 @@ MUTATIONS = {
     # rule 4: a tie goes to the first declared → to the last
     "ties to the last": ("06_ties_and_drafts", r"and (s\d+) > best_score:", r"and \1 >= best_score:"),
     # rule 2: an unknown filter fails unless it opts in → passes
-    "unknown filter passes": ("03_modes_and_unknown_opt_ins", r"\((p?\d*v\d+) >= 2\)", r"(\1 >= 1)"),
+    "unknown filter passes": ("03_modes_and_unknown_opt_ins", r"and (p?\d*r\d+v\d+) >= 2$", r"and \1 >= 1"),
     # SPEC §3: a member missing from an open set is unknown → "no"
     "open set answers no": ("09_open_and_closed_sets", r"else 1\)$", "else 0)"),
     # rule 1: not unknown is unknown → true

@@ -197,6 +197,18 @@ class Resembles:
 
 
 @node
+class RoleTest:
+    """A condition on the role read from a title (unstuck_dsl.titles): `title function in
+    {"Sales"}`, `title seniority >= "VP"`. `op` is a comparison, `in` or `not in`; `items` holds
+    one name for a comparison."""
+
+    field: FieldRef
+    part: str  # "function" | "seniority"
+    op: str
+    items: tuple[StringValue, ...]
+
+
+@node
 class Within:
     """`date within [next] N unit`: the last (or next) N units, counted from the as-of date."""
 
@@ -242,7 +254,7 @@ class Or:
     operands: tuple[Condition, ...]
 
 
-Predicate = Union[BoolTest, Compare, In, Between, Has, Like, Resembles, Within, DateBound, IsKnown]
+Predicate = Union[BoolTest, Compare, In, Between, Has, Like, Resembles, RoleTest, Within, DateBound, IsKnown]
 Condition = Union[Predicate, Not, And, Or]
 
 
@@ -370,3 +382,12 @@ def fields_read(condition: Condition) -> list[FieldRef]:
     if isinstance(condition, (And, Or)):
         return [ref for operand in condition.operands for ref in fields_read(operand)]
     return [condition.field]
+
+
+def predicates(condition: Condition) -> list[Predicate]:
+    """The predicates of a condition, in source order."""
+    if isinstance(condition, Not):
+        return predicates(condition.operand)
+    if isinstance(condition, (And, Or)):
+        return [p for operand in condition.operands for p in predicates(operand)]
+    return [condition]

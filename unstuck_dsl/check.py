@@ -27,6 +27,7 @@ from .schema import (
     constant,
 )
 from .text import look_alike_skeleton
+from .titles import FUNCTION_NAMES, LADDER, SENIORITY_NAMES, seniority_rank
 
 MAX_WEIGHT = Decimal(1_000_000)
 MAX_WEIGHT_DECIMALS = 4
@@ -206,7 +207,7 @@ class _Checker:
             condition = checker.check(audience.condition)
             if condition is None:
                 continue
-            for predicate in _predicates(condition):
+            for predicate in ast.predicates(condition):
                 known = codes.get(predicate.field.name)
                 values = getattr(predicate, "items", None) or ([predicate.value] if isinstance(predicate, ast.Compare) else [])
                 for value in values if known is not None else ():
@@ -572,7 +573,33 @@ class _ConditionChecker:
             self.wrong_operator(c, t, "`resembles`", "semantic matching reads text fields such as titles")
         if c.threshold is not None and not (0 < c.threshold <= 1):
             self.report(Code.E037, f"threshold {c.threshold} is not between 0 and 1", c.span, "",
-                        "write e.g. `at 0.8`; 1 accepts only the same title after normalization")
+                        "write e.g. `at 0.8`; 1 accepts only titles that read as the same role (docs/titles.md)")
+        return c
+
+    def visit_RoleTest(self, c: ast.RoleTest, t: FieldType):
+        if not t.is_string:
+            self.wrong_operator(c, t, f"`{c.part}`", "a role is read from a title: use a text field such as `title`")
+            return c
+        if c.part == "function" and c.op not in ("==", "!=", "in", "not in"):
+            self.wrong_operator(c, t, f"`function {c.op}`", f'functions are not ordered: write `{c.field.name} function == "Sales"` '
+                                f'or `{c.field.name} function in {{"Sales", "RevOps"}}`')
+            return c
+        known = FUNCTION_NAMES if c.part == "function" else tuple(SENIORITY_NAMES)
+        for item in c.items:
+            if not isinstance(item, ast.StringValue):
+                what = "a region" if isinstance(item, ast.NameValue) and item.name in self.regions else \
+                    _LITERAL_KIND.get(type(item), "a bare name")
+                self.report(Code.E031, f"a {c.part} is named in double quotes; this is {what}", item.span,
+                            "not a name in quotes", f'e.g. `{c.field.name} {c.part} == "{known[1]}"`')
+            elif item.value not in known:
+                listing = ", ".join(f'"{n}"' for n in (FUNCTION_NAMES[:16] if c.part == "function" else LADDER))
+                hint = did_you_mean(item.value, known) or (
+                    f"functions include {listing}, ..." if c.part == "function" else f"the ladder is {listing}; beside it Founder, Owner")
+                self.report(Code.E038, f'"{item.value}" is not a {c.part} the title vocabulary knows', item.span,
+                            f"unknown {c.part}", hint + " (docs/titles.md lists them all)")
+            elif c.part == "seniority" and c.op not in ("==", "!=", "in", "not in") and seniority_rank(item.value) is None:
+                self.report(Code.E038, f'"{item.value}" is beside the seniority ladder, not on it', item.span,
+                            "not ordered", f'write `{c.field.name} seniority == "{item.value}"`')
         return c
 
     def visit_Within(self, c: ast.Within, t: FieldType):
@@ -597,17 +624,7 @@ def _is_country_code(value: str, field_type: FieldType) -> bool:
 def _rule_predicates(rules):
     for rule in rules:
         for param in rule.params:
-            yield from _predicates(param.condition)
-
-
-def _predicates(condition):
-    if isinstance(condition, ast.Not):
-        yield from _predicates(condition.operand)
-    elif isinstance(condition, (ast.And, ast.Or)):
-        for operand in condition.operands:
-            yield from _predicates(operand)
-    else:
-        yield condition
+            yield from ast.predicates(param.condition)
 
 
 def _show(value: ast.Value) -> str:

@@ -24,7 +24,7 @@ straight-line emitter here, and its operation in the table interpreter (interpre
   In on number, int, date       MemberTest (+ NotOp)      emit_MemberTest         test_values: MEMBER
   any test of a coded field     LutTest (table filled     emit_LutTest            test_codes: LUT
     (category, text, ordinal,     by evaluate_predicate,
-    bool: Like, Resembles, …)     bind.lookup_table)
+    bool: Like, Resembles, …)     lookup.lookup_table)
   Has (any / all)               SetTest                   emit_SetTest            test_bitset, test_csr:
                                                                                     HAS_ANY, HAS_ALL
   filter_passes,                ParamIR (threshold)       _emit_block             rate: FILTER,
@@ -37,13 +37,15 @@ straight-line emitter here, and its operation in the table interpreter (interpre
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
 import attrs
 import numpy as np
 
-from . import interpreter, ir
+from . import interpreter_ops as ops
+from . import ir
 
 # What the kernels write for "none": no ICP or Persona assigned, no score. A lead's Persona
 # output tells apart no Persona fitting its ICP and no ICP at all (its account has none).
@@ -188,32 +190,64 @@ class _Emitter:
             self.line(f"{v} = {step}")
 
 
-def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str) -> list[str]:
-    """Instructions, then per rule: qualification, earned weight, score. Returns the names of
-    (qualifies, score) variables per rule, in rule order."""
-    names = []
-    for k, op in enumerate(block.instructions):
-        v = f"{tag}v{k}"
-        e.instruction(v, op, names)
-        names.append(v)
+def _operands(op: ir.Instruction) -> tuple[int, ...]:
+    if isinstance(op, ir.NotOp):
+        return (op.arg,)
+    return op.args if isinstance(op, (ir.AndOp, ir.OrOp)) else ()
+
+
+class _RuleValues:
+    """The instructions one rule has evaluated so far, by variable name: an instruction is
+    emitted, after its operands, where the rule first needs it, and reused after that."""
+
+    def __init__(self, block: ir.Block, prefix: str):
+        self.block, self.prefix = block, prefix
+        self.names: dict[int, str] = {}
+
+    def missing(self, k: int, out: list[int] | None = None) -> list[int]:
+        """Instruction k and the operands it needs that are not evaluated yet, operands first."""
+        out = [] if out is None else out
+        if k not in self.names and k not in out:
+            for operand in _operands(self.block.instructions[k]):
+                self.missing(operand, out)
+            out.append(k)
+        return out
+
+    def evaluate(self, e: _Emitter, k: int) -> str:
+        for m in self.missing(k):
+            self.names[m] = f"{self.prefix}v{m}"
+            e.instruction(self.names[m], self.block.instructions[m], self.names)
+        return self.names[k]
+
+
+def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str, taking_part) -> list[tuple[int, str, str]]:
+    """Per rule, in two steps: its filters and excludes, evaluated only when the rule takes part
+    in this run (`taking_part(rule)`: live, or a previewed draft); then its score parameters,
+    only when it still qualifies (a failed filter or a hit exclude makes its score irrelevant,
+    SPEC §5). A branch per gate would skip more, but costs more compile time than it saves. An
+    `explain` run evaluates everything, since it reports every parameter's outcome. Returns
+    (rule, qualifies, score) variable names per rule, in rule order."""
     results = []
     for rule in block.rules:
         q, earned, s = f"q{rule.index}", f"e{rule.index}", f"s{rule.index}"
-        passes, earns = [], []
-        for p in rule.params:
-            value = names[p.value]
-            if p.mode == "filter":
-                passes.append(f"({value} >= {p.threshold})")
-            elif p.mode == "exclude":
-                passes.append(f"({value} < {p.threshold})")
-            else:
-                earns.append(f"{weights}[{p.slot}] * ({value} == {ir.TRUE})")
-        e.accumulate(q, "True", [f"{q} & {p}" for p in passes])
-        e.accumulate(earned, "0", [f"{earned} + {w}" for w in earns])
-        if rule.params:
-            e.line("if explain:")
-            for p in rule.params:
-                e.line(f"    out_tri[i, {p.slot}] = {names[p.value]}")
+        values = _RuleValues(block, f"{tag}r{rule.index}")
+        gates = [p for p in rule.params if p.mode != "score"]
+        scores = [p for p in rule.params if p.mode == "score"]
+        e.line(f"{q} = explain or {taking_part(rule)}")
+        e.line(f"{earned} = 0")
+        for group in [g for g in (gates, scores) if g]:
+            e.line(f"if {q} or explain:")
+            guarded = _Emitter(e.prefix, e.slots, e.layouts, e.indent + " " * 4)
+            for p in group:
+                value = values.evaluate(guarded, p.value)
+                if p.mode == "score":
+                    guarded.line(f"{earned} += {weights}[{p.slot}] * ({value} == {ir.TRUE})")
+                else:
+                    passes = f"{value} >= {p.threshold}" if p.mode == "filter" else f"{value} < {p.threshold}"
+                    guarded.line(f"{q} = {q} and {passes}")
+                guarded.line("if explain:")
+                guarded.line(f"    out_tri[i, {p.slot}] = {value}")
+            e.lines += guarded.lines
         # round-half-up(100 × earned / possible) in integers: floor((200e + p) / 2p)
         e.line(f"pos = possible[{rule.index}]")
         e.line(f"{s} = 100 if pos == 0 else (200 * {earned} + pos) // (2 * pos)")
@@ -298,7 +332,8 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
 
     # accounts
     e = _Emitter("a", program.account_columns, layouts, " " * 4)
-    results = _emit_block(e, program.icps, "", "weights")
+    results = _emit_block(e, program.icps, "", "weights",
+                          lambda rule: f"(live[{rule.index}] != 0 or (preview and preview_live[{rule.index}] != 0))")
     _emit_assignment(e, results, 0, "live", "best", "best_score", "out_icp", "out_score")
     e.line("if preview:")
     inner = _Emitter("a", program.account_columns, layouts, " " * 8)
@@ -314,7 +349,8 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
             continue
         body.line(f"if icp == {icp_index} or picp == {icp_index}:")
         inner = _Emitter("l", program.lead_columns, layouts, " " * 8)
-        results = _emit_block(inner, block, f"p{icp_index}", "weights")
+        results = _emit_block(inner, block, f"p{icp_index}", "weights", functools.partial(_persona_taking_part,
+                                                                                        icp_index, first))
         for assigned, names in (("icp", ("live", "best", "best_score", "out_persona", "out_score")),
                                 ("picp", ("preview_live", "pbest", "pbest_score", "out_preview_persona",
                                           "out_preview_score"))):
@@ -325,6 +361,12 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
         body.lines += inner.lines
     lines += _kernel("score_leads", lead_args, body.lines)
     return "\n".join(lines) + "\n"
+
+
+def _persona_taking_part(icp_index: int, first: int, rule: ir.RuleIR) -> str:
+    """A Persona takes part for a lead whose account took its ICP, live or in preview."""
+    k = rule.index - first
+    return f"((icp == {icp_index} and live[{k}] != 0) or (picp == {icp_index} and preview_live[{k}] != 0))"
 
 
 def _emit_lead_start(e: _Emitter) -> None:
@@ -345,7 +387,8 @@ def _emit_lead_start(e: _Emitter) -> None:
 # The interpreter's own source is part of every interpreted module's text, by its hash, so that a
 # changed interpreter never runs under a kernel numba cached against the old one.
 _INTERPRETER_IMPORT = f"""from unstuck_dsl.interpreter import BATCH, assign, combine, rate, test_bitset, test_codes, test_csr, test_values
-# interpreter {hashlib.sha256(Path(interpreter.__file__).read_bytes()).hexdigest()[:16]}
+# interpreter {hashlib.sha256(b"".join(Path(__file__).with_name(name).read_bytes()
+                                  for name in ("interpreter.py", "interpreter_ops.py"))).hexdigest()[:16]}
 """
 
 
@@ -376,19 +419,19 @@ _TABLE_FIELDS = [f.name for f in attrs.fields(Tables)]  # the kernels' last argu
 
 def _test_row(k: int, op: ir.Instruction, slots: tuple[ir.ColumnSlot, ...]) -> tuple[int, ...]:
     if isinstance(op, ir.LutTest):
-        return k, interpreter.LUT, op.lut, 0, 0
+        return k, ops.LUT, op.lut, 0, 0
     if isinstance(op, (ir.NumTest, ir.IntTest)):
-        return k, interpreter.COMPARISONS[op.op], op.const, 0, 0
+        return k, ops.COMPARISONS[op.op], op.const, 0, 0
     if isinstance(op, ir.KnownTest):
-        return k, interpreter.KNOWN if op.known else interpreter.UNKNOWN, 0, 0, 0
+        return k, ops.KNOWN if op.known else ops.UNKNOWN, 0, 0, 0
     if isinstance(op, ir.SetTest):
-        quantifier = interpreter.HAS_ALL if op.quantifier == "all" else interpreter.HAS_ANY
+        quantifier = ops.HAS_ALL if op.quantifier == "all" else ops.HAS_ANY
         return k, quantifier, op.first, op.count, ir.UNKNOWN if slots[op.column].open else ir.FALSE
-    return k, interpreter.MEMBER, op.first, op.count, 0
+    return k, ops.MEMBER, op.first, op.count, 0
 
 
-_LOGIC = {ir.NotOp: interpreter.NOT, ir.AndOp: interpreter.AND, ir.OrOp: interpreter.OR}
-_MODES = {"filter": interpreter.FILTER, "exclude": interpreter.EXCLUDE, "score": interpreter.SCORE}
+_LOGIC = {ir.NotOp: ops.NOT, ir.AndOp: ops.AND, ir.OrOp: ops.OR}
+_MODES = {"filter": ops.FILTER, "exclude": ops.EXCLUDE, "score": ops.SCORE}
 
 
 def tables(blocks: tuple[ir.Block, ...], slots: tuple[ir.ColumnSlot, ...]) -> Tables:

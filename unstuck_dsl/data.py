@@ -511,6 +511,24 @@ def _first_bad_json_line(path: Path, column: str | None, kind: str | None) -> in
 # ---- encoding ---------------------------------------------------------------------------------
 
 
+# Numpy's spelling of the fixed-width Arrow types that `values_or` reads (by Arrow type id:
+# `DataType.to_pandas_dtype` would import pandas, half a second).
+_NUMPY_TYPES = {pa.from_numpy_dtype(t).id: t for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+                                                         np.uint32, np.uint64, np.float32, np.float64)}
+
+
+def values_or(array: pa.Array, missing, dtype) -> np.ndarray:
+    """A fixed-width Arrow array's values as numpy `dtype`, `missing` where null, read straight
+    from its data buffer (Arrow's fill_null would first write a filled copy of every value)."""
+    if not len(array):
+        return np.zeros(0, dtype)
+    raw = np.frombuffer(array.buffers()[1], dtype=_NUMPY_TYPES[array.type.id])
+    raw = raw[array.offset:array.offset + len(array)]
+    if array.null_count:
+        raw = np.where(array.is_valid().to_numpy(zero_copy_only=False), raw, missing)
+    return raw.astype(dtype, copy=False)
+
+
 class _Encoder:
     """Accumulates one field's encoded chunks across record batches."""
 
@@ -575,7 +593,7 @@ class _Encoder:
         read with dictionaries, pandas categoricals) is taken as it is, without rehashing."""
         if not pa.types.is_dictionary(array.type):
             array = pc.dictionary_encode(array)
-        codes = array.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+        codes = values_or(array.indices, -1, np.int32)
         return codes, array.dictionary.cast(pa.string())
 
     def _encode_category(self, array):
@@ -605,7 +623,7 @@ class _Encoder:
         return array
 
     def _encode_bool(self, array):
-        return pc.cast(array, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False), _arrow((False, True))
+        return values_or(pc.cast(array, pa.int32()), -1, np.int32), _arrow((False, True))
 
     # -- numbers and dates
     def _typed_number(self, array):
@@ -619,7 +637,7 @@ class _Encoder:
 
     def _encode_number(self, array):
         valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
-        return array.fill_null(0.0).to_numpy(zero_copy_only=False).astype(np.float64, copy=False), valid
+        return values_or(array, 0.0, np.float64), valid
 
     def _typed_int(self, array):
         if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
@@ -675,14 +693,14 @@ class _Encoder:
 
     def _encode_int(self, array):
         valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
-        return array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False), valid
+        return values_or(array, 0, np.int64), valid
 
     def _typed_date(self, array):
         return date_days(array, self.fail)
 
     def _encode_date(self, array):
         valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
-        return array.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32, copy=False), valid
+        return values_or(array.cast(pa.int32()), 0, np.int32), valid
 
     # -- sets
     _SET_HINT = f" (a set is a list column, or text with members separated by `{SET_SEPARATOR}`)"
@@ -731,7 +749,7 @@ class _Encoder:
         else:  # one hash table over every batch's values, which come back as codes into the whole
             merged = pc.dictionary_encode(pa.chunked_array(distinct, pa.string())).chunks
             dictionary = Dictionary(merged[0].dictionary if merged else pa.array([], pa.string()))
-            indices = np.concatenate([chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False) for chunk in merged]
+            indices = np.concatenate([values_or(chunk.indices, -1, np.int32) for chunk in merged]
                                      or [np.zeros(0, np.int32)])
             bounds = np.cumsum([0] + [len(d) for d in distinct])
             codes = [indices[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
@@ -906,8 +924,12 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
         rows += batch.num_rows
     id_array = _concat(ids, key)
     columns = {f.name: encoders[f.name].finish() if f.name in encoders else unknown_column(f, rows) for f in fields}
+    index = check_unique(id_array, key, name)
+    # The accounts' index joins each lead to its account; a lead table's (the largest) is let go
+    # once it has shown every id unique, and built again only if `row_of` asks (explain).
     return EncodedTable(kind, id_array, columns, _concat(account_ids, extra_keys[0]) if extra_keys else None,
-                        name, tuple(f.name for f in fields if f.name not in present), check_unique(id_array, key, name))
+                        name, tuple(f.name for f in fields if f.name not in present),
+                        index if kind == "account" else None)
 
 
 def _concat(arrays: list[pa.Array], column: str) -> pa.ChunkedArray:
@@ -1019,9 +1041,13 @@ def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, lea
     # One table after the other: loading both at once on two threads was no faster (Arrow already
     # decodes on several threads) and held both tables' temporaries at the same time.
     lead_table = encode(leads, schema, "lead", lead_fields, lead_name, (ACCOUNT_KEY,), null_values, missing_columns)
-    # Each lead's account as a row index (-1: not in the accounts), resolved once at load so the
-    # kernel never probes a hash table.
-    return Dataset(account_table, lead_table, rows_of_dictionary_chunks(account_table.index, lead_table.account_ids))
+    return Dataset(account_table, lead_table, account_rows(lead_table.account_ids, account_table.ids, account_table.index))
+
+
+def account_rows(lead_account_ids, account_ids, index: IdIndex | None = None) -> np.ndarray:
+    """Each lead's account as a row index (-1: not in the accounts), resolved once at load so the
+    kernel never probes a hash table; `index` is the accounts' id index when it is built."""
+    return rows_of_dictionary_chunks(index if index is not None else IdIndex(account_ids), lead_account_ids)
 
 
 def _to_arrow_any(source, needed: list[str], null_values: Sequence[str], optional: Sequence[str] = ()) -> pa.Table:

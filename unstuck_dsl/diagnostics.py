@@ -76,6 +76,7 @@ class Code(enum.StrEnum):
     E035 = "E035", "Unknown region, or a region used without `in`"
     E036 = "E036", "Not an ISO 3166-1 alpha-2 country code (in a region, or compared with a country field)"
     E037 = "E037", "`resembles ... at T` outside 0 < T ≤ 1"
+    E038 = "E038", "A role condition (`title function ...`, `title seniority ...`) names a function or seniority the title vocabulary does not know, or orders Founder / Owner"
     E040 = "E040", "Score weight not above zero, over 1,000,000 or with more than 4 decimals"
     E041 = "E041", "`unknown passes` / `unknown excludes` on the wrong mode"
     E042 = "E042", "A weight on a filter or exclude"

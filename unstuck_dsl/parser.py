@@ -357,6 +357,12 @@ class _ToAst(Transformer):
     def resembles(self, meta, field, phrases, threshold):
         return ast.Resembles(field, phrases, threshold, span=self._span(meta))
 
+    def role_compare(self, meta, field, part, op, value):
+        return ast.RoleTest(field, str(part), str(op), (value,), span=self._span(meta))
+
+    def role_in(self, meta, field, part, negated, items):
+        return ast.RoleTest(field, str(part), "not in" if negated is not None else "in", items, span=self._span(meta))
+
     def phrases(self, meta, *phrases):
         return tuple(ast.StringValue(unquote(t), span=self._token_span(t)) for t in phrases)
 

@@ -114,6 +114,13 @@ def _(c: ast.Resembles) -> str:
 
 
 @_predicate.register
+def _(c: ast.RoleTest) -> str:
+    if c.op in ("in", "not in"):
+        return f"{c.field.name} {c.part} {c.op} {_items(c.items)}"
+    return f"{c.field.name} {c.part} {c.op} {print_value(c.items[0])}"
+
+
+@_predicate.register
 def _(c: ast.Within) -> str:
     return f"{c.field.name} within {'next ' if c.future else ''}{_plural(c.amount, c.unit)}"
 

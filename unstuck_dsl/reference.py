@@ -18,8 +18,9 @@ from fractions import Fraction
 import attrs
 
 from . import ast, dates, model
-from .schema import BANDS, FieldType, audience_schema, constant, record_value
+from .schema import BANDS, FieldType, constant, record_value
 from .text import normalize_text, resembles, wildcard_match
+from .titles import function_in, read_title, seniority_holds
 
 Tri = bool | None
 
@@ -98,6 +99,20 @@ def _like(field_type: FieldType, value: str, pattern: str) -> bool:
     return wildcard_match(value, pattern)
 
 
+def _role_test(c: ast.RoleTest, role) -> Tri:
+    """A condition on the role read from a title; unknown when the title names no function (for
+    `function`) or no seniority (for `seniority`)."""
+    names = tuple(item.value for item in c.items)
+    if c.part == "function":
+        found = function_in(role, names)
+        return None if found is None else found == (c.op in ("==", "in"))
+    if c.op in ("in", "not in"):
+        held = [seniority_holds(role, "==", name) for name in names]
+        found = True if True in held else (None if None in held else False)
+        return None if found is None else found == (c.op == "in")
+    return seniority_holds(role, c.op, names[0])
+
+
 def relative_bound(bound, as_of: dt.date) -> dt.date:
     if isinstance(bound, ast.RelativeDate):
         return dates.shift(as_of, -bound.amount, bound.unit)
@@ -127,6 +142,8 @@ def evaluate_predicate(c: ast.Predicate, record: dict, ctx: Context) -> Tri:
         return _like(field_type, value, c.pattern.value)
     if isinstance(c, ast.Resembles):
         return resembles(value, tuple(p.value for p in c.phrases), c.threshold)
+    if isinstance(c, ast.RoleTest):
+        return _role_test(c, read_title(value))
     if isinstance(c, ast.Within):
         low, high = dates.window(ctx.as_of, c.amount, c.unit, c.future)
         return low <= value <= high
@@ -300,7 +317,7 @@ def evaluate_audience(ruleset: model.Ruleset, audience: model.Audience, record: 
     """An audience's condition on one record: its fields (a lead's with its account's) and its
     scores (icp_code, icp_score, icp_band, persona_code, persona_score, persona_band).
     A record is a member only when the condition is true."""
-    return evaluate_condition(audience.condition, record, Context(audience_schema(ruleset.schema, ruleset.engagement), as_of))
+    return evaluate_condition(audience.condition, record, Context(ruleset.audience_schema, as_of))
 
 
 # ---- engagement (SPEC §7): apart from fit, never mixed in -------------------------------------

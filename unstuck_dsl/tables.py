@@ -13,8 +13,8 @@ from .schema import BAND_LEVELS, BANDS, SCORE_FIELDS, Schema
 
 def gather(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """`values[rows]` per lead, from its account's row; `codegen.NO_RULE` where a lead has no
-    account (row -1) or there are no accounts."""
-    return np.where(rows >= 0, values[np.maximum(rows, 0)] if len(values) else codegen.NO_RULE, codegen.NO_RULE)
+    account (row -1, which reads the entry appended at the end) or there are no accounts."""
+    return np.append(values, np.array(codegen.NO_RULE, values.dtype))[rows]
 
 
 def codes_column(codes: list[str], index: np.ndarray) -> pa.Array:

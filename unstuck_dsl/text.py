@@ -1,5 +1,5 @@
-"""Text semantics: normalized equality, wildcards, semantic matching of titles, and names
-that look alike.
+"""Text semantics: normalized equality, wildcards, semantic matching of titles (read as roles
+by titles.py), and names that look alike.
 
 These functions are evaluated per record by the reference evaluator and per distinct dictionary
 value by the compiler (which turns them into lookup tables), so both engines share them.
@@ -12,6 +12,8 @@ import re
 import unicodedata
 from decimal import Decimal
 from typing import Protocol
+
+from .titles import title_similarity
 
 
 def normalize_text(value: str) -> str:
@@ -64,58 +66,17 @@ class SemanticMatcher(Protocol):
 
 DEFAULT_THRESHOLD = Decimal("0.8")
 
-# Title words that mean the same thing, mapped to one canonical token.
-_SYNONYMS = {
-    "vp": "vp", "vice president": "vp", "vicepresident": "vp", "head": "vp", "head of": "vp",
-    "svp": "senior vp", "evp": "executive vp", "avp": "assistant vp",
-    "sr": "senior", "snr": "senior", "jr": "junior", "mgr": "manager", "mngr": "manager",
-    "dir": "director", "eng": "engineering", "engr": "engineer", "mktg": "marketing",
-    "ops": "operations", "biz": "business", "dev": "development", "bizdev": "business development",
-    "ceo": "chief executive officer", "cto": "chief technology officer", "cfo": "chief financial officer",
-    "coo": "chief operating officer", "cmo": "chief marketing officer", "cro": "chief revenue officer",
-    "ciso": "chief information security officer", "cio": "chief information officer",
-    "cpo": "chief product officer", "cso": "chief security officer",
-    "&": "and",
-}
-_STOPWORDS = frozenset({"of", "the", "and", "for", "at", "in", "a", "an", "to", "on"})
-_PHRASE_SYNONYMS = sorted(((k, v) for k, v in _SYNONYMS.items() if " " in k), key=lambda kv: -len(kv[0]))
-_WORD_SYNONYMS = {k: v for k, v in _SYNONYMS.items() if " " not in k}
-
-
-@functools.lru_cache(maxsize=65536)
-def title_tokens(value: str) -> frozenset[str]:
-    """The canonical words of a title: abbreviations expanded, synonyms merged, punctuation,
-    filler words and plural `s` dropped, order forgotten."""
-    text = re.sub(r"(?<!\w)co[\s-]+founder", "cofounder", normalize_text(value))
-    text = " ".join(re.split(r"[^\w&]+", text))  # punctuation, hyphens included, separates words
-    for phrase, canonical in _PHRASE_SYNONYMS:
-        text = re.sub(rf"(?<!\w){re.escape(phrase)}(?!\w)", canonical, text)
-    words = re.split(r"[^\w&]+", text)
-    tokens = []
-    for word in words:
-        if not word:
-            continue
-        expanded = _WORD_SYNONYMS.get(word, word)
-        for token in expanded.split():
-            if token in _STOPWORDS:
-                continue
-            if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
-                token = token[:-1]
-            tokens.append(token)
-    return frozenset(tokens)
-
 
 class TitleMatcher:
-    """The built-in matcher: Dice overlap of canonical title words ("VP Sales" ~ "Vice President
-    of Sales" ~ "Head of Sales" all score 1.0; "VP of Sales and Marketing" vs "VP Sales" 0.8)."""
+    """The built-in matcher: both sides read as roles (titles.read_title: function and
+    sub-function, seniority, founder, scope), compared part by part (titles.role_similarity).
+    "VP Sales" ~ "Head of Sales" ~ "CRO" ~ "Vertriebsleiter" score 1.0; "VP Sales Operations"
+    0.4 (another sub-function); "Director of Sales" 0.5 (a director is not the leader); "VP of
+    Sales and Marketing" 0.8 (a broader role). A phrase that reads as no role (not a title)
+    falls back to word overlap. Both readings are cached, so each distinct value is read once."""
 
     def similarity(self, value: str, phrase: str) -> float:
-        a, b = title_tokens(value), title_tokens(phrase)
-        if not a and not b:
-            return 1.0
-        if not a or not b:
-            return 0.0
-        return 2 * len(a & b) / (len(a) + len(b))
+        return title_similarity(value, phrase)
 
 
 _matcher: SemanticMatcher = TitleMatcher()

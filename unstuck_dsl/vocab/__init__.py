@@ -1,0 +1,1 @@
+"""The title vocabulary (titles.json), read by unstuck_dsl.titles."""
