@@ -40,8 +40,17 @@ def _plain(table: pa.Table, key: str, columns: list[str]) -> dict:
     return out
 
 
+def assert_each_id_stored_once(workspace: store.Store) -> None:
+    """No table holds an id twice (the store keeps ids unique without key indexes)."""
+    for table, key in (("accounts", "account_id"), ("leads", "lead_id"), ("account_scores", "account_id"),
+                       ("lead_scores", "lead_id")):
+        rows, ids = workspace.db.execute(f"SELECT count(*), count(DISTINCT {key}) FROM {table}").fetchall()[0]
+        assert rows == ids, table
+
+
 def assert_equals_full_rescore(workspace: store.Store, rules) -> None:
     """SPEC §5 rule 8: the stored scores are what scoring everything now gives."""
+    assert_each_id_stored_once(workspace)
     full = rules.score(workspace.records("account"), workspace.records("lead"), as_of=AS_OF)
     assert _plain(workspace.scores("lead"), "lead_id", SCORE_COLUMNS) == _plain(full.leads, "lead_id", SCORE_COLUMNS)
     assert _plain(workspace.scores("account"), "account_id", ["icp_code", "icp_score"]) == _plain(
@@ -70,7 +79,7 @@ def test_enrichment_rescores_only_the_touched_accounts_and_their_leads(rules, tm
         assert row[0] is not None and sorted(row[1]) == ["Okta", "Snowflake"]
         assert_equals_full_rescore(workspace, rules)
         assert workspace.db.execute("SELECT count(*) FROM score_history").fetchall()[0][0] > 0
-        assert workspace.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0] == "1"
+        assert workspace.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0] == "2"
         assert workspace.db.execute("SELECT count(*) FROM rulesets").fetchall()[0][0] == 1
 
 
@@ -237,3 +246,89 @@ def test_score_explain_audience_and_export_read_the_store(rules, tmp_path):
     assert hot.exit_code == 0, hot.output
     members = pcsv.read_csv(tmp_path / "hot.csv").to_pylist()
     assert all(m["icp_score"] >= 60 and m["persona_score"] >= 60 for m in members)
+
+
+def test_a_rescore_replaces_every_score_and_keeps_one_row_per_record(rules, tmp_path):
+    accounts, leads = sample.generate(300, seed=6)
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        store.ingest(workspace, rules, accounts, leads, AS_OF)
+        report = store.rescore(workspace, rules, AS_OF)
+        assert (report.rescored_accounts, report.rescored_leads) == (accounts.num_rows, leads.num_rows)
+        assert (report.new_accounts, report.new_leads, report.moved_accounts, report.moved_leads) == (0, 0, 0, 0)
+        assert_equals_full_rescore(workspace, rules)
+        later = AS_OF + dt.timedelta(days=400)  # `within 12 months` conditions expire: some scores move
+        moved = store.rescore(workspace, rules, later)
+        assert moved.moved_accounts > 0
+        full = rules.score(workspace.records("account"), workspace.records("lead"), as_of=later)
+        assert _plain(workspace.scores("lead"), "lead_id", SCORE_COLUMNS) == _plain(full.leads, "lead_id",
+                                                                                    SCORE_COLUMNS)
+        assert_each_id_stored_once(workspace)
+        assert set(workspace.scores("account").column("as_of").to_pylist()) == {later}
+
+
+def _as_schema_1(path: Path) -> None:
+    """Turn a workspace into one made by unstuck before schema 2: records and scores keyed by a
+    PRIMARY KEY, schema_version 1."""
+    import duckdb
+
+    db = duckdb.connect(str(path))
+    for table, key in (("accounts", "account_id"), ("leads", "lead_id"), ("account_scores", "account_id"),
+                       ("lead_scores", "lead_id")):
+        columns = ", ".join(f'"{name}" {kind}{" PRIMARY KEY" if name == key else ""}'
+                            for name, kind in db.execute(f"SELECT column_name, data_type FROM "
+                                                         f"information_schema.columns WHERE table_name = '{table}' "
+                                                         "ORDER BY ordinal_position").fetchall())
+        db.execute(f"CREATE TABLE {table}_v1 ({columns})")
+        db.execute(f"INSERT INTO {table}_v1 SELECT * FROM {table}")
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE {table}_v1 RENAME TO {table}")
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.close()
+
+
+def test_a_schema_1_workspace_is_upgraded_keeping_every_record_and_score(rules, tmp_path):
+    path = tmp_path / "w.duckdb"
+    accounts, leads = sample.generate(200, seed=8)
+    with store.Store(path) as workspace:
+        store.ingest(workspace, rules, accounts, leads, AS_OF)
+        before = [(workspace.records(kind), workspace.scores(kind)) for kind in ("account", "lead")]
+    _as_schema_1(path)
+    with store.Store(path) as workspace:
+        keyed = workspace.db.execute("SELECT count(*) FROM duckdb_constraints() "
+                                     "WHERE constraint_type = 'PRIMARY KEY' AND table_name <> 'meta' "
+                                     "AND table_name <> 'rulesets'").fetchall()[0][0]
+        assert keyed == 0
+        assert workspace.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0] == "2"
+        assert [(workspace.records(kind), workspace.scores(kind)) for kind in ("account", "lead")] == before
+        first = accounts.column("account_id")[0].as_py()
+        store.ingest(workspace, rules, pa.table({"account_id": [first], "tech_stack": [["Snowflake"]]}), None, AS_OF)
+        assert_equals_full_rescore(workspace, rules)
+
+
+def test_reading_a_schema_1_workspace_changes_nothing(rules, tmp_path):
+    path = tmp_path / "w.duckdb"
+    accounts, leads = sample.generate(50, seed=8)
+    with store.Store(path) as workspace:
+        store.ingest(workspace, rules, accounts, leads, AS_OF)
+    _as_schema_1(path)
+    before = path.read_bytes()
+    with store.Store(path, read_only=True) as workspace:
+        assert workspace.records("lead").num_rows == leads.num_rows
+    assert path.read_bytes() == before
+
+
+def test_columns_the_rules_do_not_declare_are_kept_and_scoring_is_unchanged(rules, tmp_path):
+    accounts, leads = sample.generate(120, seed=12)
+    accounts = accounts.append_column("crm_owner", pa.array([f"owner {k % 7}" for k in range(accounts.num_rows)]))
+    leads = leads.append_column("linkedin", pa.array([f"https://example.com/{k}" for k in range(leads.num_rows)]))
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        store.ingest(workspace, rules, accounts, leads, AS_OF)
+        assert_equals_full_rescore(workspace, rules)
+        first = accounts.column("account_id")[0].as_py()
+        store.ingest(workspace, rules, pa.table({"account_id": [first], "employees": [5000]}), None, AS_OF)
+        assert_equals_full_rescore(workspace, rules)
+        store.rescore(workspace, rules, AS_OF)
+        assert_equals_full_rescore(workspace, rules)
+        stored = workspace.records("account")
+        assert stored.column("crm_owner").to_pylist() == accounts.sort_by("account_id").column("crm_owner").to_pylist()
+        assert workspace.records("lead").column("linkedin").null_count == 0

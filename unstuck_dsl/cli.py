@@ -387,6 +387,24 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
         print_explanation(explanation)
 
 
+@contextlib.contextmanager
+def _workspace_and_rules(path, rules, stage):
+    """The workspace to write and the compiled rules. An existing workspace is opened first, so
+    that reading its stored blocks (to find damage before writing, see `Store`) runs while the
+    rules compile; a new one is created only once the rules have compiled."""
+    if not Path(path).exists():
+        stage("checking and compiling rules")
+        compiled = pipeline.compile_rules(rules)
+        stage(f"opening {path}")
+        with Store(path) as workspace:
+            yield workspace, compiled
+        return
+    stage(f"opening {path}")
+    with Store(path) as workspace:
+        stage("checking and compiling rules")
+        yield workspace, pipeline.compile_rules(rules)
+
+
 @cli.command()
 @click.argument("rules", type=click.Path())
 @ACCOUNTS
@@ -410,17 +428,13 @@ def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as
     day = _as_of(as_of)
     path = db
     report = added = None
-    with _stages(total=7) as stage:
-        stage("checking and compiling rules")
-        compiled = pipeline.compile_rules(rules)
-        stage(f"opening {path}")
-        with Store(path) as workspace:
-            if accounts_path or leads_path:
-                report = store.ingest(workspace, compiled, accounts_path, leads_path, day, on_stage=stage,
-                                      null_values=null_values)
-            if signals_path or outcomes_path:
-                stage("adding signals and outcomes")
-                added = store.ingest_events(workspace, compiled, signals_path, outcomes_path, skip_unknown_signals)
+    with _stages(total=7) as stage, _workspace_and_rules(path, rules, stage) as (workspace, compiled):
+        if accounts_path or leads_path:
+            report = store.ingest(workspace, compiled, accounts_path, leads_path, day, on_stage=stage,
+                                  null_values=null_values)
+        if signals_path or outcomes_path:
+            stage("adding signals and outcomes")
+            added = store.ingest_events(workspace, compiled, signals_path, outcomes_path, skip_unknown_signals)
     if report is not None:
         click.echo(f"{path} (as of {day.isoformat()}): {report}")
     if added is not None:
@@ -439,12 +453,8 @@ def rescore(rules, db, as_of) -> None:
 
     day = _as_of(as_of)
     path = db
-    with _stages() as stage:
-        stage("checking and compiling rules")
-        compiled = pipeline.compile_rules(rules)
-        stage(f"opening {path}")
-        with Store(path) as workspace:
-            report = store.rescore(workspace, compiled, day, on_stage=stage)
+    with _stages() as stage, _workspace_and_rules(path, rules, stage) as (workspace, compiled):
+        report = store.rescore(workspace, compiled, day, on_stage=stage)
     click.echo(f"{path} (as of {day.isoformat()}): {report}")
 
 
