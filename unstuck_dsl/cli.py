@@ -157,6 +157,45 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+@cli.command(name="fmt")
+@click.argument("path", type=click.Path())
+@click.option("--check", "check_only", is_flag=True, help="Write nothing; list the files that would change and "
+              "exit 1 if there are any.")
+@click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print what would change as a unified diff.")
+@user_errors
+def fmt_command(path: str, check_only: bool, show_diff: bool) -> None:
+    """Format the rules in PATH (a .ust file or a directory of them) in the canonical layout,
+    keeping every comment. A file with a syntax error stops the run before anything is written."""
+    import difflib
+
+    from .fmt import format_source, write_formatted
+
+    sources = read_sources(path)
+    formatted, errors = {}, []
+    for source in sources:
+        text, diagnostics = format_source(source)
+        errors += diagnostics
+        formatted[source.name] = text
+    if errors:
+        click.echo(render_all(errors, {s.name: s for s in sources}, color=sys.stderr.isatty()), err=True)
+        sys.exit(1)
+    changed = [s for s in sources if formatted[s.name] != s.text]
+    for source in changed:
+        if show_diff:
+            click.echo("".join(difflib.unified_diff(source.text.splitlines(keepends=True),
+                                                    formatted[source.name].splitlines(keepends=True),
+                                                    f"{source.name} (original)", f"{source.name} (formatted)")),
+                       nl=False)
+        elif not check_only:
+            write_formatted(source.name, formatted[source.name])
+        verb = "would reformat" if check_only or show_diff else "reformatted"
+        click.echo(visible(f"{verb} {source.name}"), err=True)
+    done = "would be reformatted" if check_only or show_diff else "reformatted"
+    click.echo(f"{_count(len(changed), 'file')} {done}, {len(sources) - len(changed)} unchanged", err=True)
+    if check_only and changed:
+        sys.exit(1)
+
+
 @cli.command(name="compile")
 @click.argument("path", type=click.Path())
 @user_errors

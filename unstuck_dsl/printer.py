@@ -6,8 +6,11 @@ condition, in explanations and in template overrides alike.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import singledispatch
+
+import attrs
 
 from . import ast
 
@@ -184,56 +187,86 @@ def param_name(param: ast.Param) -> str:
     return param.display_name if param.display_name is not None else print_condition(param.condition)
 
 
-def _block(head: str, lines: list[str], depth: int) -> list[str]:
-    pad = INDENT * depth
-    return [f"{pad}{head} {{", *[f"{pad}{INDENT}{line}" for line in lines], f"{pad}}}"]
+@attrs.frozen(slots=True)
+class Line:
+    """One printed line: its indentation depth, its text, and the syntax it stands for (`nodes`):
+    the whole of them (`part="whole"`), the head of their block up to `{` ("open") or the block's
+    closing `}` ("close"). The formatter places comments by these."""
+
+    depth: int
+    text: str
+    nodes: tuple
+    part: str = "whole"
 
 
-def _persona_lines(persona, depth: int) -> list[str]:
-    pad = INDENT * depth
+def _block(head: str, node, members: list[Line], depth: int) -> list[Line]:
+    return [Line(depth, f"{head} {{", (node,), "open"), *members, Line(depth, "}", (node,), "close")]
+
+
+def _param_lines(params, depth: int) -> list[Line]:
+    return [Line(depth, print_param(p), (p,)) for p in params]
+
+
+def _persona_lines(persona, depth: int) -> list[Line]:
     head = "persona " + _header(persona.code, persona.display_name, persona.status)
     if isinstance(persona, ast.PersonaInstance):
         head += f" from {persona.template}"
         if persona.overrides is None:
-            return [pad + head]
-        body = [f'drop {quote(o.name)}' if isinstance(o, ast.Drop) else print_param(o) for o in persona.overrides]
-        return _block(head, body, depth)
-    return _block(head, [print_param(p) for p in persona.params], depth)
+            return [Line(depth, head, (persona,))]
+        body = [Line(depth + 1, f"drop {quote(o.name)}" if isinstance(o, ast.Drop) else print_param(o), (o,))
+                for o in persona.overrides]
+        return _block(head, persona, body, depth)
+    return _block(head, persona, _param_lines(persona.params, depth + 1), depth)
 
 
-def print_declaration(declaration) -> str:
+def _country(country: ast.Country, bare_countries: bool) -> str:
+    return country.code if bare_countries and _COUNTRY_CODE.fullmatch(country.code) else quote(country.code)
+
+
+# A country code the lexer always reads as a name: two capital letters (no keyword is in capitals).
+_COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+
+
+def declaration_lines(declaration, bare_countries: bool = False) -> list[Line]:
+    """A declaration as printed lines. `bare_countries` writes a region's two-letter codes
+    without quotes (`{ US, CA }`), as the formatter does; either way they parse the same."""
     if isinstance(declaration, ast.FieldsBlock):
         lines = []
         for f in declaration.fields:
             type_text = ("open " if f.type.open else "") + f.type.name
             if f.type.levels is not None:
                 type_text += "(" + ", ".join(quote(level.value) for level in f.type.levels) + ")"
-            lines.append(f"{f.name}: {type_text}")
-        return "\n".join(_block(f"{declaration.kind} fields", lines, 0))
+            lines.append(Line(1, f"{f.name}: {type_text}", (f,)))
+        return _block(f"{declaration.kind} fields", declaration, lines, 0)
     if isinstance(declaration, ast.RegionDecl):
         head = "region " + _header(declaration.code, declaration.display_name, None)
-        return f"{head} {{ " + ", ".join(quote(c.code) for c in declaration.countries) + " }"
+        countries = ", ".join(_country(c, bare_countries) for c in declaration.countries)
+        return [Line(0, f"{head} {{ {countries} }}", (declaration,))]
     if isinstance(declaration, ast.PersonaTemplate):
         head = "persona template " + _header(declaration.code, declaration.display_name, declaration.status)
-        return "\n".join(_block(head, [print_param(p) for p in declaration.params], 0))
+        return _block(head, declaration, _param_lines(declaration.params, 1), 0)
     if isinstance(declaration, ast.Icp):
         head = "icp " + _header(declaration.code, declaration.display_name, declaration.status)
-        lines = [f"{INDENT}{print_param(p)}" for p in declaration.params]
+        lines = _param_lines(declaration.params, 1)
         for persona in declaration.personas:
             lines.extend(_persona_lines(persona, 1))
-        return "\n".join([f"{head} {{", *lines, "}"])
+        return _block(head, declaration, lines, 0)
     if isinstance(declaration, ast.Engagement):
-        lines = [f"signal {g.code} weight {number(g.weight)} {g.decay} {_plural_amount(g.amount, g.unit)}"
+        lines = [Line(1, f"signal {g.code} weight {number(g.weight)} {g.decay} {_plural_amount(g.amount, g.unit)}", (g,))
                  for g in declaration.signals]
         if declaration.stages:
-            lines.append("stage " + ", ".join(
+            lines.append(Line(1, "stage " + ", ".join(
                 level.name + (f" below {number(level.below)}" if level.below is not None else "")
-                for level in declaration.stages))
-        return "\n".join(_block("engagement", lines, 0))
+                for level in declaration.stages), declaration.stages))
+        return _block("engagement", declaration, lines, 0)
     if isinstance(declaration, ast.Audience):
         head = "audience " + _header(declaration.code, declaration.display_name, None)
-        return f"{head} {{ {print_condition(declaration.condition)} }}"
+        return [Line(0, f"{head} {{ {print_condition(declaration.condition)} }}", (declaration,))]
     raise TypeError(f"not a declaration: {declaration!r}")
+
+
+def print_declaration(declaration) -> str:
+    return "\n".join(INDENT * line.depth + line.text for line in declaration_lines(declaration))
 
 
 def print_file(rule_file: ast.RuleFile) -> str:
