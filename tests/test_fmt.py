@@ -14,13 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
-
-from cli_support import run
 from test_grammar_fuzz import PRELUDE, _token_strategies
+
 from unstuck_dsl.diagnostics import RuleError
 from unstuck_dsl.fmt import comments, format_text
 from unstuck_dsl.parser import grammar_text, parse_source, parse_text
 from unstuck_dsl.source import Source
+
+from cli_support import run
 
 ROOT = Path(__file__).resolve().parent.parent
 

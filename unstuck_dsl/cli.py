@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from . import ast, pipeline, sample, store
 from . import insights as analysis
 from .data import DataError
-from .diagnostics import MAX_ERRORS, RuleError, render_all, sort_key
+from .diagnostics import RuleError, json_report, render_all, sarif_report
 from .diff import compare
 from .kernel import KernelCacheWarning
 from .output import REPORT_FORMATS, OutputError, check_destinations, write_table, write_text
@@ -122,27 +122,28 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("path", type=click.Path())
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the result as JSON: ok, counts, and every diagnostic with file, line, column, "
-                   "end, severity, code, message and hint.")
-def check(path: str, as_json: bool) -> None:
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "sarif"]), default="text",
+              show_default=True, help="text for people; json (docs/diagnostics.schema.json) for editors and "
+              "scripts; sarif (SARIF 2.1.0) for code-scanning services that annotate pull requests.")
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
+def check(path: str, output_format: str, as_json: bool) -> None:
     """Check the rules in PATH (a .ust file or a directory of them)."""
+    if as_json and output_format not in ("text", "json"):
+        raise UserError(f"--json and --format {output_format} ask for two formats; give one")
+    output_format = "json" if as_json else output_format
     try:
         sources = read_sources(path)
     except SourceError as exc:
-        if as_json:
-            click.echo(json.dumps({"ok": False, "error": str(exc), "diagnostics": []}, indent=2, ensure_ascii=False))
-            sys.exit(1)
-        raise UserError(str(exc)) from None
+        if output_format == "text":
+            raise UserError(str(exc)) from None
+        _print_report(output_format, [], error=str(exc))
+        sys.exit(1)
     ruleset, diagnostics = pipeline.check_sources(sources)
-    counts = {}
+    counts = None
     if ruleset is not None:
         counts = {"files": len(sources), "icps": len(ruleset.icps), "personas": sum(len(i.personas) for i in ruleset.icps)}
-    if as_json:
-        errors = sum(d.is_error for d in diagnostics)
-        report = {"ok": ruleset is not None, **counts, "stopped_at_error_limit": errors >= MAX_ERRORS,
-                  "diagnostics": [d.to_dict() for d in sorted(diagnostics, key=sort_key)]}
-        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    if output_format != "text":
+        _print_report(output_format, diagnostics, counts)
     else:
         if diagnostics:
             click.echo(render_all(diagnostics, {s.name: s for s in sources}, color=sys.stdout.isatty()))
@@ -151,6 +152,16 @@ def check(path: str, as_json: bool) -> None:
                        f"{_count(counts['personas'], 'Persona')}")
     if ruleset is None:
         sys.exit(1)
+
+
+def _print_report(output_format: str, diagnostics, counts: dict | None = None, error: str | None = None) -> None:
+    from importlib.metadata import version
+
+    if output_format == "json":
+        report = json_report(diagnostics, counts, error)
+    else:
+        report = sarif_report(diagnostics, version("unstuck_dsl"), error)
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False))
 
 
 def _count(n: int, word: str) -> str:
