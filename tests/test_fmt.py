@@ -303,3 +303,9 @@ def test_fmt_on_a_missing_path_is_one_line(tmp_path):
     result = run("fmt", tmp_path / "nope")
     assert result.exit_code == 1
     assert re.fullmatch(r"error: .*nope: no such file or directory\n", result.output)
+
+
+def test_fmt_takes_several_paths_as_a_pre_commit_hook_passes_them(workspace):
+    ugly = workspace / "ugly.ust"
+    result = run("fmt", "--check", ugly, workspace / "sub" / "pretty.ust", ugly)
+    assert result.exit_code == 1 and "1 file would be reformatted, 1 unchanged" in result.stderr

@@ -169,19 +169,21 @@ def _count(n: int, word: str) -> str:
 
 
 @cli.command(name="fmt")
-@click.argument("path", type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--check", "check_only", is_flag=True, help="Write nothing; list the files that would change and "
               "exit 1 if there are any.")
 @click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print what would change as a unified diff.")
 @user_errors
-def fmt_command(path: str, check_only: bool, show_diff: bool) -> None:
-    """Format the rules in PATH (a .ust file or a directory of them) in the canonical layout,
-    keeping every comment. A file with a syntax error stops the run before anything is written."""
+def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
+    """Format rule files, keeping every comment.
+
+    PATHS are .ust files or directories of them, put in the one canonical layout. A file with a
+    syntax error stops the run before anything is written."""
     import difflib
 
     from .fmt import format_source, write_formatted
 
-    sources = read_sources(path)
+    sources = list({s.name: s for path in paths for s in read_sources(path)}.values())
     formatted, errors = {}, []
     for source in sources:
         text, diagnostics = format_source(source)

@@ -1,5 +1,8 @@
 """The printer: any AST back to canonical rule text (`parse(print_file(f)) == f`).
 
+A declaration is laid out as `Line`s, each knowing the syntax it prints, so that the formatter
+(`fmt`) can put the source's comments back beside the lines they belong to.
+
 It also names unnamed parameters: a parameter without a display name is called by its printed
 condition, in explanations and in template overrides alike.
 """
