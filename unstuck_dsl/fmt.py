@@ -16,9 +16,10 @@ comment) and gives each one to a printed line by where it sits between those pie
 
 Blank lines are the author's grouping: a run of them becomes one blank line, none right after
 `{` or before `}`, and a block declaration always has one between it and its neighbours.
-Everything else is the printer's: one member per line, two-space indentation, single spaces.
-Pieces move with their comments when the printer puts them in its order (an ICP's parameters
-before its Personas, an engagement block's `stage` lines as one).
+Everything else is the printer's: one member per line, two-space indentation, single spaces,
+two spaces before an end-of-line comment. Pieces move with their comments when the printer puts
+them in its order (an ICP's parameters before its Personas, an engagement block's `stage` lines
+as one), and a region's two-letter country codes are written without quotes.
 
 The result parses to the same syntax tree (spans aside) and formatting it again changes nothing;
 tests/test_fmt.py checks both, with comments, over programs generated from the grammar.
@@ -63,6 +64,8 @@ class _Scan:
 
 
 def scan(text: str) -> _Scan:
+    """Comments and braces of rule text that lexes (tests/test_fmt.py checks the comments found
+    against Lark's own lexer)."""
     starts = [0] + [m.end() for m in re.finditer("\n", text)]
     comments, braces = [], []
     for match in _TOKENS.finditer(text):
@@ -126,7 +129,7 @@ def format_file(rule_file: ast.RuleFile, text: str) -> str:
             piece = pieces[index]
             index += 1
             leading = piece.leading
-            if out and position == 0 and (len(lines) > 1 or len(declarations[number - 1]) > 1):
+            if number and position == 0 and (len(lines) > 1 or len(declarations[number - 1]) > 1):
                 leading = [_BLANK, *leading]  # a block stands apart from its neighbours
             first = index == 1 or pieces[index - 2].line.part == "open"
             _emit(out, piece, _trimmed(leading, first, line.part == "close"))
