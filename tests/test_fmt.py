@@ -107,6 +107,22 @@ def test_a_comment_in_a_one_line_declaration_goes_before_it():
     assert fmt(text) == '# the UK\nregion europe "Europe" { GB, DE }  # done\n'
 
 
+@pytest.mark.parametrize(("text", "formatted"), [
+    ("icp x {\n\n  # to do\n\n}\n", "icp x {\n  # to do\n}\n"),  # inside an empty block
+    ("icp a  # why\n  \"A\"\n  live {\n}\n", "# why\nicp a \"A\" live {\n}\n"),  # a head over lines
+    ("audience h {\n  x  # one\n  and y  # two\n}\n", "# one\n# two\naudience h { x and y }\n"),
+    ("icp a { score 1: x } # after\n", "icp a {\n  score 1: x\n}  # after\n"),
+    ("icp a { score 1: x # on the member\n}\n", "icp a {\n  score 1: x  # on the member\n}\n"),
+    ("icp a {\n  persona p { # head\n    score 1: x }  # end\n}\n",
+     "icp a {\n  persona p {  # head\n    score 1: x\n  }  # end\n}\n"),
+    ("#no space   \n#\n", "#no space\n#\n"),  # the text is kept as written, trailing spaces aside
+], ids=["empty block", "head over lines", "condition over lines", "after a brace", "member and brace on one line",
+        "nested block", "bare comments"])
+def test_comment_placement(text, formatted):
+    assert fmt(text) == formatted
+    assert fmt(formatted) == formatted
+
+
 def test_blocks_stand_apart_and_one_line_declarations_keep_their_grouping():
     text = 'region a { US }\nregion b { GB }\n\n\n\nregion c { DE }\nicp x { score 1: y }\naudience h { y }\n'
     assert fmt(text) == ('region a { US }\nregion b { GB }\n\nregion c { DE }\n\nicp x {\n  score 1: y\n}\n\n'
