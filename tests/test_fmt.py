@@ -19,6 +19,7 @@ from test_grammar_fuzz import PRELUDE, _token_strategies
 from unstuck_dsl.diagnostics import RuleError
 from unstuck_dsl.fmt import comments, format_text
 from unstuck_dsl.parser import grammar_text, parse_source, parse_text
+from unstuck_dsl.printer import param_name
 from unstuck_dsl.source import Source
 
 from cli_support import run
@@ -325,3 +326,16 @@ def test_fmt_takes_several_paths_as_a_pre_commit_hook_passes_them(workspace):
     ugly = workspace / "ugly.ust"
     result = run("fmt", "--check", ugly, workspace / "sub" / "pretty.ust", ugly)
     assert result.exit_code == 1 and "1 file would be reformatted, 1 unchanged" in result.stderr
+
+
+def test_what_parses_the_same_either_way_is_written_the_readable_way():
+    """A lone region without braces, long numbers grouped, two-letter country codes bare; a
+    parameter's name (its printed condition) keeps the standard form."""
+    text = ('region dach { "DE", AT, "ch" }\nicp x {\n  score 1_0000: country in {dach} and arr >= 1000000.5\n'
+            '  filter: employees > 2000 and country in {dach, "US"} and tech has any {dach}\n}\n')
+    formatted = fmt(text)
+    assert formatted == ('region dach { DE, AT, "ch" }\n\nicp x {\n'
+                         '  score 10_000: country in dach and arr >= 1_000_000.5\n'
+                         '  filter: employees > 2000 and country in {dach, "US"} and tech has any dach\n}\n')
+    (_, icp) = parse_text(formatted).declarations
+    assert param_name(icp.params[0]) == "country in {dach} and arr >= 1000000.5"

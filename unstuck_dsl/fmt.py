@@ -19,7 +19,10 @@ Blank lines are the author's grouping: a run of them becomes one blank line, non
 Everything else is the printer's: one member per line, two-space indentation, single spaces,
 two spaces before an end-of-line comment. Pieces move with their comments when the printer puts
 them in its order (an ICP's parameters before its Personas, an engagement block's `stage` lines
-as one), and a region's two-letter country codes are written without quotes.
+as one). Some things parse the same however they are written; the formatter writes a region's
+two-letter country codes without quotes, a lone region without braces (`country in europe`)
+and numbers over four digits grouped (`1_000_000`), where a parameter's name has the standard
+form (`country in {europe}`, `1000000`).
 
 The result parses to the same syntax tree (spans aside) and formatting it again changes nothing;
 tests/test_fmt.py checks both, with comments, over programs generated from the grammar.
@@ -116,7 +119,7 @@ def format_text(text: str, name: str = "<rules>") -> str:
 def format_file(rule_file: ast.RuleFile, text: str) -> str:
     """`rule_file` (parsed from `text`) printed with the comments and blank lines of `text`."""
     found = scan(text)
-    declarations = [declaration_lines(d, bare_countries=True) for d in rule_file.declarations]
+    declarations = [declaration_lines(d, readable=True) for d in rule_file.declarations]
     pieces = [_piece(line, found.braces) for lines in declarations for line in lines]
     lines_of_text = text.split("\n")
     end_of_file = _Piece(Line(0, "", (), "end"), (len(lines_of_text) + 1, 1), (len(lines_of_text) + 1, 1))
