@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -271,14 +272,17 @@ def test_fmt_check_passes_on_formatted_rules(workspace):
     assert run("fmt", "--check", ROOT / "rules").exit_code == 0
 
 
-def test_fmt_diff_prints_a_unified_diff_and_writes_nothing(workspace):
-    result = run("fmt", workspace / "ugly.ust", "--diff")
+def test_fmt_diff_prints_a_unified_diff_and_writes_nothing(workspace, monkeypatch):
+    monkeypatch.chdir(workspace)
+    result = run("fmt", "ugly.ust", "--diff")
     assert result.exit_code == 0
-    path = workspace / "ugly.ust"
-    assert result.stdout == (f"--- {path} (original)\n+++ {path} (formatted)\n@@ -1,2 +1,3 @@\n"
+    assert result.stdout == ("--- ugly.ust\t(original)\n+++ ugly.ust\t(formatted)\n@@ -1,2 +1,3 @@\n"
                              "-icp x {score 1:y   # keep me\n+icp x {\n+  score 1: y  # keep me\n }\n")
-    assert path.read_text(encoding="utf-8") == UGLY
-    assert run("fmt", workspace / "ugly.ust", "--diff", "--check").exit_code == 1
+    assert (workspace / "ugly.ust").read_text(encoding="utf-8") == UGLY
+    assert run("fmt", "ugly.ust", "--diff", "--check").exit_code == 1
+    patch = subprocess.run(["patch", "-p0"], input=result.stdout, text=True, capture_output=True)
+    assert patch.returncode == 0, patch.stdout + patch.stderr  # the diff applies as a patch
+    assert (workspace / "ugly.ust").read_text(encoding="utf-8") == PRETTY
 
 
 def test_fmt_rewrites_only_the_files_that_change_in_place(workspace):
@@ -339,3 +343,10 @@ def test_what_parses_the_same_either_way_is_written_the_readable_way():
                          '  filter: employees > 2000 and country in {dach, "US"} and tech has any dach\n}\n')
     (_, icp) = parse_text(formatted).declarations
     assert param_name(icp.params[0]) == "country in {dach} and arr >= 1000000.5"
+
+
+def test_fmt_diff_of_a_file_without_a_final_line_break(tmp_path):
+    path = tmp_path / "short.ust"
+    path.write_text("icp x {}", encoding="utf-8")
+    result = run("fmt", path, "--diff")
+    assert result.stdout.endswith("-icp x {}\n\\ No newline at end of file\n+icp x {\n+}\n")

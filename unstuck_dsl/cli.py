@@ -195,10 +195,11 @@ def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> No
     changed = [s for s in sources if formatted[s.name] != s.text]
     for source in changed:
         if show_diff:
-            click.echo("".join(difflib.unified_diff(source.text.splitlines(keepends=True),
-                                                    formatted[source.name].splitlines(keepends=True),
-                                                    f"{source.name} (original)", f"{source.name} (formatted)")),
-                       nl=False)
+            lines = difflib.unified_diff(source.text.splitlines(keepends=True),
+                                         formatted[source.name].splitlines(keepends=True),
+                                         source.name, source.name, "(original)", "(formatted)")
+            click.echo("".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                               for line in lines), nl=False)
         elif not check_only:
             write_formatted(source.name, formatted[source.name])
         verb = "would reformat" if check_only or show_diff else "reformatted"
