@@ -350,3 +350,13 @@ def test_fmt_diff_of_a_file_without_a_final_line_break(tmp_path):
     path.write_text("icp x {}", encoding="utf-8")
     result = run("fmt", path, "--diff")
     assert result.stdout.endswith("-icp x {}\n\\ No newline at end of file\n+icp x {\n+}\n")
+
+
+def test_fmt_diff_counts_lines_as_the_parser_does(tmp_path, monkeypatch):
+    """A form feed or a line separator inside a comment does not end a line of the patch."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "odd.ust").write_text("icp x {score 1: y} # a\u2028b\x0cc\n", encoding="utf-8")
+    result = run("fmt", "odd.ust", "--diff")
+    assert result.stdout.count("\n") == 7
+    assert subprocess.run(["patch", "-p0"], input=result.stdout, text=True, capture_output=True).returncode == 0
+    assert (tmp_path / "odd.ust").read_text(encoding="utf-8") == "icp x {\n  score 1: y\n}  # a\u2028b\x0cc\n"

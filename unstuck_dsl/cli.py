@@ -180,6 +180,7 @@ def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> No
     PATHS are .ust files or directories of them, put in the one canonical layout. A file with a
     syntax error stops the run before anything is written."""
     import difflib
+    import re
 
     from .fmt import format_source, write_formatted
 
@@ -195,11 +196,14 @@ def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> No
     changed = [s for s in sources if formatted[s.name] != s.text]
     for source in changed:
         if show_diff:
-            lines = difflib.unified_diff(source.text.splitlines(keepends=True),
-                                         formatted[source.name].splitlines(keepends=True),
+            # Lines end at "\n" only, as the parser counts them; on a terminal, control characters
+            # from the rules are shown as escapes (a pipe gets the exact patch).
+            lines = difflib.unified_diff(re.findall(r"[^\n]*\n|[^\n]+$", source.text),
+                                         re.findall(r"[^\n]*\n|[^\n]+$", formatted[source.name]),
                                          source.name, source.name, "(original)", "(formatted)")
-            click.echo("".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-                               for line in lines), nl=False)
+            patch = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                            for line in lines)
+            click.echo(visible(patch) if sys.stdout.isatty() else patch, nl=False)
         elif not check_only:
             write_formatted(source.name, formatted[source.name])
         verb = "would reformat" if check_only or show_diff else "reformatted"
