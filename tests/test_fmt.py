@@ -360,3 +360,15 @@ def test_fmt_diff_counts_lines_as_the_parser_does(tmp_path, monkeypatch):
     assert result.stdout.count("\n") == 7
     assert subprocess.run(["patch", "-p0"], input=result.stdout, text=True, capture_output=True).returncode == 0
     assert (tmp_path / "odd.ust").read_text(encoding="utf-8") == "icp x {\n  score 1: y\n}  # a\u2028b\x0cc\n"
+
+
+def test_a_file_that_cannot_be_replaced_is_one_line_and_stays_as_it_was(workspace, monkeypatch):
+    def refuse(source, target):
+        raise PermissionError(13, "Permission denied", source)
+
+    monkeypatch.setattr(os, "replace", refuse)
+    result = run("fmt", workspace / "ugly.ust")
+    assert result.exit_code == 1
+    assert result.output == f"error: {workspace / 'ugly.ust'}: could not be written (Permission denied); the file is unchanged\n"
+    assert (workspace / "ugly.ust").read_text(encoding="utf-8") == UGLY
+    assert not [p for p in workspace.rglob("*") if p.name.endswith(".tmp")]

@@ -41,7 +41,7 @@ import attrs
 
 from . import ast
 from .diagnostics import Diagnostic
-from .output import remove_stale_temporaries
+from .output import OutputError, remove_stale_temporaries
 from .parser import parse_source
 from .printer import INDENT, Line, declaration_lines
 from .source import Source
@@ -202,12 +202,15 @@ def write_formatted(path: str, text: str) -> None:
     target = os.path.realpath(path)
     remove_stale_temporaries(Path(target))
     folder, name = os.path.split(target)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.{os.getpid()}.", suffix=".tmp")
+    temporary = None
     try:
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.{os.getpid()}.", suffix=".tmp")
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             out.write(text)
         shutil.copymode(target, temporary)
         os.replace(temporary, target)
+    except OSError as exc:
+        raise OutputError(f"{path}: could not be written ({exc.strerror or exc}); the file is unchanged") from None
     finally:
-        if os.path.exists(temporary):
+        if temporary is not None and os.path.exists(temporary):
             os.unlink(temporary)
