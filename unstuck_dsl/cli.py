@@ -22,7 +22,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from . import ast, pipeline, sample, store
 from . import insights as analysis
 from .data import DataError
-from .diagnostics import MAX_ERRORS, RuleError, render_all, sort_key
+from .diagnostics import RuleError, json_report, render_all, sarif_report
 from .diff import compare
 from .kernel import KernelCacheWarning
 from .output import REPORT_FORMATS, OutputError, check_destinations, write_table, write_text
@@ -123,27 +123,28 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("path", type=click.Path())
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the result as JSON: ok, counts, and every diagnostic with file, line, column, "
-                   "end, severity, code, message and hint.")
-def check(path: str, as_json: bool) -> None:
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "sarif"]), default="text",
+              show_default=True, help="text for people; json (docs/diagnostics.schema.json) for editors and "
+              "scripts; sarif (SARIF 2.1.0) for code-scanning services that annotate pull requests.")
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
+def check(path: str, output_format: str, as_json: bool) -> None:
     """Check the rules in PATH (a .ust file or a directory of them)."""
+    if as_json and output_format not in ("text", "json"):
+        raise UserError(f"--json and --format {output_format} ask for two formats; give one")
+    output_format = "json" if as_json else output_format
     try:
         sources = read_sources(path)
     except SourceError as exc:
-        if as_json:
-            click.echo(json.dumps({"ok": False, "error": str(exc), "diagnostics": []}, indent=2, ensure_ascii=False))
-            sys.exit(1)
-        raise UserError(str(exc)) from None
+        if output_format == "text":
+            raise UserError(str(exc)) from None
+        _print_report(output_format, [], error=str(exc))
+        sys.exit(1)
     ruleset, diagnostics = pipeline.check_sources(sources)
-    counts = {}
+    counts = None
     if ruleset is not None:
         counts = {"files": len(sources), "icps": len(ruleset.icps), "personas": sum(len(i.personas) for i in ruleset.icps)}
-    if as_json:
-        errors = sum(d.is_error for d in diagnostics)
-        report = {"ok": ruleset is not None, **counts, "stopped_at_error_limit": errors >= MAX_ERRORS,
-                  "diagnostics": [d.to_dict() for d in sorted(diagnostics, key=sort_key)]}
-        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    if output_format != "text":
+        _print_report(output_format, diagnostics, counts)
     else:
         if diagnostics:
             click.echo(render_all(diagnostics, {s.name: s for s in sources}, color=sys.stdout.isatty()))
@@ -154,8 +155,64 @@ def check(path: str, as_json: bool) -> None:
         sys.exit(1)
 
 
+def _print_report(output_format: str, diagnostics, counts: dict | None = None, error: str | None = None) -> None:
+    from importlib.metadata import version
+
+    if output_format == "json":
+        report = json_report(diagnostics, counts, error)
+    else:
+        report = sarif_report(diagnostics, version("unstuck_dsl"), error)
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+
+
 def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+@cli.command(name="fmt")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--check", "check_only", is_flag=True, help="Write nothing; list the files that would change and "
+              "exit 1 if there are any.")
+@click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print what would change as a unified diff.")
+@user_errors
+def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
+    """Format rule files, keeping every comment.
+
+    PATHS are .ust files or directories of them, put in the one canonical layout. A file with a
+    syntax error stops the run before anything is written."""
+    import difflib
+    import re
+
+    from .fmt import format_source, write_formatted
+
+    sources = list({s.name: s for path in paths for s in read_sources(path)}.values())
+    formatted, errors = {}, []
+    for source in sources:
+        text, diagnostics = format_source(source)
+        errors += diagnostics
+        formatted[source.name] = text
+    if errors:
+        click.echo(render_all(errors, {s.name: s for s in sources}, color=sys.stderr.isatty()), err=True)
+        sys.exit(1)
+    changed = [s for s in sources if formatted[s.name] != s.text]
+    for source in changed:
+        if show_diff:
+            # Lines end at "\n" only, as the parser counts them; on a terminal, control characters
+            # from the rules are shown as escapes (a pipe gets the exact patch).
+            lines = difflib.unified_diff(re.findall(r"[^\n]*\n|[^\n]+$", source.text),
+                                         re.findall(r"[^\n]*\n|[^\n]+$", formatted[source.name]),
+                                         source.name, source.name, "(original)", "(formatted)")
+            patch = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                            for line in lines)
+            click.echo(visible(patch) if sys.stdout.isatty() else patch, nl=False)
+        elif not check_only:
+            write_formatted(source.name, formatted[source.name])
+        verb = "would reformat" if check_only or show_diff else "reformatted"
+        click.echo(visible(f"{verb} {source.name}"), err=True)
+    done = "would be reformatted" if check_only or show_diff else "reformatted"
+    click.echo(f"{_count(len(changed), 'file')} {done}, {len(sources) - len(changed)} unchanged", err=True)
+    if check_only and changed:
+        sys.exit(1)
 
 
 @cli.command(name="compile")

@@ -202,3 +202,71 @@ def summary(diagnostics: list[Diagnostic]) -> str:
 def render_all(diagnostics: list[Diagnostic], sources: dict[str, Source], color: bool = False) -> str:
     blocks = [render(d, sources, color) for d in sorted(diagnostics, key=sort_key)]
     return "\n\n".join(blocks + [summary(diagnostics)])
+
+
+# ---- machine-readable reports: `unstuck check --format json|sarif` -----------------------------
+
+# The version of the JSON report's shape (docs/diagnostics.schema.json); it changes only when a
+# field is removed or changes meaning.
+JSON_REPORT_VERSION = 1
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def json_report(diagnostics: list[Diagnostic], counts: dict | None = None, error: str | None = None) -> dict:
+    """Every diagnostic, errors first, with its place as 1-based lines and columns (the end just
+    after the last character), and a summary. `counts` (files, ICPs, Personas) when the rules
+    checked; `error` when they could not be read at all."""
+    errors = sum(d.is_error for d in diagnostics)
+    report = {"version": JSON_REPORT_VERSION, "ok": error is None and counts is not None}
+    if error is not None:
+        report["error"] = error
+    report.update(counts or {})
+    report["stopped_at_error_limit"] = errors >= MAX_ERRORS
+    report["summary"] = {"errors": errors, "warnings": len(diagnostics) - errors, "text": summary(diagnostics)}
+    report["diagnostics"] = [d.to_dict() for d in sorted(diagnostics, key=sort_key)]
+    return report
+
+
+def sarif_report(diagnostics: list[Diagnostic], tool_version: str, error: str | None = None) -> dict:
+    """SARIF 2.1.0, as code-scanning services read it to annotate a pull request: one run, a
+    rule per code used, a result per diagnostic located by file URI and region. Columns count
+    Unicode code points, as every place here does. `error` (the rules could not be read) is a
+    failed tool execution with that message."""
+    ordered = sorted(diagnostics, key=sort_key)
+    codes = sorted({d.code for d in ordered})
+    rules = [{"id": str(code), "name": str(code), "shortDescription": {"text": code.meaning},
+              "defaultConfiguration": {"level": str(code.severity)}} for code in codes]
+    invocation = {"executionSuccessful": error is None}
+    if error is not None:
+        invocation["toolExecutionNotifications"] = [{"level": "error", "message": {"text": error}}]
+    run = {
+        "tool": {"driver": {"name": "unstuck", "version": tool_version, "rules": rules}},
+        "invocations": [invocation],
+        "columnKind": "unicodeCodePoints",
+        "results": [_sarif_result(d, codes.index(d.code)) for d in ordered],
+    }
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+def _sarif_result(d: Diagnostic, rule_index: int) -> dict:
+    text = d.message + (f"\nhint: {d.hint}" if d.hint else "")
+    result = {"ruleId": str(d.code), "ruleIndex": rule_index, "level": str(d.severity), "message": {"text": text}}
+    if d.span is not None:
+        region = {"startLine": d.span.line, "startColumn": d.span.column,
+                  "endLine": d.span.end_line, "endColumn": d.span.end_column}
+        result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": file_uri(d.span.file)},
+                                                     "region": region}}]
+    result["properties"] = {"label": d.label, "hint": d.hint}
+    return result
+
+
+def file_uri(path: str) -> str:
+    """A rule file's path as a URI reference: relative paths stay relative (a code-scanning
+    service resolves them against the repository), with `/` separators and percent-escapes."""
+    from pathlib import PurePath
+    from urllib.parse import quote
+
+    pure = PurePath(path)
+    if pure.is_absolute():
+        return "file://" + quote(pure.as_posix())
+    return quote(pure.as_posix())
