@@ -700,7 +700,15 @@ def _show_warnings() -> None:
     warnings.showwarning = show
 
 
+def _without_pandas() -> None:
+    """pyarrow imports pandas, when it is installed, the first time it converts a Python value
+    (half a second); no command needs it, so a command runs as it does where pandas is not
+    installed. (Only the command: the Python API leaves pandas alone.)"""
+    sys.modules.setdefault("pandas", None)
+
+
 def main() -> None:
+    _without_pandas()
     _lean_memory_pool()
     _show_warnings()
     try:
