@@ -126,9 +126,9 @@ class CompiledRules:
                     raise
 
     def _score_empty(self) -> None:
-        empty_accounts = pa.table({"account_id": pa.array([], pa.string()),
+        empty_accounts = pa.table({"account_id": pa.nulls(0, pa.string()),
                                    **{f.name: _empty_column(f) for f in self.model.schema.of_kind("account")}})
-        empty_leads = pa.table({"lead_id": pa.array([], pa.string()), "account_id": pa.array([], pa.string()),
+        empty_leads = pa.table({"lead_id": pa.nulls(0, pa.string()), "account_id": pa.nulls(0, pa.string()),
                                 **{f.name: _empty_column(f) for f in self.model.schema.of_kind("lead")}})
         self.score(empty_accounts, empty_leads, as_of=dt.date(2000, 1, 1))
 
@@ -284,7 +284,7 @@ def _scores(column) -> np.ndarray:
 
 
 def _empty_column(field) -> pa.Array:
-    return pa.array([], arrow_type(field.type))
+    return pa.nulls(0, arrow_type(field.type))  # not pa.array([]): converting a Python list imports pandas
 
 
 Ruleset = CompiledRules  # the name before CompiledRules, kept for one release

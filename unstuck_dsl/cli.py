@@ -700,11 +700,21 @@ def _show_warnings() -> None:
     warnings.showwarning = show
 
 
+class _NoPandas:
+    """An import finder that says pandas is not installed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError("the unstuck command does not use pandas", name=name)
+        return None
+
+
 def _without_pandas() -> None:
     """pyarrow imports pandas, when it is installed, the first time it converts a Python value
     (half a second); no command needs it, so a command runs as it does where pandas is not
     installed. (Only the command: the Python API leaves pandas alone.)"""
-    sys.modules.setdefault("pandas", None)
+    if "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _NoPandas())
 
 
 def main() -> None:

@@ -273,7 +273,7 @@ def read_table(source, null_values: Sequence[str] = ()) -> pa.Table:
             import pyarrow.parquet as pq
 
             try:
-                table = pq.read_table(path)
+                table = pq.ParquetFile(path).read()  # pq.read_table would import pyarrow.dataset too
             except (pa.ArrowInvalid, OSError) as exc:
                 raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
             _check_columns(table.column_names, [], str(path))
