@@ -125,8 +125,10 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the result as JSON: ok, counts, and every diagnostic with file, line, column, "
                    "end, severity, code, message and hint.")
-def check(path: str, as_json: bool) -> None:
-    """Check the rules in PATH (a .ust file or a directory of them)."""
+@click.option("--strict", is_flag=True, help="Fail (exit 1) on warnings too, lint findings included.")
+def check(path: str, as_json: bool, strict: bool) -> None:
+    """Check the rules in PATH (a .ust file or a directory of them), and lint them: warnings for
+    rules that are legal but almost certainly not what was meant (exit 0 unless --strict)."""
     try:
         sources = read_sources(path)
     except SourceError as exc:
@@ -134,22 +136,25 @@ def check(path: str, as_json: bool) -> None:
             click.echo(json.dumps({"ok": False, "error": str(exc), "diagnostics": []}, indent=2, ensure_ascii=False))
             sys.exit(1)
         raise UserError(str(exc)) from None
-    ruleset, diagnostics = pipeline.check_sources(sources)
+    ruleset, diagnostics = pipeline.check_sources(sources, lint=True)
+    failed = ruleset is None or (strict and bool(diagnostics))
     counts = {}
     if ruleset is not None:
         counts = {"files": len(sources), "icps": len(ruleset.icps), "personas": sum(len(i.personas) for i in ruleset.icps)}
     if as_json:
         errors = sum(d.is_error for d in diagnostics)
-        report = {"ok": ruleset is not None, **counts, "stopped_at_error_limit": errors >= MAX_ERRORS,
+        report = {"ok": not failed, **counts, "stopped_at_error_limit": errors >= MAX_ERRORS,
                   "diagnostics": [d.to_dict() for d in sorted(diagnostics, key=sort_key)]}
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         if diagnostics:
             click.echo(render_all(diagnostics, {s.name: s for s in sources}, color=sys.stdout.isatty()))
-        if ruleset is not None:
+        if ruleset is not None and failed:
+            click.echo("failed: --strict makes warnings fail the check")
+        elif ruleset is not None:
             click.echo(f"ok: {_count(counts['files'], 'file')}, {_count(counts['icps'], 'ICP')}, "
                        f"{_count(counts['personas'], 'Persona')}")
-    if ruleset is None:
+    if failed:
         sys.exit(1)
 
 
