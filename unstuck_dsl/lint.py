@@ -297,11 +297,11 @@ class _Linter:
             joined = self.conjoin([qualify, region])
             if joined is None:
                 other = next((p for p, r in gates[:k] if self.conjoin([r, region]) is None), None)
-                label = f"excludes {_mode_name(other)}" if other is not None else "excluded by the filters before it"
+                label = f"contradicts {_mode_name(other)}" if other is not None else "contradicts the filters before it"
+                both = f"{_passing(param)} and {_passing(other)} (at {other.span})" if other is not None else \
+                    f"{_passing(param)} and the filters before it"
                 self.report(Code.W006, f"{where} can never qualify", param.span, label,
-                            f"no record can pass {_mode_name(param)} and "
-                            + (f"{_mode_name(other)} (at {other.span})" if other is not None else "the filters before it")
-                            + "; check the bounds, or split them into two ICPs or Personas")
+                            f"no record can {both}; check the bounds, or make two ICPs or Personas of it")
                 return
             qualify = joined
         for param in params:
@@ -579,6 +579,13 @@ def _values_hint(field: Field) -> str:
     if t.name == "bool":
         return f"`{field.name}` is true or false; check the values"
     return "check the value and the operator"
+
+
+def _passing(param: model.Parameter) -> str:
+    """What qualifying asks of a filter, or of an exclude that excludes on unknown."""
+    if param.mode == "filter":
+        return f'pass filter "{param.name}"'
+    return f'escape exclude "{param.name}" (which excludes on unknown)'
 
 
 def _mode_name(param: model.Parameter) -> str:
