@@ -247,7 +247,8 @@ class _Linter:
     def always_true(self, c) -> None:
         """W004 on the largest parts of `c` (through `and` and `or`) that hold for every value."""
         region = self.region(c, True)
-        if region is not None and region.exact and len(region.needs) == 1 and _reads_a_value(c):
+        names = {p.field.name for p in ast.predicates(c)}
+        if region is not None and region.exact and set(region.needs) == names and len(names) == 1 and _reads_a_value(c):
             (name, need), = region.needs.items()
             if need.values == self.domain(name).full():
                 if need.missing:
@@ -324,6 +325,11 @@ class _Linter:
                 else:
                     self.report(Code.W005, f"{_mode_name(param)} of {where} never excludes a record the filters pass",
                                 param.span, "ruled out by the filters", f"{by} already rules it out; remove it or check the bounds")
+            elif param.mode == "exclude" and self.implies(required, region):
+                other = next((p for p, r in others if self.implies(r, region)), None)
+                by = f"{_passing(other)} (at {other.span})" if other is not None else "pass the filters"
+                self.report(Code.W006, f"{where} can never qualify", param.span, "excludes every record the filters pass",
+                            f"every record that can {by} meets this exclude; check the bounds")
             elif param.mode == "score" and self.implies(required, region):
                 other = next((p for p, r in gates if self.implies(r, region)), None)
                 by = f"{_mode_name(other)} (at {other.span})" if other is not None else "the filters together"
