@@ -23,7 +23,7 @@ from unstuck_dsl.cli import cli
 from unstuck_dsl.parser import grammar_text
 from unstuck_dsl.pipeline import check_sources
 from unstuck_dsl.printer import print_condition
-from unstuck_dsl.reference import Context, evaluate_condition
+from unstuck_dsl.reference import Context, evaluate_condition, exclude_triggers, filter_passes
 from unstuck_dsl.source import Source, read_sources
 
 REPO = Path(__file__).resolve().parent.parent
@@ -299,9 +299,11 @@ RECORDS = list(_records())
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(["score 1", "filter", "exclude"]), _condition()), min_size=1, max_size=4))
+@given(st.lists(st.tuples(st.sampled_from(["score 1", "filter", "exclude", "filter", "exclude", "filter unknown passes",
+                                            "exclude unknown excludes"]), _condition()), min_size=1, max_size=4))
 def test_what_lint_reports_holds_on_every_record(params):
-    lines = [f'{mode} "p{k}": {condition}' for k, (mode, condition) in enumerate(params)]
+    lines = [f'{mode.split(" unknown")[0]} "p{k}"{mode[mode.find(" unknown"):] if " unknown" in mode else ""}: {condition}'
+             for k, (mode, condition) in enumerate(params)]
     text = icp(*lines)
     ruleset, diagnostics = check_sources([Source("t.ust", FIELDS + text)], lint=True)
     assert ruleset is not None
@@ -310,8 +312,8 @@ def test_what_lint_reports_holds_on_every_record(params):
     offset = FIELDS.count("\n") + 1
     by_line = {offset + k + 1: p for k, p in enumerate(rule.params)}
     outcomes = [{p.name: evaluate_condition(p.condition, r, ctx) for p in rule.params} for r in RECORDS]
-    qualifying = [o for o in outcomes if all(o[p.name] is True for p in rule.params if p.mode == "filter")
-                  and not any(o[p.name] is True for p in rule.params if p.mode == "exclude")]
+    qualifying = [o for o in outcomes if all(filter_passes(p, o[p.name]) for p in rule.params if p.mode == "filter")
+                  and not any(exclude_triggers(p, o[p.name]) for p in rule.params if p.mode == "exclude")]
     for d in diagnostics:
         if d.code in ("W003", "W004"):
             node = _node_at(rule.params, d.span)
@@ -328,6 +330,12 @@ def test_what_lint_reports_holds_on_every_record(params):
             else:  # true for every value of the field: whenever the field is known
                 name = d.message.rsplit("`", 2)[1]
                 assert all(v is True for v, r in zip(values, RECORDS) if r[name] is not None), d.message
+        elif d.code == "W005" and by_line[d.span.line].mode == "exclude":
+            # Never true on a record that passes the filters and the other excludes that exclude on unknown.
+            me = by_line[d.span.line]
+            gated = [o for o in outcomes if all(filter_passes(p, o[p.name]) for p in rule.params if p.mode == "filter")
+                     and all(o[p.name] is False for p in rule.params if p.unknown == "excludes" and p is not me)]
+            assert all(o[me.name] is not True for o in gated), d.message
         elif d.code == "W005":
             assert all(o[by_line[d.span.line].name] is not True for o in qualifying), d.message
         elif d.code == "W006":
