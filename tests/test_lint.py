@@ -179,6 +179,13 @@ def test_an_icp_that_can_never_qualify():
     assert found(icp("score 1: arr_usd > 1", "filter: employees > 2000", "filter: arr_usd < 10")) == []
 
 
+def test_an_exclude_on_unknown_that_is_never_false_excludes_everything():
+    # In an open set `has` is true or unknown, never false: excluding on unknown excludes all.
+    assert found(icp("score 1: arr_usd > 1", 'exclude unknown excludes: tech_stack has "Okta"')) == [("W006", 3)]
+    assert found(icp("score 1: arr_usd > 1", 'exclude: tech_stack has "Okta"')) == []
+    assert found(icp("score 1: arr_usd > 1", 'exclude unknown excludes: offices has "GB"')) == []
+
+
 def test_a_persona_that_can_never_qualify():
     persona = 'icp i {{\n  score 1: arr_usd > 1\n  persona p {{\n    score 1: title == "x"\n    {}\n    {}\n  }}\n}}\n'
     assert found(persona.format('filter: seniority == "VP"', 'filter: seniority < "VP"')) == [("W006", 6)]

@@ -14,6 +14,7 @@ what is reported is proven and what cannot be proven is never reported.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Iterator
 from fractions import Fraction
@@ -43,7 +44,7 @@ class Domain:
     high: int | None = None
 
     def full(self) -> tuple[Interval, ...]:
-        return self.normalize([(None, True, None, True)])
+        return _full(self)
 
     def normalize(self, intervals) -> tuple[Interval, ...]:
         """Disjoint, sorted, merged, empty ones dropped; in a discrete domain closed whole
@@ -112,6 +113,11 @@ class Domain:
             low, low_open = x[2], not x[3]
         out.append((low, low_open, None, True))
         return self.normalize(out)
+
+
+@functools.cache
+def _full(domain: Domain) -> tuple[Interval, ...]:
+    return domain.normalize([(None, True, None, True)])
 
 
 def _above(high, high_open, other, other_open) -> bool:
@@ -186,6 +192,8 @@ class _Linter:
         self.ruleset = ruleset
         self.fields: dict[str, Field] = {f.name: f for f in audience_schema(ruleset.schema, ruleset.engagement).fields}
         self.diagnostics: list[Diagnostic] = []
+        self.regions: dict[tuple[int, bool], tuple[ast.Condition, Region | None]] = {}
+        self.domains: dict[str, Domain] = {}
 
     def report(self, code: Code, message: str, span, label: str = "", hint: str = "") -> None:
         self.diagnostics.append(Diagnostic(code, message, span, label, hint))
@@ -291,8 +299,13 @@ class _Linter:
         # exclude that excludes on unknown false.
         gates = [(p, regions[id(p)] if p.mode == "filter" else self.region(p.condition, False)) for p in params
                  if (p.mode == "filter" and p.unknown is None) or (p.mode == "exclude" and p.unknown == "excludes")]
+        for param, region in gates:
+            if region is None and param.mode == "exclude":
+                self.report(Code.W006, f"{where} can never qualify", param.span, "excludes every record",
+                            f"`{_show(param.condition)}` is never false, and `unknown excludes` excludes on unknown; "
+                            "check the condition, or drop `unknown excludes`")
         if any(region is None for _, region in gates):
-            return  # a gate never true was reported (W003) and says the same
+            return  # a filter never true is reported where it is written (W003)
         qualify = Region({}, True)
         for k, (param, region) in enumerate(gates):
             joined = self.conjoin([qualify, region])
@@ -305,18 +318,13 @@ class _Linter:
                             f"no record can {both}; check the bounds, or make two ICPs or Personas of it")
                 return
             qualify = joined
+        # Scores, and excludes that do not exclude on unknown: none of them is a gate.
         for param in params:
             region = regions[id(param)]
-            if id(param) in repeated or param.mode == "filter" or region is None:
+            if id(param) in repeated or param.mode == "filter" or param.unknown is not None or region is None:
                 continue
-            if param.mode == "exclude" and param.unknown is not None:
-                continue
-            others = [(p, r) for p, r in gates if p is not param]
-            required = self.conjoin([r for _, r in others]) if param.mode == "exclude" else qualify
-            if required is None:
-                continue
-            if self.conjoin([required, region]) is None:
-                other = next((p for p, r in others if self.conjoin([r, region]) is None), None)
+            if self.conjoin([qualify, region]) is None:
+                other = next((p for p, r in gates if self.conjoin([r, region]) is None), None)
                 by = f"{_mode_name(other)} (at {other.span})" if other is not None else "the filters together"
                 if param.mode == "score":
                     self.report(Code.W005, f"{_mode_name(param)} of {where} never earns on a record that qualifies",
@@ -325,12 +333,12 @@ class _Linter:
                 else:
                     self.report(Code.W005, f"{_mode_name(param)} of {where} never excludes a record the filters pass",
                                 param.span, "ruled out by the filters", f"{by} already rules it out; remove it or check the bounds")
-            elif param.mode == "exclude" and self.implies(required, region):
-                other = next((p for p, r in others if self.implies(r, region)), None)
+            elif param.mode == "exclude" and self.implies(qualify, region):
+                other = next((p for p, r in gates if self.implies(r, region)), None)
                 by = f"{_passing(other)} (at {other.span})" if other is not None else "pass the filters"
                 self.report(Code.W006, f"{where} can never qualify", param.span, "excludes every record the filters pass",
                             f"every record that can {by} meets this exclude; check the bounds")
-            elif param.mode == "score" and self.implies(required, region):
+            elif param.mode == "score" and self.implies(qualify, region):
                 other = next((p for p, r in gates if self.implies(r, region)), None)
                 by = f"{_mode_name(other)} (at {other.span})" if other is not None else "the filters together"
                 self.report(Code.W007, f"{_mode_name(param)} of {where} is true for every record that qualifies",
@@ -417,7 +425,12 @@ class _Linter:
     # ---- regions --------------------------------------------------------------------------------
 
     def domain(self, name: str) -> Domain:
-        field = self.fields[name]
+        if name not in self.domains:
+            self.domains[name] = self.compute_domain(self.fields[name])
+        return self.domains[name]
+
+    @staticmethod
+    def compute_domain(field: Field) -> Domain:
         if field.type.name == "ordinal":
             return Domain(True, 0, len(field.type.levels) - 1)
         if field.type.name == "int" and field in SCORE_FIELDS:
@@ -426,7 +439,13 @@ class _Linter:
 
     def region(self, c, positive: bool) -> Region | None:
         """What a record must hold for `c` (for `not c` when not `positive`) to be true; None
-        when nothing can make it true."""
+        when nothing can make it true. Each is computed once: the checks ask again for parts."""
+        key = (id(c), positive)
+        if key not in self.regions:
+            self.regions[key] = (c, self.compute_region(c, positive))  # c kept alive: its id stays its own
+        return self.regions[key][1]
+
+    def compute_region(self, c, positive: bool) -> Region | None:
         if isinstance(c, ast.Not):
             return self.region(c.operand, not positive)
         if isinstance(c, (ast.And, ast.Or)):
@@ -456,11 +475,6 @@ class _Linter:
         if field.type.name not in ("number", "int", "date", "ordinal", "bool"):
             return None
         point = self.value_of
-
-        def at(value) -> tuple[Interval, ...]:
-            v = point(field, value)
-            return domain.normalize([(v, False, v, False)])
-
         if isinstance(c, ast.BoolTest):
             return domain.normalize([(Fraction(1), False, Fraction(1), False)])
         if isinstance(c, ast.Compare):
@@ -470,7 +484,7 @@ class _Linter:
                 "<": [(None, True, v, True)], "<=": [(None, True, v, False)],
                 ">": [(v, True, None, True)], ">=": [(v, False, None, True)]}[c.op])
         if isinstance(c, ast.In):
-            members = domain.normalize([i for item in c.items for i in at(item)])
+            members = domain.normalize([(v, False, v, False) for v in (point(field, item) for item in c.items)])
             return domain.complement(members) if c.negated else members
         if isinstance(c, ast.Between):
             return domain.normalize([(point(field, c.low), False, point(field, c.high), False)])
