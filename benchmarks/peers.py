@@ -86,23 +86,13 @@ def live(rules) -> list[tuple[int, object]]:
     return [(k, r) for k, r in enumerate(rules) if r.status == "live"]
 
 
-def _leaves(condition):
-    if isinstance(condition, ast.Not):
-        yield from _leaves(condition.operand)
-    elif isinstance(condition, (ast.And, ast.Or)):
-        for o in condition.operands:
-            yield from _leaves(o)
-    else:
-        yield condition
-
-
 def set_items(ruleset: Ruleset) -> dict[str, list[str]]:
     """Per set field: the items the live rules test, each one bit of the record's mask."""
     items: dict[str, list[str]] = {}
     rules = [r for _, i in live(ruleset.icps) for r in [i, *(p for _, p in live(i.personas))]]
     for rule in rules:
         for p in rule.params:
-            for leaf in _leaves(p.condition):
+            for leaf in ast.predicates(p.condition):
                 if isinstance(leaf, ast.Has):
                     bucket = items.setdefault(leaf.field.name, [])
                     bucket += [i.value for i in leaf.items if i.value not in bucket]

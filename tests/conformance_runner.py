@@ -29,7 +29,7 @@ import pyarrow as pa
 from unstuck_dsl import api, reference
 from unstuck_dsl.model import Ruleset
 from unstuck_dsl.pipeline import load_ruleset
-from unstuck_dsl.schema import ACCOUNT_KEY, LEAD_KEY, Schema
+from unstuck_dsl.schema import ACCOUNT_KEY, LEAD_KEY, Schema, arrow_type
 
 CASES_DIR = Path(__file__).resolve().parent / "conformance"
 
@@ -109,10 +109,6 @@ def reference_engine(ruleset: Ruleset, accounts: list[dict], leads: list[dict], 
     return account_rows, lead_rows
 
 
-_ARROW_TYPES = {"category": pa.string(), "text": pa.string(), "ordinal": pa.string(), "number": pa.float64(),
-                "int": pa.int64(), "bool": pa.bool_(), "date": pa.date32(), "set": pa.list_(pa.string())}
-
-
 def arrow_table(records: list[dict], schema: Schema, kind: str) -> pa.Table:
     """Records in the reference convention as an Arrow table typed by the declared fields."""
     keys = [ACCOUNT_KEY] if kind == "account" else [LEAD_KEY, ACCOUNT_KEY]
@@ -121,14 +117,109 @@ def arrow_table(records: list[dict], schema: Schema, kind: str) -> pa.Table:
         values = [r.get(field.name) for r in records]
         if field.type.name == "set":
             values = [None if v is None else sorted(v) for v in values]
-        columns[field.name] = pa.array(values, _ARROW_TYPES[field.type.name])
+        columns[field.name] = pa.array(values, arrow_type(field.type))
     return pa.table(columns)
 
 
 def compiled_engine(ruleset: Ruleset, accounts: list[dict], leads: list[dict], as_of: dt.date,
-                    compiled: api.Ruleset | None = None):
+                    compiled: api.CompiledRules | None = None):
     """The compiled numba kernel as a conformance engine."""
-    compiled = compiled or api.Ruleset(ruleset)
+    compiled = compiled or api.CompiledRules(ruleset)
     result = compiled.score(arrow_table(accounts, ruleset.schema, "account"),
                             arrow_table(leads, ruleset.schema, "lead"), as_of=as_of)
     return result.accounts.to_pylist(), result.leads.to_pylist()
+
+
+# ---- truth tables: one condition on one record, its three-valued answer -----------------------
+#
+# Each file `tests/conformance/truth/<table>.json` holds {"description", "as_of", "rows": [{"condition",
+# "record", "expect", optional "as_of"}]} over the fields of `truth/fields.ust`; `expect` is true,
+# false or null (unknown). A record names only the fields it gives: the others are unknown. A
+# condition reading a lead field is a Persona's parameter, any other an ICP's.
+
+TRUTH_DIR = CASES_DIR / "truth"
+
+
+@attrs.frozen
+class TruthRow:
+    condition: str
+    record: dict  # the reference convention (dates, frozensets)
+    as_of: dt.date
+    expect: bool | None
+    is_lead: bool
+
+
+@attrs.frozen
+class TruthTable:
+    name: str
+    description: str
+    fields_text: str
+    rows: tuple[TruthRow, ...]
+
+
+def truth_tables() -> list[Path]:
+    return sorted(TRUTH_DIR.glob("*.json"))
+
+
+def load_truth_table(path: str | Path) -> TruthTable:
+    path = Path(path)
+    fields_text = (TRUTH_DIR / "fields.ust").read_text(encoding="utf-8")
+    schema = load_ruleset(fields_text + "\nicp t {\n}\n").schema
+    lead_fields = {f.name for f in schema.of_kind("lead")}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rows = []
+    for row in data["rows"]:
+        is_lead = bool(lead_fields & (set(row["record"]) | set(row["condition"].split())))
+        record = convert_record(schema, "lead" if is_lead else "account", row["record"])
+        rows.append(TruthRow(row["condition"], record, dt.date.fromisoformat(row.get("as_of", data["as_of"])),
+                             row["expect"], is_lead))
+    return TruthTable(path.stem, data.get("description", ""), fields_text, tuple(rows))
+
+
+def _truth_rules(fields_text: str, account_conditions: list[str], lead_conditions: list[str]) -> str:
+    """One ICP scoring every account condition, with one Persona scoring every lead condition
+    (score parameters: they never disqualify, so every condition is evaluated on every record)."""
+    lines = [fields_text, "icp t {"] + [f"  score 1: {c}" for c in account_conditions]
+    if lead_conditions:
+        lines += ["  persona p {"] + [f"    score 1: {c}" for c in lead_conditions] + ["  }"]
+    return "\n".join(lines + ["}"]) + "\n"
+
+
+def reference_truth(table: TruthTable) -> list[bool | None]:
+    """The reference evaluator's answer per row."""
+    answers = []
+    for row in table.rows:
+        ruleset = load_ruleset(_truth_rules(table.fields_text, [] if row.is_lead else [row.condition],
+                                            [row.condition] if row.is_lead else []))
+        param = ruleset.icps[0].personas[0].params[0] if row.is_lead else ruleset.icps[0].params[0]
+        answers.append(reference.evaluate_condition(param.condition, row.record,
+                                                    reference.Context(ruleset.schema, row.as_of)))
+    return answers
+
+
+def compiled_truth(table: TruthTable) -> list[bool | None]:
+    """The compiled kernel's answer per row: every condition of the table as a parameter of one
+    ruleset, each row a record scored through the product's reader (Arrow tables), its answer
+    the kernel's own outcome for that parameter."""
+    account_conditions = list(dict.fromkeys(r.condition for r in table.rows if not r.is_lead))
+    lead_conditions = list(dict.fromkeys(r.condition for r in table.rows if r.is_lead))
+    compiled = api.CompiledRules(load_ruleset(_truth_rules(table.fields_text, account_conditions, lead_conditions)))
+    account_slots = [p.slot for p in compiled.program.icps.rules[0].params]
+    lead_slots = [p.slot for p in compiled.program.personas[0].rules[0].params] if lead_conditions else []
+    decode = {0: False, 1: None, 2: True}
+    answers: dict[int, bool | None] = {}
+    for as_of in sorted({r.as_of for r in table.rows}):
+        numbered = [(k, r) for k, r in enumerate(table.rows) if r.as_of == as_of]
+        # Each row its own account (a lead row's account gives no values: it only takes ICP t).
+        accounts = [{**({} if r.is_lead else r.record), ACCOUNT_KEY: f"a{k}"} for k, r in numbered]
+        leads = [{**r.record, LEAD_KEY: f"l{k}", ACCOUNT_KEY: f"a{k}"} for k, r in numbered if r.is_lead]
+        result = compiled.score(arrow_table(accounts, compiled.model.schema, "account"),
+                                arrow_table(leads, compiled.model.schema, "lead"), as_of=as_of, outcomes=True)
+        lead_row = {lead[LEAD_KEY]: n for n, lead in enumerate(leads)}
+        for n, (k, r) in enumerate(numbered):
+            if r.is_lead:
+                value = result.lead_outcomes[lead_row[f"l{k}"], lead_slots[lead_conditions.index(r.condition)]]
+            else:
+                value = result.account_outcomes[n, account_slots[account_conditions.index(r.condition)]]
+            answers[k] = decode[int(value)]
+    return [answers[k] for k in range(len(table.rows))]

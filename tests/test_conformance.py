@@ -6,7 +6,18 @@ import json
 
 import pytest
 
-from conformance_runner import ACCOUNT_COLUMNS, LEAD_COLUMNS, case_dirs, compiled_engine, load_case, reference_engine
+from conformance_runner import (
+    ACCOUNT_COLUMNS,
+    LEAD_COLUMNS,
+    case_dirs,
+    compiled_engine,
+    compiled_truth,
+    load_case,
+    load_truth_table,
+    reference_engine,
+    reference_truth,
+    truth_tables,
+)
 
 ENGINES = [reference_engine, compiled_engine]
 
@@ -48,3 +59,21 @@ def test_conformance(case_dir, engine):
         for key in ("icp_score", "persona_score"):
             assert row.get(key) is None or type(row[key]) is int
     json.dumps([account_rows, lead_rows])  # plain values only
+
+
+TRUTH_TABLES = truth_tables()
+
+
+def test_there_are_truth_tables():
+    assert len(TRUTH_TABLES) >= 7 and sum(len(load_truth_table(p).rows) for p in TRUTH_TABLES) >= 300
+
+
+@pytest.mark.parametrize("engine", [reference_truth, compiled_truth], ids=lambda e: e.__name__)
+@pytest.mark.parametrize("path", TRUTH_TABLES, ids=[p.stem for p in TRUTH_TABLES])
+def test_truth_table(path, engine):
+    table = load_truth_table(path)
+    answers = engine(table)
+    assert len(answers) == len(table.rows)
+    wrong = [(row.condition, row.record, row.as_of.isoformat(), row.expect, got)
+             for row, got in zip(table.rows, answers) if got is not row.expect]
+    assert not wrong, f"{table.name}: {len(wrong)} rows differ, e.g. {wrong[:3]}"

@@ -14,6 +14,8 @@ import unstuck_dsl
 from unstuck_dsl import data
 from unstuck_dsl.data import DataError
 
+from cli_support import ROOT
+
 RULES = """
 account fields {
   industry: category
@@ -232,3 +234,18 @@ def test_encoded_columns_have_the_documented_types(rules):
     assert cols["founded_on"].values[0] == (dt.date(2015, 3, 1) - dt.date(1970, 1, 1)).days
     assert cols["is_competitor"].values.tolist() == [0, -1, 1]
     assert cols["tech_stack"].valid.tolist() == [1, 0, 1]
+
+
+def test_parquet_with_small_row_groups_and_a_list_column_scores_like_the_table(tmp_path):
+    """Row groups smaller than a batch: the set column's dictionary pages differ per row group."""
+    from unstuck_dsl import sample
+
+    accounts, leads = sample.generate(200)
+    pq.write_table(accounts, tmp_path / "a.parquet", row_group_size=7)
+    pq.write_table(leads, tmp_path / "l.parquet", row_group_size=11)
+    rules = unstuck_dsl.compile(ROOT / "rules")
+    from_files = rules.score(tmp_path / "a.parquet", tmp_path / "l.parquet", as_of="2026-11-26")
+    in_memory = rules.score(accounts, leads, as_of="2026-11-26")
+    assert from_files.accounts.equals(in_memory.accounts)
+    for name in from_files.leads.column_names:
+        assert from_files.leads.column(name).to_pylist() == in_memory.leads.column(name).to_pylist(), name

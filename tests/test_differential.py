@@ -85,8 +85,7 @@ def check_explanations(compiled, result, accounts, leads, account_rows, lead_row
     model = compiled.model
     for account, (live, _) in list(zip(accounts, account_rows))[:2]:
         from_kernel = result.explain(account_id=account["account_id"])
-        from_reference = explain_account(model, account["account_id"], account, live.icps, live.icp_code,
-                                         live.icp_score, as_of)
+        from_reference = explain_account(model, account, live, as_of)
         assert_same_explanation(from_kernel, from_reference)
         for b in from_kernel.icps:  # the subtotal reproduces the score it explains
             assert b.score == normalized_score(b.earned, b.possible)
@@ -94,9 +93,7 @@ def check_explanations(compiled, result, accounts, leads, account_rows, lead_row
     for lead, (live, _) in list(zip(leads, lead_rows))[:2]:
         from_kernel = result.explain(lead_id=lead["lead_id"])
         account = by_id.get(lead["account_id"])
-        icps = live.account.icps if live.account else ()
-        from_reference = explain_lead(model, lead["lead_id"], lead, account, icps, live.icp_code, live.icp_score,
-                                      live.personas, live.persona_code, live.persona_score, as_of)
+        from_reference = explain_lead(model, lead, account, live, as_of)
         assert_same_explanation(from_kernel, from_reference)
         assert (from_kernel.persona_code, from_kernel.persona_score) == (live.persona_code, live.persona_score)
 

@@ -212,7 +212,7 @@ def test_explanation_subtotal_reproduces_the_score(workload):
     _, ruleset, accounts, leads, as_of = workload
     account_results, lead_results = score_all(ruleset, accounts, leads, as_of)
     for account, r in account_results:
-        e = explain.explain_account(ruleset, account["account_id"], account, r.icps, r.icp_code, r.icp_score, as_of)
+        e = explain.explain_account(ruleset, account, r, as_of)
         assert (e.icp_code, e.icp_score) == (r.icp_code, r.icp_score)
         shown = [b.code for b in e.icps]
         live = [i.code for i in ruleset.icps if i.status == "live"]
@@ -226,9 +226,7 @@ def test_explanation_subtotal_reproduces_the_score(workload):
         e.to_dict()
         str(e)
     for lead, account, r in lead_results:
-        icps = r.account.icps if r.account else ()
-        e = explain.explain_lead(ruleset, lead["lead_id"], lead, account, icps, r.icp_code, r.icp_score,
-                                 r.personas, r.persona_code, r.persona_score, as_of)
+        e = explain.explain_lead(ruleset, lead, account, r, as_of)
         if r.persona_code not in (None, NO_PERSONA_FIT):
             assert e.personas[0].code == r.persona_code and e.personas[0].score == r.persona_score
             assert reference.normalized_score(e.personas[0].earned, e.personas[0].possible) == r.persona_score

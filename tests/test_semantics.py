@@ -1,5 +1,6 @@
 """SPEC section 5, rule by rule, against the reference evaluator, with small hand-written rules
-and records; the exact behaviour of every predicate; and the seed's worked example."""
+and records; predicate edge cases JSON cannot hold (the truth tables are conformance data in
+tests/conformance/truth/, run against both engines); and the seed's worked example."""
 
 from __future__ import annotations
 
@@ -99,46 +100,6 @@ def test_rule1_or_table(a, b, expected):
     assert reference.tri_or([a, b]) is expected
 
 
-@pytest.mark.parametrize("condition", [
-    'industry == "software"', 'industry != "software"', 'industry in {"software"}', 'industry not in {"x"}',
-    'industry like "*"', 'company resembles "VP Sales"', 'company == "x"', "employees > 0", "employees != 1",
-    "employees between 0 and 10", "arr <= 0", "arr == 0", "arr in {1, 2}", 'stack has "a"',
-    'stack has any {"a", "b"}', 'stack has all {"a"}', 'tools has "a"', 'stage >= "Seed"', 'stage == "Seed"',
-    'stage between "Seed" and "Public"', "founded_on within 12 months", "founded_on within next 1 year",
-    "founded_on before 2025-01-01", "founded_on after 3 months ago", "founded_on == 2025-01-01",
-    "is_competitor", "is_competitor == false", "country in north_america", "country not in north_america",
-])
-def test_rule1_a_comparison_reading_unknown_is_unknown(condition):
-    assert truth(condition) is None  # every field missing from the record
-    field = condition.split()[0]
-    assert truth(condition, **{field: None}) is None  # explicitly null
-
-
-def test_rule1_is_known_is_never_unknown():
-    assert truth("employees is known") is False
-    assert truth("employees is unknown") is True
-    assert truth("employees is known", employees=0) is True
-    assert truth("employees is unknown", employees=0) is False
-    assert truth("tools is known", tools=frozenset()) is True
-
-
-def test_rule1_connectives_on_unknown():
-    # employees unknown; industry known.
-    assert truth("not employees > 5") is None
-    assert truth('employees > 5 and industry == "software"', industry="saas") is False  # false and unknown
-    assert truth('industry == "saas" and employees > 5', industry="saas") is None  # true and unknown
-    assert truth('employees > 5 or industry == "saas"', industry="saas") is True  # unknown or true
-    assert truth('employees > 5 or industry == "x"', industry="saas") is None  # unknown or false
-    assert truth('not (employees > 5 or industry == "saas")', industry="saas") is False
-    assert truth('not (employees > 5 and industry == "x")', industry="saas") is True
-
-
-def test_rule1_not_in_on_unknown_is_unknown_not_true():
-    assert truth('industry not in {"software"}') is None
-    assert truth('industry not in {"software"}', industry="saas") is True
-    assert truth('industry not in {"software"}', industry="software") is False
-
-
 # ---- rule 2: modes ---------------------------------------------------------------------------------
 
 MODES = """
@@ -168,7 +129,7 @@ def test_rule2_score_unknown_shown_as_unknown_in_drawer():
     ruleset = rules(MODES)
     record = account(employees=None, arr=1, is_competitor=False)
     result = reference.evaluate_account(ruleset, record, AS_OF)
-    e = explain.explain_account(ruleset, "a1", record, result.icps, result.icp_code, result.icp_score, AS_OF)
+    e = explain.explain_account(ruleset, record, result, AS_OF)
     row = e.icps[0].rows[0]
     assert (row.name, row.mode, row.value, row.weight, row.result) == ("S", "Score", "unknown", 3, "0 / 3")
     assert row.outcome is None
@@ -512,15 +473,13 @@ def _score_all(ruleset, accounts, leads, as_of=AS_OF):
     out_accounts, out_leads = [], []
     for a in accounts:
         r = reference.evaluate_account(ruleset, a, as_of)
-        e = explain.explain_account(ruleset, a["account_id"], a, r.icps, r.icp_code, r.icp_score, as_of)
+        e = explain.explain_account(ruleset, a, r, as_of)
         out_accounts.append(json.dumps([a["account_id"], r.icp_code, r.icp_score, r.icp_band, e.to_dict(), str(e)],
                                        sort_keys=True, ensure_ascii=False))
     for l in leads:
         acc = by_id.get(l["account_id"])
         r = reference.evaluate_lead(ruleset, l, acc, as_of)
-        icps = r.account.icps if r.account else ()
-        e = explain.explain_lead(ruleset, l["lead_id"], l, acc, icps, r.icp_code, r.icp_score, r.personas,
-                                 r.persona_code, r.persona_score, as_of)
+        e = explain.explain_lead(ruleset, l, acc, r, as_of)
         out_leads.append(json.dumps([l["lead_id"], r.icp_code, r.icp_score, r.persona_code, r.persona_score,
                                      r.persona_band, e.to_dict(), str(e)], sort_keys=True, ensure_ascii=False))
     return out_accounts, out_leads
@@ -569,7 +528,7 @@ def test_seed_worked_example():
     ruleset = load_ruleset(RULES_DIR)
     r = reference.evaluate_account(ruleset, SEED_ACCOUNT, SEED_AS_OF)
     assert (r.icp_code, r.icp_score, r.icp_band) == ("mm_saas", 85, "strong")
-    e = explain.explain_account(ruleset, "seed", SEED_ACCOUNT, r.icps, r.icp_code, r.icp_score, SEED_AS_OF)
+    e = explain.explain_account(ruleset, SEED_ACCOUNT, r, SEED_AS_OF)
     drawer = e.icps[0]
     assert drawer.code == "mm_saas" and drawer.verdict == "assigned"
     rows = [(row.name, row.mode, row.value, row.weight, row.result) for row in drawer.rows]
@@ -601,185 +560,6 @@ def test_seed_missing_snowflake_costs_its_weight():
 # ---- predicates, exactly --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("VP Sales", True), ("vp sales", True), ("  VP   Sales ", True), ("VP\tSales", True), ("VP SALES", True),
-    ("VP-Sales", False), ("VPSales", False), ("VP Sales.", False), ("Vice President of Sales", False),
-])
-def test_text_equality_is_case_and_space_insensitive(value, expected):
-    assert truth('title == "vp  sales"', title=value) is expected
-    assert truth('title != "vp  sales"', title=value) is (not expected)
-    assert truth('title in {"x", "VP sales"}', title=value) is expected
-
-
-def test_text_equality_uses_unicode_case_folding():
-    assert truth('title == "STRASSE"', title="Straße") is True
-
-
-@pytest.mark.parametrize("value,expected", [
-    ("software", True), ("Software", False), ("SOFTWARE", False), ("software ", False), (" software", False), ("", False),
-])
-def test_category_equality_is_exact(value, expected):
-    assert truth('industry == "software"', industry=value) is expected
-    assert truth('industry in {"software", "saas"}', industry=value) is expected
-    assert truth('industry not in {"software", "saas"}', industry=value) is (not expected)
-
-
-def test_category_in_region():
-    assert truth("country in north_america", country="US") is True
-    assert truth("country in north_america", country="CA") is True
-    assert truth("country in north_america", country="us") is False
-    assert truth("country in north_america", country="GB") is False
-    assert truth("country not in north_america", country="GB") is True
-    assert truth('country in {north_america, "GB"}', country="GB") is True
-
-
-@pytest.mark.parametrize("pattern,value,expected", [
-    ("*", "", True), ("*", "anything", True), ("?", "", False), ("?", "a", True), ("?", "ab", False),
-    ("soft*", "software", True), ("soft*", "Software", False), ("*ware", "software", True), ("*war", "software", False),
-    ("s?ftware", "software", True), ("s?ftware", "sftware", False), ("s*e", "se", True),
-    ("a.c", "abc", False), ("a.c", "a.c", True), ("[a]", "a", False), ("[a]", "[a]", True), ("a+", "aa", False),
-    ("*?*", "", False), ("??*", "ab", True), ("日*", "日本", True),
-])
-def test_wildcards_on_category(pattern, value, expected):
-    assert truth(f'industry like "{pattern}"', industry=value) is expected
-
-
-@pytest.mark.parametrize("pattern,value,expected", [
-    ("vp*", "VP Sales", True), ("*SALES", "vp sales", True), ("vp ?ales", "VP  Sales", True),
-    ("*founder*", "Co-Founder & CEO", True), ("*founder*", "Engineer", False), ("VP Sales", "vp   sales", True),
-    ("vp?sales", "VP Sales", True), ("VP*", " vp", True), ("*director", "Sr. Director", True),
-])
-def test_wildcards_on_text_are_case_and_space_insensitive(pattern, value, expected):
-    assert truth(f'title like "{pattern}"', title=value) is expected
-
-
-@pytest.mark.parametrize("value", [
-    "VP Sales", "Vice President of Sales", "Head of Sales", "head of sales", "Sales VP", "VP, Sales", "VP - Sales",
-    "VP of Sales",
-])
-def test_semantic_match_vp_sales(value):
-    assert truth('title resembles "VP Sales"', title=value) is True
-    assert truth('title resembles {"Vice President of Sales"}', title=value) is True
-    assert truth('title resembles "Head of Sales" at 1', title=value) is True
-
-
-def test_semantic_match_hyphenated_vice_president():
-    assert truth('title resembles "VP Sales"', title="Vice-President, Sales") is True
-
-
-@pytest.mark.parametrize("value,phrase", [
-    ("Sr. Director", "Senior Director"), ("Senior Director", "Sr Director"), ("Sr. Director, Sales", "Senior Sales Director"),
-    ("CEO", "Chief Executive Officer"), ("Co-founder", "Cofounder"), ("Director of Engineering", "Engineering Director"),
-])
-def test_semantic_match_abbreviations_and_word_order(value, phrase):
-    assert truth(f'title resembles "{phrase}"', title=value) is True
-
-
-@pytest.mark.parametrize("value", ["Software Engineer", "Account Executive", "", "Office Manager", "Director of Sales"])
-def test_semantic_non_match(value):
-    assert truth('title resembles {"VP Sales", "Head of Sales"}', title=value) is False
-
-
-def test_semantic_threshold():
-    # {vp, sale, marketing} vs {vp, sale}: Dice 0.8
-    assert truth('title resembles "VP Sales"', title="VP of Sales and Marketing") is True  # default 0.8
-    assert truth('title resembles "VP Sales" at 0.8', title="VP of Sales and Marketing") is True
-    assert truth('title resembles "VP Sales" at 0.81', title="VP of Sales and Marketing") is False
-    assert truth('title resembles "VP Sales" at 0.5', title="Director of Sales") is True
-    assert truth('title resembles "VP Sales" at 0.51', title="Director of Sales") is False
-    assert truth('title resembles {"Founder", "VP Sales"} at 0.9', title="Sales VP") is True
-
-
-SET_CASES = [
-    # (condition, members, closed result, open result)
-    ('has "Snowflake"', {"Snowflake"}, True, True),
-    ('has "Snowflake"', {"Okta"}, False, None),
-    ('has "Snowflake"', set(), False, None),
-    ('has "Snowflake"', {"snowflake"}, False, None),  # set items are categories: exact
-    ('has any {"Snowflake", "dbt"}', {"dbt", "Okta"}, True, True),
-    ('has any {"Snowflake", "dbt"}', {"Okta"}, False, None),
-    ('has all {"Snowflake", "dbt"}', {"dbt", "Snowflake", "Okta"}, True, True),
-    ('has all {"Snowflake", "dbt"}', {"dbt"}, False, None),
-    ('has all {"Snowflake", "dbt"}', set(), False, None),
-    ("has north_america", {"CA"}, True, True),
-    ("has north_america", {"GB"}, False, None),
-    ("has all {north_america}", {"US", "CA"}, True, True),
-    ("has all {north_america}", {"US"}, False, None),
-]
-
-
-@pytest.mark.parametrize("condition,members,closed,open_", SET_CASES)
-def test_set_membership_closed_and_open(condition, members, closed, open_):
-    for container in (frozenset, list, set):
-        assert truth(f"stack {condition}", stack=container(members)) is closed
-        assert truth(f"tools {condition}", tools=container(members)) is open_
-    assert truth(f"stack {condition}", stack=None) is None
-    assert truth(f"tools {condition}", tools=None) is None
-
-
-def test_not_has_on_open_set_stays_unknown():
-    assert truth('not tools has "Okta"', tools=frozenset({"Snowflake"})) is None
-    assert truth('not stack has "Okta"', stack=frozenset({"Snowflake"})) is True
-
-
-@pytest.mark.parametrize("as_of,condition,day,expected", [
-    # the last N units, both ends included
-    (dt.date(2025, 6, 15), "within 12 months", dt.date(2024, 6, 15), True),
-    (dt.date(2025, 6, 15), "within 12 months", dt.date(2024, 6, 14), False),
-    (dt.date(2025, 6, 15), "within 12 months", dt.date(2025, 6, 15), True),
-    (dt.date(2025, 6, 15), "within 12 months", dt.date(2025, 6, 16), False),
-    (dt.date(2025, 6, 15), "within 1 year", dt.date(2024, 6, 15), True),
-    (dt.date(2025, 6, 15), "within 1 week", dt.date(2025, 6, 8), True),
-    (dt.date(2025, 6, 15), "within 1 week", dt.date(2025, 6, 7), False),
-    (dt.date(2025, 6, 15), "within 30 days", dt.date(2025, 5, 16), True),
-    (dt.date(2025, 6, 15), "within 30 days", dt.date(2025, 5, 15), False),
-    (dt.date(2025, 6, 15), "within 0 days", dt.date(2025, 6, 15), True),
-    (dt.date(2025, 6, 15), "within 0 days", dt.date(2025, 6, 14), False),
-    # month ends clamp: 2024-03-31 minus one month is 2024-02-29; 2023-03-31 minus one is 2023-02-28
-    (dt.date(2024, 3, 31), "within 1 month", dt.date(2024, 2, 29), True),
-    (dt.date(2024, 3, 31), "within 1 month", dt.date(2024, 2, 28), False),
-    (dt.date(2023, 3, 31), "within 1 month", dt.date(2023, 2, 28), True),
-    (dt.date(2023, 3, 31), "within 1 month", dt.date(2023, 2, 27), False),
-    (dt.date(2025, 5, 31), "within 1 month", dt.date(2025, 4, 30), True),
-    (dt.date(2025, 5, 31), "within 1 month", dt.date(2025, 4, 29), False),
-    (dt.date(2025, 1, 31), "within next 1 month", dt.date(2025, 2, 28), True),
-    (dt.date(2025, 1, 31), "within next 1 month", dt.date(2025, 3, 1), False),
-    (dt.date(2024, 1, 31), "within next 1 month", dt.date(2024, 2, 29), True),
-    # leap days
-    (dt.date(2024, 2, 29), "within 1 year", dt.date(2023, 2, 28), True),
-    (dt.date(2024, 2, 29), "within 1 year", dt.date(2023, 2, 27), False),
-    (dt.date(2024, 2, 29), "within 12 months", dt.date(2023, 2, 28), True),
-    (dt.date(2024, 2, 29), "within 4 years", dt.date(2020, 2, 29), True),
-    (dt.date(2024, 2, 29), "within 4 years", dt.date(2020, 2, 28), False),
-    (dt.date(2024, 2, 29), "within next 1 year", dt.date(2025, 2, 28), True),
-    (dt.date(2024, 2, 29), "within next 1 year", dt.date(2025, 3, 1), False),
-    (dt.date(2024, 2, 29), "within next 1 year", dt.date(2024, 2, 28), False),
-    # before / after are strict
-    (dt.date(2025, 6, 15), "before 2025-01-01", dt.date(2024, 12, 31), True),
-    (dt.date(2025, 6, 15), "before 2025-01-01", dt.date(2025, 1, 1), False),
-    (dt.date(2025, 6, 15), "after 2025-01-01", dt.date(2025, 1, 2), True),
-    (dt.date(2025, 6, 15), "after 2025-01-01", dt.date(2025, 1, 1), False),
-    (dt.date(2024, 3, 31), "before 1 month ago", dt.date(2024, 2, 28), True),
-    (dt.date(2024, 3, 31), "before 1 month ago", dt.date(2024, 2, 29), False),
-    (dt.date(2024, 3, 31), "after 1 month ago", dt.date(2024, 3, 1), True),
-    (dt.date(2024, 3, 31), "after 1 month ago", dt.date(2024, 2, 29), False),
-    (dt.date(2024, 2, 29), "after 1 year ago", dt.date(2023, 3, 1), True),
-    (dt.date(2024, 2, 29), "after 1 year ago", dt.date(2023, 2, 28), False),
-    (dt.date(2025, 6, 15), "before 2 weeks ago", dt.date(2025, 5, 31), True),
-    (dt.date(2025, 6, 15), "before 2 weeks ago", dt.date(2025, 6, 1), False),
-    (dt.date(2025, 6, 15), "after 0 days ago", dt.date(2025, 6, 16), True),
-    (dt.date(2025, 6, 15), "after 0 days ago", dt.date(2025, 6, 15), False),
-    # comparisons and ranges of dates
-    (dt.date(2025, 6, 15), "between 2025-01-01 and 2025-01-31", dt.date(2025, 1, 31), True),
-    (dt.date(2025, 6, 15), "between 2025-01-01 and 2025-01-31", dt.date(2025, 2, 1), False),
-    (dt.date(2025, 6, 15), ">= 2025-01-01", dt.date(2025, 1, 1), True),
-    (dt.date(2025, 6, 15), "== 2025-01-01", dt.date(2025, 1, 1), True),
-    (dt.date(2025, 6, 15), "in {2025-01-01, 2025-01-03}", dt.date(2025, 1, 2), False),
-])
-def test_dates_relative_to_the_as_of_date(as_of, condition, day, expected):
-    assert truth(f"founded_on {condition}", as_of=as_of, founded_on=day) is expected
-
-
 def test_dates_far_apart():
     assert truth("founded_on before 100 years ago", as_of=AS_OF, founded_on=dt.date(1, 1, 1)) is True
     assert truth("founded_on within 2024 years", as_of=AS_OF, founded_on=dt.date(1, 1, 1)) is False
@@ -790,45 +570,6 @@ def test_dates_far_apart():
     assert truth("founded_on within next 7974 years", as_of=AS_OF, founded_on=dt.date(9999, 6, 15)) is True
     assert truth("founded_on within 12 months", as_of=AS_OF, founded_on=dt.date(9999, 12, 31)) is False
     assert truth("founded_on after 2000-01-01", as_of=AS_OF, founded_on=dt.datetime(2000, 1, 1, 12, 0)) is False
-
-
-@pytest.mark.parametrize("condition,day,expected", [
-    ("within 5000 years", dt.date(1, 1, 1), True),
-    ("within next 10000 years", dt.date(9999, 12, 31), True),
-    ("after 5000 years ago", dt.date(1, 3, 1), True),
-    ("before 5000 years ago", dt.date(1, 1, 1), False),
-])
-def test_date_windows_reaching_past_the_calendar(condition, day, expected):
-    assert truth(f"founded_on {condition}", as_of=AS_OF, founded_on=day) is expected
-
-
-@pytest.mark.parametrize("condition,stage,expected", [
-    ('>= "Series B"', "Series B", True), ('>= "Series B"', "Series C", True), ('>= "Series B"', "Public", True),
-    ('>= "Series B"', "Series A", False), ('> "Series B"', "Series B", False), ('< "Series A"', "Seed", True),
-    ('<= "Seed"', "Seed", True), ('== "Series A"', "Series A", True), ('!= "Series A"', "Series A", False),
-    ('between "Seed" and "Series A"', "Seed", True), ('between "Seed" and "Series A"', "Series A", True),
-    ('between "Seed" and "Series A"', "Series B", False), ('in {"Seed", "Public"}', "Public", True),
-    ('in {"Seed", "Public"}', "Series C", False),
-])
-def test_ordinal_by_level_order(condition, stage, expected):
-    assert truth(f"stage {condition}", stage=stage) is expected
-
-
-def test_ordinal_levels_not_alphabetical():
-    assert truth('seniority > "Director"', seniority="VP") is True
-    assert truth('seniority > "Director"', seniority="C-suite") is True  # "C-suite" < "Director" as text
-    assert truth('seniority < "Manager"', seniority="IC") is True
-
-
-@pytest.mark.parametrize("employees,expected", [(50, False), (51, True), (52, True), (1999, True), (2000, True), (2001, False)])
-def test_between_includes_both_bounds(employees, expected):
-    assert truth("employees between 51 and 2000", employees=employees) is expected
-
-
-@pytest.mark.parametrize("arr,expected", [(0.5, True), (0.49999999999999994, False), (2.25, True), (2.2500000000000004, False),
-                                          (1.0, True)])
-def test_between_on_numbers_with_decimal_bounds(arr, expected):
-    assert truth("arr between 0.5 and 2.25", arr=arr) is expected
 
 
 def test_numbers_exact_edges():
@@ -850,10 +591,3 @@ def test_numbers_exact_edges():
     assert truth("employees != 0", employees=0) is False
 
 
-def test_bools():
-    assert truth("is_competitor", is_competitor=True) is True
-    assert truth("is_competitor", is_competitor=False) is False
-    assert truth("not is_competitor", is_competitor=False) is True
-    assert truth("is_competitor == false", is_competitor=False) is True
-    assert truth("is_competitor != true", is_competitor=False) is True
-    assert truth("is_customer", is_customer=True) is True

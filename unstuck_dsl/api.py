@@ -18,15 +18,16 @@ from pathlib import Path
 import attrs
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from . import codegen, dates, engagement, explain, ir, model, pipeline, tables
+from . import codegen, dates, engagement, explain, ir, model, pick, pipeline, tables
 from .bind import Bound, bind_constants
 from .data import Dataset, EncodedTable, load_dataset
 from .diagnostics import did_you_mean
 from .execute import Active, Assignments, KernelModule, cached_module, layouts_of, match_audience, run_parallel
 from .lower import lower_audience, lower_ruleset
-from .reference import signal_value, tally
-from .schema import arrow_type, audience_schema
+from .reference import AccountResult, LeadResult, band, signal_value, tally
+from .schema import ACCOUNT_KEY, LEAD_KEY, arrow_type
 
 
 class ScoringError(ValueError):
@@ -69,7 +70,7 @@ class CompiledRules:
         self._warm, self._warming = False, threading.Lock()
         self.account_tables = codegen.tables((self.program.icps,), self.program.account_columns)
         self.lead_tables = codegen.tables(self.program.personas, self.program.lead_columns)
-        self.audience_schema = audience_schema(checked.schema, checked.engagement)
+        self.audience_schema = checked.audience_schema
 
     @property
     def account_fields(self) -> list[str]:
@@ -156,6 +157,62 @@ class CompiledRules:
                       outcomes: bool = False, signals=None, skip_unknown_signals: bool = False) -> ScoreResult:
         return pipeline.score_dataset(self, dataset, as_of, preview, outcomes, signals, skip_unknown_signals)
 
+    def explain_record(self, accounts=None, leads=None, account_id: str | None = None, lead_id: str | None = None,
+                       as_of=None, preview=(), signals=None, null_values=(), missing_columns: str = "error",
+                       skip_unknown_signals: bool = False, on_warning=None) -> explain.Explanation:
+        """The drawer of one record, as `score(...).explain(...)` gives it (with `preview`, the
+        preview's assignment), reading, encoding and scoring only the records it depends on
+        (pick.py): a lead and its account, or an account (with its leads when signals are
+        given: their signals count for the account). Each warning about the input is told to
+        `on_warning`, when given."""
+        if (account_id is None) == (lead_id is None):
+            raise ScoringError("explain one record: give account_id or lead_id")
+        as_of = parse_as_of(as_of)
+        codes = self.preview_codes(preview)
+        if lead_id is not None and leads is None:
+            raise ScoringError("no leads were scored")
+        engaged = self.model.engagement is not None and signals is not None
+        dataset = pick.explained_records(self.model.schema, self.account_fields, self.lead_fields, accounts, leads,
+                                         account_id, lead_id, engaged, null_values, missing_columns)
+        for line in dataset.warnings() if on_warning else ():
+            on_warning(line)
+        result = self.score_dataset(dataset, as_of, codes, signals=signals, skip_unknown_signals=skip_unknown_signals)
+        if result.skipped_signals and on_warning:
+            on_warning(engagement.skipped_signals_warning(result.skipped_signals))
+        return result.explain(account_id=account_id, lead_id=lead_id, preview=bool(codes))
+
+    def with_stored_scores(self, dataset: Dataset, as_of: dt.date, account_scores: pa.Table,
+                           lead_scores: pa.Table | None) -> ScoreResult | None:
+        """A result holding scores stored earlier (icp_code, icp_score per account; icp_code,
+        persona_code, persona_score per lead, in the dataset's order) instead of scoring again:
+        for a workspace whose every record these rules scored as of `as_of`, the same result.
+        None when the stored rows are not the dataset's records, row for row. It has no
+        parameter outcomes, so it gives tables and audiences, not explanations."""
+        if not _same_ids(account_scores.column(ACCOUNT_KEY), dataset.accounts.ids):
+            return None
+        if (lead_scores is None) != (dataset.leads is None) or (
+                lead_scores is not None and not _same_ids(lead_scores.column(LEAD_KEY), dataset.leads.ids)):
+            return None
+        icp = _positions(account_scores.column("icp_code"), self.icp_codes)
+        if np.any((icp < 0) & _valid(account_scores.column("icp_code"))):
+            return None  # a code these rules do not have: not their scores
+        persona = persona_score = np.zeros(0, np.int32)
+        if lead_scores is not None:
+            # Kernel persona numbers: a Persona is known by its ICP and its code together.
+            pairs = [f"{i.code}\x1f{p.code}" for i, p in self.personas]
+            joined = pc.binary_join_element_wise(lead_scores.column("icp_code").cast(pa.string()),
+                                                 lead_scores.column("persona_code").cast(pa.string()), "\x1f")
+            codes = lead_scores.column("persona_code").cast(pa.string())
+            known, none_fits = _valid(codes), _equal(codes, model.NO_PERSONA_FIT)
+            persona = _positions(joined, pairs)
+            if np.any(known & ~none_fits & (persona < 0)):
+                return None
+            persona = np.where(~known, codegen.PERSONA_NO_ICP,
+                               np.where(none_fits, codegen.PERSONA_NONE_FITS, persona)).astype(np.int32)
+            persona_score = _scores(lead_scores.column("persona_score"))
+        run = StoredAssignments(icp, _scores(account_scores.column("icp_score")), persona, persona_score)
+        return ScoreResult(self, dataset, as_of, frozenset(), None, None, run)
+
     def preview_codes(self, preview) -> frozenset[str]:
         """The preview codes, checked: each names an ICP or an `icp.persona`."""
         codes = frozenset([preview] if isinstance(preview, str) else preview)
@@ -187,6 +244,43 @@ class CompiledRules:
         """Run the scoring kernels over `dataset`."""
         return Assignments(self.program, kernels, dataset, bound, self.active(preview),
                            (self.account_tables, self.lead_tables), bool(preview), outcomes)
+
+
+@attrs.define
+class StoredAssignments:
+    """Assignments read back from stored scores, shaped like `execute.Assignments` (kernel
+    numbers and scores; no previews, no parameter outcomes)."""
+
+    icp: np.ndarray
+    icp_score: np.ndarray
+    persona: np.ndarray
+    persona_score: np.ndarray
+    account_outcomes: None = None
+    lead_outcomes: None = None
+
+
+def _same_ids(stored, ids) -> bool:
+    return len(stored) == len(ids) and (len(ids) == 0 or bool(pc.all(pc.equal(stored.cast(pa.string()),
+                                                                              ids.cast(pa.string()))).as_py()))
+
+
+def _valid(column) -> np.ndarray:
+    return pc.is_valid(column).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _equal(column, value: str) -> np.ndarray:
+    return pc.equal(column, value).fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _positions(column, names: list[str]) -> np.ndarray:
+    """Each value's index in `names` (-1: null or not there), as the kernel numbers them."""
+    found = pc.index_in(column.cast(pa.string()), value_set=pa.array(names, pa.string())).fill_null(-1)
+    return found.to_numpy(zero_copy_only=False).astype(np.int32)
+
+
+def _scores(column) -> np.ndarray:
+    """Scores as the kernel writes them: -1 for none."""
+    return column.cast(pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
 
 
 def _empty_column(field) -> pa.Array:
@@ -283,13 +377,15 @@ class ScoreResult:
         live assignment, or with `preview=True` (in a preview run) the preview's, drafts as if live."""
         if preview and not self.preview:
             raise ScoringError("explain(preview=True) needs a run scored with preview codes")
+        if self._kernels is None:
+            raise ScoringError("these scores were read from a workspace, not computed: score to explain a record")
         if (account_id is None) == (lead_id is None):
             raise ScoringError("explain one record: give account_id or lead_id")
         ds = self.dataset
         if lead_id is not None:
             if ds.leads is None:
                 raise ScoringError("no leads were scored")
-            row = ds.leads.row_of(lead_id)
+            row = ds.leads.row_of(lead_id)  # the id index, built on the first call
             if row is None:
                 raise ScoringError(f"unknown lead id {lead_id!r}")
             account_row = int(ds.lead_account_rows[row])
@@ -326,21 +422,20 @@ class ScoreResult:
         icps = rules.model.icps
         # Asked for the preview, the drawer explains the preview's assignment (drafts as if live).
         icp, icp_scores = (run.preview_icp, run.preview_icp_score) if preview else (run.icp, run.icp_score)
-        icp_outcomes = ()
-        account = None
+        account = account_result = None
         if sub.accounts.n:
             account = sub.accounts.record(0)
-            icp_outcomes = _rule_outcomes(rules.program.icps.rules, icps, run.account_outcomes[0])
-        icp_code = icps[icp[0]].code if sub.accounts.n and icp[0] >= 0 else None
-        icp_score = int(icp_scores[0]) if icp_code else None
+            icp_code = icps[icp[0]].code if icp[0] >= 0 else None
+            icp_score = int(icp_scores[0]) if icp_code else None
+            account_result = AccountResult(icp_code, icp_score, band(icp_score),
+                                           _rule_outcomes(rules.program.icps.rules, icps, run.account_outcomes[0]))
         if not is_lead:
-            return explain.explain_account(rules.model, account["account_id"], account, icp_outcomes,
-                                           icp_code, icp_score, self.as_of, preview)
+            return explain.explain_account(rules.model, account, account_result, self.as_of, preview=preview)
         lead = sub.leads.record(0)
         personas, persona_scores = ((run.preview_persona, run.preview_persona_score) if preview
                                     else (run.persona, run.persona_score))
         persona_outcomes, persona_code, persona_score = (), None, None
-        if icp_code is not None:
+        if account_result is not None and account_result.icp_code is not None:
             icp_index = int(icp[0])
             block = rules.program.personas[icp_index]
             persona_outcomes = _rule_outcomes(block.rules, icps[icp_index].personas, run.lead_outcomes[0])
@@ -348,9 +443,8 @@ class ScoreResult:
             if personas[0] >= 0:
                 persona_code = rules.personas[personas[0]][1].code
                 persona_score = int(persona_scores[0])
-        return explain.explain_lead(rules.model, lead["lead_id"], lead, account, icp_outcomes, icp_code,
-                                    icp_score, persona_outcomes, persona_code, persona_score, self.as_of,
-                                    preview)
+        result = LeadResult(account_result, persona_code, persona_score, band(persona_score), persona_outcomes)
+        return explain.explain_lead(rules.model, lead, account, result, self.as_of, preview=preview)
 
 
 def _rule_outcomes(rule_irs, rules, row: np.ndarray):

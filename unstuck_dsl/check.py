@@ -207,7 +207,7 @@ class _Checker:
             condition = checker.check(audience.condition)
             if condition is None:
                 continue
-            for predicate in _predicates(condition):
+            for predicate in ast.predicates(condition):
                 known = codes.get(predicate.field.name)
                 values = getattr(predicate, "items", None) or ([predicate.value] if isinstance(predicate, ast.Compare) else [])
                 for value in values if known is not None else ():
@@ -624,17 +624,7 @@ def _is_country_code(value: str, field_type: FieldType) -> bool:
 def _rule_predicates(rules):
     for rule in rules:
         for param in rule.params:
-            yield from _predicates(param.condition)
-
-
-def _predicates(condition):
-    if isinstance(condition, ast.Not):
-        yield from _predicates(condition.operand)
-    elif isinstance(condition, (ast.And, ast.Or)):
-        for operand in condition.operands:
-            yield from _predicates(operand)
-    else:
-        yield condition
+            yield from ast.predicates(param.condition)
 
 
 def _show(value: ast.Value) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 import attrs
 import click
 import pyarrow as pa
+import pyarrow.compute as pc
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -26,7 +27,7 @@ from .diff import compare
 from .kernel import KernelCacheWarning
 from .output import REPORT_FORMATS, OutputError, check_destinations, write_table, write_text
 from .render import print_composition, print_demo, print_diff, print_explanation, print_insights, print_members
-from .schema import ENGAGEMENT_FIELDS
+from .schema import ACCOUNT_KEY, ENGAGEMENT_FIELDS
 from .source import SourceError, read_sources
 from .store import Store, WorkspaceBusy
 from .terminal import visible
@@ -245,6 +246,19 @@ def _inputs(accounts_path, leads_path, db, schema=None):
     return accounts_path, leads_path
 
 
+def _explained_records(db, schema, account_id, lead_id, engaged: bool):
+    """From a workspace store, the records explaining one needs (as `_inputs` reads them): the
+    lead and its account, or the account, and its leads when their signals count for it."""
+    with Store(db, read_only=True) as workspace:
+        if lead_id is not None:
+            leads = workspace.records("lead", pa.array([str(lead_id)], pa.string()), schema)
+            owners = leads.column(ACCOUNT_KEY).cast(pa.string()).to_pylist() if leads.num_rows else []
+            return workspace.records("account", pa.array(owners, pa.string()), schema), leads
+        accounts = workspace.records("account", pa.array([str(account_id)], pa.string()), schema)
+        leads = workspace.records("lead", schema=schema) if engaged else None
+        return accounts, leads
+
+
 def _stored_signals(db, signals_path):
     """Signals from a file, else those stored in the workspace (when there are any)."""
     if signals_path is not None or db is None:
@@ -358,8 +372,20 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
     if (account_id is None) == (lead_id is None):
         raise UserError("give exactly one of --account ID or --lead ID")
     day = _as_of(as_of)
-    result = _score_run(rules, accounts_path, leads_path, day, preview, db=db, signals=signals_path, reading=reading)
-    explanation = result.explain(account_id=account_id, lead_id=lead_id, preview=bool(preview))
+    compiled = pipeline.compile_rules(rules)
+    if db is None:
+        accounts, leads = _inputs(accounts_path, leads_path, None)
+        signals = signals_path
+    else:
+        if accounts_path or leads_path:
+            raise UserError("give either --db or input files, not both")
+        signals = _stored_signals(db, signals_path)
+        engaged = compiled.model.engagement is not None and signals is not None
+        accounts, leads = _explained_records(db, compiled.model.schema, account_id, lead_id, engaged)
+    # Only the record and the records it depends on are read and scored, not every record.
+    explanation = compiled.explain_record(accounts, leads, account_id, lead_id, day, preview, signals,
+                                          reading.null_values, reading.missing_columns, reading.skip_unknown_signals,
+                                          on_warning=lambda line: click.echo(f"warning: {line}", err=True))
     if as_json:
         click.echo(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -457,6 +483,37 @@ def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, r
         write_table(report.changes, out_path, raw_csv)
 
 
+def _stored_run(rules_text: str, as_of: dt.date, db):
+    """The workspace's records scored by the rules last applied, as `audience --db` scores them:
+    with the stored scores when every record has scores from these rules as of `as_of` (they
+    are then what scoring again would give), else scored again."""
+    compiled = pipeline.compile_rules(rules_text)
+    with Store(db, read_only=True) as workspace:
+        scores = {kind: workspace.scores(kind) for kind in ("account", "lead")}
+        current = all(table.num_rows == workspace.count(kind) and _scored_by(table, compiled.model.content_hash, as_of)
+                      for kind, table in scores.items())
+    if not current:
+        return _score_run(rules_text, None, None, as_of, db=db)
+    accounts, leads = _inputs(None, None, db, compiled.model.schema)
+    dataset = compiled.load(accounts, leads)
+    for line in dataset.warnings():
+        click.echo(f"warning: {line}", err=True)
+    result = compiled.with_stored_scores(dataset, as_of, scores["account"], scores["lead"] if leads is not None else None)
+    if result is None:
+        return _score_run(rules_text, None, None, as_of, db=db)
+    signals = _stored_signals(db, None)
+    if compiled.model.engagement is not None and signals is not None:
+        result.score_engagement(signals)
+    return result
+
+
+def _scored_by(scores: pa.Table, ruleset_hash: str, as_of: dt.date) -> bool:
+    """Whether every stored score row was computed by this ruleset as of this date."""
+    same_rules = pc.all(pc.equal(scores.column("ruleset"), ruleset_hash), skip_nulls=False).as_py()
+    same_day = pc.all(pc.equal(scores.column("as_of"), pa.scalar(as_of, pa.date32())), skip_nulls=False).as_py()
+    return scores.num_rows == 0 or (same_rules is True and same_day is True)
+
+
 @cli.command()
 @WORKSPACE
 @click.option("--out", "out_path", required=True, type=click.Path(), help="Where to write the records (.csv, .parquet or .jsonl).")
@@ -477,7 +534,7 @@ def export(db, out_path, accounts_out, audience_name, as_of, raw_csv) -> None:
             rules_text = workspace.latest_rules()
         if rules_text is None:
             raise UserError(f"{db}: no rules were ever applied; run `unstuck ingest` or `unstuck rescore` first")
-        members = _audience_members(_score_run(rules_text, None, None, _as_of(as_of), db=db), audience_name)
+        members = _audience_members(_stored_run(rules_text, _as_of(as_of), db), audience_name)
         write_table(members, out_path, raw_csv)
         click.echo(f"{members.num_rows:,} members of `{audience_name}` written to {out_path}", err=True)
         return

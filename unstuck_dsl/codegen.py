@@ -44,7 +44,8 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from . import interpreter, ir
+from . import interpreter_ops as ops
+from . import ir
 
 # What the kernels write for "none": no ICP or Persona assigned, no score. A lead's Persona
 # output tells apart no Persona fitting its ICP and no ICP at all (its account has none).
@@ -386,7 +387,8 @@ def _emit_lead_start(e: _Emitter) -> None:
 # The interpreter's own source is part of every interpreted module's text, by its hash, so that a
 # changed interpreter never runs under a kernel numba cached against the old one.
 _INTERPRETER_IMPORT = f"""from unstuck_dsl.interpreter import BATCH, assign, combine, rate, test_bitset, test_codes, test_csr, test_values
-# interpreter {hashlib.sha256(Path(interpreter.__file__).read_bytes()).hexdigest()[:16]}
+# interpreter {hashlib.sha256(b"".join(Path(__file__).with_name(name).read_bytes()
+                                  for name in ("interpreter.py", "interpreter_ops.py"))).hexdigest()[:16]}
 """
 
 
@@ -417,19 +419,19 @@ _TABLE_FIELDS = [f.name for f in attrs.fields(Tables)]  # the kernels' last argu
 
 def _test_row(k: int, op: ir.Instruction, slots: tuple[ir.ColumnSlot, ...]) -> tuple[int, ...]:
     if isinstance(op, ir.LutTest):
-        return k, interpreter.LUT, op.lut, 0, 0
+        return k, ops.LUT, op.lut, 0, 0
     if isinstance(op, (ir.NumTest, ir.IntTest)):
-        return k, interpreter.COMPARISONS[op.op], op.const, 0, 0
+        return k, ops.COMPARISONS[op.op], op.const, 0, 0
     if isinstance(op, ir.KnownTest):
-        return k, interpreter.KNOWN if op.known else interpreter.UNKNOWN, 0, 0, 0
+        return k, ops.KNOWN if op.known else ops.UNKNOWN, 0, 0, 0
     if isinstance(op, ir.SetTest):
-        quantifier = interpreter.HAS_ALL if op.quantifier == "all" else interpreter.HAS_ANY
+        quantifier = ops.HAS_ALL if op.quantifier == "all" else ops.HAS_ANY
         return k, quantifier, op.first, op.count, ir.UNKNOWN if slots[op.column].open else ir.FALSE
-    return k, interpreter.MEMBER, op.first, op.count, 0
+    return k, ops.MEMBER, op.first, op.count, 0
 
 
-_LOGIC = {ir.NotOp: interpreter.NOT, ir.AndOp: interpreter.AND, ir.OrOp: interpreter.OR}
-_MODES = {"filter": interpreter.FILTER, "exclude": interpreter.EXCLUDE, "score": interpreter.SCORE}
+_LOGIC = {ir.NotOp: ops.NOT, ir.AndOp: ops.AND, ir.OrOp: ops.OR}
+_MODES = {"filter": ops.FILTER, "exclude": ops.EXCLUDE, "score": ops.SCORE}
 
 
 def tables(blocks: tuple[ir.Block, ...], slots: tuple[ir.ColumnSlot, ...]) -> Tables:

@@ -452,8 +452,14 @@ def _read_parquet(path: Path, needed: list[str], dictionary_columns=(),
                        if leaf.path.split(".")[0] in dictionary_columns and leaf.physical_type == "BYTE_ARRAY"]
     if read_dictionary:
         parquet = pq.ParquetFile(path, read_dictionary=read_dictionary, pre_buffer=False, buffer_size=1 << 20)
-    # Batches keep memory bounded by the batch, not the file: each is encoded, then dropped.
-    return present, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=present)
+    # Batches keep memory bounded by the batch, not the file: each is encoded, then dropped. With
+    # dictionary pages a batch must not span two row groups (Arrow cannot join a list column's
+    # dictionaries across them), so then the batches are read row group by row group.
+    if not read_dictionary:
+        return present, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=present)
+    groups = range(parquet.metadata.num_row_groups)
+    return present, (batch for group in groups
+                     for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group], columns=present))
 
 
 def _read_jsonl(path: Path, needed: list[str], optional: Sequence[str] = ()) -> pa.Table:
@@ -511,12 +517,18 @@ def _first_bad_json_line(path: Path, column: str | None, kind: str | None) -> in
 # ---- encoding ---------------------------------------------------------------------------------
 
 
+# Numpy's spelling of the fixed-width Arrow types that `values_or` reads (by Arrow type id:
+# `DataType.to_pandas_dtype` would import pandas, half a second).
+_NUMPY_TYPES = {pa.from_numpy_dtype(t).id: t for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+                                                         np.uint32, np.uint64, np.float32, np.float64)}
+
+
 def values_or(array: pa.Array, missing, dtype) -> np.ndarray:
     """A fixed-width Arrow array's values as numpy `dtype`, `missing` where null, read straight
     from its data buffer (Arrow's fill_null would first write a filled copy of every value)."""
     if not len(array):
         return np.zeros(0, dtype)
-    raw = np.frombuffer(array.buffers()[1], dtype=np.dtype(array.type.to_pandas_dtype()))
+    raw = np.frombuffer(array.buffers()[1], dtype=_NUMPY_TYPES[array.type.id])
     raw = raw[array.offset:array.offset + len(array)]
     if array.null_count:
         raw = np.where(array.is_valid().to_numpy(zero_copy_only=False), raw, missing)
@@ -918,8 +930,12 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
         rows += batch.num_rows
     id_array = _concat(ids, key)
     columns = {f.name: encoders[f.name].finish() if f.name in encoders else unknown_column(f, rows) for f in fields}
+    index = check_unique(id_array, key, name)
+    # The accounts' index joins each lead to its account; a lead table's (the largest) is let go
+    # once it has shown every id unique, and built again only if `row_of` asks (explain).
     return EncodedTable(kind, id_array, columns, _concat(account_ids, extra_keys[0]) if extra_keys else None,
-                        name, tuple(f.name for f in fields if f.name not in present), check_unique(id_array, key, name))
+                        name, tuple(f.name for f in fields if f.name not in present),
+                        index if kind == "account" else None)
 
 
 def _concat(arrays: list[pa.Array], column: str) -> pa.ChunkedArray:
@@ -1031,9 +1047,13 @@ def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, lea
     # One table after the other: loading both at once on two threads was no faster (Arrow already
     # decodes on several threads) and held both tables' temporaries at the same time.
     lead_table = encode(leads, schema, "lead", lead_fields, lead_name, (ACCOUNT_KEY,), null_values, missing_columns)
-    # Each lead's account as a row index (-1: not in the accounts), resolved once at load so the
-    # kernel never probes a hash table.
-    return Dataset(account_table, lead_table, rows_of_dictionary_chunks(account_table.index, lead_table.account_ids))
+    return Dataset(account_table, lead_table, account_rows(lead_table.account_ids, account_table.ids, account_table.index))
+
+
+def account_rows(lead_account_ids, account_ids, index: IdIndex | None = None) -> np.ndarray:
+    """Each lead's account as a row index (-1: not in the accounts), resolved once at load so the
+    kernel never probes a hash table; `index` is the accounts' id index when it is built."""
+    return rows_of_dictionary_chunks(index if index is not None else IdIndex(account_ids), lead_account_ids)
 
 
 def _to_arrow_any(source, needed: list[str], null_values: Sequence[str], optional: Sequence[str] = ()) -> pa.Table:

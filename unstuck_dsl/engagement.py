@@ -9,12 +9,12 @@ whose threshold the score is below. `reference.engagement_score` is the same rul
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import attrs
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from numba import njit
 
 from . import dates, model
 from .data import DataError, Dataset, date_days, read_table, row_error
@@ -143,7 +143,6 @@ def signal_lists(signals: pa.Table, dataset: Dataset) -> tuple[SignalLists, Sign
     return account_lists, lead_lists
 
 
-@njit(cache=True, nogil=True)
 def _score(start, stop, offsets, days, kinds, weights, spans, windows, as_of_day, thresholds, out_score, out_stage):
     for i in range(start, stop):
         total = 0.0
@@ -165,6 +164,13 @@ def _score(start, stop, offsets, days, kinds, weights, spans, windows, as_of_day
         out_stage[i] = level
 
 
+@functools.cache
+def _compiled_score():
+    from numba import njit  # compiled on first use (and cached on disk), not when rules compile
+
+    return njit(cache=True, nogil=True)(_score)
+
+
 def score(engagement: model.Engagement, lists: SignalLists, as_of: dt.date) -> tuple[np.ndarray, np.ndarray]:
     """Engagement score and stage index per record, in parallel slices."""
     n = len(lists.offsets) - 1
@@ -173,6 +179,6 @@ def score(engagement: model.Engagement, lists: SignalLists, as_of: dt.date) -> t
     spans = np.array([float(s.days) for s in engagement.signals] or [1.0], np.float64)
     windows = np.array([s.decay == "window" for s in engagement.signals] or [False], np.bool_)
     thresholds = np.array([float(t) for t in engagement.thresholds], np.float64)
-    run_parallel(_score, n, lists.offsets, lists.days, lists.kinds, weights, spans, windows,
+    run_parallel(_compiled_score(), n, lists.offsets, lists.days, lists.kinds, weights, spans, windows,
                  np.int64(dates.to_days(as_of)), thresholds, out_score, out_stage)
     return out_score, out_stage

@@ -13,16 +13,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 import numpy as np
-from numba.core.errors import NumbaError
 
 from . import codegen, ir, kernel
 from .bind import Bound, Constants
 from .data import Dataset, EncodedTable
 from .schema import ENCODING_DTYPES
 
-# Failures of numba's compiler itself (typing, lowering; too deep or too large a function), as
-# opposed to a cache entry that cannot be read.
-COMPILE_ERRORS = (NumbaError, RecursionError, MemoryError)
+
+def compile_errors() -> tuple[type[BaseException], ...]:
+    """Failures of numba's compiler itself (typing, lowering; too deep or too large a function),
+    as opposed to a cache entry that cannot be read. numba is imported when a kernel fails, not
+    when rules compile."""
+    from numba.core.errors import NumbaError
+
+    return NumbaError, RecursionError, MemoryError
 
 
 @attrs.define
@@ -42,7 +46,7 @@ class KernelModule:
         if name not in self.ready:
             try:
                 getattr(self.module, name)(0, 0, *args)
-            except COMPILE_ERRORS:
+            except compile_errors():
                 raise  # compiling again would fail the same way, after as long again
             except Exception:  # a damaged cache entry: rebuild it once, then let errors through
                 self.module = kernel.reload_kernel(self.source)

@@ -13,7 +13,8 @@ from decimal import Decimal
 import attrs
 
 from . import ast, model
-from .reference import RuleOutcome, Tri, band, exclude_triggers, filter_passes
+from .reference import AccountResult, LeadResult, RuleOutcome, Tri, band, exclude_triggers, filter_passes
+from .schema import ACCOUNT_KEY, LEAD_KEY
 from .text import DEFAULT_THRESHOLD
 from .titles import describe_resemblance, describe_role
 
@@ -240,31 +241,67 @@ def _persona_takes_part(icp_code: str, preview: frozenset[str]):
     return lambda persona: persona.status == "live" or f"{icp_code}.{persona.code}" in preview
 
 
-def explain_account(ruleset: model.Ruleset, record_id: str, account: dict, icps: tuple[RuleOutcome, ...],
-                    icp_code: str | None, icp_score: int | None, as_of: dt.date,
+def explain_account(ruleset: model.Ruleset, account: dict, result: AccountResult, as_of: dt.date, *,
                     preview: frozenset[str] = frozenset()) -> Explanation:
-    """The drawer of an account; in a preview, the assignment the previewed drafts would make."""
-    return Explanation("account", record_id, as_of, icp_code, icp_score, None, None,
-                       breakdowns("icp", ruleset.icps, icps, account, icp_code, _icp_takes_part(preview)), (),
-                       preview=tuple(sorted(preview)))
+    """The drawer of an account from its scoring (`result`: every ICP's outcome and the ICP
+    assigned, by the reference evaluator or rebuilt from the kernel's outcomes); in a preview,
+    the assignment the previewed drafts would make."""
+    return Explanation("account", str(account[ACCOUNT_KEY]), as_of, result.icp_code, result.icp_score, None, None,
+                       breakdowns("icp", ruleset.icps, result.icps, account, result.icp_code, _icp_takes_part(preview)),
+                       (), preview=tuple(sorted(preview)))
 
 
-def explain_lead(ruleset: model.Ruleset, record_id: str, lead: dict, account: dict | None,
-                 icps: tuple[RuleOutcome, ...], icp_code: str | None, icp_score: int | None,
-                 personas: tuple[RuleOutcome, ...], persona_code: str | None, persona_score: int | None,
-                 as_of: dt.date, preview: frozenset[str] = frozenset()) -> Explanation:
-    """The drawer of a lead; in a preview, the assignment the previewed drafts would make."""
-    icp_rows = breakdowns("icp", ruleset.icps, icps, account or {}, icp_code,
-                          _icp_takes_part(preview)) if account is not None else ()
+def explain_lead(ruleset: model.Ruleset, lead: dict, account: dict | None, result: LeadResult, as_of: dt.date, *,
+                 preview: frozenset[str] = frozenset()) -> Explanation:
+    """The drawer of a lead from its scoring (`result`, with its account's; `account` is the
+    account's record, None when it is not in the data); in a preview, the assignment the
+    previewed drafts would make."""
+    icp_code = result.icp_code
+    icp_rows = breakdowns("icp", ruleset.icps, result.account.icps, account or {}, icp_code,
+                          _icp_takes_part(preview)) if account is not None and result.account is not None else ()
     persona_rows = ()
     if icp_code is not None:
-        persona_rows = breakdowns("persona", ruleset.icp(icp_code).personas, personas, lead, persona_code,
-                                  _persona_takes_part(icp_code, preview))
-    return Explanation("lead", record_id, as_of, icp_code, icp_score, persona_code, persona_score,
-                       icp_rows, persona_rows, preview=tuple(sorted(preview)))
+        persona_rows = breakdowns("persona", ruleset.icp(icp_code).personas, result.personas, lead,
+                                  result.persona_code, _persona_takes_part(icp_code, preview))
+    return Explanation("lead", str(lead[LEAD_KEY]), as_of, icp_code, result.icp_score, result.persona_code,
+                       result.persona_score, icp_rows, persona_rows, preview=tuple(sorted(preview)))
 
 
-# ---- plain text -------------------------------------------------------------------------------
+# ---- the drawer as text: what both renderers print (this plain one, and render.py's tables) ----
+
+DRAWER_COLUMNS = ("Parameter", "Mode", "Value on record", "Weight", "Contribution")
+
+
+def drawer_rows(b: Breakdown) -> list[tuple[str, str, str, str, str]]:
+    """The drawer's rows (DRAWER_COLUMNS): every parameter in declaration order, with the
+    subtotal right after the last score parameter, as in the product's drawer."""
+    rows = [(r.name, r.mode, r.value, str(_num(r.weight)) if r.mode == "Score" else "—", r.result) for r in b.rows]
+    last_score = max((k for k, r in enumerate(b.rows) if r.mode == "Score"), default=-1)
+    rows.insert(last_score + 1, ("Subtotal", "", "", str(_num(b.possible)), b.subtotal))
+    return rows
+
+
+def breakdown_title(b: Breakdown) -> str:
+    """`ICP mm_saas "Mid-market SaaS": assigned`, or why it was not."""
+    kind = "ICP" if b.kind == "icp" else "Persona"
+    return f"{kind} {b.code} \"{b.name}\"{' (draft)' if b.status != 'live' else ''}: {b.verdict}"
+
+
+def assignment_words(e: Explanation) -> list[str]:
+    """What the record was assigned: `ICP mm_saas 85` (and `Persona vp_sales 60` for a lead)."""
+    words = [f"ICP {e.icp_code or 'none'}" + (f" {e.icp_score}" if e.icp_score is not None else "")]
+    if e.record_kind == "lead":
+        words.append(f"Persona {e.persona_code or 'none'}" + (f" {e.persona_score}" if e.persona_score is not None else ""))
+    return words
+
+
+def preview_words(e: Explanation) -> str:
+    """Said next to the record in a preview, so the drawer is never taken for the live one."""
+    return f"preview of {', '.join(e.preview)} as if live" if e.preview else ""
+
+
+def engagement_title(engagement: EngagementBreakdown) -> str:
+    return f"Engagement (apart from fit): {engagement.score:.2f}, stage {engagement.stage}"
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -272,41 +309,23 @@ def _table(rows: list[list[str]]) -> list[str]:
     return [" | ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
 
 
-def drawer_rows(b: Breakdown) -> list[tuple[str, str, str, str, str]]:
-    """The drawer's rows: every parameter in declaration order (Parameter, Mode, Value on record,
-    Weight, Contribution), with the subtotal right after the last score parameter, as in the
-    product's drawer."""
-    rows = [(r.name, r.mode, r.value, str(_num(r.weight)) if r.mode == "Score" else "—", r.result) for r in b.rows]
-    last_score = max((k for k, r in enumerate(b.rows) if r.mode == "Score"), default=-1)
-    rows.insert(last_score + 1, ("Subtotal", "", "", str(_num(b.possible)), b.subtotal))
-    return rows
-
-
-def preview_note(e: Explanation) -> str:
-    """Said next to the record in a preview, so the drawer is never taken for the live one."""
-    return f"; preview of {', '.join(e.preview)} as if live" if e.preview else ""
-
-
 def render_breakdown(b: Breakdown) -> list[str]:
-    title = "ICP" if b.kind == "icp" else "Persona"
-    lines = [f"{title} {b.code} \"{b.name}\"{' (draft)' if b.status != 'live' else ''}: {b.verdict}"]
-    table = [["Parameter", "Mode", "Value on record", "Weight", "Contribution"], *map(list, drawer_rows(b))]
-    lines += ["  " + line for line in _table(table)]
+    lines = [breakdown_title(b)]
+    lines += ["  " + line for line in _table([list(DRAWER_COLUMNS), *map(list, drawer_rows(b))])]
     lines.append(f"  {b.normalization}")
     return lines
 
 
 def render_text(e: Explanation) -> str:
-    head = f"{e.record_kind} {e.record_id} (as of {e.as_of.isoformat()}{preview_note(e)}): "
-    head += f"ICP {e.icp_code or 'none'}" + (f" {e.icp_score}" if e.icp_score is not None else "")
-    if e.record_kind == "lead":
-        head += f", Persona {e.persona_code or 'none'}" + (f" {e.persona_score}" if e.persona_score is not None else "")
-    lines = [head]
+    """The drawer as plain text (`str(explanation)`); render.print_explanation prints the same
+    parts as tables."""
+    preview = f"; {preview_words(e)}" if e.preview else ""
+    lines = [f"{e.record_kind} {e.record_id} (as of {e.as_of.isoformat()}{preview}): " + ", ".join(assignment_words(e))]
     for b in e.icps + e.personas:
         lines.append("")
         lines += render_breakdown(b)
     if e.engagement is not None:
-        lines += ["", f"Engagement (apart from fit): {e.engagement.score:.2f}, stage {e.engagement.stage}"]
+        lines += ["", engagement_title(e.engagement)]
         lines += [f"  {r.signal} on {r.day.isoformat()} ({r.age_days} days ago) still counts {r.counts:.2f}"
                   for r in e.engagement.signals]
     return "\n".join(lines)

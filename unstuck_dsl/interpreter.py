@@ -8,7 +8,7 @@ generated kernel only calls them once per column, so its size depends on the fie
 the rules. These functions are compiled once per installation and cached by numba.
 
 The semantics are those of the straight-line emitters in codegen.py, one to one: truth values
-0 = false, 1 = unknown, 2 = true; tests write `vals[instruction, record in batch]`; `and` is
+ir.FALSE, ir.UNKNOWN, ir.TRUE (0, 1, 2); tests write `vals[instruction, record in batch]`; `and` is
 min, `or` is max.
 """
 
@@ -17,20 +17,30 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# Test operations (column `OP` of a test row). A row is (instruction, op, a, b, c):
-# a comparison reads the constant a; a list reads the constants a .. a + b - 1; a lookup table
-# is number a; c is 1 for a set test on an open set.
-EQ, NE, LT, LE, GT, GE, ALWAYS, NEVER, MEMBER, KNOWN, UNKNOWN, LUT, HAS_ANY, HAS_ALL = range(14)
-COMPARISONS = {"==": EQ, "!=": NE, "<": LT, "<=": LE, ">": GT, ">=": GE, "always": ALWAYS, "never": NEVER}
-DST, OP, A, B, C = range(5)
-
-# Logic rows: (instruction, op, first argument, argument count), arguments in `logic_args`.
-NOT, AND, OR = range(3)
-
-# Parameter rows: (instruction, mode, threshold, slot); rule rows: (rule index, first parameter,
-# parameter count). A filter passes when its value >= threshold, an exclude when value < threshold.
-FILTER, EXCLUDE, SCORE = range(3)
-
+from . import ir  # truth values: numba reads ir.FALSE / UNKNOWN / TRUE as compile-time constants
+from .interpreter_ops import (
+    ALWAYS,
+    AND,
+    DST,
+    EQ,
+    EXCLUDE,
+    FILTER,
+    GE,
+    GT,
+    HAS_ALL,
+    KNOWN,
+    LE,
+    LT,
+    LUT,
+    MEMBER,
+    NE,
+    NOT,
+    OP,
+    UNKNOWN,
+    A,
+    B,
+    C,
+)
 
 # Records are evaluated in batches: each table row is decoded once per batch, then applied to
 # every record of the batch (`rows[0:n]`, record numbers), so that the decoding costs little.
@@ -40,7 +50,7 @@ BATCH = 256
 @njit(cache=True, nogil=True, inline="always")
 def _known(op, ok):
     """A known / unknown test: true or false, never unknown."""
-    return 2 * ((ok != 0) == (op == KNOWN))
+    return ir.TRUE if (ok != 0) == (op == KNOWN) else ir.FALSE
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -76,12 +86,12 @@ def test_values(rows, n, values, valid, consts, tests, lo, hi, vals):
                     if values[i] == consts[k]:
                         hit = True
                         break
-                vals[dst, j] = 1 if valid[i] == 0 else (2 if hit else 0)
+                vals[dst, j] = ir.UNKNOWN if valid[i] == 0 else (ir.TRUE if hit else ir.FALSE)
         else:
             c = consts[tests[t, A]]
             for j in range(n):
                 i = rows[j]
-                vals[dst, j] = 1 if valid[i] == 0 else (2 if _compare(op, values[i], c) else 0)
+                vals[dst, j] = ir.UNKNOWN if valid[i] == 0 else (ir.TRUE if _compare(op, values[i], c) else ir.FALSE)
 
 
 @njit(cache=True, nogil=True)
@@ -103,14 +113,14 @@ def test_codes(rows, n, codes, luts, lut_off, tests, lo, hi, vals):
 def _set_answer(tests, t, ok, present):
     """`has any` / `has all` from present(item code) for the items of test t."""
     if ok == 0:
-        return 1
+        return ir.UNKNOWN
     every = tests[t, OP] == HAS_ALL
     hit = every
     for k in range(tests[t, A], tests[t, A] + tests[t, B]):
         if present[k] != every:
             hit = not every
             break
-    return 2 if hit else tests[t, C]
+    return ir.TRUE if hit else tests[t, C]  # C: the answer when no item decides it (ir.UNKNOWN for an open set)
 
 
 @njit(cache=True, nogil=True)
@@ -158,10 +168,10 @@ def combine(n, vals, logic, logic_args, lo, hi):
         if op == NOT:
             arg = logic_args[first]
             for j in range(n):
-                vals[dst, j] = 2 - vals[arg, j]
+                vals[dst, j] = ir.TRUE - vals[arg, j]  # TRUE and FALSE trade places, UNKNOWN stays (not is TRUE − x)
             continue
         for j in range(n):
-            vals[dst, j] = 2 if op == AND else 0
+            vals[dst, j] = ir.TRUE if op == AND else ir.FALSE
         for k in range(first, first + count):
             arg = logic_args[k]
             for j in range(n):
@@ -188,7 +198,7 @@ def rate(rows, n, vals, params, rules, lo, hi, weights, possible, explain, out_t
                 elif mode == EXCLUDE:
                     qualifies[r - lo, j] &= value < threshold
                 else:
-                    scores[r - lo, j] += weights[slot] * (value == 2)
+                    scores[r - lo, j] += weights[slot] * (value == ir.TRUE)
                 if explain:
                     out_tri[rows[j], slot] = value
         pos = possible[rules[r, 0]]

@@ -6,13 +6,14 @@ Conditions stay AST nodes (with spans), now known to be well typed against the s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from decimal import Decimal
 
 import attrs
 
 from . import ast
-from .schema import Schema
+from .schema import Schema, audience_schema
 
 NO_PERSONA_FIT = "no_persona_fit"
 
@@ -100,6 +101,11 @@ class Ruleset:
 
     def audience(self, code: str) -> Audience | None:
         return next((a for a in self.audiences if a.code == code), None)
+
+    @functools.cached_property
+    def audience_schema(self) -> Schema:
+        """The fields audience conditions read (`schema.audience_schema`), built once."""
+        return audience_schema(self.schema, self.engagement)
 
     @property
     def content_hash(self) -> str:

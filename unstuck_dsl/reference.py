@@ -18,7 +18,7 @@ from fractions import Fraction
 import attrs
 
 from . import ast, dates, model
-from .schema import BANDS, FieldType, audience_schema, constant, record_value
+from .schema import BANDS, FieldType, constant, record_value
 from .text import normalize_text, resembles, wildcard_match
 from .titles import function_in, read_title, seniority_holds
 
@@ -317,7 +317,7 @@ def evaluate_audience(ruleset: model.Ruleset, audience: model.Audience, record: 
     """An audience's condition on one record: its fields (a lead's with its account's) and its
     scores (icp_code, icp_score, icp_band, persona_code, persona_score, persona_band).
     A record is a member only when the condition is true."""
-    return evaluate_condition(audience.condition, record, Context(audience_schema(ruleset.schema, ruleset.engagement), as_of))
+    return evaluate_condition(audience.condition, record, Context(ruleset.audience_schema, as_of))
 
 
 # ---- engagement (SPEC §7): apart from fit, never mixed in -------------------------------------

@@ -11,7 +11,16 @@ import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
-from .explain import Breakdown, Explanation, drawer_rows
+from .explain import (
+    DRAWER_COLUMNS,
+    Breakdown,
+    Explanation,
+    assignment_words,
+    breakdown_title,
+    drawer_rows,
+    engagement_title,
+    preview_words,
+)
 from .schema import OUTCOMES
 from .terminal import visible
 
@@ -36,11 +45,8 @@ def _console() -> Console:
 
 
 def breakdown_table(b: Breakdown) -> Table:
-    kind = "ICP" if b.kind == "icp" else "Persona"
-    draft = " (draft)" if b.status != "live" else ""
-    table = Table(title=f"{kind} {b.code} \"{b.name}\"{draft}: {b.verdict}", title_justify="left",
-                  caption=b.normalization, caption_justify="left")
-    for column in ("Parameter", "Mode", "Value on record", "Weight", "Contribution"):
+    table = Table(title=breakdown_title(b), title_justify="left", caption=b.normalization, caption_justify="left")
+    for column in DRAWER_COLUMNS:
         table.add_column(column, justify="right" if column == "Weight" else "left")
     for row in drawer_rows(b):
         table.add_row(*row, style=BOLD if row[0] == "Subtotal" else None)
@@ -48,23 +54,18 @@ def breakdown_table(b: Breakdown) -> Table:
 
 
 def print_explanation(e: Explanation, console: Console | None = None) -> None:
+    """The drawer as tables (explain.render_text prints the same parts as plain text)."""
     console = console or _console()
-    head = f"{e.record_kind} {e.record_id} · as of {e.as_of.isoformat()}"
-    head += f" · preview of {', '.join(e.preview)} as if live" if e.preview else ""
-    head += f" · ICP {e.icp_code or 'none'}"
-    head += f" {e.icp_score}" if e.icp_score is not None else ""
-    if e.record_kind == "lead":
-        head += f" · Persona {e.persona_code or 'none'}"
-        head += f" {e.persona_score}" if e.persona_score is not None else ""
-    console.print(head, style=BOLD)
+    head = [f"{e.record_kind} {e.record_id}", f"as of {e.as_of.isoformat()}"]
+    head += [preview_words(e)] if e.preview else []
+    console.print(" · ".join(head + assignment_words(e)), style=BOLD)
     if e.record_kind == "lead" and not e.icps:
         console.print("the lead's account is not in the data: no ICP, no Persona")
     for b in e.icps + e.personas:
         console.print()
         console.print(breakdown_table(b))
     if e.engagement is not None:
-        table = Table(title=f"Engagement (apart from fit): {e.engagement.score:.2f}, stage {e.engagement.stage}",
-                      title_justify="left")
+        table = Table(title=engagement_title(e.engagement), title_justify="left")
         for column in ("Signal", "Date", "Age (days)", "Still counts"):
             table.add_column(column, justify="right" if column != "Signal" else "left")
         for r in e.engagement.signals:
@@ -151,13 +152,29 @@ def _is_number(type_: pa.DataType) -> bool:
     return pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_)
 
 
+def bar(value: float, top: float, width: int) -> str:
+    """A bar of up to `width` blocks, `value` scaled to `top` (the largest value shown beside it)."""
+    return "█" * round(width * value / top)
+
+
+def _bar_table(title: str, rows: list[tuple[str, str, str]]) -> Table:
+    """Label, count and bar per row, without borders: a histogram."""
+    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 1))
+    table.add_column()
+    table.add_column()
+    table.add_column(style=BAR)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def _histogram(scores: list[int], width: int = 30) -> list[tuple[str, int, str]]:
     """Scores in ten bins (0–9 … 90–100) with a bar each, scaled to the fullest bin."""
     bins = [0] * 10
     for s in scores:
         bins[min(s // 10, 9)] += 1
     top = max(bins) or 1
-    return [(f"{10 * k:>3}–{10 * k + 9 if k < 9 else 100:<3}", n, "█" * round(width * n / top)) for k, n in enumerate(bins)]
+    return [(f"{10 * k:>3}–{10 * k + 9 if k < 9 else 100:<3}", n, bar(n, top, width)) for k, n in enumerate(bins)]
 
 
 def print_composition(members: pa.Table, name: str, console: Console | None = None) -> None:
@@ -177,13 +194,7 @@ def print_composition(members: pa.Table, name: str, console: Console | None = No
             scores = [r[field] for r in group if r.get(field) is not None]
             if not scores:
                 continue
-            table = Table(title=field, title_justify="left", show_header=False, box=None, padding=(0, 1))
-            table.add_column()
-            table.add_column()
-            table.add_column(style=BAR)
-            for bucket, n, bar in _histogram(scores):
-                table.add_row(bucket, f"{n:>6}", bar)
-            console.print(table)
+            console.print(_bar_table(field, [(bucket, f"{n:>6}", bars) for bucket, n, bars in _histogram(scores)]))
 
 
 def print_diff(report, console: Console | None = None) -> None:
@@ -217,13 +228,8 @@ def print_diff(report, console: Console | None = None) -> None:
         if not deltas:
             continue
         top = max(deltas.values())
-        table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 1))
-        table.add_column()
-        table.add_column()
-        table.add_column(style=BAR)
-        for bucket, count in sorted(deltas.items(), key=lambda kv: _delta_order(kv[0])):
-            table.add_row(bucket, f"{count:>7}", "█" * round(30 * count / top))
-        console.print(table)
+        console.print(_bar_table(title, [(bucket, f"{count:>7}", bar(count, top, 30)) for bucket, count in
+                                         sorted(deltas.items(), key=lambda kv: _delta_order(kv[0]))]))
     for mover in report.movers:
         console.print()
         console.print(str(mover.record_id), style=BOLD, end="")
@@ -262,7 +268,7 @@ def print_insights(groups, by: str, console: Console | None = None) -> None:
         rows = group.by_band if by == "band" else group.by_band + group.by_decile
         for r in rows:
             cells = [f"{r.rate(o):.1%} ({r.interval(o)[0]:.0%}–{r.interval(o)[1]:.0%})" for o in OUTCOMES]
-            table.add_row(r.label, str(r.n), *cells, "█" * round(20 * r.rate("replied") / top))
+            table.add_row(r.label, str(r.n), *cells, bar(r.rate("replied"), top, 20))
         console.print(table)
         if group.jump.threshold is not None:
             console.print(f"reply rate rises most at {group.score} {group.jump.threshold}: {group.jump.evidence}")
