@@ -128,8 +128,10 @@ def cli() -> None:
                    "end, severity, code, message and hint.")
 @click.option("--strict", is_flag=True, help="Fail (exit 1) on warnings too, lint findings included.")
 def check(path: str, as_json: bool, strict: bool) -> None:
-    """Check the rules in PATH (a .ust file or a directory of them), and lint them: warnings for
-    rules that are legal but almost certainly not what was meant (exit 0 unless --strict)."""
+    """Check and lint the rules in PATH (a .ust file or a folder).
+
+    Lint warnings are about rules that are legal but almost certainly not what was meant; the
+    check exits 0 with warnings unless --strict."""
     try:
         sources = read_sources(path)
     except SourceError as exc:
