@@ -68,6 +68,20 @@ def icp(*params: str, status: str = "") -> str:
     return f"icp i {status}{{\n" + "".join(f"  {p}\n" for p in params) + "}\n"
 
 
+def persona(*params: str) -> str:
+    """An ICP with one Persona, whose parameters start on line 4."""
+    return "icp i {\n  score 1: arr_usd > 1\n  persona p {\n" + "".join(f"    {p}\n" for p in params) + "  }\n}\n"
+
+
+def rule(condition: str) -> str:
+    """A score parameter on line 2 (of an ICP), or on line 4 (of a Persona) when it reads a lead field."""
+    return persona(f"score 1: {condition}") if "title" in condition else icp(f"score 1: {condition}")
+
+
+def line_of(condition: str) -> int:
+    return 4 if "title" in condition else 2
+
+
 # ---- W003: never true --------------------------------------------------------------------------
 
 
@@ -84,9 +98,12 @@ def icp(*params: str, status: str = "") -> str:
     "founded_on before 2020-01-01 and founded_on >= 2020-01-01",
     "is_competitor and not is_competitor",
     "employees is unknown and employees > 5",
+    'industry == "a" and industry == "b"',
+    'industry in {"a", "b"} and industry not in {"b", "a"}',
+    'title == "VP  sales" and title != "vp sales"',  # text compares normalized
 ])
 def test_never_true(condition):
-    assert found(icp(f"score 1: {condition}")) == [("W003", 2)]
+    assert found(rule(condition)) == [("W003", line_of(condition))]
 
 
 @pytest.mark.parametrize("condition", [
@@ -100,11 +117,13 @@ def test_never_true(condition):
     "arr_usd > 10 and arr_usd <= 10.5",
     "founded_on before 2020-01-02 and founded_on >= 2020-01-01",
     "employees is unknown or employees > 5",
-    'industry == "a" and industry == "b"',  # categories are not reasoned about: no guess
+    'industry == "a" or industry == "b"',
+    'industry == "Software" and industry != "software"',  # a category compares exactly
+    'title in {"a"} and title like "b*"',  # wildcards are not reasoned about: no guess
     "founded_on within 1 month and founded_on before 2 years ago",  # relative to the as-of date
 ])
 def test_never_true_near_misses(condition):
-    assert found(icp(f"score 1: {condition}")) == []
+    assert found(rule(condition)) == []
 
 
 def test_never_true_points_at_the_smallest_part():
@@ -129,6 +148,8 @@ def test_never_true_under_a_not_is_said_with_the_not():
     'funding_stage in {"Seed", "Series A", "Series B"}',
     "employees < 50 or employees >= 50",
     "is_competitor or not is_competitor",
+    'industry != "x" or industry == "x"',
+    'industry not in {"x"} or industry in {"x", "y"}',
     'not funding_stage < "Seed"',
 ])
 def test_true_for_every_value(condition):
@@ -203,8 +224,11 @@ def test_a_score_the_filters_imply():
     assert found(icp("score 1: employees > 51", SIZE)) == []
     assert found(icp("score 1: employees > 50 and arr_usd > 5", SIZE)) == []
     assert found(icp('score 1: industry is known', 'filter: industry in {"software"}')) == [("W007", 2)]
-    # The filter decides industry exactly, but lint does not reason about categories: no guess.
-    assert found(icp('score 1: industry != "banking"', 'filter: industry in {"software"}')) == []
+    assert found(icp('score 1: industry != "banking"', 'filter: industry in {"software"}')) == [("W007", 2)]
+    assert found(icp('score 1: industry != "software"', 'filter: industry in {"software", "saas"}')) == []
+    # Text compares normalized: not the same written condition, but the same test.
+    assert found(persona('score 1: title == "vp sales"', 'filter: title == "VP  Sales"')) == [("W007", 4)]
+    assert found(persona('score 1: title like "*VP*"', 'filter: title == "VP Sales"')) == []
     assert found(icp("score 1: employees > 50", 'filter unknown passes: employees between 51 and 2000')) == []
 
 
@@ -263,9 +287,9 @@ def test_an_audience_naming_a_draft():
 
 
 _INT_VALUES = [-1, 0, 1, 2, 3, 5, 6, 9, 10, 11]
-_NUMBER_VALUES = [-1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 9.0, 9.5, 10.0, 11.0]
+_NUMBER_VALUES = [-1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 9.5, 10.0, 11.0]
 _FIELD_VALUES = {"employees": _INT_VALUES, "arr_usd": _NUMBER_VALUES, "funding_stage": ["Seed", "Series A", "Series B"],
-                 "is_competitor": [False, True]}
+                 "is_competitor": [False, True], "industry": ["a", "b", "c"]}
 
 
 def _test(field: str) -> st.SearchStrategy[str]:
@@ -274,6 +298,11 @@ def _test(field: str) -> st.SearchStrategy[str]:
         return st.one_of(st.tuples(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), level).map(
             lambda t: f"{field} {t[0]} {t[1]}"), st.lists(level, min_size=1, max_size=3).map(
             lambda items: f"{field} in {{{', '.join(items)}}}"), st.just(f"{field} is known"))
+    if field == "industry":
+        value = st.sampled_from(['"a"', '"b"', '"c"', '"d"'])
+        return st.one_of(st.tuples(st.sampled_from(["==", "!="]), value).map(lambda t: f"{field} {t[0]} {t[1]}"),
+                         st.tuples(st.sampled_from(["in", "not in"]), st.lists(value, min_size=1, max_size=3)).map(
+                             lambda t: f"{field} {t[0]} {{{', '.join(t[1])}}}"))
     if field == "is_competitor":
         return st.sampled_from(["is_competitor", "not is_competitor", "is_competitor == false",
                                 "is_competitor in {true, false}", "is_competitor is unknown"])

@@ -4,7 +4,8 @@ them, `check --strict` fails on them, and no other command runs it.
 
 A condition is reasoned about only where the answer is exact. Numbers, ints, dates, ordinals and
 bools are sets of intervals of their values (an ordinal's levels are ranks, a bool is 0 or 1);
-every other test says only that its field is known. For each condition the pass computes, per
+so are categories and text under `==`, `!=` and `in` (each distinct value written, normalized for
+text, is a number of its own); every other test says only that its field is known. For each condition the pass computes, per
 field, the values (and whether a missing value) a record must have for the condition to be
 true: a field left with none means the condition is never true. Negation is pushed down to the
 tests (De Morgan holds in three-valued logic), and `or` keeps only what every side requires, so
@@ -25,6 +26,7 @@ from . import ast, model
 from .diagnostics import Code, Diagnostic
 from .printer import print_condition
 from .schema import SCORE_FIELDS, Field, audience_schema
+from .text import normalize_text
 
 # An interval of values: (low, low_open, high, high_open); a None bound is infinite.
 Interval = tuple[Fraction | None, bool, Fraction | None, bool]
@@ -145,6 +147,10 @@ _DOMAINS = {
     "int": Domain(True),
     "date": Domain(True, dt.date.min.toordinal(), dt.date.max.toordinal()),
     "bool": Domain(True, 0, 1),
+    # Each distinct value written in the rules is a number from 0 up, in the order first met; the
+    # numbers above them stand for the values never written, which no test tells apart.
+    "category": Domain(True, 0),
+    "text": Domain(True, 0),
 }
 _SCORE_RANGE = Domain(True, 0, 100)  # icp_score and persona_score
 
@@ -194,6 +200,8 @@ class _Linter:
         self.diagnostics: list[Diagnostic] = []
         self.regions: dict[tuple[int, bool], tuple[ast.Condition, Region | None]] = {}
         self.domains: dict[str, Domain] = {}
+        self.string_numbers: dict[str, dict[str, int]] = {}  # per category or text field
+        self.always_true_conditions: set[int] = set()  # reported as W004: not again as W007
 
     def report(self, code: Code, message: str, span, label: str = "", hint: str = "") -> None:
         self.diagnostics.append(Diagnostic(code, message, span, label, hint))
@@ -240,7 +248,7 @@ class _Linter:
             field = self.emptied_field([self.region(o, positive) for o in c.operands])
             self.report(Code.W003, f"`{text}` is never true", shown.span,
                         f"no value of `{field}` meets every part" if field else "its parts exclude each other",
-                        "check the bounds; to accept a record that meets any part, join them with `or`")
+                        "check the values and bounds; to accept a record that meets any part, join them with `or`")
 
     def report_never_test(self, c, positive: bool, shown, text: str) -> None:
         field = self.fields[c.field.name]
@@ -259,6 +267,7 @@ class _Linter:
         if region is not None and region.exact and set(region.needs) == names and len(names) == 1 and _reads_a_value(c):
             (name, need), = region.needs.items()
             if need.values == self.domain(name).full():
+                self.always_true_conditions.add(id(c))
                 if need.missing:
                     self.report(Code.W004, f"`{_show(c)}` is always true", c.span, "true for every record",
                                 "remove it, or check the bounds")
@@ -338,7 +347,8 @@ class _Linter:
                 by = f"{_passing(other)} (at {other.span})" if other is not None else "pass the filters"
                 self.report(Code.W006, f"{where} can never qualify", param.span, "excludes every record the filters pass",
                             f"every record that can {by} meets this exclude; check the bounds")
-            elif param.mode == "score" and self.implies(qualify, region):
+            elif param.mode == "score" and id(param.condition) not in self.always_true_conditions \
+                    and self.implies(qualify, region):
                 other = next((p for p, r in gates if self.implies(r, region)), None)
                 by = f"{_mode_name(other)} (at {other.span})" if other is not None else "the filters together"
                 self.report(Code.W007, f"{_mode_name(param)} of {where} is true for every record that qualifies",
@@ -348,7 +358,8 @@ class _Linter:
 
     def repeated_params(self, where: str, params) -> set[int]:
         """W008 on a parameter whose condition another parameter of the same rule already has;
-        the ids of the repeats."""
+        the ids of the parameters repeated and their repeats (what else they would get is said
+        by W008 already)."""
         first: dict[str, model.Parameter] = {}
         repeated = set()
         for param in params:
@@ -356,8 +367,8 @@ class _Linter:
             if text not in first:
                 first[text] = param
                 continue
-            repeated.add(id(param))
             earlier = first[text]
+            repeated |= {id(param), id(earlier)}
             modes = {earlier.mode, param.mode}
             if modes == {"score"}:
                 hint = "the two add their weights for one trait: keep one, with the weights summed"
@@ -472,8 +483,10 @@ class _Linter:
 
     def test_values(self, c, field: Field, domain: Domain) -> tuple[Interval, ...] | None:
         """The known values for which the test is true, or None when that is not decided here."""
-        if field.type.name not in ("number", "int", "date", "ordinal", "bool"):
+        if field.type.name not in ("number", "int", "date", "ordinal", "bool", "category", "text"):
             return None
+        if field.type.is_string and not isinstance(c, (ast.Compare, ast.In)):
+            return None  # `like`, `resembles`, a role: not decided here
         point = self.value_of
         if isinstance(c, ast.BoolTest):
             return domain.normalize([(Fraction(1), False, Fraction(1), False)])
@@ -493,10 +506,14 @@ class _Linter:
             return domain.normalize([(None, True, v, True)] if c.side == "before" else [(v, True, None, True)])
         return None
 
-    @staticmethod
-    def value_of(field: Field, value: ast.Value) -> Fraction:
+    def value_of(self, field: Field, value: ast.Value) -> Fraction:
         """A literal as a point of the field's domain, as the engines compare it (numbers as
-        doubles, ordinals as ranks, dates as day numbers)."""
+        doubles, ordinals as ranks, dates as day numbers, text normalized, each distinct string
+        its own number)."""
+        if field.type.is_string:
+            key = normalize_text(value.value) if field.type.name == "text" else value.value
+            numbers = self.string_numbers.setdefault(field.name, {})
+            return Fraction(numbers.setdefault(key, len(numbers)))
         if field.type.name == "ordinal":
             return Fraction(field.type.levels.index(value.value))
         if isinstance(value, ast.DateValue):
