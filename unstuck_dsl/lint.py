@@ -4,12 +4,13 @@ them, `check --strict` fails on them, and no other command runs it.
 
 A condition is reasoned about only where the answer is exact. Numbers, ints, dates, ordinals and
 bools are sets of intervals of their values (an ordinal's levels are ranks, a bool is 0 or 1);
-so are categories and text under `==`, `!=` and `in` (each distinct value written, normalized for
-text, is a number of its own); every other test says only that its field is known. For each condition the pass computes, per
-field, the values (and whether a missing value) a record must have for the condition to be
-true: a field left with none means the condition is never true. Negation is pushed down to the
-tests (De Morgan holds in three-valued logic), and `or` keeps only what every side requires, so
-what is reported is proven and what cannot be proven is never reported.
+so are categories and text under `==`, `!=` and `in` (each distinct value written, normalized
+for text, is a number of its own); every other test says only that its field is known. For
+each condition the pass computes, per field, the values (and whether a missing value) a record
+must have for the condition to be true: a field left with none means the condition is never
+true. Negation is pushed down to the tests (De Morgan holds in three-valued logic), and `or`
+keeps only what every side requires, so what is reported is proven and what cannot be proven is
+never reported.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ class Region:
 
 def lint_ruleset(ruleset: model.Ruleset, workspace: ast.Workspace) -> list[Diagnostic]:
     """The lint findings of a ruleset that checked without errors, `workspace` being the AST it
-    was checked from (templates expanded). Each finding once, in source order."""
+    was checked from (templates expanded). Each finding once; rendering sorts them."""
     linter = _Linter(ruleset)
     linter.run(workspace)
     seen, out = set(), []
