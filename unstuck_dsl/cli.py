@@ -127,8 +127,12 @@ def cli() -> None:
               show_default=True, help="text for people; json (docs/diagnostics.schema.json) for editors and "
               "scripts; sarif (SARIF 2.1.0) for code-scanning services that annotate pull requests.")
 @click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
-def check(path: str, output_format: str, as_json: bool) -> None:
-    """Check the rules in PATH (a .ust file or a directory of them)."""
+@click.option("--strict", is_flag=True, help="Fail (exit 1) on warnings too, lint findings included.")
+def check(path: str, output_format: str, as_json: bool, strict: bool) -> None:
+    """Check and lint the rules in PATH (a .ust file or a folder).
+
+    Lint warnings are about rules that are legal but almost certainly not what was meant; the
+    check exits 0 with warnings unless --strict."""
     if as_json and output_format not in ("text", "json"):
         raise UserError(f"--json and --format {output_format} ask for two formats; give one")
     output_format = "json" if as_json else output_format
@@ -139,27 +143,33 @@ def check(path: str, output_format: str, as_json: bool) -> None:
             raise UserError(str(exc)) from None
         _print_report(output_format, [], error=str(exc))
         sys.exit(1)
-    ruleset, diagnostics = pipeline.check_sources(sources)
+    ruleset, diagnostics = pipeline.check_sources(sources, lint=True)
+    failed = ruleset is None or (strict and bool(diagnostics))
     counts = None
     if ruleset is not None:
         counts = {"files": len(sources), "icps": len(ruleset.icps), "personas": sum(len(i.personas) for i in ruleset.icps)}
     if output_format != "text":
-        _print_report(output_format, diagnostics, counts)
+        _print_report(output_format, diagnostics, counts, ok=not failed)
     else:
         if diagnostics:
             click.echo(render_all(diagnostics, {s.name: s for s in sources}, color=sys.stdout.isatty()))
-        if ruleset is not None:
+        if ruleset is not None and failed:
+            click.echo("failed: --strict makes warnings fail the check")
+        elif ruleset is not None:
             click.echo(f"ok: {_count(counts['files'], 'file')}, {_count(counts['icps'], 'ICP')}, "
                        f"{_count(counts['personas'], 'Persona')}")
-    if ruleset is None:
+    if failed:
         sys.exit(1)
 
 
-def _print_report(output_format: str, diagnostics, counts: dict | None = None, error: str | None = None) -> None:
+def _print_report(output_format: str, diagnostics, counts: dict | None = None, error: str | None = None,
+                  ok: bool | None = None) -> None:
     from importlib.metadata import version
 
     if output_format == "json":
         report = json_report(diagnostics, counts, error)
+        if ok is not None:  # --strict: warnings fail the check too
+            report["ok"] = report["ok"] and ok
     else:
         report = sarif_report(diagnostics, version("unstuck_dsl"), error)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False))

@@ -92,6 +92,16 @@ class Code(enum.StrEnum):
     E071 = "E071", "More than 20,000 conditions in all ICPs and Personas together (see Limits below)"
     W001 = "W001", "An ICP or Persona without score parameters"
     W002 = "W002", "Two declared names that read the same but are spelled with other letters: a Cyrillic or Greek letter for a Latin one (`mm_ѕaas` with a Cyrillic `ѕ`), fullwidth letters (`ｍｍ_saas`); also two parameter names of one ICP or Persona, such as a template override that would otherwise be added beside the parameter it was meant to replace"
+    # W003-W010: the lint pass (lint.py), run by `unstuck check` only.
+    W003 = "W003", ("A condition that is never true: a negated `has` on an open set, a value the field never holds "
+                    "(above an ordinal's highest level, a fraction of an int), comparisons of one field that exclude each other")
+    W004 = "W004", "A condition true for every value of its field (`seniority >= \"IC\"` on the lowest level): the same as `is known`"
+    W005 = "W005", "A score or exclude that the filters of its ICP or Persona already rule out: it never earns (never excludes) on a record that qualifies"
+    W006 = "W006", "An ICP or Persona that can never qualify: two of its filters exclude each other"
+    W007 = "W007", "A score parameter the filters already imply: every qualifying record earns it"
+    W008 = "W008", "The same condition twice: in two parameters of one ICP or Persona, or in one `and` / `or`"
+    W009 = "W009", "A field, region or persona template declared but never used"
+    W010 = "W010", "An audience naming a draft ICP or Persona, which no record is assigned"
 
 
 # The registry by code text: CODES["E012"] is Code.E012.

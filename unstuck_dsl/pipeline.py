@@ -1,7 +1,7 @@
 """The order of passes, written once.
 
-Front end, `load_ruleset`: read → parse → expand templates → check
-    source.py, parser.py, expand.py, check.py
+Front end, `load_ruleset`: read → parse → expand templates → check (→ lint, for `unstuck check`)
+    source.py, parser.py, expand.py, check.py, lint.py
 Back end, `compile_rules`, `score`, `score_dataset`: lower → encode → bind → generate → load kernel → execute → tables
     lower.py, data.py, bind.py, codegen.py, kernel.py, execute.py, tables.py (explain.py rebuilds a drawer)
 
@@ -19,6 +19,7 @@ from . import ast
 from .check import check_workspace
 from .diagnostics import MAX_ERRORS, Diagnostic, RuleError
 from .expand import expand_templates
+from .lint import lint_ruleset
 from .model import Ruleset
 from .parser import parse_source
 from .source import Source, read_sources
@@ -36,11 +37,12 @@ def sources_of(path_or_text: str | Path) -> list[Source]:
     return [Source("<rules>", str(path_or_text))]
 
 
-def check_sources(sources: list[Source]) -> tuple[Ruleset | None, list[Diagnostic]]:
-    """Parse every file, expand the templates, then check the workspace. Syntax errors of all
-    files are reported together; the later passes wait until every file parses, so a broken file
-    cannot cause knock-on "unknown name" errors elsewhere. Each pass reports at most MAX_ERRORS
-    errors, and the run stops at the pass that reaches them."""
+def check_sources(sources: list[Source], lint: bool = False) -> tuple[Ruleset | None, list[Diagnostic]]:
+    """Parse every file, expand the templates, then check the workspace, and with `lint` run the
+    lint pass on rules without errors (its findings are warnings). Syntax errors of all files are
+    reported together; the later passes wait until every file parses, so a broken file cannot
+    cause knock-on "unknown name" errors elsewhere. Each pass reports at most MAX_ERRORS errors,
+    and the run stops at the pass that reaches them."""
     files, diagnostics = [], []
     with _cycle_collection_paused():
         for source in sources:
@@ -55,7 +57,11 @@ def check_sources(sources: list[Source]) -> tuple[Ruleset | None, list[Diagnosti
             return None, diagnostics
         ruleset, problems = check_workspace(expanded)
         diagnostics += _up_to_max_errors(problems, MAX_ERRORS - len(diagnostics))
-        return (None if any(d.is_error for d in diagnostics) else ruleset), diagnostics
+        if any(d.is_error for d in diagnostics):
+            return None, diagnostics
+        if lint:
+            diagnostics += lint_ruleset(ruleset, expanded)
+        return ruleset, diagnostics
 
 
 def _up_to_max_errors(diagnostics: list[Diagnostic], errors: int) -> list[Diagnostic]:
