@@ -526,20 +526,10 @@ class _Linter:
         return Fraction(value.value)
 
     def conjoin(self, regions: list[Region | None]) -> Region | None:
-        needs: dict[str, Need] = {}
-        exact = True
-        for region in regions:
-            if region is None:
-                return None
-            exact = exact and region.exact
-            for name, need in region.needs.items():
-                if name in needs:
-                    need = Need(self.domain(name).intersect(needs[name].values, need.values),
-                                needs[name].missing and need.missing)
-                if need.is_empty():
-                    return None
-                needs[name] = need
-        return Region(needs, exact)
+        if any(region is None for region in regions):
+            return None
+        needs, emptied = self._joined(regions)
+        return None if emptied is not None else Region(needs, all(region.exact for region in regions))
 
     def disjoin(self, regions: list[Region | None]) -> Region | None:
         regions = [r for r in regions if r is not None]
@@ -559,6 +549,11 @@ class _Linter:
 
     def emptied_field(self, regions: list[Region]) -> str | None:
         """The field whose needs leave nothing when `regions` are joined with `and`."""
+        return self._joined(regions)[1]
+
+    def _joined(self, regions: list[Region]) -> tuple[dict[str, Need], str | None]:
+        """The regions' needs joined with `and`, field by field, and the first field they leave
+        with nothing (None when every field keeps a value)."""
         needs: dict[str, Need] = {}
         for region in regions:
             for name, need in region.needs.items():
@@ -566,9 +561,9 @@ class _Linter:
                     need = Need(self.domain(name).intersect(needs[name].values, need.values),
                                 needs[name].missing and need.missing)
                 if need.is_empty():
-                    return name
+                    return needs, name
                 needs[name] = need
-        return None
+        return needs, None
 
     def implies(self, required: Region, region: Region) -> bool:
         """Whether every record holding `required` makes the condition of the exact `region` true."""
