@@ -129,7 +129,7 @@ def test_insights_finds_the_planted_jump_and_no_other(workspace, denominator):
         by_icp = insights.analyse(s.scores("lead"), s.outcomes(), "icp", denominator=denominator)
     large = _planted_jump_holds(report)
     if denominator == "scored":  # contacted leads are half as many: no group is large enough
-        assert "all leads" in large and len(large) >= 2  # not vacuous
+        assert "All leads" in large and len(large) >= 2  # not vacuous
     assert sum(g.jump.threshold == 60 for g in (report.overall, *report.groups)) >= 4
     jump = report.overall.jump
     assert jump.above.rate("replied") > jump.below.rate("replied") * 2

@@ -120,7 +120,7 @@ class Jump:
 
 @attrs.frozen
 class Group:
-    name: str  # the display name: "all leads", "Mid-market SaaS", "Mid-market SaaS / VP Sales"
+    name: str  # the display name: "All leads", "Mid-market SaaS", "Mid-market SaaS / VP Sales"
     code: str | None  # "mm_saas", "mm_saas / vp_sales"; None for all leads
     score: str  # the score binned: "icp_score" or "persona_score"
     n: int  # records counted (scored, or contacted)
@@ -337,9 +337,9 @@ def analyse(leads: pa.Table, outcomes: pa.Table, by: str = "persona", *, denomin
     wanted = ["lead_id", "icp_code", "icp_score", "icp_band", "persona_code", "persona_score", "persona_band"]
     rows = pa.table({c: leads.column(c).cast(pa.string()) if pa.types.is_dictionary(leads.column(c).type)
                      else leads.column(c) for c in wanted}).to_pylist()
-    overall = _group("all leads", None, "persona_score", rows, seen, counted, width, min_count)
+    overall = _group("All leads", None, "persona_score", rows, seen, counted, width, min_count)
     if overall is None:
-        overall = Group("all leads", None, "persona_score", 0, (), (),
+        overall = Group("All leads", None, "persona_score", 0, (), (),
                         Jump(None, None, None, None, "not enough data: no scored lead"
                              + (" was contacted" if contacted is not None else "")))
     names = _names(ruleset)
@@ -443,7 +443,7 @@ def html_report(report: Report, title: str = "unstuck insights") -> str:
              "table.summary td{text-align:left}</style></head><body>",
              f"<h1>{esc(title)}</h1>",
              f"<div class='headline'><p class='verdict'>{verdict}</p>"
-             + "".join(f"<p>{esc(line)}</p>" for line in lines) + "</div>"]
+             + "".join(f"<p>{esc(line)}</p>" for line in lines if not line.startswith("Suggested")) + "</div>"]
     if report.groups:
         rows = "".join(f"<tr><td>{esc(name)}</td><td>{esc(n)}</td><td><b>{esc(threshold)}</b></td>"
                        f"<td>{esc(rise)}</td></tr>" for name, n, threshold, rise in report.summary())
@@ -452,7 +452,9 @@ def html_report(report: Report, title: str = "unstuck insights") -> str:
     for group in (report.overall,) + report.groups:
         code = f" <span class='code'>{esc(group.code)}</span>" if group.code else ""
         parts.append(f"<h2>{esc(group.name)}{code}</h2>")
-        if group.jump.reliable:
+        if group is report.overall:
+            pass  # its jump is the headline's
+        elif group.jump.reliable:
             parts.append(f"<p>Reply rate jumps at <b>{esc(group.score)} {group.jump.threshold}</b>: "
                          f"{esc(group.jump.evidence)}.</p>")
         elif group.jump.below is not None:
