@@ -185,6 +185,17 @@ def test_insights_command_prints_json_and_writes_a_self_contained_page(workspace
     assert "http://" not in text and "https://" not in text  # viewable offline
 
 
+def test_min_count_and_bin_width_are_the_users(workspace):
+    _, db, _, _ = workspace
+    out = CliRunner().invoke(cli, ["insights", "--db", str(db), "--json", "--min-count", "100000"])
+    document = json.loads(out.output)
+    assert document["headline"]["threshold"] is None and document["headline"]["evidence"].startswith("not enough data")
+    out = CliRunner().invoke(cli, ["insights", "--db", str(db), "--json", "--by", "decile", "--bin-width", "20"])
+    bins = json.loads(out.output)["overall"]["by_bin"]
+    assert [b["bin"] for b in bins] == ["0–19", "20–39", "40–59", "60–79", "80–100"]
+    assert json.loads(out.output)["headline"]["threshold"] == 60
+
+
 def test_the_page_escapes_names_from_the_rules(workspace):
     from types import SimpleNamespace
 
