@@ -63,7 +63,7 @@ def test_thin_bins_are_merged_not_skipped():
     jump = insights.find_jump(_bins([(100, 5), (100, 6), (100, 5), (100, 4), (100, 6), (100, 5),
                                      (8, 3), (100, 40), (100, 41), (100, 39)]))
     assert jump.threshold == 60 and jump.above.n == 108 and jump.above.label == "60–79"
-    assert jump.zone == (60, 70) and "too few records score 60–69" in jump.evidence
+    assert jump.zone == (60, 70) and "scores 60–69 hold too few records" in jump.evidence
     assert insights.find_jump(_bins([(10, 1), (12, 5)])).threshold is None  # under 30 a side: not enough data
 
 

@@ -219,9 +219,9 @@ def filled_bins(bins: list[Rate]) -> list[Rate]:
 def find_jump(bins: list[Rate], min_count: int = MIN_COUNT, outcome: str = "replied") -> Jump:
     """Where the rate rises between neighbouring score bins. At each edge between two bins, the
     bin below is compared with the bin above, each merged with its further neighbours (away
-    from the edge) until it holds `min_count` records. The edge whose rise has the highest 95 %
-    Newcombe lower bound is the jump when that bound is above zero; the suggested threshold is
-    the lower edge of the upper bin."""
+    from the edge) until it holds `min_count` records. The edge whose rise has the highest
+    Newcombe lower bound (95 % over all the edges compared) is the jump when that bound is above
+    zero; the suggested threshold is the lower edge of the upper bin."""
     filled = filled_bins(bins)
     pairs = []
     for k in range(1, len(filled)):
@@ -252,21 +252,23 @@ def find_jump(bins: list[Rate], min_count: int = MIN_COUNT, outcome: str = "repl
     zone = _zone(filled, k, min_count)
     zone = (max(zone[0], low.low), min(zone[1], high.high + 1))
     if zone[0] != zone[1]:
-        compared += (f"; too few records score {zone[0]}–{zone[1] - 1} to tell where from {zone[0]} to {zone[1]} "
-                     "it lies")
+        compared += (f"; scores {zone[0]}–{zone[1] - 1} hold too few records to tell where between {zone[0]} "
+                     f"and {zone[1]} it starts")
     return Jump(high.low, low, high, ci, compared, zone)
 
 
 def _zone(filled: list[Rate], k: int, min_count: int) -> tuple[int, int]:
-    """Where a jump at the edge before filled[k] can lie: across the thin bins touching it."""
+    """Where a jump at the edge before filled[k] can start: from the lowest of the thin bins
+    just below the edge to the top of the thin bins from the edge up (the edge itself when
+    both bins beside it hold `min_count` records)."""
     start = k
     while start > 0 and filled[start - 1].n < min_count:
         start -= 1
     end = k
     while end < len(filled) and filled[end].n < min_count:
         end += 1
-    return filled[start].low if start < k else filled[k].low, \
-        (filled[end].low if end < len(filled) else filled[-1].high + 1) if end > k else filled[k].low
+    top = filled[end].low if end < len(filled) else filled[-1].high + 1
+    return filled[start].low, top
 
 
 def _bins(width: int) -> list[tuple[int, int]]:
