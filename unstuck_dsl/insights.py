@@ -16,6 +16,7 @@ replied was contacted).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections import defaultdict
 from statistics import NormalDist
@@ -302,6 +303,14 @@ def _group(name: str, code: str | None, score: str, rows: list[dict], outcomes: 
     return Group(name, code, score, n, by_band, by_bin, find_jump(raw, min_count))
 
 
+def _day(timestamp) -> str | None:
+    """The ISO day of an outcome's timestamp (as stored: text), None when it does not start with one."""
+    try:
+        return dt.date.fromisoformat(str(timestamp)[:10]).isoformat()
+    except ValueError:
+        return None
+
+
 def _names(ruleset) -> dict:
     """Display names by code: ICPs by their code, Personas by (ICP code, Persona code)."""
     names = {}
@@ -329,7 +338,8 @@ def analyse(leads: pa.Table, outcomes: pa.Table, by: str = "persona", *, denomin
         seen[record["lead_id"]].add(record["outcome"])
         kinds[record["outcome"]] += 1
         if "timestamp" in columns and record["timestamp"] is not None:
-            stamps.append(str(record["timestamp"])[:10])
+            stamps.append(_day(record["timestamp"]))
+    stamps = [d for d in stamps if d is not None]
     if denominator == "contacted":
         contacted = set(seen)  # a lead with any outcome was contacted
         counted = contacted.__contains__
