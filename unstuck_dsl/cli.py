@@ -623,27 +623,46 @@ def export(db, out_path, accounts_out, audience_name, as_of, raw_csv) -> None:
 @WORKSPACE
 @click.option("--by", type=click.Choice(["persona", "icp", "band", "decile"]), default="persona", show_default=True,
               help="persona: each ICP / Persona on the persona score; icp: each ICP on the ICP score; "
-                   "band: all leads, rates by fit band; decile: all leads, by band and score decile.")
+                   "band: all leads, rates by fit band; decile: all leads, by band and score bin.")
+@click.option("--denominator", type=click.Choice(list(analysis.DENOMINATORS)), default="scored", show_default=True,
+              help="What rates divide by: every scored lead, or the leads contacted (a `contacted` outcome, "
+                   "or any later one).")
+@click.option("--min-count", type=click.IntRange(1, None), default=analysis.MIN_COUNT, show_default=True,
+              help="Fewest records on each side of a comparison: thinner score bins are merged with their neighbours.")
+@click.option("--bin-width", type=click.IntRange(1, 50), default=analysis.WIDTH, show_default=True,
+              help="The width of the score bins.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--html", "html_path", type=click.Path(), help="Also write a self-contained HTML page with the charts.")
 @user_errors
-def insights(db, by, as_json, html_path) -> None:
+def insights(db, by, denominator, min_count, bin_width, as_json, html_path) -> None:
     """Outcome rates by score, and where replies jump.
 
-    Reply, meeting and signup rates by fit band and score decile with 95 % intervals, and the
-    score where the reply rate rises most, as a suggested audience threshold."""
+    A headline (leads, outcomes, dates, ruleset), then reply, meeting and signup rates by fit
+    band and score bin with 95 % intervals, and the score where the reply rate jumps between
+    neighbouring bins, when the jump is significant, as a suggested audience threshold."""
     check_destinations({"--html": html_path}, [db], REPORT_FORMATS)
     with Store(db, read_only=True) as workspace:
         leads, outcomes = workspace.scores("lead"), workspace.outcomes()
+        rules_text = workspace.latest_rules()
     if not outcomes.num_rows:
         raise UserError(f"{db}: no outcomes yet; add them with `unstuck ingest RULES --outcomes FILE`")
-    groups = analysis.analyse(leads, outcomes, by)
+    if denominator == "contacted" and not pc.any(pc.equal(outcomes.column("outcome"), "contacted")).as_py():
+        raise UserError(f"{db}: no `contacted` outcomes stored, so no contacted leads to divide by; add them "
+                        "with `unstuck ingest RULES --outcomes FILE` or use --denominator scored")
+    ruleset = None
+    if rules_text is not None:
+        try:
+            ruleset = pipeline.load_ruleset(rules_text)  # display names; codes when the rules no longer check
+        except RuleError:
+            ruleset = None
+    report = analysis.analyse(leads, outcomes, by, denominator=denominator, width=bin_width, min_count=min_count,
+                              ruleset=ruleset)
     if as_json:
-        click.echo(json.dumps([g.to_dict() for g in groups], indent=2))
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
-        print_insights(groups, by)
+        print_insights(report, by)
     if html_path:
-        write_text(analysis.html_report(groups), html_path)
+        write_text(analysis.html_report(report), html_path)
         click.echo(f"report written to {html_path}", err=True)
 
 

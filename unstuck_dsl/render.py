@@ -21,7 +21,6 @@ from .explain import (
     engagement_title,
     preview_words,
 )
-from .schema import OUTCOMES
 from .terminal import visible
 
 BOLD, BAR = "bold", "green"
@@ -123,7 +122,7 @@ def print_demo(result, elapsed: float, outcomes=None, console: Console | None = 
     if outcomes is not None and outcomes.num_rows:
         from .insights import analyse
 
-        jump = analyse(leads, outcomes, "decile")[0].jump
+        jump = analyse(leads, outcomes, "decile").overall.jump
         console.print()
         console.print("Insights:", style=BOLD, end=" ")
         console.print(f"the reply rate jumps at persona_score {jump.threshold}: {jump.evidence}"
@@ -254,24 +253,51 @@ def _scores(scores: tuple) -> str:
     return text
 
 
-def print_insights(groups, by: str, console: Console | None = None) -> None:
-    """Per group: rates by band and decile with 95 % intervals, a reply-rate chart, the jump."""
+def print_insights(report, by: str, console: Console | None = None) -> None:
+    """The headline, a line per group, then per group its rates by band and by score range
+    (bins with records only), with counts, 95 % intervals of the reply rate and a chart."""
+    from .insights import RATES, pct
+
     console = console or _console()
-    for group in groups:
-        table = Table(title=f"{group.name} — by {group.score}", title_justify="left")
-        table.add_column("bin")
-        table.add_column("n", justify="right")
-        for outcome in OUTCOMES:
-            table.add_column(f"{outcome} (95% CI)", justify="right")
-        table.add_column("reply rate", style=BAR)
-        top = max((r.rate("replied") for r in group.by_decile), default=0) or 1
-        rows = group.by_band if by == "band" else group.by_band + group.by_decile
-        for r in rows:
-            cells = [f"{r.rate(o):.1%} ({r.interval(o)[0]:.0%}–{r.interval(o)[1]:.0%})" for o in OUTCOMES]
-            table.add_row(r.label, str(r.n), *cells, bar(r.rate("replied"), top, 20))
-        console.print(table)
-        if group.jump.threshold is not None:
-            console.print(f"reply rate rises most at {group.score} {group.jump.threshold}: {group.jump.evidence}")
-            console.print(f"suggested audience threshold: {group.score} >= {group.jump.threshold}\n")
-        else:
-            console.print(f"{group.jump.evidence}\n")
+    lines = report.headline()
+    console.print(lines[0], style=BOLD)
+    for line in lines[1:]:
+        console.print(line)
+    if report.groups:
+        summary = Table(title="Per group: where the reply rate jumps", title_justify="left")
+        for column in ("group", "leads", "threshold", "reply rate compared"):
+            summary.add_column(column, justify="right" if column == "leads" else "left")
+        for row in report.summary():
+            summary.add_row(*row)
+        console.print()
+        console.print(summary)
+    shown = [report.overall] if by in ("band", "decile") or not report.groups else list(report.groups)
+    for group in shown:
+        console.print()
+        console.print(f"{group.name}" + (f" ({group.code})" if group.code else ""), style=BOLD)
+        tables = [("fit band", group.by_band)] + ([] if by == "band" else [(group.score, group.by_bin)])
+        for heading, rates in tables:
+            table = Table(title=f"by {heading}", title_justify="left")
+            table.add_column(heading)
+            table.add_column("leads", justify="right")
+            for outcome in RATES:
+                table.add_column(outcome, justify="right")
+                if outcome == "replied":
+                    table.add_column("95% CI", justify="right")
+            table.add_column("reply rate", style=BAR)
+            top = max((r.rate("replied") for r in rates), default=0) or 1
+            for r in rates:
+                cells = []
+                for outcome in RATES:
+                    cells.append(f"{pct(r.rate(outcome))} ({r.counts.get(outcome, 0)})")
+                    if outcome == "replied":
+                        low, high = r.interval(outcome)
+                        cells.append(f"{100 * low:.0f}–{100 * high:.0f}%")
+                table.add_row(r.label, f"{r.n:,}", *cells, bar(r.rate("replied"), top, 20))
+            console.print(table)
+        if group is not report.overall:
+            if group.jump.reliable:
+                console.print(f"reply rate jumps at {group.score} {group.jump.threshold}: {group.jump.evidence}")
+                console.print(f"suggested audience threshold: {group.score} >= {group.jump.threshold}")
+            else:
+                console.print(group.jump.evidence)

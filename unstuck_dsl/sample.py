@@ -171,16 +171,19 @@ def signals(leads: pa.Table, seed: int = 7, as_of: dt.date = dt.date(2026, 11, 2
 
 def outcomes(scored_leads: pa.Table, seed: int = 7, as_of: dt.date = dt.date(2026, 11, 26)) -> pa.Table:
     """Outcomes in which the reply rate rises with the Persona score and jumps at 60 (what
-    `unstuck insights` should find): replied, then some meetings, then some signups."""
+    `unstuck insights` should find): replied, then some meetings, then some signups. Every
+    lead that replied was contacted, and half the others: the reply rate per contacted lead
+    jumps at 60 too."""
     rng = np.random.default_rng(seed + 2)
     score = scored_leads.column("persona_score").fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     p = np.where(score < 0, 0.02, 0.03 + 0.0012 * score + 0.22 * (score >= 60))
     replied = rng.random(len(score)) < p
     meeting = replied & (rng.random(len(score)) < 0.35)
     signup = meeting & (rng.random(len(score)) < 0.3)
+    contacted = replied | (np.random.default_rng(seed + 3).random(len(score)) < 0.5)
     ids = scored_leads.column("lead_id")
     parts = []
-    for name, mask in (("replied", replied), ("meeting", meeting), ("signup", signup)):
+    for name, mask in (("replied", replied), ("meeting", meeting), ("signup", signup), ("contacted", contacted)):
         rows = np.flatnonzero(mask)
         days = (np.datetime64(as_of) - rng.integers(0, 60, len(rows)).astype("timedelta64[D]")).astype("datetime64[D]")
         parts.append(pa.table({"lead_id": ids.take(pa.array(rows)), "outcome": pa.array([name] * len(rows), pa.string()),

@@ -156,5 +156,6 @@ def audience_schema(schema: Schema, engagement=None) -> Schema:
     return Schema(schema.fields + SCORE_FIELDS + extra)
 
 
-# What can happen after a lead is contacted, in the order of the funnel (outcomes files, insights).
-OUTCOMES = ("replied", "meeting", "signup")
+# What can happen to a lead, in the order of the funnel (outcomes files, insights): `contacted`
+# is what a reply rate divides by (`unstuck insights --denominator contacted`).
+OUTCOMES = ("contacted", "replied", "meeting", "signup")
