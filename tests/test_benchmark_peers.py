@@ -167,7 +167,7 @@ def test_floor_reads_a_csr_set_through_its_offsets(rules, data, monkeypatch):
 
     monkeypatch.setattr(data_module, "BITSET_MAX_VALUES", 0)
     dataset = rules.load(*data)
-    assert dataset.accounts.columns["tech_stack"].kind == "csr"
+    assert dataset.accounts.columns["tech_stack"].encoding == "csr"
     floor = FloorPeer(rules, dataset)
     assert [len(o) for o in floor.run()] == [dataset.accounts.n] * 2 + [dataset.leads.n] * 2
     read = [dataset.accounts.columns[s.field] for s in rules.program.account_columns]

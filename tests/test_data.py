@@ -140,11 +140,11 @@ def test_nan_number_is_unknown(rules):
 
 def test_small_set_dictionary_is_a_bitset_large_one_is_csr(rules):
     small = rules.load(ACCOUNT_ROWS).accounts.columns["tech_stack"]
-    assert small.kind == "bitset"
+    assert small.encoding == "bitset"
     many = [dict(ACCOUNT_ROWS[0], account_id=f"x{i}", tech_stack=[f"tool{i}", f"tool{i + 1}"]) for i in range(400)]
     many[123]["tech_stack"].append("Snowflake")
     big = rules.load(many).accounts.columns["tech_stack"]
-    assert big.kind == "csr" and len(big.dictionary) > data.BITSET_MAX_VALUES
+    assert big.encoding == "csr" and len(big.dictionary) > data.BITSET_MAX_VALUES
     scores = _scores(rules.score(many, as_of="2026-11-26"))
     assert scores[123] == 100 and scores[0] == 58  # without Snowflake: 7 / 12 → 58.33 → 58
 
@@ -154,7 +154,7 @@ def test_bitset_spans_several_words():
     rows = [dict(ACCOUNT_ROWS[0], account_id=f"x{i}", tech_stack=[f"t{i}"]) for i in range(150)]
     rows[149]["tech_stack"] = ["t149", "Snowflake"]  # Snowflake gets code 150: third word
     column = rules.load(rows).accounts.columns["tech_stack"]
-    assert column.kind == "bitset" and column.values.shape[1] == 3
+    assert column.encoding == "bitset" and column.values.shape[1] == 3
     assert _scores(rules.score(rows, as_of="2026-11-26"))[149] == 100
 
 

@@ -116,7 +116,7 @@ def test_set_dictionary_is_an_arrow_array_read_like_a_list(rules, tmp_path):
     rows = "".join(f"A{i},US,1,,tool{i};shared\n" for i in range(400)) + "A400,US,1,,Snowflake\n"
     path = _csv(tmp_path, HEADER + rows)
     column = rules.load(path).accounts.columns["tech_stack"]
-    assert column.kind == "csr" and isinstance(column.dictionary, data.Dictionary)
+    assert column.encoding == "csr" and isinstance(column.dictionary, data.Dictionary)
     assert isinstance(column.dictionary.values, pa.Array) and len(column.dictionary) == 402
     assert column.dictionary[0] == "tool0" and column.dictionary.index("Snowflake") == 401
     assert list(column.dictionary)[:3] == ["tool0", "shared", "tool1"] and "shared" in column.dictionary

@@ -103,7 +103,7 @@ class CompiledRules:
     def kernels(self, dataset: Dataset) -> KernelModule:
         # A set field with no data (leads not given) is an empty bitset.
         layouts = {slot.field: "bitset" for slot in self.program.lead_columns + self.program.account_columns
-                   if slot.kind == "set"}
+                   if slot.encoding == "set"}
         layouts.update(layouts_of([dataset.accounts] + ([dataset.leads] if dataset.leads is not None else [])))
         return cached_module(self._kernels, tuple(sorted(layouts.items())), layouts, self.source,
                              {"score_accounts": functools.partial(codegen.account_parameters, self.program),

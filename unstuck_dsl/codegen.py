@@ -70,7 +70,7 @@ def column_parameters(prefix: str, slots: tuple[ir.ColumnSlot, ...],
                       layouts: dict[str, str]) -> list[tuple[str, int, str]]:
     """(argument name, slot, array role) for the columns of one record kind, in
     `kernel_arguments` order."""
-    return [(f"{prefix}{k}_{'code' if slots[k].kind == 'coded' else _ROLE_SUFFIX[role]}", k, role)
+    return [(f"{prefix}{k}_{'code' if slots[k].encoding == 'coded' else _ROLE_SUFFIX[role]}", k, role)
             for k, role in kernel_arguments(slots, layouts)]
 
 
@@ -82,9 +82,9 @@ def kernel_arguments(slots: tuple[ir.ColumnSlot, ...], layouts: dict[str, str]) 
     """(slot, array role) pairs in the order the kernel takes its column arguments."""
     roles = []
     for k, slot in enumerate(slots):
-        if slot.kind == "coded":
+        if slot.encoding == "coded":
             roles.append((k, "values"))
-        elif slot.kind == "set" and layouts[slot.field] == "csr":
+        elif slot.encoding == "set" and layouts[slot.field] == "csr":
             roles += [(k, "offsets"), (k, "values"), (k, "valid")]
         else:
             roles += [(k, "values"), (k, "valid")]
@@ -104,7 +104,7 @@ class _Emitter:
 
     def known(self, column: int) -> str:
         slot = self.slots[column]
-        return f"{self.col(column)}_code[i] >= 0" if slot.kind == "coded" else f"{self.col(column)}_ok[i] != 0"
+        return f"{self.col(column)}_code[i] >= 0" if slot.encoding == "coded" else f"{self.col(column)}_ok[i] != 0"
 
     def instruction(self, v: str, op: ir.Instruction, names: list[str]) -> None:
         emit = getattr(self, "emit_" + type(op).__name__)
@@ -160,7 +160,7 @@ class _Emitter:
     def emit_MemberTest(self, v, op: ir.MemberTest, names):
         # Unknown when the value is missing, else false until one constant equals it.
         c = self.col(op.column)
-        constants = "floats" if self.slots[op.column].kind == "f64" else "ints"
+        constants = "floats" if self.slots[op.column].encoding == "f64" else "ints"
         self.line(f"{v} = 1 - {c}_ok[i]")
         self.line(f"if {c}_ok[i] != 0:")
         self.line(f"    for k in range({op.first}, {op.first + op.count}):")
@@ -475,14 +475,14 @@ def _interpreted_conditions(e: _Emitter, block: str, n: str = "n") -> None:
     """Each column's tests, then not/and/or: every instruction's truth value in `vals`."""
     for k, slot in enumerate(e.slots):
         c, lo, hi = e.col(k), f"test_ranges[{block}, {k}]", f"test_ranges[{block}, {k + 1}]"
-        if slot.kind == "coded":
+        if slot.encoding == "coded":
             e.line(f"test_codes(rows, {n}, {c}_code, luts, lut_off, tests, {lo}, {hi}, vals)")
-        elif slot.kind == "set" and e.layouts[slot.field] == "csr":
+        elif slot.encoding == "set" and e.layouts[slot.field] == "csr":
             e.line(f"test_csr(rows, {n}, {c}_off, {c}_val, {c}_ok, ints, tests, {lo}, {hi}, vals, present)")
-        elif slot.kind == "set":
+        elif slot.encoding == "set":
             e.line(f"test_bitset(rows, {n}, {c}_val, {c}_ok, ints, tests, {lo}, {hi}, vals, present)")
         else:
-            constants = "floats" if slot.kind == "f64" else "ints"
+            constants = "floats" if slot.encoding == "f64" else "ints"
             e.line(f"test_values(rows, {n}, {c}_val, {c}_ok, {constants}, tests, {lo}, {hi}, vals)")
     e.line(f"combine({n}, vals, logic, logic_args, logic_ranges[{block}], logic_ranges[{block} + 1])")
 

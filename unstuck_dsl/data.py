@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from .countries import COUNTRY_CODES, holds_countries
 from .dates import EPOCH, to_days
 from .keys import IdIndex, rows_of_dictionary_chunks
-from .schema import ACCOUNT_KEY, ENCODING_DTYPES, LEAD_KEY, REPRESENTATIONS, Field, Schema
+from .schema import ACCOUNT_KEY, ENCODING_DTYPES, LEAD_KEY, REPRESENTATIONS, Encoding, Field, Schema
 
 FORMATS = (".csv", ".parquet", ".jsonl", ".ndjson")
 SET_SEPARATOR = ";"
@@ -93,13 +93,13 @@ class Dictionary(abc.Sequence):
 
 @attrs.define
 class Column:
-    """One declared field, encoded. `kind` says which arrays are set:
+    """One declared field, encoded. `encoding` says which arrays are set:
     coded: values = int32 codes into `dictionary` (-1 unknown);
     f64 / i64 / days: values + valid (uint8);
     bitset: values = uint64[n, words] + valid;  csr: offsets int64[n+1], values int32 codes + valid."""
 
     field: Field
-    kind: str
+    encoding: Encoding
     values: np.ndarray
     valid: np.ndarray | None = None
     offsets: np.ndarray | None = None
@@ -107,18 +107,18 @@ class Column:
 
     def python_value(self, i: int):
         """Row i as the reference evaluator reads it."""
-        if self.kind == "coded":
+        if self.encoding == "coded":
             code = int(self.values[i])
             return None if code < 0 else self.dictionary[code]
         if not self.valid[i]:
             return None
-        if self.kind == "f64":
+        if self.encoding == "f64":
             return float(self.values[i])
-        if self.kind == "i64":
+        if self.encoding == "i64":
             return int(self.values[i])
-        if self.kind == "days":
+        if self.encoding == "days":
             return EPOCH + dt.timedelta(days=int(self.values[i]))
-        if self.kind == "bitset":
+        if self.encoding == "bitset":
             words = self.values[i]
             return frozenset(v for code, v in enumerate(self.dictionary) if (int(words[code >> 6]) >> (code & 63)) & 1)
         return frozenset(self.dictionary[c] for c in self.values[self.offsets[i]:self.offsets[i + 1]])
@@ -129,7 +129,7 @@ class Column:
         column = self.take(np.where(missing, 0, rows)) if self.n else _empty_like(self, len(rows))
         if not missing.any():
             return column
-        if column.kind == "coded":
+        if column.encoding == "coded":
             column.values = np.where(missing, -1, column.values).astype(np.int32, copy=False)
         else:
             column.valid = np.where(missing, 0, column.valid).astype(np.uint8, copy=False)
@@ -137,33 +137,33 @@ class Column:
 
     @property
     def n(self) -> int:
-        return len(self.offsets) - 1 if self.kind == "csr" else len(self.values)
+        return len(self.offsets) - 1 if self.encoding == "csr" else len(self.values)
 
     def take(self, rows: np.ndarray) -> Column:
-        if self.kind == "csr":
+        if self.encoding == "csr":
             starts, ends = self.offsets[rows], self.offsets[rows + 1]
             pieces = [self.values[s:e] for s, e in zip(starts, ends)]
             values = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
             offsets = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64, copy=False)
-            return Column(self.field, self.kind, values.astype(np.int32, copy=False), self.valid[rows], offsets, self.dictionary)
+            return Column(self.field, self.encoding, values.astype(np.int32, copy=False), self.valid[rows], offsets, self.dictionary)
         valid = None if self.valid is None else self.valid[rows]
-        return Column(self.field, self.kind, self.values[rows], valid, None, self.dictionary)
+        return Column(self.field, self.encoding, self.values[rows], valid, None, self.dictionary)
 
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.values, self.valid, self.offsets) if a is not None)
 
 
-def _kind(field_type) -> str:
+def _encoding(field_type) -> Encoding:
     """A column's encoding (schema.REPRESENTATIONS); a set starts as a bitset, the default layout."""
     encoding = REPRESENTATIONS[field_type.name].encoding
-    return "bitset" if encoding == "set" else encoding
+    return Encoding.BITSET if encoding is Encoding.SET else encoding
 
 
 def unknown_column(field: Field, n: int) -> Column:
     """A column of n unknown values (a field the input does not have, e.g. lead fields when
     only accounts were scored)."""
-    kind = _kind(field.type)
+    kind = _encoding(field.type)
     if kind == "coded":
         return Column(field, kind, np.full(n, -1, np.int32))
     values = np.zeros((n, 1), np.uint64) if kind == "bitset" else np.zeros(n, ENCODING_DTYPES[kind])
@@ -171,14 +171,14 @@ def unknown_column(field: Field, n: int) -> Column:
 
 
 def _empty_like(column: Column, n: int) -> Column:
-    """n unknown values of the column's kind (for gathering from an empty table)."""
-    if column.kind == "coded":
+    """n unknown values of the column's encoding (for gathering from an empty table)."""
+    if column.encoding == "coded":
         return Column(column.field, "coded", np.full(n, -1, np.int32), None, None, column.dictionary)
     valid = np.zeros(n, np.uint8)
-    if column.kind == "csr":
+    if column.encoding == "csr":
         return Column(column.field, "csr", np.zeros(0, np.int32), valid, np.zeros(n + 1, np.int64), column.dictionary)
-    shape = (n, column.values.shape[1]) if column.kind == "bitset" else n
-    return Column(column.field, column.kind, np.zeros(shape, column.values.dtype), valid, None, column.dictionary)
+    shape = (n, column.values.shape[1]) if column.encoding == "bitset" else n
+    return Column(column.field, column.encoding, np.zeros(shape, column.values.dtype), valid, None, column.dictionary)
 
 
 @attrs.define
@@ -763,7 +763,7 @@ class _Encoder:
         return dictionary, [maps[k] for k in which]
 
     def finish(self) -> Column:
-        kind = _kind(self.type)
+        kind = _encoding(self.type)
         if kind == "coded":
             dictionary, maps = self._dictionary([dictionary for _, dictionary in self.chunks])
             codes = [mapping[local] for mapping, (local, _) in zip(maps, self.chunks)]

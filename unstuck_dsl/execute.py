@@ -78,7 +78,8 @@ def cached_module(cache: dict, key, layouts: dict[str, str], generate, parameter
 
 def layouts_of(tables: list[EncodedTable]) -> dict[str, str]:
     """The layout ("bitset" or "csr") of every set column in these tables."""
-    return {name: column.kind for t in tables for name, column in t.columns.items() if column.kind in ("bitset", "csr")}
+    return {name: column.encoding for t in tables for name, column in t.columns.items()
+            if column.encoding in ("bitset", "csr")}
 
 
 # ---- the thread pool ----------------------------------------------------------------------------
@@ -124,9 +125,9 @@ def _placeholder(slot, role, layouts) -> np.ndarray:
         return np.zeros(1, np.int64)
     if role == "valid":
         return np.zeros(0, np.uint8)
-    if slot.kind == "set":
+    if slot.encoding == "set":
         return np.zeros(0, np.int32) if layouts.get(slot.field) == "csr" else np.zeros((0, 1), np.uint64)
-    return np.zeros(0, ENCODING_DTYPES[slot.kind])
+    return np.zeros(0, ENCODING_DTYPES[slot.encoding])
 
 
 def constant_arguments(constants: Constants) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ FALSE, UNKNOWN, TRUE = 0, 1, 2
 @attrs.frozen(slots=True)
 class ColumnSlot:
     field: str
-    kind: str  # "coded" | "f64" | "i64" | "days" | "set"
+    encoding: str  # schema.Encoding: coded, f64, i64, days or set
     open: bool = False  # sets: a member not seen is unknown
 
 

@@ -4,6 +4,7 @@ in a rule becomes a typed constant for a field of that type (shared by every eng
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from decimal import Decimal
 
 import attrs
@@ -44,28 +45,41 @@ class FieldType:
         return ("open " if self.open else "") + self.name
 
 
+class Encoding(enum.StrEnum):
+    """How a column is held for the kernel: dictionary codes, float64, int64 or day numbers with a
+    valid flag, or a set; an encoded set column is laid out as bits or as a member list (CSR)."""
+
+    CODED = "coded"
+    F64 = "f64"
+    I64 = "i64"
+    DAYS = "days"
+    SET = "set"
+    BITSET = "bitset"
+    CSR = "csr"
+
+
 @attrs.frozen(slots=True)
 class Representation:
     """How the values of one field type are held at each stage: the kernel's column encoding
-    (`ir.ColumnSlot.kind`), the numpy dtype of an encoded column's values (codes for coded
+    (`ir.ColumnSlot.encoding`), the numpy dtype of an encoded column's values (codes for coded
     columns; sets depend on the layout), the Arrow type of input and output tables, and the
     DuckDB column type."""
 
-    encoding: str  # "coded" | "f64" | "i64" | "days" | "set"
+    encoding: Encoding
     dtype: str | None
     arrow: str  # as `pyarrow.type_for_alias` spells it, or "list<string>"
     sql: str
 
 
 REPRESENTATIONS = {
-    "category": Representation("coded", "int32", "string", "VARCHAR"),
-    "text": Representation("coded", "int32", "string", "VARCHAR"),
-    "ordinal": Representation("coded", "int32", "string", "VARCHAR"),
-    "bool": Representation("coded", "int32", "bool", "BOOLEAN"),
-    "number": Representation("f64", "float64", "float64", "DOUBLE"),
-    "int": Representation("i64", "int64", "int64", "BIGINT"),
-    "date": Representation("days", "int32", "date32", "DATE"),
-    "set": Representation("set", None, "list<string>", "VARCHAR[]"),
+    "category": Representation(Encoding.CODED, "int32", "string", "VARCHAR"),
+    "text": Representation(Encoding.CODED, "int32", "string", "VARCHAR"),
+    "ordinal": Representation(Encoding.CODED, "int32", "string", "VARCHAR"),
+    "bool": Representation(Encoding.CODED, "int32", "bool", "BOOLEAN"),
+    "number": Representation(Encoding.F64, "float64", "float64", "DOUBLE"),
+    "int": Representation(Encoding.I64, "int64", "int64", "BIGINT"),
+    "date": Representation(Encoding.DAYS, "int32", "date32", "DATE"),
+    "set": Representation(Encoding.SET, None, "list<string>", "VARCHAR[]"),
 }
 # The numpy dtype of each encoding's values (sets excepted: their layout decides).
 ENCODING_DTYPES = {r.encoding: r.dtype for r in REPRESENTATIONS.values() if r.dtype is not None}
