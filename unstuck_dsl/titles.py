@@ -12,6 +12,7 @@ compiled kernel (whose lookup tables the reference fills) read every title the s
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -571,6 +572,7 @@ def role_similarity(title: Role, target: Role) -> float:
     return round(score, 4)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the same distinct titles come back with each batch of records scored
 def title_similarity(value: str, phrase: str) -> float:
     target = read_title(phrase)
     if not target.is_read:
