@@ -157,6 +157,26 @@ def fields_block(schema: Schema, kind: str) -> ast.FieldsBlock:
 # ---- conditions -----------------------------------------------------------------------------------
 
 
+# Names the title vocabulary knows: functions (a family and a sub-function), the seniority ladder,
+# and Founder beside it (compared only for equality).
+ROLE_FUNCTIONS = ("Sales", "Marketing", "Executive", "Sales Operations", "Security", "Engineering")
+ROLE_LADDER = ("IC", "Manager", "Director", "Head of", "VP", "C-suite")
+
+
+def _role_tests(ref: ast.FieldRef) -> st.SearchStrategy:
+    names = st.lists(st.sampled_from(ROLE_FUNCTIONS), min_size=1, max_size=3, unique=True)
+    return st.one_of(
+        st.builds(lambda op, items: ast.RoleTest(ref, "function", op, tuple(ast.StringValue(i) for i in items)),
+                  st.sampled_from(("in", "not in")), names),
+        st.builds(lambda op, name: ast.RoleTest(ref, "function", op, (ast.StringValue(name),)),
+                  st.sampled_from(("==", "!=")), st.sampled_from(ROLE_FUNCTIONS)),
+        st.builds(lambda op, name: ast.RoleTest(ref, "seniority", op, (ast.StringValue(name),)),
+                  st.sampled_from(ORDER_OPS), st.sampled_from(ROLE_LADDER)),
+        st.builds(lambda op: ast.RoleTest(ref, "seniority", op, (ast.StringValue("Founder"),)),
+                  st.sampled_from(("==", "!="))),
+    )
+
+
 @lru_cache(maxsize=1024)
 def _strings(pool) -> st.SearchStrategy[ast.StringValue]:
     return st.sampled_from(pool).map(ast.StringValue)
@@ -212,6 +232,7 @@ def predicates(field: Field, regions: tuple[str, ...] = ()) -> st.SearchStrategy
             st.builds(lambda ps, th: ast.Resembles(ref, tuple(ast.StringValue(p) for p in ps), th),
                       st.lists(st.sampled_from(PHRASE_POOL), min_size=1, max_size=3),
                       st.sampled_from(THRESHOLDS)),
+            _role_tests(ref),
         ]
     elif t.name == "set":
         strings = _strings(SET_ITEM_POOL + COUNTRY_POOL)
