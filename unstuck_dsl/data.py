@@ -531,8 +531,16 @@ def values_or(array: pa.Array, missing, dtype) -> np.ndarray:
     raw = np.frombuffer(array.buffers()[1], dtype=_NUMPY_TYPES[array.type.id])
     raw = raw[array.offset:array.offset + len(array)]
     if array.null_count:
-        raw = np.where(array.is_valid().to_numpy(zero_copy_only=False), raw, missing)
+        raw = np.where(validity(array).view(np.bool_), raw, missing)
     return raw.astype(dtype, copy=False)
+
+
+def validity(array: pa.Array) -> np.ndarray:
+    """1 where an Arrow array has a value, 0 where it is null (uint8), from its validity bitmap."""
+    if not array.null_count:
+        return np.ones(len(array), np.uint8)
+    bits = np.frombuffer(array.buffers()[0], np.uint8)
+    return np.unpackbits(bits, count=array.offset + len(array), bitorder="little")[array.offset:]
 
 
 class _Encoder:
@@ -638,11 +646,12 @@ class _Encoder:
         elif not (pa.types.is_integer(array.type) or pa.types.is_floating(array.type) or pa.types.is_decimal(array.type)):
             raise self.type_error(array)
         array = pc.cast(array, pa.float64(), safe=False)
-        nan = pc.is_nan(array).fill_null(False)
-        return pc.if_else(nan, pa.scalar(None, pa.float64()), array) if pc.any(nan).as_py() else array  # NaN is missing
+        if not pc.any(pc.is_nan(array)).as_py():
+            return array
+        return pc.if_else(pc.is_nan(array).fill_null(False), pa.scalar(None, pa.float64()), array)  # NaN is missing
 
     def _encode_number(self, array):
-        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
+        valid = validity(array)
         return values_or(array, 0.0, np.float64), valid
 
     def _typed_int(self, array):
@@ -698,14 +707,14 @@ class _Encoder:
         return pa.array(merged, mask=~valid)
 
     def _encode_int(self, array):
-        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
+        valid = validity(array)
         return values_or(array, 0, np.int64), valid
 
     def _typed_date(self, array):
         return date_days(array, self.fail)
 
     def _encode_date(self, array):
-        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
+        valid = validity(array)
         return values_or(array.cast(pa.int32()), 0, np.int32), valid
 
     # -- sets
@@ -731,7 +740,7 @@ class _Encoder:
     def _encode_set(self, array):
         """Arrow's own layout: per record its offsets into the member codes (-1 for a missing
         member); `finish` turns them into bits or a compacted list in one compiled pass."""
-        valid = array.is_valid().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
+        valid = validity(array)
         offsets = array.offsets.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
         members = array.values.cast(pa.string()) if pa.types.is_null(array.values.type) else array.values
         codes, dictionary = self._local_codes(members)
