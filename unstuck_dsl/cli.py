@@ -657,13 +657,13 @@ def insights(db, by, denominator, min_count, bin_width, as_json, html_path) -> N
             ruleset = None
     report = analysis.analyse(leads, outcomes, by, denominator=denominator, width=bin_width, min_count=min_count,
                               ruleset=ruleset)
+    if html_path:  # first: a reader that stops reading the terminal report (`| head`) must not lose the file
+        write_text(analysis.html_report(report), html_path)
+        click.echo(f"report written to {html_path}", err=True)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
         print_insights(report, by)
-    if html_path:
-        write_text(analysis.html_report(report), html_path)
-        click.echo(f"report written to {html_path}", err=True)
 
 
 @cli.command()
