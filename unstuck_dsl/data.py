@@ -163,20 +163,20 @@ def _encoding(field_type) -> Encoding:
 def unknown_column(field: Field, n: int) -> Column:
     """A column of n unknown values (a field the input does not have, e.g. lead fields when
     only accounts were scored)."""
-    kind = _encoding(field.type)
-    if kind == "coded":
-        return Column(field, kind, np.full(n, -1, np.int32))
-    values = np.zeros((n, 1), np.uint64) if kind == "bitset" else np.zeros(n, ENCODING_DTYPES[kind])
-    return Column(field, kind, values, np.zeros(n, np.uint8))
+    encoding = _encoding(field.type)
+    if encoding is Encoding.CODED:
+        return Column(field, encoding, np.full(n, -1, np.int32))
+    values = np.zeros((n, 1), np.uint64) if encoding is Encoding.BITSET else np.zeros(n, ENCODING_DTYPES[encoding])
+    return Column(field, encoding, values, np.zeros(n, np.uint8))
 
 
 def _empty_like(column: Column, n: int) -> Column:
     """n unknown values of the column's encoding (for gathering from an empty table)."""
     if column.encoding == "coded":
-        return Column(column.field, "coded", np.full(n, -1, np.int32), None, None, column.dictionary)
+        return Column(column.field, Encoding.CODED, np.full(n, -1, np.int32), None, None, column.dictionary)
     valid = np.zeros(n, np.uint8)
     if column.encoding == "csr":
-        return Column(column.field, "csr", np.zeros(0, np.int32), valid, np.zeros(n + 1, np.int64), column.dictionary)
+        return Column(column.field, Encoding.CSR, np.zeros(0, np.int32), valid, np.zeros(n + 1, np.int64), column.dictionary)
     shape = (n, column.values.shape[1]) if column.encoding == "bitset" else n
     return Column(column.field, column.encoding, np.zeros(shape, column.values.dtype), valid, None, column.dictionary)
 
@@ -772,17 +772,17 @@ class _Encoder:
         return dictionary, [maps[k] for k in which]
 
     def finish(self) -> Column:
-        kind = _encoding(self.type)
-        if kind == "coded":
+        encoding = _encoding(self.type)
+        if encoding is Encoding.CODED:
             dictionary, maps = self._dictionary([dictionary for _, dictionary in self.chunks])
             codes = [mapping[local] for mapping, (local, _) in zip(maps, self.chunks)]
             codes = np.concatenate(codes) if codes else np.zeros(0, np.int32)
-            return Column(self.field, kind, codes.astype(np.int32, copy=False), None, None, dictionary)
-        if kind != "bitset":
-            dtype = ENCODING_DTYPES[kind]
+            return Column(self.field, encoding, codes.astype(np.int32, copy=False), None, None, dictionary)
+        if encoding is not Encoding.BITSET:
+            dtype = ENCODING_DTYPES[encoding]
             values = np.concatenate([c[0] for c in self.chunks]) if self.chunks else np.zeros(0, dtype)
             valid = np.concatenate([c[1] for c in self.chunks]) if self.chunks else np.zeros(0, np.uint8)
-            return Column(self.field, kind, values.astype(dtype, copy=False), valid.astype(np.uint8, copy=False))
+            return Column(self.field, encoding, values.astype(dtype, copy=False), valid.astype(np.uint8, copy=False))
         from . import set_members
 
         dictionary, maps = self._dictionary([c[3] for c in self.chunks])
@@ -795,7 +795,7 @@ class _Encoder:
             for chunk_offsets, chunk_codes, chunk_valid in chunks:
                 set_members.set_bits(bits, start, chunk_offsets, chunk_codes, chunk_valid)
                 start += len(chunk_valid)
-            return Column(self.field, "bitset", bits, valid, None, dictionary)
+            return Column(self.field, Encoding.BITSET, bits, valid, None, dictionary)
         offsets, codes, base = [np.zeros(1, np.int64)], [], 0
         for chunk_offsets, chunk_codes, chunk_valid in chunks:
             chunk_ends, kept = set_members.compact(chunk_offsets, chunk_codes, chunk_valid, base)
@@ -804,7 +804,7 @@ class _Encoder:
             base += len(kept)
         offsets = np.concatenate(offsets)
         codes = np.concatenate(codes).astype(np.int32, copy=False) if codes else np.zeros(0, np.int32)
-        return Column(self.field, "csr", codes, valid, offsets, dictionary)
+        return Column(self.field, Encoding.CSR, codes, valid, offsets, dictionary)
 
 
 def split_members(text: pa.Array) -> pa.ListArray:
