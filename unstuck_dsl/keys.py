@@ -16,7 +16,6 @@ import re
 import attrs
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 
 @functools.cache
@@ -33,21 +32,20 @@ class IdBytes:
 
     offsets: np.ndarray  # int64
     data: np.ndarray  # uint8
-    is_number: bool
 
     @classmethod
-    def of(cls, ids, as_text: bool = False) -> IdBytes:
-        """Text ids as their UTF-8 bytes; whole numbers as their eight bytes (or, `as_text`,
-        their decimal text). Dictionary-encoded ids are read through their dictionary."""
+    def of(cls, ids) -> IdBytes:
+        """Text ids as their UTF-8 bytes, whole numbers as their eight bytes. Dictionary-encoded
+        ids are read through their dictionary."""
         array = _plain(ids)
-        if pa.types.is_integer(array.type) and not as_text:
+        if pa.types.is_integer(array.type):
             values = np.ascontiguousarray(array.cast(pa.int64()).to_numpy(zero_copy_only=False))
-            return cls(np.arange(0, 8 * len(values) + 1, 8, dtype=np.int64), values.view(np.uint8), True)
+            return cls(np.arange(0, 8 * len(values) + 1, 8, dtype=np.int64), values.view(np.uint8))
         text = array.cast(pa.large_string())
         _, offsets, data = text.buffers()
         offsets = np.frombuffer(offsets, np.int64)[text.offset:text.offset + len(text) + 1]
         data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
-        return cls(offsets, data, False)
+        return cls(offsets, data)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -89,8 +87,8 @@ class IdIndex:
         """The row of each id in `ids` (int64; -1 for an id not in the index)."""
         if len(ids) == 0:
             return np.zeros(0, np.int64)
-        if is_number_column(ids) != self.is_number:
-            return self._as_text().rows_of(ids if not is_number_column(ids) else _plain(ids).cast(pa.string()))
+        if is_number_column(ids) != self.is_number:  # one side numbers, the other text: compare as text
+            return self._as_text().rows_of(ids) if self.is_number else self.rows_of(_plain(ids).cast(pa.string()))
         keys = IdBytes.of(ids)
         hashes, _, probe = _compiled()
         out = np.empty(len(keys), np.int64)
@@ -134,7 +132,5 @@ def rows_of_dictionary_chunks(index: IdIndex, ids) -> np.ndarray:
         else:
             known_rows = index.rows_of(dictionary)
         known = dictionary
-        codes = chunk.indices.to_numpy(zero_copy_only=False) if not chunk.null_count else \
-            pc.fill_null(chunk.indices, 0).to_numpy(zero_copy_only=False)  # ids are never null (data._ids)
-        pieces.append(known_rows[codes])
+        pieces.append(known_rows[chunk.indices.to_numpy(zero_copy_only=False)])  # ids are never null (data._ids)
     return np.concatenate(pieces) if pieces else np.zeros(0, np.int64)

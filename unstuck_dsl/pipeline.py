@@ -127,7 +127,7 @@ def score(rules, accounts=None, leads=None, as_of=None, preview=(), signals=None
     as_of = parse_as_of(as_of)
     preview = rules.preview_codes(preview)
     on_stage("reading and encoding data")
-    with _warming(rules):
+    with kernels_loading(rules):
         dataset = rules.load(accounts, leads, null_values, missing_columns)
     for line in dataset.warnings() if on_warning else ():
         on_warning(line)
@@ -139,17 +139,19 @@ def score(rules, accounts=None, leads=None, as_of=None, preview=(), signals=None
 
 
 @contextlib.contextmanager
-def _warming(rules):
-    """Load numba and the usual layout's kernels on a second thread while the input is read,
-    the first time these rules score: numba's start-up holds the GIL for most of a second, and
-    Arrow's reading mostly releases it. A failure there is left for the scoring itself to meet."""
+def kernels_loading(rules):
+    """Load numba and the usual layout's kernels on a second thread while the block reads its
+    input, the first time these rules score: numba's start-up holds the GIL for most of a second,
+    and Arrow's reading (DuckDB's too) mostly releases it. Yields a function that waits for the
+    loading (call it before scoring); the block's end waits too. A failure there is left for the
+    scoring itself to meet."""
     if not rules.needs_warming():
-        yield
+        yield lambda: None
         return
     thread = threading.Thread(target=rules.warm, kwargs={"quietly": True}, name="unstuck-warm", daemon=True)
     thread.start()
     try:
-        yield
+        yield thread.join
     finally:
         thread.join()
 

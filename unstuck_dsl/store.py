@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from . import model
 from .data import SET_SEPARATOR, DataError, _check_columns, _describe, check_unique, read_table, typed_column
+from .pipeline import kernels_loading
 from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS
 
 SCHEMA_VERSION = 2  # 2: records and scores without primary-key indexes (ids are kept unique by ingest)
@@ -679,26 +680,11 @@ def _quiet(description: str) -> None:
     """The default progress callback: says nothing."""
 
 
-@contextlib.contextmanager
-def _kernels_loading(compiled):
-    """numba's start-up and the kernels load on a second thread while the block reads and stores
-    (Arrow and DuckDB mostly release the GIL), as `pipeline.score` does while it reads its input."""
-    if not getattr(compiled, "needs_warming", lambda: False)():
-        yield lambda: None
-        return
-    thread = threading.Thread(target=compiled.warm, kwargs={"quietly": True}, name="unstuck-warm", daemon=True)
-    thread.start()
-    try:
-        yield thread.join  # call before scoring
-    finally:
-        thread.join()
-
-
 def ingest(store: Store, compiled, accounts=None, leads=None, as_of: dt.date | None = None,
            on_stage=_quiet, null_values=()) -> IngestReport:
     """Upsert the given records and re-score exactly those whose inputs changed: changed
     accounts, their leads, and changed leads. One transaction. `on_stage` hears each step."""
-    with _kernels_loading(compiled) as kernels_loaded:
+    with kernels_loading(compiled) as kernels_loaded:
         return _ingest(store, compiled, accounts, leads, as_of, on_stage, null_values, kernels_loaded)
 
 
@@ -764,7 +750,7 @@ def rescore(store: Store, compiled, as_of: dt.date | None = None, on_stage=_quie
         store.ensure_fields(compiled.model)
         digest = store.record_ruleset(compiled.model)
         on_stage("reading the stored records")
-        with _kernels_loading(compiled):  # joined at the block's end
+        with kernels_loading(compiled):  # joined at the block's end
             accounts, leads = (store.records(kind, ordered=False, read_by=compiled.model.schema)
                                for kind in ("account", "lead"))
         counts = accounts.num_rows, leads.num_rows
