@@ -438,7 +438,7 @@ def tables(blocks: tuple[ir.Block, ...], slots: tuple[ir.ColumnSlot, ...]) -> Ta
         logic_ranges.append(len(logic))
         for k, op in enumerate(block.instructions):
             if type(op) in _LOGIC:
-                operands = (op.arg,) if isinstance(op, ir.NotOp) else op.args
+                operands = _operands(op)
                 logic.append((k, _LOGIC[type(op)], len(args), len(operands)))
                 args += operands
             else:
