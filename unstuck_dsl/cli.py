@@ -354,11 +354,17 @@ def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lam
 @SIGNALS
 @RAW_CSV
 @reading_options
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
+              help="spark: score with Apache Spark (Parquet in, a directory of Parquet files out; docs/spark.md).")
+@click.option("--master", default="local[*]", show_default=True, help="With --engine spark: the Spark master URL.")
 @user_errors
 def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview, db, signals_path, raw_csv,
-          reading) -> None:
+          reading, engine, master) -> None:
     """Score accounts (and leads) with RULES."""
     day = _as_of(as_of)
+    if engine == "spark":
+        _score_with_spark(rules, accounts_path, leads_path, out_path, accounts_out, day, preview, signals_path, master)
+        return
     check_destinations({"--out": out_path, "--accounts-out": accounts_out},
                        [rules, accounts_path, leads_path, db, signals_path])
     click.echo(f"as of {day.isoformat()}", err=True)
@@ -370,6 +376,19 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
         if accounts_out:
             write_table(result.accounts, accounts_out, raw_csv)
     click.echo(_summary(result, time.perf_counter() - started), err=True)
+
+
+def _score_with_spark(rules, accounts_path, leads_path, out_path, accounts_out, day, preview, signals_path,
+                      master) -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _NoPandas)]  # pyspark needs pandas
+    from . import spark  # imports pyspark (the `spark` extra), which only this engine needs
+
+    started = time.perf_counter()
+    click.echo(f"as of {day.isoformat()}; Spark master {master}", err=True)
+    written = spark.score_files(rules, accounts_path, leads_path, out_path, accounts_out, day, preview, signals_path,
+                                master)
+    counts = ", ".join(f"{n:,} {kind}" for kind, n in written.items())
+    click.echo(f"{counts} scored with Spark; {time.perf_counter() - started:.2f}s", err=True)
 
 
 def _audience_members(result, name: str) -> pa.Table:

@@ -34,7 +34,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import shutil
 import sys
+import warnings
 
 import attrs
 import numpy as np
@@ -308,6 +310,8 @@ def session(master: str = "local[*]", app_name: str = "unstuck", config: dict | 
     its UTC day, as locally)."""
     from pyspark.sql import SparkSession
 
+    # Scoring passes Arrow, never pandas, through pyspark: its pandas version warning says nothing here.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     builder = SparkSession.builder.master(master).appName(app_name)
     settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", "spark.sql.session.timeZone": "UTC",
                 "spark.sql.execution.arrow.pyspark.enabled": "true"}
@@ -316,9 +320,84 @@ def session(master: str = "local[*]", app_name: str = "unstuck", config: dict | 
         # The workers run this interpreter (where unstuck_dsl is installed), not the first
         # python3 on PATH; pyspark reads the variable when the context starts.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # every JVM service on loopback, not the host's address
     settings.update(config or {})
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+# ---- files in, files out (`unstuck score --engine spark`) ---------------------------------------
+
+
+def _read_parquet(spark, path, what: str):
+    """A Parquet file or a directory of them (a partitioned dataset)."""
+    if path is None:
+        return None
+    if not os.path.exists(path):
+        raise DataError(f"{what}: {path}: no such file or directory")
+    if os.path.isfile(path) and not str(path).endswith(".parquet"):
+        raise DataError(f"{path}: the Spark engine reads Parquet (a .parquet file or a directory of them)")
+    return spark.read.parquet(str(path))
+
+
+def _write_parquet(df, path) -> None:
+    """A directory of Parquet part files, replacing `path` only once every part is written
+    (Spark's committer writes into a hidden folder beside it, then the folder is renamed)."""
+    path = os.path.abspath(path)
+    staging = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.unstuck-writing")
+    try:
+        df.write.mode("overwrite").parquet(staging)
+    except BaseException:
+        if os.path.exists(staging):
+            shutil.rmtree(staging)
+        raise
+    old = None
+    if os.path.exists(path):
+        old = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.unstuck-old")
+        os.rename(path, old)
+    os.rename(staging, path)
+    if old is not None:
+        shutil.rmtree(old) if os.path.isdir(old) else os.remove(old)
+
+
+def _data_error(exc) -> DataError | None:
+    """The data error an executor raised, out of Spark's wrapping of its traceback."""
+    text = str(exc)
+    for kind in ("DataError", "ScoringError"):
+        marker = f"{kind}: "
+        if marker in text:
+            line = text[text.rindex(marker) + len(marker):].strip().splitlines()[0]
+            return DataError(f"{line} (a row number counts within the Spark batch that held the row)")
+    return None
+
+
+def score_files(rules, accounts_path, leads_path, out_path, accounts_out=None, as_of=None, preview=(),
+                signals_path=None, master: str = "local[*]", config: dict | None = None) -> dict[str, int]:
+    """Read Parquet inputs, score them with Spark, write the scores as Parquet directories:
+    `out_path` gets the lead scores (the account scores when no leads are given) and
+    `accounts_out`, when given, the account scores. Returns the record counts written."""
+    from pyspark.errors import PythonException
+
+    rules = _compiled(rules)  # rule errors before the JVM starts
+    job_of(rules, as_of, preview)  # so are unknown preview codes and bad dates
+    if accounts_path is None:
+        raise DataError("the Spark engine needs --accounts (Parquet) besides --leads")
+    spark = session(master, config=config)
+    accounts = _read_parquet(spark, accounts_path, "--accounts")
+    leads = _read_parquet(spark, leads_path, "--leads")
+    signals = _read_parquet(spark, signals_path, "--signals")
+    account_scores, lead_scores = score(rules, accounts, leads, as_of, preview, signals)
+    written = {}
+    try:
+        main = lead_scores if lead_scores is not None else account_scores
+        _write_parquet(main, out_path)
+        written["leads" if lead_scores is not None else "accounts"] = spark.read.parquet(os.path.abspath(out_path)).count()
+        if accounts_out:
+            _write_parquet(account_scores, accounts_out)
+            written["accounts"] = spark.read.parquet(os.path.abspath(accounts_out)).count()
+    except PythonException as exc:
+        raise (_data_error(exc) or exc) from None
+    return written
