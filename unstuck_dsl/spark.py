@@ -48,6 +48,9 @@ from .api import CompiledRules, parse_as_of
 from .data import DataError, _check_columns, _first_rows
 from .schema import ACCOUNT_KEY, LEAD_KEY
 
+# Scoring passes Arrow, never pandas, through pyspark: its pandas version warning says nothing here.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+
 # pyspark is imported inside the functions that need it: the package works without it (the
 # `spark` extra), and importing it costs a second the other commands need not pay.
 
@@ -310,8 +313,6 @@ def session(master: str = "local[*]", app_name: str = "unstuck", config: dict | 
     its UTC day, as locally)."""
     from pyspark.sql import SparkSession
 
-    # Scoring passes Arrow, never pandas, through pyspark: its pandas version warning says nothing here.
-    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     builder = SparkSession.builder.master(master).appName(app_name)
     settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", "spark.sql.session.timeZone": "UTC",
                 "spark.sql.execution.arrow.pyspark.enabled": "true"}
