@@ -170,3 +170,10 @@ def test_the_command_reads_and_writes_parquet_directories(spark, tmp_path):
     assert result.exit_code == 1
     assert "`employees`" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "bad-out").exists()
+
+    twice = pa.concat_tables([accounts, accounts.slice(0, 1)])
+    pq.write_table(twice, tmp_path / "twice.parquet")
+    result = run("score", "rules/", "--engine", "spark", "--master", "local[2]", "--accounts", tmp_path / "twice.parquet",
+                 "--out", tmp_path / "twice-out", "--as-of", "2026-11-26")
+    assert result.exit_code == 1
+    assert f"id {accounts.column('account_id')[0].as_py()!r} appears 2 times" in result.output

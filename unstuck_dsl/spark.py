@@ -364,6 +364,17 @@ def _write_parquet(df, path) -> None:
         shutil.rmtree(old) if os.path.isdir(old) else os.remove(old)
 
 
+def check_unique(df, key: str, name: str) -> None:
+    """Refuse a table in which an id appears twice, as the local loader does (the engine sees one
+    batch at a time, so only Spark can see a repeat across partitions): one aggregation job."""
+    from pyspark.sql import functions as F
+
+    repeated = df.groupBy(key).count().filter(F.col("count") > 1).limit(1).collect()
+    if repeated:
+        raise DataError(f"{name}: column `{key}`: id {repeated[0][key]!r} appears {repeated[0]['count']:,} times; "
+                        "every record needs its own id")
+
+
 def _data_error(exc) -> DataError | None:
     """The data error an executor raised, out of Spark's wrapping of its traceback."""
     text = str(exc)
@@ -390,6 +401,9 @@ def score_files(rules, accounts_path, leads_path, out_path, accounts_out=None, a
     accounts = _read_parquet(spark, accounts_path, "--accounts")
     leads = _read_parquet(spark, leads_path, "--leads")
     signals = _read_parquet(spark, signals_path, "--signals")
+    check_unique(accounts, ACCOUNT_KEY, str(accounts_path))
+    if leads is not None:
+        check_unique(leads, LEAD_KEY, str(leads_path))
     account_scores, lead_scores = score(rules, accounts, leads, as_of, preview, signals)
     written = {}
     try:
