@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from unstuck_dsl import api, sample
+from unstuck_dsl.diagnostics import RuleError
 from unstuck_dsl.pipeline import load_ruleset
 from unstuck_dsl.schema import ACCOUNT_KEY, LEAD_KEY
 
@@ -32,15 +33,11 @@ from unstuck_dsl import spark as unstuck_spark  # noqa: E402 - after the skip: i
 
 EXAMPLES = int(os.environ.get("SPARK_EXAMPLES", "5"))
 SKEWED_LEADS = 2500  # leads of the one account that has thousands
-SIGNAL_TYPES = ("email_reply", "meeting", "site_visit")
-ENGAGEMENT = """
-engagement {
-  signal email_reply weight 10 half_life 14 days
-  signal meeting weight 25 half_life 2 weeks
-  signal site_visit weight 2 window 7 days
-  stage cool below 20, warm below 50, in_market below 80, hot
-}
-"""
+# The engagement block every random ruleset gets: decays by half-life and by window.
+SIGNALS = {"email_reply": "weight 10 half_life 14 days", "meeting": "weight 25 half_life 2 weeks",
+           "site_visit": "weight 2 window 7 days", "webinar": "weight 4 window 3 weeks"}
+ENGAGEMENT = ("\nengagement {\n" + "".join(f"  signal {name} {decay}\n" for name, decay in SIGNALS.items())
+              + "  stage cool below 20, warm below 50, in_market below 80, hot\n}\n")
 
 # (accounts' partitions, leads' partitions, broadcast the accounts?, records per engine call)
 PARTITIONINGS = [(1, 1, True, unstuck_spark.BATCH_ROWS), (3, 4, False, unstuck_spark.BATCH_ROWS),
@@ -73,7 +70,7 @@ def signal_table(draw, leads: list[dict], accounts: list[dict], as_of: dt.date) 
     account_ids = [r[ACCOUNT_KEY] for r in accounts[:40]] + ["no-such-account"]
     ids = st.one_of(st.tuples(st.sampled_from(lead_ids), st.none()), st.tuples(st.none(), st.sampled_from(account_ids)),
                     st.tuples(st.sampled_from(lead_ids), st.sampled_from(account_ids)))
-    rows = draw(st.lists(st.tuples(ids, st.sampled_from(SIGNAL_TYPES), st.integers(-5 * 24, 90 * 24)), max_size=60))
+    rows = draw(st.lists(st.tuples(ids, st.sampled_from(sorted(SIGNALS)), st.integers(-5 * 24, 90 * 24)), max_size=60))
     rows += rows[: len(rows) // 4]  # duplicates count once
     stamp = dt.datetime.combine(as_of, dt.time(12), dt.UTC)
     return pa.table({"lead_id": pa.array([r[0][0] for r in rows], pa.string()),
@@ -129,9 +126,9 @@ def test_accounts_alone_and_without_signals(spark):
 
 def test_rule_errors_are_raised_on_the_driver_and_data_errors_name_the_column(spark, tmp_path):
     accounts, leads = sample.generate(50, seed=5)
-    with pytest.raises(Exception) as error:
+    with pytest.raises(RuleError) as error:
         unstuck_spark.score("icp broken {", spark.createDataFrame(accounts))
-    assert "error" in str(error.value).lower()
+    assert error.value.diagnostics  # file:line:column diagnostics, raised before any Spark job
     rules = api.compile("rules/")
     with pytest.raises(unstuck_spark.DataError, match="missing column `employees`"):
         unstuck_spark.score(rules, spark.createDataFrame(accounts.drop_columns(["employees"])), as_of="2026-11-26")
