@@ -98,6 +98,8 @@ class Ruleset:
     audiences: tuple[Audience, ...] = ()
     engagement: Engagement | None = None
     source_text: str = attrs.field(eq=False, repr=False, default="")
+    # The workspace's rule tests (`ast.RuleTest`, checked): `unstuck test` runs them, scoring never does.
+    tests: tuple = attrs.field(eq=False, repr=False, default=())
 
     def audience(self, code: str) -> Audience | None:
         return next((a for a in self.audiences if a.code == code), None)
