@@ -130,7 +130,9 @@ class _Checker:
                             self.fields[name].span, "reserved name", "rename the field; audiences read engagement under this name")
         audiences = self.check_audiences([d for d in declarations if isinstance(d, ast.Audience)], schema, icps,
                                          engagement)
-        tests = self.check_tests([d for d in declarations if isinstance(d, ast.RuleTest)], icps, audiences, engagement)
+        # Tests are checked against rules without errors: a broken parameter would make knock-on errors.
+        tests = () if self.errors else self.check_tests([d for d in declarations if isinstance(d, ast.RuleTest)], icps,
+                                                        audiences, engagement)
         # The rules as written, printed: layout and comments do not change the content hash, and
         # neither do tests, which score nothing.
         written = workspace.files if workspace.as_written is None else workspace.as_written

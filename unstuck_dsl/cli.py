@@ -269,6 +269,19 @@ def test_command(rules: str, show_coverage: bool, coverage_json: str | None, min
         sys.exit(1)
 
 
+@cli.command(name="lsp")
+@click.option("--stdio", is_flag=True, help="Speak over stdin / stdout (the only way; accepted because editors pass it).")
+@click.option("--sample", "sample_path", type=click.Path(exists=True, dir_okay=False),
+              help="A sample of records (.csv, .parquet, .jsonl) whose category values completion offers.")
+@user_errors
+def lsp_command(stdio: bool, sample_path: str | None) -> None:
+    """Run the language server for rule files (diagnostics, hover, definitions, references,
+    completion, formatting, rename) over stdin / stdout; editors start it."""
+    from .lsp import serve
+
+    serve(sample_path)
+
+
 @cli.command(name="compile")
 @click.argument("path", type=click.Path())
 @user_errors
