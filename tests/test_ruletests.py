@@ -6,6 +6,7 @@ reference evaluator test by test; tests are formatted, and stay out of the rules
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -287,3 +288,15 @@ def test_tests_do_not_change_the_rulesets_hash(tmp_path):
 def test_test_files_are_read_with_the_workspace():
     names = [Path(s.name).name for s in read_sources(RULES)]
     assert "icps.test.ust" in names and "personas.test.ust" in names
+
+
+def test_the_documented_examples_pass(tmp_path):
+    """The `test` blocks of docs/language.md and docs/authoring.md, run on the example rules."""
+    blocks = []
+    for doc in ("language.md", "authoring.md"):
+        text = (RULES.parent / "docs" / doc).read_text()
+        blocks += re.findall(r"```\n(?:# rules/icps.test.ust\n)?(test .*?)```", text, re.S)
+    assert len(blocks) == 2
+    result = run("test", workspace(tmp_path, "\n".join(blocks)))
+    assert result.exit_code == 0, result.output
+    assert "2 tests: 2 passed, 0 failed" in result.output
