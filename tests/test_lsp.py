@@ -269,3 +269,12 @@ def test_an_unsaved_document_overrides_the_file_on_disk():
     index = Index(RULES.resolve(), {path: text})
     assert [d.code for d in index.diagnostics] == ["E012"]
     assert [d.code for d in Index(RULES.resolve(), {}).diagnostics] == []
+
+
+def test_completion_in_a_test_offers_the_declared_codes():
+    path = str((RULES / "icps.test.ust").resolve())
+    text = 'test "new" {\n  as_of 2026-11-26\n  expect persona \n  expect not audience \n  expect icp \n}\n'
+    index = Index(RULES.resolve(), {path: text})
+    assert [c[0] for c in index.completions(path, 3, 18)] == ["founder", "vp_sales", "no_persona_fit"]
+    assert [c[0] for c in index.completions(path, 4, 23)] == ["hot", "mm_vp_sales", "strong_accounts", "engaged_fit"]
+    assert [c[0] for c in index.completions(path, 5, 14)] == ["mm_saas", "smb_saas", "ent_finserv"]

@@ -32,7 +32,7 @@ from pygls.uris import from_fs_path, to_fs_path
 from . import ast, pipeline
 from .diagnostics import Diagnostic
 from .fmt import format_source
-from .model import possible_weight
+from .model import NO_PERSONA_FIT, possible_weight
 from .parser import parse_source
 from .printer import param_name, quote
 from .schema import Field, FieldType, Schema
@@ -162,6 +162,9 @@ class Index:
                              before)
         if re.search(r"\bfrom\s+\w*$", before):
             return [(o.name, "template", "persona template") for o in self.occurrences if o.definition and o.kind == TEMPLATE]
+        named = re.search(r"\bexpect\s+(?:not\s+)?(icp|persona|audience)\s+\w*$", before)
+        if named:
+            return [(code, "value", named.group(1)) for code in self.codes(named.group(1))]
         if value_of and self.schema.get(value_of.group(1)) is not None:
             field = self.schema.get(value_of.group(1))
             values = [(quote(level), "value", f"level of {field.name}") for level in field.type.levels]
@@ -172,6 +175,17 @@ class Index:
         fields = [(f.name, "field", f"{f.kind} field: {f.type.describe()}") for f in self.schema.fields]
         regions = [(o.name, "region", "region") for o in self.occurrences if o.definition and o.kind == REGION]
         return [(word, "keyword", "keyword") for word in KEYWORDS] + fields + regions
+
+
+    def codes(self, kind: str) -> list[str]:
+        """The declared ICP, Persona (with `no_persona_fit`) or audience codes, for a test's `expect`."""
+        declarations = [d for f in self.files.values() for d in f.declarations]
+        if kind == "icp":
+            return [d.code for d in declarations if isinstance(d, ast.Icp)]
+        if kind == "audience":
+            return [d.code for d in declarations if isinstance(d, ast.Audience)]
+        personas = {p.code for d in declarations if isinstance(d, ast.Icp) for p in d.personas}
+        return sorted(personas) + [NO_PERSONA_FIT]
 
 
 def _sources(root: Path, open_documents: dict[str, str]) -> list[Source]:
@@ -351,10 +365,17 @@ def serve(sample_path: str | None = None) -> None:
         folder = server.workspace.root_path
         return Path(folder) if folder else Path(path).parent
 
+    last: dict = {}  # the last index and what it was built from: requests between edits reuse it
+
     def index_for(uri: str) -> tuple[Index, str]:
         path = to_fs_path(uri)
+        root = root_of(path)
         documents = {to_fs_path(doc.uri): doc.source for doc in server.workspace.text_documents.values()}
-        return Index(root_of(path), documents, sample), path
+        on_disk = sorted((str(p), p.stat().st_mtime_ns) for p in root.rglob(f"*{RULE_SUFFIX}") if p.is_file())
+        key = (str(root), tuple(sorted(documents.items())), tuple(on_disk))
+        if last.get("key") != key:
+            last.update(key=key, index=Index(root, documents, sample))
+        return last["index"], path
 
     def line_text(index: Index, file: str, line: int) -> str:
         lines = index.text.get(file, "").split("\n")
