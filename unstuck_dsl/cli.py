@@ -236,9 +236,9 @@ def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> No
               "percentage.")
 @user_errors
 def test_command(rules: str, show_coverage: bool, coverage_json: str | None, min_coverage: float | None) -> None:
-    """Run the rule tests of RULES (`test` blocks, in *.test.ust files) through the compiled rules.
+    """Run the rule tests in RULES, with coverage.
 
-    Each failure is printed with the expectation it broke, where the test is, and the drawer of
+    The tests are `test` blocks in *.test.ust files, run through the compiled rules. Each failure is printed with the expectation it broke, where the test is, and the drawer of
     its record; the exit code is 1 when any test fails (or coverage is below --min-coverage)."""
     from .output import replacing
     from .ruletests import coverage_lines, run_tests
@@ -275,8 +275,10 @@ def test_command(rules: str, show_coverage: bool, coverage_json: str | None, min
               help="A sample of records (.csv, .parquet, .jsonl) whose category values completion offers.")
 @user_errors
 def lsp_command(stdio: bool, sample_path: str | None) -> None:
-    """Run the language server for rule files (diagnostics, hover, definitions, references,
-    completion, formatting, rename) over stdin / stdout; editors start it."""
+    """The language server for editors, over stdio.
+
+    Diagnostics, hover, definitions, references, completion, formatting and rename for rule
+    files; editors start it."""
     from .lsp import serve
 
     serve(sample_path)
