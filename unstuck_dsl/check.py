@@ -235,13 +235,13 @@ class _Checker:
             if test.as_of is None:
                 self.report(Code.E082, f"test \"{test.name}\" has no `as_of` date", test.span, "no date",
                             "add e.g. `as_of 2026-11-26`: `within` and `ago` count from it, so a test needs one")
-            kinds = {}
+            kinds: dict[str, ast.Span] = {}
             for record in test.records:
-                if record.kind in kinds:
+                first = _seen_before(kinds, record.kind, record.span)
+                if first is not None:
                     self.report(Code.E082, f"a test has one `{record.kind}` block", record.span, "second block",
-                                f"the first is at {kinds[record.kind]}; another record is another test")
+                                f"the first is at {first}; another record is another test")
                     continue
-                kinds[record.kind] = record.span
                 self.check_given(record)
             for signal in test.signals:
                 if engagement is None:
@@ -262,11 +262,11 @@ class _Checker:
         """A test's record: declared fields of its kind, each once, each value of the field's type."""
         given: dict[str, ast.Span] = {}
         for item in record.fields:
-            if item.name in given:
+            first = _seen_before(given, item.name, item.span)
+            if first is not None:
                 self.report(Code.E080, f"`{item.name}` is given twice", item.span, "second value",
-                            f"the first is at {given[item.name]}")
+                            f"the first is at {first}")
                 continue
-            given[item.name] = item.span
             field = self.fields.get(item.name)
             if field is None:
                 if item.name not in self.invalid_fields:
@@ -703,6 +703,12 @@ def _literal_fits(report, name: str, field_type: FieldType, value: ast.Value, ve
 def _is_country_code(value: str, field_type: FieldType) -> bool:
     """Category and set values match exactly; a text field compares case-insensitively."""
     return (value.strip().upper() if field_type.name == "text" else value) in COUNTRY_CODES
+
+
+def _seen_before(seen: dict, key, span):
+    """Where `key` was seen first, or None when this is the first time (then it is noted)."""
+    first = seen.setdefault(key, span)
+    return None if first is span else first
 
 
 def _without_tests(files):
