@@ -271,13 +271,18 @@ class _Batch:
         self.accounts = self.result.accounts.to_pylist()
         self.leads = self.result.leads.to_pylist() if with_leads else None
         self.membership: dict[str, np.ndarray] = {}
+        # Each test's rows, by its ids (the dataset keeps them as read), and its tallies, once.
+        dataset = self.result.dataset
+        self.account_rows = {key: row for row, key in enumerate(dataset.accounts.ids.to_pylist())}
+        self.lead_rows = {key: row for row, key in enumerate(dataset.leads.ids.to_pylist())} if with_leads else {}
+        self.tallies: dict[tuple[str, int], object] = {}
 
     # -- reading the run
     def _account_row(self, number: int) -> int:
-        return self.result.dataset.accounts.row_of(_account_id(number))
+        return self.account_rows[_account_id(number)]
 
     def _lead_row(self, number: int) -> int:
-        return self.result.dataset.leads.row_of(_lead_id(number))
+        return self.lead_rows[_lead_id(number)]
 
     def record(self, number: int) -> dict:
         """The test's output row: the lead's when it has one, else the account's."""
@@ -287,14 +292,24 @@ class _Batch:
 
     def icp_outcomes(self, number: int):
         """Each ICP's tally on the test's account, from the kernel's outcome matrix."""
+        if ("icp", number) not in self.tallies:
+            self.tallies[("icp", number)] = self._icp_outcomes(number)
+        return self.tallies[("icp", number)]
+
+    def persona_outcomes(self, number: int):
+        """(ICP index, each Persona's tally) for the Personas of the ICP the test's lead landed
+        in, or None when it landed in none (or the test has no lead)."""
+        if ("persona", number) not in self.tallies:
+            self.tallies[("persona", number)] = self._persona_outcomes(number)
+        return self.tallies[("persona", number)]
+
+    def _icp_outcomes(self, number: int):
         row = self.result.account_outcomes[self._account_row(number)]
         program = self.compiled.program
         return [tally(icp, tuple(_TRI_VALUE[int(row[p.slot])] for p in rule.params))
                 for icp, rule in zip(self.compiled.model.icps, program.icps.rules)]
 
-    def persona_outcomes(self, number: int):
-        """(ICP index, each Persona's tally) for the Personas of the ICP the test's lead landed
-        in, or None when it landed in none."""
+    def _persona_outcomes(self, number: int):
         if not self.with_leads:
             return None
         codes = self.compiled.icp_codes
