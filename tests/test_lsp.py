@@ -278,3 +278,20 @@ def test_completion_in_a_test_offers_the_declared_codes():
     assert [c[0] for c in index.completions(path, 3, 18)] == ["founder", "vp_sales", "no_persona_fit"]
     assert [c[0] for c in index.completions(path, 4, 23)] == ["hot", "mm_vp_sales", "strong_accounts", "engaged_fit"]
     assert [c[0] for c in index.completions(path, 5, 14)] == ["mm_saas", "smb_saas", "ent_finserv"]
+
+
+def test_a_template_and_a_region_rename_everywhere_they_are_used():
+    index = Index(RULES.resolve(), {})
+    personas = str((RULES / "personas.ust").resolve())
+    template = next(o for o in index.occurrences if o.definition and o.name == "vp_sales" and o.file == personas)
+    uses = {(Path(o.file).name, o.line) for o in index.references(template, include_declaration=False)}
+    lines = (RULES / "icps.ust").read_text().split("\n")
+    written = {("icps.ust", k + 1) for k, line in enumerate(lines) if "from vp_sales" in line}
+    assert len(written) == 2 and uses == written  # `persona vp_sales from vp_sales`, in two ICPs
+    assert all(Path(o.file).name != "icps.test.ust" for o in index.references(template))  # not the Persona code
+    fields = str((RULES / "fields.ust").resolve())
+    row = (RULES / "fields.ust").read_text().split("\n").index(next(
+        line for line in (RULES / "fields.ust").read_text().split("\n") if line.startswith("region europe"))) + 1
+    region = index.at(fields, row, 10)
+    assert (region.kind, region.name, region.definition) == ("region", "europe", True)
+    assert sorted(Path(f).name for f in index.by_file(region)) == ["fields.ust", "icps.ust"]
