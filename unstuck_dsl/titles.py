@@ -63,9 +63,10 @@ _ALSO: dict[str, frozenset[str]] = {
 }
 _FOREIGN = frozenset(VOCABULARY["foreign_director"]["languages"])
 _FOREIGN_DIRECTOR_WORDS = frozenset(VOCABULARY["foreign_director"]["words"])
-# The names function-changing words give (Operations, Partner, ...): an extension's words use these.
-CHANGER_NAMES: tuple[str, ...] = tuple(dict.fromkeys(
-    entry["name"] for word, entry in VOCABULARY["function_changers"].items() if word != "about"))
+# The names function-changing words give (Operations, Partner, ...), each with whether it changes
+# a function the vocabulary does not pair it with: an extension's words use these names.
+CHANGER_NAMES: dict[str, bool] = {entry["name"]: entry["changes"]
+                                  for word, entry in VOCABULARY["function_changers"].items() if word != "about"}
 # A phrase of an extension is in no particular language: under this key it is read as English is.
 WORKSPACE_LANGUAGE = "workspace"
 
@@ -528,6 +529,61 @@ class TitleReader:
 # the shipped ones, its mappings merged into them.
 EXTENSION_SECTIONS = ("abbreviations", "functions", "function_changers", "seniority", "offices", "titles",
                       "founder", "owner", "scope")
+
+
+def phrase_words(phrase: str) -> list[str]:
+    """The words a phrase is read as (case, accents and punctuation folded as in titles)."""
+    return [word for word in _raw_tokens(phrase) if word[0].isalnum()]
+
+
+class ExtensionBuilder:
+    """Builds an extension, in titles.json's shape, from a `titles` block's entries one at a
+    time. Names must be known (check.py reports those that are not before adding)."""
+
+    def __init__(self):
+        self.extension: dict = {}
+
+    def _phrases(self, *path: str) -> list[str]:
+        node = self.extension
+        for part in path:
+            node = node.setdefault(part, {})
+        return node.setdefault(WORKSPACE_LANGUAGE, [])
+
+    def function(self, phrase: str, name: str) -> None:
+        """A phrase naming a function (`RevOps`) or a sub-function (`Sales Operations`)."""
+        if name in FUNCTIONS:
+            self._phrases("functions", name, "words").append(phrase)
+        else:
+            self._phrases("functions", SUB_FUNCTIONS[name], "subs", name).append(phrase)
+
+    def seniority(self, phrase: str, name: str) -> None:
+        """A phrase naming a rung (aliases allowed), or Founder / Owner."""
+        canonical = SENIORITY_NAMES[name]
+        if canonical in (FOUNDER, OWNER):
+            self._phrases(canonical.lower()).append(phrase)
+        else:
+            self._phrases("seniority", canonical).append(phrase)
+
+    def title(self, phrase: str, function: str, seniority: str) -> None:
+        """A whole title: a function at a rung. The chief of a function is its office."""
+        canonical = SENIORITY_NAMES[seniority]
+        if canonical == LADDER[C_SUITE] and function in FUNCTIONS:
+            self._phrases("offices", function).append(phrase)
+            return
+        entry = {"function": function if function in FUNCTIONS else SUB_FUNCTIONS[function],
+                 "seniority": canonical, WORKSPACE_LANGUAGE: [phrase]}
+        if function not in FUNCTIONS:
+            entry["sub"] = function
+        self.extension.setdefault("titles", {}).setdefault("entries", []).append(entry)
+
+    def abbreviation(self, word: str, expansion: str) -> None:
+        self.extension.setdefault("abbreviations", {})[phrase_words(word)[0]] = " ".join(phrase_words(expansion))
+
+    def scope(self, phrase: str) -> None:
+        self._phrases("scope").append(phrase)
+
+    def changer(self, word: str, name: str) -> None:
+        self.extension.setdefault("function_changers", {})[phrase_words(word)[0]] = {"name": name, "changes": CHANGER_NAMES[name]}
 
 
 def merged_vocabulary(extension: dict) -> dict:
