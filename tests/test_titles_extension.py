@@ -193,3 +193,22 @@ def test_a_bad_entry_is_one_diagnostic_at_its_place(entry, code):
     assert [d.code for d in diagnostics if d.is_error] == [code]
     (d,) = [d for d in diagnostics if d.is_error]
     assert d.span.file == "t.ust" and d.span.line >= 5 and d.hint
+
+
+def test_the_documented_example_reads_as_documented():
+    """docs/titles.md, "Extending the vocabulary": its block checks and its readings are these."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "titles.md").read_text("utf-8")
+    section = doc[doc.index("### Extending the vocabulary"):]
+    block = section[section.index("titles {"):section.index("\n}\n") + 2]
+    reader = compiled(block).model.titles
+    assert reader.describe_resemblance("Revenue Architect", ("Head of RevOps",), 0.8) == \
+        'Revenue Architect → RevOps · VP ≈ "Head of RevOps" 1.00'
+    assert reader.describe_resemblance("RA EMEA", ("Head of RevOps",), 0.8) == \
+        'RA EMEA → RevOps · VP · scope EMEA ≈ "Head of RevOps" 1.00'
+    assert reader.similarity("Revenue Architect", "VP Sales") == 0.0
+    assert reader.similarity("Direttore commerciale", "VP Sales") == 1.0
+    assert titles.SHIPPED.read("Revenue Architect").describe() == "Sales · IC"
+    for line in ("Revenue Architect  → RevOps · VP ", "RA EMEA            → RevOps · VP · scope EMEA "):
+        assert line in section
