@@ -450,7 +450,30 @@ class RuleTest:
         return next((r for r in self.records if r.kind == kind), None)
 
 
-Declaration = Union[FieldsBlock, RegionDecl, Icp, PersonaTemplate, Audience, Engagement, RuleTest]
+@node
+class TitleMeaning:
+    """One meaning of a `titles` entry: `function "RevOps"`, `seniority "VP"`, `means "..."`
+    (an abbreviation), `scope`, `changes "Operations"` (a function-changing word)."""
+
+    kind: str  # "function" | "seniority" | "means" | "scope" | "changes"
+    value: StringValue | None  # None for `scope`
+
+
+@node
+class TitleEntry:
+    phrase: StringValue
+    meanings: tuple[TitleMeaning, ...]
+
+
+@node
+class TitlesBlock:
+    """`titles { "revenue architect": function "RevOps" seniority "IC" ... }`: words the
+    workspace adds to the title vocabulary (unstuck_dsl.titles, docs/titles.md)."""
+
+    entries: tuple[TitleEntry, ...]
+
+
+Declaration = Union[FieldsBlock, RegionDecl, Icp, PersonaTemplate, Audience, Engagement, TitlesBlock, RuleTest]
 
 
 @node

@@ -43,7 +43,7 @@ KEYWORDS = ("account", "lead", "fields", "region", "icp", "persona", "template",
             "filter", "exclude", "unknown", "passes", "excludes", "and", "or", "not", "in", "between", "has",
             "any", "all", "like", "resembles", "at", "within", "next", "before", "after", "ago", "is", "known",
             "true", "false", "open", "category", "text", "number", "int", "bool", "date", "ordinal", "set",
-            "test", "as_of", "expect", "no")
+            "test", "as_of", "expect", "no", "titles", "means", "scope", "changes")
 # Symbols an author names and uses elsewhere: what go-to-definition, references and rename follow.
 FIELD, REGION, TEMPLATE, ICP = "field", "region", "template", "icp"
 RENAMEABLE = (FIELD, REGION, TEMPLATE)
@@ -289,6 +289,9 @@ class _Collector:
                     self.add(ICP, value.value, value.span)
 
     def declaration_Engagement(self, d: ast.Engagement) -> None:
+        pass
+
+    def declaration_TitlesBlock(self, d: ast.TitlesBlock) -> None:
         pass
 
     def declaration_RuleTest(self, d: ast.RuleTest) -> None:

@@ -272,6 +272,10 @@ def declaration_lines(declaration, readable: bool = False) -> list[Line]:
                 level.name + (f" below {number(level.below)}" if level.below is not None else "")
                 for level in declaration.stages), declaration.stages))
         return _block("engagement", declaration, lines, 0)
+    if isinstance(declaration, ast.TitlesBlock):
+        lines = [Line(1, f"{quote(e.phrase.value)}: " + " ".join(_title_meaning(m) for m in e.meanings), (e,))
+                 for e in declaration.entries]
+        return _block("titles", declaration, lines, 0)
     if isinstance(declaration, ast.Audience):
         head = "audience " + _header(declaration.code, declaration.display_name, None)
         return [Line(0, f"{head} {{ {print_condition(declaration.condition, readable=readable)} }}", (declaration,))]
@@ -312,6 +316,10 @@ def _test_lines(test: ast.RuleTest, readable: bool) -> list[Line]:
     lines.extend(Line(1, f"signal {s.code} {s.day.isoformat()}", (s,)) for s in test.signals)
     lines.extend(Line(1, f"expect {print_expectation(e)}", (e,)) for e in test.expectations)
     return lines
+
+
+def _title_meaning(meaning: ast.TitleMeaning) -> str:
+    return meaning.kind if meaning.value is None else f"{meaning.kind} {quote(meaning.value.value)}"
 
 
 def print_declaration(declaration) -> str:
