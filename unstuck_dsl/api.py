@@ -354,7 +354,8 @@ class ScoreResult:
         member / member)."""
         records = self.audience_table()
         program, kernels = self.ruleset.audience_kernels(code, layouts_of([records]))
-        constants = bind_constants(program, self.ruleset.audience_schema, records.columns, self.as_of)
+        constants = bind_constants(program, self.ruleset.audience_schema, records.columns, self.as_of,
+                                   self.ruleset.model.titles)
         return match_audience(program, kernels, records, constants)
 
     # -- conversions
