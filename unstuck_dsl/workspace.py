@@ -277,12 +277,17 @@ class Workspace:
         accounts, leads = self._records(ruleset.schema)
         on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
         # A field the stored records lack yet reads as unknown, as it will once stored (`ensure_fields`).
-        result = compiled.score(accounts, leads, as_of=day, missing_columns="unknown")
+        with pipeline.kernels_loading(compiled):
+            dataset = compiled.load(accounts, leads, missing_columns="unknown")
+        result = compiled.score_dataset(dataset, day)
         diff = None
         if previous is not None and accounts.num_rows:
             on_stage("comparing with the published rules")
-            old = self.compiled.score(accounts, leads, as_of=self.as_of or day, missing_columns="unknown")
-            diff = compare(old, result)
+            published = self.compiled
+            if published.model.schema != compiled.model.schema:  # else the records read the same way: encoded once
+                dataset = published.load(accounts, leads, missing_columns="unknown")
+            diff = compare(published.score_dataset(dataset, self.as_of or day), result)
+        del dataset
         report = PublishReport(None, previous, day, diff)
         if dry_run or (confirm is not None and not confirm(report)):
             return report
@@ -479,6 +484,10 @@ class Workspace:
             raise RuleError([_in_condition(d, where) for d in diagnostics if d.is_error],
                             {WHERE: shown, published.name: published})
         result = self.scored()
+        read = engagement_unknown(result, code, ruleset.audience(code))
+        if read:
+            raise DataError(f"{WHERE} reads {read}, which is unknown without signals; ingest signals into "
+                            f"{self.path} first")
         membership = result.audience_membership(code, audience=ruleset.audience(code))
         return result.table().filter(pa.array(membership == ir.TRUE))
 
@@ -525,11 +534,12 @@ class Workspace:
                       events["outcomes"], off)
 
 
-def engagement_unknown(result, name: str) -> str:
-    """The engagement fields (`stage`, `engagement_score`) audience `name` reads, when `result`
-    was scored without signals ("" otherwise): every record's would be unknown, so its members
-    would be an empty audience, not a true one."""
-    declared = result.ruleset.model.audience(name)
+def engagement_unknown(result, name: str, declared=None) -> str:
+    """The engagement fields (`stage`, `engagement_score`) audience `name` (or `declared`, an
+    audience checked against the rules) reads, when `result` was scored without signals (""
+    otherwise): every record's would be unknown, so its members would be an empty audience, not a
+    true one."""
+    declared = declared or result.ruleset.model.audience(name)
     if declared is None or result.signal_lists is not None:
         return ""
     read = sorted({ref.name for ref in ast.fields_read(declared.condition)} & set(ENGAGEMENT_FIELDS))
