@@ -400,3 +400,12 @@ def test_a_killed_publish_leaves_the_workspace_as_it_was(folder, db):
     with Workspace(db) as live:
         assert (live.versions(), live.as_of, live.store.scores("lead")) == before
         assert_workspace_true(live, unstuck_dsl.compile(RULES))
+
+
+def test_publishing_the_rules_in_force_at_a_new_date_refreshes_without_a_new_version(db):
+    moved = run("publish", RULES, "--db", db, "--yes", "--as-of", "2027-06-01")
+    assert moved.exit_code == 0, moved.output
+    assert "these rules are version 1 (" in moved.output and "re-scored as of 2027-06-01" in moved.output
+    with Workspace(db, read_only=True) as live:
+        assert [v.number for v in live.versions()] == [1] and live.as_of == dt.date(2027, 6, 1)
+        assert_workspace_true(live, unstuck_dsl.compile(RULES))

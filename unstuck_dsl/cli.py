@@ -520,6 +520,9 @@ def publish(rules, db, message, yes, dry_run, as_of) -> None:
         def confirm(report) -> bool:
             if report.diff is not None:
                 print_diff(report.diff)
+            if report.unchanged:  # the rules in force, at a new date
+                return _confirmed(yes, f"Re-score every record of {db} with {report.previous} as of "
+                                       f"{report.as_of.isoformat()}?")
             number = (report.previous.number if report.previous else 0) + 1
             return _confirmed(yes, f"Publish {rules} as version {number} of {db}?")
 

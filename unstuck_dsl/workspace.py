@@ -101,7 +101,10 @@ class PublishReport:
 
     def __str__(self) -> str:
         if self.unchanged:
-            return f"nothing to publish: these rules are {self.previous} already, as of {self.as_of.isoformat()}"
+            text = f"nothing to publish: these rules are {self.previous} already"
+            if self.scores is not None:
+                return f"{text}; every record re-scored as of {self.as_of.isoformat()}: {self.scores}"
+            return f"{text}, as of {self.as_of.isoformat()}"
         if self.version is None:
             return "nothing published"
         text = f"published {self.version} as of {self.as_of.isoformat()}"
@@ -270,9 +273,14 @@ class Workspace:
         self.store.verified()  # a damaged workspace is named before its records are read
         previous = self.published
         day = as_of or self.as_of or dt.date.today()
-        if previous is not None and previous.hash == ruleset.content_hash and previous.text == text \
-                and day == self.as_of and not self.status().off_stamp:
-            return PublishReport(None, previous, day, unchanged=True)
+        if previous is not None and previous.hash == ruleset.content_hash and previous.text == text:
+            # The rules in force already: no new version. A new date (or scores an earlier unstuck
+            # left at another stamp) is a refresh.
+            if day == self.as_of and not self.status().off_stamp:
+                return PublishReport(None, previous, day, unchanged=True)
+            if dry_run or (confirm is not None and not confirm(PublishReport(None, previous, day, unchanged=True))):
+                return PublishReport(None, previous, day, unchanged=True)
+            return PublishReport(None, previous, day, scores=self.refresh(day, on_stage), unchanged=True)
         on_stage("reading the stored records")
         accounts, leads = self._records(ruleset.schema)
         on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
