@@ -283,19 +283,20 @@ class Workspace:
             return PublishReport(None, previous, day, scores=self.refresh(day, on_stage), unchanged=True)
         on_stage("reading the stored records")
         accounts, leads = self._records(ruleset.schema)
-        on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
-        # A field the stored records lack yet reads as unknown, as it will once stored (`ensure_fields`).
-        with pipeline.kernels_loading(compiled):
-            dataset = compiled.load(accounts, leads, missing_columns="unknown")
-        result = compiled.score_dataset(dataset, day)
-        diff = None
-        if previous is not None and accounts.num_rows:
-            on_stage("comparing with the published rules")
-            published = self.compiled
-            if published.model.schema != compiled.model.schema:  # else the records read the same way: encoded once
-                dataset = published.load(accounts, leads, missing_columns="unknown")
-            diff = compare(published.score_dataset(dataset, self.as_of or day), result)
-        del dataset
+        result = diff = None
+        if accounts.num_rows or leads.num_rows:  # (an empty workspace needs no kernel)
+            on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
+            # A field the stored records lack yet reads as unknown, as it will once stored (`ensure_fields`).
+            with pipeline.kernels_loading(compiled):
+                dataset = compiled.load(accounts, leads, missing_columns="unknown")
+            result = compiled.score_dataset(dataset, day)
+            if previous is not None:
+                on_stage("comparing with the published rules")
+                published = self.compiled
+                if published.model.schema != compiled.model.schema:  # else the records read the same: encoded once
+                    dataset = published.load(accounts, leads, missing_columns="unknown")
+                diff = compare(published.score_dataset(dataset, self.as_of or day), result)
+            del dataset
         report = PublishReport(None, previous, day, diff)
         if dry_run or (confirm is not None and not confirm(report)):
             return report
@@ -304,9 +305,13 @@ class Workspace:
         with self.store.transaction():
             version = Version(*self.store.add_version(ruleset.content_hash, text, message))
             self.store.set_meta(store.AS_OF_KEY, day.isoformat())
-            on_stage("storing scores")
-            scores = store.rescore(self.store, compiled, Stamp(version.hash, version.number, day),
-                                   scored=(result, *ids))
+            scores = IngestReport()
+            if result is None:
+                self.store.ensure_fields(ruleset)
+            else:
+                on_stage("storing scores")
+                scores = store.rescore(self.store, compiled, Stamp(version.hash, version.number, day),
+                                       scored=(result, *ids))
         self._compiled[version.number] = compiled
         self._generation += 1
         return attrs.evolve(report, version=version, scores=scores)
