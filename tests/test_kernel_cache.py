@@ -93,3 +93,43 @@ def test_concurrent_processes_share_one_cache(tmp_path):
         assert proc.returncode == 0, stderr
         assert json.loads(stdout.strip().splitlines()[-1])["scores"] == [100, 100]
     assert _run(tmp_path, tmp_path / "shared")["stats"]["accounts"]["misses"] == 0
+
+
+SIDE_BY_SIDE = r"""
+import json, sys
+import unstuck_dsl
+from unstuck_dsl import kernel, sample
+started = []
+compile_aside = kernel.compile_aside
+kernel.compile_aside = lambda module, name, args: started.append(name) or compile_aside(module, name, args)
+rules = unstuck_dsl.compile(sys.argv[1])
+accounts, leads = sample.generate(400)
+result = rules.score(accounts, leads, as_of="2026-11-26")
+kernels = rules._kernels[next(iter(rules._kernels))].module
+stats = {name: {"hits": sum(fn.stats.cache_hits.values()), "misses": sum(fn.stats.cache_misses.values())}
+         for name, fn in (("accounts", kernels.score_accounts), ("leads", kernels.score_leads))}
+print(json.dumps({"started": started, "stats": stats,
+                  "accounts": result.accounts.select(["icp_code", "icp_score"]).to_pydict(),
+                  "leads": result.leads.select(["persona_code", "persona_score"]).to_pydict()}))
+"""
+
+
+def test_a_new_large_rulesets_kernels_compile_side_by_side_and_score_the_same(tmp_path):
+    """A ruleset new to the machine: the account kernel compiles in a child process while this
+    one compiles the lead kernel, and this process then loads the child's kernel from the cache.
+    The scores equal those of kernels compiled the usual way."""
+    from unstuck_dsl import pipeline, sample
+
+    rules = Path(__file__).parents[1] / "rules"
+    env = dict(os.environ, UNSTUCK_CACHE_DIR=str(tmp_path / "fresh"))
+    out = subprocess.run([sys.executable, "-c", SIDE_BY_SIDE, str(rules)], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["started"] == ["score_accounts"]
+    assert seen["stats"]["accounts"] == {"hits": 1, "misses": 0}  # the child compiled it
+    assert seen["stats"]["leads"] == {"hits": 0, "misses": 1}
+    accounts, leads = sample.generate(400)
+    usual = pipeline.compile_rules(str(rules)).score(accounts, leads, as_of="2026-11-26")
+    assert seen["accounts"] == usual.accounts.select(["icp_code", "icp_score"]).to_pydict()
+    assert seen["leads"] == usual.leads.select(["persona_code", "persona_score"]).to_pydict()

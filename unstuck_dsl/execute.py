@@ -29,6 +29,11 @@ def compile_errors() -> tuple[type[BaseException], ...]:
     return NumbaError, RecursionError, MemoryError
 
 
+# A kernel this long (in lines of generated source) takes about a second to compile, more than a
+# child process takes to start (importing numba): below it, compiling side by side would not pay.
+COMPILE_ASIDE_LINES = 80
+
+
 @attrs.define
 class KernelModule:
     """The compiled module of one layout. The first call of each kernel runs on zero records,
@@ -40,19 +45,50 @@ class KernelModule:
     parameters: dict[str, list[str]]  # kernel name → its parameters after (start, stop), codegen's list
     ready: set = attrs.Factory(set)
 
+    def prepare(self, calls: dict[str, dict[str, object]]) -> None:
+        """Compile (or load from the cache) the kernels about to run, `calls` giving each one's
+        arguments. In a module new to this machine, large kernels compile side by side: all but
+        the last in child processes (`kernel.compile_aside`), the last here meanwhile."""
+        pending = {name: marshal(self.parameters[name], named) for name, named in calls.items()
+                   if name not in self.ready}
+        here, children = list(pending), []
+        if (len(pending) > 1 and kernel.written_here(self.module)
+                and all(self.lines_of(name) >= COMPILE_ASIDE_LINES for name in pending)):
+            *aside, last = pending
+            children = [kernel.compile_aside(self.module, name, pending[name]) for name in aside]
+            here = [last]
+        try:
+            for name in here:
+                self._first_call(name, pending[name])
+        finally:
+            for child in children:
+                child.wait()
+        for name, args in pending.items():  # found in the cache the children filled
+            if name not in self.ready:
+                self._first_call(name, args)
+
+    def lines_of(self, name: str) -> int:
+        """How many lines of the source kernel `name` is: what its compile time grows with."""
+        start = self.source.index(f"def {name}(")
+        end = self.source.find("@njit", start)
+        return self.source.count("\n", start, end if end >= 0 else len(self.source))
+
+    def _first_call(self, name: str, args: list[object]) -> None:
+        try:
+            getattr(self.module, name)(0, 0, *args)
+        except compile_errors():
+            raise  # compiling again would fail the same way, after as long again
+        except Exception:  # a damaged cache entry: rebuild it once, then let errors through
+            self.module = kernel.reload_kernel(self.source)
+            self.ready.clear()
+            getattr(self.module, name)(0, 0, *args)
+        self.ready.add(name)
+
     def run(self, name: str, n: int, named: dict[str, object]) -> None:
         """Run kernel `name` over records 0..n with the arguments `named`, in its parameters' order."""
         args = marshal(self.parameters[name], named)
         if name not in self.ready:
-            try:
-                getattr(self.module, name)(0, 0, *args)
-            except compile_errors():
-                raise  # compiling again would fail the same way, after as long again
-            except Exception:  # a damaged cache entry: rebuild it once, then let errors through
-                self.module = kernel.reload_kernel(self.source)
-                self.ready.clear()
-                getattr(self.module, name)(0, 0, *args)
-            self.ready.add(name)
+            self._first_call(name, args)
         run_parallel(getattr(self.module, name), n, *args)
 
 
@@ -166,33 +202,36 @@ class Assignments:
         self.preview_icp_score = np.full(p, codegen.NO_RULE, np.int32)
         self.account_outcomes = np.full((n if outcomes else 0, max(account_params, 1)), -1, np.int8)
         constants = constant_arguments(bound.constants)
-        kernels.run("score_accounts", n, {
+        calls = {"score_accounts": {
             **column_arguments("a", dataset.accounts, program.account_columns, layouts), **constants,
             "weights": bound.weights, "possible": bound.possible, "live": active.live_icp,
             "preview_live": active.preview_icp, "preview": preview, "explain": outcomes,
             "out_icp": self.icp, "out_score": self.icp_score, "out_preview_icp": self.preview_icp,
             "out_preview_score": self.preview_icp_score, "out_tri": self.account_outcomes,
-            **tables[0].named()})
+            **tables[0].named()}}
         self.lead_outcomes = None
-        if dataset.leads is None:
-            return
-        m = dataset.leads.n
-        lead_params = sum(len(r.params) for b in program.personas for r in b.rules)
-        p = m if preview else 1
-        self.persona = np.empty(m, np.int32)
-        self.persona_score = np.empty(m, np.int32)
-        self.preview_persona = np.full(p, codegen.PERSONA_NO_ICP, np.int32)
-        self.preview_persona_score = np.full(p, codegen.NO_RULE, np.int32)
-        self.lead_outcomes = np.full((m if outcomes else 0, max(lead_params, 1)), -1, np.int8)
-        kernels.run("score_leads", m, {
-            "account_row": dataset.lead_account_rows, "account_icp": self.icp,
-            "account_preview_icp": self.preview_icp,
-            **column_arguments("l", dataset.leads, program.lead_columns, layouts), **constants,
-            "weights": bound.lead_weights, "possible": bound.possible, "live": active.live_persona,
-            "preview_live": active.preview_persona, "preview": preview, "explain": outcomes,
-            "out_persona": self.persona, "out_score": self.persona_score,
-            "out_preview_persona": self.preview_persona, "out_preview_score": self.preview_persona_score,
-            "out_tri": self.lead_outcomes, **tables[1].named()})
+        if dataset.leads is not None:
+            m = dataset.leads.n
+            lead_params = sum(len(r.params) for b in program.personas for r in b.rules)
+            p = m if preview else 1
+            self.persona = np.empty(m, np.int32)
+            self.persona_score = np.empty(m, np.int32)
+            self.preview_persona = np.full(p, codegen.PERSONA_NO_ICP, np.int32)
+            self.preview_persona_score = np.full(p, codegen.NO_RULE, np.int32)
+            self.lead_outcomes = np.full((m if outcomes else 0, max(lead_params, 1)), -1, np.int8)
+            calls["score_leads"] = {
+                "account_row": dataset.lead_account_rows, "account_icp": self.icp,
+                "account_preview_icp": self.preview_icp,
+                **column_arguments("l", dataset.leads, program.lead_columns, layouts), **constants,
+                "weights": bound.lead_weights, "possible": bound.possible, "live": active.live_persona,
+                "preview_live": active.preview_persona, "preview": preview, "explain": outcomes,
+                "out_persona": self.persona, "out_score": self.persona_score,
+                "out_preview_persona": self.preview_persona, "out_preview_score": self.preview_persona_score,
+                "out_tri": self.lead_outcomes, **tables[1].named()}
+        kernels.prepare(calls)
+        kernels.run("score_accounts", n, calls["score_accounts"])
+        if dataset.leads is not None:  # after the accounts: a lead reads its account's ICP
+            kernels.run("score_leads", dataset.leads.n, calls["score_leads"])
 
 
 def match_audience(program: ir.AudienceProgram, kernels: KernelModule, records: EncodedTable,

@@ -4,6 +4,11 @@ A kernel's cache key is the hash of its generated source together with the versi
 unstuck_dsl, numba and Python, so a second process that compiles the same ruleset imports the
 module numba has already compiled (`cache=True`) and pays no JIT cost. The folder can be set
 with UNSTUCK_CACHE_DIR. Entries are written atomically; a corrupt or stale entry is rebuilt.
+
+numba compiles one function at a time, on one core. The kernels of a module do not depend on each
+other, so when a module is new on this machine its large kernels are compiled side by side: all
+but one in child processes (`compile_aside`), which store them in numba's cache, where this
+process's first call finds them.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import atexit
 import hashlib
 import importlib.util
 import os
+import pickle
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -22,6 +29,7 @@ from pathlib import Path
 
 CACHE_ENV = "UNSTUCK_CACHE_DIR"
 _loaded: dict[str, object] = {}
+_written: set[str] = set()  # modules whose source this process wrote: nothing of theirs is compiled yet
 _lock = threading.Lock()
 
 
@@ -106,10 +114,12 @@ def _load_entry(directory: Path, key: str, source: str):
             _remove(directory)
         if not path.is_file() or path.read_text(encoding="utf-8") != source:
             _write_atomically(path, source)
+            _written.add(module_name)
         return _import(path, module_name)
     except (ImportError, UnicodeDecodeError):  # a damaged __pycache__; a SyntaxError is a codegen bug, not retried
         _remove(directory)
         _write_atomically(path, source)
+        _written.add(module_name)
         return _import(path, module_name)
 
 
@@ -144,3 +154,39 @@ def reload_kernel(source: str):
             except OSError:
                 pass
     return load_kernel(source)
+
+
+def written_here(module) -> bool:
+    """Whether this process wrote the module's source: then none of its kernels is in numba's
+    cache (a cached kernel is tied to its source file as written)."""
+    return module.__name__ in _written
+
+
+# What a child process runs: import the module from its file under its cache name, as `_import`
+# does, and compile one kernel for the argument types given; numba stores it in its cache.
+_CHILD = """
+import importlib.util, pickle, sys
+path, module_name, name, signature = pickle.load(sys.stdin.buffer)
+spec = importlib.util.spec_from_file_location(module_name, path)
+module = importlib.util.module_from_spec(spec)
+sys.modules[module_name] = module
+spec.loader.exec_module(module)
+getattr(module, name).compile(signature)
+"""
+
+
+def compile_aside(module, name: str, args) -> subprocess.Popen:
+    """Start compiling kernel `name` of `module` for these arguments in a child process. Wait for
+    it before the kernel's first call here; if the child fails, that call compiles it itself."""
+    from numba import typeof
+
+    signature = tuple(typeof(arg) for arg in (0, 0, *args))  # (start, stop, ...), as `run` calls it
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=environment)
+    try:
+        with child.stdin:
+            pickle.dump((module.__file__, module.__name__, name, signature), child.stdin)
+    except OSError:  # the child is gone already: the kernel's first call compiles it here
+        pass
+    return child

@@ -595,10 +595,10 @@ class Store:
         """One record's score changes, oldest first, each with the version that made it."""
         version = "ruleset_version" if "ruleset_version" in self._columns("score_history") else \
             "CAST(NULL AS INTEGER) AS ruleset_version"
-        return self.db.execute(f"SELECT changed_at, {version}, old_icp_code, new_icp_code, old_icp_score, "
-                               "new_icp_score, old_persona_code, new_persona_code, old_persona_score, new_persona_score "
-                               "FROM score_history WHERE kind = ? AND record_id = ? ORDER BY changed_at, rowid",
-                               [kind, record_id]).to_arrow_table()
+        return self.db.sql(f"SELECT changed_at, {version}, old_icp_code, new_icp_code, old_icp_score, "
+                           "new_icp_score, old_persona_code, new_persona_code, old_persona_score, new_persona_score "
+                           "FROM score_history WHERE kind = ? AND record_id = ? ORDER BY changed_at, rowid",
+                           params=[kind, record_id]).to_arrow_table()
 
     @contextlib.contextmanager
     def registered(self, name: str, table: pa.Table):
