@@ -21,6 +21,8 @@ import decimal
 import hmac
 import json
 import logging
+import signal
+import socket
 import threading
 
 import attrs
@@ -556,14 +558,31 @@ def run(path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | N
         service = Service(workspace)
         service.warm()
         app = create_app(workspace, token, open_reads=is_loopback(host), max_body=max_body, service=service)
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                server_header=False, lifespan="off")
+        listening = _listen(host, port)  # bound here, so a taken port is one clear line, and --port 0 works
+        port = listening.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, lifespan="off")
         server = uvicorn.Server(config)
         url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
         with holding(path, url, made):
             say(f"serving {path} at {url} (Ctrl-C stops)")
             if made is not None:
                 say(f"write token (also in {path}.token while serving, mode 0600): {made}")
-            server.run()
+            # uvicorn stops on SIGTERM, then raises it again with the handler it found: let that
+            # handler be an exit that unwinds this block (the files beside the workspace are removed).
+            signal.signal(signal.SIGTERM, _exit_quietly)
+            server.run(sockets=[listening])
     finally:
         workspace.close()
+
+
+def _exit_quietly(signum, frame) -> None:
+    raise SystemExit(0)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise DataError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server there? choose "
+                        "another --port)") from None
