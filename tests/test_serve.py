@@ -467,7 +467,7 @@ def test_kill_9_during_ingests_loses_nothing_acknowledged(built, tmp_path, rules
         process, url = start(path)
         stop = threading.Event()
 
-        def stream():
+        def stream(url: str, stop: threading.Event) -> None:
             nonlocal batch
             while not stop.is_set():
                 batch += 1
@@ -484,7 +484,7 @@ def test_kill_9_during_ingests_loses_nothing_acknowledged(built, tmp_path, rules
                 if status == 200:
                     acknowledged.add(k)
 
-        thread = threading.Thread(target=stream)
+        thread = threading.Thread(target=stream, args=(url, stop))
         thread.start()
         time.sleep(rng.uniform(0.05, 0.8))
         os.kill(process.pid, signal.SIGKILL)

@@ -214,6 +214,19 @@ class Service:
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
         self.lock = threading.Lock()
+        self._published = None  # (version, compiled, as_of): read once, forgotten after every write
+
+    def published(self) -> tuple:
+        """The published version, its compiled rules and the workspace's date. Every write goes
+        through this server, so they change only when it writes (`forget`); the scoring call
+        must not pay three DuckDB queries to learn them again."""
+        if self._published is None:
+            ws = self.workspace
+            self._published = (ws.published, ws.compiled, ws.as_of or dt.date.today())
+        return self._published
+
+    def forget(self) -> None:
+        self._published = None
 
     def warm(self) -> None:
         """Compile (or load from the cache) the published kernels now, not on the first request."""
@@ -229,7 +242,7 @@ class Service:
     def score(self, request) -> dict:
         ws = self.workspace
         body = json_object(request.body, {"accounts": (list,), "leads": (list,)})
-        compiled = ws.compiled
+        version, compiled, day = self.published()
         schema = compiled.model.schema
         account_fields = schema.of_kind("account")
         accounts = records_table(body["accounts"], "accounts", schema) if "accounts" in body else None
@@ -249,7 +262,6 @@ class Service:
                 stored = stored.select([c for c in stored.column_names
                                         if c == ACCOUNT_KEY or schema.get(c) is not None and schema.get(c).kind == "account"])
                 accounts = stored if accounts is None else pa.concat_tables([accounts, stored], promote_options="default")
-        day = ws.as_of or dt.date.today()
         if inline:  # a flat lead table: each lead with its account's fields (an inbound lead may know no account id)
             owners = leads.column(ACCOUNT_KEY)
             unnamed = pc.is_null(owners)
@@ -269,11 +281,11 @@ class Service:
                 row["explanation"] = result.explain(account_id=row[ACCOUNT_KEY]).to_dict()
             for row in out_leads:
                 row["explanation"] = result.explain(lead_id=row[LEAD_KEY]).to_dict()
-        return {"as_of": day, "version": ws.published.number, "accounts": out_accounts, "leads": out_leads}
+        return {"as_of": day, "version": version.number, "accounts": out_accounts, "leads": out_leads}
 
     def _list(self, kind: str, params) -> dict:
         ws = self.workspace
-        engagement = ws.compiled.model.engagement
+        engagement = self.published()[1].model.engagement
         query = listing.parse(kind, params, tuple(engagement.stages) if engagement is not None else ())
         return listing.page(ws.store, query, self._members(kind, query))
 
@@ -505,7 +517,11 @@ def create_app(workspace: Workspace, token: str, open_reads: bool = True, max_bo
 
             def locked():
                 with service.lock:
-                    return method(call)
+                    try:
+                        return method(call)
+                    finally:
+                        if endpoint.writes:
+                            service.forget()
 
             return JSON(await run_in_threadpool(locked))
 
