@@ -843,7 +843,7 @@ def demo(rules_path, n_accounts, out_dir, as_of) -> None:
 
 
 @cli.command()
-@click.option("--db", required=True, type=click.Path(), help="The workspace to serve.")
+@WORKSPACE
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="The address to listen on; anything but loopback needs --token.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))

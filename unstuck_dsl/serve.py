@@ -24,6 +24,7 @@ import logging
 import signal
 import socket
 import threading
+from pathlib import Path
 
 import attrs
 import numpy as np
@@ -566,6 +567,8 @@ def run(path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | N
     if not is_loopback(host) and not token:
         raise DataError(f"--host {host} is not loopback: anyone who can reach it could read the workspace; give "
                         "--token (or UNSTUCK_TOKEN) to bind there")
+    if not Path(path).is_file():  # a mistyped --db must not start a server over a new, empty workspace
+        raise DataError(f"{path}: no such workspace; make one with `unstuck ingest` or `unstuck publish`")
     made = None
     if not token:
         token = made = make_token()
