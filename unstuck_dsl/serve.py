@@ -242,6 +242,7 @@ class Service:
 
     def score(self, request) -> dict:
         ws = self.workspace
+        explain = _flag(request.params, "explain")
         body = json_object(request.body, {"accounts": (list,), "leads": (list,)})
         version, compiled, day = self.published()
         schema = compiled.model.schema
@@ -271,7 +272,6 @@ class Service:
                                     as_of=day, missing_columns="unknown")
         else:
             result = compiled.score(accounts, leads, as_of=day, missing_columns="unknown")
-        explain = _flag(request.params, "explain")
         out_accounts = [row for row in _rows(result.accounts) if row[ACCOUNT_KEY] in given_accounts]
         out_leads = _rows(result.leads) if leads is not None else []
         for row in out_leads:
