@@ -170,7 +170,7 @@ def test_example_workspace_checks_clean():
     result = run_cli("check", "rules")
     assert_no_crash(result)
     assert result.exit_code == 0
-    assert result.output.startswith("ok: 3 files, 3 ICPs, 4 Personas")
+    assert result.output.startswith("ok: 5 files, 3 ICPs, 4 Personas")  # three of rules, two of rule tests
 
 
 # ---- the CLI's other failures: one clear line, exit 1, no traceback -----------------------------

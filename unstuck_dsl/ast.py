@@ -354,6 +354,102 @@ class Engagement:
     stages: tuple[StageLevel, ...]
 
 
+# ---- rule tests: `test "name" { ... }`, in `*.test.ust` files; checked, never scored --------------
+
+
+class Outcome(enum.StrEnum):
+    """A parameter's three-valued outcome on a record, as a test expects it."""
+
+    TRUE = "true"
+    FALSE = "false"
+    UNKNOWN = "unknown"
+
+
+@node
+class AsOf:
+    day: dt.date
+
+
+@node
+class GivenField:
+    """One field value of a test's record; a set field is given as a tuple of values."""
+
+    name: str
+    value: Value | tuple[Value, ...]
+
+
+@node
+class GivenRecord:
+    """`account { ... }` or `lead { ... }` in a test: a field not given is unknown."""
+
+    kind: RecordKind = _vocabulary(RecordKind)
+    fields: tuple[GivenField, ...]
+
+
+@node
+class GivenSignal:
+    """`signal TYPE DATE`: an engagement signal of the test's lead (or account, without a lead)."""
+
+    code: str
+    day: dt.date
+
+
+@node
+class ExpectIcp:
+    """`expect icp CODE`, or `expect no icp` (code None)."""
+
+    code: str | None
+
+
+@node
+class ExpectPersona:
+    """`expect persona CODE` (`no_persona_fit` included)."""
+
+    code: str
+
+
+@node
+class ExpectColumn:
+    """`expect icp_score >= 80`: a score column compared as an audience condition compares it."""
+
+    column: str
+    op: str
+    value: Value
+
+
+@node
+class ExpectAudience:
+    """`expect audience CODE` / `expect not audience CODE`."""
+
+    code: str
+    member: bool = True
+
+
+@node
+class ExpectParam:
+    """`expect [ICP[.PERSONA]] "Label" true|false|unknown`: one parameter's outcome. `owner` is
+    what was written (empty when nothing was); the checker resolves it to (ICP,) or (ICP, Persona)."""
+
+    owner: tuple[str, ...]
+    label: str
+    outcome: Outcome = _vocabulary(Outcome)
+
+
+Expectation = Union[ExpectIcp, ExpectPersona, ExpectColumn, ExpectAudience, ExpectParam]
+
+
+@node
+class RuleTest:
+    name: str
+    as_of: AsOf | None
+    records: tuple[GivenRecord, ...]
+    signals: tuple[GivenSignal, ...]
+    expectations: tuple[Expectation, ...]
+
+    def record(self, kind: str) -> GivenRecord | None:
+        return next((r for r in self.records if r.kind == kind), None)
+
+
 @node
 class TitleMeaning:
     """One meaning of a `titles` entry: `function "RevOps"`, `seniority "VP"`, `means "..."`
@@ -377,7 +473,7 @@ class TitlesBlock:
     entries: tuple[TitleEntry, ...]
 
 
-Declaration = Union[FieldsBlock, RegionDecl, Icp, PersonaTemplate, Audience, Engagement, TitlesBlock]
+Declaration = Union[FieldsBlock, RegionDecl, Icp, PersonaTemplate, Audience, Engagement, TitlesBlock, RuleTest]
 
 
 @node

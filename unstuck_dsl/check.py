@@ -140,11 +140,16 @@ class _Checker:
                             self.fields[name].span, "reserved name", "rename the field; audiences read engagement under this name")
         audiences = self.check_audiences([d for d in declarations if isinstance(d, ast.Audience)], schema, icps,
                                          engagement)
-        # The rules as written, printed: layout and comments do not change the content hash.
+        # Tests are checked against rules without errors: a broken parameter would make knock-on errors.
+        tests = () if self.errors else self.check_tests([d for d in declarations if isinstance(d, ast.RuleTest)], icps,
+                                                        audiences, engagement)
+        # The rules as written, printed: layout and comments do not change the content hash, and
+        # neither do tests, which score nothing.
         written = workspace.files if workspace.as_written is None else workspace.as_written
-        source_text = "\n".join(print_file(f) for f in written)
+        source_text = "\n".join(print_file(f) for f in _without_tests(written))
         titles = self.check_titles([d for d in declarations if isinstance(d, ast.TitlesBlock)])
-        return model.Ruleset(schema, tuple(icps), audiences, engagement, source_text=source_text, titles=titles)
+        return model.Ruleset(schema, tuple(icps), audiences, engagement, source_text=source_text, tests=tests,
+                             titles=titles)
 
     def check_titles(self, blocks) -> TitleReader:
         """The ruleset's title reader: the shipped vocabulary plus the `titles` blocks' entries."""
@@ -307,6 +312,76 @@ class _Checker:
             out.append(model.Audience(audience.code, audience.display_name or audience.code, condition,
                                       span=audience.span))
         return tuple(out)
+
+    # ---- rule tests -------------------------------------------------------------------------------
+
+    def check_tests(self, tests, icps, audiences, engagement) -> tuple[ast.RuleTest, ...]:
+        """Check each test's records like data the rules read and its expectations against the
+        declared names; a parameter's owner is resolved (`("mm_saas",)`, `("mm_saas", "vp_sales")`).
+        Returns the tests without errors, as checked."""
+        out = []
+        for test in tests:
+            errors = self.errors
+            if test.as_of is None:
+                self.report(Code.E082, f"test \"{test.name}\" has no `as_of` date", test.span, "no date",
+                            "add e.g. `as_of 2026-11-26`: `within` and `ago` count from it, so a test needs one")
+            kinds: dict[str, ast.Span] = {}
+            for record in test.records:
+                first = _seen_before(kinds, record.kind, record.span)
+                if first is not None:
+                    self.report(Code.E082, f"a test has one `{record.kind}` block", record.span, "second block",
+                                f"the first is at {first}; another record is another test")
+                    continue
+                self.check_given(record)
+            for signal in test.signals:
+                if engagement is None:
+                    self.report(Code.E082, "a signal in a test, but the rules declare no engagement", signal.span, "",
+                                "declare the signal types in an `engagement { ... }` block")
+                    break
+                if engagement.signal_index(signal.code) is None:
+                    declared = [g.code for g in engagement.signals]
+                    self.report(Code.E081, f"unknown signal type `{signal.code}`", signal.span, "not a declared signal",
+                                did_you_mean(signal.code, declared) or "declared: " + ", ".join(declared))
+            checker = _ExpectationChecker(self, test, icps, audiences, engagement)
+            expectations = tuple(checker.check(e) for e in test.expectations)
+            if self.errors == errors:
+                out.append(attrs.evolve(test, expectations=expectations))
+        return tuple(out)
+
+    def check_given(self, record: ast.GivenRecord) -> None:
+        """A test's record: declared fields of its kind, each once, each value of the field's type."""
+        given: dict[str, ast.Span] = {}
+        for item in record.fields:
+            first = _seen_before(given, item.name, item.span)
+            if first is not None:
+                self.report(Code.E080, f"`{item.name}` is given twice", item.span, "second value",
+                            f"the first is at {first}")
+                continue
+            field = self.fields.get(item.name)
+            if field is None:
+                if item.name not in self.invalid_fields:
+                    candidates = [f.name for f in self.fields.values() if f.kind == record.kind]
+                    self.report(Code.E012, f"unknown field `{item.name}`", item.span, f"not a declared {record.kind} field",
+                                did_you_mean(item.name, candidates) or f"declare it in `{record.kind} fields {{ ... }}`")
+                continue
+            if field.kind != record.kind:
+                self.report(Code.E080, f"`{item.name}` is {_a(field.kind)} field", item.span, f"not {_a(record.kind)} field",
+                            f"give it in the test's `{field.kind} {{ ... }}`")
+                continue
+            if (field.type.name == "set") != isinstance(item.value, tuple):
+                self.report(Code.E080, f"`{item.name}` is {_a(field.type.describe())} field", item.span,
+                            "a set is given in braces" if field.type.name == "set" else "a single value, not a set",
+                            f'write e.g. `{item.name}: {{"Snowflake", "Okta"}}` (`{{}}` for none)' if field.type.name == "set"
+                            else f"write one value, e.g. `{item.name}: {_EXAMPLE_VALUE.get(field.type.name, chr(34) + 'Series B' + chr(34))}`")
+                continue
+            for value in item.value if isinstance(item.value, tuple) else (item.value,):
+                if isinstance(value, ast.NameValue):
+                    self.report(Code.E031, f"`{value.name}` is not a value", value.span, "a bare name",
+                                f'put text in double quotes: "{value.name}"')
+                elif _literal_fits(self.report, item.name, field.type, value, "give it") and field.type.name == "int" \
+                        and value.value != value.value.to_integral_value():
+                    self.report(Code.E031, f"`{item.name}` is an int field, but this is a fraction", value.span,
+                                "not a whole number", f"give a whole number, e.g. `{item.name}: {value.value:.0f}`")
 
     # ---- declarations ---------------------------------------------------------------------------
 
@@ -557,19 +632,7 @@ class _ConditionChecker:
                 self.report(Code.E031, f"`{value.name}` is not a value", value.span, "a bare name",
                             f'put text in double quotes: "{value.name}"')
             return None
-        expected = {"category": ast.StringValue, "text": ast.StringValue, "ordinal": ast.StringValue,
-                    "set": ast.StringValue, "number": ast.NumberValue, "int": ast.NumberValue,
-                    "date": ast.DateValue, "bool": ast.BoolValue}[field_type.name]
-        if not isinstance(value, expected):
-            example = _EXAMPLE_VALUE.get(field_type.name, '"Series B"')
-            if field_type.name == "ordinal":
-                example = f'"{field_type.levels[-1]}"'
-            self.report(Code.E031, f"`{ref.name}` is {_a(field_type.name)} field, but this is {_LITERAL_KIND[type(value)]}",
-                        value.span, f"not {_a(field_type.name)}", f"compare it with {_a(field_type.name)}, e.g. {example}")
-            return None
-        if field_type.name == "ordinal" and value.value not in field_type.levels:
-            hint = did_you_mean(value.value, field_type.levels) or "levels are " + ", ".join(f'"{lv}"' for lv in field_type.levels)
-            self.report(Code.E032, f"\"{value.value}\" is not a level of `{ref.name}`", value.span, "undeclared level", hint)
+        if not _literal_fits(self.report, ref.name, field_type, value, "compare it with"):
             return None
         if holds_countries(ref.name) and field_type.name in ("category", "text", "set") \
                 and not _is_country_code(value.value, field_type):
@@ -705,9 +768,45 @@ class _ConditionChecker:
         return c
 
 
+_LITERAL_OF_TYPE = {"category": ast.StringValue, "text": ast.StringValue, "ordinal": ast.StringValue,
+                    "set": ast.StringValue, "number": ast.NumberValue, "int": ast.NumberValue,
+                    "date": ast.DateValue, "bool": ast.BoolValue}
+
+
+def _literal_fits(report, name: str, field_type: FieldType, value: ast.Value, verb: str) -> bool:
+    """Whether a literal (not a bare name) is a value of the field's type, reporting it if not:
+    the kind of literal (E031), an ordinal's level (E032)."""
+    if not isinstance(value, _LITERAL_OF_TYPE[field_type.name]):
+        example = _EXAMPLE_VALUE.get(field_type.name, '"Series B"')
+        if field_type.name == "ordinal":
+            example = f'"{field_type.levels[-1]}"'
+        report(Code.E031, f"`{name}` is {_a(field_type.name)} field, but this is {_LITERAL_KIND[type(value)]}",
+               value.span, f"not {_a(field_type.name)}", f"{verb} {_a(field_type.name)}, e.g. {example}")
+        return False
+    if field_type.name == "ordinal" and value.value not in field_type.levels:
+        hint = did_you_mean(value.value, field_type.levels) or "levels are " + ", ".join(f'"{lv}"' for lv in field_type.levels)
+        report(Code.E032, f"\"{value.value}\" is not a level of `{name}`", value.span, "undeclared level", hint)
+        return False
+    return True
+
+
 def _is_country_code(value: str, field_type: FieldType) -> bool:
     """Category and set values match exactly; a text field compares case-insensitively."""
     return (value.strip().upper() if field_type.name == "text" else value) in COUNTRY_CODES
+
+
+def _seen_before(seen: dict, key, span):
+    """Where `key` was seen first, or None when this is the first time (then it is noted)."""
+    first = seen.setdefault(key, span)
+    return None if first is span else first
+
+
+def _without_tests(files):
+    """The rule files with their tests left out (a file of tests only, left out whole)."""
+    for rule_file in files:
+        kept = tuple(d for d in rule_file.declarations if not isinstance(d, ast.RuleTest))
+        if kept or not rule_file.declarations:
+            yield attrs.evolve(rule_file, declarations=kept)
 
 
 def _rule_predicates(rules):
@@ -746,3 +845,124 @@ def _declared_names(declarations):
         elif isinstance(d, ast.Engagement):
             yield from (("signal", s.code, s.span) for s in d.signals)
             yield from (("stage", s.name, s.span) for s in d.stages)
+
+
+# The score columns a test compares (`expect icp_score >= 80`); codes have their own forms.
+_EXPECTED_COLUMNS = ("icp_score", "icp_band", "persona_score", "persona_band", "engagement_score", "stage")
+
+
+@attrs.define
+class _ExpectationChecker:
+    """The expectations of one test against the checked ICPs, Personas, audiences and engagement."""
+
+    checker: _Checker
+    test: ast.RuleTest
+    icps: list[model.Icp]
+    audiences: tuple[model.Audience, ...]
+    engagement: model.Engagement | None
+
+    def report(self, *args) -> None:
+        self.checker.report(*args)
+
+    def check(self, e):
+        method = getattr(self, "check_" + type(e).__name__)
+        return method(e)
+
+    def needs_lead(self, e, what: str) -> None:
+        if self.test.record("lead") is None:
+            self.report(Code.E082, f"{what} is a lead's, and the test gives no lead", e.span, "",
+                        "add `lead { ... }` with the lead's fields (an empty one is a lead with every field unknown)")
+
+    def check_ExpectIcp(self, e: ast.ExpectIcp):
+        codes = [i.code for i in self.icps]
+        if e.code is not None and e.code not in codes:
+            self.report(Code.E081, f"no ICP is called `{e.code}`", e.span, "unknown ICP",
+                        did_you_mean(e.code, codes) or "ICPs: " + ", ".join(codes))
+        return e
+
+    def check_ExpectPersona(self, e: ast.ExpectPersona):
+        self.needs_lead(e, "a Persona")
+        codes = sorted({p.code for i in self.icps for p in i.personas} | {model.NO_PERSONA_FIT})
+        if e.code not in codes:
+            self.report(Code.E081, f"no Persona is called `{e.code}`", e.span, "unknown Persona",
+                        did_you_mean(e.code, codes) or "Personas: " + ", ".join(codes))
+        return e
+
+    def check_ExpectColumn(self, e: ast.ExpectColumn):
+        if e.column not in _EXPECTED_COLUMNS:
+            hint = {"icp_code": "write `expect icp CODE` (or `expect no icp`)",
+                    "persona_code": "write `expect persona CODE`"}.get(e.column)
+            self.report(Code.E081, f"`{e.column}` is not a score column a test can expect", e.span, "",
+                        hint or did_you_mean(e.column, _EXPECTED_COLUMNS) or "columns: " + ", ".join(_EXPECTED_COLUMNS))
+            return e
+        if e.column in ENGAGEMENT_FIELDS and self.engagement is None:
+            self.report(Code.E082, f"`{e.column}` is engagement's, and the rules declare no engagement", e.span, "",
+                        "declare signal types and stages in an `engagement { ... }` block")
+            return e
+        if e.column.startswith("persona_"):
+            self.needs_lead(e, f"`{e.column}`")
+        fields = {f.name: f for f in audience_schema(Schema(tuple(self.checker.fields.values())), self.engagement).fields}
+        compare = ast.Compare(ast.FieldRef(e.column, span=e.span), e.op, e.value, span=e.span)
+        _ConditionChecker(self.checker, fields, set(), {}, "any", f"test \"{self.test.name}\"").check(compare)
+        return e
+
+    def check_ExpectAudience(self, e: ast.ExpectAudience):
+        codes = [a.code for a in self.audiences]
+        if e.code not in codes:
+            self.report(Code.E081, f"no audience is called `{e.code}`", e.span, "unknown audience",
+                        did_you_mean(e.code, codes) or ("audiences: " + ", ".join(codes) if codes else "the rules declare none"))
+        return e
+
+    def check_ExpectParam(self, e: ast.ExpectParam):
+        """Resolve the parameter's owner: as written, else the one ICP or Persona with a
+        parameter of this label (among the test's expected ICP and Persona, when it names them)."""
+        owners = self.owners(e)
+        if owners is None:
+            return e
+        having = [owner for owner, rule in owners if any(p.name == e.label for p in rule.params)]
+        if len(having) == 1:
+            if len(having[0]) == 2:
+                self.needs_lead(e, "a Persona's parameter")
+            return attrs.evolve(e, owner=having[0])
+        if having:
+            written = ", ".join(".".join(o) for o in having)
+            self.report(Code.E081, f"\"{e.label}\" is a parameter of {written}", e.span, "which one?",
+                        f"name the owner: `expect {'.'.join(having[0])} {quote(e.label)} {e.outcome}`")
+            return e
+        labels = sorted({p.name for _, rule in owners for p in rule.params})
+        where = "" if not e.owner else f" of {'.'.join(e.owner)}"
+        self.report(Code.E081, f"no parameter{where} is called \"{e.label}\"", e.span, "unknown parameter",
+                    did_you_mean(e.label, labels) or "parameters: " + ", ".join(f'"{n}"' for n in labels[:12]))
+        return e
+
+    def owners(self, e: ast.ExpectParam):
+        """The (owner, rule) pairs the label may belong to, or None when the written owner is unknown."""
+        icps = {i.code: i for i in self.icps}
+        if e.owner:
+            icp = icps.get(e.owner[0])
+            if icp is None:
+                self.report(Code.E081, f"no ICP is called `{e.owner[0]}`", e.span, "unknown ICP",
+                            did_you_mean(e.owner[0], icps) or "ICPs: " + ", ".join(icps))
+                return None
+            if len(e.owner) == 1:
+                return [((icp.code,), icp)]
+            persona = icp.persona(e.owner[1])
+            if persona is None:
+                codes = [p.code for p in icp.personas]
+                self.report(Code.E081, f"ICP `{icp.code}` has no Persona `{e.owner[1]}`", e.span, "unknown Persona",
+                            did_you_mean(e.owner[1], codes) or "its Personas: " + (", ".join(codes) or "none"))
+                return None
+            return [((icp.code, persona.code), persona)]
+        # Among the ICP and Persona the test expects, when it names ones that exist.
+        expected_icp = next((x.code for x in self.test.expectations if isinstance(x, ast.ExpectIcp)
+                             and x.code in icps), None)
+        personas = {p.code for i in self.icps if expected_icp in (None, i.code) for p in i.personas}
+        expected_persona = next((x.code for x in self.test.expectations if isinstance(x, ast.ExpectPersona)
+                                 and x.code in personas), None)
+        pairs = []
+        for icp in self.icps:
+            if expected_icp not in (None, icp.code):
+                continue
+            pairs.append(((icp.code,), icp))
+            pairs.extend(((icp.code, p.code), p) for p in icp.personas if expected_persona in (None, p.code))
+        return pairs

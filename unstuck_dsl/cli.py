@@ -26,6 +26,7 @@ from .diagnostics import RuleError, json_report, render_all, sarif_report
 from .diff import compare
 from .kernel import KernelCacheWarning
 from .output import REPORT_FORMATS, OutputError, check_destinations, write_table, write_text
+from .printer import quote as ast_quote
 from .render import print_composition, print_demo, print_diff, print_explanation, print_insights, print_members
 from .source import SourceError, read_sources
 from .store import Store, WorkspaceBusy
@@ -223,6 +224,64 @@ def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> No
     click.echo(f"{_count(len(changed), 'file')} {done}, {len(sources) - len(changed)} unchanged", err=True)
     if check_only and changed:
         sys.exit(1)
+
+
+@cli.command(name="test")
+@click.argument("rules", type=click.Path())
+@click.option("--coverage", "show_coverage", is_flag=True, help="Print what the tests saw of each ICP, Persona and "
+              "parameter: qualify / not qualify, true / false / unknown.")
+@click.option("--coverage-json", "coverage_json", type=click.Path(), help="Write the coverage (and each test's "
+              "result) as JSON to this file.")
+@click.option("--min-coverage", type=click.FloatRange(0, 100), help="Fail (exit 1) when coverage is below this "
+              "percentage.")
+@user_errors
+def test_command(rules: str, show_coverage: bool, coverage_json: str | None, min_coverage: float | None) -> None:
+    """Run the rule tests in RULES, with coverage.
+
+    The tests are `test` blocks in *.test.ust files, run through the compiled rules. Each failure is printed with the expectation it broke, where the test is, and the drawer of
+    its record; the exit code is 1 when any test fails (or coverage is below --min-coverage)."""
+    from .output import replacing
+    from .ruletests import coverage_lines, run_tests
+
+    compiled = pipeline.compile_rules(rules)
+    if not compiled.model.tests:
+        raise UserError(f"{rules}: no tests; write `test \"name\" {{ ... }}` blocks in *.test.ust files "
+                        "beside the rules (docs/authoring.md)")
+    report = run_tests(compiled)
+    for verdict in report.failed:
+        click.echo(visible(f"FAIL {verdict.test.span}: test {ast_quote(verdict.test.name)}"))
+        for failure in verdict.failures:
+            click.echo(visible(f"  {failure.expectation.span}: expected {failure.expected}"))
+            click.echo(visible(f"    got {failure.got}"))
+        print_explanation(verdict.explanation)
+        click.echo("")
+    if show_coverage:
+        click.echo("\n".join(visible(line) for line in coverage_lines(report.coverage)))
+    if coverage_json:
+        with replacing(coverage_json) as temporary, open(temporary, "w", encoding="utf-8") as out:
+            json.dump(report.to_dict(), out, indent=2, ensure_ascii=False)
+    passed = len(report.outcomes) - len(report.failed)
+    click.echo(f"{_count(len(report.outcomes), 'test')}: {passed} passed, {len(report.failed)} failed")
+    too_low = min_coverage is not None and report.coverage.percent < min_coverage
+    if too_low:
+        click.echo(f"failed: coverage {report.coverage.percent:.1f}% is below --min-coverage {min_coverage:g}%")
+    if report.failed or too_low:
+        sys.exit(1)
+
+
+@cli.command(name="lsp")
+@click.option("--stdio", is_flag=True, help="Speak over stdin / stdout (the only way; accepted because editors pass it).")
+@click.option("--sample", "sample_path", type=click.Path(exists=True, dir_okay=False),
+              help="A sample of records (.csv, .parquet, .jsonl) whose category values completion offers.")
+@user_errors
+def lsp_command(stdio: bool, sample_path: str | None) -> None:
+    """The language server for editors, over stdio.
+
+    Diagnostics, hover, definitions, references, completion, formatting and rename for rule
+    files; editors start it."""
+    from .lsp import serve
+
+    serve(sample_path)
 
 
 @cli.command(name="compile")

@@ -90,6 +90,11 @@ class Code(enum.StrEnum):
     E064 = "E064", "A stage named twice"
     E070 = "E070", "The ICPs, or the Personas, read more than 100 distinct fields (see Limits below)"
     E071 = "E071", "More than 20,000 conditions in all ICPs and Personas together (see Limits below)"
+    E080 = "E080", "A test's record gives a field of the other record kind, or one field twice, or a set field without `{...}`"
+    E081 = "E081", ("A test names an ICP, Persona, audience, signal type, parameter or score column that does not "
+                    "exist, or a parameter label more than one ICP or Persona has")
+    E082 = "E082", ("A test without `as_of`, with two `as_of`, `account` or `lead` blocks, or expecting what it gives "
+                    "nothing for (a Persona without a lead, engagement without an engagement block)")
     E090 = "E090", "A `titles` entry names a function or sub-function the title vocabulary does not know"
     E091 = "E091", "A `titles` entry names a seniority the title vocabulary does not know"
     E092 = "E092", ("A `titles` entry that cannot be read: a phrase without words, `means` or `changes` on more than "

@@ -99,6 +99,8 @@ class Ruleset:
     audiences: tuple[Audience, ...] = ()
     engagement: Engagement | None = None
     source_text: str = attrs.field(eq=False, repr=False, default="")
+    # The workspace's rule tests (`ast.RuleTest`, checked): `unstuck test` runs them, scoring never does.
+    tests: tuple = attrs.field(eq=False, repr=False, default=())
     # How this ruleset reads titles: the shipped vocabulary plus the workspace's `titles` block.
     titles: TitleReader = attrs.field(default=SHIPPED, repr=False)
 

@@ -12,6 +12,7 @@ import os
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 
+import attrs
 import lark
 from lark import Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
@@ -344,6 +345,61 @@ class _ToAst(Transformer):
 
     def unknown_rule(self, meta, effect):
         return str(effect)
+
+    # -- rule tests
+    def test_decl(self, meta, name, *members):
+        def of(kind):
+            return tuple(m for m in members if isinstance(m, kind))
+
+        as_of = of(ast.AsOf)
+        if len(as_of) > 1:
+            raise _Invalid(Diagnostic(Code.E082, "a test has one `as_of` date", as_of[1].span, "second date",
+                                      f"the first is at {as_of[0].span}; write each date's records in a test of their own"))
+        expectations = tuple(m for m in members if not isinstance(m, (ast.AsOf, ast.GivenRecord, ast.GivenSignal)))
+        return ast.RuleTest(unquote(name), as_of[0] if as_of else None, of(ast.GivenRecord), of(ast.GivenSignal),
+                            expectations, span=self._span(meta))
+
+    def test_as_of(self, meta, date):
+        return ast.AsOf(self.date_value(meta, date).value, span=self._span(meta))
+
+    def test_record(self, meta, kind, *fields):
+        return ast.GivenRecord(str(kind), fields, span=self._span(meta))
+
+    def test_field(self, meta, name, value):
+        return ast.GivenField(str(name), value, span=self._span(meta))
+
+    def test_empty_set(self, meta):
+        return ()
+
+    def test_set(self, meta, *values):
+        return values
+
+    def test_signal(self, meta, code, date):
+        return ast.GivenSignal(str(code), self.date_value(meta, date).value, span=self._span(meta))
+
+    def test_expect(self, meta, expectation):
+        return attrs.evolve(expectation, span=self._span(meta))
+
+    def expect_icp(self, meta, code):
+        return ast.ExpectIcp(str(code), span=self._span(meta))
+
+    def expect_no_icp(self, meta):
+        return ast.ExpectIcp(None, span=self._span(meta))
+
+    def expect_persona(self, meta, code):
+        return ast.ExpectPersona(str(code), span=self._span(meta))
+
+    def expect_column(self, meta, column, op, value):
+        return ast.ExpectColumn(str(column), str(op), value, span=self._span(meta))
+
+    def expect_audience(self, meta, negated, code):
+        return ast.ExpectAudience(str(code), negated is None, span=self._span(meta))
+
+    def expect_param(self, meta, owner, label, outcome):
+        return ast.ExpectParam(owner or (), unquote(label), str(outcome), span=self._span(meta))
+
+    def test_owner(self, meta, icp, persona):
+        return (str(icp),) if persona is None else (str(icp), str(persona))
 
     # -- conditions
     def or_(self, meta, *conditions):

@@ -279,7 +279,43 @@ def declaration_lines(declaration, readable: bool = False) -> list[Line]:
     if isinstance(declaration, ast.Audience):
         head = "audience " + _header(declaration.code, declaration.display_name, None)
         return [Line(0, f"{head} {{ {print_condition(declaration.condition, readable=readable)} }}", (declaration,))]
+    if isinstance(declaration, ast.RuleTest):
+        return _block(f"test {quote(declaration.name)}", declaration, _test_lines(declaration, readable), 0)
     raise TypeError(f"not a declaration: {declaration!r}")
+
+
+def _given_value(value, readable: bool) -> str:
+    # A set is always in braces: a lone bare name in braces is not the name (a region) here.
+    if isinstance(value, tuple):
+        return "{" + ", ".join(print_value(v, readable) for v in value) + "}"
+    return print_value(value, readable)
+
+
+def print_expectation(e) -> str:
+    """An expectation of a test as written after `expect`."""
+    if isinstance(e, ast.ExpectIcp):
+        return "no icp" if e.code is None else f"icp {e.code}"
+    if isinstance(e, ast.ExpectPersona):
+        return f"persona {e.code}"
+    if isinstance(e, ast.ExpectColumn):
+        return f"{e.column} {e.op} {print_value(e.value)}"
+    if isinstance(e, ast.ExpectAudience):
+        return ("" if e.member else "not ") + f"audience {e.code}"
+    if isinstance(e, ast.ExpectParam):
+        owner = ".".join(e.owner) + " " if e.owner else ""
+        return f"{owner}{quote(e.label)} {e.outcome}"
+    raise TypeError(f"not an expectation: {e!r}")
+
+
+def _test_lines(test: ast.RuleTest, readable: bool) -> list[Line]:
+    """A test's members in one order: the date, the records, the signals, the expectations."""
+    lines = [Line(1, f"as_of {test.as_of.day.isoformat()}", (test.as_of,))] if test.as_of is not None else []
+    for record in test.records:
+        fields = [Line(2, f"{f.name}: {_given_value(f.value, readable)}", (f,)) for f in record.fields]
+        lines.extend(_block(str(record.kind), record, fields, 1))
+    lines.extend(Line(1, f"signal {s.code} {s.day.isoformat()}", (s,)) for s in test.signals)
+    lines.extend(Line(1, f"expect {print_expectation(e)}", (e,)) for e in test.expectations)
+    return lines
 
 
 def _title_meaning(meaning: ast.TitleMeaning) -> str:

@@ -556,13 +556,13 @@ class Store:
     def _has(self, table: str) -> bool:
         return bool(self.db.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()[0][0])
 
-    def versions(self) -> list[tuple]:
-        """The published versions, oldest first, as (number, hash, text, published_at, message).
-        A workspace of schema 2 opened read-only (not upgraded) shows the rules it was last scored
-        with as version 1, as the upgrade will number them."""
+    def versions(self, last: bool = False) -> list[tuple]:
+        """The published versions, oldest first (with `last`, only the last), as (number, hash,
+        text, published_at, message). A workspace of schema 2 opened read-only (not upgraded)
+        shows the rules it was last scored with as version 1, as the upgrade will number them."""
         if self._has("versions"):
-            return self.db.execute("SELECT number, hash, text, published_at, message FROM versions "
-                                   "ORDER BY number").fetchall()
+            return self.db.execute("SELECT * FROM (SELECT number, hash, text, published_at, message FROM versions "
+                                   f"ORDER BY number DESC{' LIMIT 1' if last else ''}) ORDER BY number").fetchall()
         if self._has("rulesets"):
             return self.db.execute("SELECT 1, hash, rules, applied_at, 'the rules last applied' FROM rulesets "
                                    "ORDER BY applied_at DESC LIMIT 1").fetchall()

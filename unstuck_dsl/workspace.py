@@ -154,7 +154,7 @@ def canonical_rules(rules) -> tuple[str, object]:
     """The rules as a version stores them, and checked: (canonical text with every comment, the
     model.Ruleset). `rules` is a path (a .ust file or a folder), rule text, or CompiledRules
     (whose comments are gone: its printed text is stored). RuleError when they do not check."""
-    if hasattr(rules, "model"):
+    if _is_compiled(rules):
         return rules.model.source_text, rules.model
     sources = pipeline.sources_of(rules)
     ruleset, diagnostics = pipeline.check_sources(sources)
@@ -165,6 +165,11 @@ def canonical_rules(rules) -> tuple[str, object]:
         text, _ = format_source(source)  # parses: the check above parsed it
         texts.append(f"# {source.name}\n{text}" if len(sources) > 1 else text)
     return "\n".join(texts), ruleset
+
+
+def _is_compiled(rules) -> bool:
+    """Rules given as an `api.CompiledRules` (not imported here: it brings numba)."""
+    return hasattr(rules, "model") and hasattr(rules, "program")
 
 
 def _compiled(ruleset):
@@ -207,7 +212,7 @@ class Workspace:
 
     @property
     def published(self) -> Version | None:
-        versions = self.store.versions()
+        versions = self.store.versions(last=True)
         return Version(*versions[-1]) if versions else None
 
     @property
@@ -236,7 +241,7 @@ class Workspace:
         """Rules given to a command that uses the published ones must be them (in content:
         layout and comments aside); else one line names both and says to publish."""
         version = self._require_published()
-        given = rules.model.content_hash if hasattr(rules, "model") else pipeline.load_ruleset(rules).content_hash
+        given = rules.model.content_hash if _is_compiled(rules) else pipeline.load_ruleset(rules).content_hash
         if given == version.hash:
             return version
         name = name or (str(rules) if pipeline.looks_like_path(rules) else "the rules given")
@@ -254,7 +259,7 @@ class Workspace:
         version and store every new score: one transaction."""
         on_stage("checking and compiling rules")
         text, ruleset = canonical_rules(rules)
-        compiled = rules if hasattr(rules, "model") else _compiled(ruleset)
+        compiled = rules if _is_compiled(rules) else _compiled(ruleset)
         return self._publish(text, ruleset, compiled, message, as_of, dry_run, confirm, on_stage)
 
     def rollback(self, number: int, message: str = "", dry_run: bool = False, confirm=None,
