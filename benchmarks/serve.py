@@ -248,7 +248,7 @@ def table(found: dict[str, float], n: int, seconds: float) -> str:
             unit = "ms"
             lines.append(f"{name:<34} {value:>9.1f} {unit} {target:>7.0f} {unit}  "
                          f"{'met' if value <= target else 'MISSED'}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 def main() -> None:
