@@ -926,6 +926,27 @@ def demo(rules_path, n_accounts, out_dir, as_of) -> None:
         click.echo("sample data written: " + ", ".join(written.values()))
 
 
+@cli.command()
+@WORKSPACE
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on; anything but loopback needs --token.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="The port to listen on (0: any free one; the address is in DB.serve.json).")
+@click.option("--token", envvar="UNSTUCK_TOKEN", help="The token writes need (Authorization: Bearer TOKEN); "
+              "default: a new random one, printed and kept in DB.token (mode 0600) while serving. Env: UNSTUCK_TOKEN.")
+@click.option("--max-body", default=50, show_default=True, type=click.IntRange(1, 4096),
+              help="The largest request body taken, in MB.")
+@user_errors
+def serve(db, host, port, token, max_body) -> None:
+    """Serve a workspace over HTTP (score, ingest, lists).
+
+    The endpoints and their schema: /api/openapi.json; docs/serve.md. While it runs, other unstuck
+    commands on the workspace are told the server's address (DuckDB lets one process hold it)."""
+    from .serve import run  # starlette and uvicorn: loaded by this command only
+
+    run(db, host=host, port=port, token=token, max_body=max_body * 1024 * 1024, say=click.echo)
+
+
 def _keep_freed_memory() -> None:
     """glibc hands large freed blocks back to the system at once, so the next array of that size
     faults its pages in again: a 1M-account run spent about a second of system time so. Keep

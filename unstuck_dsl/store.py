@@ -31,6 +31,7 @@ from . import model
 from .data import SET_SEPARATOR, DataError, _check_columns, _describe, check_unique, read_table, typed_column
 from .pipeline import kernels_loading
 from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS
+from .service.holder import held_by
 
 # 2: records and scores without primary-key indexes (ids are kept unique by ingest);
 # 3: published ruleset versions (`versions`), each score and history row carries its version, and
@@ -236,6 +237,8 @@ class Store:
                 if not any(sign in str(exc).lower() for sign in _BUSY_SIGNS):
                     raise self._workspace_error(exc) or DataError(
                         f"{self.path}: cannot open the workspace ({str(exc).splitlines()[0]})") from None
+                if (server := held_by(self.path)) is not None:  # `unstuck serve` holds it: say where, now
+                    raise WorkspaceBusy(server.busy_message(self.path)) from None
                 if time.monotonic() > deadline:
                     raise WorkspaceBusy(f"workspace busy: another unstuck process is using {self.path}; "
                                         "try again when it has finished") from None
