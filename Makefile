@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test check bench bench-full lint clean
+.PHONY: run test chromium check bench bench-full lint clean
 
 # (Re)create the virtualenv and install the project whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -16,7 +16,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/unstuck demo
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not reachable).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: $(STAMP) chromium
 	$(PY) -m pytest -p no:cacheprovider
 
 check: $(STAMP)

@@ -1,0 +1,181 @@
+// Records: the Leads and Accounts lists. Sorting, filtering, search and cursor paging are the
+// server's (the query runs in DuckDB); the page keeps the view in the address (#/leads?sort=...)
+// and the cursors it has passed, to page back.
+
+import {ApiError, get, post, rowsOf, token} from "./api.js";
+import {bandChip, clear, csv, download, h, say, show, stageChip, stageLabel} from "./dom.js";
+
+export const KINDS = {
+  leads: {kind: "lead", key: "lead_id", label: "Leads", detail: "lead"},
+  accounts: {kind: "account", key: "account_id", label: "Accounts", detail: "account"},
+};
+
+const SCORES = ["icp_score", "persona_score", "engagement_score"];
+const BANDS = ["weak", "partial", "solid", "strong"];
+const STAGES = ["cool", "warm", "in_market", "hot"];
+const FILTERS = ["icp", "persona", "band", "stage", "audience", "q"];
+const PAGE_SIZE = 50;
+
+// The columns a list shows, in order, when the rows carry them.
+const COLUMNS = ["title", "name", "account_id", "icp_code", "icp_score", "icp_band", "persona_code",
+  "persona_score", "persona_band", "engagement_score", "stage"];
+const LABELS = {title: "Title", name: "Name", account_id: "Account", icp_code: "ICP", icp_score: "ICP score",
+  icp_band: "ICP band", persona_code: "Persona", persona_score: "Persona score", persona_band: "Persona band",
+  engagement_score: "Engagement", stage: "Stage"};
+
+// The view's API query: filters, search and sort from the address; `limit`, `cursor` added per page.
+export function listQuery(view) {
+  const params = {};
+  for (const name of FILTERS) if (view[name]) params[name] = view[name];
+  if (view.sort) {
+    params.sort = view.sort;
+    params.order = view.order || "desc";
+  }
+  return params;
+}
+
+export async function fetchPage(page, view, cursor, limit = PAGE_SIZE) {
+  const data = await get(`/api/${page}`, {...listQuery(view), limit, cursor});
+  return {rows: rowsOf(data, page), next: data.next_cursor ?? data.next ?? null, total: data.total ?? null};
+}
+
+export async function render(root, page, view, meta) {
+  const spec = KINDS[page];
+  const state = {cursors: [], cursor: null, selected: new Set()};
+  const heading = h("h1", {}, spec.label);
+  const form = filterForm(page, view, meta);
+  const info = h("p", {class: "muted", id: "list-info"});
+  const holder = h("div", {class: "table-wrap"});
+  const prev = h("button", {type: "button", id: "prev-page", disabled: true}, "← Previous");
+  const next = h("button", {type: "button", id: "next-page", disabled: true}, "Next →");
+  const exportButton = h("button", {type: "button", id: "download-csv"}, "Download this view as CSV");
+  const bulk = h("button", {type: "button", id: "bulk-requalify", disabled: true}, "Re-qualify selected");
+  clear(root).append(heading, form, h("div", {class: "actions"}, bulk, exportButton), info, holder,
+    h("nav", {class: "pager", "aria-label": "Pages of records"}, prev, next));
+
+  const load = async () => {
+    info.textContent = "Loading…";
+    const result = await fetchPage(page, view, state.cursor);
+    state.next = result.next;
+    holder.replaceChildren(listTable(page, spec, result.rows, view, state, bulk));
+    const first = state.cursors.length * PAGE_SIZE + 1;
+    const total = result.total === null ? "" : ` of ${result.total.toLocaleString("en-US")}`;
+    info.textContent = result.rows.length ? `Rows ${first}–${first + result.rows.length - 1}${total}` : `No ${page} match this view.`;
+    prev.disabled = state.cursors.length === 0;
+    next.disabled = !result.next;
+  };
+  next.addEventListener("click", () => {
+    state.cursors.push(state.cursor);
+    state.cursor = state.next;
+    load().catch(say);
+  });
+  prev.addEventListener("click", () => {
+    state.cursor = state.cursors.pop() ?? null;
+    load().catch(say);
+  });
+  exportButton.addEventListener("click", () => downloadView(page, view).catch(say));
+  bulk.addEventListener("click", () => requalify(spec, [...state.selected]).then(load).catch(say));
+  await load();
+}
+
+function filterForm(page, view, meta) {
+  const field = (name, label, control) => h("label", {}, label, control);
+  const choice = (name, values, labels = (v) => v) => h("select", {name, id: `filter-${name}`},
+    h("option", {value: ""}, "any"), values.map((v) => h("option", {value: v, selected: view[name] === v}, labels(v))));
+  const codes = (items) => items.map((i) => i.code);
+  const form = h("form", {class: "filters", role: "search", "aria-label": "Filter the list"},
+    field("q", "Search id or title ", h("input", {name: "q", id: "filter-q", type: "search", value: view.q || ""})),
+    field("icp", "ICP ", choice("icp", codes(meta.icps), (c) => meta.icpName(c))),
+    field("persona", "Persona ", choice("persona", [...new Set(meta.icps.flatMap((i) => codes(i.personas)))].concat(["no_persona_fit"]))),
+    field("band", "Band ", choice("band", BANDS)),
+    page === "leads" ? field("stage", "Stage ", choice("stage", STAGES, stageLabel)) : null,
+    field("audience", "Audience ", choice("audience", meta.audiences.map((a) => a.name))),
+    field("sort", "Sort by ", h("select", {name: "sort", id: "filter-sort"}, h("option", {value: ""}, "id"),
+      SCORES.map((c) => h("option", {value: c, selected: view.sort === c}, LABELS[c])))),
+    field("order", "Order ", h("select", {name: "order", id: "filter-order"},
+      ["desc", "asc"].map((o) => h("option", {value: o, selected: (view.order || "desc") === o}, o === "desc" ? "highest first" : "lowest first")))),
+    h("button", {type: "submit"}, "Apply"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const params = new URLSearchParams([...data.entries()].filter(([, v]) => v !== ""));
+    if (!params.get("sort")) params.delete("order");
+    location.hash = `#/${page}${params.toString() ? "?" + params : ""}`;
+  });
+  return form;
+}
+
+function sortLink(page, view, column) {
+  const order = view.sort === column && (view.order || "desc") === "desc" ? "asc" : "desc";
+  const params = new URLSearchParams(Object.entries({...view, sort: column, order}).filter(([, v]) => v));
+  const arrow = view.sort === column ? ((view.order || "desc") === "desc" ? " ↓" : " ↑") : "";
+  return h("a", {href: `#/${page}?${params}`, class: "sort", "data-sort": column,
+    "aria-sort": view.sort === column ? (view.order === "asc" ? "ascending" : "descending") : null}, LABELS[column] + arrow);
+}
+
+function listTable(page, spec, rows, view, state, bulk) {
+  const present = COLUMNS.filter((c) => c !== spec.key && rows.some((r) => c in r));
+  const all = h("input", {type: "checkbox", "aria-label": "Select every row on this page"});
+  const boxes = [];
+  const refresh = () => {
+    bulk.disabled = state.selected.size === 0 || !token();
+    bulk.textContent = `Re-qualify selected (${state.selected.size})`;
+  };
+  all.addEventListener("change", () => boxes.forEach((b) => {
+    b.checked = all.checked;
+    b.dispatchEvent(new Event("change"));
+  }));
+  const head = h("tr", {}, h("th", {scope: "col"}, all), h("th", {scope: "col"}, spec.key === "lead_id" ? "Lead" : "Account"),
+    present.map((c) => h("th", {scope: "col", class: SCORES.includes(c) ? "num" : null},
+      SCORES.includes(c) ? sortLink(page, view, c) : LABELS[c])));
+  const body = rows.map((row) => {
+    const id = String(row[spec.key]);
+    const box = h("input", {type: "checkbox", "aria-label": `Select ${id}`, "data-id": id, checked: state.selected.has(id)});
+    box.addEventListener("change", () => {
+      if (box.checked) state.selected.add(id); else state.selected.delete(id);
+      refresh();
+    });
+    boxes.push(box);
+    return h("tr", {"data-id": id}, h("td", {}, box),
+      h("th", {scope: "row"}, h("a", {href: `#/${spec.detail}/${encodeURIComponent(id)}`}, id)),
+      present.map((c) => h("td", {class: SCORES.includes(c) ? "num" : null, "data-col": c}, cell(c, row[c]))));
+  });
+  refresh();
+  return h("table", {class: "records", id: "records"}, h("thead", {}, head), h("tbody", {}, body));
+}
+
+function cell(column, value) {
+  if (column.endsWith("_band")) return bandChip(value);
+  if (column === "stage") return stageChip(value && stageLabel(value));
+  return show(value);
+}
+
+// Every page of the view, fetched as the list does and written as CSV in the browser.
+async function downloadView(page, view) {
+  const rows = [];
+  let cursor = null;
+  do {
+    const result = await fetchPage(page, view, cursor, 1000);
+    rows.push(...result.rows);
+    cursor = result.next;
+    say(`Fetched ${rows.length.toLocaleString("en-US")} ${page}…`, "info");
+  } while (cursor);
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  download(`${page}.csv`, csv(columns, rows));
+  say(`Downloaded ${rows.length.toLocaleString("en-US")} ${page} as ${page}.csv`, "info");
+}
+
+export async function requalify(spec, ids) {
+  if (!token()) throw new ApiError(401, "re-qualifying needs the token: open the URL the server printed at start");
+  const report = await post("/api/requalify", {[`${spec.kind}s`]: ids});
+  say(`Re-qualified ${ids.length} ${spec.kind}${ids.length === 1 ? "" : "s"}: ${summary(report)}`, "info");
+  return report;
+}
+
+export function summary(report) {
+  if (!report || typeof report !== "object") return show(report);
+  if (typeof report.summary === "string") return report.summary;
+  if (typeof report.message === "string") return report.message;
+  const parts = Object.entries(report).filter(([, v]) => typeof v === "number").map(([k, v]) => `${k.replaceAll("_", " ")} ${v}`);
+  return parts.join(", ") || "done";
+}

@@ -1,0 +1,95 @@
+// Rules: the published ruleset's text, highlighted; a draft editor whose diagnostics come from
+// the server's checker as you type; Preview (what would move, applying nothing) and Publish.
+
+import {get, post, token} from "./api.js";
+import {clear, h, say, show, table} from "./dom.js";
+import {refreshMeta} from "./app.js";
+
+const KEYWORDS = new Set(["icp", "persona", "score", "filter", "exclude", "live", "draft", "audience", "from", "field",
+  "fields", "account", "lead", "region", "stage", "signal", "signals", "engagement", "and", "or", "not", "in", "has",
+  "between", "within", "months", "days", "years", "resembles", "is_known", "below", "half_life", "window", "template"]);
+const TOKENS = /(#[^\n]*|\/\/[^\n]*)|("(?:[^"\\\n]|\\.)*")|(\b\d+(?:\.\d+)?\b)|([A-Za-z_][A-Za-z0-9_]*)|(\s+|.)/g;
+
+// Rule text as spans: each token is text in a span with a class, never markup.
+export function highlight(text) {
+  const nodes = [];
+  for (const m of text.matchAll(TOKENS)) {
+    const [all, comment, string, number, word] = m;
+    const kind = comment ? "comment" : string ? "string" : number ? "number" : word && KEYWORDS.has(word) ? "keyword" : null;
+    nodes.push(kind ? h("span", {class: `tok-${kind}`}, all) : all);
+  }
+  return h("pre", {class: "rules-text", id: "published-text"}, h("code", {}, nodes));
+}
+
+function diagnosticsList(diagnostics) {
+  if (!diagnostics.length) return h("p", {class: "ok"}, "No problems.");
+  return h("ul", {class: "diagnostics"}, diagnostics.map((d) => h("li", {class: `diag ${d.severity || "error"}`},
+    h("strong", {}, `${show(d.line)}:${show(d.column)}`), ` ${d.severity || "error"}${d.code ? `[${d.code}]` : ""}: ${d.message}`,
+    d.hint ? h("span", {class: "hint"}, ` hint: ${d.hint}`) : null)));
+}
+
+function diffView(report) {
+  const diff = report.diff || report;
+  const parts = [h("p", {id: "preview-summary"}, show(report.summary || diff.summary || ""))];
+  if (diff.moved !== undefined) parts.push(h("p", {}, "Moved: ", h("strong", {id: "preview-moved"}, String(diff.moved))));
+  for (const [name, rows] of Object.entries(diff)) {
+    if (Array.isArray(rows) && rows.length && typeof rows[0] === "object") {
+      const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))].map((key) => ({key, label: key.replaceAll("_", " ")}));
+      parts.push(h("h3", {}, name.replaceAll("_", " ")), table(columns, rows.slice(0, 50), {class: `diff-${name}`}));
+    }
+  }
+  return parts;
+}
+
+export async function render(root, meta) {
+  const published = await get("/api/rules");
+  const text = published.text || "";
+  const editor = h("textarea", {id: "draft", rows: 24, spellcheck: "false", "aria-label": "Draft ruleset",
+    "aria-describedby": "diagnostics"});
+  editor.value = text;
+  const diagnostics = h("div", {id: "diagnostics", "aria-live": "polite"});
+  const results = h("div", {id: "preview"});
+  const previewButton = h("button", {type: "button", id: "preview-button"}, "Preview");
+  const publishButton = h("button", {type: "button", id: "publish-button", disabled: !token()}, "Publish");
+  const message = h("input", {id: "publish-message", type: "text", placeholder: "What changed and why", "aria-label": "Publish message"});
+  let timer = null;
+  let checked = 0;
+  const check = async () => {
+    const mine = ++checked;
+    const report = await post("/api/check", {rules: editor.value});
+    if (mine === checked) diagnostics.replaceChildren(diagnosticsList(report.diagnostics || []));
+  };
+  editor.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => check().catch(say), 250);
+  });
+  previewButton.addEventListener("click", async () => {
+    try {
+      results.replaceChildren(h("p", {class: "muted"}, "Computing what would move…"));
+      results.replaceChildren(...diffView(await post("/api/publish", {rules: editor.value, dry_run: true})));
+    } catch (error) {
+      results.replaceChildren();
+      say(error);
+    }
+  });
+  publishButton.addEventListener("click", async () => {
+    try {
+      const report = await post("/api/publish", {rules: editor.value, message: message.value});
+      say(`Published: ${show(report.summary || report.message || (report.version && report.version.number))}`, "info");
+      refreshMeta();
+      location.hash = "#/rules";
+    } catch (error) {
+      say(error);
+    }
+  });
+  const version = published.version || {};
+  clear(root).append(h("h1", {}, "Rules"),
+    h("p", {class: "muted"}, `Published: version ${show(version.number ?? version)}`, version.message ? ` — ${version.message}` : "",
+      version.published_at ? ` (${version.published_at})` : ""),
+    h("details", {open: true}, h("summary", {}, "Published ruleset"), highlight(text)),
+    h("h2", {}, "Draft a change"), editor, diagnostics,
+    h("div", {class: "actions"}, previewButton, message, publishButton,
+      token() ? null : h("span", {class: "muted"}, " Publishing needs the token.")),
+    results);
+  check().catch(say);
+}
