@@ -87,9 +87,11 @@ class CompiledRules:
     def source(self, layouts: dict[str, str]) -> str:
         return codegen.generate(self.program, layouts)
 
-    def audience_kernels(self, code: str, layouts: dict[str, str]) -> tuple[ir.AudienceProgram, KernelModule]:
-        """The lowered program and compiled kernel of one audience, for one data layout."""
-        audience = self.model.audience(code)
+    def audience_kernels(self, code: str, layouts: dict[str, str],
+                         audience: model.Audience | None = None) -> tuple[ir.AudienceProgram, KernelModule]:
+        """The lowered program and compiled kernel of one audience, for one data layout: a
+        declared one, or `audience`, checked against these rules (its code names it in the cache)."""
+        audience = audience or self.model.audience(code)
         if audience is None:
             known = [a.code for a in self.model.audiences]
             hint = did_you_mean(code, known) or ("audiences: " + ", ".join(known) if known else "the rules declare none")
@@ -349,11 +351,12 @@ class ScoreResult:
         """The members of an audience: the rows of `table()` whose records meet its condition."""
         return self.table().filter(pa.array(self.audience_membership(code) == ir.TRUE))
 
-    def audience_membership(self, code: str) -> np.ndarray:
+    def audience_membership(self, code: str, audience: model.Audience | None = None) -> np.ndarray:
         """Per record of `table()`: ir.FALSE / UNKNOWN / TRUE (not a member / unknown, so not a
-        member / member)."""
+        member / member). `audience`: a condition checked against these rules but not declared
+        in them (`audience_kernels`)."""
         records = self.audience_table()
-        program, kernels = self.ruleset.audience_kernels(code, layouts_of([records]))
+        program, kernels = self.ruleset.audience_kernels(code, layouts_of([records]), audience)
         constants = bind_constants(program, self.ruleset.audience_schema, records.columns, self.as_of)
         return match_audience(program, kernels, records, constants)
 

@@ -32,7 +32,11 @@ from .data import SET_SEPARATOR, DataError, _check_columns, _describe, check_uni
 from .pipeline import kernels_loading
 from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS
 
-SCHEMA_VERSION = 2  # 2: records and scores without primary-key indexes (ids are kept unique by ingest)
+# 2: records and scores without primary-key indexes (ids are kept unique by ingest);
+# 3: published ruleset versions (`versions`), each score and history row carries its version, and
+#    the workspace's as-of date is kept in `meta`.
+SCHEMA_VERSION = 3
+AS_OF_KEY = "as_of"  # in `meta`: the workspace's date, which every stored score is as of
 BUSY_WAIT_VARIABLE, BUSY_WAIT_DEFAULT = "UNSTUCK_BUSY_WAIT", 10.0  # seconds to wait for another process
 
 # Records and scores carry no PRIMARY KEY: DuckDB's index on a string key made bulk loads and
@@ -48,15 +52,16 @@ _TABLES = {
     "accounts": f"account_id {_ID}",
     "leads": f"lead_id {_ID}, account_id {_ID}",
     "account_scores": f"account_id {_ID}, icp_code VARCHAR, icp_score INTEGER, icp_band VARCHAR, "
-                      "ruleset VARCHAR, as_of DATE",
+                      "ruleset VARCHAR, as_of DATE, ruleset_version INTEGER",
     "lead_scores": f"lead_id {_ID}, account_id {_ID}, icp_code VARCHAR, icp_score INTEGER, "
                    "icp_band VARCHAR, persona_code VARCHAR, persona_score INTEGER, persona_band VARCHAR, "
-                   "ruleset VARCHAR, as_of DATE",
-    "rulesets": "hash VARCHAR PRIMARY KEY, applied_at TIMESTAMP, rules VARCHAR",
+                   "ruleset VARCHAR, as_of DATE, ruleset_version INTEGER",
+    # The published rulesets, one row per version (1, 2, ...): never rewritten, the last is the one in force.
+    "versions": "number INTEGER PRIMARY KEY, hash VARCHAR, text VARCHAR, published_at TIMESTAMP, message VARCHAR",
     "score_history": f"kind VARCHAR, record_id {_ID}, old_icp_code VARCHAR, new_icp_code VARCHAR, "
                      "old_icp_score INTEGER, new_icp_score INTEGER, old_persona_code VARCHAR, "
                      "new_persona_code VARCHAR, old_persona_score INTEGER, new_persona_score INTEGER, "
-                     "ruleset VARCHAR, changed_at TIMESTAMP",
+                     "ruleset VARCHAR, changed_at TIMESTAMP, ruleset_version INTEGER",
     "signals": "lead_id VARCHAR, account_id VARCHAR, signal VARCHAR, timestamp VARCHAR, source VARCHAR",
     "outcomes": "lead_id VARCHAR, outcome VARCHAR, timestamp VARCHAR",
 }
@@ -64,13 +69,32 @@ _SCORE_COLUMNS = {
     "account": ("icp_code", "icp_score", "icp_band"),
     "lead": ("account_id", "icp_code", "icp_score", "icp_band", "persona_code", "persona_score", "persona_band"),
 }
-# Which rules scored a record, and as of when: stored and exported beside its scores.
-_SCORE_STAMP = ("ruleset", "as_of")
+# Which rules scored a record (their hash and published version), and as of when: stored and
+# exported beside its scores.
+_SCORE_STAMP = ("ruleset", "ruleset_version", "as_of")
 # Names a record's own columns may not take: outputs put the scores under them.
 RESERVED_COLUMNS = tuple(f.name for f in SCORE_FIELDS) + _SCORE_STAMP
 # What DuckDB says when another process holds the file, and when it reads a truncated or garbled one.
 _BUSY_SIGNS = ("could not set lock", "conflicting lock")
 _DAMAGE_SIGNS = ("not a valid duckdb database", "checksum", "could not read enough bytes", "corrupt")
+
+
+_HISTORY_COLUMNS = ("kind", "record_id", "old_icp_code", "new_icp_code", "old_icp_score", "new_icp_score",
+                    "old_persona_code", "new_persona_code", "old_persona_score", "new_persona_score", "ruleset",
+                    "changed_at", "ruleset_version")
+# A stored score made by other rules, another version of them, or at another date (`{}`: a table alias).
+_OTHER_STAMP = ("{0}ruleset IS DISTINCT FROM $ruleset OR {0}ruleset_version IS DISTINCT FROM $version "
+                "OR {0}as_of IS DISTINCT FROM $as_of")
+
+
+@attrs.frozen
+class Stamp:
+    """What every score written in one step is stamped with: the ruleset's hash, its published
+    version, and the date scoring counted from."""
+
+    ruleset: str
+    version: int | None
+    as_of: dt.date
 
 
 class WorkspaceBusy(Exception):
@@ -168,6 +192,8 @@ class IngestReport:
     changed_persona: int = 0  # leads
     changed_band_accounts: int = 0
     changed_band_leads: int = 0
+    events: EventsReport | None = None  # signals and outcomes appended in the same step
+    published: object | None = None  # workspace.Version: rules published as version 1 by a first ingest
 
     def __str__(self) -> str:
         text = (f"{self.inserted:,} inserted, {self.updated:,} updated; re-scored {self.rescored_accounts:,} accounts "
@@ -214,6 +240,7 @@ class Store:
                     raise WorkspaceBusy(f"workspace busy: another unstuck process is using {self.path}; "
                                         "try again when it has finished") from None
                 time.sleep(0.2)
+        self._in_transaction = False
         self._verifying: threading.Thread | None = None
         self._verify_failure: BaseException | None = None
         try:
@@ -324,7 +351,29 @@ class Store:
                 self.db.execute(f"CREATE TABLE {table} ({_TABLES[table]})")
             if version == 1:
                 self._drop_key_indexes()
+            if version is not None and version < 3:
+                self._number_versions("rulesets" in present)
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+
+    def _number_versions(self, has_rulesets: bool) -> None:
+        """Schema 2 to 3: the rules a workspace was last scored with become version 1, published
+        when they were applied; the scores and history rows they made carry version 1, and the
+        latest date scores were computed at becomes the workspace's date. Scores another ruleset
+        or another date made keep no version (`status` counts them; `refresh` re-scores them)."""
+        for table in ("account_scores", "lead_scores", "score_history"):
+            self._ensure_columns(table, {"ruleset_version": "INTEGER"})
+        last = self.db.execute("SELECT hash, applied_at, rules FROM rulesets ORDER BY applied_at DESC LIMIT 1"
+                               ).fetchall() if has_rulesets else []
+        if last:
+            digest, applied_at, text = last[0]
+            self.db.execute("INSERT INTO versions VALUES (1, ?, ?, ?, ?)",
+                            [digest, text, applied_at, "the rules last applied (numbered when versions began)"])
+            for table in ("account_scores", "lead_scores", "score_history"):
+                self.db.execute(f"UPDATE {table} SET ruleset_version = 1 WHERE ruleset = ?", [digest])
+        (day,) = self.db.execute("SELECT max(as_of) FROM (SELECT as_of FROM account_scores UNION ALL "
+                                 "SELECT as_of FROM lead_scores)").fetchall()[0]
+        if day is not None:
+            self.set_meta(AS_OF_KEY, day.isoformat())
 
     def _drop_key_indexes(self) -> None:
         """Schema 1 to 2: records and scores lose their PRIMARY KEY (see `_TABLES`). DuckDB cannot
@@ -419,30 +468,62 @@ class Store:
         # costs per chunk (scoring 4M records took 1.8 times as long from DuckDB's chunks).
         return self.db.sql(f"SELECT {listed} FROM {table} t WHERE {where}{order}").to_arrow_table().combine_chunks()
 
-    def affected_leads(self, accounts: pa.Array, leads: pa.Array, read_by=None) -> pa.Table:
+    def affected_leads(self, accounts: pa.Array, leads: pa.Array, read_by=None, schema=None) -> pa.Table:
         """The stored leads scoring must see when these accounts and leads changed: the changed
-        leads and every lead of a changed account (in no particular order; `read_by` as in `records`)."""
+        leads and every lead of a changed account (in no particular order; `read_by` and
+        `schema` as in `records`)."""
         with self.registered("changed_accounts", pa.table({"id": accounts})), \
                 self.registered("changed_leads", pa.table({"id": leads})):
             return self._select("lead", "t.lead_id IN (SELECT id FROM changed_leads) "
-                                        "OR t.account_id IN (SELECT id FROM changed_accounts)", ordered=False,
+                                        "OR t.account_id IN (SELECT id FROM changed_accounts)", schema, ordered=False,
                                 read_by=read_by)
+
+    def existing_ids(self, kind: str, ids: pa.Array) -> pa.Array:
+        """Those of `ids` that are stored records of `kind`."""
+        table, key = _TABLE_OF[kind]
+        with self.registered("wanted_ids", pa.table({"id": ids})):
+            return self.db.sql(f"SELECT {key} FROM {table} WHERE {key} IN (SELECT id FROM wanted_ids)"
+                               ).to_arrow_table().column(0).combine_chunks()
+
+    def signals_of(self, accounts, leads) -> pa.Table:
+        """The stored signals of these accounts (directly) and these leads."""
+        with self.registered("signal_accounts", pa.table({"id": accounts})), \
+                self.registered("signal_leads", pa.table({"id": leads})):
+            return self.db.sql("SELECT lead_id, account_id, signal, timestamp FROM signals WHERE "
+                               "account_id IN (SELECT id FROM signal_accounts) OR "
+                               "lead_id IN (SELECT id FROM signal_leads)").to_arrow_table()
+
+    def event_counts(self) -> dict[str, int]:
+        return {table: self.db.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+                for table in ("signals", "outcomes")}
 
     def scores(self, kind: str) -> pa.Table:
         table, key = ("account_scores", ACCOUNT_KEY) if kind == "account" else ("lead_scores", LEAD_KEY)
         return self.db.sql(f"SELECT * FROM {table} ORDER BY {key}").to_arrow_table()
 
-    def with_scores(self, kind: str) -> pa.Table:
-        """Every stored record of one kind with its current scores: the score columns, then the
-        record's own. No header appears twice: ingest refuses record columns named like score
-        columns (`RESERVED_COLUMNS`), and a workspace that has one anyway is refused here."""
+    def with_scores(self, kind: str, account_fields: bool = False) -> pa.Table:
+        """Every stored record of one kind with its current scores, in id order: the score columns
+        and their stamp, then the record's own (a record not scored yet has empty scores). With
+        `account_fields`, each lead also carries its account's own columns (named `account_NAME`
+        where the lead has a column NAME too). No header appears twice: ingest refuses record
+        columns named like score columns (`RESERVED_COLUMNS`), and a workspace that has one
+        anyway is refused here."""
         table, key = _TABLE_OF[kind]
         scores = "account_scores" if kind == "account" else "lead_scores"
         own = [c for c in self._columns(table) if c not in (LEAD_KEY, ACCOUNT_KEY)]
         _refuse_reserved(own, f"{self.path}: the stored {table}")
-        listed = ", ".join(f"r.{_quote(c)}" for c in own)
-        return self.db.sql(f"SELECT s.*{', ' + listed if listed else ''} FROM {scores} s "
-                           f"JOIN {table} r USING ({key}) ORDER BY {key}").to_arrow_table()
+        stored_stamp = self._columns(scores)
+        stamp = [f"s.{c}" if c in stored_stamp else f"CAST(NULL AS INTEGER) AS {c}" for c in _SCORE_STAMP]
+        listed = [f"r.{key}", *(f"r.{c}" if c == ACCOUNT_KEY else f"s.{c}" for c in _SCORE_COLUMNS[kind]), *stamp,
+                  *(f"r.{_quote(c)}" for c in own)]
+        joined = ""
+        if account_fields and kind == "lead":
+            taken = {key, *_SCORE_COLUMNS[kind], *_SCORE_STAMP, *own}
+            listed += [f"a.{_quote(c)} AS {_quote('account_' + c if c in taken else c)}"
+                       for c in self._columns("accounts") if c != ACCOUNT_KEY]
+            joined = " LEFT JOIN accounts a ON a.account_id = r.account_id"
+        return self.db.sql(f"SELECT {', '.join(listed)} FROM {table} r LEFT JOIN {scores} s ON s.{key} = r.{key}"
+                           f"{joined} ORDER BY r.{key}").to_arrow_table()
 
     def count(self, kind: str) -> int:
         table, _ = _TABLE_OF[kind]
@@ -462,9 +543,59 @@ class Store:
                                        f"EXCEPT SELECT {listed} FROM {table}").fetchall()[0]
         return added
 
-    def latest_rules(self) -> str | None:
-        row = next(iter(self.db.execute("SELECT rules FROM rulesets ORDER BY applied_at DESC LIMIT 1").fetchall()), None)
-        return row[0] if row else None
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall() if self._has("meta") else []
+        return row[0][0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def _has(self, table: str) -> bool:
+        return bool(self.db.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()[0][0])
+
+    def versions(self) -> list[tuple]:
+        """The published versions, oldest first, as (number, hash, text, published_at, message).
+        A workspace of schema 2 opened read-only (not upgraded) shows the rules it was last scored
+        with as version 1, as the upgrade will number them."""
+        if self._has("versions"):
+            return self.db.execute("SELECT number, hash, text, published_at, message FROM versions "
+                                   "ORDER BY number").fetchall()
+        if self._has("rulesets"):
+            return self.db.execute("SELECT 1, hash, rules, applied_at, 'the rules last applied' FROM rulesets "
+                                   "ORDER BY applied_at DESC LIMIT 1").fetchall()
+        return []
+
+    def add_version(self, digest: str, text: str, message: str) -> tuple:
+        """Record a new published version (the next number) and return it as `versions` does."""
+        (number,) = self.db.execute("SELECT coalesce(max(number), 0) + 1 FROM versions").fetchall()[0]
+        row = (number, digest, text, dt.datetime.now(), message)
+        self.db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?)", list(row))
+        return row
+
+    def stored_as_of(self) -> dt.date | None:
+        """The workspace's date: every stored score is as of it (the latest score's date in a
+        workspace of schema 2 opened read-only)."""
+        value = self.meta(AS_OF_KEY)
+        if value is not None:
+            return dt.date.fromisoformat(value)
+        (day,) = self.db.execute("SELECT max(as_of) FROM (SELECT as_of FROM account_scores UNION ALL "
+                                 "SELECT as_of FROM lead_scores)").fetchall()[0]
+        return day
+
+    def stamps(self, kind: str) -> list[tuple]:
+        """How many stored scores of one kind each (version, as-of date) made, as (version, as_of, count)."""
+        scores = "account_scores" if kind == "account" else "lead_scores"
+        version = "ruleset_version" if "ruleset_version" in self._columns(scores) else "NULL"
+        return self.db.execute(f"SELECT {version}, as_of, count(*) FROM {scores} GROUP BY ALL ORDER BY ALL").fetchall()
+
+    def history(self, kind: str, record_id: str) -> pa.Table:
+        """One record's score changes, oldest first, each with the version that made it."""
+        version = "ruleset_version" if "ruleset_version" in self._columns("score_history") else \
+            "CAST(NULL AS INTEGER) AS ruleset_version"
+        return self.db.execute(f"SELECT changed_at, {version}, old_icp_code, new_icp_code, old_icp_score, "
+                               "new_icp_score, old_persona_code, new_persona_code, old_persona_score, new_persona_score "
+                               "FROM score_history WHERE kind = ? AND record_id = ? ORDER BY changed_at, rowid",
+                               [kind, record_id]).to_arrow_table()
 
     @contextlib.contextmanager
     def registered(self, name: str, table: pa.Table):
@@ -484,24 +615,25 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self):
-        """One transaction: committed when the block ends, rolled back when it raises."""
+        """One transaction: committed when the block ends, rolled back when it raises. A block
+        inside another is part of the outer one (a workspace step made of several steps)."""
         import duckdb
 
+        if self._in_transaction:
+            yield
+            return
         self.verified()  # nothing is written to a workspace not known to be whole
         self.db.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
         try:
             yield
         except BaseException:
             with contextlib.suppress(duckdb.Error):  # a failed rollback must not hide why the block failed
                 self.db.execute("ROLLBACK")
             raise
+        finally:
+            self._in_transaction = False
         self.db.execute("COMMIT")
-
-    def record_ruleset(self, ruleset: model.Ruleset) -> str:
-        digest = ruleset.content_hash
-        self.db.execute("INSERT OR REPLACE INTO rulesets VALUES (?, ?, ?)",
-                        [digest, dt.datetime.now(), ruleset.source_text])
-        return digest
 
     def upsert(self, kind: str, incoming: pa.Table, name: str = "input") -> tuple[pa.Array, int, int]:
         """Insert new records and update only the columns a file carries. Returns the ids whose
@@ -552,8 +684,8 @@ class Store:
         self.db.execute("DROP TABLE upserted")
         return changed.column(0).combine_chunks(), inserted, changed.num_rows - inserted
 
-    def write_scores(self, result, accounts: pa.Array, leads: pa.Array, ruleset_hash: str,
-                     as_of: dt.date, report: IngestReport, every_record: bool = False) -> None:
+    def write_scores(self, result, accounts: pa.Array, leads: pa.Array, stamp: Stamp, report: IngestReport,
+                     every_record: bool = False) -> None:
         """Store the new scores of these records (ids among those scored) and a history row for
         every score that moved: a few set statements per kind over the result's Arrow columns.
         Only what differs is rewritten: the scores that moved, the records scored for the first
@@ -578,11 +710,13 @@ class Store:
             moved = (f"o.icp_code IS DISTINCT FROM n.icp_code OR o.icp_score IS DISTINCT FROM n.icp_score "
                      f"OR {persona[2]} IS DISTINCT FROM {persona[0]} OR {persona[3]} IS DISTINCT FROM {persona[1]}")
             differs = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in columns)  # moved, or a lead's account
-            stamp = {"ruleset": ruleset_hash, "as_of": as_of}
+            stamped = {"ruleset": stamp.ruleset, "version": stamp.version, "as_of": stamp.as_of}
             listed = ", ".join([key, *columns])
-            history = (f"INSERT INTO score_history SELECT $kind, {key}, old_icp_code, icp_code, old_icp_score, "
-                       f"icp_score, {'old_persona_code, persona_code, old_persona_score, persona_score' if kind == 'lead' else 'NULL, NULL, NULL, NULL'}, "
-                       "$ruleset, $now FROM {} WHERE moved")
+            into = f"INSERT INTO {scores} ({listed}, ruleset, ruleset_version, as_of) SELECT {listed}, $ruleset, $version, $as_of"
+            history = (f"INSERT INTO score_history ({', '.join(_HISTORY_COLUMNS)}) SELECT $kind, {key}, old_icp_code, "
+                       f"icp_code, old_icp_score, icp_score, {'old_persona_code, persona_code, old_persona_score, persona_score' if kind == 'lead' else 'NULL, NULL, NULL, NULL'}, "
+                       "$ruleset, $now, $version FROM {} WHERE moved")
+            logged = {"kind": kind, "ruleset": stamp.ruleset, "version": stamp.version, "now": now}
             changes = (f"SELECT n.*, o.rowid AS stored_row, o.icp_code AS old_icp_code, o.icp_score AS old_icp_score, "
                        f"{persona[2]} AS old_persona_code, {persona[3]} AS old_persona_score, "
                        f"o.{key} IS NULL AS first, ({moved}) AS moved, o.{code} IS DISTINCT FROM n.{code} AS code_moved, "
@@ -592,27 +726,27 @@ class Store:
             with self.registered("new_scores", new):
                 if not stored:  # none stored yet: every record is scored for the first time
                     first, moved_count, code_moved, band_count = new.num_rows, 0, 0, 0
-                    self.db.execute(history.format(f"({changes})"), {"kind": kind, "ruleset": ruleset_hash, "now": now})
-                    self.db.execute(f"INSERT INTO {scores} SELECT {listed}, $ruleset, $as_of FROM new_scores", stamp)
+                    self.db.execute(history.format(f"({changes})"), logged)
+                    self.db.execute(f"{into} FROM new_scores", stamped)
                 else:
                     # The records whose stored scores differ (or, unless every record is re-scored,
                     # their stamp), and those scored for the first time: one join, usually few rows.
                     # They are deleted and inserted again (see `upsert`: cheaper than an update).
-                    restamp = "" if every_record else " OR o.ruleset IS DISTINCT FROM $ruleset OR o.as_of IS DISTINCT FROM $as_of"
+                    restamp = "" if every_record else f" OR {_OTHER_STAMP.format('o.')}"
                     self.db.execute(f"CREATE OR REPLACE TEMP TABLE score_changes AS {changes}{restamp}",
-                                    {} if every_record else stamp)
+                                    {} if every_record else stamped)
                     first, moved_count, code_moved, band_count = self.db.execute(
                         "SELECT count(*) FILTER (WHERE first), count(*) FILTER (WHERE NOT first AND moved), "
                         "count(*) FILTER (WHERE NOT first AND code_moved), "
                         "count(*) FILTER (WHERE NOT first AND band_moved) FROM score_changes").fetchall()[0]
-                    self.db.execute(history.format("score_changes"), {"kind": kind, "ruleset": ruleset_hash, "now": now})
+                    self.db.execute(history.format("score_changes"), logged)
                     self.db.execute(f"DELETE FROM {scores} WHERE rowid IN (SELECT stored_row FROM score_changes "
                                     "WHERE NOT first)")
-                    self.db.execute(f"INSERT INTO {scores} SELECT {listed}, $ruleset, $as_of FROM score_changes", stamp)
+                    self.db.execute(f"{into} FROM score_changes", stamped)
                     self.db.execute("DROP TABLE score_changes")
-                    if every_record:  # the others keep their scores under the new stamp: two columns rewritten
-                        self.db.execute(f"UPDATE {scores} SET ruleset = $ruleset, as_of = $as_of WHERE "
-                                        "ruleset IS DISTINCT FROM $ruleset OR as_of IS DISTINCT FROM $as_of", stamp)
+                    if every_record:  # the others keep their scores under the new stamp: three columns rewritten
+                        self.db.execute(f"UPDATE {scores} SET ruleset = $ruleset, ruleset_version = $version, "
+                                        f"as_of = $as_of WHERE {_OTHER_STAMP.format('')}", stamped)
             if kind == "account":
                 report.new_accounts += first
                 report.moved_accounts += moved_count
@@ -680,16 +814,16 @@ def _quiet(description: str) -> None:
     """The default progress callback: says nothing."""
 
 
-def ingest(store: Store, compiled, accounts=None, leads=None, as_of: dt.date | None = None,
-           on_stage=_quiet, null_values=()) -> IngestReport:
+def ingest(store: Store, compiled, stamp: Stamp, accounts=None, leads=None, on_stage=_quiet,
+           null_values=()) -> IngestReport:
     """Upsert the given records and re-score exactly those whose inputs changed: changed
-    accounts, their leads, and changed leads. One transaction. `on_stage` hears each step."""
+    accounts, their leads, and changed leads; the new scores carry `stamp`. One transaction (or
+    part of the caller's). `on_stage` hears each step."""
     with kernels_loading(compiled) as kernels_loaded:
-        return _ingest(store, compiled, accounts, leads, as_of, on_stage, null_values, kernels_loaded)
+        return _ingest(store, compiled, stamp, accounts, leads, on_stage, null_values, kernels_loaded)
 
 
-def _ingest(store: Store, compiled, accounts, leads, as_of, on_stage, null_values, kernels_loaded) -> IngestReport:
-    as_of = as_of or dt.date.today()
+def _ingest(store: Store, compiled, stamp, accounts, leads, on_stage, null_values, kernels_loaded) -> IngestReport:
     ruleset = compiled.model
     sources = {kind: source for kind, source in (("account", accounts), ("lead", leads)) if source is not None}
     typed = {}
@@ -699,7 +833,6 @@ def _ingest(store: Store, compiled, accounts, leads, as_of, on_stage, null_value
     report = IngestReport()
     with store.transaction():
         store.ensure_fields(ruleset)
-        digest = store.record_ruleset(ruleset)
         none = pa.nulls(0, pa.string())  # (pa.array of a list would import pandas)
         changed = {"account": none, "lead": none}
         # A file of a kind none of which is stored yet (a first ingest) is, once stored, exactly
@@ -715,55 +848,65 @@ def _ingest(store: Store, compiled, accounts, leads, as_of, on_stage, null_value
             report.inserted += inserted
             report.updated += updated
             del table
-        on_stage("reading the records to re-score")
-        # Every record of a kind when every one changed (a first ingest): read whole, not through a join.
-        if "lead" in as_stored:
-            leads = as_stored.pop("lead")
-        elif len(changed["lead"]) == store.count("lead"):
-            leads = store.records("lead", ordered=False, read_by=ruleset.schema)
-        else:
-            leads = store.affected_leads(changed["account"], changed["lead"], read_by=ruleset.schema)
-        affected_leads = leads.column(LEAD_KEY)
-        if "account" in as_stored:
-            accounts = as_stored.pop("account")
-        elif len(changed["account"]) == store.count("account"):
-            accounts = store.records("account", ordered=False, read_by=ruleset.schema)
-        else:  # the changed accounts, and those of the leads scored
-            needed = pa.chunked_array([changed["account"], *leads.column(ACCOUNT_KEY).drop_null().chunks],
-                                      pa.string()).unique()
-            accounts = store.records("account", needed, ordered=False, read_by=ruleset.schema)
-        on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
-        kernels_loaded()
-        result = compiled.score(accounts, leads, as_of=as_of)
-        del accounts, leads
-        on_stage("storing scores")
-        store.write_scores(result, changed["account"], affected_leads, digest, as_of, report)
-        report.rescored_accounts, report.rescored_leads = len(changed["account"]), len(affected_leads)
+        rescore_records(store, compiled, stamp, changed["account"], changed["lead"], report, on_stage,
+                        kernels_loaded, as_stored)
     return report
 
 
-def rescore(store: Store, compiled, as_of: dt.date | None = None, on_stage=_quiet) -> IngestReport:
-    """Re-score the whole workspace (after a rule change) and record the ruleset version."""
-    as_of = as_of or dt.date.today()
+def rescore_records(store: Store, compiled, stamp: Stamp, accounts: pa.Array, leads: pa.Array,
+                    report: IngestReport, on_stage=_quiet, kernels_loaded=lambda: None, as_stored=None) -> None:
+    """Re-score these accounts (and their leads) and these leads, reading only them and the
+    accounts their leads belong to; inside the caller's transaction. `as_stored` holds, per
+    kind, a table that is every stored record of that kind (a first ingest: not read back)."""
+    ruleset, as_stored = compiled.model, dict(as_stored or {})
+    on_stage("reading the records to re-score")
+    # Every record of a kind when every one changed (a first ingest): read whole, not through a join.
+    if "lead" in as_stored:
+        lead_records = as_stored.pop("lead")
+    elif len(leads) == store.count("lead"):
+        lead_records = store.records("lead", ordered=False, read_by=ruleset.schema)
+    else:
+        lead_records = store.affected_leads(accounts, leads, read_by=ruleset.schema)
+    affected_leads = lead_records.column(LEAD_KEY)
+    if "account" in as_stored:
+        account_records = as_stored.pop("account")
+    elif len(accounts) == store.count("account"):
+        account_records = store.records("account", ordered=False, read_by=ruleset.schema)
+    else:  # the changed accounts, and those of the leads scored
+        needed = pa.chunked_array([accounts, *lead_records.column(ACCOUNT_KEY).drop_null().chunks],
+                                  pa.string()).unique()
+        account_records = store.records("account", needed, ordered=False, read_by=ruleset.schema)
+    on_stage(f"scoring {account_records.num_rows:,} accounts and {lead_records.num_rows:,} leads")
+    kernels_loaded()
+    result = compiled.score(account_records, lead_records, as_of=stamp.as_of)
+    del account_records, lead_records
+    on_stage("storing scores")
+    store.write_scores(result, accounts, affected_leads, stamp, report)
+    report.rescored_accounts += len(accounts)
+    report.rescored_leads += len(affected_leads)
+
+
+def rescore(store: Store, compiled, stamp: Stamp, on_stage=_quiet, scored=None) -> IngestReport:
+    """Re-score the whole workspace (a rule change, a new date), every score stamped with
+    `stamp`. One transaction (or part of the caller's). `scored`, when given, is every stored
+    record scored already by `compiled` at the stamp's date: (result, account ids, lead ids)."""
     report = IngestReport()
     with store.transaction():
         store.ensure_fields(compiled.model)
-        digest = store.record_ruleset(compiled.model)
-        on_stage("reading the stored records")
-        with kernels_loading(compiled):  # joined at the block's end
-            accounts, leads = (store.records(kind, ordered=False, read_by=compiled.model.schema)
-                               for kind in ("account", "lead"))
-        counts = accounts.num_rows, leads.num_rows
-        on_stage(f"scoring {counts[0]:,} accounts and {counts[1]:,} leads")
-        result = compiled.score(accounts, leads, as_of=as_of)
-        ids = accounts.column(ACCOUNT_KEY), leads.column(LEAD_KEY)
-        del accounts, leads
+        if scored is None:
+            on_stage("reading the stored records")
+            with kernels_loading(compiled):  # joined at the block's end
+                accounts, leads = (store.records(kind, ordered=False, read_by=compiled.model.schema)
+                                   for kind in ("account", "lead"))
+            on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
+            scored = (compiled.score(accounts, leads, as_of=stamp.as_of), accounts.column(ACCOUNT_KEY),
+                      leads.column(LEAD_KEY))
+            del accounts, leads
+        result, account_ids, lead_ids = scored
         on_stage("storing scores")
-        store.write_scores(result, ids[0], ids[1], digest, as_of, report, every_record=True)
-        report.rescored_accounts, report.rescored_leads = counts
+        store.write_scores(result, account_ids, lead_ids, stamp, report, every_record=True)
+        report.rescored_accounts, report.rescored_leads = len(account_ids), len(lead_ids)
     return report
-
-
 
 
 @attrs.define

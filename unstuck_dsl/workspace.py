@@ -1,0 +1,526 @@
+"""A live workspace: one published ruleset, one date, and scores that always say where they came
+from. The one code path the CLI, the HTTP service and the web pages use (store.py holds the SQL;
+this module holds what a workspace means).
+
+    with Workspace("unstuck.duckdb") as ws:
+        ws.publish("rules/", message="Snowflake counts more")    # version 1, 2, ...: every record re-scored
+        ws.ingest(accounts="enrich.csv")                         # scored with the published rules, at ws.as_of
+        ws.refresh()                                             # the daily job: every score as of today
+        ws.explain(lead="L1")                                    # the drawer of the stored number
+
+The invariants, after every step (tests/test_workspace.py checks them over random sequences):
+every stored score equals a fresh full score of the stored records with the published ruleset at
+the workspace's date (`as_of`), and carries that version's number. Every step that writes is one
+transaction.
+
+Names (the contract other modules code against):
+
+- `Workspace(path, read_only=False, wait=None)`: a context manager; opens (or creates) the store.
+- `ws.published -> Version | None`: the version in force: `number` (1, 2, ...), `hash` (of the
+  rules' content: layout and comments do not change it), `text` (canonical, comments kept; what
+  `rollback` republishes), `published_at`, `message`. `ws.versions()` lists them all, oldest first.
+- `ws.compiled`: the published rules compiled (an `api.CompiledRules`), cached.
+- `ws.as_of -> date | None`: the workspace's date; every stored score is as of it.
+- `ws.publish(rules, message="", as_of=None, dry_run=False, confirm=None) -> PublishReport`:
+  `rules` is a path, rule text or `CompiledRules`; the report has the `diff.compare` summary of
+  what moves over the stored records; `confirm(report)` is asked before anything is written.
+- `ws.rollback(number, message="") -> PublishReport`: publishes an earlier version's text as a new version.
+- `ws.ingest(accounts=None, leads=None, signals=None, outcomes=None, rules=None, as_of=None) ->
+  IngestReport`: paths or Arrow tables; `rules`, when given, must be the published version (on a
+  workspace with nothing published they are published as version 1, in the same transaction).
+- `ws.refresh(as_of=None) -> IngestReport`: every score as of a new date (default today).
+- `ws.requalify(leads=(), accounts=(), audience=None, where=None) -> IngestReport`: re-scores just
+  those records (`where` is an audience condition in the rule language, checked by the front end).
+- `ws.explain(lead=None, account=None, preview=()) -> explain.Explanation`: the drawer.
+- `ws.scored() -> api.ScoreResult`: every record with its stored scores (and engagement from the
+  stored signals), what audiences and exports read.
+- `ws.audience(name) -> pa.Table` (members), `ws.composition(name) -> pa.Table` (per ICP / Persona).
+- `ws.export(kind, with_=()) -> pa.Table`: every record of `kind` ("lead" | "account") with its
+  scores; `with_` takes "fields" (a lead's account fields) and "engagement" (engagement_score, stage).
+- `ws.record_history(kind, record_id) -> pa.Table`: a record's score changes with the version of each.
+- `ws.status() -> Status`: version, date, counts, scores off the published stamp, a stale-date warning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import attrs
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import ast, ir, pipeline, store
+from .data import DataError
+from .diagnostics import RuleError
+from .fmt import format_source
+from .parser import parse_source
+from .schema import ACCOUNT_KEY, ENGAGEMENT_FIELDS, LEAD_KEY
+from .source import Source
+from .store import IngestReport, Stamp, Store
+
+EXPORT_EXTRAS = ("fields", "engagement")  # what `export(with_=...)` can add
+_KEYS = {"account": ACCOUNT_KEY, "lead": LEAD_KEY}
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@attrs.frozen
+class Version:
+    """One published ruleset."""
+
+    number: int
+    hash: str
+    text: str = attrs.field(repr=False)
+    published_at: dt.datetime
+    message: str
+
+    @property
+    def short_hash(self) -> str:
+        return self.hash[:12]
+
+    def __str__(self) -> str:
+        return f"version {self.number} ({self.short_hash})"
+
+
+@attrs.frozen
+class PublishReport:
+    """What publishing did, or would do. `version` is the version published, None when nothing
+    was (a dry run, a declined confirmation, or rules that are the published version already)."""
+
+    version: Version | None
+    previous: Version | None
+    as_of: dt.date
+    diff: object | None = None  # diff.RuleDiff over the stored records; None when nothing was published before
+    scores: IngestReport | None = None
+    unchanged: bool = False  # the rules are the published version already, at this date
+
+    def __str__(self) -> str:
+        if self.unchanged:
+            return f"nothing to publish: these rules are {self.previous} already, as of {self.as_of.isoformat()}"
+        if self.version is None:
+            return "nothing published"
+        text = f"published {self.version} as of {self.as_of.isoformat()}"
+        return text + (f": {self.scores}" if self.scores is not None else "")
+
+
+@attrs.frozen
+class Status:
+    path: Path
+    version: Version | None
+    as_of: dt.date | None
+    today: dt.date
+    accounts: int
+    leads: int
+    signals: int
+    outcomes: int
+    off_stamp: int  # stored scores not made by the published version at the workspace's date (0 normally)
+
+    @property
+    def stale(self) -> bool:
+        return self.as_of is not None and self.as_of < self.today
+
+    def warnings(self) -> list[str]:
+        found = []
+        if self.version is None:
+            found.append("nothing published yet: `unstuck publish RULES --db W` (or a first `unstuck ingest RULES`)")
+        if self.stale:
+            days = (self.today - self.as_of).days
+            found.append(f"the workspace's date {self.as_of.isoformat()} is {days} day{'s' * (days != 1)} before today: "
+                         f"`within` and `ago` count from it; move it with `unstuck refresh --db {self.path}`")
+        if self.off_stamp:
+            found.append(f"{self.off_stamp:,} stored scores were made by another version or at another date "
+                         f"(a workspace from an earlier unstuck): `unstuck refresh --db {self.path}` re-scores them")
+        return found
+
+    def to_dict(self) -> dict:
+        version = None if self.version is None else {
+            "number": self.version.number, "hash": self.version.hash,
+            "published_at": self.version.published_at.isoformat(), "message": self.version.message}
+        return {"path": str(self.path), "version": version, "as_of": self.as_of and self.as_of.isoformat(),
+                "today": self.today.isoformat(), "accounts": self.accounts, "leads": self.leads,
+                "signals": self.signals, "outcomes": self.outcomes, "off_stamp": self.off_stamp,
+                "stale": self.stale, "warnings": self.warnings()}
+
+
+def canonical_rules(rules) -> tuple[str, object]:
+    """The rules as a version stores them, and checked: (canonical text with every comment, the
+    model.Ruleset). `rules` is a path (a .ust file or a folder), rule text, or CompiledRules
+    (whose comments are gone: its printed text is stored). RuleError when they do not check."""
+    if hasattr(rules, "model"):
+        return rules.model.source_text, rules.model
+    sources = pipeline.sources_of(rules)
+    ruleset, diagnostics = pipeline.check_sources(sources)
+    if ruleset is None:
+        raise RuleError(diagnostics, {s.name: s for s in sources})
+    texts = []
+    for source in sources:
+        text, _ = format_source(source)  # parses: the check above parsed it
+        texts.append(f"# {source.name}\n{text}" if len(sources) > 1 else text)
+    return "\n".join(texts), ruleset
+
+
+def _compiled(ruleset):
+    from .api import CompiledRules  # numba: loaded only when rules are compiled
+
+    return CompiledRules(ruleset)
+
+
+class Workspace:
+    """One workspace store with its published ruleset and date (see the module docstring)."""
+
+    def __init__(self, path: str | Path, read_only: bool = False, wait: float | None = None):
+        self.path = Path(path)
+        self.read_only = read_only
+        self.store = Store(path, read_only=read_only, wait=wait)
+        self._compiled: dict[int, object] = {}
+        self._scored = None  # (version number, as_of, stored-scores generation) -> ScoreResult
+        self._generation = 0  # bumped by every write: what was read before may be stale
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.store.__exit__(kind, value, traceback)
+
+    def close(self) -> None:
+        self.store.__exit__(None, None, None)
+
+    # ---- the published ruleset and the date --------------------------------------------------
+
+    def versions(self) -> list[Version]:
+        return [Version(*row) for row in self.store.versions()]
+
+    def version(self, number: int) -> Version:
+        found = next((v for v in self.versions() if v.number == number), None)
+        if found is None:
+            known = ", ".join(str(v.number) for v in self.versions()) or "none yet"
+            raise DataError(f"{self.path}: no version {number} (published versions: {known})")
+        return found
+
+    @property
+    def published(self) -> Version | None:
+        versions = self.store.versions()
+        return Version(*versions[-1]) if versions else None
+
+    @property
+    def compiled(self):
+        version = self._require_published()
+        if version.number not in self._compiled:
+            self._compiled[version.number] = _compiled(pipeline.load_ruleset(version.text))
+        return self._compiled[version.number]
+
+    @property
+    def as_of(self) -> dt.date | None:
+        return self.store.stored_as_of()
+
+    def _require_published(self) -> Version:
+        version = self.published
+        if version is None:
+            raise DataError(f"{self.path}: nothing published yet; publish rules first: "
+                            f"`unstuck publish RULES --db {self.path}`")
+        return version
+
+    def _stamp(self) -> Stamp:
+        version = self._require_published()
+        return Stamp(version.hash, version.number, self.as_of or dt.date.today())
+
+    def check_rules(self, rules, name: str | None = None) -> Version:
+        """Rules given to a command that uses the published ones must be them (in content:
+        layout and comments aside); else one line names both and says to publish."""
+        version = self._require_published()
+        given = rules.model.content_hash if hasattr(rules, "model") else pipeline.load_ruleset(rules).content_hash
+        if given == version.hash:
+            return version
+        name = name or (str(rules) if pipeline.looks_like_path(rules) else "the rules given")
+        earlier = next((v for v in reversed(self.versions()) if v.hash == given), None)
+        what = f"{earlier}, published earlier" if earlier else f"ruleset {given[:12]}, never published here"
+        raise DataError(f"{name} ({what}) differ from {version}, published in {self.path}; to score with them, "
+                        f"publish them first: `unstuck publish {name} --db {self.path}`")
+
+    # ---- publishing ---------------------------------------------------------------------------
+
+    def publish(self, rules, message: str = "", as_of: dt.date | None = None, dry_run: bool = False,
+                confirm=None, on_stage=_quiet) -> PublishReport:
+        """Check `rules`, score every stored record with them (and with the published rules, for
+        the diff), then, unless `dry_run` or `confirm(report)` says no, record them as the next
+        version and store every new score: one transaction."""
+        on_stage("checking and compiling rules")
+        text, ruleset = canonical_rules(rules)
+        compiled = rules if hasattr(rules, "model") else _compiled(ruleset)
+        return self._publish(text, ruleset, compiled, message, as_of, dry_run, confirm, on_stage)
+
+    def rollback(self, number: int, message: str = "", dry_run: bool = False, confirm=None,
+                 on_stage=_quiet) -> PublishReport:
+        """Publish an earlier version again, as a new version (nothing is rewritten)."""
+        old = self.version(number)
+        if self.published is not None and old.number == self.published.number:
+            raise DataError(f"{self.path}: version {number} is the published version already")
+        ruleset = pipeline.load_ruleset(old.text)
+        return self._publish(old.text, ruleset, _compiled(ruleset), message or f"rollback to version {number}",
+                             None, dry_run, confirm, on_stage)
+
+    def _publish(self, text, ruleset, compiled, message, as_of, dry_run, confirm, on_stage) -> PublishReport:
+        from .diff import compare
+
+        previous = self.published
+        day = as_of or self.as_of or dt.date.today()
+        if previous is not None and previous.hash == ruleset.content_hash and previous.text == text \
+                and day == self.as_of and not self.status().off_stamp:
+            return PublishReport(None, previous, day, unchanged=True)
+        on_stage("reading the stored records")
+        accounts, leads = self._records(ruleset.schema)
+        on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
+        # A field the stored records lack yet reads as unknown, as it will once stored (`ensure_fields`).
+        result = compiled.score(accounts, leads, as_of=day, missing_columns="unknown")
+        diff = None
+        if previous is not None and accounts.num_rows:
+            on_stage("comparing with the published rules")
+            old = self.compiled.score(accounts, leads, as_of=self.as_of or day, missing_columns="unknown")
+            diff = compare(old, result)
+        report = PublishReport(None, previous, day, diff)
+        if dry_run or (confirm is not None and not confirm(report)):
+            return report
+        ids = accounts.column(ACCOUNT_KEY), leads.column(LEAD_KEY)
+        del accounts, leads
+        with self.store.transaction():
+            version = Version(*self.store.add_version(ruleset.content_hash, text, message))
+            self.store.set_meta(store.AS_OF_KEY, day.isoformat())
+            on_stage("storing scores")
+            scores = store.rescore(self.store, compiled, Stamp(version.hash, version.number, day),
+                                   scored=(result, *ids))
+        self._compiled[version.number] = compiled
+        self._generation += 1
+        return attrs.evolve(report, version=version, scores=scores)
+
+    def _records(self, schema) -> tuple[pa.Table, pa.Table]:
+        """Every stored account and lead, typed by `schema` as the store converts them."""
+        return tuple(self.store.records(kind, schema=schema) for kind in ("account", "lead"))
+
+    # ---- keeping scores true ------------------------------------------------------------------
+
+    def ingest(self, accounts=None, leads=None, signals=None, outcomes=None, rules=None,
+               as_of: dt.date | None = None, message: str = "", null_values=(), skip_unknown_signals: bool = False,
+               on_stage=_quiet) -> IngestReport:
+        """Upsert records (re-scoring exactly those whose inputs changed, with the published
+        rules at the workspace's date) and append signals and outcomes: one transaction. `rules`,
+        when given, must be the published version; on a workspace with nothing published they
+        are published as version 1 first (in the same transaction; `report.published` says so).
+        `as_of`, when given, must be the workspace's date (or sets it, on a new workspace)."""
+        with self.store.transaction():
+            published = None
+            if rules is not None and self.published is None:
+                published = self.publish(rules, message or "first ingest", as_of=as_of, on_stage=on_stage).version
+            elif rules is not None:
+                self.check_rules(rules)
+            stamp = self._stamp()
+            if as_of is not None and as_of != stamp.as_of:
+                raise DataError(f"{self.path}: the workspace's scores are as of {stamp.as_of.isoformat()}, and "
+                                f"ingest scores at that date; to move the workspace to {as_of.isoformat()}, run "
+                                f"`unstuck refresh --db {self.path} --as-of {as_of.isoformat()}`")
+            report = IngestReport()
+            if accounts is not None or leads is not None:
+                report = store.ingest(self.store, self.compiled, stamp, accounts, leads, on_stage, null_values)
+            if signals is not None or outcomes is not None:
+                on_stage("adding signals and outcomes")
+                report.events = store.ingest_events(self.store, self.compiled, signals, outcomes, skip_unknown_signals)
+            report.published = published
+        self._generation += 1
+        return report
+
+    def refresh(self, as_of: dt.date | None = None, on_stage=_quiet) -> IngestReport:
+        """Move the whole workspace to a new date (default today): every record re-scored with
+        the published rules as of it, in one transaction. The daily job that keeps `within 12
+        months` true."""
+        version = self._require_published()
+        day = as_of or dt.date.today()
+        with self.store.transaction():
+            self.store.set_meta(store.AS_OF_KEY, day.isoformat())
+            report = store.rescore(self.store, self.compiled, Stamp(version.hash, version.number, day), on_stage)
+        self._generation += 1
+        return report
+
+    def requalify(self, leads=(), accounts=(), audience: str | None = None, where: str | None = None,
+                  on_stage=_quiet) -> IngestReport:
+        """Re-score just these records (an enrichment that landed outside `ingest`, a repair):
+        leads and accounts by id (an account's leads with it), an audience's members, or the
+        records meeting `where`, an audience condition in the rule language. Reads only those
+        records when given by id. One transaction."""
+        stamp = self._stamp()
+        lead_ids = self._known("lead", [str(i) for i in leads])
+        account_ids = self._known("account", [str(i) for i in accounts])
+        for members in ([self.audience(audience)] if audience is not None else []) + \
+                       ([self.matching(where)] if where is not None else []):
+            kind = "lead" if LEAD_KEY in members.column_names else "account"
+            found = members.column(_KEYS[kind]).cast(pa.string())
+            if kind == "lead":
+                lead_ids = pa.chunked_array([lead_ids, *found.chunks], pa.string()).unique()
+            else:
+                account_ids = pa.chunked_array([account_ids, *found.chunks], pa.string()).unique()
+        report = IngestReport()
+        with self.store.transaction():
+            with pipeline.kernels_loading(self.compiled) as kernels_loaded:
+                store.rescore_records(self.store, self.compiled, stamp, _array(account_ids), _array(lead_ids), report,
+                                      on_stage, kernels_loaded)
+        self._generation += 1
+        return report
+
+    def _known(self, kind: str, ids: list[str]) -> pa.Array:
+        """These ids, each checked to be a stored record of `kind`."""
+        wanted = pa.array(ids, pa.string()).unique()
+        if not len(wanted):
+            return wanted
+        found = self.store.existing_ids(kind, wanted)
+        missing = pc.filter(wanted, pc.invert(pc.is_in(wanted, value_set=found)))
+        if len(missing):
+            raise DataError(f"{self.path}: unknown {kind} id {missing[0].as_py()!r}")
+        return wanted
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    def explain(self, lead: str | None = None, account: str | None = None, preview=()):
+        """The drawer of one record, explaining its stored scores: the published rules at the
+        workspace's date, with the stored signals. Reads only the record and those it depends on."""
+        compiled, day = self.compiled, self._stamp().as_of
+        if (lead is None) == (account is None):
+            raise DataError("explain one record: give a lead id or an account id")
+        schema = compiled.model.schema
+        if lead is not None:
+            leads = self.store.records("lead", pa.array([str(lead)], pa.string()), schema)
+            if not leads.num_rows:
+                raise DataError(f"{self.path}: unknown lead id {str(lead)!r}")
+            owners = leads.column(ACCOUNT_KEY).drop_null().cast(pa.string()).combine_chunks()
+            accounts = self.store.records("account", owners, schema)
+        else:
+            accounts = self.store.records("account", pa.array([str(account)], pa.string()), schema)
+            if not accounts.num_rows:
+                raise DataError(f"{self.path}: unknown account id {str(account)!r}")
+            leads = None
+        signals = None
+        if compiled.model.engagement is not None:
+            if leads is None:  # the account's leads: their signals count for it
+                leads = self.store.affected_leads(accounts.column(ACCOUNT_KEY).combine_chunks(),
+                                                  pa.nulls(0, pa.string()), schema=schema)
+            signals = self.store.signals_of(accounts.column(ACCOUNT_KEY), leads.column(LEAD_KEY))
+            signals = signals if signals.num_rows else None
+        return compiled.explain_record(accounts, leads, str(account) if account is not None else None,
+                                       str(lead) if lead is not None else None, day, preview, signals)
+
+    def scored(self):
+        """Every stored record with its stored scores (an `api.ScoreResult`, in id order; the
+        lead table when there are leads, else the accounts), engagement from the stored signals.
+        Read from the store, not scored again, when every score is the published version's at
+        the workspace's date (always, but in a workspace from an earlier unstuck not yet refreshed)."""
+        stamp = self._stamp()
+        key = (stamp.version, stamp.as_of, self._generation)
+        if self._scored is not None and self._scored[0] == key:
+            return self._scored[1]
+        compiled = self.compiled
+        accounts = self.store.records("account", schema=compiled.model.schema)
+        leads = self.store.records("lead", schema=compiled.model.schema) if self.store.count("lead") else None
+        dataset = compiled.load(accounts, leads)
+        result = None
+        if not self.status().off_stamp:
+            result = compiled.with_stored_scores(dataset, stamp.as_of, self.store.scores("account"),
+                                                 self.store.scores("lead") if leads is not None else None)
+        if result is None:
+            result = compiled.score_dataset(dataset, stamp.as_of)
+        signals = self.store.signals()
+        if compiled.model.engagement is not None and signals.num_rows:
+            result.score_engagement(signals)
+        self._scored = (key, result)
+        return result
+
+    def audience(self, name: str) -> pa.Table:
+        """An audience's members (the rows of `scored().table()` that meet its condition). Refused
+        when it reads engagement and no signals are stored: every stage would be unknown, so the
+        answer would be an empty audience, not a true one."""
+        result = self.scored()
+        declared = result.ruleset.model.audience(name)
+        if declared is not None and result.signal_lists is None:
+            read = sorted({ref.name for ref in ast.fields_read(declared.condition)} & set(ENGAGEMENT_FIELDS))
+            if read:
+                raise DataError(f"audience `{name}` reads {' and '.join(f'`{f}`' for f in read)}, which is unknown "
+                                f"without signals; ingest signals into {self.path} first")
+        return result.audience(name)
+
+    def composition(self, name: str) -> pa.Table:
+        """Per ICP (and Persona): the audience's member count and mean scores, largest first."""
+        members = self.audience(name)
+        keys = [c for c in ("icp_code", "persona_code") if c in members.column_names]
+        key = LEAD_KEY if LEAD_KEY in members.column_names else ACCOUNT_KEY
+        aggregates = [(key, "count")] + [(c, "mean") for c in ("icp_score", "persona_score") if c in members.column_names]
+        plain = members.select([key, *keys, *(c for c, _ in aggregates[1:])])
+        plain = pa.table({c: (a.cast(pa.string()) if pa.types.is_dictionary(a.type) else a)
+                          for c, a in zip(plain.column_names, plain.columns)})
+        grouped = plain.group_by(keys).aggregate(aggregates)
+        named = grouped.rename_columns(["members" if c == f"{key}_count" else c for c in grouped.column_names])
+        return named.sort_by([("members", "descending")] + [(k, "ascending") for k in keys])
+
+    def matching(self, where: str) -> pa.Table:
+        """The rows of `scored().table()` meeting `where`, an audience condition in the rule
+        language (parsed and checked by the front end as if declared in the published rules;
+        never evaluated as code)."""
+        code = "where_" + hashlib.sha256(where.encode("utf-8")).hexdigest()[:12]
+        source = Source("--where", f"audience {code} {{\n{where}\n}}\n")
+        parsed, diagnostics = parse_source(source)
+        if parsed is None:
+            raise RuleError(diagnostics, {source.name: source})
+        if len(parsed.declarations) != 1 or not isinstance(parsed.declarations[0], ast.Audience):
+            raise DataError("--where: give one condition, as an audience's body is written (no braces)")
+        published = Source("<published>", self._require_published().text)
+        ruleset, diagnostics = pipeline.check_sources([published, source])
+        if ruleset is None:
+            raise RuleError([d for d in diagnostics if d.is_error], {s.name: s for s in (published, source)})
+        result = self.scored()
+        membership = result.audience_membership(code, audience=ruleset.audience(code))
+        return result.table().filter(pa.array(membership == ir.TRUE))
+
+    def export(self, kind: str, with_=()) -> pa.Table:
+        """Every stored record of `kind` ("lead" or "account") with its scores and their stamp,
+        then its own columns; `with_` adds "fields" (to leads: their account's columns) and
+        "engagement" (engagement_score and stage, from the stored signals)."""
+        if kind not in _KEYS:
+            raise DataError(f"export: kind {kind!r} is not one of lead, account")
+        unknown = [w for w in with_ if w not in EXPORT_EXTRAS]
+        if unknown:
+            raise DataError(f"export: cannot add {unknown[0]!r}; choose from {', '.join(EXPORT_EXTRAS)}")
+        table = self.store.with_scores(kind, account_fields="fields" in with_)
+        if "engagement" in with_:
+            if self.compiled.model.engagement is None:
+                raise DataError("export with engagement: the published rules declare no engagement")
+            result = self.scored()
+            scored = result.leads if kind == "lead" else result.accounts
+            if scored is None or "engagement_score" not in scored.column_names:
+                raise DataError(f"export with engagement: no signals stored in {self.path}")
+            if not scored.column(_KEYS[kind]).cast(pa.string()).equals(table.column(_KEYS[kind]).cast(pa.string())):
+                raise DataError(f"{self.path}: the stored records changed while exporting; try again")
+            for column in ("engagement_score", "stage"):
+                table = table.append_column(column, scored.column(column))
+        return table
+
+    def record_history(self, kind: str, record_id: str) -> pa.Table:
+        """A record's score changes, oldest first: when, the version that made each, old and new."""
+        if kind not in _KEYS:
+            raise DataError(f"history: kind {kind!r} is not one of lead, account")
+        self._known(kind, [str(record_id)])
+        return self.store.history(kind, str(record_id))
+
+    def status(self) -> Status:
+        version, day = self.published, self.as_of
+        counts = {kind: self.store.count(kind) for kind in ("account", "lead")}
+        off = 0
+        for kind in ("account", "lead"):
+            for number, scored_at, n in self.store.stamps(kind):
+                if version is None or number != version.number or scored_at != day:
+                    off += n
+        events = self.store.event_counts()
+        return Status(self.path, version, day, dt.date.today(), counts["account"], counts["lead"], events["signals"],
+                      events["outcomes"], off)
+
+
+def _array(ids) -> pa.Array:
+    return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
