@@ -61,7 +61,7 @@ async function show() {
     const current = link.dataset.page === page || (link.dataset.page === `${page}s` && id);
     if (current) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
   }
-  clear(root).append(h("p", {class: "muted"}, "Loading…"));
+  clear(root, h("p", {class: "muted"}, "Loading…"));
   try {
     const m = await meta();
     if (page === "leads" || page === "accounts") await records.render(root, page, view, m);
@@ -70,10 +70,10 @@ async function show() {
     else if (page === "audiences") await audiences.render(root, m, id);
     else if (page === "insights") await insights.render(root, view);
     else if (page === "rules") await rules.render(root, m);
-    else clear(root).append(h("h1", {}, "Not found"), h("p", {}, `There is no page "${page}".`));
+    else clear(root, h("h1", {}, "Not found"), h("p", {}, `There is no page "${page}".`));
     root.dataset.ready = page;
   } catch (error) {
-    clear(root).append(h("h1", {}, "Could not load this page"));
+    clear(root, h("h1", {}, "Could not load this page"));
     say(error);
     root.dataset.ready = "error";
   }

@@ -38,17 +38,17 @@ function compositionBlock(rows) {
 }
 
 async function expand(name, holder) {
-  holder.replaceChildren(h("p", {class: "muted"}, "Loading…"));
+  clear(holder, h("p", {class: "muted"}, "Loading…"));
   const {rows} = await members(name);
   const columns = MEMBER_COLUMNS.filter((c) => rows.some((r) => c in r));
   const button = h("button", {type: "button", class: "download-members"}, "Download members as CSV");
   button.addEventListener("click", () => download(`${name}.csv`, csv([...new Set(rows.flatMap((r) => Object.keys(r)))], rows)));
-  holder.replaceChildren(
+  clear(holder, 
     h("p", {class: "member-count"}, `${rows.length.toLocaleString("en-US")} members`), button,
     h("h3", {}, "Composition"), compositionBlock(rows),
     h("h3", {}, "Members"), table(columns.map((c) => ({key: c, label: c.replaceAll("_", " "), num: c.endsWith("score"),
       cell: c === "lead_id" ? (r) => h("a", {href: `#/lead/${encodeURIComponent(r.lead_id)}`}, String(r.lead_id))
-        : c === "account_id" && !("lead_id" in r) ? (r) => h("a", {href: `#/account/${encodeURIComponent(r.account_id)}`}, String(r.account_id)) : null})),
+        : c === "account_id" && !columns.includes("lead_id") ? (r) => h("a", {href: `#/account/${encodeURIComponent(r.account_id)}`}, String(r.account_id)) : null})),
     rows.slice(0, 200), {class: "members"}),
     rows.length > 200 ? h("p", {class: "muted"}, `The first 200 of ${rows.length} members; the CSV has them all.`) : null);
 }
@@ -73,6 +73,6 @@ export async function render(root, meta, open) {
     }
     return details;
   }));
-  clear(root).append(h("h1", {}, "Audiences"),
+  clear(root, h("h1", {}, "Audiences"),
     meta.audiences.length ? list : h("p", {class: "muted"}, "The published rules declare no audiences."));
 }

@@ -26,7 +26,7 @@ export async function render(root, page, id) {
     `Re-qualify this ${spec.kind}`);
   requalifyButton.addEventListener("click", () => requalify(spec, [id])
     .then(() => render(root, page, id)).catch(say));
-  clear(root).append(
+  clear(root, 
     h("p", {class: "crumbs"}, h("a", {href: `#/${page}`}, spec.label), " / ", id),
     h("h1", {}, id, title ? h("span", {class: "subtitle"}, " · ", title) : null),
     h("div", {class: "actions"}, requalifyButton, token() ? null : h("span", {class: "muted"}, " (needs the token)")),

@@ -33,9 +33,10 @@ function fill(el, attrs, children) {
   return el;
 }
 
-export function clear(el) {
+// Empties `el`, then appends `children` as h() does (flattened; null and false left out).
+export function clear(el, ...children) {
   while (el.firstChild) el.removeChild(el.firstChild);
-  return el;
+  return fill(el, {}, children);
 }
 
 // A value as the terminal tables show it: null is "—", lists are joined.

@@ -55,7 +55,7 @@ function group(g) {
 export async function render(root, view) {
   const report = await get("/api/insights", {denominator: view.denominator});
   const head = report.headline;
-  clear(root).append(h("h1", {}, "Insights"),
+  clear(root, h("h1", {}, "Insights"),
     h("p", {class: "headline"}, `${head.leads.toLocaleString("en-US")} leads, ${head.counted.toLocaleString("en-US")} counted (per ${head.denominator} lead); outcomes `,
       Object.entries(head.outcomes).map(([k, n]) => `${k} ${n}`).join(", "), head.from ? ` from ${head.from} to ${head.to}` : "", "."),
     h("p", {}, head.threshold !== null && head.threshold !== undefined

@@ -50,14 +50,14 @@ export async function render(root, page, view, meta) {
   const next = h("button", {type: "button", id: "next-page", disabled: true}, "Next →");
   const exportButton = h("button", {type: "button", id: "download-csv"}, "Download this view as CSV");
   const bulk = h("button", {type: "button", id: "bulk-requalify", disabled: true}, "Re-qualify selected");
-  clear(root).append(heading, form, h("div", {class: "actions"}, bulk, exportButton), info, holder,
+  clear(root, heading, form, h("div", {class: "actions"}, bulk, exportButton), info, holder,
     h("nav", {class: "pager", "aria-label": "Pages of records"}, prev, next));
 
   const load = async () => {
     info.textContent = "Loading…";
     const result = await fetchPage(page, view, state.cursor);
     state.next = result.next;
-    holder.replaceChildren(listTable(page, spec, result.rows, view, state, bulk));
+    clear(holder, listTable(page, spec, result.rows, view, state, bulk));
     const first = state.cursors.length * PAGE_SIZE + 1;
     const total = result.total === null ? "" : ` of ${result.total.toLocaleString("en-US")}`;
     info.textContent = result.rows.length ? `Rows ${first}–${first + result.rows.length - 1}${total}` : `No ${page} match this view.`;
@@ -147,6 +147,7 @@ function listTable(page, spec, rows, view, state, bulk) {
 function cell(column, value) {
   if (column.endsWith("_band")) return bandChip(value);
   if (column === "stage") return stageChip(value && stageLabel(value));
+  if (column === "engagement_score" && typeof value === "number") return value.toFixed(2);
   return show(value);
 }
 

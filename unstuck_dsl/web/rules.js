@@ -57,7 +57,7 @@ export async function render(root, meta) {
   const check = async () => {
     const mine = ++checked;
     const report = await post("/api/check", {rules: editor.value});
-    if (mine === checked) diagnostics.replaceChildren(diagnosticsList(report.diagnostics || []));
+    if (mine === checked) clear(diagnostics, diagnosticsList(report.diagnostics || []));
   };
   editor.addEventListener("input", () => {
     clearTimeout(timer);
@@ -65,10 +65,10 @@ export async function render(root, meta) {
   });
   previewButton.addEventListener("click", async () => {
     try {
-      results.replaceChildren(h("p", {class: "muted"}, "Computing what would move…"));
-      results.replaceChildren(...diffView(await post("/api/publish", {rules: editor.value, dry_run: true})));
+      clear(results, h("p", {class: "muted"}, "Computing what would move…"));
+      clear(results, ...diffView(await post("/api/publish", {rules: editor.value, dry_run: true})));
     } catch (error) {
-      results.replaceChildren();
+      clear(results);
       say(error);
     }
   });
@@ -83,7 +83,7 @@ export async function render(root, meta) {
     }
   });
   const version = published.version || {};
-  clear(root).append(h("h1", {}, "Rules"),
+  clear(root, h("h1", {}, "Rules"),
     h("p", {class: "muted"}, `Published: version ${show(version.number ?? version)}`, version.message ? ` — ${version.message}` : "",
       version.published_at ? ` (${version.published_at})` : ""),
     h("details", {open: true}, h("summary", {}, "Published ruleset"), highlight(text)),

@@ -58,7 +58,7 @@ export async function render(root, meta) {
         icp.personas.length ? h("ul", {}, icp.personas.map((p) => h("li", {class: "tree-node persona"},
           h("span", {class: "tree-title"}, `${p.name} (Persona)`), " ", h("code", {}, p.code)))) : null));
   }
-  clear(root).append(h("h1", {}, "Qualification"),
+  clear(root, h("h1", {}, "Qualification"),
     h("p", {class: "muted"}, "ICPs count accounts; Personas count leads. Bars split the records by band: ",
       BANDS.map((b) => [bandChip(b), " "])),
     h("ul", {class: "tree", id: "tree"}, items));
