@@ -20,11 +20,13 @@ export function meta() {
 }
 
 async function loadMeta() {
-  const [described, declared] = await Promise.all([get("/api/rules"), get("/api/audiences")]);
+  const described = await get("/api/rules");
   const icps = rowsOf(described, "icps").map((i) => ({...i, personas: rowsOf(i, "personas")}));
+  const audiences = rowsOf(described, "audiences");
   const names = new Map(icps.map((i) => [i.code, i.name]));
-  return {rules: described, icps, audiences: rowsOf(declared, "audiences"),
-    icpName: (code) => names.get(code) || code};
+  const audienceNames = new Map(audiences.map((a) => [a.code, a.name]));
+  return {rules: described, icps, audiences, stages: described.stages || [],
+    icpName: (code) => names.get(code) || code, audienceName: (code) => audienceNames.get(code) || code};
 }
 
 async function showStatus() {

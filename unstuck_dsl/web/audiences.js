@@ -2,14 +2,22 @@
 // (member count and score histograms per ICP / Persona, as `unstuck audience --composition`)
 // and its members, which download as CSV.
 
-import {get, rowsOf} from "./api.js";
+import {get} from "./api.js";
 import {clear, csv, download, h, histogram, say, scoreBins, show, table} from "./dom.js";
 
 const MEMBER_COLUMNS = ["lead_id", "account_id", "icp_code", "icp_score", "persona_code", "persona_score", "stage"];
 
-export async function members(name) {
-  const data = await get(`/api/audiences/${encodeURIComponent(name)}`);
-  return {data, rows: rowsOf(data, "members")};
+// Every member, page by page as the list endpoints give them, and the audience's own count.
+export async function members(code) {
+  const rows = [];
+  let cursor = null;
+  let data = null;
+  do {
+    data = await get(`/api/audiences/${encodeURIComponent(code)}`, {limit: 1000, cursor});
+    rows.push(...data.page.items);
+    cursor = data.page.next;
+  } while (cursor);
+  return {data, rows};
 }
 
 // Per (ICP, Persona) group, largest first (then by code): its members and histograms.
@@ -39,12 +47,12 @@ function compositionBlock(rows) {
 
 async function expand(name, holder) {
   clear(holder, h("p", {class: "muted"}, "Loading…"));
-  const {rows} = await members(name);
+  const {data, rows} = await members(name);
   const columns = MEMBER_COLUMNS.filter((c) => rows.some((r) => c in r));
   const button = h("button", {type: "button", class: "download-members"}, "Download members as CSV");
   button.addEventListener("click", () => download(`${name}.csv`, csv([...new Set(rows.flatMap((r) => Object.keys(r)))], rows)));
   clear(holder, 
-    h("p", {class: "member-count"}, `${rows.length.toLocaleString("en-US")} members`), button,
+    h("p", {class: "member-count", "data-count": data.members}, `${data.members.toLocaleString("en-US")} members`), button,
     h("h3", {}, "Composition"), compositionBlock(rows),
     h("h3", {}, "Members"), table(columns.map((c) => ({key: c, label: c.replaceAll("_", " "), num: c.endsWith("score"),
       cell: c === "lead_id" ? (r) => h("a", {href: `#/lead/${encodeURIComponent(r.lead_id)}`}, String(r.lead_id))
@@ -56,20 +64,19 @@ async function expand(name, holder) {
 export async function render(root, meta, open) {
   const list = h("div", {id: "audiences"}, meta.audiences.map((a) => {
     const holder = h("div", {class: "audience-body"});
-    const details = h("details", {class: "audience", "data-name": a.name, open: a.name === open},
-      h("summary", {}, h("strong", {}, a.title || a.display_name || a.name), " ", h("code", {}, a.name), " · ",
-        h("span", {class: "count"}, a.members === undefined ? "" : `${show(a.members)} members`),
-        a.condition ? h("span", {class: "muted"}, ` · ${a.condition}`) : null),
+    const details = h("details", {class: "audience", "data-name": a.code, open: a.code === open},
+      h("summary", {}, h("strong", {}, a.name), " ", h("code", {}, a.code), " · ",
+        h("span", {class: "count", "data-count": a.members}, `${show(a.members)} members`)),
       holder);
     details.addEventListener("toggle", () => {
       if (details.open && !holder.dataset.loaded) {
         holder.dataset.loaded = "1";
-        expand(a.name, holder).catch(say);
+        expand(a.code, holder).catch(say);
       }
     });
-    if (a.name === open) {
+    if (a.code === open) {
       holder.dataset.loaded = "1";
-      expand(a.name, holder).catch(say);
+      expand(a.code, holder).catch(say);
     }
     return details;
   }));

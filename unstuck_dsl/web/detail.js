@@ -8,13 +8,12 @@ import {requalify, KINDS} from "./records.js";
 
 export const DRAWER_COLUMNS = ["Parameter", "Mode", "Value on record", "Weight", "Contribution"];
 
-// The parts of GET /api/{leads|accounts}/{id}, under whichever names the endpoint gives them.
+// The parts of GET /api/{leads|accounts}/{id}: fields, the stored qualification, the drawer, engagement, history.
 export function parts(data) {
-  const explanation = data.explanation || data.drawer || data.explain || data;
-  const qualification = data.qualification || explanation;
+  const explanation = data.drawer;
   const engagement = data.engagement || explanation.engagement || null;
-  return {explanation, qualification, engagement, record: data.record || data.fields || {},
-    history: data.history || [], signals: data.signals || (engagement && engagement.signals) || []};
+  return {explanation, qualification: data.qualification || explanation, engagement, record: data.fields || {},
+    history: data.history || [], signals: (engagement && engagement.signals) || []};
 }
 
 export async function render(root, page, id) {

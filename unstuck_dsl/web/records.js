@@ -10,10 +10,11 @@ export const KINDS = {
   accounts: {kind: "account", key: "account_id", label: "Accounts", detail: "account"},
 };
 
-const SCORES = ["icp_score", "persona_score", "engagement_score"];
+const SORTS = {leads: ["icp_score", "persona_score"], accounts: ["icp_score"]};
+const SCORES = ["icp_score", "persona_score"];
 const BANDS = ["weak", "partial", "solid", "strong"];
 const STAGES = ["cool", "warm", "in_market", "hot"];
-const FILTERS = ["icp", "persona", "band", "stage", "audience", "q"];
+const FILTERS = ["icp", "persona", "icp_band", "persona_band", "stage", "audience"];
 const PAGE_SIZE = 50;
 
 // The columns a list shows, in order, when the rows carry them.
@@ -23,20 +24,18 @@ const LABELS = {title: "Title", name: "Name", account_id: "Account", icp_code: "
   icp_band: "ICP band", persona_code: "Persona", persona_score: "Persona score", persona_band: "Persona band",
   engagement_score: "Engagement", stage: "Stage"};
 
-// The view's API query: filters, search and sort from the address; `limit`, `cursor` added per page.
+// The view's API query: filters and sort from the address (`sort=-icp_score`: highest first);
+// `limit` and `cursor` are added per page.
 export function listQuery(view) {
   const params = {};
   for (const name of FILTERS) if (view[name]) params[name] = view[name];
-  if (view.sort) {
-    params.sort = view.sort;
-    params.order = view.order || "desc";
-  }
+  if (view.sort) params.sort = view.sort;
   return params;
 }
 
 export async function fetchPage(page, view, cursor, limit = PAGE_SIZE) {
   const data = await get(`/api/${page}`, {...listQuery(view), limit, cursor});
-  return {rows: rowsOf(data, page), next: data.next_cursor ?? data.next ?? null, total: data.total ?? null};
+  return {rows: rowsOf(data, page), next: data.next ?? null};
 }
 
 export async function render(root, page, view, meta) {
@@ -44,13 +43,14 @@ export async function render(root, page, view, meta) {
   const state = {cursors: [], cursor: null, selected: new Set()};
   const heading = h("h1", {}, spec.label);
   const form = filterForm(page, view, meta);
+  const search = searchBox(page, spec);
   const info = h("p", {class: "muted", id: "list-info"});
   const holder = h("div", {class: "table-wrap"});
   const prev = h("button", {type: "button", id: "prev-page", disabled: true}, "← Previous");
   const next = h("button", {type: "button", id: "next-page", disabled: true}, "Next →");
   const exportButton = h("button", {type: "button", id: "download-csv"}, "Download this view as CSV");
   const bulk = h("button", {type: "button", id: "bulk-requalify", disabled: true}, "Re-qualify selected");
-  clear(root, heading, form, h("div", {class: "actions"}, bulk, exportButton), info, holder,
+  clear(root, heading, search, form, h("div", {class: "actions"}, bulk, exportButton), info, holder,
     h("nav", {class: "pager", "aria-label": "Pages of records"}, prev, next));
 
   const load = async () => {
@@ -59,8 +59,7 @@ export async function render(root, page, view, meta) {
     state.next = result.next;
     clear(holder, listTable(page, spec, result.rows, view, state, bulk));
     const first = state.cursors.length * PAGE_SIZE + 1;
-    const total = result.total === null ? "" : ` of ${result.total.toLocaleString("en-US")}`;
-    info.textContent = result.rows.length ? `Rows ${first}–${first + result.rows.length - 1}${total}` : `No ${page} match this view.`;
+    info.textContent = result.rows.length ? `Rows ${first}–${first + result.rows.length - 1}` : `No ${page} match this view.`;
     prev.disabled = state.cursors.length === 0;
     next.disabled = !result.next;
   };
@@ -79,38 +78,59 @@ export async function render(root, page, view, meta) {
 }
 
 function filterForm(page, view, meta) {
-  const field = (name, label, control) => h("label", {}, label, control);
+  const field = (label, control) => h("label", {}, label, control);
   const choice = (name, values, labels = (v) => v) => h("select", {name, id: `filter-${name}`},
     h("option", {value: ""}, "any"), values.map((v) => h("option", {value: v, selected: view[name] === v}, labels(v))));
-  const codes = (items) => items.map((i) => i.code);
-  const form = h("form", {class: "filters", role: "search", "aria-label": "Filter the list"},
-    field("q", "Search id or title ", h("input", {name: "q", id: "filter-q", type: "search", value: view.q || ""})),
-    field("icp", "ICP ", choice("icp", codes(meta.icps), (c) => meta.icpName(c))),
-    field("persona", "Persona ", choice("persona", [...new Set(meta.icps.flatMap((i) => codes(i.personas)))].concat(["no_persona_fit"]))),
-    field("band", "Band ", choice("band", BANDS)),
-    page === "leads" ? field("stage", "Stage ", choice("stage", STAGES, stageLabel)) : null,
-    field("audience", "Audience ", choice("audience", meta.audiences.map((a) => a.name))),
-    field("sort", "Sort by ", h("select", {name: "sort", id: "filter-sort"}, h("option", {value: ""}, "id"),
-      SCORES.map((c) => h("option", {value: c, selected: view.sort === c}, LABELS[c])))),
-    field("order", "Order ", h("select", {name: "order", id: "filter-order"},
-      ["desc", "asc"].map((o) => h("option", {value: o, selected: (view.order || "desc") === o}, o === "desc" ? "highest first" : "lowest first")))),
+  const personas = new Map(meta.icps.flatMap((i) => i.personas.map((p) => [p.code, p.name])));
+  const live = meta.icps.filter((i) => i.status === "live");
+  const sorts = SORTS[page].flatMap((c) => [`-${c}`, c]);
+  const sortLabel = (s) => `${LABELS[s.replace("-", "")]}, ${s.startsWith("-") ? "highest" : "lowest"} first`;
+  const form = h("form", {class: "filters", "aria-label": "Filter the list"},
+    field("ICP ", choice("icp", live.map((i) => i.code), (c) => `${meta.icpName(c)} (${c})`)),
+    page === "leads" ? field("Persona ", choice("persona", [...personas.keys(), "no_persona_fit"],
+      (c) => (personas.has(c) ? `${personas.get(c)} (${c})` : "No persona fit"))) : null,
+    field("ICP band ", choice("icp_band", BANDS)),
+    page === "leads" ? field("Persona band ", choice("persona_band", BANDS)) : null,
+    page === "leads" && meta.stages.length ? field("Stage ", choice("stage", meta.stages, stageLabel)) : null,
+    field("Audience ", choice("audience", meta.audiences.map((a) => a.code), (c) => meta.audienceName(c))),
+    field("Sort by ", h("select", {name: "sort", id: "filter-sort"}, h("option", {value: ""}, "best ICP score first"),
+      sorts.map((c) => h("option", {value: c, selected: view.sort === c}, sortLabel(c))))),
     h("button", {type: "submit"}, "Apply"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const data = new FormData(form);
-    const params = new URLSearchParams([...data.entries()].filter(([, v]) => v !== ""));
-    if (!params.get("sort")) params.delete("order");
+    const params = new URLSearchParams([...new FormData(form).entries()].filter(([, v]) => v !== ""));
     location.hash = `#/${page}${params.toString() ? "?" + params : ""}`;
   });
   return form;
 }
 
+// Search by id (prefix) or title (leads) / name (accounts): matches listed as links to the record.
+function searchBox(page, spec) {
+  const input = h("input", {type: "search", id: "search", name: "q", "aria-label": `Search ${page} by id or title`,
+    placeholder: "Search by id or title"});
+  const results = h("ul", {class: "search-results", id: "search-results", "aria-live": "polite"});
+  const form = h("form", {role: "search", class: "search"}, input, h("button", {type: "submit"}, "Search"), results);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const data = await get("/api/search", {kind: spec.kind, q: input.value.trim()});
+      const items = rowsOf(data);
+      clear(results, items.length ? items.map((r) => h("li", {}, h("a", {href: `#/${spec.detail}/${encodeURIComponent(r[spec.key])}`},
+        String(r[spec.key])), r.title || r.name ? ` · ${r.title || r.name}` : "")) : h("li", {class: "muted"}, "No match."));
+    } catch (error) {
+      say(error);
+    }
+  });
+  return form;
+}
+
 function sortLink(page, view, column) {
-  const order = view.sort === column && (view.order || "desc") === "desc" ? "asc" : "desc";
-  const params = new URLSearchParams(Object.entries({...view, sort: column, order}).filter(([, v]) => v));
-  const arrow = view.sort === column ? ((view.order || "desc") === "desc" ? " ↓" : " ↑") : "";
-  return h("a", {href: `#/${page}?${params}`, class: "sort", "data-sort": column,
-    "aria-sort": view.sort === column ? (view.order === "asc" ? "ascending" : "descending") : null}, LABELS[column] + arrow);
+  const current = view.sort || "-icp_score";
+  const next = current === `-${column}` ? column : `-${column}`;
+  const params = new URLSearchParams(Object.entries({...view, sort: next}).filter(([, v]) => v));
+  const state = current === `-${column}` ? "descending" : current === column ? "ascending" : null;
+  return h("a", {href: `#/${page}?${params}`, class: "sort", "data-sort": column, "aria-sort": state},
+    LABELS[column] + (state === "descending" ? " ↓" : state === "ascending" ? " ↑" : ""));
 }
 
 function listTable(page, spec, rows, view, state, bulk) {
@@ -127,7 +147,7 @@ function listTable(page, spec, rows, view, state, bulk) {
   }));
   const head = h("tr", {}, h("th", {scope: "col"}, all), h("th", {scope: "col"}, spec.key === "lead_id" ? "Lead" : "Account"),
     present.map((c) => h("th", {scope: "col", class: SCORES.includes(c) ? "num" : null},
-      SCORES.includes(c) ? sortLink(page, view, c) : LABELS[c])));
+      SORTS[page].includes(c) ? sortLink(page, view, c) : LABELS[c])));
   const body = rows.map((row) => {
     const id = String(row[spec.key]);
     const box = h("input", {type: "checkbox", "aria-label": `Select ${id}`, "data-id": id, checked: state.selected.has(id)});

@@ -28,15 +28,23 @@ function diagnosticsList(diagnostics) {
     d.hint ? h("span", {class: "hint"}, ` hint: ${d.hint}`) : null)));
 }
 
+// A dry run's answer: the summary, how many records would change, the transition and band
+// counts, and the records that would move most.
 function diffView(report) {
-  const diff = report.diff || report;
-  const parts = [h("p", {id: "preview-summary"}, show(report.summary || diff.summary || ""))];
-  if (diff.moved !== undefined) parts.push(h("p", {}, "Moved: ", h("strong", {id: "preview-moved"}, String(diff.moved))));
-  for (const [name, rows] of Object.entries(diff)) {
-    if (Array.isArray(rows) && rows.length && typeof rows[0] === "object") {
-      const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))].map((key) => ({key, label: key.replaceAll("_", " ")}));
-      parts.push(h("h3", {}, name.replaceAll("_", " ")), table(columns, rows.slice(0, 50), {class: `diff-${name}`}));
-    }
+  const diff = report.diff;
+  const parts = [h("p", {id: "preview-summary"}, show(report.summary))];
+  if (!diff) return parts;
+  parts.push(h("p", {}, "Records that would change: ", h("strong", {id: "preview-changed"}, String(diff.changed)),
+    ` of ${diff.records}`));
+  for (const name of ["icp_transitions", "persona_transitions", "band_changes"]) {
+    const rows = Object.entries(diff[name] || {}).map(([change, count]) => ({change, count}));
+    if (rows.length) parts.push(h("h3", {}, name.replaceAll("_", " ")),
+      table([{key: "change", label: "Change"}, {key: "count", label: "Records", num: true}], rows, {class: `diff-${name}`}));
+  }
+  if ((diff.movers || []).length) {
+    parts.push(h("h3", {}, "Top movers"), table([{key: "id", label: "Record"},
+      {key: "old", label: "Before", cell: (m) => show(m.old)}, {key: "new", label: "After", cell: (m) => show(m.new)}],
+    diff.movers, {class: "diff-movers"}));
   }
   return parts;
 }
@@ -75,7 +83,7 @@ export async function render(root, meta) {
   publishButton.addEventListener("click", async () => {
     try {
       const report = await post("/api/publish", {rules: editor.value, message: message.value});
-      say(`Published: ${show(report.summary || report.message || (report.version && report.version.number))}`, "info");
+      say(`Published: ${show(report.summary)}`, "info");
       refreshMeta();
       location.hash = "#/rules";
     } catch (error) {

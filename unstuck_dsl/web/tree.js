@@ -1,21 +1,15 @@
 // The Qualification tree: ICPs (live and draft) → their Personas → No persona fit, each with its
-// record count and its score distribution by band. Counts are the list endpoint's totals for the
-// same filters the Leads page uses, so the tree and the lists cannot disagree.
+// record count and its score distribution by band (counted in DuckDB by /api/qualification).
 
 import {get} from "./api.js";
 import {bandChip, clear, h} from "./dom.js";
 
 const BANDS = ["weak", "partial", "solid", "strong"];
 
-async function total(page, params) {
-  const data = await get(`/api/${page}`, {...params, limit: 1});
-  return data.total ?? null;
-}
-
-// Records per band for one node: [{band, count}], and their sum.
-async function distribution(page, params) {
-  const counts = await Promise.all(BANDS.map((band) => total(page, {...params, band})));
-  return {count: await total(page, params), bands: BANDS.map((band, i) => ({band, count: counts[i]}))};
+// Records per band for the rows of one node: {count, bands: [{band, count}]}.
+function distribution(rows) {
+  const bands = BANDS.map((band) => ({band, count: rows.filter((r) => r.band === band).reduce((a, r) => a + r.count, 0)}));
+  return {count: rows.reduce((a, r) => a + r.count, 0), bands};
 }
 
 function bandBar(dist, label) {
@@ -37,29 +31,28 @@ function node(title, code, kind, dist, children = []) {
 }
 
 export async function render(root, meta) {
-  const items = [];
-  for (const icp of meta.icps) {
-    const live = (icp.status || "live") === "live";
-    const accounts = live ? await distribution("accounts", {icp: icp.code}) : {count: null, bands: []};
-    const personas = [];
-    if (live) {
-      for (const persona of icp.personas) {
-        const dist = await distribution("leads", {icp: icp.code, persona: persona.code});
-        personas.push(node(`${persona.name} (Persona)`, persona.code, "persona", dist));
-      }
-      const none = await distribution("leads", {icp: icp.code, persona: "no_persona_fit"});
-      personas.push(node("No persona fit (auto, system-managed)", null, "no-fit", none));
-    }
-    const title = `${icp.name} (ICP${live ? "" : ", draft"})`;
-    items.push(live ? node(title, icp.code, "icp", accounts, personas)
-      : h("li", {class: "tree-node icp draft", "data-code": icp.code}, h("div", {class: "tree-row"},
+  const counts = await get("/api/qualification");
+  const items = meta.icps.map((icp) => {
+    const title = `${icp.name} (ICP${icp.status === "live" ? "" : ", draft"})`;
+    if (icp.status !== "live") {
+      return h("li", {class: "tree-node icp draft", "data-code": icp.code}, h("div", {class: "tree-row"},
         h("span", {class: "tree-title"}, title), " ", h("code", {}, icp.code), " ",
-        h("span", {class: "muted"}, "draft: scores no records until published; see Rules → Preview for what it would take")),
+        h("span", {class: "muted"}, "draft: takes no records until published; Rules → Preview shows what it would take")),
         icp.personas.length ? h("ul", {}, icp.personas.map((p) => h("li", {class: "tree-node persona"},
-          h("span", {class: "tree-title"}, `${p.name} (Persona)`), " ", h("code", {}, p.code)))) : null));
-  }
+          h("span", {class: "tree-title"}, `${p.name} (Persona)`), " ", h("code", {}, p.code)))) : null);
+    }
+    const leads = counts.leads.filter((r) => r.icp_code === icp.code);
+    const personas = icp.personas.map((p) => node(`${p.name} (Persona)`, p.code, "persona",
+      distribution(leads.filter((r) => r.persona_code === p.code))));
+    personas.push(node("No persona fit (auto, system-managed)", "no_persona_fit", "no-fit",
+      distribution(leads.filter((r) => r.persona_code === "no_persona_fit" || r.persona_code === null))));
+    return node(title, icp.code, "icp", distribution(counts.accounts.filter((r) => r.icp_code === icp.code)), personas);
+  });
+  const unassigned = counts.accounts.filter((r) => r.icp_code === null);
   clear(root, h("h1", {}, "Qualification"),
     h("p", {class: "muted"}, "ICPs count accounts; Personas count leads. Bars split the records by band: ",
       BANDS.map((b) => [bandChip(b), " "])),
-    h("ul", {class: "tree", id: "tree"}, items));
+    h("ul", {class: "tree", id: "tree"}, items,
+      h("li", {class: "tree-node none"}, h("div", {class: "tree-row"}, h("span", {class: "tree-title"}, "No ICP fit"), " ",
+        h("span", {class: "count", "data-count": distribution(unassigned).count}, `${distribution(unassigned).count.toLocaleString("en-US")} records`)))));
 }
