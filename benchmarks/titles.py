@@ -168,11 +168,11 @@ def distinct_titles(count: int, seed: int = 20) -> list[str]:
 
 def _timed(titles: list[str]) -> tuple[float, float, int]:
     """Wall and CPU seconds to read the titles from a cold start, and the distinct readings."""
-    title_reader._READINGS.clear()
+    title_reader.SHIPPED._readings.clear()
     wall, cpu = time.perf_counter(), time.process_time()
     for title in titles:
         read_title(title)
-    return time.perf_counter() - wall, time.process_time() - cpu, len(title_reader._READINGS)
+    return time.perf_counter() - wall, time.process_time() - cpu, len(title_reader.SHIPPED._readings)
 
 
 def time_reading(count: int) -> tuple[float, float, int]:
@@ -185,7 +185,7 @@ def time_unshared_reading(count: int, seed: int = 20) -> tuple[float, float, int
     """The worst case: `count` titles of 2 to 6 random vocabulary words, so that almost none
     shares a reading with another."""
     rng = random.Random(seed)
-    words = sorted(w for w in title_reader._VOCABULARY_WORDS if w.isalpha())
+    words = sorted(w for w in title_reader.SHIPPED._vocabulary_words if w.isalpha())
     return _timed([" ".join(rng.choice(words) for _ in range(rng.randint(2, 6))) for _ in range(count)])
 
 

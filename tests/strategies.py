@@ -97,6 +97,19 @@ TITLE_POOL = (
     "*", "?", "VP Sa?es",
 )
 
+# `titles` block entries that change how TITLE_POOL titles and PHRASE_POOL phrases read.
+TITLES_EXTENSION_POOL = (
+    ("Software Engineer", (("function", "Sales"), ("seniority", "VP"))),
+    ("sales vp", (("function", "Marketing"), ("seniority", "Manager"))),
+    ("Straße", (("function", "Finance"), ("seniority", "Head of"))),
+    ("vp", (("means", "founder"),)),
+    ("sales", (("scope", None),)),
+    ("founder", (("seniority", "Owner"),)),
+    ("日本語", (("function", "Legal"),)),
+    ("director", (("seniority", "C-suite"),)),
+    ("ops", (("changes", "Operations"),)),
+)
+
 SET_ITEM_POOL = ("Snowflake", "Okta", "dbt", "Segment", "snowflake", "US", "GB", "", "ü", "a;b")
 
 LEVEL_POOL = ("Pre-seed", "Seed", "Series A", "Series B", "Series C", "Public", "IC", "Manager", "VP",
@@ -424,6 +437,13 @@ def rule_files(draw, schema: Schema | None = None, max_icps: int = 4, max_person
     if schema.of_kind("lead") or draw(st.booleans()):
         declarations.append(fields_block(schema, "lead"))
     declarations += region_decls
+    if draw(st.integers(0, 3)) == 0:  # a workspace's own title words: the same reader in both engines
+        entries = draw(st.lists(st.sampled_from(TITLES_EXTENSION_POOL), min_size=1, max_size=3,
+                                unique_by=lambda entry: entry[0]))
+        declarations.append(ast.TitlesBlock(tuple(
+            ast.TitleEntry(ast.StringValue(phrase), tuple(ast.TitleMeaning(kind, None if value is None else ast.StringValue(value))
+                                                          for kind, value in meanings))
+            for phrase, meanings in entries)))
     if draw(st.booleans()):
         declarations += templates + icps
     else:

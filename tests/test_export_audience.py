@@ -1,17 +1,18 @@
-"""`export --audience` uses the stored scores when they are current, and writes what scoring
-again (`audience --db`) writes."""
+"""`export --audience` and `audience --db` are one code path (`Workspace.audience`): the stored
+scores when they are current, the stored signals for engagement."""
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import pytest
 
 import unstuck_dsl
-from unstuck_dsl import cli as cli_module
 from unstuck_dsl import sample, store
 from unstuck_dsl.api import ScoringError, StoredAssignments
 from unstuck_dsl.execute import Assignments
+from unstuck_dsl.workspace import Workspace
 
 from cli_support import AS_OF, RULES, run
 
@@ -22,39 +23,44 @@ def workspace(tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
     accounts, leads = sample.generate(250, seed=5)
     db = folder / "w.duckdb"
-    rules = unstuck_dsl.compile(RULES)
-    with store.Store(db) as stored:
-        store.ingest(stored, rules, accounts, leads, dt.date.fromisoformat(AS_OF))
-        store.ingest_events(stored, rules, sample.signals(leads))
+    with Workspace(db) as live:
+        live.ingest(accounts, leads, sample.signals(leads), rules=RULES, as_of=dt.date.fromisoformat(AS_OF))
     return db
 
 
 @pytest.mark.parametrize("audience", ["hot", "strong_accounts", "mm_vp_sales"])
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
-def test_export_of_an_audience_writes_what_scoring_again_writes(workspace, tmp_path, audience, suffix):
-    exported, scored = tmp_path / f"exported.{suffix}", tmp_path / f"scored.{suffix}"
-    result = run("export", "--db", workspace, "--audience", audience, "--out", exported, "--as-of", AS_OF)
+def test_export_of_an_audience_writes_what_audience_db_writes(workspace, tmp_path, audience, suffix):
+    exported, listed = tmp_path / f"exported.{suffix}", tmp_path / f"listed.{suffix}"
+    result = run("export", "--db", workspace, "--audience", audience, "--out", exported)
     assert result.exit_code == 0, result.output
-    result = run("audience", RULES, audience, "--db", workspace, "--out", scored, "--as-of", AS_OF)
+    result = run("audience", RULES, audience, "--db", workspace, "--out", listed, "--as-of", AS_OF)
     assert result.exit_code == 0, result.output
-    assert exported.read_bytes() == scored.read_bytes()
+    assert exported.read_bytes() == listed.read_bytes()
     assert exported.stat().st_size > 200  # members, not only a header
     if suffix == "csv":  # the stored signals give each member its engagement
         assert exported.read_text().splitlines()[0].endswith('"engagement_score","stage"')
 
 
-def test_current_stored_scores_are_read_and_stale_ones_scored_again(workspace):
-    with store.Store(workspace, read_only=True) as stored:
-        rules_text = stored.latest_rules()
-    current = cli_module._stored_run(rules_text, dt.date.fromisoformat(AS_OF), workspace)
-    assert isinstance(current._run, StoredAssignments)
-    stale = cli_module._stored_run(rules_text, dt.date(2026, 12, 1), workspace)  # scores are as of AS_OF
-    assert isinstance(stale._run, Assignments)
-    again = unstuck_dsl.compile(rules_text).score(*_records(workspace), as_of=AS_OF, signals=_signals(workspace))
-    assert current.audience("hot").equals(again.audience("hot"))
-    assert current.table().equals(again.table())
-    with pytest.raises(ScoringError, match="read from a workspace"):  # stored scores have no parameter outcomes
-        current.explain(lead_id=again.leads.column("lead_id")[0].as_py())
+def test_current_stored_scores_are_read_and_stale_ones_scored_again(workspace, tmp_path):
+    again = unstuck_dsl.compile(RULES).score(*_records(workspace), as_of=AS_OF, signals=_signals(workspace))
+    with Workspace(workspace, read_only=True) as live:
+        current = live.scored()
+        assert isinstance(current._run, StoredAssignments)
+        assert current.audience("hot").equals(again.audience("hot"))
+        assert current.table().equals(again.table())
+        with pytest.raises(ScoringError, match="read from a workspace"):  # stored scores have no parameter outcomes
+            current.explain(lead_id=again.leads.column("lead_id")[0].as_py())
+    stale = tmp_path / "stale.duckdb"  # one score from another day: not every score is current
+    shutil.copy(workspace, stale)
+    with store.Store(stale) as stored:
+        stored.db.execute("UPDATE lead_scores SET as_of = DATE '2026-01-01' WHERE lead_id = "
+                          "(SELECT min(lead_id) FROM lead_scores)")
+    with Workspace(stale, read_only=True) as live:
+        assert live.status().off_stamp == 1
+        scored = live.scored()
+        assert isinstance(scored._run, Assignments)
+        assert scored.table().equals(again.table())
 
 
 def _records(db):

@@ -17,6 +17,7 @@ import unstuck_dsl
 from unstuck_dsl import insights, sample, store
 from unstuck_dsl.cli import cli
 from unstuck_dsl.data import DataError
+from unstuck_dsl.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 11, 26)
@@ -91,8 +92,9 @@ def workspace(tmp_path_factory):
     accounts, leads = sample.generate(6000)
     scored = rules.score(accounts, leads, as_of=AS_OF)
     db = folder / "w.duckdb"
-    with store.Store(db) as s:
-        store.ingest(s, rules, accounts, leads, AS_OF)
+    with Workspace(db) as live:
+        live.ingest(accounts, leads, rules=rules, as_of=AS_OF)
+        s = live.store
         added = store.ingest_events(s, rules, sample.signals(leads, as_of=AS_OF), sample.outcomes(scored.leads, as_of=AS_OF))
         again = store.ingest_events(s, rules, sample.signals(leads, as_of=AS_OF), sample.outcomes(scored.leads, as_of=AS_OF))
     return folder, db, added, again
@@ -212,8 +214,9 @@ def test_contacted_needs_contacted_outcomes(tmp_path):
     rules = unstuck_dsl.compile(ROOT / "rules")
     accounts, leads = sample.generate(200)
     db = tmp_path / "w.duckdb"
-    with store.Store(db) as s:
-        store.ingest(s, rules, accounts, leads, AS_OF)
+    with Workspace(db) as live:
+        live.ingest(accounts, leads, rules=rules, as_of=AS_OF)
+        s = live.store
         first = leads.column("lead_id")[0].as_py()
         store.ingest_events(s, rules, None, pa.table({"lead_id": [first], "outcome": ["replied"],
                                                       "timestamp": ["2026-11-01"]}))

@@ -203,7 +203,7 @@ def test_first_ingest_reports_new_records_not_changes(workspace):
     assert "changed ICP" not in report and "changed Persona" not in report
 
 
-def test_rescore_and_diff_count_band_changes_in_the_same_units(workspace, tmp_path):
+def test_publish_and_diff_count_band_changes_in_the_same_units(workspace, tmp_path):
     folder, db, _ = workspace
     changed = tmp_path / "rules_new"
     import shutil
@@ -216,10 +216,11 @@ def test_rescore_and_diff_count_band_changes_in_the_same_units(workspace, tmp_pa
     predicted = int(re.search(r"([\d,]+) leads would change band", diff.output).group(1).replace(",", ""))
     copy = tmp_path / "w.duckdb"
     shutil.copy(db, copy)
-    rescored = run("rescore", changed, "--db", copy, "--as-of", AS_OF)
-    assert rescored.exit_code == 0, rescored.output
-    applied = int(re.search(r"([\d,]+) changed band \(ICP band / Persona band\)", rescored.output).group(1).replace(",", ""))
-    assert applied == predicted > 0
+    published = run("publish", changed, "--db", copy, "--yes")
+    assert published.exit_code == 0, published.output
+    shown = int(re.search(r"([\d,]+) leads would change band", published.output).group(1).replace(",", ""))
+    applied = int(re.search(r"([\d,]+) changed band \(ICP band / Persona band\)", published.output).group(1).replace(",", ""))
+    assert applied == shown == predicted > 0
 
 
 def _on_a_terminal(args: list[str], cwd: Path) -> str:
@@ -254,7 +255,7 @@ def test_long_commands_show_progress_with_counts_on_a_terminal_only(sample, tmp_
             "--db", tmp_path / "w.duckdb", "--as-of", AS_OF]
     shown = _on_a_terminal(args, tmp_path)
     assert "storing 300 accounts" in shown and "scoring 300 accounts and" in shown
-    piped = run("rescore", RULES, "--db", tmp_path / "w.duckdb", "--as-of", AS_OF)
+    piped = run("refresh", "--db", tmp_path / "w.duckdb", "--as-of", AS_OF)
     assert piped.exit_code == 0
     assert "scoring" not in piped.output and piped.output.count("\n") == 1
 
@@ -266,7 +267,8 @@ def test_every_command_defaults_to_the_same_workspace(sample, tmp_path, monkeypa
     assert (tmp_path / "unstuck.duckdb").is_file()
     assert run("export", "--out", tmp_path / "e.csv").exit_code == 0
     assert run("insights", "--json").exit_code == 0
-    assert run("rescore", RULES, "--as-of", AS_OF).exit_code == 0
+    assert run("refresh", "--as-of", AS_OF).exit_code == 0
+    assert "version 1" in run("status").output
 
 
 def test_missing_columns_unknown_reads_absent_fields_as_unknown_with_a_warning(tmp_path):

@@ -21,6 +21,7 @@ import unstuck_dsl
 from unstuck_dsl import sample, store
 from unstuck_dsl.cli import cli
 from unstuck_dsl.data import DataError
+from unstuck_dsl.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 11, 26)
@@ -37,6 +38,15 @@ def rules_declaring(size_type: str):
     return unstuck_dsl.compile(rules_text(size_type))
 
 
+def ingest(workspace: store.Store, rules, accounts, leads, as_of: dt.date = AS_OF) -> store.IngestReport:
+    """The store's own ingest (what a workspace's runs), scores stamped with these rules as of `as_of`."""
+    return store.ingest(workspace, rules, store.Stamp(rules.model.content_hash, None, as_of), accounts, leads)
+
+
+def rescore(workspace: store.Store, rules, as_of: dt.date = AS_OF) -> store.IngestReport:
+    return store.rescore(workspace, rules, store.Stamp(rules.model.content_hash, None, as_of))
+
+
 def stored(workspace: store.Store, column: str = "size") -> tuple[str, list]:
     """A column of the stored accounts: its DuckDB type and its values by account id."""
     kind = dict(workspace.db.execute("SELECT column_name, data_type FROM information_schema.columns "
@@ -50,8 +60,8 @@ def stored(workspace: store.Store, column: str = "size") -> tuple[str, list]:
 
 def test_a_value_ingested_after_int_becomes_number_keeps_its_fraction(tmp_path):
     with store.Store(tmp_path / "w.duckdb") as workspace:
-        store.ingest(workspace, rules_declaring("int"), pa.table({"account_id": ["a1"], "size": [10]}), None, AS_OF)
-        store.ingest(workspace, rules_declaring("number"), pa.table({"account_id": ["a1"], "size": [50.6]}), None,
+        ingest(workspace, rules_declaring("int"), pa.table({"account_id": ["a1"], "size": [10]}), None, AS_OF)
+        ingest(workspace, rules_declaring("number"), pa.table({"account_id": ["a1"], "size": [50.6]}), None,
                      AS_OF)
         assert stored(workspace) == ("DOUBLE", [50.6])
         assert workspace.scores("account").column("icp_code").to_pylist() == [None]  # 50.6 < 51
@@ -59,9 +69,9 @@ def test_a_value_ingested_after_int_becomes_number_keeps_its_fraction(tmp_path):
 
 def test_whole_stored_numbers_become_ints_when_the_rules_say_int(tmp_path):
     with store.Store(tmp_path / "w.duckdb") as workspace:
-        store.ingest(workspace, rules_declaring("number"),
+        ingest(workspace, rules_declaring("number"),
                      pa.table({"account_id": ["a1", "a2", "a3"], "size": [51.0, 7.0, None]}), None, AS_OF)
-        store.rescore(workspace, rules_declaring("int"), AS_OF)
+        rescore(workspace, rules_declaring("int"), AS_OF)
         assert stored(workspace) == ("BIGINT", [51, 7, None])
         assert workspace.scores("account").column("icp_code").to_pylist() == ["big", None, None]
 
@@ -75,11 +85,11 @@ def test_a_type_change_that_would_alter_a_stored_value_is_refused_naming_it(tmp_
                                                                              record, shown):
     path = tmp_path / "w.duckdb"
     with store.Store(path) as workspace:
-        store.ingest(workspace, rules_declaring(before), pa.table({"account_id": ["a1", "a2"], "size": values}),
+        ingest(workspace, rules_declaring(before), pa.table({"account_id": ["a1", "a2"], "size": values}),
                      None, AS_OF)
         kept = stored(workspace)
-        for apply in (lambda rules: store.rescore(workspace, rules, AS_OF),
-                      lambda rules: store.ingest(workspace, rules, pa.table({"account_id": ["a9"]}), None, AS_OF),
+        for apply in (lambda rules: rescore(workspace, rules, AS_OF),
+                      lambda rules: ingest(workspace, rules, pa.table({"account_id": ["a9"]}), None, AS_OF),
                       lambda rules: workspace.records("account", schema=rules.model.schema)):
             with pytest.raises(DataError) as error:
                 apply(rules_declaring(after))
@@ -93,19 +103,19 @@ def test_a_type_change_that_would_alter_a_stored_value_is_refused_naming_it(tmp_
 
 def test_single_member_sets_become_categories_and_back(tmp_path):
     with store.Store(tmp_path / "w.duckdb") as workspace:
-        store.ingest(workspace, rules_declaring("set"), pa.table({"account_id": ["a1", "a2"], "size": [["x"], None]}),
+        ingest(workspace, rules_declaring("set"), pa.table({"account_id": ["a1", "a2"], "size": [["x"], None]}),
                      None, AS_OF)
-        store.rescore(workspace, rules_declaring("category"), AS_OF)
+        rescore(workspace, rules_declaring("category"), AS_OF)
         assert stored(workspace) == ("VARCHAR", ["x", None])
-        store.rescore(workspace, rules_declaring("set"), AS_OF)
+        rescore(workspace, rules_declaring("set"), AS_OF)
         assert stored(workspace) == ("VARCHAR[]", [["x"], None])
 
 
 def test_text_declared_a_set_reads_as_an_input_file_would(tmp_path):
     with store.Store(tmp_path / "w.duckdb") as workspace:
-        store.ingest(workspace, rules_declaring("category"),
+        ingest(workspace, rules_declaring("category"),
                      pa.table({"account_id": ["a1", "a2", "a3"], "size": ["x; dbt", "y", None]}), None, AS_OF)
-        store.rescore(workspace, rules_declaring("set"), AS_OF)
+        rescore(workspace, rules_declaring("set"), AS_OF)
         assert stored(workspace) == ("VARCHAR[]", [["x", "dbt"], ["y"], None])
         assert workspace.scores("account").column("icp_code").to_pylist() == ["big", None, None]
 
@@ -113,7 +123,7 @@ def test_text_declared_a_set_reads_as_an_input_file_would(tmp_path):
 def test_reading_with_changed_rules_types_the_columns_without_writing(tmp_path):
     path = tmp_path / "w.duckdb"
     with store.Store(path) as workspace:
-        store.ingest(workspace, rules_declaring("number"), pa.table({"account_id": ["a1", "a2"], "size": [51.0, 3.0]}),
+        ingest(workspace, rules_declaring("number"), pa.table({"account_id": ["a1", "a2"], "size": [51.0, 3.0]}),
                      None, AS_OF)
     before = path.read_bytes()
     with store.Store(path, read_only=True) as workspace:
@@ -157,8 +167,8 @@ def test_an_undeclared_column_of_another_type_names_the_column_and_the_file(tmp_
 def test_a_column_first_seen_empty_takes_the_type_of_its_first_values(tmp_path, empty, first, stored_as):
     rules = rules_declaring("int")
     with store.Store(tmp_path / "w.duckdb") as workspace:
-        store.ingest(workspace, rules, pa.table({"account_id": ["a1"], "note": empty}), None, AS_OF)
-        store.ingest(workspace, rules, pa.table({"account_id": ["a2"], "note": first}), None, AS_OF)
+        ingest(workspace, rules, pa.table({"account_id": ["a1"], "note": empty}), None, AS_OF)
+        ingest(workspace, rules, pa.table({"account_id": ["a2"], "note": first}), None, AS_OF)
         assert stored(workspace, "note") == (stored_as, [empty[0].as_py(), first[0].as_py()])
 
 
@@ -170,11 +180,10 @@ def workspace_bytes(tmp_path_factory) -> bytes:
     """A real workspace: sample accounts and leads ingested, with outcomes."""
     path = tmp_path_factory.mktemp("good") / "w.duckdb"
     accounts, leads = sample.generate(300, seed=3)
-    with store.Store(path) as workspace:
-        store.ingest(workspace, unstuck_dsl.compile(ROOT / "rules"), accounts, leads, AS_OF)
-        outcomes = pa.table({"lead_id": leads.column("lead_id")[:20], "outcome": ["replied"] * 20,
-                             "timestamp": ["2026-11-20"] * 20})
-        store.ingest_events(workspace, None, outcomes=outcomes)
+    outcomes = pa.table({"lead_id": leads.column("lead_id")[:20], "outcome": ["replied"] * 20,
+                         "timestamp": ["2026-11-20"] * 20})
+    with Workspace(path) as workspace:
+        workspace.ingest(accounts, leads, outcomes=outcomes, rules=ROOT / "rules", as_of=AS_OF)
     return path.read_bytes()
 
 
@@ -198,7 +207,11 @@ def test_a_damaged_workspace_is_named_and_left_untouched(tmp_path, workspace_byt
     rules, db, when = str(ROOT / "rules"), ["--db", str(path)], ["--as-of", AS_OF.isoformat()]
     runner = CliRunner()
     for command in (["ingest", rules, "--accounts", str(tmp_path / "a.csv"), *db, *when],
-                    ["rescore", rules, *db, *when],
+                    ["publish", rules, "--yes", *db],
+                    ["refresh", *db],
+                    ["requalify", "--lead", "l1", *db],
+                    ["status", *db],
+                    ["history", *db],
                     ["score", rules, "--out", str(tmp_path / "out.csv"), *db, *when],
                     ["export", "--out", str(tmp_path / "export.csv"), *db],
                     ["insights", *db]):
@@ -208,8 +221,8 @@ def test_a_damaged_workspace_is_named_and_left_untouched(tmp_path, workspace_byt
         assert message.startswith(f"error: {path}: the workspace is damaged") and "backup" in message, message
         assert path.read_bytes() == damaged
         assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "w.duckdb"]  # no WAL, no output
-    with pytest.raises(store.WorkspaceDamaged):
-        store.Store(path)
+    with pytest.raises(store.WorkspaceDamaged), store.Store(path):
+        pass
     assert path.read_bytes() == damaged
 
 
@@ -309,7 +322,7 @@ def test_a_lead_column_named_like_a_score_column_is_refused_at_ingest(tmp_path, 
 def test_an_account_column_named_like_a_score_column_is_refused_at_ingest(tmp_path):
     with store.Store(tmp_path / "w.duckdb") as workspace:
         with pytest.raises(DataError, match="column `icp_code` is reserved for scores"):
-            store.ingest(workspace, rules_declaring("int"), pa.table({"account_id": ["a1"], "icp_code": ["x"]}),
+            ingest(workspace, rules_declaring("int"), pa.table({"account_id": ["a1"], "icp_code": ["x"]}),
                          None, AS_OF)
 
 
@@ -317,7 +330,7 @@ def test_exported_leads_never_carry_two_headers_with_one_name(tmp_path):
     accounts, leads = sample.generate(30, seed=4)
     path = tmp_path / "w.duckdb"
     with store.Store(path) as workspace:
-        store.ingest(workspace, unstuck_dsl.compile(ROOT / "rules"), accounts, leads, AS_OF)
+        ingest(workspace, unstuck_dsl.compile(ROOT / "rules"), accounts, leads, AS_OF)
         table = workspace.with_scores("lead")
         assert len(table.column_names) == len(set(table.column_names))
         assert table.num_rows == leads.num_rows

@@ -21,6 +21,7 @@ import unstuck_dsl
 from unstuck_dsl import sample, store
 from unstuck_dsl.cli import cli
 from unstuck_dsl.data import DataError
+from unstuck_dsl.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 11, 26)
@@ -30,6 +31,15 @@ SCORE_COLUMNS = ["icp_code", "icp_score", "persona_code", "persona_score"]
 @pytest.fixture(scope="module")
 def rules():
     return unstuck_dsl.compile(ROOT / "rules")
+
+
+def ingest(workspace: store.Store, rules, accounts, leads, as_of: dt.date = AS_OF) -> store.IngestReport:
+    """The store's own ingest (what a workspace's runs), scores stamped with these rules as of `as_of`."""
+    return store.ingest(workspace, rules, store.Stamp(rules.model.content_hash, None, as_of), accounts, leads)
+
+
+def rescore(workspace: store.Store, rules, as_of: dt.date = AS_OF) -> store.IngestReport:
+    return store.rescore(workspace, rules, store.Stamp(rules.model.content_hash, None, as_of))
 
 
 def _plain(table: pa.Table, key: str, columns: list[str]) -> dict:
@@ -59,14 +69,15 @@ def assert_equals_full_rescore(workspace: store.Store, rules) -> None:
 
 def test_enrichment_rescores_only_the_touched_accounts_and_their_leads(rules, tmp_path):
     accounts, leads = sample.generate(600, seed=5)
-    with store.Store(tmp_path / "w.duckdb") as workspace:
-        first = store.ingest(workspace, rules, accounts, leads, AS_OF)
+    with Workspace(tmp_path / "w.duckdb") as live:
+        workspace = live.store
+        first = live.ingest(accounts, leads, rules=rules, as_of=AS_OF)
         assert first.inserted == accounts.num_rows + leads.num_rows
         before = _plain(workspace.scores("account"), "account_id", ["icp_score"])
         mm = [a for a, (code, _) in _plain(workspace.scores("account"), "account_id", ["icp_code", "icp_score"]).items()
               if code == "mm_saas"][:10]
         enrichment = pa.table({"account_id": pa.array(mm), "tech_stack": pa.array([["Snowflake", "Okta"]] * len(mm))})
-        report = store.ingest(workspace, rules, enrichment, None, AS_OF)
+        report = live.ingest(enrichment)
         touched_leads = workspace.db.execute(
             f"SELECT count(*) FROM leads WHERE account_id IN ({', '.join(repr(a) for a in mm)})").fetchall()[0][0]
         assert (report.updated, report.rescored_accounts, report.rescored_leads) == (len(mm), len(mm), touched_leads)
@@ -79,8 +90,9 @@ def test_enrichment_rescores_only_the_touched_accounts_and_their_leads(rules, tm
         assert row[0] is not None and sorted(row[1]) == ["Okta", "Snowflake"]
         assert_equals_full_rescore(workspace, rules)
         assert workspace.db.execute("SELECT count(*) FROM score_history").fetchall()[0][0] > 0
-        assert workspace.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0] == "2"
-        assert workspace.db.execute("SELECT count(*) FROM rulesets").fetchall()[0][0] == 1
+        assert workspace.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0] == "3"
+        assert [v.number for v in live.versions()] == [1]
+        assert set(workspace.scores("lead").column("ruleset_version").to_pylist()) == {1}
 
 
 ACCOUNT_IDS = ["a1", "a2", "a3", "a4"]
@@ -132,14 +144,13 @@ def test_incremental_rescoring_equals_a_full_rescore(rules, tmp_path_factory, st
     path = tmp_path_factory.mktemp("store") / "w.duckdb"
     with store.Store(path) as workspace:
         for kind, table in steps:
-            store.ingest(workspace, rules, table if kind == "account" else None, table if kind == "lead" else None,
-                         AS_OF)
+            ingest(workspace, rules, table if kind == "account" else None, table if kind == "lead" else None)
             assert_equals_full_rescore(workspace, rules)
 
 
 def test_a_bad_file_is_rejected_whole(rules, tmp_path):
     with store.Store(tmp_path / "w.duckdb") as workspace:
-        store.ingest(workspace, rules, pa.table({"account_id": ["a1"], "industry": ["software"]}), None, AS_OF)
+        ingest(workspace, rules, pa.table({"account_id": ["a1"], "industry": ["software"]}), None, AS_OF)
         for bad, message in (
             (pa.table({"account_id": ["a2", "a2"], "industry": ["x", "y"]}), "id 'a2' appears more than once"),
             (pa.table({"account_id": ["a3", "a4"], "hired_ciso_on": ["2024-01-01", "31/12/2024"]}),
@@ -147,7 +158,7 @@ def test_a_bad_file_is_rejected_whole(rules, tmp_path):
             (pa.table({"account_id": ["a5"], "employees": ["many"]}), "column `employees` (int): expected a whole number"),
         ):
             with pytest.raises(DataError) as error:
-                store.ingest(workspace, rules, bad, None, AS_OF)
+                ingest(workspace, rules, bad, None)
             assert message in str(error.value)
         assert workspace.db.execute("SELECT list(account_id) FROM accounts").fetchall()[0][0] == ["a1"]
 
@@ -179,17 +190,17 @@ def stall(*args, **kwargs):  # the records are upserted, the transaction is stil
     time.sleep(600)
 
 store.Store.write_scores = stall
-rules = unstuck_dsl.compile(sys.argv[1])
-with store.Store(sys.argv[2]) as workspace:
-    store.ingest(workspace, rules, sys.argv[3], None)
+from unstuck_dsl.workspace import Workspace
+with Workspace(sys.argv[2]) as workspace:
+    workspace.ingest(sys.argv[3], rules=sys.argv[1])
 """
 
 
 def test_a_killed_ingest_leaves_the_workspace_as_it_was(rules, tmp_path):
     path = tmp_path / "w.duckdb"
-    with store.Store(path) as workspace:
-        store.ingest(workspace, rules, pa.table({"account_id": ["a1"], "industry": ["software"]}), None, AS_OF)
-        before = workspace.records("account").to_pylist()
+    with Workspace(path) as workspace:
+        workspace.ingest(pa.table({"account_id": ["a1"], "industry": ["software"]}), rules=ROOT / "rules", as_of=AS_OF)
+        before = workspace.store.records("account").to_pylist()
     update = tmp_path / "update.csv"
     update.write_text("account_id,industry\na1,retail\na2,saas\n")
     proc = subprocess.Popen([sys.executable, "-c", KILLED_INGEST, str(ROOT / "rules"), str(path), str(update)],
@@ -202,11 +213,11 @@ def test_a_killed_ingest_leaves_the_workspace_as_it_was(rules, tmp_path):
         assert_equals_full_rescore(workspace, rules)
 
 
-def test_diff_predicts_what_rescore_changes(rules, tmp_path):
+def test_diff_predicts_what_publish_changes(rules, tmp_path):
     accounts, leads = sample.generate(400, seed=9)
     db = tmp_path / "w.duckdb"
-    with store.Store(db) as workspace:
-        store.ingest(workspace, rules, accounts, leads, AS_OF)
+    with Workspace(db) as workspace:
+        workspace.ingest(accounts, leads, rules=ROOT / "rules", as_of=AS_OF)
     new_rules = tmp_path / "rules"
     new_rules.mkdir()
     for path in (ROOT / "rules").glob("*.ust"):
@@ -219,9 +230,10 @@ def test_diff_predicts_what_rescore_changes(rules, tmp_path):
     predicted = pcsv.read_csv(out).num_rows
     assert f"{predicted} of {leads.num_rows} leads would change" in diff.output
     assert "Uses Snowflake" in diff.output and "+9 / 9" in diff.output
-    rescored = runner.invoke(cli, ["rescore", str(new_rules), "--db", str(db), "--as-of", AS_OF.isoformat()])
-    assert rescored.exit_code == 0, rescored.output
-    assert f"and {predicted} leads" in rescored.output and predicted > 0
+    published = runner.invoke(cli, ["publish", str(new_rules), "--db", str(db), "--yes", "-m", "Snowflake: 9"])
+    assert published.exit_code == 0, published.output
+    assert f"{predicted} of {leads.num_rows} leads would change" in published.output  # the same diff, shown first
+    assert f"and {predicted} leads" in published.output and predicted > 0
     with store.Store(db) as workspace:
         assert_equals_full_rescore(workspace, unstuck_dsl.compile(new_rules))
 
@@ -229,8 +241,8 @@ def test_diff_predicts_what_rescore_changes(rules, tmp_path):
 def test_score_explain_audience_and_export_read_the_store(rules, tmp_path):
     accounts, leads = sample.generate(200, seed=2)
     db = tmp_path / "w.duckdb"
-    with store.Store(db) as workspace:
-        store.ingest(workspace, rules, accounts, leads, AS_OF)
+    with Workspace(db) as workspace:
+        workspace.ingest(accounts, leads, rules=ROOT / "rules", as_of=AS_OF)
     runner = CliRunner()
     rules_dir, when = str(ROOT / "rules"), AS_OF.isoformat()
     scored = runner.invoke(cli, ["score", rules_dir, "--db", str(db), "--out", str(tmp_path / "s.csv"), "--as-of", when])
@@ -251,13 +263,13 @@ def test_score_explain_audience_and_export_read_the_store(rules, tmp_path):
 def test_a_rescore_replaces_every_score_and_keeps_one_row_per_record(rules, tmp_path):
     accounts, leads = sample.generate(300, seed=6)
     with store.Store(tmp_path / "w.duckdb") as workspace:
-        store.ingest(workspace, rules, accounts, leads, AS_OF)
-        report = store.rescore(workspace, rules, AS_OF)
+        ingest(workspace, rules, accounts, leads)
+        report = rescore(workspace, rules)
         assert (report.rescored_accounts, report.rescored_leads) == (accounts.num_rows, leads.num_rows)
         assert (report.new_accounts, report.new_leads, report.moved_accounts, report.moved_leads) == (0, 0, 0, 0)
         assert_equals_full_rescore(workspace, rules)
         later = AS_OF + dt.timedelta(days=400)  # `within 12 months` conditions expire: some scores move
-        moved = store.rescore(workspace, rules, later)
+        moved = rescore(workspace, rules, later)
         assert moved.moved_accounts > 0
         full = rules.score(workspace.records("account"), workspace.records("lead"), as_of=later)
         assert _plain(workspace.scores("lead"), "lead_id", SCORE_COLUMNS) == _plain(full.leads, "lead_id",
@@ -266,11 +278,30 @@ def test_a_rescore_replaces_every_score_and_keeps_one_row_per_record(rules, tmp_
         assert set(workspace.scores("account").column("as_of").to_pylist()) == {later}
 
 
+def _as_schema_2(path: Path) -> None:
+    """Turn a workspace into one made by unstuck before schema 3: no versions (the rules applied
+    last in `rulesets`), no version on scores and history, no workspace date."""
+    import duckdb
+
+    db = duckdb.connect(str(path))
+    (digest, text, published_at), = db.execute("SELECT hash, text, published_at FROM versions "
+                                                "ORDER BY number DESC LIMIT 1").fetchall()
+    db.execute("CREATE TABLE rulesets (hash VARCHAR PRIMARY KEY, applied_at TIMESTAMP, rules VARCHAR)")
+    db.execute("INSERT INTO rulesets VALUES (?, ?, ?)", [digest, published_at, text])
+    db.execute("DROP TABLE versions")
+    for table in ("account_scores", "lead_scores", "score_history"):
+        db.execute(f"ALTER TABLE {table} DROP COLUMN ruleset_version")
+    db.execute("DELETE FROM meta WHERE key = 'as_of'")
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.close()
+
+
 def _as_schema_1(path: Path) -> None:
     """Turn a workspace into one made by unstuck before schema 2: records and scores keyed by a
     PRIMARY KEY, schema_version 1."""
     import duckdb
 
+    _as_schema_2(path)
     db = duckdb.connect(str(path))
     for table, key in (("accounts", "account_id"), ("leads", "lead_id"), ("account_scores", "account_id"),
                        ("lead_scores", "lead_id")):
@@ -286,34 +317,52 @@ def _as_schema_1(path: Path) -> None:
     db.close()
 
 
-def test_a_schema_1_workspace_is_upgraded_keeping_every_record_and_score(rules, tmp_path):
+def _published(path: Path, accounts, leads) -> None:
+    with Workspace(path) as workspace:
+        workspace.ingest(accounts, leads, rules=ROOT / "rules", as_of=AS_OF)
+
+
+@pytest.mark.parametrize("made_by", [_as_schema_1, _as_schema_2])
+def test_an_older_workspace_is_upgraded_keeping_every_record_and_score(rules, tmp_path, made_by):
     path = tmp_path / "w.duckdb"
     accounts, leads = sample.generate(200, seed=8)
-    with store.Store(path) as workspace:
-        store.ingest(workspace, rules, accounts, leads, AS_OF)
-        before = [(workspace.records(kind), workspace.scores(kind)) for kind in ("account", "lead")]
-    _as_schema_1(path)
-    with store.Store(path) as workspace:
+    _published(path, accounts, leads)
+    with store.Store(path, read_only=True) as workspace:
+        before = [(workspace.records(kind), workspace.scores(kind).drop_columns(["ruleset_version"]))
+                  for kind in ("account", "lead")]
+    made_by(path)
+    with Workspace(path, read_only=True) as old:  # readable as it is, not upgraded
+        assert old.published.number == 1 and old.as_of == AS_OF
+        assert old.audience("hot").num_rows > 0
+    with Workspace(path) as live:
+        workspace = live.store
         keyed = workspace.db.execute("SELECT count(*) FROM duckdb_constraints() "
-                                     "WHERE constraint_type = 'PRIMARY KEY' AND table_name <> 'meta' "
-                                     "AND table_name <> 'rulesets'").fetchall()[0][0]
+                                     "WHERE constraint_type = 'PRIMARY KEY' AND table_name NOT IN "
+                                     "('meta', 'rulesets', 'versions')").fetchall()[0][0]
         assert keyed == 0
-        assert workspace.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0] == "2"
-        assert [(workspace.records(kind), workspace.scores(kind)) for kind in ("account", "lead")] == before
+        assert workspace.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0] == "3"
+        assert [(workspace.records(kind), workspace.scores(kind).drop_columns(["ruleset_version"]))
+                for kind in ("account", "lead")] == before
+        # the rules it was last scored with are version 1, every score carries it, at the scores' date
+        assert [v.number for v in live.versions()] == [1] and live.as_of == AS_OF
+        assert live.status().off_stamp == 0
+        assert set(workspace.scores("lead").column("ruleset_version").to_pylist()) == {1}
         first = accounts.column("account_id")[0].as_py()
-        store.ingest(workspace, rules, pa.table({"account_id": [first], "tech_stack": [["Snowflake"]]}), None, AS_OF)
+        live.ingest(pa.table({"account_id": [first], "tech_stack": [["Snowflake"]]}), rules=ROOT / "rules")
         assert_equals_full_rescore(workspace, rules)
 
 
-def test_reading_a_schema_1_workspace_changes_nothing(rules, tmp_path):
+def test_reading_an_older_workspace_changes_nothing(rules, tmp_path):
     path = tmp_path / "w.duckdb"
     accounts, leads = sample.generate(50, seed=8)
-    with store.Store(path) as workspace:
-        store.ingest(workspace, rules, accounts, leads, AS_OF)
+    _published(path, accounts, leads)
     _as_schema_1(path)
     before = path.read_bytes()
     with store.Store(path, read_only=True) as workspace:
         assert workspace.records("lead").num_rows == leads.num_rows
+    with Workspace(path, read_only=True) as workspace:
+        assert workspace.export("lead").num_rows == leads.num_rows
+        assert workspace.status().version.number == 1
     assert path.read_bytes() == before
 
 
@@ -322,12 +371,12 @@ def test_columns_the_rules_do_not_declare_are_kept_and_scoring_is_unchanged(rule
     accounts = accounts.append_column("crm_owner", pa.array([f"owner {k % 7}" for k in range(accounts.num_rows)]))
     leads = leads.append_column("linkedin", pa.array([f"https://example.com/{k}" for k in range(leads.num_rows)]))
     with store.Store(tmp_path / "w.duckdb") as workspace:
-        store.ingest(workspace, rules, accounts, leads, AS_OF)
+        ingest(workspace, rules, accounts, leads)
         assert_equals_full_rescore(workspace, rules)
         first = accounts.column("account_id")[0].as_py()
-        store.ingest(workspace, rules, pa.table({"account_id": [first], "employees": [5000]}), None, AS_OF)
+        ingest(workspace, rules, pa.table({"account_id": [first], "employees": [5000]}), None, AS_OF)
         assert_equals_full_rescore(workspace, rules)
-        store.rescore(workspace, rules, AS_OF)
+        rescore(workspace, rules)
         assert_equals_full_rescore(workspace, rules)
         stored = workspace.records("account")
         assert stored.column("crm_owner").to_pylist() == accounts.sort_by("account_id").column("crm_owner").to_pylist()

@@ -357,7 +357,8 @@ class ScoreResult:
         in them (`audience_kernels`)."""
         records = self.audience_table()
         program, kernels = self.ruleset.audience_kernels(code, layouts_of([records]), audience)
-        constants = bind_constants(program, self.ruleset.audience_schema, records.columns, self.as_of)
+        constants = bind_constants(program, self.ruleset.audience_schema, records.columns, self.as_of,
+                                   self.ruleset.model.titles)
         return match_audience(program, kernels, records, constants)
 
     # -- conversions

@@ -354,7 +354,30 @@ class Engagement:
     stages: tuple[StageLevel, ...]
 
 
-Declaration = Union[FieldsBlock, RegionDecl, Icp, PersonaTemplate, Audience, Engagement]
+@node
+class TitleMeaning:
+    """One meaning of a `titles` entry: `function "RevOps"`, `seniority "VP"`, `means "..."`
+    (an abbreviation), `scope`, `changes "Operations"` (a function-changing word)."""
+
+    kind: str  # "function" | "seniority" | "means" | "scope" | "changes"
+    value: StringValue | None  # None for `scope`
+
+
+@node
+class TitleEntry:
+    phrase: StringValue
+    meanings: tuple[TitleMeaning, ...]
+
+
+@node
+class TitlesBlock:
+    """`titles { "revenue architect": function "RevOps" seniority "IC" ... }`: words the
+    workspace adds to the title vocabulary (unstuck_dsl.titles, docs/titles.md)."""
+
+    entries: tuple[TitleEntry, ...]
+
+
+Declaration = Union[FieldsBlock, RegionDecl, Icp, PersonaTemplate, Audience, Engagement, TitlesBlock]
 
 
 @node

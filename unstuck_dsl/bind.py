@@ -14,6 +14,7 @@ from .data import Column, Dataset
 from .lookup import lookup_table
 from .reference import Context
 from .schema import Schema
+from .titles import SHIPPED, TitleReader
 
 
 @attrs.frozen
@@ -39,10 +40,12 @@ class Bound:
     possible: np.ndarray  # int64 per rule (ICPs, then every Persona)
 
 
-def bind_constants(program, schema: Schema, columns: dict[str, Column], as_of: dt.date) -> Constants:
+def bind_constants(program, schema: Schema, columns: dict[str, Column], as_of: dt.date,
+                   titles: TitleReader = SHIPPED) -> Constants:
     """Fill a program's lookup tables from the data's dictionaries and resolve its constants
-    (dates against the as-of date, set items to dictionary codes)."""
-    ctx = Context(schema, as_of)
+    (dates against the as-of date, set items to dictionary codes); titles are read by `titles`,
+    the ruleset's reader."""
+    ctx = Context(schema, as_of, titles)
     tables, offsets, start = [], [], 0
     for spec in program.luts:
         column = columns.get(spec.field)
@@ -56,7 +59,8 @@ def bind_constants(program, schema: Schema, columns: dict[str, Column], as_of: d
     return Constants(luts.astype(np.int8), np.array(offsets or [0], np.int64), floats, ints)
 
 
-def bind_program(program: ir.Program, schema: Schema, dataset: Dataset, as_of: dt.date) -> Bound:
+def bind_program(program: ir.Program, schema: Schema, dataset: Dataset, as_of: dt.date,
+                 titles: TitleReader = SHIPPED) -> Bound:
     columns = dict(dataset.accounts.columns)
     if dataset.leads is not None:
         columns.update(dataset.leads.columns)
@@ -68,7 +72,7 @@ def bind_program(program: ir.Program, schema: Schema, dataset: Dataset, as_of: d
             for p in rule.params:
                 table[p.slot] = p.weight
     possible = np.array([r.possible for r in [*program.icps.rules, *lead_rules]] or [0], np.int64)
-    return Bound(bind_constants(program, schema, columns, as_of), weights, lead_weights, possible)
+    return Bound(bind_constants(program, schema, columns, as_of, titles), weights, lead_weights, possible)
 
 
 def _int_value(const, columns: dict[str, Column], as_of: dt.date) -> int:

@@ -14,7 +14,7 @@ import attrs
 from . import ast, model
 from .countries import COUNTRY_CODES, country_hint, holds_countries
 from .diagnostics import MAX_ERRORS, Code, Diagnostic, did_you_mean, look_alike_note
-from .printer import param_name, print_file, print_value
+from .printer import param_name, print_file, print_value, quote
 from .schema import (
     ENGAGEMENT_FIELDS,
     KEY_COLUMNS,
@@ -27,7 +27,17 @@ from .schema import (
     constant,
 )
 from .text import look_alike_skeleton
-from .titles import FUNCTION_NAMES, LADDER, SENIORITY_NAMES, seniority_rank
+from .titles import (
+    CHANGER_NAMES,
+    FUNCTION_NAMES,
+    LADDER,
+    SENIORITY_NAMES,
+    ExtensionBuilder,
+    TitleReader,
+    phrase_words,
+    reader_for,
+    seniority_rank,
+)
 
 MAX_WEIGHT = Decimal(1_000_000)
 MAX_WEIGHT_DECIMALS = 4
@@ -133,7 +143,86 @@ class _Checker:
         # The rules as written, printed: layout and comments do not change the content hash.
         written = workspace.files if workspace.as_written is None else workspace.as_written
         source_text = "\n".join(print_file(f) for f in written)
-        return model.Ruleset(schema, tuple(icps), audiences, engagement, source_text=source_text)
+        titles = self.check_titles([d for d in declarations if isinstance(d, ast.TitlesBlock)])
+        return model.Ruleset(schema, tuple(icps), audiences, engagement, source_text=source_text, titles=titles)
+
+    def check_titles(self, blocks) -> TitleReader:
+        """The ruleset's title reader: the shipped vocabulary plus the `titles` blocks' entries."""
+        builder, seen = ExtensionBuilder(), {}
+        for entry in (e for block in blocks for e in block.entries):
+            words = " ".join(phrase_words(entry.phrase.value))
+            if not words:
+                self.report(Code.E092, f"{quote(entry.phrase.value)} has no words to read", entry.phrase.span, "no words",
+                            "a phrase is words as a title writes them, e.g. `\"revenue architect\": function \"RevOps\"`")
+                continue
+            if words in seen:
+                self.report(Code.E093, f"{quote(entry.phrase.value)} is given twice", entry.phrase.span, "second entry",
+                            f"the first is at {seen[words]}; give the phrase one entry with all its meanings")
+                continue
+            seen[words] = entry.phrase.span
+            self.title_entry(builder, entry, words)
+        return reader_for(builder.extension)
+
+    def title_entry(self, builder: ExtensionBuilder, entry: ast.TitleEntry, words: str) -> None:
+        by_kind: dict[str, ast.TitleMeaning] = {}
+        for meaning in entry.meanings:
+            if meaning.kind in by_kind:
+                self.report(Code.E092, f"`{meaning.kind}` is given twice for {quote(entry.phrase.value)}", meaning.span,
+                            "second", f"one `{meaning.kind}` per phrase")
+                return
+            by_kind[meaning.kind] = meaning
+        alone = [kind for kind in ("means", "scope", "changes") if kind in by_kind]
+        if alone and len(by_kind) > 1:
+            other = next(m for m in entry.meanings if m.kind != alone[0])
+            self.report(Code.E092, f"`{alone[0]}` stands alone: it does not go with `{other.kind}`", other.span, "",
+                        "a phrase is a function and/or seniority, or an abbreviation (`means`), scope, or a "
+                        "function-changing word (`changes`)")
+            return
+        function, seniority = by_kind.get("function"), by_kind.get("seniority")
+        if function is not None and function.value.value not in FUNCTION_NAMES:
+            self.report(Code.E090, f"{quote(function.value.value)} is not a function the title vocabulary knows",
+                        function.value.span, "unknown function",
+                        (did_you_mean(function.value.value, FUNCTION_NAMES) or "functions include " + ", ".join(
+                            quote(n) for n in FUNCTION_NAMES[:16]) + ", ...") + " (docs/titles.md lists them all)")
+            return
+        if seniority is not None and seniority.value.value not in SENIORITY_NAMES:
+            self.report(Code.E091, f"{quote(seniority.value.value)} is not a seniority the title vocabulary knows",
+                        seniority.value.span, "unknown seniority",
+                        did_you_mean(seniority.value.value, SENIORITY_NAMES) or
+                        "the ladder is " + ", ".join(quote(n) for n in LADDER) + "; beside it Founder, Owner")
+            return
+        phrase = entry.phrase.value
+        if function is not None and seniority is not None:
+            if seniority_rank(seniority.value.value) is None:
+                self.report(Code.E092, f"{quote(seniority.value.value)} is beside the ladder and names no function's rung",
+                            seniority.value.span, "", f"give {quote(phrase)} its rung, e.g. `seniority \"C-suite\"`, "
+                            f"and a separate entry `seniority {quote(seniority.value.value)}` for the founding words")
+                return
+            builder.title(phrase, function.value.value, seniority.value.value)
+        elif function is not None:
+            builder.function(phrase, function.value.value)
+        elif seniority is not None:
+            builder.seniority(phrase, seniority.value.value)
+        elif "scope" in by_kind:
+            builder.scope(phrase)
+        else:
+            meaning = by_kind["means"] if "means" in by_kind else by_kind["changes"]
+            if " " in words:
+                self.report(Code.E092, f"`{meaning.kind}` is for one word; {quote(phrase)} is {len(words.split())}",
+                            entry.phrase.span, "several words",
+                            "an abbreviation or a function-changing word is one word as titles write it (`ra`, `ops`)")
+            elif meaning.kind == "means" and not phrase_words(meaning.value.value):
+                self.report(Code.E092, f"{quote(phrase)} means no words", meaning.value.span, "no words",
+                            'write what the abbreviation stands for, e.g. `"ra": means "revenue architect"`')
+            elif meaning.kind == "means":
+                builder.abbreviation(phrase, meaning.value.value)
+            elif meaning.value.value not in CHANGER_NAMES:
+                self.report(Code.E092, f"{quote(meaning.value.value)} is not a name function-changing words give",
+                            meaning.value.span, "unknown name",
+                            did_you_mean(meaning.value.value, CHANGER_NAMES) or
+                            "the names are " + ", ".join(quote(n) for n in CHANGER_NAMES))
+            else:
+                builder.changer(phrase, meaning.value.value)
 
     def check_compile_limits(self, icps: list[model.Icp]) -> None:
         """E070 / E071, reported at the first condition beyond the limit (Personas from a

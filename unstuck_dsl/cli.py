@@ -19,18 +19,18 @@ import pyarrow.compute as pc
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from . import ast, pipeline, sample, store
 from . import insights as analysis
+from . import pipeline, sample
 from .data import DataError
 from .diagnostics import RuleError, json_report, render_all, sarif_report
 from .diff import compare
 from .kernel import KernelCacheWarning
 from .output import REPORT_FORMATS, OutputError, check_destinations, write_table, write_text
 from .render import print_composition, print_demo, print_diff, print_explanation, print_insights, print_members
-from .schema import ACCOUNT_KEY, ENGAGEMENT_FIELDS
 from .source import SourceError, read_sources
 from .store import Store, WorkspaceBusy
 from .terminal import visible
+from .workspace import Workspace, engagement_unknown
 
 # The scoring engine (.api, .engagement) imports numba, which costs most of a second; the pipeline
 # loads it only when rules are compiled, so `unstuck check` and `--help` start at once.
@@ -308,19 +308,6 @@ def _inputs(accounts_path, leads_path, db, schema=None):
     return accounts_path, leads_path
 
 
-def _explained_records(db, schema, account_id, lead_id, engaged: bool):
-    """From a workspace store, the records explaining one needs (as `_inputs` reads them): the
-    lead and its account, or the account, and its leads when their signals count for it."""
-    with Store(db, read_only=True) as workspace:
-        if lead_id is not None:
-            leads = workspace.records("lead", pa.array([str(lead_id)], pa.string()), schema)
-            owners = leads.column(ACCOUNT_KEY).cast(pa.string()).to_pylist() if leads.num_rows else []
-            return workspace.records("account", pa.array(owners, pa.string()), schema), leads
-        accounts = workspace.records("account", pa.array([str(account_id)], pa.string()), schema)
-        leads = workspace.records("lead", schema=schema) if engaged else None
-        return accounts, leads
-
-
 def _stored_signals(db, signals_path):
     """Signals from a file, else those stored in the workspace (when there are any)."""
     if signals_path is not None or db is None:
@@ -373,37 +360,69 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
 
 
 def _audience_members(result, name: str) -> pa.Table:
-    """An audience's members; refused when it reads engagement and no signals were given (every
-    record's stage would be unknown, so the answer would be an empty audience, not a true one)."""
-    audience = result.ruleset.model.audience(name)
-    if audience is not None and result.signal_lists is None:
-        read = sorted({ref.name for ref in ast.fields_read(audience.condition)} & set(ENGAGEMENT_FIELDS))
-        if read:
-            raise UserError(f"audience `{name}` reads {' and '.join(f'`{f}`' for f in read)}, which is unknown "
-                            "without signals; give --signals FILE, or --db with signals ingested")
+    """An audience's members from a scoring run over files; refused when it reads engagement and
+    no signals were given (see `workspace.engagement_unknown`)."""
+    read = engagement_unknown(result, name)
+    if read:
+        raise UserError(f"audience `{name}` reads {read}, which is unknown without signals; give --signals FILE, "
+                        "or --db with signals ingested")
     return result.audience(name)
 
 
+def _open_workspace(db, rules=None, read_only: bool = True) -> Workspace:
+    """The workspace at `db`. RULES given to a command that reads it must be its published
+    version (one line naming both otherwise)."""
+    workspace = Workspace(db, read_only=read_only)
+    try:
+        if rules is not None:
+            workspace.check_rules(rules)
+    except BaseException:
+        workspace.close()
+        raise
+    return workspace
+
+
+def _at_workspace_date(workspace: Workspace, as_of: str | None) -> dt.date:
+    """The workspace's date; an --as-of that is not it is refused (the stored scores are as of it)."""
+    day = workspace.as_of
+    if as_of is not None and day is not None and _as_of(as_of) != day:
+        raise UserError(f"{workspace.path}: the workspace's scores are as of {day.isoformat()}; leave out --as-of, "
+                        f"or move the workspace: `unstuck refresh --db {workspace.path} --as-of {as_of}`")
+    return day
+
+
 @cli.command()
-@click.argument("rules", type=click.Path())
-@click.argument("name")
+@click.argument("args", nargs=-1, required=True, metavar="[RULES] NAME")
 @ACCOUNTS
 @LEADS
 @click.option("--out", "out_path", type=click.Path(), help="Write the members here instead of listing them.")
 @AS_OF
 @click.option("--composition", is_flag=True, help="Member count and score distribution per ICP and Persona.")
-@READ_DB
+@click.option("--db", type=click.Path(), help="The members in a workspace store, by its published rules "
+              "(RULES may then be left out) and stored scores and signals.")
 @SIGNALS
 @RAW_CSV
 @reading_options
 @user_errors
-def audience(rules, name, accounts_path, leads_path, out_path, as_of, composition, db, signals_path, raw_csv,
+def audience(args, accounts_path, leads_path, out_path, as_of, composition, db, signals_path, raw_csv,
              reading) -> None:
-    """List the members of audience NAME (declared in RULES)."""
-    day = _as_of(as_of)
+    """List the members of audience NAME (declared in RULES).
+
+    With --db, the members in the workspace: the same as `export --audience NAME`."""
+    if len(args) > 2 or (len(args) == 1 and db is None):
+        raise UserError("give RULES and NAME (RULES may be left out with --db)")
+    rules, name = (None, args[0]) if len(args) == 1 else args
     check_destinations({"--out": out_path}, [rules, accounts_path, leads_path, db, signals_path])
-    result = _score_run(rules, accounts_path, leads_path, day, db=db, signals=signals_path, reading=reading)
-    members = _audience_members(result, name)
+    if db is not None:
+        if accounts_path or leads_path or signals_path:
+            raise UserError("give either --db or input files, not both")
+        with _open_workspace(db, rules) as workspace:
+            day = _at_workspace_date(workspace, as_of)
+            members = workspace.audience(name)
+    else:
+        day = _as_of(as_of)
+        result = _score_run(rules, accounts_path, leads_path, day, signals=signals_path, reading=reading)
+        members = _audience_members(result, name)
     click.echo(f"as of {day.isoformat()}: {members.num_rows} members in audience `{name}`", err=True)
     if out_path:
         write_table(members, out_path, raw_csv)
@@ -414,7 +433,7 @@ def audience(rules, name, accounts_path, leads_path, out_path, as_of, compositio
 
 
 @cli.command()
-@click.argument("rules", type=click.Path())
+@click.argument("rules", type=click.Path(), required=False)
 @ACCOUNTS
 @LEADS
 @click.option("--account", "account_id", help="Explain this account.")
@@ -422,7 +441,8 @@ def audience(rules, name, accounts_path, leads_path, out_path, as_of, compositio
 @AS_OF
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @click.option("--preview", multiple=True, help="Explain as if this draft ICP (or ICP.persona) were live.")
-@READ_DB
+@click.option("--db", type=click.Path(), help="Explain a record's stored scores in a workspace store: its published "
+              "rules (RULES may then be left out) at its date, with the stored signals.")
 @SIGNALS
 @reading_options
 @user_errors
@@ -433,21 +453,22 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
     Every parameter of its ICP and Persona with the value it read, then why every rival lost."""
     if (account_id is None) == (lead_id is None):
         raise UserError("give exactly one of --account ID or --lead ID")
-    day = _as_of(as_of)
-    compiled = pipeline.compile_rules(rules)
-    if db is None:
-        accounts, leads = _inputs(accounts_path, leads_path, None)
-        signals = signals_path
-    else:
-        if accounts_path or leads_path:
+    if db is not None:
+        if accounts_path or leads_path or signals_path:
             raise UserError("give either --db or input files, not both")
-        signals = _stored_signals(db, signals_path)
-        engaged = compiled.model.engagement is not None and signals is not None
-        accounts, leads = _explained_records(db, compiled.model.schema, account_id, lead_id, engaged)
-    # Only the record and the records it depends on are read and scored, not every record.
-    explanation = compiled.explain_record(accounts, leads, account_id, lead_id, day, preview, signals,
-                                          reading.null_values, reading.missing_columns, reading.skip_unknown_signals,
-                                          on_warning=lambda line: click.echo(f"warning: {line}", err=True))
+        with _open_workspace(db, rules) as workspace:
+            _at_workspace_date(workspace, as_of)
+            explanation = workspace.explain(lead=lead_id, account=account_id, preview=preview)
+    else:
+        if rules is None:
+            raise UserError("give RULES (or --db, to explain a record in a workspace)")
+        compiled = pipeline.compile_rules(rules)
+        accounts, leads = _inputs(accounts_path, leads_path, None)
+        # Only the record and the records it depends on are read and scored, not every record.
+        explanation = compiled.explain_record(accounts, leads, account_id, lead_id, _as_of(as_of), preview,
+                                              signals_path, reading.null_values, reading.missing_columns,
+                                              reading.skip_unknown_signals,
+                                              on_warning=lambda line: click.echo(f"warning: {line}", err=True))
     if as_json:
         click.echo(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -455,31 +476,192 @@ def explain(rules, accounts_path, leads_path, account_id, lead_id, as_of, as_jso
 
 
 @contextlib.contextmanager
-def _workspace_and_rules(path, rules, stage):
-    """The workspace to write and the compiled rules. An existing workspace is opened first, so
-    that reading its stored blocks (to find damage before writing, see `Store`) runs while the
-    rules compile; a new one is created only once the rules have compiled."""
-    if not Path(path).exists():
-        stage("checking and compiling rules")
-        compiled = pipeline.compile_rules(rules)
-        stage(f"opening {path}")
-        with Store(path) as workspace:
-            yield workspace, compiled
-        return
-    stage(f"opening {path}")
-    with Store(path) as workspace:
-        stage("checking and compiling rules")
-        yield workspace, pipeline.compile_rules(rules)
+def _writing(db, rules=None, progress: bool = True):
+    """The workspace to write, with progress (unless the command will ask a question). A new
+    workspace is created only once RULES check, so that rules with errors leave no empty
+    workspace behind."""
+    with (_stages(total=8) if progress else contextlib.nullcontext(lambda _: None)) as stage:
+        if rules is not None and not Path(db).exists():
+            stage("checking rules")
+            pipeline.load_ruleset(rules)
+        stage(f"opening {db}")
+        with Workspace(db) as workspace:
+            yield workspace, stage
+
+
+def _confirmed(yes: bool, question: str) -> bool:
+    """Ask on a terminal; elsewhere --yes must have been given (checked before any work)."""
+    return yes or click.confirm(question, default=False, err=True)
+
+
+def _require_yes_off_terminal(yes: bool, dry_run: bool, command: str) -> None:
+    if not (yes or dry_run or sys.stdin.isatty()):
+        raise UserError(f"{command} re-scores every record: confirm with --yes (standard input is not a terminal "
+                        "to ask on), or see what would move with --dry-run")
 
 
 @cli.command()
 @click.argument("rules", type=click.Path())
+@WORKSPACE
+@click.option("-m", "--message", default="", help="Why: kept with the version (`unstuck history`).")
+@click.option("--yes", is_flag=True, help="Publish without asking (required when standard input is not a terminal).")
+@click.option("--dry-run", is_flag=True, help="Show what would move; publish nothing.")
+@click.option("--as-of", "as_of", help="Also move the workspace to this date (YYYY-MM-DD); default: its date.")
+@user_errors
+def publish(rules, db, message, yes, dry_run, as_of) -> None:
+    """Publish RULES: every record re-scored with them.
+
+    Checks RULES, shows what would move (the `diff` summary over the stored records), asks for
+    confirmation, then re-scores everything in one transaction and records the next version
+    (its hash, its text with comments, the time and -m MESSAGE)."""
+    _require_yes_off_terminal(yes, dry_run, "publish")
+    day = _as_of(as_of) if as_of is not None else None
+    with _writing(db, rules, progress=yes or dry_run) as (workspace, stage):
+        def confirm(report) -> bool:
+            if report.diff is not None:
+                print_diff(report.diff)
+            number = (report.previous.number if report.previous else 0) + 1
+            return _confirmed(yes, f"Publish {rules} as version {number} of {db}?")
+
+        report = workspace.publish(rules, message, day, dry_run=dry_run, confirm=None if dry_run else confirm,
+                                   on_stage=stage)
+    if dry_run and report.diff is not None:
+        print_diff(report.diff)
+    if report.unchanged or report.version is not None:
+        click.echo(visible(f"{db}: {report}"))
+    elif not dry_run:
+        click.echo("not published", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("version", type=click.IntRange(1, None))
+@WORKSPACE
+@click.option("-m", "--message", default="", help="Why (default: `rollback to version N`).")
+@click.option("--yes", is_flag=True, help="Roll back without asking (required when standard input is not a terminal).")
+@user_errors
+def rollback(version, db, message, yes) -> None:
+    """Publish an earlier VERSION again, as a new version.
+
+    Nothing is rewritten: the versions between stay in the history."""
+    _require_yes_off_terminal(yes, False, "rollback")
+    with _writing(db, progress=yes) as (workspace, stage):
+        def confirm(report) -> bool:
+            if report.diff is not None:
+                print_diff(report.diff)
+            return _confirmed(yes, f"Publish version {version} again as version {report.previous.number + 1} of {db}?")
+
+        report = workspace.rollback(version, message, confirm=confirm, on_stage=stage)
+    if report.version is None:
+        click.echo("not published", err=True)
+        sys.exit(1)
+    click.echo(visible(f"{db}: {report}"))
+
+
+@cli.command()
+@WORKSPACE
+@click.option("--as-of", "as_of", help="The workspace's new date (YYYY-MM-DD); default today.")
+@user_errors
+def refresh(db, as_of) -> None:
+    """Move the workspace to a new date (default today).
+
+    Every record is re-scored as of it, in one transaction: the daily job that keeps `within 12 months` true."""
+    day = _as_of(as_of)
+    with _writing(db) as (workspace, stage):
+        report = workspace.refresh(day, on_stage=stage)
+    click.echo(f"{db} (as of {day.isoformat()}): {report}")
+
+
+@cli.command()
+@WORKSPACE
+@click.option("--lead", "lead_ids", multiple=True, help="Re-score this lead (repeatable).")
+@click.option("--account", "account_ids", multiple=True, help="Re-score this account and its leads (repeatable).")
+@click.option("--audience", "audience_name", help="Re-score the members of this audience.")
+@click.option("--where", "where", help="Re-score the records meeting this condition, written as an audience's "
+              "(e.g. 'icp_code == \"mm_saas\" and employees > 500'); checked like the rules, never run as code.")
+@user_errors
+def requalify(db, lead_ids, account_ids, audience_name, where) -> None:
+    """Re-score some records, saying what moved.
+
+    With the published rules at the workspace's date. For an enrichment that landed outside `ingest`, or a repair."""
+    if not (lead_ids or account_ids or audience_name or where):
+        raise UserError("give --lead ID, --account ID, --audience NAME or --where CONDITION")
+    with _writing(db) as (workspace, stage):
+        report = workspace.requalify(lead_ids, account_ids, audience_name, where, on_stage=stage)
+        day = workspace.as_of
+    click.echo(f"{db} (as of {day.isoformat()}): {report}")
+
+
+@cli.command()
+@WORKSPACE
+@click.option("--lead", "lead_id", help="This lead's score changes, with the version that made each.")
+@click.option("--account", "account_id", help="This account's score changes, with the version that made each.")
+@user_errors
+def history(db, lead_id, account_id) -> None:
+    """The published versions; or one record's score changes."""
+    if lead_id is not None and account_id is not None:
+        raise UserError("give at most one of --lead ID or --account ID")
+    with _open_workspace(db) as workspace:
+        published = workspace.published
+        if lead_id is None and account_id is None:
+            for version in workspace.versions():
+                mark = "*" if version == published else " "
+                click.echo(visible(f"{mark} {version.number:>3}  {version.published_at:%Y-%m-%d %H:%M:%S}  "
+                                   f"{version.short_hash}  {version.message}"))
+            if published is None:
+                click.echo(f"{db}: nothing published yet", err=True)
+            return
+        kind, record = ("lead", lead_id) if lead_id is not None else ("account", account_id)
+        changes = workspace.record_history(kind, record)
+    if not changes.num_rows:
+        click.echo(visible(f"{kind} {record}: no score changes recorded"))
+    for row in changes.to_pylist():
+        icp = f"ICP {_code_score(row['old_icp_code'], row['old_icp_score'])} → " \
+              f"{_code_score(row['new_icp_code'], row['new_icp_score'])}"
+        persona = f"; Persona {_code_score(row['old_persona_code'], row['old_persona_score'])} → " \
+                  f"{_code_score(row['new_persona_code'], row['new_persona_score'])}" if kind == "lead" else ""
+        version = row["ruleset_version"]
+        click.echo(visible(f"{row['changed_at']:%Y-%m-%d %H:%M:%S}  version {version if version is not None else '?'}"
+                           f"  {icp}{persona}"))
+
+
+def _code_score(code, score) -> str:
+    return "none" if code is None else f"{code} {score}" if score is not None else code
+
+
+@cli.command()
+@WORKSPACE
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@user_errors
+def status(db, as_json) -> None:
+    """The published version, the date and the counts.
+
+    Warns when the workspace's date is before today (`refresh` moves it)."""
+    with _open_workspace(db) as workspace:
+        state = workspace.status()
+    if as_json:
+        click.echo(json.dumps(state.to_dict(), indent=2, ensure_ascii=False))
+        return
+    version = state.version
+    click.echo(visible(f"{db}: " + (f"{version}, published {version.published_at:%Y-%m-%d %H:%M:%S}"
+                                    + (f": {version.message}" if version.message else "")
+                                    if version is not None else "nothing published")))
+    click.echo(f"as of {state.as_of.isoformat() if state.as_of else '—'} (today {state.today.isoformat()})")
+    click.echo(f"{state.accounts:,} accounts, {state.leads:,} leads, {state.signals:,} signals, "
+               f"{state.outcomes:,} outcomes")
+    for line in state.warnings():
+        click.echo(visible(f"warning: {line}"), err=True)
+
+
+@cli.command()
+@click.argument("rules", type=click.Path(), required=False)
 @ACCOUNTS
 @LEADS
 @click.option("--signals", "signals_path", type=click.Path(), help="Signals to append (lead_id or account_id, signal, timestamp).")
 @click.option("--outcomes", "outcomes_path", type=click.Path(), help="Outcomes to append (lead_id, outcome, timestamp).")
 @WORKSPACE
-@AS_OF
+@click.option("--as-of", "as_of", help="A new workspace's date (YYYY-MM-DD; default today); an existing one scores "
+              "at its own date (`unstuck refresh` moves it).")
 @NULL_VALUES
 @SKIP_UNKNOWN_SIGNALS
 @user_errors
@@ -487,42 +669,24 @@ def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as
            skip_unknown_signals) -> None:
     """Add or update records in the workspace store.
 
-    Upserts records by id and re-scores exactly the records whose inputs changed; appends
-    signals and outcomes (a row already stored counts once)."""
-
+    Upserts records by id and re-scores exactly the records whose inputs changed, with the
+    published rules at the workspace's date; appends signals and outcomes (a row already stored
+    counts once). RULES may be left out; given, they must be the published version. In a new
+    workspace, RULES are published as version 1."""
     if not any((accounts_path, leads_path, signals_path, outcomes_path)):
         raise UserError("give --accounts, --leads, --signals or --outcomes")
-    day = _as_of(as_of)
-    path = db
-    report = added = None
-    with _stages(total=7) as stage, _workspace_and_rules(path, rules, stage) as (workspace, compiled):
-        if accounts_path or leads_path:
-            report = store.ingest(workspace, compiled, accounts_path, leads_path, day, on_stage=stage,
-                                  null_values=null_values)
-        if signals_path or outcomes_path:
-            stage("adding signals and outcomes")
-            added = store.ingest_events(workspace, compiled, signals_path, outcomes_path, skip_unknown_signals)
-    if report is not None:
-        click.echo(f"{path} (as of {day.isoformat()}): {report}")
-    if added is not None:
-        click.echo(f"{path}: {added}")
-
-
-@cli.command()
-@click.argument("rules", type=click.Path())
-@WORKSPACE
-@AS_OF
-@user_errors
-def rescore(rules, db, as_of) -> None:
-    """Re-score the whole workspace with RULES.
-
-    For a rule change: every record is scored again and the ruleset version is recorded."""
-
-    day = _as_of(as_of)
-    path = db
-    with _stages() as stage, _workspace_and_rules(path, rules, stage) as (workspace, compiled):
-        report = store.rescore(workspace, compiled, day, on_stage=stage)
-    click.echo(f"{path} (as of {day.isoformat()}): {report}")
+    day = _as_of(as_of) if as_of is not None else None
+    with _writing(db, rules) as (workspace, stage):
+        report = workspace.ingest(accounts_path, leads_path, signals_path, outcomes_path, rules, day,
+                                  null_values=null_values, skip_unknown_signals=skip_unknown_signals,
+                                  on_stage=stage)
+        day = workspace.as_of
+    if report.published is not None:
+        click.echo(visible(f"{db}: a new workspace: published {rules} as {report.published}"))
+    if accounts_path or leads_path:
+        click.echo(f"{db} (as of {day.isoformat()}): {report}")
+    if report.events is not None:
+        click.echo(f"{db}: {report.events}")
 
 
 @cli.command()
@@ -555,68 +719,40 @@ def diff(old_rules, new_rules, accounts_path, leads_path, db, out_path, as_of, r
         write_table(report.changes, out_path, raw_csv)
 
 
-def _stored_run(rules_text: str, as_of: dt.date, db):
-    """The workspace's records scored by the rules last applied, as `audience --db` scores them:
-    with the stored scores when every record has scores from these rules as of `as_of` (they
-    are then what scoring again would give), else scored again."""
-    compiled = pipeline.compile_rules(rules_text)
-    with Store(db, read_only=True) as workspace:
-        scores = {kind: workspace.scores(kind) for kind in ("account", "lead")}
-        current = all(table.num_rows == workspace.count(kind) and _scored_by(table, compiled.model.content_hash, as_of)
-                      for kind, table in scores.items())
-    if not current:
-        return _score_run(rules_text, None, None, as_of, db=db)
-    accounts, leads = _inputs(None, None, db, compiled.model.schema)
-    dataset = compiled.load(accounts, leads)
-    for line in dataset.warnings():
-        click.echo(f"warning: {line}", err=True)
-    result = compiled.with_stored_scores(dataset, as_of, scores["account"], scores["lead"] if leads is not None else None)
-    if result is None:
-        return _score_run(rules_text, None, None, as_of, db=db)
-    signals = _stored_signals(db, None)
-    if compiled.model.engagement is not None and signals is not None:
-        result.score_engagement(signals)
-    return result
-
-
-def _scored_by(scores: pa.Table, ruleset_hash: str, as_of: dt.date) -> bool:
-    """Whether every stored score row was computed by this ruleset as of this date."""
-    same_rules = pc.all(pc.equal(scores.column("ruleset"), ruleset_hash), skip_nulls=False).as_py()
-    same_day = pc.all(pc.equal(scores.column("as_of"), pa.scalar(as_of, pa.date32())), skip_nulls=False).as_py()
-    return scores.num_rows == 0 or (same_rules is True and same_day is True)
-
-
 @cli.command()
 @WORKSPACE
 @click.option("--out", "out_path", required=True, type=click.Path(), help="Where to write the records (.csv, .parquet or .jsonl).")
-@click.option("--accounts-out", type=click.Path(), help="Also write the accounts with their scores here.")
-@click.option("--audience", "audience_name", help="Only the members of this audience (from the rules last applied).")
+@click.option("--table", "table_kind", type=click.Choice(["leads", "accounts"]), help="What --out gets: every lead, or "
+              "every account (those without leads included); default the leads, or the accounts when there are none.")
+@click.option("--accounts-out", type=click.Path(), help="Also write every account with its scores here.")
+@click.option("--with", "extras", default="", callback=lambda _c, _p, v: tuple(w.strip() for w in v.split(",") if w.strip()),
+              help="Add to each record: `fields` (a lead's account fields), `engagement` (engagement_score, stage), "
+                   "comma-separated.")
+@click.option("--audience", "audience_name", help="Only the members of this audience (the same as `audience --db`).")
 @AS_OF
 @RAW_CSV
 @user_errors
-def export(db, out_path, accounts_out, audience_name, as_of, raw_csv) -> None:
+def export(db, out_path, table_kind, accounts_out, extras, audience_name, as_of, raw_csv) -> None:
     """Write stored records with their current scores.
 
-    --out gets the leads (the accounts when the workspace has no leads); --accounts-out also
-    writes the accounts, those without leads included. With --audience, only that audience's
-    members, scored as `audience --db` scores them (stored signals included)."""
+    Each record carries its scores, the ruleset and version that made them and the date they
+    are as of, then its own columns. --out gets the leads (the accounts when the workspace has
+    no leads, or with --table accounts); --accounts-out also writes every account. With
+    --audience, only that audience's members, as `audience --db` lists them."""
     check_destinations({"--out": out_path, "--accounts-out": accounts_out}, [db])
-    if audience_name is not None:
-        with Store(db, read_only=True) as workspace:
-            rules_text = workspace.latest_rules()
-        if rules_text is None:
-            raise UserError(f"{db}: no rules were ever applied; run `unstuck ingest` or `unstuck rescore` first")
-        members = _audience_members(_stored_run(rules_text, _as_of(as_of), db), audience_name)
-        write_table(members, out_path, raw_csv)
-        click.echo(f"{members.num_rows:,} members of `{audience_name}` written to {out_path}", err=True)
-        return
-    with Store(db, read_only=True) as workspace:
-        main_kind = "lead" if workspace.count("lead") else "account"
-        outputs = [(main_kind, out_path)] + ([("account", accounts_out)] if accounts_out else [])
-        for kind, path in outputs:
-            table = workspace.with_scores(kind)
-            write_table(table, path, raw_csv)
-            click.echo(f"{table.num_rows:,} {kind}s written to {path}", err=True)
+    with _open_workspace(db) as workspace:
+        _at_workspace_date(workspace, as_of)
+        if audience_name is not None:
+            outputs = [(f"members of `{audience_name}`", out_path, workspace.audience(audience_name))]
+        else:
+            kind = {"leads": "lead", "accounts": "account"}.get(table_kind) or (
+                "lead" if workspace.store.count("lead") else "account")
+            outputs = [(f"{kind}s", out_path, workspace.export(kind, extras))]
+            if accounts_out:
+                outputs.append(("accounts", accounts_out, workspace.export("account", extras)))
+    for what, path, table in outputs:
+        write_table(table, path, raw_csv)
+        click.echo(f"{table.num_rows:,} {what} written to {path}", err=True)
 
 
 @cli.command()
@@ -643,7 +779,8 @@ def insights(db, by, denominator, min_count, bin_width, as_json, html_path) -> N
     check_destinations({"--html": html_path}, [db], REPORT_FORMATS)
     with Store(db, read_only=True) as workspace:
         leads, outcomes = workspace.scores("lead"), workspace.outcomes()
-        rules_text = workspace.latest_rules()
+        versions = workspace.versions()
+        rules_text = versions[-1][2] if versions else None
     if not outcomes.num_rows:
         raise UserError(f"{db}: no outcomes yet; add them with `unstuck ingest RULES --outcomes FILE`")
     if denominator == "contacted" and not pc.any(pc.equal(outcomes.column("outcome"), "contacted")).as_py():
@@ -703,6 +840,26 @@ def demo(rules_path, n_accounts, out_dir, as_of) -> None:
             write_table(table, str(path))
             written[f"{name}.csv"] = str(path)
         click.echo("sample data written: " + ", ".join(written.values()))
+
+
+@cli.command()
+@click.option("--db", required=True, type=click.Path(), help="The workspace to serve.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on; anything but loopback needs --token.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--token", envvar="UNSTUCK_TOKEN", help="The token writes need (Authorization: Bearer TOKEN); "
+              "default: a new random one, printed and kept in DB.token (mode 0600) while serving. Env: UNSTUCK_TOKEN.")
+@click.option("--max-body", default=50, show_default=True, type=click.IntRange(1, 4096),
+              help="The largest request body taken, in MB.")
+@user_errors
+def serve(db, host, port, token, max_body) -> None:
+    """Serve a workspace over HTTP: score, ingest, lists, drawers, audiences, publish.
+
+    The endpoints and their schema: /api/openapi.json; docs/serve.md. While it runs, other unstuck
+    commands on the workspace are told the server's address (DuckDB lets one process hold it)."""
+    from .serve import run  # starlette and uvicorn: loaded by this command only
+
+    run(db, host=host, port=port, token=token, max_body=max_body * 1024 * 1024, say=click.echo)
 
 
 def _keep_freed_memory() -> None:

@@ -90,6 +90,11 @@ class Code(enum.StrEnum):
     E064 = "E064", "A stage named twice"
     E070 = "E070", "The ICPs, or the Personas, read more than 100 distinct fields (see Limits below)"
     E071 = "E071", "More than 20,000 conditions in all ICPs and Personas together (see Limits below)"
+    E090 = "E090", "A `titles` entry names a function or sub-function the title vocabulary does not know"
+    E091 = "E091", "A `titles` entry names a seniority the title vocabulary does not know"
+    E092 = "E092", ("A `titles` entry that cannot be read: a phrase without words, `means` or `changes` on more than "
+                    "one word, a `changes` name the vocabulary does not use, or meanings that do not go together")
+    E093 = "E093", "A phrase given twice in `titles` blocks"
     W001 = "W001", "An ICP or Persona without score parameters"
     W002 = "W002", "Two declared names that read the same but are spelled with other letters: a Cyrillic or Greek letter for a Latin one (`mm_ѕaas` with a Cyrillic `ѕ`), fullwidth letters (`ｍｍ_saas`); also two parameter names of one ICP or Persona, such as a template override that would otherwise be added beside the parameter it was meant to replace"
     # W003-W010: the lint pass (lint.py), run by `unstuck check` only.

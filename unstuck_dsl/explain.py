@@ -16,7 +16,7 @@ from . import ast, model
 from .reference import AccountResult, LeadResult, RuleOutcome, Tri, band, exclude_triggers, filter_passes
 from .schema import ACCOUNT_KEY, LEAD_KEY
 from .text import DEFAULT_THRESHOLD
-from .titles import describe_resemblance, describe_role
+from .titles import SHIPPED, TitleReader
 
 MODE_TITLES = {"score": "Score", "filter": "Filter", "exclude": "Exclude"}
 
@@ -144,7 +144,7 @@ def format_value(value) -> str:
     return str(value)
 
 
-def value_on_record(param: model.Parameter, record: dict, outcome: Tri) -> str:
+def value_on_record(param: model.Parameter, record: dict, outcome: Tri, titles: TitleReader = SHIPPED) -> str:
     """What the drawer shows in "Value on record": the value the condition read; for a set test
     its answer (the seed's "Uses Snowflake: yes", "Uses Okta: unknown"); for a test of a date
     against a period its answer with the date ("Hired a CISO in 12mo: yes (2025-01-10)")."""
@@ -155,21 +155,22 @@ def value_on_record(param: model.Parameter, record: dict, outcome: Tri) -> str:
     if isinstance(condition, (ast.Within, ast.DateBound)) and outcome is not None:
         return f"{_answer(outcome)} ({format_value(record.get(names[0]))})"
     if len(names) == 1:
-        return title_reading(condition, record.get(names[0])) or format_value(record.get(names[0]))
+        return title_reading(condition, record.get(names[0]), titles) or format_value(record.get(names[0]))
     return ", ".join(f"{n}={format_value(record.get(n))}" for n in names)
 
 
-def title_reading(condition, value) -> str | None:
+def title_reading(condition, value, titles: TitleReader = SHIPPED) -> str | None:
     """A title read by `resembles` or a role condition, as the drawer shows it (issue 20):
-    `VP Sales EMEA → Sales · VP · scope EMEA ≈ "VP Sales" 1.00`; None for other conditions."""
+    `VP Sales EMEA → Sales · VP · scope EMEA ≈ "VP Sales" 1.00`; None for other conditions.
+    `titles` is the ruleset's reader (its vocabulary with the workspace's `titles` block)."""
     if not isinstance(value, str):
         return None
     for predicate in ast.predicates(condition):
         if isinstance(predicate, ast.Resembles):
             threshold = float(predicate.threshold if predicate.threshold is not None else DEFAULT_THRESHOLD)
-            return describe_resemblance(value, tuple(p.value for p in predicate.phrases), threshold)
+            return titles.describe_resemblance(value, tuple(p.value for p in predicate.phrases), threshold)
         if isinstance(predicate, ast.RoleTest):
-            return describe_role(value)
+            return titles.describe_role(value)
     return None
 
 
@@ -177,7 +178,7 @@ def _answer(outcome: Tri) -> str:
     return "unknown" if outcome is None else ("yes" if outcome else "no")
 
 
-def param_rows(rule, record: dict, outcome: RuleOutcome) -> tuple[ParamRow, ...]:
+def param_rows(rule, record: dict, outcome: RuleOutcome, titles: TitleReader = SHIPPED) -> tuple[ParamRow, ...]:
     rows = []
     for param, truth in zip(rule.params, outcome.outcomes):
         if param.mode == "score":
@@ -189,7 +190,7 @@ def param_rows(rule, record: dict, outcome: RuleOutcome) -> tuple[ParamRow, ...]
             result = "passed" if filter_passes(param, truth) else "failed"
         else:
             result = "excluded" if exclude_triggers(param, truth) else "passed"
-        rows.append(ParamRow(param.name, MODE_TITLES[param.mode], value_on_record(param, record, truth),
+        rows.append(ParamRow(param.name, MODE_TITLES[param.mode], value_on_record(param, record, truth, titles),
                              param.weight, truth, result))
     return tuple(rows)
 
@@ -212,7 +213,8 @@ def why_not(rule, outcome: RuleOutcome, winner: RuleOutcome | None, winner_first
 
 
 def breakdowns(kind: str, rules, outcomes: tuple[RuleOutcome, ...], record: dict,
-               assigned: str | None, takes_part=lambda rule: rule.status == "live") -> tuple[Breakdown, ...]:
+               assigned: str | None, takes_part=lambda rule: rule.status == "live",
+               titles: TitleReader = SHIPPED) -> tuple[Breakdown, ...]:
     """The assigned rule first, then every other one that takes part in assignment (the live
     ones, and in a preview the drafts previewed) with the reason it lost."""
     by_code = {o.code: o for o in outcomes}
@@ -228,7 +230,7 @@ def breakdowns(kind: str, rules, outcomes: tuple[RuleOutcome, ...], record: dict
         else:
             first = winner is not None and order.index(winner.code) < order.index(rule.code)
             verdict = why_not(rule, outcome, winner, first)
-        out.append(Breakdown(kind, rule.code, rule.name, rule.status, param_rows(rule, record, outcome),
+        out.append(Breakdown(kind, rule.code, rule.name, rule.status, param_rows(rule, record, outcome, titles),
                              outcome.qualifies, outcome.earned, outcome.possible, outcome.score, verdict))
     return tuple(out)
 
@@ -247,7 +249,8 @@ def explain_account(ruleset: model.Ruleset, account: dict, result: AccountResult
     assigned, by the reference evaluator or rebuilt from the kernel's outcomes); in a preview,
     the assignment the previewed drafts would make."""
     return Explanation("account", str(account[ACCOUNT_KEY]), as_of, result.icp_code, result.icp_score, None, None,
-                       breakdowns("icp", ruleset.icps, result.icps, account, result.icp_code, _icp_takes_part(preview)),
+                       breakdowns("icp", ruleset.icps, result.icps, account, result.icp_code, _icp_takes_part(preview),
+                                  ruleset.titles),
                        (), preview=tuple(sorted(preview)))
 
 
@@ -258,11 +261,11 @@ def explain_lead(ruleset: model.Ruleset, lead: dict, account: dict | None, resul
     previewed drafts would make."""
     icp_code = result.icp_code
     icp_rows = breakdowns("icp", ruleset.icps, result.account.icps, account or {}, icp_code,
-                          _icp_takes_part(preview)) if account is not None and result.account is not None else ()
+                          _icp_takes_part(preview), ruleset.titles) if account is not None and result.account is not None else ()
     persona_rows = ()
     if icp_code is not None:
         persona_rows = breakdowns("persona", ruleset.icp(icp_code).personas, result.personas, lead,
-                                  result.persona_code, _persona_takes_part(icp_code, preview))
+                                  result.persona_code, _persona_takes_part(icp_code, preview), ruleset.titles)
     return Explanation("lead", str(lead[LEAD_KEY]), as_of, icp_code, result.icp_score, result.persona_code,
                        result.persona_score, icp_rows, persona_rows, preview=tuple(sorted(preview)))
 

@@ -34,8 +34,9 @@ def lookup_table(spec: ir.LutSpec, dictionary, ctx: Context) -> np.ndarray:
     after a first entry for the code -1 (a missing value: unknown)."""
     values = getattr(dictionary, "values", None)  # an Arrow-backed data.Dictionary, else a list
     entry = _cache.setdefault(dictionary, {}) if isinstance(values, pa.Array) else {}
-    # Coded columns hold no dates, so nothing here depends on the as-of date.
-    key = spec.predicate
+    # Coded columns hold no dates, so nothing here depends on the as-of date; titles are read
+    # with the ruleset's vocabulary, so a table is kept per vocabulary.
+    key = (spec.predicate, ctx.titles.key)
     table = entry.get(key)
     if table is None:
         table = np.empty(len(dictionary) + 1, dtype=np.int8)

@@ -14,6 +14,7 @@ import attrs
 
 from . import ast
 from .schema import Schema, audience_schema
+from .titles import SHIPPED, TitleReader
 
 NO_PERSONA_FIT = "no_persona_fit"
 
@@ -98,6 +99,8 @@ class Ruleset:
     audiences: tuple[Audience, ...] = ()
     engagement: Engagement | None = None
     source_text: str = attrs.field(eq=False, repr=False, default="")
+    # How this ruleset reads titles: the shipped vocabulary plus the workspace's `titles` block.
+    titles: TitleReader = attrs.field(default=SHIPPED, repr=False)
 
     def audience(self, code: str) -> Audience | None:
         return next((a for a in self.audiences if a.code == code), None)
@@ -109,7 +112,10 @@ class Ruleset:
 
     @property
     def content_hash(self) -> str:
-        return hashlib.sha256(self.source_text.encode("utf-8")).hexdigest()
+        # The rules as written hold any `titles` block; the reader's key also names the shipped
+        # vocabulary's version and an extension given other than by a block.
+        text = self.source_text if self.titles is SHIPPED else f"{self.source_text}\n# titles {self.titles.key}"
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def icp(self, code: str) -> Icp | None:
         return next((i for i in self.icps if i.code == code), None)

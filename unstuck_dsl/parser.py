@@ -304,6 +304,28 @@ class _ToAst(Transformer):
         stages = tuple(level for m in members if isinstance(m, tuple) for level in m)
         return ast.Engagement(signals, stages, span=self._span(meta))
 
+    def titles_decl(self, meta, *entries):
+        return ast.TitlesBlock(entries, span=self._span(meta))
+
+    def title_entry(self, meta, phrase, *meanings):
+        return ast.TitleEntry(ast.StringValue(unquote(phrase), span=self._token_span(phrase)), meanings,
+                              span=self._span(meta))
+
+    def title_role(self, meta, part, value):
+        return ast.TitleMeaning(str(part), ast.StringValue(unquote(value), span=self._token_span(value)),
+                                span=self._span(meta))
+
+    def title_means(self, meta, value):
+        return ast.TitleMeaning("means", ast.StringValue(unquote(value), span=self._token_span(value)),
+                                span=self._span(meta))
+
+    def title_scope(self, meta):
+        return ast.TitleMeaning("scope", None, span=self._span(meta))
+
+    def title_changes(self, meta, value):
+        return ast.TitleMeaning("changes", ast.StringValue(unquote(value), span=self._token_span(value)),
+                                span=self._span(meta))
+
     def signal_decl(self, meta, code, weight, decay, amount, unit):
         return ast.SignalDecl(str(code), self._number(weight), str(decay), self._number(amount), _singular(str(unit)),
                               span=self._span(meta))

@@ -162,7 +162,7 @@ def score_dataset(rules, dataset, as_of, preview: frozenset[str] = frozenset(), 
     from .api import ScoreResult
     from .bind import bind_program
 
-    bound = bind_program(rules.program, rules.model.schema, dataset, as_of)  # this run's constants
+    bound = bind_program(rules.program, rules.model.schema, dataset, as_of, rules.model.titles)  # this run's constants
     kernels = rules.kernels(dataset)  # generate and load the kernels of this data layout, once
     run = rules.assignments(kernels, dataset, bound, preview, outcomes)  # execute
     result = ScoreResult(rules, dataset, as_of, preview, bound, kernels, run)  # tables, when first read

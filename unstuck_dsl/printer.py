@@ -272,10 +272,18 @@ def declaration_lines(declaration, readable: bool = False) -> list[Line]:
                 level.name + (f" below {number(level.below)}" if level.below is not None else "")
                 for level in declaration.stages), declaration.stages))
         return _block("engagement", declaration, lines, 0)
+    if isinstance(declaration, ast.TitlesBlock):
+        lines = [Line(1, f"{quote(e.phrase.value)}: " + " ".join(_title_meaning(m) for m in e.meanings), (e,))
+                 for e in declaration.entries]
+        return _block("titles", declaration, lines, 0)
     if isinstance(declaration, ast.Audience):
         head = "audience " + _header(declaration.code, declaration.display_name, None)
         return [Line(0, f"{head} {{ {print_condition(declaration.condition, readable=readable)} }}", (declaration,))]
     raise TypeError(f"not a declaration: {declaration!r}")
+
+
+def _title_meaning(meaning: ast.TitleMeaning) -> str:
+    return meaning.kind if meaning.value is None else f"{meaning.kind} {quote(meaning.value.value)}"
 
 
 def print_declaration(declaration) -> str:

@@ -20,7 +20,7 @@ import attrs
 from . import ast, dates, model
 from .schema import BANDS, FieldType, constant, record_value
 from .text import normalize_text, resembles, wildcard_match
-from .titles import function_in, read_title, seniority_holds
+from .titles import SHIPPED, TitleReader, function_in, seniority_holds
 
 Tri = bool | None
 
@@ -51,10 +51,12 @@ def tri_or(values: Iterable[Tri]) -> Tri:
 
 @attrs.frozen
 class Context:
-    """What a condition may read besides the record: the field types and the as-of date."""
+    """What a condition may read besides the record: the field types, the as-of date, and how
+    the ruleset reads titles (its vocabulary: the shipped one plus its `titles` block)."""
 
     schema: object
     as_of: dt.date
+    titles: TitleReader = SHIPPED
 
     def field_type(self, name: str) -> FieldType:
         return self.schema.get(name).type
@@ -141,9 +143,9 @@ def evaluate_predicate(c: ast.Predicate, record: dict, ctx: Context) -> Tri:
     if isinstance(c, ast.Like):
         return _like(field_type, value, c.pattern.value)
     if isinstance(c, ast.Resembles):
-        return resembles(value, tuple(p.value for p in c.phrases), c.threshold)
+        return resembles(value, tuple(p.value for p in c.phrases), c.threshold, ctx.titles)
     if isinstance(c, ast.RoleTest):
-        return _role_test(c, read_title(value))
+        return _role_test(c, ctx.titles.read(value))
     if isinstance(c, ast.Within):
         low, high = dates.window(ctx.as_of, c.amount, c.unit, c.future)
         return low <= value <= high
@@ -283,7 +285,7 @@ class LeadResult:
 def evaluate_account(ruleset: model.Ruleset, account: dict, as_of: dt.date,
                      preview: frozenset[str] = frozenset()) -> AccountResult:
     """Rule 4. `preview` names drafts to treat as live (a preview run; live runs pass none)."""
-    ctx = Context(ruleset.schema, as_of)
+    ctx = Context(ruleset.schema, as_of, ruleset.titles)
     outcomes = tuple(evaluate_rule(icp, account, ctx) for icp in ruleset.icps)
     return AccountResult.assign(ruleset, outcomes, preview)
 
@@ -307,7 +309,7 @@ def evaluate_lead(ruleset: model.Ruleset, lead: dict, account: dict | None, as_o
     if account_result.icp_code is None:
         return LeadResult(account_result, None, None, None, ())
     icp = ruleset.icp(account_result.icp_code)
-    ctx = Context(ruleset.schema, as_of)
+    ctx = Context(ruleset.schema, as_of, ruleset.titles)
     outcomes = tuple(evaluate_rule(p, lead, ctx) for p in icp.personas)
     code, score, persona_band = assign_persona(icp, outcomes, preview)
     return LeadResult(account_result, code, score, persona_band, outcomes)
@@ -317,7 +319,7 @@ def evaluate_audience(ruleset: model.Ruleset, audience: model.Audience, record: 
     """An audience's condition on one record: its fields (a lead's with its account's) and its
     scores (icp_code, icp_score, icp_band, persona_code, persona_score, persona_band).
     A record is a member only when the condition is true."""
-    return evaluate_condition(audience.condition, record, Context(ruleset.audience_schema, as_of))
+    return evaluate_condition(audience.condition, record, Context(ruleset.audience_schema, as_of, ruleset.titles))
 
 
 # ---- engagement (SPEC §7): apart from fit, never mixed in -------------------------------------

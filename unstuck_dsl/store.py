@@ -31,6 +31,7 @@ from . import model
 from .data import SET_SEPARATOR, DataError, _check_columns, _describe, check_unique, read_table, typed_column
 from .pipeline import kernels_loading
 from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS
+from .service.holder import held_by
 
 # 2: records and scores without primary-key indexes (ids are kept unique by ingest);
 # 3: published ruleset versions (`versions`), each score and history row carries its version, and
@@ -236,6 +237,8 @@ class Store:
                 if not any(sign in str(exc).lower() for sign in _BUSY_SIGNS):
                     raise self._workspace_error(exc) or DataError(
                         f"{self.path}: cannot open the workspace ({str(exc).splitlines()[0]})") from None
+                if (server := held_by(self.path)) is not None:  # `unstuck serve` holds it: say where, now
+                    raise WorkspaceBusy(server.busy_message(self.path)) from None
                 if time.monotonic() > deadline:
                     raise WorkspaceBusy(f"workspace busy: another unstuck process is using {self.path}; "
                                         "try again when it has finished") from None
@@ -592,10 +595,10 @@ class Store:
         """One record's score changes, oldest first, each with the version that made it."""
         version = "ruleset_version" if "ruleset_version" in self._columns("score_history") else \
             "CAST(NULL AS INTEGER) AS ruleset_version"
-        return self.db.execute(f"SELECT changed_at, {version}, old_icp_code, new_icp_code, old_icp_score, "
-                               "new_icp_score, old_persona_code, new_persona_code, old_persona_score, new_persona_score "
-                               "FROM score_history WHERE kind = ? AND record_id = ? ORDER BY changed_at, rowid",
-                               [kind, record_id]).to_arrow_table()
+        return self.db.sql(f"SELECT changed_at, {version}, old_icp_code, new_icp_code, old_icp_score, "
+                           "new_icp_score, old_persona_code, new_persona_code, old_persona_score, new_persona_score "
+                           "FROM score_history WHERE kind = ? AND record_id = ? ORDER BY changed_at, rowid",
+                           params=[kind, record_id]).to_arrow_table()
 
     @contextlib.contextmanager
     def registered(self, name: str, table: pa.Table):

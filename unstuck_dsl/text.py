@@ -86,10 +86,12 @@ def semantic_matcher() -> SemanticMatcher:
     return _matcher
 
 
-def resembles(value: str, phrases: tuple[str, ...], threshold: Decimal | None) -> bool:
-    """True when the value is at least `threshold` similar to any example phrase."""
+def resembles(value: str, phrases: tuple[str, ...], threshold: Decimal | None,
+              matcher: SemanticMatcher | None = None) -> bool:
+    """True when the value is at least `threshold` similar to any example phrase, by `matcher`
+    (the ruleset's title reader; the built-in matcher when None)."""
     limit = float(threshold if threshold is not None else DEFAULT_THRESHOLD)
-    matcher = semantic_matcher()
+    matcher = matcher if matcher is not None else semantic_matcher()
     # Similarities are compared with a small tolerance so that a float 0.7999999 meets 0.8.
     return any(matcher.similarity(value, phrase) >= limit - 1e-9 for phrase in phrases)
 

@@ -6,16 +6,25 @@ readings part by part (function, seniority, scope) into a 0–1 similarity, whic
 compares with its `at` threshold. The vocabulary is data, `vocab/titles.json`, shipped in the
 package and versioned; docs/titles.md describes it and the scoring.
 
+A workspace extends the vocabulary with a `titles { ... }` block (check.py turns it into an
+extension in the shape of titles.json). Each ruleset reads titles with one `TitleReader`, built
+from the shipped vocabulary plus its extension (`reader_for`), with its own caches: one
+ruleset's words never reach another's readings. The ladder and the functions are fixed: an
+extension adds words to them, never new rungs or functions. The module-level functions read
+with the shipped vocabulary alone (`SHIPPED`).
+
 Reading is a pure function of the title and the vocabulary, so the reference evaluator and the
 compiled kernel (whose lookup tables the reference fills) read every title the same way.
 """
 
 from __future__ import annotations
 
-import functools
+import copy
+import hashlib
 import json
 import re
 import unicodedata
+import weakref
 from importlib import resources
 
 # ---- the vocabulary -------------------------------------------------------------------------------
@@ -54,8 +63,12 @@ _ALSO: dict[str, frozenset[str]] = {
 }
 _FOREIGN = frozenset(VOCABULARY["foreign_director"]["languages"])
 _FOREIGN_DIRECTOR_WORDS = frozenset(VOCABULARY["foreign_director"]["words"])
-_CHANGERS: dict[str, tuple[str, bool]] = {word: (entry["name"], entry["changes"])
-                                          for word, entry in VOCABULARY["function_changers"].items() if word != "about"}
+# The names function-changing words give (Operations, Partner, ...), each with whether it changes
+# a function the vocabulary does not pair it with: an extension's words use these names.
+CHANGER_NAMES: dict[str, bool] = {entry["name"]: entry["changes"]
+                                  for word, entry in VOCABULARY["function_changers"].items() if word != "about"}
+# A phrase of an extension is in no particular language: under this key it is read as English is.
+WORKSPACE_LANGUAGE = "workspace"
 
 
 # ---- normalising ----------------------------------------------------------------------------------
@@ -126,103 +139,118 @@ def _ascii_tokens(text: str) -> list[str]:
 # meanings: ("rank", rank), ("function", parent, sub, lang), ("office", function), ("founder",),
 # ("owner",), ("not_role",), ("office_demoter",), ("scope",), ("hold",).
 
-_ABBREVIATIONS: dict[str, tuple[str, ...]] = {}
-_STOPWORDS = frozenset(VOCABULARY["stopwords"])
 _BREAKER_WORDS = frozenset(VOCABULARY["breakers"])
 _COMPANY_MARKERS = frozenset(VOCABULARY["company_markers"])
 
 
-def _expand(words) -> list[str]:
-    out = []
-    for word in words:
-        expansion = _ABBREVIATIONS.get(word)
-        out.extend(expansion if expansion is not None else (word,))
-    return out
-
-
-for _short, _long in VOCABULARY["abbreviations"].items():
-    _ABBREVIATIONS[_short] = tuple(_long.split())
-
-
-def _phrase_key(phrase: str) -> tuple[str, ...]:
-    words = [w for w in _raw_tokens(phrase) if w[0].isalnum()]
-    return tuple(_expand(words))
-
-
-_PHRASES: dict[tuple[str, ...], list[tuple]] = {}
-
-
-def _add(phrase: str, meaning: tuple) -> None:
-    key = _phrase_key(phrase)
-    if not key:
-        return
-    meanings = _PHRASES.setdefault(key, [])
-    if meaning[0] == "function":  # one language per function phrase: English where it is English too
-        same = next((m for m in meanings if m[:3] == meaning[:3]), None)
-        if same is not None:
-            if meaning[3] == "en":
-                meanings[meanings.index(same)] = meaning
-            return
-    if meaning not in meanings:
-        meanings.append(meaning)
-
-
 def _by_language(entry: dict):
-    for lang in LANGUAGES:
+    for lang in (*LANGUAGES, WORKSPACE_LANGUAGE):
         for phrase in entry.get(lang, ()):
             yield lang, phrase
 
 
-def _build_phrases() -> None:
-    for name, entry in VOCABULARY["seniority"].items():
+def _phrase_table(vocabulary: dict, abbreviations: dict[str, tuple[str, ...]]) -> dict[tuple[str, ...], tuple]:
+    """Every phrase of the vocabulary, as the reader's key for it, to its meanings."""
+    phrases: dict[tuple[str, ...], list[tuple]] = {}
+
+    def add(phrase: str, meaning: tuple) -> None:
+        words = [w for w in _raw_tokens(phrase) if w[0].isalnum()]
+        key = tuple(part for word in words for part in abbreviations.get(word, (word,)))
+        if not key:
+            return
+        meanings = phrases.setdefault(key, [])
+        if meaning[0] == "function":  # one language per function phrase: English where it is English too
+            same = next((m for m in meanings if m[:3] == meaning[:3]), None)
+            if same is not None:
+                if meaning[3] == "en":
+                    meanings[meanings.index(same)] = meaning
+                return
+        if meaning not in meanings:
+            meanings.append(meaning)
+
+    for name, entry in vocabulary["seniority"].items():
         for _, phrase in _by_language(entry):
-            _add(phrase, ("rank", RANK[name]))
-    for parent, entry in VOCABULARY["functions"].items():
+            add(phrase, ("rank", RANK[name]))
+    for parent, entry in vocabulary["functions"].items():
         for lang, phrase in _by_language(entry["words"]):
-            _add(phrase, ("function", parent, None, lang))
+            add(phrase, ("function", parent, None, lang))
         for word in entry.get("weak", ()):
-            _add(word, ("weak_function", parent))
+            add(word, ("weak_function", parent))
         for sub, sub_entry in entry["subs"].items():
             for lang, phrase in _by_language(sub_entry):
-                _add(phrase, ("function", parent, sub, lang))
-    for function, entry in VOCABULARY["offices"].items():
+                add(phrase, ("function", parent, sub, lang))
+    for function, entry in vocabulary["offices"].items():
         if function == "about":
             continue
         for _, phrase in _by_language(entry):
-            _add(phrase, ("office", function))
-    for entry in VOCABULARY["titles"]["entries"]:
+            add(phrase, ("office", function))
+    for entry in vocabulary["titles"]["entries"]:
         parent, sub, rank = entry["function"], entry.get("sub"), RANK[entry["seniority"]]
         for lang, phrase in _by_language(entry):
-            _add(phrase, ("function", parent, sub, lang))
-            _add(phrase, ("rank", rank))
+            add(phrase, ("function", parent, sub, lang))
+            add(phrase, ("rank", rank))
     for kind in ("founder", "owner"):
-        for _, phrase in _by_language(VOCABULARY[kind]):
-            _add(phrase, (kind,))
-    for _, phrase in _by_language(VOCABULARY["not_the_role"]):
-        _add(phrase, ("not_role",))
-    for _, phrase in _by_language(VOCABULARY["office_demoters"]):
-        _add(phrase, ("office_demoter",))
-    for _, phrase in _by_language(VOCABULARY["scope"]):
-        _add(phrase, ("scope",))
-    for _, phrase in _by_language(VOCABULARY["holding_words"]):
-        _add(phrase, ("hold",))
+        for _, phrase in _by_language(vocabulary[kind]):
+            add(phrase, (kind,))
+    for _, phrase in _by_language(vocabulary["not_the_role"]):
+        add(phrase, ("not_role",))
+    for _, phrase in _by_language(vocabulary["office_demoters"]):
+        add(phrase, ("office_demoter",))
+    for _, phrase in _by_language(vocabulary["scope"]):
+        add(phrase, ("scope",))
+    for _, phrase in _by_language(vocabulary["holding_words"]):
+        add(phrase, ("hold",))
+    return {key: tuple(meanings) for key, meanings in phrases.items()}
 
 
-_build_phrases()
-_SINGLE_WORDS = frozenset(key[0] for key in _PHRASES if len(key) == 1)
-_MEANINGS = {key: tuple(meanings) for key, meanings in _PHRASES.items()}
+# What each phrase contributes to a reading, worked out once from its meanings: the highest
+# rung it names (-1: none), its functions, whether they change a neighbouring function, the
+# function it names only when no other is named, whether it is scope, and flags.
+_FOUNDER, _OWNER, _NOT_ROLE, _OFFICE_DEMOTER, _OFFICE, _FOREIGN_FUNCTION, _SENIOR, _DIRECTOR_WORD = (
+    1 << bit for bit in range(8))
 
 
-def _split_compound(word: str) -> tuple[str, ...] | None:
-    """A compound of two known words (German and Dutch write `Vertriebsdirektor`,
-    `Verkoopmedewerker`): the split with the longest known first part, else None."""
-    if len(word) < 7 or not word.isalpha():
-        return None
-    for cut in range(len(word) - 3, 2, -1):
-        left, right = word[:cut], word[cut:]
-        if right in _SINGLE_WORDS and (left in _SINGLE_WORDS or (left.endswith("s") and left[:-1] in _SINGLE_WORDS)):
-            return (left if left in _SINGLE_WORDS else left[:-1], right)
-    return None
+def _phrase_effect(phrase: tuple[str, ...], meanings: tuple, changers: dict[str, tuple[str, bool]]) -> tuple:
+    rank, functions, weak, flags, is_scope = -1, [], [], 0, False
+    changer = changers.get(phrase[0]) if len(phrase) == 1 else None
+    for meaning in meanings:
+        kind = meaning[0]
+        if kind == "function":
+            functions.append((meaning[1], meaning[2]))
+            flags |= _FOREIGN_FUNCTION if meaning[3] in _FOREIGN else 0
+        elif kind == "rank":
+            rank = max(rank, meaning[1])
+        elif kind == "office":
+            functions.append((meaning[1], None))
+            rank, flags = C_SUITE, flags | _OFFICE
+        elif kind == "weak_function":
+            weak.append(meaning[1])
+        elif kind == "scope":
+            is_scope = True
+        else:
+            flags |= {"founder": _FOUNDER, "owner": _OWNER, "not_role": _NOT_ROLE,
+                      "office_demoter": _OFFICE_DEMOTER}.get(kind, 0)
+    if phrase == ("senior",):
+        flags |= _SENIOR
+    if len(phrase) == 1 and phrase[0] in _FOREIGN_DIRECTOR_WORDS:
+        flags |= _DIRECTOR_WORD
+    if changer is not None:  # a changing word: its functions wait for the segment's other words
+        changes = tuple((parent, sub, *changer) for parent, sub in functions) or ((None, None, *changer),)
+        return rank, (), changes, tuple(weak), flags, is_scope
+    return rank, tuple(functions), (), tuple(weak), flags, is_scope
+
+
+def _trie(meanings: dict[tuple[str, ...], tuple], changers: dict[str, tuple[str, bool]]) -> dict:
+    """Phrases as a word trie: word → [the effect of the phrase ending here or None, next words]."""
+    trie: dict = {}
+    for phrase, phrase_meanings in meanings.items():
+        level, node = trie, None
+        for word in phrase:
+            node = level.setdefault(word, [None, {}])
+            level = node[1]
+        node[0] = _phrase_effect(phrase, phrase_meanings, changers)
+    return trie
+
 
 
 # ---- reading --------------------------------------------------------------------------------------
@@ -283,183 +311,6 @@ def _show_scope(phrase: str) -> str:
     return " ".join(word.upper() if word in _SCOPE_ACRONYMS else word.capitalize() for word in phrase.split())
 
 
-# How each raw token enters a title's key: its words (abbreviations expanded, a compound split,
-# a plural made singular), SEPARATOR for punctuation that splits a title, UNKNOWN for a word no
-# phrase contains (a company or person's name: one placeholder, so it still breaks phrases), or
-# CUT where the company begins (`at`, `@`).
-SEPARATOR, UNKNOWN, CUT = "|", "\x00", ("\x01",)
-_VOCABULARY_WORDS = frozenset(word for key in _MEANINGS for word in key)
-_FORMS: dict[str, tuple[str, ...]] = {}
-_MAX_FORMS = 1 << 18
-
-
-def _form(token: str) -> tuple[str, ...]:
-    form = _FORMS.get(token)
-    if form is not None:
-        return form
-    if not token[0].isalnum():
-        form = CUT if token == "@" else (SEPARATOR,)
-    elif token in _COMPANY_MARKERS:
-        form = CUT
-    elif token in _ABBREVIATIONS:
-        form = _ABBREVIATIONS[token]
-    elif token in _VOCABULARY_WORDS or token in _BREAKER_WORDS:
-        form = (token,)
-    elif ("&" in token or "+" in token):  # sales&marketing: two words (r&d, fp&a are in the vocabulary)
-        form = tuple(w for part in re.split(r"[&+]", token) for w in (*_form(part), SEPARATOR))[:-1]
-    else:
-        parts = _split_compound(token)
-        if parts is None and len(token) > 4 and token.endswith("s") and token[:-1] in _VOCABULARY_WORDS:
-            parts = (token[:-1],)
-        form = parts if parts is not None else (UNKNOWN,)
-    if len(_FORMS) >= _MAX_FORMS:
-        _FORMS.clear()
-    _FORMS[token] = form
-    return form
-
-
-def _title_key(value: str) -> list[str]:
-    """The title as the reader sees it: vocabulary words and separators, up to the company."""
-    out: list[str] = []
-    forms = _FORMS
-    for token in _raw_tokens(value):
-        form = forms.get(token)
-        if form is None:
-            form = _form(token)
-        if form is CUT:
-            if out:
-                break
-            continue
-        out += form
-    return out
-
-
-# Readings by title key: titles that differ only in case, punctuation, company or names the
-# vocabulary does not know share one key and are read once.
-_READINGS: dict[str, Role] = {}
-_MAX_READINGS = 1 << 18
-
-
-def read_title(value: str) -> Role:
-    """The role a title names."""
-    words = _title_key(value)
-    key = " ".join(words)
-    role = _READINGS.get(key)
-    if role is None:
-        if len(_READINGS) >= _MAX_READINGS:
-            _READINGS.clear()
-        role = _READINGS[key] = _read_words(tuple(words))
-    return role
-
-
-# What each phrase contributes to a reading, worked out once from its meanings: the highest
-# rung it names (-1: none), its functions, whether they change a neighbouring function, the
-# function it names only when no other is named, whether it is scope, and flags.
-_FOUNDER, _OWNER, _NOT_ROLE, _OFFICE_DEMOTER, _OFFICE, _FOREIGN_FUNCTION, _SENIOR, _DIRECTOR_WORD = (
-    1 << bit for bit in range(8))
-
-
-def _phrase_effect(phrase: tuple[str, ...], meanings: tuple) -> tuple:
-    rank, functions, weak, flags, is_scope = -1, [], [], 0, False
-    changer = _CHANGERS.get(phrase[0]) if len(phrase) == 1 else None
-    for meaning in meanings:
-        kind = meaning[0]
-        if kind == "function":
-            functions.append((meaning[1], meaning[2]))
-            flags |= _FOREIGN_FUNCTION if meaning[3] in _FOREIGN else 0
-        elif kind == "rank":
-            rank = max(rank, meaning[1])
-        elif kind == "office":
-            functions.append((meaning[1], None))
-            rank, flags = C_SUITE, flags | _OFFICE
-        elif kind == "weak_function":
-            weak.append(meaning[1])
-        elif kind == "scope":
-            is_scope = True
-        else:
-            flags |= {"founder": _FOUNDER, "owner": _OWNER, "not_role": _NOT_ROLE,
-                      "office_demoter": _OFFICE_DEMOTER}.get(kind, 0)
-    if phrase == ("senior",):
-        flags |= _SENIOR
-    if len(phrase) == 1 and phrase[0] in _FOREIGN_DIRECTOR_WORDS:
-        flags |= _DIRECTOR_WORD
-    if changer is not None:  # a changing word: its functions wait for the segment's other words
-        changes = tuple((parent, sub, *changer) for parent, sub in functions) or ((None, None, *changer),)
-        return rank, (), changes, tuple(weak), flags, is_scope
-    return rank, tuple(functions), (), tuple(weak), flags, is_scope
-
-
-def _build_trie() -> dict:
-    """Phrases as a word trie: word → [the effect of the phrase ending here or None, next words]."""
-    trie: dict = {}
-    for phrase, meanings in _MEANINGS.items():
-        level, node = trie, None
-        for word in phrase:
-            node = level.setdefault(word, [None, {}])
-            level = node[1]
-        node[0] = _phrase_effect(phrase, meanings)
-    return trie
-
-
-_TRIE = _build_trie()
-_LONE_CHANGERS = {word: ((None, None, *changer),) for word, changer in _CHANGERS.items()}
-
-
-def _read_words(key: tuple[str, ...]) -> Role:
-    """A title's role from its key: the longest phrase first at each word; a separator or `and`
-    ends a part, within which a function-changing word changes its neighbour."""
-    functions: set[tuple[str, str | None]] = set()
-    weak: set[str] = set()
-    rank, flags = -1, 0
-    scope: list[str] = []
-    trie = _TRIE
-    strong: list[tuple[str, str | None]] = []
-    changers: list[tuple[str | None, str | None, str, bool]] = []  # (function alone, sub alone, changer, changes)
-    i, n = 0, len(key)
-    while i < n:
-        word = key[i]
-        effect, length, node, end = None, 0, trie.get(word), i
-        while node is not None:  # the longest phrase that starts here (none crosses a separator)
-            end += 1
-            if node[0] is not None:
-                effect, length = node[0], end - i
-            node = node[1].get(key[end]) if end < n and node[1] else None
-        if effect is None:
-            i += 1
-            if word == SEPARATOR or word in _BREAKER_WORDS:  # "Sales and Marketing Operations": two parts
-                if strong or changers:
-                    functions.update(_resolve(strong, changers))
-                    strong, changers = [], []
-            elif word in _LONE_CHANGERS:
-                changers += _LONE_CHANGERS[word]
-            continue
-        phrase_rank, phrase_functions, phrase_changers, phrase_weak, phrase_flags, is_scope = effect
-        if phrase_rank > rank:
-            rank = phrase_rank
-        flags |= phrase_flags
-        if phrase_functions:
-            strong += phrase_functions
-        if phrase_changers:
-            changers += phrase_changers
-        if phrase_weak:
-            weak.update(phrase_weak)
-        if is_scope:
-            scope.append(" ".join(key[i:i + length]))
-        i += length
-    if strong or changers:
-        functions.update(_resolve(strong, changers))
-    if not functions and weak:
-        functions = {(parent, None) for parent in weak}
-    if rank == DIRECTOR and flags & _FOREIGN_FUNCTION and flags & _DIRECTOR_WORD:
-        rank = HEAD  # Director de ventas, Diretor comercial: the function's head
-    if flags & _SENIOR and rank in (MANAGER, DIRECTOR, VP):
-        rank += 1
-    if rank < 0:
-        rank = IC if functions else None  # a title that names only a function ("Marketing") is an IC
-    office = bool(flags & _OFFICE)
-    not_role = bool(flags & _NOT_ROLE) or (office and bool(flags & _OFFICE_DEMOTER))
-    return Role(frozenset(functions), rank, bool(flags & _FOUNDER), bool(flags & _OWNER), office, not_role,
-                tuple(dict.fromkeys(scope)))
 
 
 def _resolve(strong, changers) -> set[tuple[str, str | None]]:
@@ -484,6 +335,312 @@ def _resolve(strong, changers) -> set[tuple[str, str | None]]:
             else:
                 out.add((SUB_FUNCTIONS.get(named, parent), named))
     return out
+
+
+# How each raw token enters a title's key: its words (abbreviations expanded, a compound split,
+# a plural made singular), SEPARATOR for punctuation that splits a title, UNKNOWN for a word no
+# phrase contains (a company or person's name: one placeholder, so it still breaks phrases), or
+# CUT where the company begins (`at`, `@`).
+SEPARATOR, UNKNOWN, CUT = "|", "\x00", ("\x01",)
+_MAX_FORMS = 1 << 18
+_MAX_READINGS = 1 << 18
+_MAX_SIMILARITIES = 1 << 16  # the same distinct titles come back with each batch of records scored
+
+
+class TitleReader:
+    """Reads titles with one vocabulary (the shipped one plus a workspace's extension), caching
+    token forms, readings and similarities for that vocabulary only. `key` identifies the
+    vocabulary: readers with the same key read every title the same way."""
+
+    def __init__(self, vocabulary: dict, key: str):
+        self.key = key
+        self.vocabulary_version = vocabulary["version"]
+        self._abbreviations: dict[str, tuple[str, ...]] = {
+            short: tuple(long.split()) for short, long in vocabulary["abbreviations"].items()}
+        self._changers: dict[str, tuple[str, bool]] = {
+            word: (entry["name"], entry["changes"])
+            for word, entry in vocabulary["function_changers"].items() if word != "about"}
+        self._meanings = _phrase_table(vocabulary, self._abbreviations)
+        self._single_words = frozenset(key[0] for key in self._meanings if len(key) == 1)
+        self._vocabulary_words = frozenset(word for key in self._meanings for word in key)
+        self._trie = _trie(self._meanings, self._changers)
+        self._lone_changers = {word: ((None, None, *changer),) for word, changer in self._changers.items()}
+        self._forms: dict[str, tuple[str, ...]] = {}
+        # Readings by title key: titles that differ only in case, punctuation, company or names the
+        # vocabulary does not know share one key and are read once.
+        self._readings: dict[str, Role] = {}
+        self._similarities: dict[tuple[str, str], float] = {}
+
+    def __repr__(self) -> str:
+        return f"TitleReader({self.key})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, TitleReader) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def _split_compound(self, word: str) -> tuple[str, ...] | None:
+        """A compound of two known words (German and Dutch write `Vertriebsdirektor`,
+        `Verkoopmedewerker`): the split with the longest known first part, else None."""
+        if len(word) < 7 or not word.isalpha():
+            return None
+        known = self._single_words
+        for cut in range(len(word) - 3, 2, -1):
+            left, right = word[:cut], word[cut:]
+            if right in known and (left in known or (left.endswith("s") and left[:-1] in known)):
+                return (left if left in known else left[:-1], right)
+        return None
+
+    def _form(self, token: str) -> tuple[str, ...]:
+        form = self._forms.get(token)
+        if form is not None:
+            return form
+        if not token[0].isalnum():
+            form = CUT if token == "@" else (SEPARATOR,)
+        elif token in _COMPANY_MARKERS:
+            form = CUT
+        elif token in self._abbreviations:
+            form = self._abbreviations[token]
+        elif token in self._vocabulary_words or token in _BREAKER_WORDS:
+            form = (token,)
+        elif ("&" in token or "+" in token):  # sales&marketing: two words (r&d, fp&a are in the vocabulary)
+            form = tuple(w for part in re.split(r"[&+]", token) for w in (*self._form(part), SEPARATOR))[:-1]
+        else:
+            parts = self._split_compound(token)
+            if parts is None and len(token) > 4 and token.endswith("s") and token[:-1] in self._vocabulary_words:
+                parts = (token[:-1],)
+            form = parts if parts is not None else (UNKNOWN,)
+        if len(self._forms) >= _MAX_FORMS:
+            self._forms.clear()
+        self._forms[token] = form
+        return form
+
+    def _title_key(self, value: str) -> list[str]:
+        """The title as the reader sees it: vocabulary words and separators, up to the company."""
+        out: list[str] = []
+        forms = self._forms
+        for token in _raw_tokens(value):
+            form = forms.get(token)
+            if form is None:
+                form = self._form(token)
+            if form is CUT:
+                if out:
+                    break
+                continue
+            out += form
+        return out
+
+    def read(self, value: str) -> Role:
+        """The role a title names."""
+        words = self._title_key(value)
+        key = " ".join(words)
+        role = self._readings.get(key)
+        if role is None:
+            if len(self._readings) >= _MAX_READINGS:
+                self._readings.clear()
+            role = self._readings[key] = self._read_words(tuple(words))
+        return role
+
+    def _read_words(self, key: tuple[str, ...]) -> Role:
+        """A title's role from its key: the longest phrase first at each word; a separator or `and`
+        ends a part, within which a function-changing word changes its neighbour."""
+        functions: set[tuple[str, str | None]] = set()
+        weak: set[str] = set()
+        rank, flags = -1, 0
+        scope: list[str] = []
+        trie, lone_changers = self._trie, self._lone_changers
+        strong: list[tuple[str, str | None]] = []
+        changers: list[tuple[str | None, str | None, str, bool]] = []  # (function alone, sub alone, changer, changes)
+        i, n = 0, len(key)
+        while i < n:
+            word = key[i]
+            effect, length, node, end = None, 0, trie.get(word), i
+            while node is not None:  # the longest phrase that starts here (none crosses a separator)
+                end += 1
+                if node[0] is not None:
+                    effect, length = node[0], end - i
+                node = node[1].get(key[end]) if end < n and node[1] else None
+            if effect is None:
+                i += 1
+                if word == SEPARATOR or word in _BREAKER_WORDS:  # "Sales and Marketing Operations": two parts
+                    if strong or changers:
+                        functions.update(_resolve(strong, changers))
+                        strong, changers = [], []
+                elif word in lone_changers:
+                    changers += lone_changers[word]
+                continue
+            phrase_rank, phrase_functions, phrase_changers, phrase_weak, phrase_flags, is_scope = effect
+            if phrase_rank > rank:
+                rank = phrase_rank
+            flags |= phrase_flags
+            if phrase_functions:
+                strong += phrase_functions
+            if phrase_changers:
+                changers += phrase_changers
+            if phrase_weak:
+                weak.update(phrase_weak)
+            if is_scope:
+                scope.append(" ".join(key[i:i + length]))
+            i += length
+        if strong or changers:
+            functions.update(_resolve(strong, changers))
+        if not functions and weak:
+            functions = {(parent, None) for parent in weak}
+        if rank == DIRECTOR and flags & _FOREIGN_FUNCTION and flags & _DIRECTOR_WORD:
+            rank = HEAD  # Director de ventas, Diretor comercial: the function's head
+        if flags & _SENIOR and rank in (MANAGER, DIRECTOR, VP):
+            rank += 1
+        if rank < 0:
+            rank = IC if functions else None  # a title that names only a function ("Marketing") is an IC
+        office = bool(flags & _OFFICE)
+        not_role = bool(flags & _NOT_ROLE) or (office and bool(flags & _OFFICE_DEMOTER))
+        return Role(frozenset(functions), rank, bool(flags & _FOUNDER), bool(flags & _OWNER), office, not_role,
+                    tuple(dict.fromkeys(scope)))
+
+    def similarity(self, value: str, phrase: str) -> float:
+        """How closely a title resembles a phrase, 0–1 (`role_similarity`, or word overlap for a
+        phrase that reads as no role); `text.SemanticMatcher`'s interface."""
+        pair = (value, phrase)
+        score = self._similarities.get(pair)
+        if score is None:
+            target = self.read(phrase)
+            score = words_similarity(value, phrase) if not target.is_read else role_similarity(self.read(value), target)
+            if len(self._similarities) >= _MAX_SIMILARITIES:
+                self._similarities.clear()
+            self._similarities[pair] = score
+        return score
+
+    def describe_resemblance(self, value: str, phrases: tuple[str, ...], threshold: float) -> str:
+        """How `resembles` read a title, for the drawer: `VP Sales EMEA → Sales · VP · scope EMEA
+        ≈ "VP Sales" 1.00` (≉ when no phrase reaches the threshold), against the closest phrase."""
+        scored = [(self.similarity(value, phrase), phrase) for phrase in phrases]
+        score, phrase = max(scored, key=lambda pair: pair[0])  # the first of equally close phrases
+        sign = "≈" if score >= threshold - 1e-9 else "≉"
+        return f'{value} → {self.read(value).describe()} {sign} "{phrase}" {score:.2f}'
+
+    def describe_role(self, value: str) -> str:
+        """`VP Sales EMEA → Sales · VP · scope EMEA`: the title and how it reads."""
+        return f"{value} → {self.read(value).describe()}"
+
+
+# ---- extensions -----------------------------------------------------------------------------------
+# An extension has the shape of titles.json, with only the sections below; its lists are added to
+# the shipped ones, its mappings merged into them.
+EXTENSION_SECTIONS = ("abbreviations", "functions", "function_changers", "seniority", "offices", "titles",
+                      "founder", "owner", "scope")
+
+
+def phrase_words(phrase: str) -> list[str]:
+    """The words a phrase is read as (case, accents and punctuation folded as in titles)."""
+    return [word for word in _raw_tokens(phrase) if word[0].isalnum()]
+
+
+class ExtensionBuilder:
+    """Builds an extension, in titles.json's shape, from a `titles` block's entries one at a
+    time. Names must be known (check.py reports those that are not before adding)."""
+
+    def __init__(self):
+        self.extension: dict = {}
+
+    def _phrases(self, *path: str) -> list[str]:
+        node = self.extension
+        for part in path:
+            node = node.setdefault(part, {})
+        return node.setdefault(WORKSPACE_LANGUAGE, [])
+
+    def function(self, phrase: str, name: str) -> None:
+        """A phrase naming a function (`RevOps`) or a sub-function (`Sales Operations`)."""
+        if name in FUNCTIONS:
+            self._phrases("functions", name, "words").append(phrase)
+        else:
+            self._phrases("functions", SUB_FUNCTIONS[name], "subs", name).append(phrase)
+
+    def seniority(self, phrase: str, name: str) -> None:
+        """A phrase naming a rung (aliases allowed), or Founder / Owner."""
+        canonical = SENIORITY_NAMES[name]
+        if canonical in (FOUNDER, OWNER):
+            self._phrases(canonical.lower()).append(phrase)
+        else:
+            self._phrases("seniority", canonical).append(phrase)
+
+    def title(self, phrase: str, function: str, seniority: str) -> None:
+        """A whole title: a function at a rung. The chief of a function is its office."""
+        canonical = SENIORITY_NAMES[seniority]
+        if canonical == LADDER[C_SUITE] and function in FUNCTIONS:
+            self._phrases("offices", function).append(phrase)
+            return
+        entry = {"function": function if function in FUNCTIONS else SUB_FUNCTIONS[function],
+                 "seniority": canonical, WORKSPACE_LANGUAGE: [phrase]}
+        if function not in FUNCTIONS:
+            entry["sub"] = function
+        self.extension.setdefault("titles", {}).setdefault("entries", []).append(entry)
+
+    def abbreviation(self, word: str, expansion: str) -> None:
+        self.extension.setdefault("abbreviations", {})[phrase_words(word)[0]] = " ".join(phrase_words(expansion))
+
+    def scope(self, phrase: str) -> None:
+        self._phrases("scope").append(phrase)
+
+    def changer(self, word: str, name: str) -> None:
+        self.extension.setdefault("function_changers", {})[phrase_words(word)[0]] = {"name": name, "changes": CHANGER_NAMES[name]}
+
+
+def merged_vocabulary(extension: dict) -> dict:
+    """The shipped vocabulary with an extension's entries added."""
+    vocabulary = copy.deepcopy(VOCABULARY)
+    for section, value in extension.items():
+        if section not in EXTENSION_SECTIONS:
+            raise ValueError(f"a title vocabulary extension has no section {section!r}")
+        _merge_into(vocabulary, section, value)
+    return vocabulary
+
+
+def _merge_into(target: dict, key: str, value) -> None:
+    if isinstance(value, dict):
+        into = target.setdefault(key, {})
+        for inner_key, inner in value.items():
+            _merge_into(into, inner_key, inner)
+    elif isinstance(value, list):
+        existing = target.setdefault(key, [])
+        existing.extend(item for item in value if item not in existing)
+    else:
+        target[key] = value
+
+
+def extension_key(extension: dict | None) -> str:
+    """The identity of a vocabulary: the shipped version and a hash of the extension's entries."""
+    if not extension:
+        return VOCABULARY_VERSION
+    text = json.dumps(extension, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return f"{VOCABULARY_VERSION}+{hashlib.sha256(text.encode('utf-8')).hexdigest()}"
+
+
+SHIPPED = TitleReader(VOCABULARY, extension_key(None))
+# Readers alive, by vocabulary: rulesets with the same extension share one reader and its caches.
+_readers: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def reader_for(extension: dict | None) -> TitleReader:
+    """The reader of the shipped vocabulary plus `extension` (None or empty: SHIPPED)."""
+    key = extension_key(extension)
+    if key == SHIPPED.key:
+        return SHIPPED
+    reader = _readers.get(key)
+    if reader is None:
+        reader = TitleReader(merged_vocabulary(extension), key)
+        _readers[key] = reader
+    return reader
+
+
+def read_title(value: str) -> Role:
+    """The role a title names, with the shipped vocabulary."""
+    return SHIPPED.read(value)
+
+
+def title_similarity(value: str, phrase: str) -> float:
+    """`TitleReader.similarity` with the shipped vocabulary."""
+    return SHIPPED.similarity(value, phrase)
 
 
 # ---- similarity -----------------------------------------------------------------------------------
@@ -572,14 +729,6 @@ def role_similarity(title: Role, target: Role) -> float:
     return round(score, 4)
 
 
-@functools.lru_cache(maxsize=1 << 16)  # the same distinct titles come back with each batch of records scored
-def title_similarity(value: str, phrase: str) -> float:
-    target = read_title(phrase)
-    if not target.is_read:
-        return words_similarity(value, phrase)
-    return role_similarity(read_title(value), target)
-
-
 # ---- conditions on the role -----------------------------------------------------------------------
 
 
@@ -616,20 +765,3 @@ def seniority_holds(role: Role, op: str, name: str) -> bool | None:
     rank, other = role.rank, RANK[canonical]
     return {"==": rank == other, "!=": rank != other, "<": rank < other, "<=": rank <= other,
             ">": rank > other, ">=": rank >= other}[op]
-
-
-# ---- the drawer -------------------------------------------------------------------------------------
-
-
-def describe_resemblance(value: str, phrases: tuple[str, ...], threshold: float) -> str:
-    """How `resembles` read a title, for the drawer: `VP Sales EMEA → Sales · VP · scope EMEA
-    ≈ "VP Sales" 1.00` (≉ when no phrase reaches the threshold), against the closest phrase."""
-    scored = [(title_similarity(value, phrase), phrase) for phrase in phrases]
-    score, phrase = max(scored, key=lambda pair: pair[0])  # the first of equally close phrases
-    sign = "≈" if score >= threshold - 1e-9 else "≉"
-    return f'{value} → {read_title(value).describe()} {sign} "{phrase}" {score:.2f}'
-
-
-def describe_role(value: str) -> str:
-    """`VP Sales EMEA → Sales · VP · scope EMEA`: the title and how it reads."""
-    return f"{value} → {read_title(value).describe()}"

@@ -61,6 +61,7 @@ from .source import Source
 from .store import IngestReport, Stamp, Store
 
 EXPORT_EXTRAS = ("fields", "engagement")  # what `export(with_=...)` can add
+WHERE = "--where"  # the name diagnostics give a `matching` condition
 _KEYS = {"account": ACCOUNT_KEY, "lead": LEAD_KEY}
 
 
@@ -237,9 +238,9 @@ class Workspace:
             return version
         name = name or (str(rules) if pipeline.looks_like_path(rules) else "the rules given")
         earlier = next((v for v in reversed(self.versions()) if v.hash == given), None)
-        what = f"{earlier}, published earlier" if earlier else f"ruleset {given[:12]}, never published here"
-        raise DataError(f"{name} ({what}) differ from {version}, published in {self.path}; to score with them, "
-                        f"publish them first: `unstuck publish {name} --db {self.path}`")
+        what = f"are {earlier}, published earlier" if earlier else f"(ruleset {given[:12]}) were never published here"
+        raise DataError(f"{name} {what}, not {version}, the published rules of {self.path}; to use them, publish "
+                        f"them: `unstuck publish {name} --db {self.path}`")
 
     # ---- publishing ---------------------------------------------------------------------------
 
@@ -266,6 +267,7 @@ class Workspace:
     def _publish(self, text, ruleset, compiled, message, as_of, dry_run, confirm, on_stage) -> PublishReport:
         from .diff import compare
 
+        self.store.verified()  # a damaged workspace is named before its records are read
         previous = self.published
         day = as_of or self.as_of or dt.date.today()
         if previous is not None and previous.hash == ruleset.content_hash and previous.text == text \
@@ -349,6 +351,7 @@ class Workspace:
         leads and accounts by id (an account's leads with it), an audience's members, or the
         records meeting `where`, an audience condition in the rule language. Reads only those
         records when given by id. One transaction."""
+        self.store.verified()  # a damaged workspace is named before an id is looked up in it
         stamp = self._stamp()
         lead_ids = self._known("lead", [str(i) for i in leads])
         account_ids = self._known("account", [str(i) for i in accounts])
@@ -439,12 +442,10 @@ class Workspace:
         when it reads engagement and no signals are stored: every stage would be unknown, so the
         answer would be an empty audience, not a true one."""
         result = self.scored()
-        declared = result.ruleset.model.audience(name)
-        if declared is not None and result.signal_lists is None:
-            read = sorted({ref.name for ref in ast.fields_read(declared.condition)} & set(ENGAGEMENT_FIELDS))
-            if read:
-                raise DataError(f"audience `{name}` reads {' and '.join(f'`{f}`' for f in read)}, which is unknown "
-                                f"without signals; ingest signals into {self.path} first")
+        read = engagement_unknown(result, name)
+        if read:
+            raise DataError(f"audience `{name}` reads {read}, which is unknown without signals; ingest signals into "
+                            f"{self.path} first")
         return result.audience(name)
 
     def composition(self, name: str) -> pa.Table:
@@ -465,16 +466,18 @@ class Workspace:
         language (parsed and checked by the front end as if declared in the published rules;
         never evaluated as code)."""
         code = "where_" + hashlib.sha256(where.encode("utf-8")).hexdigest()[:12]
-        source = Source("--where", f"audience {code} {{\n{where}\n}}\n")
+        shown = Source(WHERE, where)  # what diagnostics point into: the condition as the user wrote it
+        source = Source(WHERE, f"audience {code} {{\n{where}\n}}\n")
         parsed, diagnostics = parse_source(source)
         if parsed is None:
-            raise RuleError(diagnostics, {source.name: source})
+            raise RuleError([_in_condition(d, where) for d in diagnostics], {WHERE: shown})
         if len(parsed.declarations) != 1 or not isinstance(parsed.declarations[0], ast.Audience):
-            raise DataError("--where: give one condition, as an audience's body is written (no braces)")
+            raise DataError(f"{WHERE}: give one condition, as an audience's body is written (no braces)")
         published = Source("<published>", self._require_published().text)
         ruleset, diagnostics = pipeline.check_sources([published, source])
         if ruleset is None:
-            raise RuleError([d for d in diagnostics if d.is_error], {s.name: s for s in (published, source)})
+            raise RuleError([_in_condition(d, where) for d in diagnostics if d.is_error],
+                            {WHERE: shown, published.name: published})
         result = self.scored()
         membership = result.audience_membership(code, audience=ruleset.audience(code))
         return result.table().filter(pa.array(membership == ir.TRUE))
@@ -520,6 +523,33 @@ class Workspace:
         events = self.store.event_counts()
         return Status(self.path, version, day, dt.date.today(), counts["account"], counts["lead"], events["signals"],
                       events["outcomes"], off)
+
+
+def engagement_unknown(result, name: str) -> str:
+    """The engagement fields (`stage`, `engagement_score`) audience `name` reads, when `result`
+    was scored without signals ("" otherwise): every record's would be unknown, so its members
+    would be an empty audience, not a true one."""
+    declared = result.ruleset.model.audience(name)
+    if declared is None or result.signal_lists is not None:
+        return ""
+    read = sorted({ref.name for ref in ast.fields_read(declared.condition)} & set(ENGAGEMENT_FIELDS))
+    return " and ".join(f"`{f}`" for f in read)
+
+
+def _in_condition(diagnostic, where: str):
+    """A diagnostic about the audience `matching` wraps a condition in, placed in the condition
+    itself: one line up, and at the condition's end when it is about the closing brace."""
+    span = diagnostic.span
+    if span is None or span.file != WHERE:
+        return diagnostic
+    lines = where.split("\n")
+    line, end_line = span.line - 1, span.end_line - 1
+    if line > len(lines) or line < 1:  # the closing brace (or the header): the condition ended too early
+        end = len(lines[-1]) + 1
+        return attrs.evolve(diagnostic, span=attrs.evolve(span, line=len(lines), column=end, end_line=len(lines),
+                                                          end_column=end + 1),
+                            message="the condition ends too early", label="here")
+    return attrs.evolve(diagnostic, span=attrs.evolve(span, line=line, end_line=max(line, min(end_line, len(lines)))))
 
 
 def _array(ids) -> pa.Array:

@@ -1,0 +1,87 @@
+"""What moved for the records a write touched: ICP, Persona, band, score, and audiences entered
+and left, from a snapshot of those records before the write and one after.
+
+A snapshot scores just the touched records (the accounts, their leads, the leads and their
+accounts) with the published rules at the workspace's date, as the store does, and evaluates
+every declared audience over them with the same kernels `Workspace.audience` uses: an audience's
+condition reads one row, so membership over a subset is membership over the whole workspace."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from ..ir import TRUE
+from ..schema import ACCOUNT_KEY, LEAD_KEY
+
+_SCORES = {"account": ("icp_code", "icp_score", "icp_band"),
+           "lead": ("account_id", "icp_code", "icp_score", "icp_band", "persona_code", "persona_score", "persona_band")}
+_KEYS = {"account": ACCOUNT_KEY, "lead": LEAD_KEY}
+
+
+def _ids(values) -> pa.Array:
+    return pa.array(sorted({str(v) for v in values}), pa.string())
+
+
+def touched_leads(workspace, accounts, leads) -> list[str]:
+    """The stored leads a change to these accounts and leads re-scores (theirs and these)."""
+    found = workspace.store.affected_leads(_ids(accounts), _ids(leads), read_by=workspace.compiled.model.schema)
+    return found.column(LEAD_KEY).to_pylist()
+
+
+def snapshot(workspace, accounts, leads) -> dict:
+    """{(kind, id): {score columns..., "audiences": set}} for these stored accounts and leads (ids
+    not stored are left out)."""
+    compiled, store = workspace.compiled, workspace.store
+    schema = compiled.model.schema
+    account_ids, lead_ids = _ids(accounts), _ids(leads)
+    if not len(account_ids) and not len(lead_ids):
+        return {}
+    lead_records = store.records("lead", lead_ids, schema) if len(lead_ids) else None
+    owners = set(account_ids.to_pylist())
+    if lead_records is not None:
+        owners |= {a for a in lead_records.column(ACCOUNT_KEY).to_pylist() if a is not None}
+    account_records = store.records("account", _ids(owners), schema)
+    if lead_records is None and store.count("lead"):
+        lead_records = store.records("lead", pa.nulls(0, pa.string()), schema)  # audiences read leads
+    result = compiled.score(account_records, lead_records, as_of=workspace.as_of, missing_columns="unknown")
+    if compiled.model.engagement is not None:
+        signals = store.signals_of(account_records.column(ACCOUNT_KEY),
+                                   lead_records.column(LEAD_KEY) if lead_records is not None else pa.nulls(0, pa.string()))
+        if signals.num_rows:
+            result.score_engagement(signals)
+    table = result.table()
+    row_kind = "lead" if LEAD_KEY in table.column_names else "account"
+    members = {code: result.audience_membership(code) for code in (a.code for a in compiled.model.audiences)}
+    found = {}
+    for kind, scored in (("account", result.accounts), ("lead", result.leads)):
+        if scored is None:
+            continue
+        wanted = set((account_ids if kind == "account" else lead_ids).to_pylist())
+        columns = {c: scored.column(c).to_pylist() for c in (_KEYS[kind], *_SCORES[kind])}
+        for i, ident in enumerate(columns[_KEYS[kind]]):
+            if ident in wanted:
+                found[(kind, ident)] = {c: columns[c][i] for c in _SCORES[kind]} | {"audiences": set()}
+    ids = table.column(_KEYS[row_kind]).to_pylist()
+    for code, membership in members.items():
+        for i in (membership == TRUE).nonzero()[0]:
+            entry = found.get((row_kind, ids[i]))
+            if entry is not None:
+                entry["audiences"].add(code)
+    return found
+
+
+def moves(before: dict, after: dict) -> list[dict]:
+    """One entry per record that is new or whose scores or audiences changed, in kind and id order."""
+    moved = []
+    for kind, ident in sorted(after):
+        new, old = after[(kind, ident)], before.get((kind, ident))
+        entry = {"kind": kind, "id": ident, **{c: v for c, v in new.items() if c != "audiences"},
+                 "audiences": sorted(new["audiences"])}
+        if old is None:
+            moved.append({**entry, "new": True, "entered": sorted(new["audiences"]), "left": []})
+            continue
+        changed = {c: [old[c], new[c]] for c in new if c != "audiences" and old.get(c) != new[c]}
+        entered, left = sorted(new["audiences"] - old["audiences"]), sorted(old["audiences"] - new["audiences"])
+        if changed or entered or left:
+            moved.append({**entry, "new": False, "changed": changed, "entered": entered, "left": left})
+    return moved
