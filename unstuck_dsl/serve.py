@@ -48,6 +48,7 @@ from .service.bodies import (
     record_id,
     records_table,
 )
+from .web import endpoints as web
 from .workspace import Workspace
 
 LOG = logging.getLogger("unstuck.serve")
@@ -529,7 +530,7 @@ def create_app(workspace: Workspace, token: str, open_reads: bool = True, max_bo
         LOG.exception("internal error on %s %s", request.method, request.url.path)
         return JSON({"error": "internal error"}, status_code=500)
 
-    routes = [Route("/api/openapi.json", schema, methods=["GET"]), *(route(e) for e in ENDPOINTS)]
+    routes = [Route("/api/openapi.json", schema, methods=["GET"]), *(route(e) for e in ENDPOINTS), *web.routes(service)]
     app = Starlette(routes=routes, exception_handlers={BadRequest: refused, DataError: data_error,
                                                         RuleError: rule_error, HTTPException: http_error,
                                                         Exception: internal})
