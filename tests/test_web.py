@@ -20,9 +20,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from cli_support import RULES, run
 from unstuck_dsl import sample
 from unstuck_dsl.workspace import Workspace
+
+from cli_support import RULES, run
 
 pytestmark = pytest.mark.browser
 

@@ -565,6 +565,8 @@ def run(path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | N
             say(f"serving {path} at {url} (Ctrl-C stops)")
             if made is not None:
                 say(f"write token (also in {path}.token while serving, mode 0600): {made}")
+            say(f"open the workspace in a browser: {url}/#token={made}" if made is not None else
+                f"open the workspace in a browser: {url}/ (end the address with #token=TOKEN to re-qualify and publish)")
             server.run()
     finally:
         workspace.close()
