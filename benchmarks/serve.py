@@ -93,6 +93,9 @@ class Client:
 
     def __init__(self, port: int):
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.connection.connect()
+        # As an HTTP client library does: no Nagle delay on a request sent in two writes.
+        self.connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def call(self, method: str, path: str, body=None) -> tuple[int, dict]:
         headers = {"Authorization": f"Bearer {TOKEN}"}

@@ -21,6 +21,8 @@ import decimal
 import hmac
 import json
 import logging
+import signal
+import socket
 import threading
 
 import attrs
@@ -213,6 +215,19 @@ class Service:
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
         self.lock = threading.Lock()
+        self._published = None  # (version, compiled, as_of): read once, forgotten after every write
+
+    def published(self) -> tuple:
+        """The published version, its compiled rules and the workspace's date. Every write goes
+        through this server, so they change only when it writes (`forget`); the scoring call
+        must not pay three DuckDB queries to learn them again."""
+        if self._published is None:
+            ws = self.workspace
+            self._published = (ws.published, ws.compiled, ws.as_of or dt.date.today())
+        return self._published
+
+    def forget(self) -> None:
+        self._published = None
 
     def warm(self) -> None:
         """Compile (or load from the cache) the published kernels now, not on the first request."""
@@ -228,7 +243,7 @@ class Service:
     def score(self, request) -> dict:
         ws = self.workspace
         body = json_object(request.body, {"accounts": (list,), "leads": (list,)})
-        compiled = ws.compiled
+        version, compiled, day = self.published()
         schema = compiled.model.schema
         account_fields = schema.of_kind("account")
         accounts = records_table(body["accounts"], "accounts", schema) if "accounts" in body else None
@@ -248,7 +263,6 @@ class Service:
                 stored = stored.select([c for c in stored.column_names
                                         if c == ACCOUNT_KEY or schema.get(c) is not None and schema.get(c).kind == "account"])
                 accounts = stored if accounts is None else pa.concat_tables([accounts, stored], promote_options="default")
-        day = ws.as_of or dt.date.today()
         if inline:  # a flat lead table: each lead with its account's fields (an inbound lead may know no account id)
             owners = leads.column(ACCOUNT_KEY)
             unnamed = pc.is_null(owners)
@@ -268,11 +282,11 @@ class Service:
                 row["explanation"] = result.explain(account_id=row[ACCOUNT_KEY]).to_dict()
             for row in out_leads:
                 row["explanation"] = result.explain(lead_id=row[LEAD_KEY]).to_dict()
-        return {"as_of": day, "version": ws.published.number, "accounts": out_accounts, "leads": out_leads}
+        return {"as_of": day, "version": version.number, "accounts": out_accounts, "leads": out_leads}
 
     def _list(self, kind: str, params) -> dict:
         ws = self.workspace
-        engagement = ws.compiled.model.engagement
+        engagement = self.published()[1].model.engagement
         query = listing.parse(kind, params, tuple(engagement.stages) if engagement is not None else ())
         return listing.page(ws.store, query, self._members(kind, query))
 
@@ -504,7 +518,11 @@ def create_app(workspace: Workspace, token: str, open_reads: bool = True, max_bo
 
             def locked():
                 with service.lock:
-                    return method(call)
+                    try:
+                        return method(call)
+                    finally:
+                        if endpoint.writes:
+                            service.forget()
 
             return JSON(await run_in_threadpool(locked))
 
@@ -557,8 +575,9 @@ def run(path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | N
         service = Service(workspace)
         service.warm()
         app = create_app(workspace, token, open_reads=is_loopback(host), max_body=max_body, service=service)
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                server_header=False, lifespan="off")
+        listening = _listen(host, port)  # bound here, so a taken port is one clear line, and --port 0 works
+        port = listening.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, lifespan="off")
         server = uvicorn.Server(config)
         url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
         with holding(path, url, made):
@@ -567,6 +586,22 @@ def run(path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | N
                 say(f"write token (also in {path}.token while serving, mode 0600): {made}")
             say(f"open the workspace in a browser: {url}/#token={made}" if made is not None else
                 f"open the workspace in a browser: {url}/ (end the address with #token=TOKEN to re-qualify and publish)")
-            server.run()
+            # uvicorn stops on SIGTERM, then raises it again with the handler it found: let that
+            # handler be an exit that unwinds this block (the files beside the workspace are removed).
+            signal.signal(signal.SIGTERM, _exit_quietly)
+            server.run(sockets=[listening])
     finally:
         workspace.close()
+
+
+def _exit_quietly(signum, frame) -> None:
+    raise SystemExit(0)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise DataError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server there? choose "
+                        "another --port)") from None

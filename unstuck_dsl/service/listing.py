@@ -108,10 +108,11 @@ def page(store, query: ListQuery, members: pa.Array | None = None) -> dict:
         where.append(f"{column} = $f{i}")
         values[f"f{i}"] = value
     if query.after is not None:
-        values["after_value"], values["after_id"] = query.after
+        after_value, values["after_id"] = query.after
         if query.sort == key:
             where.append(f"{key} {'<' if query.descending else '>'} $after_id")
         else:
+            values["after_value"] = after_value
             beyond = "<" if query.descending else ">"
             where.append(f"({order_value} {beyond} $after_value OR ({order_value} = $after_value AND {key} > $after_id))")
     if members is not None:
