@@ -90,8 +90,15 @@ def workspace(tmp_path_factory):
         db.execute("UPDATE accounts SET is_competitor = true WHERE account_id = ?", [stale])
         stale_leads = [r[0] for r in db.execute("SELECT lead_id FROM lead_scores WHERE account_id = ? ORDER BY lead_id",
                                                 [stale]).fetchall()]
+    with Workspace(path, read_only=True) as ws:
+        audiences = {a.code: ws.audience(a.code).num_rows for a in ws.compiled.model.audiences}
+    preview = run("score", RULES, "--db", path, "--preview", "ent_finserv", "--out", folder / "preview_leads.csv",
+                  "--accounts-out", folder / "preview_accounts.csv", "--as-of", AS_OF.isoformat())
+    assert preview.exit_code == 0, preview.output
+    with open(folder / "preview_accounts.csv", newline="") as f:
+        draft_takes = sum(1 for row in csv.DictReader(f) if row["preview_icp_code"] == "ent_finserv")
     return {"path": path, "folder": folder, "lead_scores": lead_scores, "explain": explain, "hot": hot,
-            "stale_leads": stale_leads}
+            "stale_leads": stale_leads, "audiences": audiences, "draft_takes": draft_takes}
 
 
 @pytest.fixture(scope="session")
@@ -302,6 +309,21 @@ def test_audience_member_count_and_histograms_equal_the_workspace(tab, workspace
     page.screenshot(path=shots / "audiences.png", full_page=True)
 
 
+def test_every_audience_shows_its_member_count(tab, workspace):
+    page = tab.open("#/audiences", "audiences")
+    for code, members in workspace["audiences"].items():
+        page.wait_for_selector(f"details[data-name={code}] summary .count[data-count]")
+        assert page.get_attribute(f"details[data-name={code}] summary .count", "data-count") == str(members)
+
+
+def test_a_draft_icp_shows_what_it_would_take_if_published(tab, workspace):
+    page = tab.open("#/tree", "tree")
+    page.click("li[data-code=ent_finserv] button")
+    page.wait_for_selector("#preview-ent_finserv .count")
+    assert workspace["draft_takes"] > 0
+    assert page.get_attribute("#preview-ent_finserv .count", "data-count") == str(workspace["draft_takes"])
+
+
 def test_hostile_record_text_shows_as_text(tab, workspace):
     for lead, title in HOSTILE.items():
         page = tab.open(f"#/lead/{lead}", "lead")
@@ -332,27 +354,6 @@ def test_the_qualification_tree_counts_equal_the_store(tab, workspace):
         expected = sum(1 for r in workspace["lead_scores"] if r[1] == "mm_saas" and r[3] == persona)
         shown = page.get_attribute(f"li[data-code=mm_saas] li[data-code={persona}] .count", "data-count")
         assert shown == str(expected)
-
-
-def test_rules_editor_shows_the_checkers_diagnostic_and_the_preview_equals_a_dry_run(tab, server):
-    page = tab.open("#/rules", "rules")
-    page.wait_for_selector("#diagnostics p.ok, #diagnostics ul")
-    text = page.input_value("#draft")
-    misspelt = text.replace("tech_stack has \"Snowflake\"", "tech_stak has \"Snowflake\"", 1)
-    assert misspelt != text
-    page.fill("#draft", misspelt)
-    page.wait_for_selector("#diagnostics li.diag.error")
-    assert "tech_stak" in page.text_content("#diagnostics li.diag.error")
-    heavier = text.replace('score 5 "Uses Snowflake"', 'score 9 "Uses Snowflake"', 1)
-    page.fill("#draft", heavier)
-    page.wait_for_selector("#diagnostics p.ok")
-    page.click("#preview-button")
-    page.wait_for_selector("#preview-changed")
-    request = urllib.request.Request(server + "/api/publish", method="POST",
-                                     data=json.dumps({"rules": heavier, "dry_run": True}).encode(),
-                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
-    dry_run = json.loads(urllib.request.urlopen(request, timeout=60).read())
-    assert int(page.text_content("#preview-changed")) == dry_run["diff"]["changed"] > 0
 
 
 def test_a_write_without_the_token_is_refused_and_changes_nothing(browser, server, workspace):
@@ -386,3 +387,33 @@ def test_requalify_this_lead_updates_the_stored_score_after_the_data_changed(tab
     # The competitor is now excluded from every ICP: the stored qualification says so.
     assert page.locator("#icp-score").count() == 0
     assert "No ICP fit" in page.text_content(".qualification")
+
+
+def test_rules_editor_diagnostics_preview_equal_to_a_dry_run_then_publish(tab, server):
+    """Last: publishing re-scores every record."""
+    page = tab.open("#/rules", "rules")
+    page.wait_for_selector("#diagnostics p.ok, #diagnostics ul")
+    text = page.input_value("#draft")
+    misspelt = text.replace("tech_stack has \"Snowflake\"", "tech_stak has \"Snowflake\"", 1)
+    assert misspelt != text
+    page.fill("#draft", misspelt)
+    page.wait_for_selector("#diagnostics li.diag.error")
+    assert "tech_stak" in page.text_content("#diagnostics li.diag.error")
+    heavier = text.replace('score 5 "Uses Snowflake"', 'score 9 "Uses Snowflake"', 1)
+    page.fill("#draft", heavier)
+    page.wait_for_selector("#diagnostics p.ok")
+    page.click("#preview-button")
+    page.wait_for_selector("#preview-changed")
+    request = urllib.request.Request(server + "/api/publish", method="POST",
+                                     data=json.dumps({"rules": heavier, "dry_run": True}).encode(),
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
+    dry_run = json.loads(urllib.request.urlopen(request, timeout=60).read())
+    assert int(page.text_content("#preview-changed")) == dry_run["diff"]["changed"] > 0
+    mover = page.locator("table.diff-movers tbody tr").first
+    lead, new_score = mover.get_attribute("data-id"), mover.get_attribute("data-new-icp-score")
+    page.fill("#publish-message", "Snowflake counts more")
+    page.click("#publish-button")
+    page.wait_for_selector("#message.info:has-text('Published')")
+    page = tab.open(f"#/lead/{lead}", "lead")
+    assert page.text_content("#icp-score") == new_score
+    page.wait_for_selector("#status:has-text('ruleset v2')")

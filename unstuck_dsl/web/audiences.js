@@ -3,7 +3,7 @@
 // and its members, which download as CSV.
 
 import {get} from "./api.js";
-import {clear, csv, download, h, histogram, say, scoreBins, show, table} from "./dom.js";
+import {clear, csv, download, h, histogram, say, scoreBins, table} from "./dom.js";
 
 const MEMBER_COLUMNS = ["lead_id", "account_id", "icp_code", "icp_score", "persona_code", "persona_score", "stage"];
 
@@ -64,9 +64,14 @@ async function expand(name, holder) {
 export async function render(root, meta, open) {
   const list = h("div", {id: "audiences"}, meta.audiences.map((a) => {
     const holder = h("div", {class: "audience-body"});
+    const count = h("span", {class: "count"}, "… members");
+    get(`/api/audiences/${encodeURIComponent(a.code)}`, {limit: 1}).then((data) => {
+      count.dataset.count = data.members;
+      count.textContent = `${data.members.toLocaleString("en-US")} members`;
+    }).catch(say);
     const details = h("details", {class: "audience", "data-name": a.code, open: a.code === open},
       h("summary", {}, h("strong", {}, a.name), " ", h("code", {}, a.code), " · ",
-        h("span", {class: "count", "data-count": a.members}, `${show(a.members)} members`)),
+        count),
       holder);
     details.addEventListener("toggle", () => {
       if (details.open && !holder.dataset.loaded) {

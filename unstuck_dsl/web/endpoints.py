@@ -1,7 +1,7 @@
 """What the pages read beyond the workspace API, and the pages themselves, as routes the serve app
 appends (`routes(service)`): the published rules described (ICPs live and draft with display
 names and Personas, audiences with member counts, the rule text), the qualification tree's
-counts, search by id or title, insights, and the checker for the draft editor. All are reads
+counts and what a draft would take, search by id or title, insights, and the checker for the draft editor. All are reads
 (the checker is a POST only because it takes a ruleset as its body; it writes nothing). Each runs
 under the service's lock, in a worker thread, as serve's own endpoints do."""
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pyarrow.compute as pc
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -37,14 +38,15 @@ def _json(content, status: int = 200) -> Response:
 
 def describe(ws) -> dict:
     """The published rules as the pages name things: every ICP (live and draft) with its Personas,
-    every audience with its condition's member count, and the text with its version."""
+    every audience, the engagement stages, and the text with its version. Cheap at any size: no
+    record is read (member counts come from the audience endpoint, one audience at a time)."""
     version = ws.published
     if version is None:
         return {"version": None, "text": "", "icps": [], "audiences": [], "stages": []}
     model = ws.compiled.model
     icps = [{"code": i.code, "name": i.name, "status": i.status,
              "personas": [{"code": p.code, "name": p.name} for p in i.personas]} for i in model.icps]
-    audiences = [{"code": a.code, "name": a.name, "members": ws.audience(a.code).num_rows} for a in model.audiences]
+    audiences = [{"code": a.code, "name": a.name} for a in model.audiences]
     stages = list(model.engagement.stages) if model.engagement is not None else []
     return {"version": {"number": version.number, "hash": version.hash, "message": version.message,
                         "published_at": version.published_at.isoformat()},
@@ -59,6 +61,21 @@ def qualification(ws) -> dict:
     leads = db.execute("SELECT icp_code, persona_code, persona_band, count(*) FROM lead_scores GROUP BY ALL").fetchall()
     return {"accounts": [{"icp_code": c, "band": b, "count": n} for c, b, n in accounts],
             "leads": [{"icp_code": c, "persona_code": p, "band": b, "count": n} for c, p, b, n in leads]}
+
+
+def draft_preview(ws, code: str) -> dict:
+    """What a draft ICP would take if published: the stored records scored as if it were live
+    (the preview_* columns), counted per band, and the live ICPs those accounts hold today."""
+    icp = next((i for i in ws.compiled.model.icps if i.code == code), None) if ws.published is not None else None
+    if icp is None or icp.status == "live":
+        raise BadRequest(f"parameter `icp`: {code!r} is not a draft ICP of the published rules", field="icp")
+    accounts = ws.compiled.score_dataset(ws.scored().dataset, ws.as_of, preview=frozenset({code})).accounts
+    taken = accounts.filter(pc.equal(accounts.column("preview_icp_code"), code))
+    bands = taken.group_by("preview_icp_band").aggregate([("account_id", "count")]).to_pylist()
+    held = taken.group_by("icp_code").aggregate([("account_id", "count")]).to_pylist()
+    return {"code": code, "accounts": taken.num_rows,
+            "bands": [{"band": r["preview_icp_band"], "count": r["account_id_count"]} for r in bands],
+            "from": [{"icp_code": r["icp_code"], "count": r["account_id_count"]} for r in held]}
 
 
 def search(ws, kind: str, text: str) -> dict:
@@ -136,6 +153,8 @@ def routes(service) -> list:
     return [
         Route("/api/rules", read(lambda ws, params, body: describe(ws)), methods=["GET"]),
         Route("/api/qualification", read(lambda ws, params, body: qualification(ws)), methods=["GET"]),
+        Route("/api/qualification/preview", read(lambda ws, params, body: draft_preview(ws, params.get("icp", ""))),
+              methods=["GET"]),
         Route("/api/search", read(lambda ws, params, body: search(ws, kind_of(params), params.get("q", "").strip())),
               methods=["GET"]),
         Route("/api/insights", read(lambda ws, params, body: insight_report(ws, params.get("denominator", "scored"))),

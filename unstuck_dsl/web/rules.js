@@ -42,9 +42,14 @@ function diffView(report) {
       table([{key: "change", label: "Change"}, {key: "count", label: "Records", num: true}], rows, {class: `diff-${name}`}));
   }
   if ((diff.movers || []).length) {
-    parts.push(h("h3", {}, "Top movers"), table([{key: "id", label: "Record"},
-      {key: "old", label: "Before", cell: (m) => show(m.old)}, {key: "new", label: "After", cell: (m) => show(m.new)}],
-    diff.movers, {class: "diff-movers"}));
+    const side = (m, i) => `${show(m[i])} ${show(m[i + 1])}`;
+    parts.push(h("h3", {}, "Top movers"), h("table", {class: "diff-movers"},
+      h("thead", {}, h("tr", {}, ["Record", "ICP before", "ICP after", "Persona before", "Persona after", "What moved it"]
+        .map((c) => h("th", {scope: "col"}, c)))),
+      h("tbody", {}, diff.movers.map((m) => h("tr", {"data-id": m.id, "data-new-icp-score": m.new[1] ?? ""},
+        h("th", {scope: "row"}, m.id), h("td", {}, side(m.old, 0)), h("td", {}, side(m.new, 0)),
+        h("td", {}, side(m.old, 2)), h("td", {}, side(m.new, 2)),
+        h("td", {}, (m.rows || []).map((r) => h("div", {}, `${r[0]} · ${r[1]}: ${r[2]} → ${r[3]}`))))))));
   }
   return parts;
 }

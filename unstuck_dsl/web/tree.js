@@ -1,8 +1,9 @@
 // The Qualification tree: ICPs (live and draft) → their Personas → No persona fit, each with its
-// record count and its score distribution by band (counted in DuckDB by /api/qualification).
+// record count and its score distribution by band (counted in DuckDB by /api/qualification); a
+// draft shows, on demand, what it would take if published.
 
 import {get} from "./api.js";
-import {bandChip, clear, h} from "./dom.js";
+import {bandChip, clear, h, say} from "./dom.js";
 
 const BANDS = ["weak", "partial", "solid", "strong"];
 
@@ -30,6 +31,28 @@ function node(title, code, kind, dist, children = []) {
     children.length ? h("ul", {}, children) : null);
 }
 
+// "What would it take?": the draft scored as if live over the stored records, on demand.
+function previewButton(code) {
+  const out = h("span", {class: "preview", id: `preview-${code}`, "aria-live": "polite"});
+  const button = h("button", {type: "button", class: "link", on: {click: async () => {
+    button.disabled = true;
+    clear(out, " scoring…");
+    try {
+      const p = await get("/api/qualification/preview", {icp: code});
+      const from = p.from.map((f) => `${f.count} from ${f.icp_code ?? "no ICP"}`).join(", ");
+      clear(out, h("span", {class: "count", "data-count": p.accounts}, ` would take ${p.accounts.toLocaleString("en-US")} accounts`),
+        p.accounts ? [" ", bandBar({count: p.accounts, bands: BANDS.map((band) => ({band,
+          count: (p.bands.find((b) => b.band === band) || {count: 0}).count}))}, "if published"), ` (${from})`] : null);
+    } catch (error) {
+      clear(out);
+      say(error);
+    } finally {
+      button.disabled = false;
+    }
+  }}}, "What would it take if published?");
+  return [button, out];
+}
+
 export async function render(root, meta) {
   const counts = await get("/api/qualification");
   const items = meta.icps.map((icp) => {
@@ -37,7 +60,7 @@ export async function render(root, meta) {
     if (icp.status !== "live") {
       return h("li", {class: "tree-node icp draft", "data-code": icp.code}, h("div", {class: "tree-row"},
         h("span", {class: "tree-title"}, title), " ", h("code", {}, icp.code), " ",
-        h("span", {class: "muted"}, "draft: takes no records until published; Rules → Preview shows what it would take")),
+        h("span", {class: "muted"}, "draft: takes no records until published"), " ", previewButton(icp.code)),
         icp.personas.length ? h("ul", {}, icp.personas.map((p) => h("li", {class: "tree-node persona"},
           h("span", {class: "tree-title"}, `${p.name} (Persona)`), " ", h("code", {}, p.code)))) : null);
     }
