@@ -337,6 +337,18 @@ def test_hostile_record_text_shows_as_text(tab, workspace):
     assert page.eval_on_selector_all("main img", "els => els.length") == 0
 
 
+def test_pages_carry_a_content_security_policy_and_reads_change_nothing(server):
+    with urllib.request.urlopen(server + "/", timeout=10) as response:
+        policy = response.headers["Content-Security-Policy"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+    for path in ("/api/rules", "/api/qualification", "/api/search?kind=lead&q=L0000"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(server + path, method="POST", data=b"{}",
+                                                          headers={"Content-Type": "application/json"}), timeout=10)
+        assert refused.value.code == 405
+
+
 def test_pages_load_without_errors_and_are_screenshotted(tab, shots):
     for fragment, name in (("#/tree", "tree"), ("#/accounts", "accounts"), ("#/insights", "insights"),
                            ("#/rules", "rules"), ("#/lead/L000000384", "lead")):
