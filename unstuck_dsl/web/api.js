@@ -43,10 +43,12 @@ async function call(method, path, body) {
   return data;
 }
 
+// The server's refusal in one line: its message, and the field and record it names.
 function errorText(status, data) {
-  const detail = data && (data.error || data.detail || data.message);
-  const text = typeof detail === "string" ? detail : detail ? JSON.stringify(detail) : "";
-  return `${status}${text ? ": " + text : ""}`;
+  const where = [data && data.field ? `field ${data.field}` : null, data && data.record ? `record ${data.record}` : null]
+    .filter(Boolean).join(", ");
+  const message = data && typeof data.error === "string" ? data.error : "";
+  return `${status}${message ? ": " + message : ""}${where ? ` (${where})` : ""}`;
 }
 
 export const get = (path, params) => call("GET", path + query(params));
@@ -57,11 +59,7 @@ export function query(params) {
   return pairs.length ? "?" + new URLSearchParams(pairs).toString() : "";
 }
 
-// The collection under whichever name the endpoint gives it.
-export function rowsOf(data, ...names) {
-  if (Array.isArray(data)) return data;
-  for (const name of [...names, "items", "rows", "records", "results", "data"]) {
-    if (data && Array.isArray(data[name])) return data[name];
-  }
-  return [];
+// A collection in a reply (`items` for the list pages), or none.
+export function rowsOf(data, name = "items") {
+  return data && Array.isArray(data[name]) ? data[name] : [];
 }

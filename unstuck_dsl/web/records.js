@@ -3,7 +3,7 @@
 // and the cursors it has passed, to page back.
 
 import {ApiError, get, post, rowsOf, token} from "./api.js";
-import {bandChip, clear, csv, download, h, say, show, stageChip, stageLabel} from "./dom.js";
+import {bandChip, clear, csv, download, h, say, show, stageLabel} from "./dom.js";
 
 export const KINDS = {
   leads: {kind: "lead", key: "lead_id", label: "Leads", detail: "lead"},
@@ -13,16 +13,13 @@ export const KINDS = {
 const SORTS = {leads: ["icp_score", "persona_score"], accounts: ["icp_score"]};
 const SCORES = ["icp_score", "persona_score"];
 const BANDS = ["weak", "partial", "solid", "strong"];
-const STAGES = ["cool", "warm", "in_market", "hot"];
 const FILTERS = ["icp", "persona", "icp_band", "persona_band", "stage", "audience"];
 const PAGE_SIZE = 50;
 
-// The columns a list shows, in order, when the rows carry them.
-const COLUMNS = ["title", "name", "account_id", "icp_code", "icp_score", "icp_band", "persona_code",
-  "persona_score", "persona_band", "engagement_score", "stage"];
-const LABELS = {title: "Title", name: "Name", account_id: "Account", icp_code: "ICP", icp_score: "ICP score",
-  icp_band: "ICP band", persona_code: "Persona", persona_score: "Persona score", persona_band: "Persona band",
-  engagement_score: "Engagement", stage: "Stage"};
+// The columns a list shows, in order, when the rows carry them (accounts have no Persona).
+const COLUMNS = ["account_id", "icp_code", "icp_score", "icp_band", "persona_code", "persona_score", "persona_band"];
+const LABELS = {account_id: "Account", icp_code: "ICP", icp_score: "ICP score", icp_band: "ICP band",
+  persona_code: "Persona", persona_score: "Persona score", persona_band: "Persona band"};
 
 // The view's API query: filters and sort from the address (`sort=-icp_score`: highest first);
 // `limit` and `cursor` are added per page.
@@ -35,7 +32,7 @@ export function listQuery(view) {
 
 export async function fetchPage(page, view, cursor, limit = PAGE_SIZE) {
   const data = await get(`/api/${page}`, {...listQuery(view), limit, cursor});
-  return {rows: rowsOf(data, page), next: data.next ?? null};
+  return {rows: rowsOf(data), next: data.next ?? null};
 }
 
 export async function render(root, page, view, meta) {
@@ -165,10 +162,7 @@ function listTable(page, spec, rows, view, state, bulk) {
 }
 
 function cell(column, value) {
-  if (column.endsWith("_band")) return bandChip(value);
-  if (column === "stage") return stageChip(value && stageLabel(value));
-  if (column === "engagement_score" && typeof value === "number") return value.toFixed(2);
-  return show(value);
+  return column.endsWith("_band") ? bandChip(value) : show(value);
 }
 
 // Every page of the view, fetched as the list does and written as CSV in the browser.
