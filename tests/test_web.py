@@ -282,6 +282,7 @@ def test_the_drawer_equals_unstuck_explain_row_for_row(tab, workspace, shots):
                 page.screenshot(path=shots / "drawer.png")
             page.keyboard.press("Escape")
             page.wait_for_selector("#drawer", state="hidden")
+            assert page.evaluate("() => document.activeElement.id") == f"{kind}-score"  # focus back where it was
     page = tab.open("#/account/SEED1", "account")
     page.click("#icp-score")
     assert page.text_content("#drawer .breakdown .normalization") == "17 / 20 normalizes to 85 / 100 on the ICP score field."

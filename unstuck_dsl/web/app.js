@@ -58,7 +58,7 @@ async function show() {
   const {page, id, view} = route();
   const root = document.getElementById("view");
   document.getElementById("message").hidden = true;
-  closeDrawer();
+  detail.closeDrawer();
   for (const link of document.querySelectorAll("nav a")) {
     const current = link.dataset.page === page || (link.dataset.page === `${page}s` && id);
     if (current) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
@@ -81,10 +81,6 @@ async function show() {
   }
 }
 
-function closeDrawer() {
-  document.getElementById("drawer").hidden = true;
-}
-
 export function refreshMeta() {
   metaPromise = null;
   showStatus().catch(say);
@@ -93,9 +89,9 @@ export function refreshMeta() {
 function start() {
   takeTokenFromUrl();
   tokenNote();
-  document.getElementById("drawer-close").addEventListener("click", closeDrawer);
+  document.getElementById("drawer-close").addEventListener("click", detail.closeDrawer);
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") closeDrawer();
+    if (event.key === "Escape") detail.closeDrawer();
   });
   window.addEventListener("hashchange", show);
   showStatus().catch(say);

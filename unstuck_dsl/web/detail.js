@@ -63,6 +63,8 @@ function qualificationPanel(spec, explanation, q, engagement) {
     h("h2", {id: "q-title"}, "Qualification"), h("p", {class: "muted"}, `as of ${show(explanation.as_of)}`), rows);
 }
 
+let opener = null; // the score button that opened the drawer: focus goes back to it on close
+
 // The drawer for the ICP (or Persona) score: the assigned breakdown as the seed's table, then
 // every other live ICP / Persona with why it lost.
 export function openDrawer(explanation, kind) {
@@ -79,9 +81,17 @@ export function openDrawer(explanation, kind) {
     body.append(h("h3", {}, assigned ? `Why every other ${word} lost` : `Why no ${word} qualified`));
     others.forEach((b) => body.append(breakdownBlock(b, false)));
   }
-  const drawer = document.getElementById("drawer");
-  drawer.hidden = false;
+  opener = document.activeElement;
+  document.getElementById("drawer").hidden = false;
   document.getElementById("drawer-close").focus();
+}
+
+export function closeDrawer() {
+  const drawer = document.getElementById("drawer");
+  if (drawer.hidden) return;
+  drawer.hidden = true;
+  if (opener && opener.isConnected) opener.focus();
+  opener = null;
 }
 
 function breakdownBlock(b, assigned) {
