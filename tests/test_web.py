@@ -37,6 +37,7 @@ SEED_ACCOUNT = {"account_id": "SEED1", "industry": "software", "employees": 240,
                 "tech_stack": ["Snowflake"], "funding_stage": "Series B", "hired_ciso_on": dt.date(2026, 3, 1),
                 "is_competitor": False}
 WAIT_MS = 20_000
+COMPILE_WAIT_MS = 180_000  # a new ruleset (preview, publish) compiles its kernels: tens of seconds on a busy machine
 
 
 def _free_port() -> int:
@@ -416,17 +417,17 @@ def test_rules_editor_diagnostics_preview_equal_to_a_dry_run_then_publish(tab, s
     page.fill("#draft", heavier)
     page.wait_for_selector("#diagnostics p.ok")
     page.click("#preview-button")
-    page.wait_for_selector("#preview-changed")
+    page.wait_for_selector("#preview-changed", timeout=COMPILE_WAIT_MS)
     request = urllib.request.Request(server + "/api/publish", method="POST",
                                      data=json.dumps({"rules": heavier, "dry_run": True}).encode(),
                                      headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
-    dry_run = json.loads(urllib.request.urlopen(request, timeout=60).read())
+    dry_run = json.loads(urllib.request.urlopen(request, timeout=COMPILE_WAIT_MS / 1000).read())
     assert int(page.text_content("#preview-changed")) == dry_run["diff"]["changed"] > 0
     mover = page.locator("table.diff-movers tbody tr").first
     lead, new_score = mover.get_attribute("data-id"), mover.get_attribute("data-new-icp-score")
     page.fill("#publish-message", "Snowflake counts more")
     page.click("#publish-button")
-    page.wait_for_selector("#message.info:has-text('Published')")
+    page.wait_for_selector("#message.info:has-text('Published')", timeout=COMPILE_WAIT_MS)
     page = tab.open(f"#/lead/{lead}", "lead")
     assert page.text_content("#icp-score") == new_score
     page.wait_for_selector("#status:has-text('ruleset v2')")

@@ -37,8 +37,10 @@ async function showStatus() {
     status.leads !== undefined ? `${Number(status.leads).toLocaleString("en-US")} leads` : null,
     status.accounts !== undefined ? `${Number(status.accounts).toLocaleString("en-US")} accounts` : null];
   document.getElementById("status").textContent = parts.filter(Boolean).join(" · ");
-  const warnings = status.warnings || [];
-  if (warnings.length) say(warnings.join(" "), "warning");
+  // The workspace's own warnings (a stale date) have their line, apart from what the user just did.
+  const warnings = document.getElementById("warnings");
+  warnings.textContent = (status.warnings || []).join(" ");
+  warnings.hidden = !warnings.textContent;
 }
 
 function tokenNote() {
