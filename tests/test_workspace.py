@@ -81,45 +81,63 @@ STEPS = st.one_of(
 )
 
 
+def _apply(live: Workspace, step: tuple, variants, published: list[int]) -> None:
+    """Take one step of a sequence; `published` lists the variant of each version."""
+    kind = step[0]
+    if kind in ("account", "lead"):
+        table = step[1]
+        live.ingest(table if kind == "account" else None, table if kind == "lead" else None)
+    elif kind == "publish":
+        if live.publish(variants[step[1]]).version is not None:
+            published.append(step[1])
+    elif kind == "refresh":
+        live.refresh(AS_OF + dt.timedelta(days=step[1]))
+    elif kind == "rollback":
+        number = step[1]
+        if number <= len(published) and variants[published[number - 1]] is not variants[published[-1]]:
+            live.rollback(number)
+            published.append(published[number - 1])
+    elif kind == "outside":
+        _, account, employees = step
+        if live.store.existing_ids("account", pa.array([account])).to_pylist():
+            live.store.ensure_fields(live.compiled.model)
+            live.store.db.execute("UPDATE accounts SET employees = ? WHERE account_id = ?", [employees, account])
+            live.requalify(accounts=[account])
+    else:
+        _, leads, accounts = step
+        stored = set(live.store.existing_ids("lead", pa.array(leads, pa.string())).to_pylist()) | \
+            set(live.store.existing_ids("account", pa.array(accounts, pa.string())).to_pylist())
+        live.requalify(leads=[i for i in leads if i in stored], accounts=[i for i in accounts if i in stored])
+
+
+def _run_sequence(path, variants, steps) -> None:
+    published = [0]
+    with Workspace(path) as live:
+        live.publish(variants[0], as_of=AS_OF)
+        for step in steps:
+            _apply(live, step, variants, published)
+            assert [v.number for v in live.versions()] == list(range(1, len(published) + 1))
+            assert_workspace_true(live, variants[published[-1]])
+
+
 @settings(max_examples=int(os.environ.get("STORE_EXAMPLES", "20")), deadline=None,
           suppress_health_check=list(HealthCheck))
 @given(steps=st.lists(STEPS, min_size=1, max_size=7))
 def test_every_step_leaves_every_score_equal_to_a_full_score(variants, tmp_path_factory, steps):
-    path = tmp_path_factory.mktemp("live") / "w.duckdb"
-    published = [0]  # the variant of each version, by number - 1
-    with Workspace(path) as live:
-        live.publish(variants[0], as_of=AS_OF)
-        for step in steps:
-            kind = step[0]
-            if kind in ("account", "lead"):
-                table = step[1]
-                live.ingest(table if kind == "account" else None, table if kind == "lead" else None)
-            elif kind == "publish":
-                report = live.publish(variants[step[1]])
-                if report.version is not None:
-                    published.append(step[1])
-            elif kind == "refresh":
-                live.refresh(AS_OF + dt.timedelta(days=step[1]))
-            elif kind == "rollback":
-                number = step[1]
-                if number > len(published) or variants[published[number - 1]] is variants[published[-1]]:
-                    continue
-                live.rollback(number)
-                published.append(published[number - 1])
-            elif kind == "outside":
-                _, account, employees = step
-                if not live.store.existing_ids("account", pa.array([account])).to_pylist():
-                    continue
-                live.store.ensure_fields(live.compiled.model)
-                live.store.db.execute("UPDATE accounts SET employees = ? WHERE account_id = ?", [employees, account])
-                live.requalify(accounts=[account])
-            else:
-                _, leads, accounts = step
-                stored = set(live.store.existing_ids("lead", pa.array(leads, pa.string())).to_pylist()) | \
-                    set(live.store.existing_ids("account", pa.array(accounts, pa.string())).to_pylist())
-                live.requalify(leads=[i for i in leads if i in stored], accounts=[i for i in accounts if i in stored])
-            assert [v.number for v in live.versions()] == list(range(1, len(published) + 1))
-            assert_workspace_true(live, variants[published[-1]])
+    _run_sequence(tmp_path_factory.mktemp("live") / "w.duckdb", variants, steps)
+
+
+def test_a_sequence_of_every_kind_of_step(variants, tmp_path):
+    accounts = pa.table({"account_id": ACCOUNT_IDS, "industry": ["software", "saas", "retail", None],
+                         "employees": [240, 2000, 51, None], "tech_stack": [["Snowflake"], [], None, ["Okta"]],
+                         "hired_ciso_on": pa.array([dt.date(2026, 3, 1)] * 4)})
+    leads = pa.table({"lead_id": LEAD_IDS, "account_id": ["a1", "a1", "a2", "a3", "missing"],
+                      "title": ["VP Sales", "Founder", "VP Sales", None, "Engineer"],
+                      "seniority": ["VP", "C-suite", "VP", None, "IC"]})
+    _run_sequence(tmp_path / "w.duckdb", variants, [
+        ("account", accounts), ("lead", leads), ("publish", 1), ("refresh", 400), ("outside", "a1", 10),
+        ("publish", 2), ("rollback", 1), ("requalify", ["l1", "l3"], ["a2"]), ("refresh", 0), ("rollback", 2),
+        ("account", pa.table({"account_id": ["a4"], "employees": [300]})), ("publish", 0)])
 
 
 # ---- publishing, and rules that are not the published ones ----------------------------------
@@ -350,3 +368,44 @@ def test_the_drawer_explains_the_stored_number(db):
             assert (drawer.icp_code, drawer.icp_score, drawer.persona_code, drawer.persona_score) == (
                 row["icp_code"], row["icp_score"], row["persona_code"], row["persona_score"])
             assert drawer.as_of == live.as_of
+
+
+KILLED_PUBLISH = r"""
+import sys, time
+from unstuck_dsl import store
+from unstuck_dsl.workspace import Workspace
+
+def stall(*args, **kwargs):  # the version is recorded and the date set, the transaction is still open
+    print("ready", flush=True)
+    time.sleep(600)
+
+store.Store.write_scores = stall
+with Workspace(sys.argv[1]) as workspace:
+    workspace.publish(sys.argv[2], message="never", as_of=workspace.as_of + __import__("datetime").timedelta(days=30))
+"""
+
+
+def test_a_killed_publish_leaves_the_workspace_as_it_was(folder, db):
+    import signal
+    import subprocess
+    import sys
+
+    with Workspace(db, read_only=True) as live:
+        before = (live.versions(), live.as_of, live.store.scores("lead"))
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_PUBLISH, str(db), str(folder / "rules_new")],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    with Workspace(db) as live:
+        assert (live.versions(), live.as_of, live.store.scores("lead")) == before
+        assert_workspace_true(live, unstuck_dsl.compile(RULES))
+
+
+def test_publishing_the_rules_in_force_at_a_new_date_refreshes_without_a_new_version(db):
+    moved = run("publish", RULES, "--db", db, "--yes", "--as-of", "2027-06-01")
+    assert moved.exit_code == 0, moved.output
+    assert "these rules are version 1 (" in moved.output and "re-scored as of 2027-06-01" in moved.output
+    with Workspace(db, read_only=True) as live:
+        assert [v.number for v in live.versions()] == [1] and live.as_of == dt.date(2027, 6, 1)
+        assert_workspace_true(live, unstuck_dsl.compile(RULES))

@@ -10,7 +10,7 @@ importing numba.
 import importlib
 
 _EXPORTS = {"compile": "api", "CompiledRules": "api", "Ruleset": "api", "ScoreResult": "api", "ScoringError": "api",
-            "DataError": "data", "RuleError": "diagnostics"}
+            "DataError": "data", "RuleError": "diagnostics", "Workspace": "workspace"}
 
 __all__ = list(_EXPORTS)
 

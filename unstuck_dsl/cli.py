@@ -520,6 +520,9 @@ def publish(rules, db, message, yes, dry_run, as_of) -> None:
         def confirm(report) -> bool:
             if report.diff is not None:
                 print_diff(report.diff)
+            if report.unchanged:  # the rules in force, at a new date
+                return _confirmed(yes, f"Re-score every record of {db} with {report.previous} as of "
+                                       f"{report.as_of.isoformat()}?")
             number = (report.previous.number if report.previous else 0) + 1
             return _confirmed(yes, f"Publish {rules} as version {number} of {db}?")
 
@@ -552,7 +555,7 @@ def rollback(version, db, message, yes) -> None:
             return _confirmed(yes, f"Publish version {version} again as version {report.previous.number + 1} of {db}?")
 
         report = workspace.rollback(version, message, confirm=confirm, on_stage=stage)
-    if report.version is None:
+    if report.version is None and not report.unchanged:
         click.echo("not published", err=True)
         sys.exit(1)
     click.echo(visible(f"{db}: {report}"))
@@ -740,6 +743,9 @@ def export(db, out_path, table_kind, accounts_out, extras, audience_name, as_of,
     no leads, or with --table accounts); --accounts-out also writes every account. With
     --audience, only that audience's members, as `audience --db` lists them."""
     check_destinations({"--out": out_path, "--accounts-out": accounts_out}, [db])
+    if audience_name is not None and (table_kind or accounts_out or extras):
+        raise UserError("--audience writes the audience's members as `audience --db` lists them; "
+                        "leave out --table, --accounts-out and --with")
     with _open_workspace(db) as workspace:
         _at_workspace_date(workspace, as_of)
         if audience_name is not None:
@@ -843,7 +849,7 @@ def demo(rules_path, n_accounts, out_dir, as_of) -> None:
 
 
 @cli.command()
-@click.option("--db", required=True, type=click.Path(), help="The workspace to serve.")
+@WORKSPACE
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="The address to listen on; anything but loopback needs --token.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))

@@ -24,6 +24,7 @@ import logging
 import signal
 import socket
 import threading
+from pathlib import Path
 
 import attrs
 import numpy as np
@@ -242,6 +243,7 @@ class Service:
 
     def score(self, request) -> dict:
         ws = self.workspace
+        explain = _flag(request.params, "explain")
         body = json_object(request.body, {"accounts": (list,), "leads": (list,)})
         version, compiled, day = self.published()
         schema = compiled.model.schema
@@ -271,7 +273,6 @@ class Service:
                                     as_of=day, missing_columns="unknown")
         else:
             result = compiled.score(accounts, leads, as_of=day, missing_columns="unknown")
-        explain = _flag(request.params, "explain")
         out_accounts = [row for row in _rows(result.accounts) if row[ACCOUNT_KEY] in given_accounts]
         out_leads = _rows(result.leads) if leads is not None else []
         for row in out_leads:
@@ -323,7 +324,8 @@ class Service:
     def _detail(self, kind: str, ident: str) -> dict:
         ws = self.workspace
         ident = _path_id(ident)
-        record = ws.store.records(kind, pa.array([ident], pa.string()))
+        # One equality each: DuckDB prunes row groups by min/max for it (not for a join with an id list).
+        record = ws.store.db.sql(f"SELECT * FROM {kind}s WHERE {kind}_id = $id", params={"id": ident}).to_arrow_table()
         if not record.num_rows:
             raise BadRequest(f"no {kind} with id {ident!r}", status=404)
         scores = ws.store.db.sql(
@@ -567,6 +569,8 @@ def run(path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | N
     if not is_loopback(host) and not token:
         raise DataError(f"--host {host} is not loopback: anyone who can reach it could read the workspace; give "
                         "--token (or UNSTUCK_TOKEN) to bind there")
+    if not Path(path).is_file():  # a mistyped --db must not start a server over a new, empty workspace
+        raise DataError(f"{path}: no such workspace; make one with `unstuck ingest` or `unstuck publish`")
     made = None
     if not token:
         token = made = make_token()

@@ -101,7 +101,10 @@ class PublishReport:
 
     def __str__(self) -> str:
         if self.unchanged:
-            return f"nothing to publish: these rules are {self.previous} already, as of {self.as_of.isoformat()}"
+            text = f"nothing to publish: these rules are {self.previous} already"
+            if self.scores is not None:
+                return f"{text}; every record re-scored as of {self.as_of.isoformat()}: {self.scores}"
+            return f"{text}, as of {self.as_of.isoformat()}"
         if self.version is None:
             return "nothing published"
         text = f"published {self.version} as of {self.as_of.isoformat()}"
@@ -270,19 +273,30 @@ class Workspace:
         self.store.verified()  # a damaged workspace is named before its records are read
         previous = self.published
         day = as_of or self.as_of or dt.date.today()
-        if previous is not None and previous.hash == ruleset.content_hash and previous.text == text \
-                and day == self.as_of and not self.status().off_stamp:
-            return PublishReport(None, previous, day, unchanged=True)
+        if previous is not None and previous.hash == ruleset.content_hash and previous.text == text:
+            # The rules in force already: no new version. A new date (or scores an earlier unstuck
+            # left at another stamp) is a refresh.
+            if day == self.as_of and not self.status().off_stamp:
+                return PublishReport(None, previous, day, unchanged=True)
+            if dry_run or (confirm is not None and not confirm(PublishReport(None, previous, day, unchanged=True))):
+                return PublishReport(None, previous, day, unchanged=True)
+            return PublishReport(None, previous, day, scores=self.refresh(day, on_stage), unchanged=True)
         on_stage("reading the stored records")
         accounts, leads = self._records(ruleset.schema)
-        on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
-        # A field the stored records lack yet reads as unknown, as it will once stored (`ensure_fields`).
-        result = compiled.score(accounts, leads, as_of=day, missing_columns="unknown")
-        diff = None
-        if previous is not None and accounts.num_rows:
-            on_stage("comparing with the published rules")
-            old = self.compiled.score(accounts, leads, as_of=self.as_of or day, missing_columns="unknown")
-            diff = compare(old, result)
+        result = diff = None
+        if accounts.num_rows or leads.num_rows:  # (an empty workspace needs no kernel)
+            on_stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
+            # A field the stored records lack yet reads as unknown, as it will once stored (`ensure_fields`).
+            with pipeline.kernels_loading(compiled):
+                dataset = compiled.load(accounts, leads, missing_columns="unknown")
+            result = compiled.score_dataset(dataset, day)
+            if previous is not None:
+                on_stage("comparing with the published rules")
+                published = self.compiled
+                if published.model.schema != compiled.model.schema:  # else the records read the same: encoded once
+                    dataset = published.load(accounts, leads, missing_columns="unknown")
+                diff = compare(published.score_dataset(dataset, self.as_of or day), result)
+            del dataset
         report = PublishReport(None, previous, day, diff)
         if dry_run or (confirm is not None and not confirm(report)):
             return report
@@ -291,9 +305,13 @@ class Workspace:
         with self.store.transaction():
             version = Version(*self.store.add_version(ruleset.content_hash, text, message))
             self.store.set_meta(store.AS_OF_KEY, day.isoformat())
-            on_stage("storing scores")
-            scores = store.rescore(self.store, compiled, Stamp(version.hash, version.number, day),
-                                   scored=(result, *ids))
+            scores = IngestReport()
+            if result is None:
+                self.store.ensure_fields(ruleset)
+            else:
+                on_stage("storing scores")
+                scores = store.rescore(self.store, compiled, Stamp(version.hash, version.number, day),
+                                       scored=(result, *ids))
         self._compiled[version.number] = compiled
         self._generation += 1
         return attrs.evolve(report, version=version, scores=scores)
@@ -479,6 +497,10 @@ class Workspace:
             raise RuleError([_in_condition(d, where) for d in diagnostics if d.is_error],
                             {WHERE: shown, published.name: published})
         result = self.scored()
+        read = engagement_unknown(result, code, ruleset.audience(code))
+        if read:
+            raise DataError(f"{WHERE} reads {read}, which is unknown without signals; ingest signals into "
+                            f"{self.path} first")
         membership = result.audience_membership(code, audience=ruleset.audience(code))
         return result.table().filter(pa.array(membership == ir.TRUE))
 
@@ -525,11 +547,12 @@ class Workspace:
                       events["outcomes"], off)
 
 
-def engagement_unknown(result, name: str) -> str:
-    """The engagement fields (`stage`, `engagement_score`) audience `name` reads, when `result`
-    was scored without signals ("" otherwise): every record's would be unknown, so its members
-    would be an empty audience, not a true one."""
-    declared = result.ruleset.model.audience(name)
+def engagement_unknown(result, name: str, declared=None) -> str:
+    """The engagement fields (`stage`, `engagement_score`) audience `name` (or `declared`, an
+    audience checked against the rules) reads, when `result` was scored without signals (""
+    otherwise): every record's would be unknown, so its members would be an empty audience, not a
+    true one."""
+    declared = declared or result.ruleset.model.audience(name)
     if declared is None or result.signal_lists is not None:
         return ""
     read = sorted({ref.name for ref in ast.fields_read(declared.condition)} & set(ENGAGEMENT_FIELDS))

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -26,6 +27,7 @@ EVENT_SECTIONS = ("signals", "outcomes")
 EVENT_COLUMNS = {"signals": ("lead_id", "account_id", "signal", "timestamp", "source"),
                  "outcomes": ("lead_id", "outcome", "timestamp")}
 _INT64 = (-(2**63), 2**63 - 1)
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 class BadRequest(Exception):
@@ -107,58 +109,88 @@ def record_id(value, what: str = "id") -> str:
         raise BadRequest(f"{what} is empty")
     if len(text) > MAX_ID_LENGTH:
         raise BadRequest(f"{what} is {len(text):,} characters long; ids are at most {MAX_ID_LENGTH}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+    if _CONTROL.search(text):
         raise BadRequest(f"{what} holds a control character")
     return text
+
+
+class _Wrong(Exception):
+    """A value a field cannot take: what the field takes, or the whole complaint."""
+
+    def __init__(self, expected: str, message: str | None = None):
+        super().__init__(expected)
+        self.expected, self.message = expected, message
+
+
+def _string(value, field):
+    if type(value) is str:
+        return value
+    raise _Wrong("a string")
+
+
+def _level(value, field):
+    if type(value) is not str:
+        raise _Wrong("a string")
+    if value not in field.type.levels:
+        raise _Wrong("", f"{value!r} is not one of {', '.join(repr(v) for v in field.type.levels)}")
+    return value
+
+
+def _bool(value, field):
+    if type(value) is bool:
+        return value
+    raise _Wrong("true or false")
+
+
+def _int(value, field):
+    if type(value) is not int:
+        raise _Wrong("an integer")
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise _Wrong("", f"{value} is out of range (64-bit integers)")
+    return value
+
+
+def _number(value, field):
+    if type(value) is float:
+        if math.isfinite(value):
+            return value
+        raise _Wrong("a finite number")
+    if type(value) is int:
+        return float(value)
+    raise _Wrong("a number")
+
+
+def _date(value, field):
+    if type(value) is str and len(value) == 10:
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise _Wrong('a date as "YYYY-MM-DD"')
+
+
+def _set(value, field):
+    if type(value) is list and all(type(m) is str for m in value):
+        return value
+    raise _Wrong("a list of strings")
+
+
+# Field type -> the JSON value it takes, converted as its Arrow column holds it (schema.TYPE_NAMES).
+_CONVERT = {"category": _string, "text": _string, "ordinal": _level, "bool": _bool, "int": _int, "number": _number,
+            "date": _date, "set": _set}
 
 
 def _value(field, value, where: str):
     """One JSON value of a declared field as the Arrow column takes it (None: unknown)."""
     if value is None:
         return None
-    kind = field.type.name
-
-    def refuse(expected: str):
-        raise BadRequest(f"{where}: field `{field.name}` ({field.type.describe()}) must be {expected}, "
-                         f"not {_json_type(value)} {json.dumps(value)[:60]}", field=field.name)
-
-    if kind in ("category", "text"):
-        return value if isinstance(value, str) else refuse("a string")
-    if kind == "ordinal":
-        if not isinstance(value, str):
-            refuse("a string")
-        if value not in field.type.levels:
-            raise BadRequest(f"{where}: field `{field.name}`: {value!r} is not one of "
-                             f"{', '.join(repr(v) for v in field.type.levels)}", field=field.name)
-        return value
-    if kind == "bool":
-        return value if isinstance(value, bool) else refuse("true or false")
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            refuse("an integer")
-        if not _INT64[0] <= value <= _INT64[1]:
-            raise BadRequest(f"{where}: field `{field.name}`: {value} is out of range (64-bit integers)",
-                             field=field.name)
-        return value
-    if kind == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            refuse("a number")
-        number = float(value)
-        if not math.isfinite(number):
-            refuse("a finite number")
-        return number
-    if kind == "date":
-        if not isinstance(value, str):
-            refuse("a date as \"YYYY-MM-DD\"")
-        try:
-            return dt.date.fromisoformat(value) if len(value) == 10 else refuse("a date as \"YYYY-MM-DD\"")
-        except ValueError:
-            refuse("a date as \"YYYY-MM-DD\"")
-    if kind == "set":
-        if not isinstance(value, list) or not all(isinstance(m, str) for m in value):
-            refuse("a list of strings")
-        return value
-    raise AssertionError(kind)
+    try:
+        return _CONVERT[field.type.name](value, field)
+    except _Wrong as wrong:
+        message = wrong.message or (f"({field.type.describe()}) must be {wrong.expected}, not {_json_type(value)} "
+                                    f"{json.dumps(value)[:60]}")
+        raise BadRequest(f"{where}: field `{field.name}` {message}" if wrong.message is None else
+                         f"{where}: field `{field.name}`: {message}", field=field.name) from None
 
 
 def records_table(rows, section: str, schema, extra_fields=(), same_fields: bool = False) -> pa.Table:
