@@ -10,10 +10,7 @@ import csv
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -25,6 +22,7 @@ from unstuck_dsl import sample
 from unstuck_dsl.workspace import Workspace
 
 from cli_support import RULES, run
+from test_serve import start as start_server
 
 pytestmark = pytest.mark.browser
 
@@ -38,12 +36,6 @@ SEED_ACCOUNT = {"account_id": "SEED1", "industry": "software", "employees": 240,
                 "is_competitor": False}
 WAIT_MS = 20_000
 COMPILE_WAIT_MS = 180_000  # a new ruleset (preview, publish) compiles its kernels: tens of seconds on a busy machine
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _with_row(table: pa.Table, row: dict) -> pa.Table:
@@ -104,30 +96,14 @@ def workspace(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def server(workspace):
-    """`unstuck serve` on a free loopback port; the URL. Stopped at the end of the session."""
-    port = _free_port()
-    log = open(workspace["folder"] / "serve.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "unstuck_dsl", "serve", "--db", str(workspace["path"]),
-                                "--port", str(port), "--token", TOKEN], stdout=log, stderr=subprocess.STDOUT,
-                               env={**os.environ, "UNSTUCK_TOKEN": ""})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url + "/api/status", timeout=2).read()
-            break
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("unstuck serve did not start: " + (workspace["folder"] / "serve.log").read_text())
-            time.sleep(0.3)
+    """`unstuck serve` on a free loopback port (as tests/test_serve.py starts it); the URL."""
+    process, url = start_server(workspace["path"], token=TOKEN)
     yield url
     process.terminate()
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
-    log.close()
 
 
 @pytest.fixture(scope="session")
