@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test check bench bench-full bench-spark lint clean java
+.PHONY: run test check bench bench-full bench-spark lint clean java chromium
 
 # (Re)create the virtualenv and install the project whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -23,7 +23,11 @@ java:
 	  apt-get update -qq >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null; }
 
-test: $(STAMP) java
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not reachable).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: $(STAMP) java chromium
 	$(PY) -m pytest -p no:cacheprovider
 
 check: $(STAMP)
