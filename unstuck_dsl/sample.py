@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .dates import shift, to_days
+
 INDUSTRIES = ["software", "saas", "financial services", "healthcare", "retail", "manufacturing", "banking",
               "insurance", "education", "media", "logistics", "energy"]
 INDUSTRY_WEIGHTS = [30, 22, 8, 7, 6, 6, 5, 4, 4, 3, 3, 2]
@@ -189,8 +191,6 @@ def planted_effects(accounts: pa.Table, leads: pa.Table, as_of: dt.date = dt.dat
     """Per lead (in `leads`' order): the log-odds its account adds to its odds of replying, and
     whether its account is a large software company (whose leads reply at LARGE_SOFTWARE_REPLY).
     A lead whose account is missing gets neither."""
-    from .dates import shift, to_days
-
     found = pc.index_in(leads.column("account_id"), value_set=accounts.column("account_id"))
     has_account = found.is_valid().to_numpy(zero_copy_only=False)
     row = found.fill_null(0).to_numpy(zero_copy_only=False)
@@ -216,8 +216,10 @@ def planted_effects(accounts: pa.Table, leads: pa.Table, as_of: dt.date = dt.dat
     log_odds = np.zeros(leads.num_rows)
     for effects, segment in ((MID_MARKET_EFFECTS, software & (employees >= 51) & (employees <= 2000)),
                              (SMB_EFFECTS, software & (employees >= 1) & (employees <= 50))):
-        for fact, effect in effects.items():
-            log_odds += effect * (facts[fact] & segment)
+        added = sum(effect * (facts[fact] & segment) for fact, effect in effects.items())
+        # Centred on the segment's average: the effects move replies between its accounts, not the
+        # segment's overall rate (so the Persona score's jump at 60 stands out as much as ever).
+        log_odds += np.where(segment, added - added[segment].mean(), 0.0) if segment.any() else 0.0
     return log_odds, software & (employees > 2000)
 
 
