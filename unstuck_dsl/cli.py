@@ -835,8 +835,7 @@ def suggest(db, out_dir, min_count, as_json) -> None:
             raise UserError(f"{db}: no outcomes yet; add them with `unstuck ingest --outcomes FILE --db {db}`")
         compiled, found = suggestions.analyse(workspace, min_count)
         files = suggestions.suggested_files(workspace.published.text, compiled.model, found.proposals)
-        changes = any(p.kind in ("raise", "lower", "drop") for p in found.proposals)
-        moved = workspace.publish("\n".join(text for _, text in files), dry_run=True).diff if changes else None
+        moved = workspace.publish("\n".join(text for _, text in files), dry_run=True).diff
     if out_dir:
         suggestions.write_rules(out_dir, files)
         click.echo(f"suggested rules written to {out_dir}", err=True)
