@@ -4,7 +4,7 @@ would move.
 
 For every parameter of the published ruleset, over the records it applies to (a score parameter
 of an ICP: the leads a Persona of that ICP took; of a Persona: the leads it took), the reply rate
-where its condition was true, false and unknown, with 95 % Wilson intervals, and the lift (the
+(a `replied` outcome, or a later one) where its condition was true, false and unknown, with 95 % Wilson intervals, and the lift (the
 rate when true over the rate when not). Then each ICP's effects, all at once: a logistic
 regression (L2-regularised, scikit-learn) of replied on the truth values of the ICP's score
 parameters and its Personas' (with a baseline per Persona), so one parameter's effect is not
@@ -40,15 +40,17 @@ import pyarrow.compute as pc
 from . import ast, ir, pipeline
 from . import insights as outcome_rates
 from .fmt import format_text
-from .insights import MIN_COUNT, Rate, family_z, newcombe, pct
+from .insights import MIN_COUNT, Rate, _clean, family_z, newcombe, pct
 from .model import NO_PERSONA_FIT
 from .parser import parse_source
 from .printer import param_name, print_param
-from .schema import LEAD_KEY
+from .schema import LEAD_KEY, OUTCOMES
 from .source import Source
 
 REGULARISATION = 1.0  # scikit-learn's C: weak at the sample sizes assessed; keeps separated data finite
 TRUTHS = ("true", "false", "unknown")
+# A lead replied when it has a `replied` outcome or a later one (a meeting follows a reply).
+REPLIED = pa.array(OUTCOMES[OUTCOMES.index("replied"):], pa.string())
 KINDS = ("raise", "lower", "drop", "filter", "threshold")  # what a proposal does
 
 
@@ -152,10 +154,6 @@ def _number(value):
     return value
 
 
-def _clean(x: float) -> float:
-    return round(min(1.0, max(0.0, x)), 4)
-
-
 def _rate(label: str, mask: np.ndarray, replied: np.ndarray) -> Rate:
     return Rate(label, int(mask.sum()), {"replied": int((mask & replied).sum())})
 
@@ -195,8 +193,8 @@ def _read(workspace) -> tuple[object, _Records]:
         dataset = compiled.load(accounts, leads, missing_columns="unknown")
     result = compiled.score_dataset(dataset, workspace.as_of, outcomes=True)
     table = result.leads
-    replied_ids = pc.filter(workspace.store.outcomes().column(LEAD_KEY),
-                            pc.equal(workspace.store.outcomes().column("outcome"), "replied"))
+    outcomes = workspace.store.outcomes()
+    replied_ids = pc.filter(outcomes.column(LEAD_KEY), pc.is_in(outcomes.column("outcome"), value_set=REPLIED))
     replied = pc.is_in(table.column(LEAD_KEY).cast(pa.string()), value_set=replied_ids.cast(pa.string()).unique())
     rows = dataset.lead_account_rows
     account_truths = np.where((rows >= 0)[:, None], result.account_outcomes[np.maximum(rows, 0)], -1).astype(np.int8)
