@@ -43,7 +43,7 @@ from .fmt import format_text
 from .insights import MIN_COUNT, Rate, _clean, family_z, newcombe, pct
 from .model import NO_PERSONA_FIT
 from .parser import parse_source
-from .printer import param_name, print_param
+from .printer import param_name, print_param, quote
 from .schema import LEAD_KEY, OUTCOMES
 from .source import Source
 
@@ -362,8 +362,8 @@ def _filter_proposals(model, program, records: _Records, scored: np.ndarray, min
                 seen[members].append(f"{icp_code} \"{name}\"")
                 continue
             seen[members] = also = []
-            whose = "accounts" if persona_code is None else "leads"
-            evidence = (f"the {whose} it alone excluded when {truth} replied {pct(group.rate('replied'))} "
+            whose = "the leads of the accounts" if persona_code is None else "the leads"
+            evidence = (f"{whose} it alone excluded when {truth} replied {pct(group.rate('replied'))} "
                         f"({group.counts['replied']:,}/{group.n:,}) vs {pct(kept.rate('replied'))} of those kept "
                         f"({kept.counts['replied']:,}/{kept.n:,}) and {pct(left_out.rate('replied'))} of the rest left out")
             proposals.append((Proposal("filter", icp_code, persona_code, name, None, None, evidence), also))
@@ -452,7 +452,7 @@ def suggested_text(published_text: str, model, proposals) -> str:
             edits.append((start, end, replacement))
         elif p.kind != "filter":  # a template's parameter: overridden or dropped in this Persona
             param = next(q for q in model.icp(p.icp).persona(p.persona).params if q.name == p.parameter)
-            line = f'drop "{p.parameter}"' if p.kind == "drop" else print_param(ast.Param(
+            line = f"drop {quote(p.parameter)}" if p.kind == "drop" else print_param(ast.Param(
                 param.mode, p.new, p.parameter, param.unknown, param.condition))
             inserts[id(holder)].append((holder, f"{_comment(p)}\n{line}"))
     for entries in inserts.values():
