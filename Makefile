@@ -13,8 +13,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The demo, then a workspace of its sample data (demo/, ignored by git) to open in a browser.
 run: $(STAMP)
-	$(VENV)/bin/unstuck demo
+	$(VENV)/bin/unstuck demo --out demo/
+	$(VENV)/bin/unstuck ingest rules/ --accounts demo/accounts.csv --leads demo/leads.csv --signals demo/signals.csv \
+	  --outcomes demo/outcomes.csv --db demo/unstuck.duckdb --as-of 2026-11-26
+	@echo
+	@echo "Open the workspace in a browser:"
+	@echo "  $(VENV)/bin/unstuck serve --db demo/unstuck.duckdb"
+	@echo "then the http://127.0.0.1:8765/#token=... address it prints (loopback only; the token lets the page write)."
 
 # The Spark tests need a Java runtime: Debian's, installed once when `java` is missing.
 java:
