@@ -23,3 +23,18 @@ def sample(tmp_path_factory):
     result = run("demo", "--accounts", 300, "--out", out, "--as-of", AS_OF)
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (2 cores) for every Spark test: the JVM starts once. Small
+    memory, few shuffle partitions, small Arrow batches (so one partition reaches the engine in
+    several batches), the UI off, loopback only, no package downloads."""
+    pytest.importorskip("pyspark", reason="pyspark is in the dev extra (make .venv/.installed-stamp)")
+    from unstuck_dsl.spark import session
+
+    spark = session("local[2]", "unstuck-tests", {
+        "spark.driver.memory": "1g", "spark.sql.shuffle.partitions": "3", "spark.default.parallelism": "2",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "256", "spark.python.worker.reuse": "true"})
+    yield spark
+    spark.stop()

@@ -400,11 +400,17 @@ def _score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lam
 @SIGNALS
 @RAW_CSV
 @reading_options
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
+              help="spark: score with Apache Spark (Parquet in, a directory of Parquet files out; docs/spark.md).")
+@click.option("--master", default="local[*]", show_default=True, help="With --engine spark: the Spark master URL.")
 @user_errors
 def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, preview, db, signals_path, raw_csv,
-          reading) -> None:
+          reading, engine, master) -> None:
     """Score accounts (and leads) with RULES."""
     day = _as_of(as_of)
+    if engine == "spark":
+        _score_with_spark(rules, accounts_path, leads_path, out_path, accounts_out, day, preview, signals_path, master)
+        return
     check_destinations({"--out": out_path, "--accounts-out": accounts_out},
                        [rules, accounts_path, leads_path, db, signals_path])
     click.echo(f"as of {day.isoformat()}", err=True)
@@ -416,6 +422,19 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
         if accounts_out:
             write_table(result.accounts, accounts_out, raw_csv)
     click.echo(_summary(result, time.perf_counter() - started), err=True)
+
+
+def _score_with_spark(rules, accounts_path, leads_path, out_path, accounts_out, day, preview, signals_path,
+                      master) -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _NoPandas)]  # pyspark needs pandas
+    from . import spark  # imports pyspark (the `spark` extra), which only this engine needs
+
+    started = time.perf_counter()
+    click.echo(f"as of {day.isoformat()}; Spark master {master}", err=True)
+    written = spark.score_files(rules, accounts_path, leads_path, out_path, accounts_out, day, preview, signals_path,
+                                master)
+    counts = ", ".join(f"{n:,} {kind}" for kind, n in written.items())
+    click.echo(f"{counts} scored with Spark; {time.perf_counter() - started:.2f}s", err=True)
 
 
 def _audience_members(result, name: str) -> pa.Table:
@@ -869,6 +888,53 @@ def insights(db, by, denominator, min_count, bin_width, as_json, html_path) -> N
 
 
 @cli.command()
+@WORKSPACE
+@click.option("--out", "out_dir", type=click.Path(), help="Write the suggested rules into this new folder "
+              "(formatted, each change with its evidence as a comment).")
+@click.option("--min-count", type=click.IntRange(1, None), default=analysis.MIN_COUNT, show_default=True,
+              help="Fewest records a parameter must be true in, and not true in, to be assessed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the evidence, the proposals and the diff as JSON.")
+@user_errors
+def suggest(db, out_dir, min_count, as_json) -> None:
+    """Refine the published rules from outcomes; applies nothing.
+
+    Per parameter: the reply rate when true, false and unknown, and its effect beside the others
+    (a regularised logistic regression). Then proposals, each with its evidence: raise or lower a
+    weight, drop a parameter with no measurable effect, review a filter that excludes records
+    that reply well, the audience threshold; and what publishing them would move."""
+    from . import suggest as suggestions
+
+    if not Path(db).exists():
+        raise UserError(f"{db}: no such workspace")
+    with _open_workspace(db) as workspace:
+        if workspace.published is None:
+            raise UserError(f"{db}: nothing published yet; publish rules first: `unstuck publish RULES --db {db}`")
+        if not workspace.store.outcomes().num_rows:
+            raise UserError(f"{db}: no outcomes yet; add them with `unstuck ingest --outcomes FILE --db {db}`")
+        compiled, found = suggestions.analyse(workspace, min_count)
+        files = suggestions.suggested_files(workspace.published.text, compiled.model, found.proposals)
+        moved = workspace.publish("\n".join(text for _, text in files), dry_run=True).diff
+    if out_dir:
+        suggestions.write_rules(out_dir, files)
+        click.echo(f"suggested rules written to {out_dir}", err=True)
+    if as_json:
+        out = found.to_dict()
+        out["diff"] = None if moved is None else {"records": moved.records, "changed": moved.changed,
+                                                  "icp_transitions": _pairs(moved.icp_transitions),
+                                                  "persona_transitions": _pairs(moved.persona_transitions)}
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        return
+    suggestions.print_suggestions(found)
+    if moved is not None:
+        click.echo("\nWhat publishing them would move:")
+        print_diff(moved)
+
+
+def _pairs(transitions: dict) -> list[dict]:
+    return [{"old": old, "new": new, "records": n} for (old, new), n in sorted(transitions.items())]
+
+
+@cli.command()
 @click.option("--rules", "rules_path", default="rules", type=click.Path(), show_default=True,
               help="The rules to score the sample data with.")
 @click.option("--accounts", "n_accounts", default=3000, show_default=True, type=click.IntRange(1, 10_000_000),
@@ -893,7 +959,7 @@ def demo(rules_path, n_accounts, out_dir, as_of) -> None:
         engaged = compiled.model.engagement is not None
         stage(f"scoring {accounts.num_rows:,} accounts and {leads.num_rows:,} leads")
         result = compiled.score(accounts, leads, as_of=day, signals=signals if engaged else None)
-        outcomes = sample.outcomes(result.leads, as_of=day)
+        outcomes = sample.outcomes(result.leads, as_of=day, accounts=accounts, leads=leads)
         elapsed = time.perf_counter() - started
         if out_dir:
             stage(f"writing the sample data to {out_dir}")

@@ -55,7 +55,7 @@ class KernelModule:
         if (len(pending) > 1 and kernel.written_here(self.module)
                 and all(self.lines_of(name) >= COMPILE_ASIDE_LINES for name in pending)):
             *aside, last = pending
-            children = [kernel.compile_aside(self.module, name, pending[name]) for name in aside]
+            children = [child for name in aside if (child := kernel.compile_aside(self.module, name, pending[name]))]
             here = [last]
         try:
             for name in here:

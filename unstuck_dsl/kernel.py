@@ -175,15 +175,19 @@ getattr(module, name).compile(signature)
 """
 
 
-def compile_aside(module, name: str, args) -> subprocess.Popen:
+def compile_aside(module, name: str, args) -> subprocess.Popen | None:
     """Start compiling kernel `name` of `module` for these arguments in a child process. Wait for
-    it before the kernel's first call here; if the child fails, that call compiles it itself."""
+    it before the kernel's first call here; if the child fails, or cannot be started (None), that
+    call compiles it itself."""
     from numba import typeof
 
     signature = tuple(typeof(arg) for arg in (0, 0, *args))  # (start, stop, ...), as `run` calls it
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, env=environment)
+    try:
+        child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, env=environment)
+    except OSError:  # no child process here (none may be started, or the interpreter cannot be run again)
+        return None
     try:
         with child.stdin:
             pickle.dump((module.__file__, module.__name__, name, signature), child.stdin)

@@ -9,9 +9,13 @@ accounts, a few accounts with no leads and a few leads whose account is missing.
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from .dates import shift, to_days
 
 INDUSTRIES = ["software", "saas", "financial services", "healthcare", "retail", "manufacturing", "banking",
               "insurance", "education", "media", "logistics", "energy"]
@@ -169,14 +173,69 @@ def signals(leads: pa.Table, seed: int = 7, as_of: dt.date = dt.date(2026, 11, 2
                      "timestamp": pa.array(days)})
 
 
-def outcomes(scored_leads: pa.Table, seed: int = 7, as_of: dt.date = dt.date(2026, 11, 26)) -> pa.Table:
+# The planted truth `unstuck suggest` is tested against: how a lead's account changes its odds
+# of replying, on top of the Persona score (logit scale; 0 is no effect). Effects differ by
+# segment, as the example ICPs split software companies by size, so that no segment's effects
+# leak into another ICP's parameters.
+CISO_ODDS = 3.0  # mid-market: hired a CISO in the last 12 months triples the odds of a reply
+MID_MARKET_EFFECTS = {"hired_ciso": math.log(CISO_ODDS),  # weight 8 of 20: too low, raise
+                      "funding_series_b": 0.40,  # weight 4: about right
+                      "snowflake": 0.18,  # weight 5: weaker than it says, lower
+                      "okta": 0.0}  # weight 3: no effect at all, drop
+SMB_EFFECTS = {"north_america": 0.40, "early_stage": 0.30, "modern_stack": 0.20, "some_revenue": 0.10}  # as weighted
+LARGE_SOFTWARE_REPLY = 0.20  # software companies over 2,000 employees, which mm_saas filters out: reply well
+UNFIT_REPLY = 0.02  # a lead no Persona fits
+
+
+def planted_effects(accounts: pa.Table, leads: pa.Table, as_of: dt.date = dt.date(2026, 11, 26)):
+    """Per lead (in `leads`' order): the log-odds its account adds to its odds of replying, and
+    whether its account is a large software company (whose leads reply at LARGE_SOFTWARE_REPLY).
+    A lead whose account is missing gets neither."""
+    found = pc.index_in(leads.column("account_id"), value_set=accounts.column("account_id"))
+    has_account = found.is_valid().to_numpy(zero_copy_only=False)
+    row = found.fill_null(0).to_numpy(zero_copy_only=False)
+
+    def per_lead(name: str, fill) -> np.ndarray:
+        return np.asarray(accounts.column(name).fill_null(fill).to_numpy(zero_copy_only=False))[row]
+
+    def stack_has(*techs: str) -> np.ndarray:
+        return np.array([any(t in (stack or ()) for t in techs) for stack in accounts.column("tech_stack").to_pylist()])[row]
+
+    employees = per_lead("employees", -1)
+    software = np.isin(per_lead("industry", ""), ["software", "saas"]) & has_account
+    funding = np.array([-1 if v is None else FUNDING.index(v) for v in accounts.column("funding_stage").to_pylist()])[row]
+    hired = accounts.column("hired_ciso_on").cast(pa.int32()).fill_null(np.iinfo(np.int32).min)
+    hired = hired.to_numpy(zero_copy_only=False)[row]
+    facts = {"hired_ciso": (hired >= to_days(shift(as_of, -12, "month"))) & (hired <= to_days(as_of)),
+             "funding_series_b": funding >= FUNDING.index("Series B"),
+             "snowflake": stack_has("Snowflake"), "okta": stack_has("Okta"),
+             "north_america": np.isin(per_lead("country", ""), ["US", "CA"]),
+             "early_stage": (funding >= FUNDING.index("Seed")) & (funding <= FUNDING.index("Series A")),
+             "modern_stack": stack_has("Snowflake", "dbt", "Segment"),
+             "some_revenue": per_lead("arr_usd", -1) >= 1_000_000}
+    log_odds = np.zeros(leads.num_rows)
+    for effects, segment in ((MID_MARKET_EFFECTS, software & (employees >= 51) & (employees <= 2000)),
+                             (SMB_EFFECTS, software & (employees >= 1) & (employees <= 50))):
+        added = sum(effect * (facts[fact] & segment) for fact, effect in effects.items())
+        # Centred on the segment's average: the effects move replies between its accounts, not the
+        # segment's overall rate (so the Persona score's jump at 60 stands out as much as ever).
+        log_odds += np.where(segment, added - added[segment].mean(), 0.0) if segment.any() else 0.0
+    return log_odds, software & (employees > 2000)
+
+
+def outcomes(scored_leads: pa.Table, seed: int = 7, as_of: dt.date = dt.date(2026, 11, 26),
+             accounts: pa.Table | None = None, leads: pa.Table | None = None) -> pa.Table:
     """Outcomes in which the reply rate rises with the Persona score and jumps at 60 (what
     `unstuck insights` should find): replied, then some meetings, then some signups. Every
     lead that replied was contacted, and half the others: the reply rate per contacted lead
-    jumps at 60 too."""
+    jumps at 60 too. Given the `accounts` and `leads` that were scored (in the same lead
+    order), the account effects above are planted too (what `unstuck suggest` should find)."""
     rng = np.random.default_rng(seed + 2)
     score = scored_leads.column("persona_score").fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    p = np.where(score < 0, 0.02, 0.03 + 0.0012 * score + 0.22 * (score >= 60))
+    p = np.where(score < 0, UNFIT_REPLY, 0.03 + 0.0012 * score + 0.22 * (score >= 60))
+    if accounts is not None and leads is not None:
+        log_odds, large = planted_effects(accounts, leads, as_of)
+        p = np.where(large, LARGE_SOFTWARE_REPLY, 1 / (1 + (1 - p) / p * np.exp(-log_odds)))
     replied = rng.random(len(score)) < p
     meeting = replied & (rng.random(len(score)) < 0.35)
     signup = meeting & (rng.random(len(score)) < 0.3)

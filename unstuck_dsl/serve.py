@@ -51,6 +51,7 @@ from .service.bodies import (
     record_id,
     records_table,
 )
+from .web import endpoints as web
 from .workspace import Workspace
 
 LOG = logging.getLogger("unstuck.serve")
@@ -549,7 +550,7 @@ def create_app(workspace: Workspace, token: str, open_reads: bool = True, max_bo
         LOG.exception("internal error on %s %s", request.method, request.url.path)
         return JSON({"error": "internal error"}, status_code=500)
 
-    routes = [Route("/api/openapi.json", schema, methods=["GET"]), *(route(e) for e in ENDPOINTS)]
+    routes = [Route("/api/openapi.json", schema, methods=["GET"]), *(route(e) for e in ENDPOINTS), *web.routes(service)]
     app = Starlette(routes=routes, exception_handlers={BadRequest: refused, DataError: data_error,
                                                         RuleError: rule_error, HTTPException: http_error,
                                                         Exception: internal})
@@ -587,6 +588,8 @@ def run(path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | N
             say(f"serving {path} at {url} (Ctrl-C stops)")
             if made is not None:
                 say(f"write token (also in {path}.token while serving, mode 0600): {made}")
+            say(f"open the workspace in a browser: {url}/#token={made}" if made is not None else
+                f"open the workspace in a browser: {url}/ (end the address with #token=TOKEN to re-qualify and publish)")
             # uvicorn stops on SIGTERM, then raises it again with the handler it found: let that
             # handler be an exit that unwinds this block (the files beside the workspace are removed).
             signal.signal(signal.SIGTERM, _exit_quietly)

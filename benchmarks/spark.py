@@ -1,0 +1,207 @@
+"""The Spark engine against the local engine, on the same Parquet data and the same cores.
+
+    python benchmarks/spark.py                      # 10M accounts / ~30M leads, local[2]
+    python benchmarks/spark.py --size 1000000       # fewer (the machine is shared, or small)
+
+The data is unstuck_dsl.sample's, written once under benchmarks/data/spark/N/ (git-ignored) as
+Parquet directories of 1M-account parts (ids prefixed by part, so every id is unique). Timed:
+
+- local: the local engine scores the Arrow tables already in memory (`rules.score(...)` to both
+  output tables); reading the Parquet files is timed apart;
+- spark: `unstuck_dsl.spark.score` with Spark in local mode from the Parquet files, both outputs
+  computed in full and counted per ICP, Persona and band (the counts are compared with the
+  local engine's: a full record-by-record comparison is tests/test_spark.py's job); and how that
+  time splits, each part run on its own and written to Spark's `noop` sink:
+  - read: the same columns read from Parquet by the JVM;
+  - transfer: those columns sent JVM -> Arrow -> Python workers (a mapInArrow that only counts),
+    minus the read;
+  - shuffle: the leads joined with their accounts by Spark, no Python, minus the read;
+  - scoring: the rest (spark - read - transfer - shuffle), the engine in the Python workers.
+Reported: records/s of each, the overhead ratio (spark / local), throughput per core. Results go
+to benchmarks/results/spark-N.txt. The machine's load average is printed: the benchmark shares
+the machine with whatever else runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from unstuck_dsl import api, sample  # noqa: E402 - after the path
+from unstuck_dsl import spark as unstuck_spark  # noqa: E402
+
+AS_OF = dt.date(2026, 11, 26)
+PART = 1_000_000  # accounts per generated part
+COUNTED = ["icp_code", "icp_band", "persona_code", "persona_band"]
+
+
+def data(size: int) -> Path:
+    """benchmarks/data/spark/N/{accounts,leads}/part-K.parquet, generated once."""
+    folder = HERE / "data" / "spark" / str(size)
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    for kind in ("accounts", "leads"):
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+    for part, start in enumerate(range(0, size, PART)):
+        accounts, leads = sample.generate(min(PART, size - start), seed=7 + part, as_of=AS_OF)
+        prefix = f"P{part:03d}-"
+        accounts = accounts.set_column(0, "account_id", pc.binary_join_element_wise(prefix, accounts.column("account_id"), ""))
+        leads = leads.set_column(leads.schema.get_field_index("lead_id"), "lead_id",
+                                 pc.binary_join_element_wise(prefix, leads.column("lead_id"), ""))
+        leads = leads.set_column(leads.schema.get_field_index("account_id"), "account_id",
+                                 pc.binary_join_element_wise(prefix, leads.column("account_id"), ""))
+        pq.write_table(accounts, folder / "accounts" / f"part-{part:03d}.parquet")
+        pq.write_table(leads, folder / "leads" / f"part-{part:03d}.parquet")
+        print(f"  generated part {part} ({start + accounts.num_rows:,} accounts)", flush=True)
+    done.touch()
+    return folder
+
+
+def counts(table) -> dict:
+    """Records per (ICP, band, Persona, band): a pa.Table or a Spark DataFrame."""
+    if isinstance(table, pa.Table):
+        plain = pa.table([c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns],
+                         names=table.column_names)
+        grouped = plain.group_by([c for c in COUNTED if c in plain.column_names]).aggregate([([], "count_all")])
+        return {tuple(r[c] for c in COUNTED if c in r): r["count_all"] for r in grouped.to_pylist()}
+    rows = table.groupBy(*[c for c in COUNTED if c in table.columns]).count().collect()
+    return {tuple(r[c] for c in COUNTED if c in r): r["count"] for r in rows}
+
+
+def timed(fn):
+    started = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - started, value
+
+
+def noop(df) -> None:
+    df.write.format("noop").mode("overwrite").save()
+
+
+def count_batches(batches):
+    rows = sum(batch.num_rows for batch in batches)
+    yield pa.record_batch({"rows": pa.array([rows], pa.int64())})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=10_000_000, help="accounts (about 3 leads each)")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--rules", default=str(ROOT / "rules"))
+    parser.add_argument("--out", help="results file (default benchmarks/results/spark-N.txt)")
+    parser.add_argument("--driver-memory", default="4g")
+    parser.add_argument("--broadcast-below", default="10m",
+                        help="spark.sql.autoBroadcastJoinThreshold: accounts smaller than this are broadcast")
+    args = parser.parse_args()
+    cores = int(args.master[len("local["):-1]) if args.master.startswith("local[") and args.master[6:-1].isdigit() \
+        else os.cpu_count()
+    load = os.getloadavg()
+    print(f"size {args.size:,} accounts, master {args.master}, load average {load[0]:.1f}", flush=True)
+    folder = data(args.size)
+    rules = api.compile(args.rules)
+
+    # ---- the local engine, one part (1M accounts and their leads) at a time in memory: the
+    # parts share no account, so their scores are the whole data's; a 10M run in one piece
+    # needs more memory than a shared machine has.
+    read_s = local_s = 0.0
+    records = 0
+    local_counts = (Counter(), Counter())
+    for part in sorted((folder / "accounts").glob("part-*.parquet")):
+        took, inputs = timed(lambda part=part: (pq.read_table(part), pq.read_table(folder / "leads" / part.name)))
+        read_s += took
+        records += inputs[0].num_rows + inputs[1].num_rows
+        rules.score(inputs[0].slice(0, 1000), inputs[1].slice(0, 1000), as_of=AS_OF)  # kernels compiled or loaded
+
+        def score_locally(inputs=inputs):
+            result = rules.score(*inputs, as_of=AS_OF)
+            return result.accounts, result.leads  # both output tables built
+
+        took, local = timed(score_locally)
+        local_s += took
+        local_counts[0].update(counts(local[0]))
+        local_counts[1].update(counts(local[1]))
+        inputs = local = None  # the memory let go before the next part
+    print(f"local: read {read_s:.1f}s, score {local_s:.1f}s", flush=True)
+    local_counts = (dict(local_counts[0]), dict(local_counts[1]))
+
+    # ---- Spark
+    spark = unstuck_spark.session(args.master, "unstuck-bench", {
+        "spark.driver.memory": args.driver_memory, "spark.sql.shuffle.partitions": str(max(8, 2 * cores)),
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
+        "spark.sql.autoBroadcastJoinThreshold": args.broadcast_below})
+    accounts_df = spark.read.parquet(str(folder / "accounts"))
+    leads_df = spark.read.parquet(str(folder / "leads"))
+    scored_accounts, scored_leads = unstuck_spark.score(rules, accounts_df, leads_df, AS_OF)
+    unstuck_spark.score(rules, accounts_df.limit(1000), leads_df.limit(1000), AS_OF)[1].collect()  # workers warm
+    # Timed: both outputs computed in full and counted per ICP, Persona and band (an aggregation
+    # of a few rows per partition), which is also the check against the local engine.
+    spark_accounts_s, account_counts = timed(lambda: counts(scored_accounts))
+    spark_leads_s, lead_counts = timed(lambda: counts(scored_leads))
+    spark_s = spark_accounts_s + spark_leads_s
+    agree = (account_counts, lead_counts) == local_counts
+    if not agree:
+        sys.exit("the Spark engine's counts differ from the local engine's: not reporting a wrong answer's speed")
+
+    account_columns = ["account_id", *rules.account_fields]
+    lead_columns = ["lead_id", "account_id", *rules.lead_fields]
+    accounts_in, leads_in = accounts_df.select(*account_columns), leads_df.select(*lead_columns)
+    spark_read_s, _ = timed(lambda: (noop(accounts_in), noop(leads_in)))
+    counted = "rows long"
+    through_python_s, _ = timed(lambda: (noop(accounts_in.mapInArrow(count_batches, counted)),
+                                         noop(leads_in.mapInArrow(count_batches, counted))))
+    transfer_s = max(through_python_s - spark_read_s, 0.0)
+    joined_s, _ = timed(lambda: noop(leads_in.join(accounts_in, on="account_id", how="left")))
+    shuffle_s = max(joined_s - spark_read_s, 0.0)
+    scoring_s = max(spark_s - spark_read_s - transfer_s - shuffle_s, 0.0)
+    spark.stop()
+
+    lines = [
+        f"# Spark engine vs local engine: {args.size:,} accounts, {records - args.size:,} leads "
+        f"({records:,} records), rules {Path(args.rules).name}",
+        f"# {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, master {args.master}, load average at start {load[0]:.1f} (shared machine)",
+        f"# command: python benchmarks/spark.py --size {args.size} --master '{args.master}' "
+        f"--broadcast-below {args.broadcast_below}",
+        "# local: the local engine on each 1M-account part in memory (read apart), times summed",
+        "",
+        f"{'step':<34}{'seconds':>10}{'records/s':>14}{'records/s/core':>16}",
+        f"{'local: read Parquet (apart)':<34}{read_s:>10.1f}",
+        f"{'local: score (in memory)':<34}{local_s:>10.1f}{records / local_s:>14,.0f}{records / local_s / cores:>16,.0f}",
+        f"{'spark: score, Parquet in, counted':<34}{spark_s:>10.1f}{records / spark_s:>14,.0f}{records / spark_s / cores:>16,.0f}",
+        f"{'  accounts':<34}{spark_accounts_s:>10.1f}",
+        f"{'  leads (join + score)':<34}{spark_leads_s:>10.1f}",
+        f"{'  split: Parquet read (JVM)':<34}{spark_read_s:>10.1f}",
+        f"{'  split: JVM<->Arrow transfer':<34}{transfer_s:>10.1f}",
+        f"{'  split: shuffle (join)':<34}{shuffle_s:>10.1f}",
+        f"{'  split: scoring (the rest)':<34}{scoring_s:>10.1f}",
+        "",
+        f"overhead spark / local: {spark_s / local_s:.2f}x (target <= 3x); against local read + score "
+        f"{spark_s / (read_s + local_s):.2f}x; scoring part alone "
+        f"{scoring_s / local_s:.2f}x; per core spark / local throughput {local_s / spark_s:.2f} (target >= 0.5)",
+        f"outputs agree (counts per ICP, Persona and band): {agree}",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = Path(args.out) if args.out else HERE / "results" / f"spark-{args.size}.txt"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(text)
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,421 @@
+"""Scoring Spark DataFrames: the same scores as the local engine, distributed by Spark itself.
+
+    from unstuck_dsl import spark as unstuck_spark
+    accounts, leads = unstuck_spark.score("rules/", accounts_df, leads_df, as_of="2026-11-26")
+    leads.write.parquet("s3://bucket/scores/leads")
+
+The rules are read, checked and lowered on the driver, so a rule error is raised there, before
+any Spark job. Executors get the ruleset's canonical text, never pickled kernels (a kernel is
+machine code for one CPU and one library version): each Python worker compiles the text once
+(`_rules`, a module-level cache keyed by the text's hash; Spark reuses Python workers across
+tasks) and loads or builds its kernels through the disk cache (UNSTUCK_CACHE_DIR on the executor).
+
+Each partition goes through the local engine's own Arrow path (`CompiledRules.score` on Arrow
+tables) with `mapInArrow`:
+
+- accounts are scored on their own (an account's fit reads only its own fields);
+- leads are joined with their accounts by Spark (a broadcast join when the accounts are small,
+  a shuffle otherwise: Spark's planner decides unless `broadcast_accounts` says) and each batch
+  is scored as two tables, its leads and their distinct accounts; a lead whose account is not in
+  the accounts gets no ICP and no Persona, as locally;
+- engagement (signals): a lead's score sums its own signals, an account's its own and all its
+  leads' (engagement.py), so Spark deduplicates the signals, resolves each signal's account
+  through the leads, and partitions them by record, so that every record's signals are scored
+  together; records without signals get the score of none.
+
+The output columns are the local tables' columns in the same order, with the same values; Spark
+has no dictionary type, so the code, band and stage columns are strings. Row order is Spark's
+(join on the ids). Errors about the data are the local engine's, raised in the executor; their
+row numbers count within the Spark batch that held the row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+import sys
+import warnings
+
+import attrs
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import engagement, pipeline
+from .api import CompiledRules, parse_as_of
+from .data import DataError, _check_columns, _first_rows
+from .schema import ACCOUNT_KEY, LEAD_KEY
+
+# Scoring passes Arrow, never pandas, through pyspark: its pandas version warning says nothing here.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+
+# pyspark is imported inside the functions that need it: the package works without it (the
+# `spark` extra), and importing it costs a second the other commands need not pay.
+
+MATCHED = "__unstuck_account_found"  # on a joined lead row: its account is in the accounts
+RECORD = "__unstuck_record"  # engagement: the id of the record a signal counts for
+LEAD_ACCOUNT = "__unstuck_lead_account"  # a signal's lead's account id
+SIGNAL_COLUMNS = ("lead_id", "account_id", "signal", "timestamp")
+BATCH_ROWS = 500_000  # records per call of the local engine (Spark hands Python batches of 10,000)
+
+
+@attrs.frozen
+class Job:
+    """What an executor needs to score: the canonical rule text (shipped instead of kernels) and
+    the run's options. Small and picklable."""
+
+    text: str
+    digest: str
+    as_of: dt.date
+    preview: frozenset[str]
+    account_fields: tuple[str, ...]
+    lead_fields: tuple[str, ...]
+    missing_columns: str = "error"
+    skip_unknown_signals: bool = False
+    batch_rows: int = BATCH_ROWS
+
+
+# ---- on the executors ---------------------------------------------------------------------------
+
+_RULES: dict[str, CompiledRules] = {}  # ruleset hash -> rules compiled in this Python worker
+
+
+def _rules(job: Job) -> CompiledRules:
+    """The job's rules, compiled once per Python worker (the kernels come from the disk cache)."""
+    rules = _RULES.get(job.digest)
+    if rules is None:
+        rules = _RULES[job.digest] = pipeline.compile_rules(job.text)
+    return rules
+
+
+def _tables(batches, rows: int):
+    """A partition's Arrow batches gathered into tables of about `rows` records: the engine's
+    fixed cost per call (dictionaries, constants, the kernel launch) is paid per table, not per
+    Spark batch."""
+    pending, count = [], 0
+    for batch in batches:
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield pa.Table.from_batches(pending)
+            pending, count = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
+
+
+def _plain(table: pa.Table, ids: dict[str, pa.DataType]):
+    """The local table as Spark takes it: dictionary columns decoded to strings, ids in the
+    type they came in."""
+    columns = []
+    for name, column in zip(table.column_names, table.columns):
+        if name in ids:
+            column = column.cast(ids[name])
+        elif pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        columns.append(column)
+    return pa.table(columns, names=table.column_names).to_batches()
+
+
+def score_account_batches(job: Job, batches):
+    """mapInArrow: accounts (account_id and the account fields) -> the local account table."""
+    rules = _rules(job)
+    for table in _tables(batches, job.batch_rows):
+        result = rules.score(table, None, as_of=job.as_of, preview=job.preview, missing_columns=job.missing_columns)
+        yield from _plain(result.accounts, {ACCOUNT_KEY: table.schema.field(ACCOUNT_KEY).type})
+
+
+def score_lead_batches(job: Job, batches):
+    """mapInArrow: leads joined with their accounts (lead_id, account_id, the lead fields, the
+    account fields and MATCHED) -> the local lead table. Each table is scored as its leads and
+    their distinct accounts; the rows whose account was not found give no account."""
+    rules = _rules(job)
+    for table in _tables(batches, job.batch_rows):
+        found = table.filter(pc.fill_null(table.column(MATCHED), False))
+        account_columns = [ACCOUNT_KEY, *[f for f in job.account_fields if f in table.column_names]]
+        accounts = found.select(account_columns)
+        accounts = accounts.take(pa.array(_first_rows(accounts))) if accounts.num_rows else accounts
+        leads = table.drop_columns([*account_columns[1:], MATCHED])
+        result = rules.score(accounts, leads, as_of=job.as_of, preview=job.preview, missing_columns=job.missing_columns)
+        yield from _plain(result.leads, {LEAD_KEY: table.schema.field(LEAD_KEY).type,
+                                         ACCOUNT_KEY: table.schema.field(ACCOUNT_KEY).type})
+
+
+def engagement_batches(job: Job, batches):
+    """mapInArrow over a whole partition of deduplicated signals, partitioned by RECORD (every
+    record's signals in one partition): RECORD, engagement_score, stage per record."""
+    rules = _rules(job)
+    batches = list(batches)
+    if not batches:
+        return
+    table = pa.Table.from_batches(batches)
+    # The signals are already unique (Spark dropped duplicates over all of them). Each row's
+    # number goes in lead_id, so that read_signals merges no two signals that count for one
+    # record and each checked signal names its row (hence its record); a row with neither id
+    # keeps none, for read_signals to refuse as locally.
+    no_id = pc.and_(pc.is_null(table.column("lead_id")), pc.is_null(table.column("account_id")))
+    numbered = pa.array(np.arange(table.num_rows)).cast(pa.string())
+    signals = pa.table({"lead_id": pc.if_else(no_id, pa.nulls(table.num_rows, pa.string()), numbered),
+                        "account_id": table.column("account_id"), "signal": table.column("signal"),
+                        "timestamp": table.column("timestamp")})
+    checked = engagement.read_signals(signals, rules.model.engagement, job.skip_unknown_signals).checked
+    row = checked.column("lead_id").cast(pa.int64())
+    records = table.column(RECORD).take(row)
+    encoded = pc.dictionary_encode(records.combine_chunks())
+    rows = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    days = checked.column("day").to_numpy().astype(np.int32)
+    kinds = checked.column("kind").to_numpy().astype(np.int32)
+    # engagement's own CSR lists (in (day, type) order per record), as signal_lists builds them
+    lists = engagement._lists(rows, days, kinds, len(encoded.dictionary))
+    value, stage = engagement.score(rules.model.engagement, lists, job.as_of)
+    stages = pa.array(list(rules.model.engagement.stages), pa.string())
+    yield from pa.table({RECORD: encoded.dictionary, "engagement_score": pa.array(value, pa.float64()),
+                         "stage": stages.take(pa.array(stage))}).to_batches()
+
+
+# ---- on the driver ------------------------------------------------------------------------------
+
+
+def _compiled(rules) -> CompiledRules:
+    return rules if isinstance(rules, CompiledRules) else pipeline.compile_rules(rules)
+
+
+def job_of(rules: CompiledRules, as_of, preview=(), missing_columns: str = "error",
+           skip_unknown_signals: bool = False, batch_rows: int = BATCH_ROWS) -> Job:
+    """The executors' part of a run, its options checked here on the driver."""
+    text = rules.model.source_text
+    return Job(text, hashlib.sha256(text.encode("utf-8")).hexdigest(), parse_as_of(as_of),
+               rules.preview_codes(preview), tuple(rules.account_fields), tuple(rules.lead_fields),
+               missing_columns, skip_unknown_signals, batch_rows)
+
+
+def _columns(df, keys: list[str], fields: tuple[str, ...], name: str, missing_columns: str) -> list[str]:
+    """The columns to send to the engine, checked as the local loader checks them."""
+    optional = fields if missing_columns == "unknown" else ()
+    return _check_columns(df.columns, [*keys, *fields], name, optional)
+
+
+def _output_schema(rules: CompiledRules, id_fields, preview: bool, lead: bool):
+    """The local table's columns as a Spark schema (codes and bands as strings)."""
+    from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+    def scored(prefix: str, what: str) -> list:
+        return [StructField(f"{prefix}{what}_code", StringType()), StructField(f"{prefix}{what}_score", IntegerType()),
+                StructField(f"{prefix}{what}_band", StringType())]
+
+    fields = list(id_fields) + scored("", "icp") + (scored("", "persona") if lead else [])
+    if preview:
+        fields += scored("preview_", "icp") + (scored("preview_", "persona") if lead else [])
+    return StructType(fields)
+
+
+def _warm_locally(spark, rules: CompiledRules) -> None:
+    """In local mode the Python workers share this machine's kernel cache: compile the usual
+    layout once here rather than in each worker at the same time."""
+    if spark.sparkContext.master.startswith("local"):
+        rules.warm()
+
+
+def score(rules, accounts_df, leads_df=None, as_of=None, preview=(), signals_df=None,
+          broadcast_accounts: bool | None = None, missing_columns: str = "error",
+          skip_unknown_signals: bool = False, batch_rows: int = BATCH_ROWS):
+    """Score Spark DataFrames: (account scores, lead scores or None), the local engine's
+    `result.accounts` and `result.leads` columns as DataFrames (lazy: nothing runs until they
+    are written or collected). `rules`: a path, rule text or compiled rules. `accounts_df` holds
+    account_id and the account fields; `leads_df` lead_id, account_id and the lead fields;
+    `signals_df` (lead_id and/or account_id, signal, timestamp) adds engagement_score and stage
+    when the rules declare engagement. `broadcast_accounts`: True sends the accounts to every
+    executor for the lead join, False shuffles both sides by account id, None lets Spark choose
+    by size. A rule error is raised here; a data error when the result is computed."""
+    from pyspark.sql import functions as F
+
+    rules = _compiled(rules)
+    job = job_of(rules, as_of, preview, missing_columns, skip_unknown_signals, batch_rows)
+    if accounts_df is None:
+        raise DataError("the Spark engine needs the accounts as a DataFrame of their own (a flat lead table: "
+                        "select account_id and the account columns, distinct, as the accounts)")
+    account_columns = _columns(accounts_df, [ACCOUNT_KEY], job.account_fields, "accounts", missing_columns)
+    accounts_in = accounts_df.select(*account_columns)
+    _warm_locally(accounts_df.sparkSession, rules)
+    account_ids = [accounts_in.schema[ACCOUNT_KEY]]
+    account_scores = accounts_in.mapInArrow(lambda batches: score_account_batches(job, batches),
+                                            _output_schema(rules, account_ids, bool(job.preview), lead=False))
+    lead_scores = None
+    if leads_df is not None:
+        lead_columns = _columns(leads_df, [LEAD_KEY, ACCOUNT_KEY], job.lead_fields, "leads", missing_columns)
+        accounts_side = accounts_in.withColumn(MATCHED, F.lit(True))
+        if broadcast_accounts:
+            accounts_side = F.broadcast(accounts_side)
+        elif broadcast_accounts is False:
+            accounts_side = accounts_side.hint("shuffle_hash")
+        joined = leads_df.select(*lead_columns).join(accounts_side, on=ACCOUNT_KEY, how="left")
+        joined = joined.select(LEAD_KEY, ACCOUNT_KEY, *lead_columns[2:], *account_columns[1:], MATCHED)
+        lead_ids = [leads_df.schema[LEAD_KEY], leads_df.schema[ACCOUNT_KEY]]
+        lead_scores = joined.mapInArrow(lambda batches: score_lead_batches(job, batches),
+                                        _output_schema(rules, lead_ids, bool(job.preview), lead=True))
+    if rules.model.engagement is not None and signals_df is not None:
+        account_scores, lead_scores = _with_engagement(job, rules, account_scores, lead_scores, signals_df, leads_df)
+    return account_scores, lead_scores
+
+
+def _with_engagement(job: Job, rules: CompiledRules, account_scores, lead_scores, signals_df, leads_df):
+    """The scores with engagement_score and stage: each record's signals gathered by Spark
+    (a lead's own; an account's own and its leads'), scored per partition."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+    name = "signals"
+    for column in ("signal", "timestamp"):
+        if column not in signals_df.columns:
+            raise DataError(f"{name}: missing column `{column}`; signals have lead_id or account_id, signal, timestamp")
+    ids = [(F.col(c) if c in signals_df.columns else F.lit(None)).cast("string").alias(c) for c in (LEAD_KEY, ACCOUNT_KEY)]
+    signals = signals_df.select(*ids, "signal", "timestamp")
+    signals = signals.dropDuplicates(list(SIGNAL_COLUMNS))  # as locally: the same signal twice counts once
+    schema = StructType([StructField(RECORD, StringType()), StructField("engagement_score", DoubleType()),
+                         StructField("stage", StringType())])
+    none_value, none_stage = _engagement_of_none(rules, job.as_of)
+
+    def engaged(scores, by_record, key: str):
+        scored = by_record.repartition(RECORD).mapInArrow(lambda batches: engagement_batches(job, batches), schema)
+        out = scores.join(scored, F.col(key).cast("string") == F.col(RECORD), "left").drop(RECORD)
+        return out.select(*scores.columns, F.coalesce("engagement_score", F.lit(none_value)).alias("engagement_score"),
+                          F.coalesce("stage", F.lit(none_stage)).alias("stage"))
+
+    if leads_df is not None:
+        leads = leads_df.select(F.col(LEAD_KEY).cast("string").alias(LEAD_KEY),
+                                F.col(ACCOUNT_KEY).cast("string").alias(LEAD_ACCOUNT))
+        resolved = signals.join(leads, on=LEAD_KEY, how="left")
+        # A signal of a known lead counts for that lead's account, any other for its account_id.
+        record = F.when(F.col(LEAD_ACCOUNT).isNotNull(), F.col(LEAD_ACCOUNT)).otherwise(F.col(ACCOUNT_KEY))
+        resolved = resolved.withColumn(RECORD, record).drop(LEAD_ACCOUNT)
+    else:
+        resolved = signals.withColumn(RECORD, F.col(ACCOUNT_KEY))
+    # Signals naming no record are left out; those naming neither id stay, to be refused.
+    neither = F.col(LEAD_KEY).isNull() & F.col(ACCOUNT_KEY).isNull()
+    account_scores = engaged(account_scores, resolved.filter(F.col(RECORD).isNotNull() | neither), ACCOUNT_KEY)
+    if lead_scores is not None:
+        by_lead = signals.filter(F.col(LEAD_KEY).isNotNull()).withColumn(RECORD, F.col(LEAD_KEY))
+        lead_scores = engaged(lead_scores, by_lead, LEAD_KEY)
+    return account_scores, lead_scores
+
+
+def _engagement_of_none(rules: CompiledRules, as_of: dt.date) -> tuple[float, str]:
+    """The engagement score and stage of a record without signals."""
+    none = engagement._lists(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32), 1)
+    value, stage = engagement.score(rules.model.engagement, none, as_of)
+    return float(value[0]), rules.model.engagement.stages[int(stage[0])]
+
+
+def session(master: str = "local[*]", app_name: str = "unstuck", config: dict | None = None):
+    """A SparkSession for scoring on one machine or a cluster: offline (no package downloads),
+    the UI off, the driver bound to loopback in local mode, time zone UTC (a timestamp's day is
+    its UTC day, as locally)."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(master).appName(app_name)
+    settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", "spark.sql.session.timeZone": "UTC",
+                "spark.sql.execution.arrow.pyspark.enabled": "true",
+                # Arrow batches of 100,000 records to the Python workers rather than 10,000: a
+                # tenth of the per-batch cost, still a few tens of MB per batch.
+                "spark.sql.execution.arrow.maxRecordsPerBatch": "100000"}
+    if master.startswith("local"):
+        settings.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"})
+        # The workers run this interpreter (where unstuck_dsl is installed), not the first
+        # python3 on PATH; pyspark reads the variable when the context starts.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # every JVM service on loopback, not the host's address
+    settings.update(config or {})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+# ---- files in, files out (`unstuck score --engine spark`) ---------------------------------------
+
+
+def _read_parquet(spark, path, what: str):
+    """A Parquet file or a directory of them (a partitioned dataset)."""
+    if path is None:
+        return None
+    if not os.path.exists(path):
+        raise DataError(f"{what}: {path}: no such file or directory")
+    if os.path.isfile(path) and not str(path).endswith(".parquet"):
+        raise DataError(f"{path}: the Spark engine reads Parquet (a .parquet file or a directory of them)")
+    return spark.read.parquet(str(path))
+
+
+def _write_parquet(df, path) -> None:
+    """A directory of Parquet part files, replacing `path` only once every part is written
+    (Spark's committer writes into a hidden folder beside it, then the folder is renamed)."""
+    path = os.path.abspath(path)
+    staging = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.unstuck-writing")
+    try:
+        df.write.mode("overwrite").parquet(staging)
+    except BaseException:
+        if os.path.exists(staging):
+            shutil.rmtree(staging)
+        raise
+    old = None
+    if os.path.exists(path):
+        old = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.unstuck-old")
+        os.rename(path, old)
+    os.rename(staging, path)
+    if old is not None:
+        shutil.rmtree(old) if os.path.isdir(old) else os.remove(old)
+
+
+def check_unique(df, key: str, name: str) -> None:
+    """Refuse a table in which an id appears twice, as the local loader does (the engine sees one
+    batch at a time, so only Spark can see a repeat across partitions): one aggregation job."""
+    from pyspark.sql import functions as F
+
+    repeated = df.groupBy(key).count().filter(F.col("count") > 1).limit(1).collect()
+    if repeated:
+        raise DataError(f"{name}: column `{key}`: id {repeated[0][key]!r} appears {repeated[0]['count']:,} times; "
+                        "every record needs its own id")
+
+
+def _data_error(exc) -> DataError | None:
+    """The data error an executor raised, out of Spark's wrapping of its traceback."""
+    text = str(exc)
+    for kind in ("DataError", "ScoringError"):
+        marker = f"{kind}: "
+        if marker in text:
+            line = text[text.rindex(marker) + len(marker):].strip().splitlines()[0]
+            return DataError(f"{line} (a row number counts within the Spark batch that held the row)")
+    return None
+
+
+def score_files(rules, accounts_path, leads_path, out_path, accounts_out=None, as_of=None, preview=(),
+                signals_path=None, master: str = "local[*]", config: dict | None = None) -> dict[str, int]:
+    """Read Parquet inputs, score them with Spark, write the scores as Parquet directories:
+    `out_path` gets the lead scores (the account scores when no leads are given) and
+    `accounts_out`, when given, the account scores. Returns the record counts written."""
+    from pyspark.errors import PythonException
+
+    rules = _compiled(rules)  # rule errors before the JVM starts
+    job_of(rules, as_of, preview)  # so are unknown preview codes and bad dates
+    if accounts_path is None:
+        raise DataError("the Spark engine needs --accounts (Parquet) besides --leads")
+    spark = session(master, config=config)
+    accounts = _read_parquet(spark, accounts_path, "--accounts")
+    leads = _read_parquet(spark, leads_path, "--leads")
+    signals = _read_parquet(spark, signals_path, "--signals")
+    check_unique(accounts, ACCOUNT_KEY, str(accounts_path))
+    if leads is not None:
+        check_unique(leads, LEAD_KEY, str(leads_path))
+    account_scores, lead_scores = score(rules, accounts, leads, as_of, preview, signals)
+    written = {}
+    try:
+        main = lead_scores if lead_scores is not None else account_scores
+        _write_parquet(main, out_path)
+        written["leads" if lead_scores is not None else "accounts"] = spark.read.parquet(os.path.abspath(out_path)).count()
+        if accounts_out:
+            _write_parquet(account_scores, accounts_out)
+            written["accounts"] = spark.read.parquet(os.path.abspath(accounts_out)).count()
+    except PythonException as exc:
+        raise (_data_error(exc) or exc) from None
+    return written
