@@ -122,30 +122,29 @@ class _Wrong(Exception):
         self.expected, self.message = expected, message
 
 
+def _exactly(value, python_type: type, expected: str):
+    """`value` when it is of `python_type` (exactly: a JSON true is no integer)."""
+    if type(value) is not python_type:
+        raise _Wrong(expected)
+    return value
+
+
 def _string(value, field):
-    if type(value) is str:
-        return value
-    raise _Wrong("a string")
+    return _exactly(value, str, "a string")
+
+
+def _bool(value, field):
+    return _exactly(value, bool, "true or false")
 
 
 def _level(value, field):
-    if type(value) is not str:
-        raise _Wrong("a string")
-    if value not in field.type.levels:
+    if _exactly(value, str, "a string") not in field.type.levels:
         raise _Wrong("", f"{value!r} is not one of {', '.join(repr(v) for v in field.type.levels)}")
     return value
 
 
-def _bool(value, field):
-    if type(value) is bool:
-        return value
-    raise _Wrong("true or false")
-
-
 def _int(value, field):
-    if type(value) is not int:
-        raise _Wrong("an integer")
-    if not _INT64[0] <= value <= _INT64[1]:
+    if not _INT64[0] <= _exactly(value, int, "an integer") <= _INT64[1]:
         raise _Wrong("", f"{value} is out of range (64-bit integers)")
     return value
 
