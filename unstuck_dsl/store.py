@@ -477,9 +477,11 @@ class Store:
         `schema` as in `records`)."""
         with self.registered("changed_accounts", pa.table({"id": accounts})), \
                 self.registered("changed_leads", pa.table({"id": leads})):
-            return self._select("lead", "t.lead_id IN (SELECT id FROM changed_leads) "
-                                        "OR t.account_id IN (SELECT id FROM changed_accounts)", schema, ordered=False,
-                                read_by=read_by)
+            # Each column filtered on its own, then the rows by number: DuckDB plans `a IN (...) OR
+            # b IN (...)` as a scan of every lead (140 ms on 3M leads for one changed account, 13 ms so).
+            return self._select("lead", "t.rowid IN (SELECT rowid FROM leads WHERE lead_id IN (SELECT id FROM changed_leads) "
+                                        "UNION ALL SELECT rowid FROM leads WHERE account_id IN "
+                                        "(SELECT id FROM changed_accounts))", schema, ordered=False, read_by=read_by)
 
     def existing_ids(self, kind: str, ids: pa.Array) -> pa.Array:
         """Those of `ids` that are stored records of `kind`."""
@@ -492,9 +494,9 @@ class Store:
         """The stored signals of these accounts (directly) and these leads."""
         with self.registered("signal_accounts", pa.table({"id": accounts})), \
                 self.registered("signal_leads", pa.table({"id": leads})):
-            return self.db.sql("SELECT lead_id, account_id, signal, timestamp FROM signals WHERE "
-                               "account_id IN (SELECT id FROM signal_accounts) OR "
-                               "lead_id IN (SELECT id FROM signal_leads)").to_arrow_table()
+            return self.db.sql("SELECT lead_id, account_id, signal, timestamp FROM signals WHERE rowid IN ("
+                               "SELECT rowid FROM signals WHERE account_id IN (SELECT id FROM signal_accounts) UNION ALL "
+                               "SELECT rowid FROM signals WHERE lead_id IN (SELECT id FROM signal_leads))").to_arrow_table()
 
     def event_counts(self) -> dict[str, int]:
         return {table: self.db.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
