@@ -214,6 +214,9 @@ def test_publish_keeps_the_text_with_comments_and_says_what_moved(folder, db):
         assert (version.number, version.message) == (2, "Snowflake counts more")
         assert "# ICPs, best fit first" in version.text and 'score 9 "Uses Snowflake"' in version.text
         assert unstuck_dsl.compile(version.text).model.content_hash == version.hash
+        # The rule tests beside the rules are checked with them but are not part of the version.
+        assert (folder / "rules_new" / "icps.test.ust").exists()
+        assert "/icps.ust\n" in version.text and ".test.ust" not in version.text and "expect " not in version.text
 
 
 def test_history_lists_versions_and_a_records_changes_and_rollback_adds_a_version(folder, db):

@@ -11,6 +11,7 @@ import attrs
 MAX_FILE_BYTES = 2_000_000
 MAX_WORKSPACE_BYTES = 10_000_000  # all the rule files of one workspace together
 RULE_SUFFIX = ".ust"
+TEST_SUFFIX = ".test.ust"  # rule tests (`test` blocks): read with the rules, not part of what scores
 
 
 @attrs.frozen(slots=True)

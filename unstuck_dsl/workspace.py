@@ -57,7 +57,7 @@ from .diagnostics import RuleError
 from .fmt import format_source
 from .parser import parse_source
 from .schema import ACCOUNT_KEY, ENGAGEMENT_FIELDS, LEAD_KEY
-from .source import Source
+from .source import TEST_SUFFIX, Source
 from .store import IngestReport, Stamp, Store
 
 EXPORT_EXTRAS = ("fields", "engagement")  # what `export(with_=...)` can add
@@ -160,10 +160,13 @@ def canonical_rules(rules) -> tuple[str, object]:
     ruleset, diagnostics = pipeline.check_sources(sources)
     if ruleset is None:
         raise RuleError(diagnostics, {s.name: s for s in sources})
+    # A version holds what scores: the rule files, not the rule tests beside them (checked with
+    # them above, and, like the content hash, left out), so a version's text is only rules.
+    rule_sources = [s for s in sources if not s.name.endswith(TEST_SUFFIX)] or sources
     texts = []
-    for source in sources:
+    for source in rule_sources:
         text, _ = format_source(source)  # parses: the check above parsed it
-        texts.append(f"# {source.name}\n{text}" if len(sources) > 1 else text)
+        texts.append(f"# {source.name}\n{text}" if len(rule_sources) > 1 else text)
     return "\n".join(texts), ruleset
 
 
