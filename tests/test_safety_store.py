@@ -336,5 +336,6 @@ def test_exported_leads_never_carry_two_headers_with_one_name(tmp_path):
         assert table.num_rows == leads.num_rows
         assert {"icp_score", "persona_code", "title"} <= set(table.column_names)
         workspace.db.execute("ALTER TABLE leads ADD COLUMN icp_score INTEGER")  # a workspace made before the rule
+    with store.Store(path) as workspace:
         with pytest.raises(DataError, match=f"{path}: the stored leads: column `icp_score` is reserved for scores"):
             workspace.with_scores("lead")

@@ -244,6 +244,7 @@ class Store:
                                         "try again when it has finished") from None
                 time.sleep(0.2)
         self._in_transaction = False
+        self._read_once: dict[tuple, object] = {}  # see `_outside_writes`
         self._verifying: threading.Thread | None = None
         self._verify_failure: BaseException | None = None
         try:
@@ -393,13 +394,15 @@ class Store:
                 self.db.execute(f"ALTER TABLE {table}_v2 RENAME TO {table}")
 
     def _columns(self, table: str) -> dict[str, str]:
-        return {r[0]: r[1] for r in self.db.execute(f"DESCRIBE {table}").fetchall()}
+        return dict(self._outside_writes(("columns", table), lambda: {
+            r[0]: r[1] for r in self.db.execute(f"DESCRIBE {table}").fetchall()}))
 
     def _ensure_columns(self, table: str, columns: dict[str, str]) -> None:
         existing = self._columns(table)
         for name, sql_type in columns.items():
             if name not in existing:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(name)} {sql_type}")
+                self._read_once.clear()
 
     def _type_changes(self, kind: str, schema) -> list[tuple[str, str, str]]:
         """Declared fields stored with another type, as (column, stored, declared), once every
@@ -431,6 +434,7 @@ class Store:
         """Store `column` as `target` from now on, its values converted (checked to be exact)."""
         self.db.execute(f"ALTER TABLE {table} ALTER COLUMN {_quote(column)} SET DATA TYPE {target} "
                         f"USING {_converted(_quote(column), source, target)}")
+        self._read_once.clear()
 
     def ensure_fields(self, ruleset: model.Ruleset) -> None:
         """Declared fields become typed columns: a rule change may add some, or change the type of
@@ -452,11 +456,14 @@ class Store:
         only the ids and the fields it declares are read (what scoring needs)."""
         if ids is None:
             return self._select(kind, "TRUE", schema, ordered, read_by)
+        if len(ids) == 1 and ids[0].is_valid:  # DuckDB skips row groups by min/max for an equality, not for a join
+            return self._select(kind, f"t.{_TABLE_OF[kind][1]} = $id", schema, ordered, read_by, {"id": ids[0].as_py()})
         with self.registered("wanted_ids", pa.table({"id": ids})):
             return self._select(kind, f"t.{_TABLE_OF[kind][1]} IN (SELECT id FROM wanted_ids)", schema, ordered,
                                 read_by)
 
-    def _select(self, kind: str, where: str, schema=None, ordered: bool = True, read_by=None) -> pa.Table:
+    def _select(self, kind: str, where: str, schema=None, ordered: bool = True, read_by=None,
+                params: dict | None = None) -> pa.Table:
         table, key = _TABLE_OF[kind]
         changed = {column: (source, target) for column, source, target in
                    (self._type_changes(kind, schema) if schema is not None else ())}
@@ -469,7 +476,8 @@ class Store:
         order = f" ORDER BY t.{key}" if ordered else ""
         # One chunk per column: DuckDB hands over many small ones, and encoding for the kernel
         # costs per chunk (scoring 4M records took 1.8 times as long from DuckDB's chunks).
-        return self.db.sql(f"SELECT {listed} FROM {table} t WHERE {where}{order}").to_arrow_table().combine_chunks()
+        return self.db.sql(f"SELECT {listed} FROM {table} t WHERE {where}{order}", params=params).to_arrow_table(
+        ).combine_chunks()
 
     def affected_leads(self, accounts: pa.Array, leads: pa.Array, read_by=None, schema=None) -> pa.Table:
         """The stored leads scoring must see when these accounts and leads changed: the changed
@@ -549,19 +557,37 @@ class Store:
         return added
 
     def meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall() if self._has("meta") else []
+        row = self._outside_writes(("meta", key), lambda: self.db.execute(
+            "SELECT value FROM meta WHERE key = ?", [key]).fetchall() if self._has("meta") else [])
         return row[0][0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+        self._read_once.clear()
+
+    def _outside_writes(self, key: tuple, read):
+        """`read()`, kept until the next transaction ends. The catalogue, the published versions
+        and the meta values are asked for several times by every request of a long-running
+        service; they change only in a transaction (no other process writes a workspace this one
+        has open), so outside one they are read once, and inside one always afresh."""
+        if self._in_transaction:
+            return read()
+        if key not in self._read_once:
+            self._read_once[key] = read()
+        return self._read_once[key]
 
     def _has(self, table: str) -> bool:
-        return bool(self.db.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()[0][0])
+        names = self._outside_writes(("tables",), lambda: frozenset(
+            r[0] for r in self.db.execute("SELECT table_name FROM duckdb_tables()").fetchall()))
+        return table in names
 
     def versions(self, last: bool = False) -> list[tuple]:
         """The published versions, oldest first (with `last`, only the last), as (number, hash,
         text, published_at, message). A workspace of schema 2 opened read-only (not upgraded)
         shows the rules it was last scored with as version 1, as the upgrade will number them."""
+        return list(self._outside_writes(("versions", last), lambda: self._read_versions(last)))
+
+    def _read_versions(self, last: bool) -> list[tuple]:
         if self._has("versions"):
             return self.db.execute("SELECT * FROM (SELECT number, hash, text, published_at, message FROM versions "
                                    f"ORDER BY number DESC{' LIMIT 1' if last else ''}) ORDER BY number").fetchall()
@@ -575,6 +601,7 @@ class Store:
         (number,) = self.db.execute("SELECT coalesce(max(number), 0) + 1 FROM versions").fetchall()[0]
         row = (number, digest, text, dt.datetime.now(), message)
         self.db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?)", list(row))
+        self._read_once.clear()
         return row
 
     def stored_as_of(self) -> dt.date | None:
@@ -638,6 +665,7 @@ class Store:
             raise
         finally:
             self._in_transaction = False
+            self._read_once.clear()
         self.db.execute("COMMIT")
 
     def upsert(self, kind: str, incoming: pa.Table, name: str = "input") -> tuple[pa.Array, int, int]:
