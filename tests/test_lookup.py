@@ -6,10 +6,11 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unstuck_dsl import ast, ir
+from unstuck_dsl import ast, ir, lookup
 from unstuck_dsl.data import Dictionary
 from unstuck_dsl.lookup import lookup_table, normalized
 from unstuck_dsl.reference import Context, evaluate_predicate
@@ -22,6 +23,16 @@ TRICKY = ["ß", "ẞ", "ς", "Σ", "İ", "ﬁ", "Ｍ", "é", "é", "\u00a0", "\t
 ALPHABET = st.one_of(st.sampled_from(list("aAbB  zZ.-*?\\[]()^$|+{}   ")), st.sampled_from(TRICKY))
 VALUE = st.lists(ALPHABET, max_size=8).map("".join)
 PATTERN = st.lists(st.sampled_from(list("aAbB *?.\\[(") + ["ß", "ss", "é"]), max_size=6).map("".join)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def every_dictionary_in_bulk():
+    """These tests hold a few values per dictionary: they are decided in bulk all the same, which is
+    the path under test (`lookup.BULK_MIN_VALUES` sends dictionaries this small to the reference)."""
+    kept, lookup.BULK_MIN_VALUES = lookup.BULK_MIN_VALUES, 0
+    yield
+    lookup.BULK_MIN_VALUES = kept
+
 
 SCHEMA = Schema((Field("t", "account", FieldType("text")), Field("c", "account", FieldType("category"))))
 CTX = Context(SCHEMA, dt.date(2026, 11, 26))

@@ -27,6 +27,9 @@ from .text import normalize_text
 # Per dictionary (weakly: a dictionary's tables go when its data does): normalised values and tables.
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _PRINTABLE_ASCII = r"^[\x20-\x7e]*$"
+# Below this many distinct values (an inbound record, a rule test) the reference predicate per value
+# is quicker than an Arrow kernel call, whose fixed cost is tens of microseconds.
+BULK_MIN_VALUES = 16
 
 
 def lookup_table(spec: ir.LutSpec, dictionary, ctx: Context) -> np.ndarray:
@@ -42,7 +45,8 @@ def lookup_table(spec: ir.LutSpec, dictionary, ctx: Context) -> np.ndarray:
         table = np.empty(len(dictionary) + 1, dtype=np.int8)
         table[0] = ir.UNKNOWN
         field_type = ctx.field_type(spec.field)
-        truth = _in_bulk(spec.predicate, field_type, values, entry) if isinstance(values, pa.Array) else None
+        bulk = isinstance(values, pa.Array) and len(values) >= BULK_MIN_VALUES
+        truth = _in_bulk(spec.predicate, field_type, values, entry) if bulk else None
         if truth is not None:
             table[1:] = np.where(truth, ir.TRUE, ir.FALSE)
         else:
