@@ -365,6 +365,9 @@ def test_oversized_bodies_are_refused_unread(served):
 
     assert client.post("/api/ingest", content=chunks(), headers={**AUTH, "Content-Type": "application/json"}
                        ).status_code == 413
+    # The pages' own reads take the same bound: a draft sent to be checked.
+    assert client.post("/api/check", content=b"icp x {}\n" * 200).status_code == 413
+    assert client.post("/api/check", content=chunks()).status_code == 413
     assert fingerprint(ws) == before
 
 

@@ -48,6 +48,7 @@ from .service.bodies import (
     csv_table,
     event_rows,
     json_object,
+    read_body,
     record_id,
     records_table,
 )
@@ -453,25 +454,6 @@ class Call:
 # ---- the app -----------------------------------------------------------------------------------
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    """The body, refused past `limit` bytes whether or not the client said how long it is."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise BadRequest("Content-Length is not a number")
-        if int(declared) > limit:
-            raise BadRequest(f"the body is {int(declared):,} bytes; this server takes at most {limit:,} "
-                             "(unstuck serve --max-body)", status=413)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(f"the body is over {limit:,} bytes, the most this server takes (unstuck serve "
-                             "--max-body)", status=413)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _content_type(request: Request, endpoint: Endpoint) -> str:
     media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     allowed = ("application/json", "text/csv") if endpoint.handler == "ingest" else ("application/json",)
@@ -515,7 +497,7 @@ def create_app(workspace: Workspace, token: str, open_reads: bool = True, max_bo
             body, media = b"", ""
             if endpoint.method == "POST":
                 media = _content_type(request, endpoint)
-                body = await _body(request, max_body)
+                body = await read_body(request, max_body)
             call = Call(request.query_params, dict(request.path_params), body, media)
 
             def locked():
@@ -550,7 +532,7 @@ def create_app(workspace: Workspace, token: str, open_reads: bool = True, max_bo
         LOG.exception("internal error on %s %s", request.method, request.url.path)
         return JSON({"error": "internal error"}, status_code=500)
 
-    routes = [Route("/api/openapi.json", schema, methods=["GET"]), *(route(e) for e in ENDPOINTS), *web.routes(service)]
+    routes = [Route("/api/openapi.json", schema, methods=["GET"]), *(route(e) for e in ENDPOINTS), *web.routes(service, max_body)]
     app = Starlette(routes=routes, exception_handlers={BadRequest: refused, DataError: data_error,
                                                         RuleError: rule_error, HTTPException: http_error,
                                                         Exception: internal})

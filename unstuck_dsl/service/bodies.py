@@ -319,3 +319,22 @@ def csv_table(raw: bytes, section: str, schema) -> pa.Table:
                         raise BadRequest(f"the CSV body: {exc.message} (row {row + 1})", field=name,
                                          record=f"row {row + 1}") from None
     return table
+
+
+async def read_body(request, limit: int) -> bytes:
+    """The body, refused past `limit` bytes whether or not the client said how long it is."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest("Content-Length is not a number")
+        if int(declared) > limit:
+            raise BadRequest(f"the body is {int(declared):,} bytes; this server takes at most {limit:,} "
+                             "(unstuck serve --max-body)", status=413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(f"the body is over {limit:,} bytes, the most this server takes (unstuck serve "
+                             "--max-body)", status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import insights, pipeline
 from ..diagnostics import RuleError
-from ..service.bodies import BadRequest, json_object
+from ..service.bodies import BadRequest, json_object, read_body
 from ..source import Source
 from . import DIRECTORY
 
@@ -133,13 +133,14 @@ class Pages(StaticFiles):
         return response
 
 
-def routes(service) -> list:
-    """The pages' extra reads and the pages at `/`; append them after the API's own routes."""
+def routes(service, max_body: int) -> list:
+    """The pages' extra reads and the pages at `/`; append them after the API's own routes. A body
+    (the draft `/api/check` reads) is bounded by `max_body` bytes, as the API's are."""
 
     def read(work):
         async def handle(request):
             params = request.query_params
-            body = await request.body() if request.method == "POST" else b""
+            body = await read_body(request, max_body) if request.method == "POST" else b""
 
             def locked():
                 with service.lock:
