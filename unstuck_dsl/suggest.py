@@ -46,6 +46,7 @@ from .parser import parse_source
 from .printer import param_name, print_param, quote
 from .schema import LEAD_KEY, OUTCOMES
 from .source import Source
+from .workspace import version_files
 
 REGULARISATION = 1.0  # scikit-learn's C: weak at the sample sizes assessed; keeps separated data finite
 TRUTHS = ("true", "false", "unknown")
@@ -394,19 +395,6 @@ def _persona_bounds(condition) -> set[int]:
 
 # ---- the suggested rules -----------------------------------------------------------------------
 
-_FILE_HEADER = re.compile(r"^# (\S+\.ust)$", re.MULTILINE)  # how a published version names each file it joins
-
-
-def _files(text: str) -> list[tuple[str, str]]:
-    """The published text split back into the files it was joined from (`workspace.canonical_rules`
-    starts each with `# NAME.ust` when there were several), or one `rules.ust`."""
-    starts = [m for m in _FILE_HEADER.finditer(text) if m.start() == 0 or text[max(0, m.start() - 2):m.start()] == "\n\n"]
-    if not starts or starts[0].start() != 0:
-        return [("rules.ust", text)]
-    bounds = [m.start() for m in starts] + [len(text)]
-    return [(Path(m.group(1)).name, text[m.end() + 1:end]) for m, end in zip(starts, bounds[1:])]
-
-
 def _offset(starts: list[int], line: int, column: int) -> int:
     return starts[line - 1] + column - 1
 
@@ -473,7 +461,7 @@ def suggested_text(published_text: str, model, proposals) -> str:
 
 def suggested_files(published_text: str, model, proposals) -> list[tuple[str, str]]:
     """The suggested rules as files (name, formatted text), checked: RuleError if they do not."""
-    files = [(name, format_text(text, name)) for name, text in _files(suggested_text(published_text, model, proposals))]
+    files = [(name, format_text(text, name)) for name, text in version_files(suggested_text(published_text, model, proposals))]
     ruleset, diagnostics = pipeline.check_sources([Source(name, text) for name, text in files])
     if ruleset is None:
         from .diagnostics import RuleError
@@ -499,7 +487,11 @@ def write_rules(folder: str | Path, files: list[tuple[str, str]]) -> None:
     staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         for name, text in files:
-            (staging / name).write_text(text, encoding="utf-8")
+            path = staging / name  # a file's path within the rules folder, as its version names it
+            if not path.resolve().is_relative_to(staging.resolve()):
+                path = staging / Path(name).name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
         staging.chmod(0o755)
         staging.replace(target)
     except OSError as exc:

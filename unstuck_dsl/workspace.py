@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from pathlib import Path
 
 import attrs
@@ -163,11 +164,30 @@ def canonical_rules(rules) -> tuple[str, object]:
     # A version holds what scores: the rule files, not the rule tests beside them (checked with
     # them above, and, like the content hash, left out), so a version's text is only rules.
     rule_sources = [s for s in sources if not s.name.endswith(TEST_SUFFIX)] or sources
+    root = Path(rules) if pipeline.looks_like_path(rules) and Path(rules).is_dir() else None
     texts = []
     for source in rule_sources:
         text, _ = format_source(source)  # parses: the check above parsed it
-        texts.append(f"# {source.name}\n{text}" if len(rule_sources) > 1 else text)
+        name = Path(source.name).relative_to(root).as_posix() if root is not None else Path(source.name).name
+        texts.append(f"{_FILE_HEADER_PREFIX}{name}\n{text}" if len(rule_sources) > 1 else text)
     return "\n".join(texts), ruleset
+
+
+# A version of several files joins them, each after a line `# NAME.ust` (its path within the rules
+# folder); `version_files` splits them back.
+_FILE_HEADER_PREFIX = "# "
+_FILE_HEADER = re.compile(r"^# (\S[^\n]*\.ust)$", re.MULTILINE)
+
+
+def version_files(text: str) -> list[tuple[str, str]]:
+    """A version's text as the files it was joined from (`canonical_rules`), or one `rules.ust`.
+    A header counts at the start of the text or after a blank line (a comment naming a file
+    elsewhere is not one)."""
+    starts = [m for m in _FILE_HEADER.finditer(text) if m.start() == 0 or text[max(0, m.start() - 2):m.start()] == "\n\n"]
+    if not starts or starts[0].start() != 0:
+        return [("rules.ust", text)]
+    bounds = [m.start() for m in starts] + [len(text)]
+    return [(m.group(1), text[m.end() + 1:end]) for m, end in zip(starts, bounds[1:])]
 
 
 def _is_compiled(rules) -> bool:
