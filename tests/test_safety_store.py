@@ -339,3 +339,18 @@ def test_exported_leads_never_carry_two_headers_with_one_name(tmp_path):
     with store.Store(path) as workspace:
         with pytest.raises(DataError, match=f"{path}: the stored leads: column `icp_score` is reserved for scores"):
             workspace.with_scores("lead")
+
+
+def test_the_leads_a_change_touches_are_the_same_found_one_id_at_a_time_or_by_a_join(tmp_path):
+    """`affected_lead_ids` looks up a few ids one equality each and more by a join: both answers
+    are `affected_leads`' ids (a changed account's leads and the changed leads)."""
+    accounts, leads = sample.generate(60, seed=5)
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        ingest(workspace, unstuck_dsl.compile(ROOT / "rules"), accounts, leads, AS_OF)
+        none = pa.nulls(0, pa.string())
+        for few in (1, 3, store.FEW_IDS + 10):
+            changed_accounts = accounts.column("account_id").combine_chunks()[:few]
+            changed_leads = leads.column("lead_id").combine_chunks()[-few:]
+            for pair in ((changed_accounts, none), (none, changed_leads), (changed_accounts, changed_leads)):
+                want = sorted(workspace.affected_leads(*pair).column("lead_id").to_pylist())
+                assert want and workspace.affected_lead_ids(*pair) == want

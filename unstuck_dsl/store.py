@@ -30,12 +30,16 @@ import pyarrow.compute as pc
 from . import model
 from .data import SET_SEPARATOR, DataError, _check_columns, _describe, check_unique, read_table, typed_column
 from .pipeline import kernels_loading
-from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS
+from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS, Schema
 from .service.holder import held_by
 
 # 2: records and scores without primary-key indexes (ids are kept unique by ingest);
 # 3: published ruleset versions (`versions`), each score and history row carries its version, and
 #    the workspace's as-of date is kept in `meta`.
+# Up to this many ids, records are found one equality per id (see `affected_lead_ids`).
+FEW_IDS = 32
+_IDS_ONLY = Schema(())  # as `read_by`: read the ids of records and no field
+
 SCHEMA_VERSION = 3
 AS_OF_KEY = "as_of"  # in `meta`: the workspace's date, which every stored score is as of
 BUSY_WAIT_VARIABLE, BUSY_WAIT_DEFAULT = "UNSTUCK_BUSY_WAIT", 10.0  # seconds to wait for another process
@@ -490,6 +494,20 @@ class Store:
             return self._select("lead", "t.rowid IN (SELECT rowid FROM leads WHERE lead_id IN (SELECT id FROM changed_leads) "
                                         "UNION ALL SELECT rowid FROM leads WHERE account_id IN "
                                         "(SELECT id FROM changed_accounts))", schema, ordered=False, read_by=read_by)
+
+    def affected_lead_ids(self, accounts: pa.Array, leads: pa.Array) -> list[str]:
+        """The ids of `affected_leads`, sorted. A few ids are looked up one equality each, which
+        DuckDB answers from the row groups whose min/max can hold the id (1-2 ms on 3M leads);
+        more, by `affected_leads`' filter over registered id tables."""
+        if len(accounts) + len(leads) > FEW_IDS:
+            found = self.affected_leads(accounts, leads, read_by=_IDS_ONLY)
+            return sorted(found.column(LEAD_KEY).to_pylist())
+        touched = set()
+        for column, ids in ((ACCOUNT_KEY, accounts), (LEAD_KEY, leads)):
+            for ident in ids.to_pylist():
+                touched.update(r[0] for r in self.db.execute(f"SELECT lead_id FROM leads WHERE {column} = ?",
+                                                             [ident]).fetchall())
+        return sorted(touched)
 
     def existing_ids(self, kind: str, ids: pa.Array) -> pa.Array:
         """Those of `ids` that are stored records of `kind`."""

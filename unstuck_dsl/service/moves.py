@@ -22,25 +22,9 @@ def _ids(values) -> pa.Array:
     return pa.array(sorted({str(v) for v in values}), pa.string())
 
 
-# Up to this many ids are looked up one equality each: DuckDB prunes row groups by their min/max
-# for `column = value` (1-2 ms on 3M leads), not for a join with a list of ids (50-300 ms).
-FEW_IDS = 32
-
-
 def touched_leads(workspace, accounts, leads) -> list[str]:
     """The stored leads a change to these accounts and leads re-scores (theirs and these)."""
-    store = workspace.store
-    accounts, leads = _ids(accounts).to_pylist(), _ids(leads).to_pylist()
-    if len(accounts) + len(leads) > FEW_IDS:
-        found = store.affected_leads(pa.array(accounts, pa.string()), pa.array(leads, pa.string()),
-                                     read_by=workspace.compiled.model.schema)
-        return found.column(LEAD_KEY).to_pylist()
-    touched = set()
-    for column, ids in ((ACCOUNT_KEY, accounts), (LEAD_KEY, leads)):
-        for ident in ids:
-            touched.update(r[0] for r in store.db.execute(f"SELECT lead_id FROM leads WHERE {column} = ?",
-                                                          [ident]).fetchall())
-    return sorted(touched)
+    return workspace.store.affected_lead_ids(_ids(accounts), _ids(leads))
 
 
 def snapshot(workspace, accounts, leads) -> dict:
