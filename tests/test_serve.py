@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -507,3 +508,67 @@ def test_kill_9_during_ingests_loses_nothing_acknowledged(built, tmp_path, rules
                 assert all(present), k
         assert acknowledged, "no ingest was acknowledged"
         assert_workspace_true(ws, rules)
+
+
+# ---- readers keep working while a server holds the workspace -----------------------------------
+
+READS = (  # every command that reads a workspace, as `unstuck ARGS --db W`; {out} is a folder for files
+    ("status",), ("status", "--json"),
+    ("history",), ("history", "--lead", "{lead}"), ("history", "--account", "{account}"),
+    ("history", "--lead", "no-such-lead"),
+    ("explain", "--lead", "{lead}"), ("explain", "--lead", "{lead}", "--json"),
+    ("explain", "--account", "{account}", "--preview", "ent_finserv"), ("explain", RULES, "--account", "{account}"),
+    ("explain", "--lead", "no-such-lead"),
+    ("audience", "hot"), ("audience", "engaged_fit", "--composition"), ("audience", "hot", "--out", "{out}/hot.parquet"),
+    ("audience", "no_such_audience"),
+    ("export", "--out", "{out}/leads.csv"),
+    ("export", "--table", "accounts", "--with", "engagement", "--out", "{out}/accounts.parquet"),
+    ("export", "--with", "fields,engagement", "--out", "{out}/leads.parquet", "--accounts-out", "{out}/accounts.csv"),
+    ("export", "--audience", "mm_vp_sales", "--out", "{out}/members.jsonl"),
+    ("insights",), ("suggest", "--json"),
+    ("score", RULES, "--out", "{out}/scores.parquet"), ("diff", RULES, RULES, "--out", "{out}/diff.csv"),
+)
+
+
+def _read_everything(path, out, lead: str, account: str) -> list:
+    """Every command of READS: its exit code, what it printed, and the files it wrote (then removed)."""
+    from cli_support import run as cli
+
+    answers = []
+    for command in READS:
+        args = [str(a).format(out=out, lead=lead, account=account) for a in command] + ["--db", str(path)]
+        result = cli(*args)
+        written = {f.name: f.read_bytes() for f in sorted(out.iterdir())}
+        for f in out.iterdir():
+            f.unlink()
+        # (a run's elapsed time, the one thing that may differ)
+        answers.append((command, result.exit_code, re.sub(r"\b\d+\.\d+s\b", "T", result.output), written))
+    return answers
+
+
+def test_readers_print_the_same_while_a_server_holds_the_workspace(built, tmp_path, rules, records):
+    """Each read command prints (and writes) exactly what it does without a server, answered
+    through the server holding the workspace; a writer still gets the one line naming it."""
+    path, out = tmp_path / "w.duckdb", tmp_path / "out"
+    out.mkdir()
+    shutil.copy(built, path)
+    accounts, leads, _ = records
+    lead, account = leads.column("lead_id")[0].as_py(), leads.column("account_id")[0].as_py()
+    with Workspace(path) as ws:  # outcomes (for insights and suggest) and a score change (for history)
+        ws.ingest(outcomes=sample.outcomes(ws.export("lead"), as_of=AS_OF))
+        ws.ingest(accounts=pa.table({"account_id": [account], "employees": [40_000]}))
+    alone = _read_everything(path, out, lead, account)
+    assert all(code == 0 for command, code, _, _ in alone if "no-such-lead" not in command
+               and "no_such_audience" not in command), [a[:3] for a in alone if a[1]]
+    process, url = start(path)
+    try:
+        served = _read_everything(path, out, lead, account)
+        from cli_support import run as cli
+
+        writer = cli("refresh", "--db", str(path))
+        assert writer.exit_code == 1 and url in writer.output and len(writer.output.strip().splitlines()) == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    for (command, *without), (_, *with_server) in zip(alone, served):
+        assert with_server == without, command

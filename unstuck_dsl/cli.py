@@ -28,8 +28,9 @@ from .kernel import KernelCacheWarning
 from .output import REPORT_FORMATS, OutputError, check_destinations, write_table, write_text
 from .printer import quote as ast_quote
 from .render import print_composition, print_demo, print_diff, print_explanation, print_insights, print_members
+from .service.client import open_store, open_workspace
 from .source import SourceError, read_sources
-from .store import Store, WorkspaceBusy
+from .store import WorkspaceBusy
 from .terminal import visible
 from .workspace import Workspace, engagement_unknown
 
@@ -360,7 +361,7 @@ def _inputs(accounts_path, leads_path, db, schema=None):
     if db is not None:
         if accounts_path or leads_path:
             raise UserError("give either --db or input files, not both")
-        with Store(db, read_only=True) as workspace:
+        with open_store(db) as workspace:
             return workspace.records("account", schema=schema), workspace.records("lead", schema=schema)
     if accounts_path is None and leads_path is None:
         raise UserError("give --accounts, --leads, or both (or --db)")
@@ -371,7 +372,7 @@ def _stored_signals(db, signals_path):
     """Signals from a file, else those stored in the workspace (when there are any)."""
     if signals_path is not None or db is None:
         return signals_path
-    with Store(db, read_only=True) as workspace:
+    with open_store(db) as workspace:
         table = workspace.signals()
     return table if table.num_rows else None
 
@@ -450,7 +451,7 @@ def _audience_members(result, name: str) -> pa.Table:
 def _open_workspace(db, rules=None, read_only: bool = True) -> Workspace:
     """The workspace at `db`. RULES given to a command that reads it must be its published
     version (one line naming both otherwise)."""
-    workspace = Workspace(db, read_only=read_only)
+    workspace = open_workspace(db, read_only=read_only)  # through `unstuck serve` while one holds it
     try:
         if rules is not None:
             workspace.check_rules(rules)
@@ -861,7 +862,7 @@ def insights(db, by, denominator, min_count, bin_width, as_json, html_path) -> N
     band and score bin with 95 % intervals, and the score where the reply rate jumps between
     neighbouring bins, when the jump is significant, as a suggested audience threshold."""
     check_destinations({"--html": html_path}, [db], REPORT_FORMATS)
-    with Store(db, read_only=True) as workspace:
+    with open_store(db) as workspace:
         leads, outcomes = workspace.scores("lead"), workspace.outcomes()
         versions = workspace.versions()
         rules_text = versions[-1][2] if versions else None

@@ -37,10 +37,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .api import ScoringError
 from .data import DataError
 from .diagnostics import RuleError
 from .schema import ACCOUNT_KEY, LEAD_KEY
-from .service import listing, moves
+from .service import listing, moves, wire
 from .service.bodies import (
     EVENT_SECTIONS,
     RECORD_KINDS,
@@ -61,6 +62,7 @@ DEFAULT_MAX_BODY = 50 * 1024 * 1024  # bytes
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _KINDS = {"leads": "lead", "accounts": "account"}
 _FLAGS = {"1": True, "true": True, "0": False, "false": False}
+_CHECKS_ITS_PARAMS = ("list_leads", "list_accounts", "audience")  # (listing.parse)
 
 
 def is_loopback(host: str) -> bool:
@@ -90,6 +92,13 @@ class JSON(Response):
         return json.dumps(content, default=_plain, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+class ArrowStream(Response):
+    media_type = wire.ARROW_STREAM
+
+    def render(self, content: pa.Table) -> bytes:
+        return wire.table_bytes(content)
+
+
 def _rows(table: pa.Table | None) -> list[dict]:
     return [] if table is None else table.to_pylist()
 
@@ -108,6 +117,7 @@ class Endpoint:
     params: tuple[str, ...] = ()  # query parameters it takes (list pages check theirs in `listing`)
     writes: bool = False  # needs the token always
     body: str | None = None  # what the body holds, for the schema
+    arrow: bool = False  # answers with a table as an Arrow IPC stream (service/wire.py), not JSON
 
 
 _LIST_PARAMS = {kind: (*listing.FILTERS[kind], *listing.MEMBER_FILTERS, *listing.PAGING) for kind in ("lead", "account")}
@@ -139,6 +149,22 @@ ENDPOINTS = (
              body='{"rules": text, "message": text, "dry_run": bool, "as_of": "YYYY-MM-DD"}'),
     Endpoint("POST", "/api/refresh", "refresh", "Move the workspace to a new date (default today): every record "
              "re-scored as of it.", writes=True, body='{"as_of": "YYYY-MM-DD"}'),
+    # The reads of the CLI while this server holds the workspace (service/client.py): what a
+    # `Workspace` answers, whole; tables as Arrow IPC streams.
+    Endpoint("GET", "/api/versions", "versions", "Every published version, oldest first, with its rule text."),
+    Endpoint("GET", "/api/explain", "explain", "The drawer of one record (`lead` or `account`), with drafts "
+             "scored as if live (`preview`, repeatable).", ("lead", "account", "preview")),
+    Endpoint("GET", "/api/history", "history", "A record's score changes, oldest first, with the version that "
+             "made each.", ("kind", "id"), arrow=True),
+    Endpoint("GET", "/api/members", "members", "Every member of an audience, as `unstuck audience --db` lists "
+             "them.", ("audience",), arrow=True),
+    Endpoint("GET", "/api/export", "export", "Every record of one kind (`lead` or `account`) with its scores; "
+             "`with` adds `fields`, `engagement` (comma-separated).", ("kind", "with"), arrow=True),
+    Endpoint("GET", "/api/records", "records", "Every stored record of one kind, typed by the declared `fields` "
+             "given ([[name, kind, type], ...]) as the store converts them.", ("kind", "fields"), arrow=True),
+    Endpoint("GET", "/api/scores", "scores", "Every stored score of one kind with its stamp.", ("kind",), arrow=True),
+    Endpoint("GET", "/api/signals", "signals", "Every stored signal.", arrow=True),
+    Endpoint("GET", "/api/outcomes", "outcomes", "Every stored outcome.", arrow=True),
 )
 
 
@@ -146,9 +172,9 @@ def openapi() -> dict:
     """The OpenAPI schema, from ENDPOINTS."""
     paths: dict = {}
     for e in ENDPOINTS:
+        answer = {"description": "a table", "content": {wire.ARROW_STREAM: {}}} if e.arrow else {"description": "JSON"}
         operation = {"summary": e.summary, "operationId": e.handler,
-                     "responses": {"200": {"description": "JSON"}, "400": {"description": "a bad request: "
-                                   "{error, field, record}"}}}
+                     "responses": {"200": answer, "400": {"description": "a bad request: {error, field, record}"}}}
         parameters = [{"name": p, "in": "query", "required": False, "schema": {"type": "string"}} for p in e.params]
         parameters += [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                        for name in ("id", "name") if "{" + name + "}" in e.path]
@@ -197,9 +223,17 @@ def _diff(diff) -> dict | None:
             "movers": [{"id": m.record_id, "old": list(m.old), "new": list(m.new)} for m in diff.movers]}
 
 
-def _version(version) -> dict | None:
+def _version(version, text: bool = False) -> dict | None:
     return None if version is None else {"number": version.number, "hash": version.hash,
-                                         "published_at": version.published_at.isoformat(), "message": version.message}
+                                         "published_at": version.published_at.isoformat(), "message": version.message,
+                                         **({"text": version.text} if text else {})}
+
+
+def _record_kind(params) -> str:
+    kind = params.get("kind")
+    if kind not in _KINDS.values():
+        raise BadRequest(f"parameter `kind` must be {' or '.join(_KINDS.values())}", field="kind")
+    return kind
 
 
 def _report(report) -> dict:
@@ -359,6 +393,38 @@ class Service:
         return {"code": declared.code, "name": declared.name, "members": len(members),
                 "composition": ws.composition(name).to_pylist(), "page": listing.page(ws.store, query, members)}
 
+    # -- the CLI's reads while this server holds the workspace (service/client.py)
+    def versions(self, request) -> dict:
+        return {"versions": [_version(v, text=True) for v in self.workspace.versions()]}
+
+    def explain(self, request) -> dict:
+        params = request.params
+        return self.workspace.explain(params.get("lead"), params.get("account"),
+                                      tuple(params.getlist("preview"))).to_dict()
+
+    def history(self, request) -> pa.Table:
+        return self.workspace.record_history(request.params.get("kind", ""), request.params.get("id", ""))
+
+    def members(self, request) -> pa.Table:
+        return self.workspace.audience(request.params.get("audience", ""))
+
+    def export(self, request) -> pa.Table:
+        extras = tuple(w for w in request.params.get("with", "").split(",") if w)
+        return self.workspace.export(request.params.get("kind", ""), extras)
+
+    def records(self, request) -> pa.Table:
+        return self.workspace.store.records(_record_kind(request.params),
+                                            schema=wire.schema_of(request.params.get("fields")))
+
+    def scores(self, request) -> pa.Table:
+        return self.workspace.store.scores(_record_kind(request.params))
+
+    def signals(self, request) -> pa.Table:
+        return self.workspace.store.signals()
+
+    def outcomes(self, request) -> pa.Table:
+        return self.workspace.store.outcomes()
+
     # -- writes
     def ingest(self, request) -> dict:
         ws = self.workspace
@@ -486,7 +552,7 @@ def create_app(workspace: Workspace, token: str, open_reads: bool = True, max_bo
 
         async def handle(request: Request) -> Response:
             authorize(request, endpoint)
-            if endpoint.params and not endpoint.path.startswith(("/api/leads", "/api/accounts", "/api/audiences/")):
+            if endpoint.params and endpoint.handler not in _CHECKS_ITS_PARAMS:
                 for name in request.query_params:
                     if name not in endpoint.params:
                         raise BadRequest(f"unknown parameter `{name}`; expected {', '.join(endpoint.params)}",
@@ -508,7 +574,8 @@ def create_app(workspace: Workspace, token: str, open_reads: bool = True, max_bo
                         if endpoint.writes:
                             service.forget()
 
-            return JSON(await run_in_threadpool(locked))
+            answer = await run_in_threadpool(locked)
+            return ArrowStream(answer) if endpoint.arrow else JSON(answer)
 
         return Route(endpoint.path, handle, methods=[endpoint.method])
 
@@ -518,7 +585,7 @@ def create_app(workspace: Workspace, token: str, open_reads: bool = True, max_bo
     async def refused(request: Request, exc: BadRequest) -> Response:
         return JSON(exc.to_dict(), status_code=exc.status)
 
-    async def data_error(request: Request, exc: DataError) -> Response:
+    async def data_error(request: Request, exc: DataError | ScoringError) -> Response:
         return JSON({"error": str(exc)}, status_code=400)
 
     async def rule_error(request: Request, exc: RuleError) -> Response:
@@ -533,7 +600,7 @@ def create_app(workspace: Workspace, token: str, open_reads: bool = True, max_bo
         return JSON({"error": "internal error"}, status_code=500)
 
     routes = [Route("/api/openapi.json", schema, methods=["GET"]), *(route(e) for e in ENDPOINTS), *web.routes(service, max_body)]
-    app = Starlette(routes=routes, exception_handlers={BadRequest: refused, DataError: data_error,
+    app = Starlette(routes=routes, exception_handlers={BadRequest: refused, DataError: data_error, ScoringError: data_error,
                                                         RuleError: rule_error, HTTPException: http_error,
                                                         Exception: internal})
     app.state.service = service

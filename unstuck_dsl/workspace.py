@@ -16,6 +16,8 @@ transaction.
 Names (the contract other modules code against):
 
 - `Workspace(path, read_only=False, wait=None)`: a context manager; opens (or creates) the store.
+  While `unstuck serve` holds a workspace, `service.client.open_workspace(path, read_only=True)`
+  gives a `RemoteWorkspace`: the same reads, answered through the server.
 - `ws.published -> Version | None`: the version in force: `number` (1, 2, ...), `hash` (of the
   rules' content: layout and comments do not change it), `text` (canonical, comments kept; what
   `rollback` republishes), `published_at`, `message`. `ws.versions()` lists them all, oldest first.
@@ -204,10 +206,11 @@ def _compiled(ruleset):
 class Workspace:
     """One workspace store with its published ruleset and date (see the module docstring)."""
 
-    def __init__(self, path: str | Path, read_only: bool = False, wait: float | None = None):
+    def __init__(self, path: str | Path, read_only: bool = False, wait: float | None = None, store=None):
         self.path = Path(path)
         self.read_only = read_only
-        self.store = Store(path, read_only=read_only, wait=wait)
+        # `store`: one open already (service.client's RemoteStore: the reads of a served workspace).
+        self.store = store if store is not None else Store(path, read_only=read_only, wait=wait)
         self._compiled: dict[int, object] = {}
         self._scored = None  # (version number, as_of, stored-scores generation) -> ScoreResult
         self._generation = 0  # bumped by every write: what was read before may be stale
