@@ -327,6 +327,17 @@ BAD = [
     ("score nothing", "POST", "/api/score", {}, 400, None),
     ("score wrong type", "POST", "/api/score", {"leads": [{"lead_id": "x", "seniority": 3}]}, 400, "seniority"),
     ("score unknown flag", "POST", "/api/score?explain=yes", {"accounts": [{"account_id": "x"}]}, 400, "explain"),
+    ("records of no kind", "GET", "/api/records?kind=contacts", None, 400, "kind"),
+    ("records by an unknown type", "GET", '/api/records?kind=account&fields=[["employees","account","varchar;drop"]]',
+     None, 400, "fields"),
+    ("records by garbled fields", "GET", "/api/records?kind=account&fields=%7B", None, 400, "fields"),
+    ("explain unknown lead", "GET", "/api/explain?lead=nope", None, 400, None),
+    ("explain unknown preview", "GET", "/api/explain?lead=L000000001&preview=nope", None, 400, None),
+    ("explain two records", "GET", "/api/explain?lead=L000000001&account=A00000001", None, 400, None),
+    ("history of no kind", "GET", "/api/history?kind=contact&id=x", None, 400, None),
+    ("export with an unknown extra", "GET", "/api/export?kind=lead&with=colour", None, 400, None),
+    ("members of no audience", "GET", "/api/members?audience=nope", None, 400, None),
+    ("unknown read parameter", "GET", "/api/export?kind=lead&colour=red", None, 400, "colour"),
 ]
 
 
