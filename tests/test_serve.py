@@ -214,6 +214,34 @@ def test_ingest_reply_lists_what_the_store_then_holds(served, rules, records):
     assert_workspace_true(ws, rules)
 
 
+def test_ingest_moves_equal_snapshots_of_every_record_touched(served, records):
+    """The reply's moves (the records after the write are those the ingest re-scored, not read
+    again) equal the moves between snapshots of every record the body names and every lead it
+    touches: a lead moved to another account, an unchanged account, a changed one, a new one."""
+    from unstuck_dsl.service import moves
+
+    client, ws = served
+    accounts, leads, _ = records
+    ids = accounts.column("account_id").to_pylist()
+    lead = leads.filter(pa.array([a == ids[0] for a in leads.column("account_id").to_pylist()])).slice(0, 1)
+    unchanged = accounts.slice(5, 1).to_pylist()[0]
+    body = {"accounts": [_as_json({k: v for k, v in unchanged.items() if k in ("account_id", "employees")}),
+                         {"account_id": ids[6], "employees": 99_999},
+                         {"account_id": "BRAND-NEW", "employees": 500}],
+            "leads": [{"lead_id": lead.column("lead_id")[0].as_py(), "account_id": ids[7], "title": "VP Sales"}]}
+    account_ids = [a["account_id"] for a in body["accounts"]]
+    lead_ids = [body["leads"][0]["lead_id"]]
+    touched = moves.touched_leads(ws, account_ids, lead_ids)
+    before = moves.snapshot(ws, account_ids, touched)
+    answer = client.post("/api/ingest", json=body, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    touched = sorted(set(touched) | set(lead_ids) | set(moves.touched_leads(ws, account_ids, [])))
+    expected = moves.moves(before, moves.snapshot(ws, account_ids, touched))
+    assert answer.json()["moved"] == _as_json(expected)
+    assert {(m["kind"], m["id"]) for m in expected} >= {("account", ids[6]), ("account", "BRAND-NEW"),
+                                                        ("lead", lead_ids[0])}
+
+
 def test_ingest_csv_body_and_new_records(served, rules):
     client, ws = served
     answer = client.post("/api/ingest?section=accounts", content=b"account_id,industry,employees\nNEW1,software,80\n",

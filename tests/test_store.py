@@ -381,3 +381,39 @@ def test_columns_the_rules_do_not_declare_are_kept_and_scoring_is_unchanged(rule
         stored = workspace.records("account")
         assert stored.column("crm_owner").to_pylist() == accounts.sort_by("account_id").column("crm_owner").to_pylist()
         assert workspace.records("lead").column("linkedin").null_count == 0
+
+
+def test_the_lead_index_finds_what_the_store_does_through_writes_and_rollbacks(tmp_path, rules):
+    """A store that keeps `LeadIndex` (as `unstuck serve` does) finds the same leads for changed
+    accounts as one that asks DuckDB, after leads are added or moved to
+    another, and after a write that was rolled back (which the index must not have taken)."""
+    accounts, leads = sample.generate(60, seed=5)
+    account_ids = accounts.column("account_id").combine_chunks()
+    none = pa.nulls(0, pa.string())
+
+    def agree(workspace: store.Store) -> None:
+        for few in (1, 3, store.FEW_IDS + 10, len(account_ids)):
+            for pair in ((account_ids[:few], none), (account_ids[-few:], leads.column("lead_id").combine_chunks()[:2])):
+                index, workspace.lead_index = workspace.lead_index, None
+                want = sorted(workspace.affected_leads(*pair).column("lead_id").to_pylist())
+                assert workspace.affected_lead_ids(*pair) == want
+                workspace.lead_index = index
+                assert sorted(workspace.affected_leads(*pair).column("lead_id").to_pylist()) == want
+                assert workspace.affected_lead_ids(*pair) == want
+
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        ingest(workspace, rules, accounts, leads)
+        workspace.keep_lead_index()
+        agree(workspace)
+        first = leads.column("lead_id")[0].as_py()
+        moved = pa.table({"lead_id": [first, leads.column("lead_id")[1].as_py(), "NEW-1", "NEW-2"],
+                          "account_id": [account_ids[-1].as_py(), account_ids[3].as_py(), account_ids[0].as_py(),
+                                         account_ids[-1].as_py()]})
+        ingest(workspace, rules, None, moved)
+        agree(workspace)
+        with pytest.raises(RuntimeError), workspace.transaction():
+            workspace.upsert("lead", pa.table({"lead_id": [first], "account_id": [account_ids[5].as_py()]}))
+            raise RuntimeError("the write fails")
+        agree(workspace)
+        assert first in workspace.affected_lead_ids(account_ids[-1:], none)
+        assert first not in workspace.affected_lead_ids(account_ids[5:6], none)

@@ -251,6 +251,7 @@ class Service:
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
         self.lock = threading.Lock()
+        workspace.store.keep_lead_index()
         self._published = None  # (version, compiled, as_of): read once, forgotten after every write
 
     def published(self) -> tuple:
@@ -449,10 +450,12 @@ class Service:
         records = bool(account_ids or lead_ids)
         touched = moves.touched_leads(ws, account_ids, lead_ids) if records else []
         before = moves.snapshot(ws, account_ids, touched) if records else {}
+        rescored = []  # the records the ingest re-scored: those whose values changed, and their leads
         report = ws.ingest(accounts=tables.get("accounts"), leads=tables.get("leads"),
-                           signals=tables.get("signals"), outcomes=tables.get("outcomes"))
-        touched = sorted(set(touched) | set(lead_ids))
-        after = moves.snapshot(ws, account_ids, touched) if records else {}
+                           signals=tables.get("signals"), outcomes=tables.get("outcomes"),
+                           on_rescored=lambda *read: rescored.append(read))
+        # A record the ingest left as it was has not moved: what moved is among those re-scored.
+        after = moves.snapshot_of(ws, *rescored[0]) if rescored else {}
         return {"report": _report(report), "summary": str(report), "moved": moves.moves(before, after)}
 
     def requalify(self, request) -> dict:

@@ -15,6 +15,7 @@ workspace is named and left exactly as it is.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
 import math
@@ -213,6 +214,63 @@ class IngestReport:
         return text
 
 
+class LeadIndex:
+    """Which leads each account has, in memory, for a store a long-running service keeps open:
+    the leads of a changed account are found here, not by a scan of every stored lead's
+    `account_id` (no row group can be skipped by min/max for it: leads of unknown accounts give
+    every row group a wide range; 20-70 ms on 3M leads). Built from the stored leads (sorted by
+    account), then leads written since are kept beside it (`written`, committed writes only) until
+    there are so many that building again is cheaper."""
+
+    REBUILD_AFTER = 250_000  # leads written since the build
+
+    def __init__(self, db):
+        table = db.sql("SELECT account_id, lead_id FROM leads WHERE account_id IS NOT NULL ORDER BY account_id"
+                       ).to_arrow_table().combine_chunks()
+        self.accounts, self.leads = table.column(0), table.column(1)
+        self.written: dict[str, str | None] = {}  # lead -> its account now, for leads written since the build
+        self.joined: dict[str, set[str]] = {}  # account -> leads written to it since the build
+
+    def leads_of(self, accounts: pa.Array) -> set[str]:
+        """The stored leads of these accounts."""
+        wanted = set(accounts.to_pylist()) - {None}
+        found: set[str] = set()
+        if len(wanted) <= FEW_IDS:
+            for account in wanted:
+                start = bisect.bisect_left(_Keys(self.accounts), account)
+                end = bisect.bisect_right(_Keys(self.accounts), account, lo=start)
+                found.update(self.leads.slice(start, end - start).to_pylist())
+        elif wanted:
+            found.update(self.leads.filter(pc.is_in(self.accounts, value_set=pa.array(wanted, pa.string()))).to_pylist())
+        found = {lead for lead in found if lead not in self.written or self.written[lead] in wanted}
+        for account in wanted:
+            found |= self.joined.get(account, set())
+        return found
+
+    def wrote(self, leads: pa.Table) -> None:
+        """These (lead_id, account_id) pairs are stored now (committed)."""
+        for lead, account in zip(leads.column(LEAD_KEY).to_pylist(), leads.column(ACCOUNT_KEY).to_pylist()):
+            before = self.written.get(lead)
+            if before is not None and before != account:
+                self.joined[before].discard(lead)
+            self.written[lead] = account
+            if account is not None:
+                self.joined.setdefault(account, set()).add(lead)
+
+
+class _Keys:
+    """A sorted Arrow string array as `bisect` reads it (one value at a time, no copy)."""
+
+    def __init__(self, values: pa.Array):
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, i: int) -> str:
+        return self.values[i].as_py()
+
+
 class Store:
     """One open workspace. Use as a context manager; writes happen inside `transaction()`.
 
@@ -248,7 +306,9 @@ class Store:
                                         "try again when it has finished") from None
                 time.sleep(0.2)
         self._in_transaction = False
-        self._read_once: dict[tuple, object] = {}  # see `_outside_writes`
+        self._read_once: dict[tuple, object] = {}  # see `_kept`
+        self.lead_index: LeadIndex | None = None  # see `keep_lead_index`
+        self._leads_written: list[pa.Table] = []  # (lead_id, account_id) upserted in the open transaction
         self._verifying: threading.Thread | None = None
         self._verify_failure: BaseException | None = None
         try:
@@ -357,11 +417,13 @@ class Store:
         with self.transaction():
             for table in missing:
                 self.db.execute(f"CREATE TABLE {table} ({_TABLES[table]})")
+            self._read_once.clear()  # (the catalogue changed)
             if version == 1:
                 self._drop_key_indexes()
             if version is not None and version < 3:
                 self._number_versions("rulesets" in present)
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            self._read_once.clear()
 
     def _number_versions(self, has_rulesets: bool) -> None:
         """Schema 2 to 3: the rules a workspace was last scored with become version 1, published
@@ -396,9 +458,10 @@ class Store:
                 self.db.execute(f"INSERT INTO {table}_v2 BY NAME SELECT * FROM {table}")
                 self.db.execute(f"DROP TABLE {table}")
                 self.db.execute(f"ALTER TABLE {table}_v2 RENAME TO {table}")
+                self._read_once.clear()
 
     def _columns(self, table: str) -> dict[str, str]:
-        return dict(self._outside_writes(("columns", table), lambda: {
+        return dict(self._kept(("columns", table), lambda: {
             r[0]: r[1] for r in self.db.execute(f"DESCRIBE {table}").fetchall()}))
 
     def _ensure_columns(self, table: str, columns: dict[str, str]) -> None:
@@ -449,6 +512,11 @@ class Store:
                 self._retype(table, column, source, target)
             self._ensure_columns(table, {f.name: REPRESENTATIONS[f.type.name].sql for f in ruleset.schema.of_kind(kind)})
 
+    def keep_lead_index(self) -> None:
+        """Keep which leads each account has in memory from now on (`LeadIndex`): for a service
+        that holds the workspace open and changes a few records at a time."""
+        self.lead_index = LeadIndex(self.db)
+
     # ---- reads --------------------------------------------------------------------------------
 
     def records(self, kind: str, ids: pa.Array | None = None, schema=None, ordered: bool = True,
@@ -462,9 +530,12 @@ class Store:
             return self._select(kind, "TRUE", schema, ordered, read_by)
         if len(ids) == 1 and ids[0].is_valid:  # DuckDB skips row groups by min/max for an equality, not for a join
             return self._select(kind, f"t.{_TABLE_OF[kind][1]} = $id", schema, ordered, read_by, {"id": ids[0].as_py()})
+        key = _TABLE_OF[kind][1]
+        bounds = pc.min_max(ids).as_py()
         with self.registered("wanted_ids", pa.table({"id": ids})):
-            return self._select(kind, f"t.{_TABLE_OF[kind][1]} IN (SELECT id FROM wanted_ids)", schema, ordered,
-                                read_by)
+            # The range as well: DuckDB skips the row groups outside it by min/max (not for the join alone).
+            return self._select(kind, f"t.{key} IN (SELECT id FROM wanted_ids) AND t.{key} BETWEEN $lo AND $hi",
+                                schema, ordered, read_by, {"lo": bounds["min"], "hi": bounds["max"]})
 
     def _select(self, kind: str, where: str, schema=None, ordered: bool = True, read_by=None,
                 params: dict | None = None) -> pa.Table:
@@ -487,6 +558,9 @@ class Store:
         """The stored leads scoring must see when these accounts and leads changed: the changed
         leads and every lead of a changed account (in no particular order; `read_by` and
         `schema` as in `records`)."""
+        if self.lead_index is not None:
+            wanted = self.lead_index.leads_of(accounts) | set(leads.to_pylist())
+            return self.records("lead", pa.array(sorted(wanted), pa.string()), schema, ordered=False, read_by=read_by)
         with self.registered("changed_accounts", pa.table({"id": accounts})), \
                 self.registered("changed_leads", pa.table({"id": leads})):
             # Each column filtered on its own, then the rows by number: DuckDB plans `a IN (...) OR
@@ -496,18 +570,27 @@ class Store:
                                         "(SELECT id FROM changed_accounts))", schema, ordered=False, read_by=read_by)
 
     def affected_lead_ids(self, accounts: pa.Array, leads: pa.Array) -> list[str]:
-        """The ids of `affected_leads`, sorted. A few ids are looked up one equality each, which
-        DuckDB answers from the row groups whose min/max can hold the id (1-2 ms on 3M leads);
-        more, by `affected_leads`' filter over registered id tables."""
+        """The ids of `affected_leads`, sorted. The leads of the accounts come from the
+        `LeadIndex` when one is kept. A few ids are looked up one equality each, which DuckDB
+        answers from the row groups whose min/max can hold the id (1-2 ms on 3M leads); more, by
+        `affected_leads`' filter over registered id tables."""
+        if self.lead_index is not None:
+            return sorted(self.lead_index.leads_of(accounts) | self._stored("lead", leads))
         if len(accounts) + len(leads) > FEW_IDS:
             found = self.affected_leads(accounts, leads, read_by=_IDS_ONLY)
             return sorted(found.column(LEAD_KEY).to_pylist())
-        touched = set()
-        for column, ids in ((ACCOUNT_KEY, accounts), (LEAD_KEY, leads)):
-            for ident in ids.to_pylist():
-                touched.update(r[0] for r in self.db.execute(f"SELECT lead_id FROM leads WHERE {column} = ?",
-                                                             [ident]).fetchall())
-        return sorted(touched)
+        return sorted(self._stored("lead", accounts, ACCOUNT_KEY) | self._stored("lead", leads))
+
+    def _stored(self, kind: str, ids: pa.Array, column: str | None = None) -> set[str]:
+        """The ids of the stored records of `kind` whose `column` (default: their id) is one of `ids`."""
+        table, key = _TABLE_OF[kind]
+        if len(ids) > FEW_IDS and column is None:
+            return set(self.existing_ids(kind, ids).to_pylist())
+        found = set()
+        for ident in ids.to_pylist():
+            found.update(r[0] for r in self.db.execute(f"SELECT {key} FROM {table} WHERE {column or key} = ?",
+                                                       [ident]).fetchall())
+        return found
 
     def existing_ids(self, kind: str, ids: pa.Array) -> pa.Array:
         """Those of `ids` that are stored records of `kind`."""
@@ -575,7 +658,7 @@ class Store:
         return added
 
     def meta(self, key: str) -> str | None:
-        row = self._outside_writes(("meta", key), lambda: self.db.execute(
+        row = self._kept(("meta", key), lambda: self.db.execute(
             "SELECT value FROM meta WHERE key = ?", [key]).fetchall() if self._has("meta") else [])
         return row[0][0] if row else None
 
@@ -583,19 +666,18 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
         self._read_once.clear()
 
-    def _outside_writes(self, key: tuple, read):
-        """`read()`, kept until the next transaction ends. The catalogue, the published versions
-        and the meta values are asked for several times by every request of a long-running
-        service; they change only in a transaction (no other process writes a workspace this one
-        has open), so outside one they are read once, and inside one always afresh."""
-        if self._in_transaction:
-            return read()
+    def _kept(self, key: tuple, read):
+        """`read()`, kept until what it read changes. The catalogue, the published versions and
+        the meta values are asked for several times by every request of a long-running service
+        (a DuckDB query each); no other process writes a workspace this one has open, and the
+        statements here that change them (`set_meta`, `add_version`, a column added or retyped,
+        tables created) forget what was kept, as does a transaction rolled back."""
         if key not in self._read_once:
             self._read_once[key] = read()
         return self._read_once[key]
 
     def _has(self, table: str) -> bool:
-        names = self._outside_writes(("tables",), lambda: frozenset(
+        names = self._kept(("tables",), lambda: frozenset(
             r[0] for r in self.db.execute("SELECT table_name FROM duckdb_tables()").fetchall()))
         return table in names
 
@@ -603,7 +685,7 @@ class Store:
         """The published versions, oldest first (with `last`, only the last), as (number, hash,
         text, published_at, message). A workspace of schema 2 opened read-only (not upgraded)
         shows the rules it was last scored with as version 1, as the upgrade will number them."""
-        return list(self._outside_writes(("versions", last), lambda: self._read_versions(last)))
+        return list(self._kept(("versions", last), lambda: self._read_versions(last)))
 
     def _read_versions(self, last: bool) -> list[tuple]:
         if self._has("versions"):
@@ -678,13 +760,24 @@ class Store:
         try:
             yield
         except BaseException:
+            self._read_once.clear()  # (what the block changed is undone)
             with contextlib.suppress(duckdb.Error):  # a failed rollback must not hide why the block failed
                 self.db.execute("ROLLBACK")
             raise
         finally:
             self._in_transaction = False
+            written, self._leads_written = self._leads_written, []
+        try:
+            self.db.execute("COMMIT")
+        except BaseException:
             self._read_once.clear()
-        self.db.execute("COMMIT")
+            raise
+        if self.lead_index is not None and written:
+            if len(self.lead_index.written) > LeadIndex.REBUILD_AFTER:
+                self.lead_index = LeadIndex(self.db)
+            else:
+                for leads in written:
+                    self.lead_index.wrote(leads)
 
     def upsert(self, kind: str, incoming: pa.Table, name: str = "input") -> tuple[pa.Array, int, int]:
         """Insert new records and update only the columns a file carries. Returns the ids whose
@@ -692,6 +785,8 @@ class Store:
         already stored with another type takes the file's values when each converts exactly; else
         a DataError names the file, the column and a record (`name` is the file)."""
         table, key = _TABLE_OF[kind]
+        if kind == "lead" and self.lead_index is not None:
+            self._leads_written.append(incoming.select([LEAD_KEY, ACCOUNT_KEY]))
         with self.registered("incoming", incoming):
             described = {r[0]: r[1] for r in self.db.execute("DESCRIBE incoming").fetchall()}
             columns = [c for c in incoming.column_names if c != key]
@@ -866,15 +961,17 @@ def _quiet(description: str) -> None:
 
 
 def ingest(store: Store, compiled, stamp: Stamp, accounts=None, leads=None, on_stage=_quiet,
-           null_values=()) -> IngestReport:
+           null_values=(), on_rescored=None) -> IngestReport:
     """Upsert the given records and re-score exactly those whose inputs changed: changed
     accounts, their leads, and changed leads; the new scores carry `stamp`. One transaction (or
-    part of the caller's). `on_stage` hears each step."""
+    part of the caller's). `on_stage` hears each step; `on_rescored`, the records re-scored (see
+    `rescore_records`)."""
     with kernels_loading(compiled) as kernels_loaded:
-        return _ingest(store, compiled, stamp, accounts, leads, on_stage, null_values, kernels_loaded)
+        return _ingest(store, compiled, stamp, accounts, leads, on_stage, null_values, kernels_loaded, on_rescored)
 
 
-def _ingest(store: Store, compiled, stamp, accounts, leads, on_stage, null_values, kernels_loaded) -> IngestReport:
+def _ingest(store: Store, compiled, stamp, accounts, leads, on_stage, null_values, kernels_loaded,
+            on_rescored=None) -> IngestReport:
     ruleset = compiled.model
     sources = {kind: source for kind, source in (("account", accounts), ("lead", leads)) if source is not None}
     typed = {}
@@ -900,15 +997,19 @@ def _ingest(store: Store, compiled, stamp, accounts, leads, on_stage, null_value
             report.updated += updated
             del table
         rescore_records(store, compiled, stamp, changed["account"], changed["lead"], report, on_stage,
-                        kernels_loaded, as_stored)
+                        kernels_loaded, as_stored, on_rescored)
     return report
 
 
 def rescore_records(store: Store, compiled, stamp: Stamp, accounts: pa.Array, leads: pa.Array,
-                    report: IngestReport, on_stage=_quiet, kernels_loaded=lambda: None, as_stored=None) -> None:
+                    report: IngestReport, on_stage=_quiet, kernels_loaded=lambda: None, as_stored=None,
+                    on_rescored=None) -> None:
     """Re-score these accounts (and their leads) and these leads, reading only them and the
     accounts their leads belong to; inside the caller's transaction. `as_stored` holds, per
-    kind, a table that is every stored record of that kind (a first ingest: not read back)."""
+    kind, a table that is every stored record of that kind (a first ingest: not read back).
+    `on_rescored(account records, lead records, accounts)`, when given, hears the records read
+    and scored (the declared fields of each; the accounts' among those of the leads) and the
+    accounts re-scored: what a service reports the moves of without reading them again."""
     ruleset, as_stored = compiled.model, dict(as_stored or {})
     on_stage("reading the records to re-score")
     # Every record of a kind when every one changed (a first ingest): read whole, not through a join.
@@ -928,6 +1029,8 @@ def rescore_records(store: Store, compiled, stamp: Stamp, accounts: pa.Array, le
                                   pa.string()).unique()
         account_records = store.records("account", needed, ordered=False, read_by=ruleset.schema)
     on_stage(f"scoring {account_records.num_rows:,} accounts and {lead_records.num_rows:,} leads")
+    if on_rescored is not None:
+        on_rescored(account_records, lead_records, accounts)
     kernels_loaded()
     result = compiled.score(account_records, lead_records, as_of=stamp.as_of)
     del account_records, lead_records
