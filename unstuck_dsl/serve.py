@@ -450,10 +450,10 @@ class Service:
         records = bool(account_ids or lead_ids)
         touched = moves.touched_leads(ws, account_ids, lead_ids) if records else []
         before = moves.snapshot(ws, account_ids, touched) if records else {}
-        rescored = []  # the records the ingest re-scored: those whose values changed, and their leads
+        rescored = []  # the scoring of what the ingest re-scored: the records whose values changed, their leads
         report = ws.ingest(accounts=tables.get("accounts"), leads=tables.get("leads"),
                            signals=tables.get("signals"), outcomes=tables.get("outcomes"),
-                           on_rescored=lambda *read: rescored.append(read))
+                           on_rescored=lambda *scored: rescored.append(scored))
         # A record the ingest left as it was has not moved: what moved is among those re-scored.
         after = moves.snapshot_of(ws, *rescored[0]) if rescored else {}
         return {"report": _report(report), "summary": str(report), "moved": moves.moves(before, after)}

@@ -532,6 +532,9 @@ class Store:
             return self._select(kind, f"t.{_TABLE_OF[kind][1]} = $id", schema, ordered, read_by, {"id": ids[0].as_py()})
         key = _TABLE_OF[kind][1]
         bounds = pc.min_max(ids).as_py()
+        if len(ids) <= FEW_IDS:  # a list parameter: no table to register (half a millisecond each way)
+            return self._select(kind, f"t.{key} = ANY($ids) AND t.{key} BETWEEN $lo AND $hi", schema, ordered, read_by,
+                                {"ids": ids.to_pylist(), "lo": bounds["min"], "hi": bounds["max"]})
         with self.registered("wanted_ids", pa.table({"id": ids})):
             # The range as well: DuckDB skips the row groups outside it by min/max (not for the join alone).
             return self._select(kind, f"t.{key} IN (SELECT id FROM wanted_ids) AND t.{key} BETWEEN $lo AND $hi",
@@ -601,6 +604,8 @@ class Store:
 
     def signals_of(self, accounts, leads) -> pa.Table:
         """The stored signals of these accounts (directly) and these leads."""
+        if not self._count("signals"):
+            return self.db.sql("SELECT lead_id, account_id, signal, timestamp FROM signals LIMIT 0").to_arrow_table()
         with self.registered("signal_accounts", pa.table({"id": accounts})), \
                 self.registered("signal_leads", pa.table({"id": leads})):
             return self.db.sql("SELECT lead_id, account_id, signal, timestamp FROM signals WHERE rowid IN ("
@@ -608,8 +613,7 @@ class Store:
                                "SELECT rowid FROM signals WHERE lead_id IN (SELECT id FROM signal_leads))").to_arrow_table()
 
     def event_counts(self) -> dict[str, int]:
-        return {table: self.db.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-                for table in ("signals", "outcomes")}
+        return {table: self._count(table) for table in ("signals", "outcomes")}
 
     def scores(self, kind: str) -> pa.Table:
         table, key = ("account_scores", ACCOUNT_KEY) if kind == "account" else ("lead_scores", LEAD_KEY)
@@ -640,8 +644,15 @@ class Store:
                            f"{joined} ORDER BY r.{key}").to_arrow_table()
 
     def count(self, kind: str) -> int:
-        table, _ = _TABLE_OF[kind]
-        return self.db.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        return self._count(_TABLE_OF[kind][0])
+
+    def _count(self, table: str) -> int:
+        """Rows in `table`, kept until a row is inserted (`_inserted`): rows are never deleted but
+        to be inserted again in the same statement sequence."""
+        return self._kept(("count", table), lambda: self.db.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+
+    def _inserted(self, table: str) -> None:
+        self._read_once.pop(("count", table), None)
 
     def signals(self) -> pa.Table:
         return self.db.sql("SELECT lead_id, account_id, signal, timestamp FROM signals").to_arrow_table()
@@ -653,6 +664,7 @@ class Store:
         """Append rows that are not there yet (the same values in every column count once)."""
         listed = ", ".join(columns)
         with self.registered("incoming_rows", rows):
+            self._inserted(table)
             (added,) = self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM incoming_rows "
                                        f"EXCEPT SELECT {listed} FROM {table}").fetchall()[0]
         return added
@@ -808,6 +820,7 @@ class Store:
             listed = ", ".join(_quote(c) for c in [key, *columns])
             values = ", ".join([f"i.{key}", *value_of.values()])
             if not self.count(kind):  # the first load: every record is new
+                self._inserted(table)
                 self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {values} FROM incoming i")
                 return incoming.column(key).combine_chunks(), incoming.num_rows, 0
             differs = " OR ".join(f"{value_of[c]} IS DISTINCT FROM t.{_quote(c)}" for c in columns) or "FALSE"
@@ -826,6 +839,7 @@ class Store:
         if changed.num_rows > inserted:  # by row number: no second look at the ids
             self.db.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT stored_row FROM upserted WHERE NOT new)")
         everything = ", ".join(_quote(c) for c in stored)
+        self._inserted(table)
         self.db.execute(f"INSERT INTO {table} ({everything}) SELECT {everything} FROM upserted")
         self.db.execute("DROP TABLE upserted")
         return changed.column(0).combine_chunks(), inserted, changed.num_rows - inserted
@@ -1007,9 +1021,9 @@ def rescore_records(store: Store, compiled, stamp: Stamp, accounts: pa.Array, le
     """Re-score these accounts (and their leads) and these leads, reading only them and the
     accounts their leads belong to; inside the caller's transaction. `as_stored` holds, per
     kind, a table that is every stored record of that kind (a first ingest: not read back).
-    `on_rescored(account records, lead records, accounts)`, when given, hears the records read
-    and scored (the declared fields of each; the accounts' among those of the leads) and the
-    accounts re-scored: what a service reports the moves of without reading them again."""
+    `on_rescored(result, accounts)`, when given, hears the scoring of the records read (an
+    api.ScoreResult: these accounts and leads and the accounts of the leads) and the accounts
+    re-scored, once stored: what a service reports the moves of without reading them again."""
     ruleset, as_stored = compiled.model, dict(as_stored or {})
     on_stage("reading the records to re-score")
     # Every record of a kind when every one changed (a first ingest): read whole, not through a join.
@@ -1029,13 +1043,13 @@ def rescore_records(store: Store, compiled, stamp: Stamp, accounts: pa.Array, le
                                   pa.string()).unique()
         account_records = store.records("account", needed, ordered=False, read_by=ruleset.schema)
     on_stage(f"scoring {account_records.num_rows:,} accounts and {lead_records.num_rows:,} leads")
-    if on_rescored is not None:
-        on_rescored(account_records, lead_records, accounts)
     kernels_loaded()
     result = compiled.score(account_records, lead_records, as_of=stamp.as_of)
     del account_records, lead_records
     on_stage("storing scores")
     store.write_scores(result, accounts, affected_leads, stamp, report)
+    if on_rescored is not None:
+        on_rescored(result, accounts)
     report.rescored_accounts += len(accounts)
     report.rescored_leads += len(affected_leads)
 

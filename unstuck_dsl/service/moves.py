@@ -40,23 +40,22 @@ def snapshot(workspace, accounts, leads) -> dict:
     if lead_records is not None:
         owners |= {a for a in lead_records.column(ACCOUNT_KEY).to_pylist() if a is not None}
     account_records = store.records("account", _ids(owners), schema)
-    return snapshot_of(workspace, account_records, lead_records, account_ids, lead_ids)
-
-
-def snapshot_of(workspace, account_records: pa.Table, lead_records: pa.Table | None, account_ids=None,
-                lead_ids=None) -> dict:
-    """`snapshot` of records read already (the accounts must hold those of the leads): of these
-    ids (default: every record given)."""
-    compiled, store = workspace.compiled, workspace.store
-    account_ids = account_records.column(ACCOUNT_KEY) if account_ids is None else account_ids
-    if lead_ids is None:
-        lead_ids = lead_records.column(LEAD_KEY) if lead_records is not None else pa.nulls(0, pa.string())
     if lead_records is None and store.count("lead"):
-        lead_records = store.records("lead", pa.nulls(0, pa.string()), compiled.model.schema)  # audiences read leads
+        lead_records = store.records("lead", pa.nulls(0, pa.string()), schema)  # audiences read leads
     result = compiled.score(account_records, lead_records, as_of=workspace.as_of, missing_columns="unknown")
+    return snapshot_of(workspace, result, account_ids, lead_ids)
+
+
+def snapshot_of(workspace, result, account_ids: pa.Array, lead_ids: pa.Array | None = None) -> dict:
+    """`snapshot` of records scored already (`result`, an api.ScoreResult of stored records with
+    the published rules at the workspace's date: a lead table when leads are stored), of these
+    ids (leads: default every lead scored)."""
+    compiled, store = workspace.compiled, workspace.store
+    none = pa.nulls(0, pa.string())
+    scored_leads = result.leads.column(LEAD_KEY) if result.leads is not None else none
+    lead_ids = scored_leads if lead_ids is None else lead_ids
     if compiled.model.engagement is not None:
-        signals = store.signals_of(account_records.column(ACCOUNT_KEY),
-                                   lead_records.column(LEAD_KEY) if lead_records is not None else pa.nulls(0, pa.string()))
+        signals = store.signals_of(result.accounts.column(ACCOUNT_KEY), scored_leads)
         if signals.num_rows:
             result.score_engagement(signals)
     table = result.table()
