@@ -371,7 +371,7 @@ class Service:
         return {"kind": kind, "id": ident, "fields": record.to_pylist()[0],
                 "qualification": scores.to_pylist()[0] if scores.num_rows else None,
                 "drawer": drawer, "engagement": drawer.get("engagement"),
-                "history": ws.record_history(kind, ident).to_pylist()}
+                "history": ws.store.history(kind, ident).to_pylist()}  # (`record_history` less the id's check)
 
     def lead(self, request) -> dict:
         return self._detail("lead", request.path_params["id"])

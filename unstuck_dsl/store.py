@@ -587,7 +587,7 @@ class Store:
     def _stored(self, kind: str, ids: pa.Array, column: str | None = None) -> set[str]:
         """The ids of the stored records of `kind` whose `column` (default: their id) is one of `ids`."""
         table, key = _TABLE_OF[kind]
-        if len(ids) > FEW_IDS and column is None:
+        if column is None:
             return set(self.existing_ids(kind, ids).to_pylist())
         found = set()
         for ident in ids.to_pylist():
@@ -598,14 +598,19 @@ class Store:
     def existing_ids(self, kind: str, ids: pa.Array) -> pa.Array:
         """Those of `ids` that are stored records of `kind`."""
         table, key = _TABLE_OF[kind]
+        if len(ids) <= FEW_IDS:  # as `records` reads a few
+            bounds = pc.min_max(ids).as_py()
+            return self.db.sql(f"SELECT {key} FROM {table} WHERE {key} = ANY($ids) AND {key} BETWEEN $lo AND $hi",
+                               params={"ids": ids.to_pylist(), "lo": bounds["min"], "hi": bounds["max"]}
+                               ).to_arrow_table().column(0).combine_chunks()
         with self.registered("wanted_ids", pa.table({"id": ids})):
             return self.db.sql(f"SELECT {key} FROM {table} WHERE {key} IN (SELECT id FROM wanted_ids)"
                                ).to_arrow_table().column(0).combine_chunks()
 
     def signals_of(self, accounts, leads) -> pa.Table:
         """The stored signals of these accounts (directly) and these leads."""
-        if not self._count("signals"):
-            return self.db.sql("SELECT lead_id, account_id, signal, timestamp FROM signals LIMIT 0").to_arrow_table()
+        if not self._count("signals"):  # (every column of `signals` is text)
+            return pa.table({c: pa.array([], pa.string()) for c in ("lead_id", "account_id", "signal", "timestamp")})
         with self.registered("signal_accounts", pa.table({"id": accounts})), \
                 self.registered("signal_leads", pa.table({"id": leads})):
             return self.db.sql("SELECT lead_id, account_id, signal, timestamp FROM signals WHERE rowid IN ("

@@ -35,13 +35,14 @@ def snapshot(workspace, accounts, leads) -> dict:
     account_ids, lead_ids = _ids(accounts), _ids(leads)
     if not len(account_ids) and not len(lead_ids):
         return {}
-    lead_records = store.records("lead", lead_ids, schema) if len(lead_ids) else None
+    # Only the declared fields: scoring and audiences read nothing else (as the ingest reads them).
+    lead_records = store.records("lead", lead_ids, schema, read_by=schema) if len(lead_ids) else None
     owners = set(account_ids.to_pylist())
     if lead_records is not None:
         owners |= {a for a in lead_records.column(ACCOUNT_KEY).to_pylist() if a is not None}
-    account_records = store.records("account", _ids(owners), schema)
-    if lead_records is None and store.count("lead"):
-        lead_records = store.records("lead", pa.nulls(0, pa.string()), schema)  # audiences read leads
+    account_records = store.records("account", _ids(owners), schema, read_by=schema)
+    if lead_records is None and store.count("lead"):  # audiences read leads
+        lead_records = store.records("lead", pa.nulls(0, pa.string()), schema, read_by=schema)
     result = compiled.score(account_records, lead_records, as_of=workspace.as_of, missing_columns="unknown")
     return snapshot_of(workspace, result, account_ids, lead_ids)
 
