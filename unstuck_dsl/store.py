@@ -588,7 +588,7 @@ class Store:
         """The ids of the stored records of `kind` whose `column` (default: their id) is one of `ids`."""
         table, key = _TABLE_OF[kind]
         if column is None:
-            return set(self.existing_ids(kind, ids).to_pylist())
+            return set(self.existing_ids(kind, ids).to_pylist()) if len(ids) else set()
         found = set()
         for ident in ids.to_pylist():
             found.update(r[0] for r in self.db.execute(f"SELECT {key} FROM {table} WHERE {column or key} = ?",
@@ -887,7 +887,8 @@ class Store:
                        f"o.{key} IS NULL AS first, ({moved}) AS moved, o.{code} IS DISTINCT FROM n.{code} AS code_moved, "
                        f"({' OR '.join(f'o.{b} IS DISTINCT FROM n.{b}' for b in bands)}) AS band_moved "
                        f"FROM new_scores n LEFT JOIN {scores} o USING ({key}) WHERE o.{key} IS NULL OR {differs}")
-            stored = self.db.execute(f"SELECT count(*) FROM {scores}").fetchall()[0][0]
+            stored = self._count(scores)
+            self._inserted(scores)
             with self.registered("new_scores", new):
                 if not stored:  # none stored yet: every record is scored for the first time
                     first, moved_count, code_moved, band_count = new.num_rows, 0, 0, 0
