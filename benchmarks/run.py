@@ -61,6 +61,10 @@ AS_OF = dt.date(2026, 11, 26)
 DATA = HERE / "data"
 RESULTS = HERE / "results"
 PYTHON_SAMPLE_ACCOUNTS = 50_000  # the plain Python loop is timed on this many accounts and their leads
+# The processes timed here run as installed: pip writes bytecode at install, so a user's process
+# (and each peer's, which unpickles our ruleset model) loads compiled modules. A harness's
+# PYTHONDONTWRITEBYTECODE would have every process compile its modules from source, every time.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def log(message: str) -> None:
