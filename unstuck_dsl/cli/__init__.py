@@ -1,6 +1,6 @@
 """The `unstuck` command line: every user-facing failure is one clear message, never a traceback.
 
-The commands live in modules by concern (authoring, scoring, workspace, outcomes); this module
+The commands live in modules by concern (authoring, scoring, results, workspace, outcomes); this module
 knows each command's name, module and one-line help, and imports a command's module only when
 that command runs, so that `unstuck --help` and `unstuck check` start without pyarrow, numba
 or duckdb (tests/test_cli_startup.py)."""
@@ -32,12 +32,12 @@ class Entry:
 
 
 COMMANDS = {
-    "audience": Entry("scoring", "audience", "List the members of audience NAME (declared in RULES)."),
+    "audience": Entry("results", "audience", "List the members of audience NAME (declared in RULES)."),
     "check": Entry("authoring", "check", "Check and lint the rules in PATH (a .ust file or a folder)."),
     "compile": Entry("authoring", "compile_command", "Compile the rules in PATH and warm the kernel cache."),
-    "demo": Entry("scoring", "demo", "Score generated sample data with the example rules."),
-    "diff": Entry("scoring", "diff", "What NEW_RULES would move; applies nothing."),
-    "explain": Entry("scoring", "explain", "The drawer: why a record scored what it did."),
+    "demo": Entry("results", "demo", "Score generated sample data with the example rules."),
+    "diff": Entry("results", "diff", "What NEW_RULES would move; applies nothing."),
+    "explain": Entry("results", "explain", "The drawer: why a record scored what it did."),
     "export": Entry("workspace", "export", "Write stored records with their current scores."),
     "fmt": Entry("authoring", "fmt_command", "Format rule files, keeping every comment."),
     "history": Entry("workspace", "history", "The published versions; or one record's score changes."),

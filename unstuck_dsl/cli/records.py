@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from .. import pipeline
 from ..store import Store
@@ -25,6 +23,10 @@ def stages(total: int = 5):
     if not sys.stderr.isatty():
         yield lambda description: None
         return
+    # Only here: a piped run (every batch job) never loads rich.
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("starting", total=total)
