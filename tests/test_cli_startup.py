@@ -4,6 +4,7 @@ Behaviour, not timing: each test looks at which modules a real `unstuck` process
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -13,10 +14,13 @@ from pathlib import Path
 import click
 import pytest
 
+from unstuck_dsl import sample
 from unstuck_dsl.cli import COMMANDS, cli
+from unstuck_dsl.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
+AS_OF = dt.date(2026, 11, 26)
 
 # What neither --help nor check needs: the engine (numba, numpy, pyarrow), the store (duckdb),
 # the server (starlette, uvicorn), Spark, the language server, pandas, scikit-learn.
@@ -79,10 +83,24 @@ def test_check_of_a_missing_path_is_one_line_without_the_engine(tmp_path):
 def test_a_scoring_command_still_loads_the_engine_when_it_runs(sample, tmp_path):
     out = tmp_path / "scores.csv"
     done, modules = _modules_of("score", str(RULES), "--accounts", str(sample / "accounts.csv"), "--out", str(out),
-                                "--as-of", "2026-11-26")
+                                "--as-of", AS_OF.isoformat())
     assert done.returncode == 0, done.stderr
     assert {"numba", "pyarrow"} <= modules
-    assert "pandas" not in modules  # the command keeps pandas out (pyarrow would load it)
+    # Installed, but kept out by the command: pyarrow would load pandas, numba scipy.linalg.
+    assert "pandas" not in modules and "scipy" not in modules
+
+
+def test_suggest_still_gets_scipy_for_its_regression(tmp_path):
+    accounts, leads = sample.generate(2000)
+    db = tmp_path / "w.duckdb"
+    with Workspace(db) as workspace:
+        workspace.ingest(accounts=accounts, leads=leads, rules=RULES, as_of=AS_OF)
+        scored = workspace.compiled.score(accounts, leads, as_of=AS_OF)
+        workspace.ingest(outcomes=sample.outcomes(scored.leads, as_of=AS_OF, accounts=accounts, leads=leads))
+    done, modules = _modules_of("suggest", "--db", str(db), "--json")
+    assert done.returncode == 0, done.stderr
+    assert {"sklearn", "scipy"} <= modules
+    assert json.loads(done.stdout)["leads"] == scored.leads.num_rows
 
 
 @pytest.mark.parametrize("width", [40, 60, 80, 200])

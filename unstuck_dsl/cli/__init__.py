@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 import attrs
 import click
 
-from .process import for_large_arrays, show_warnings, when_imported, without_pandas
+from .process import for_large_arrays, show_warnings, when_imported, without_unused
 
 
 @attrs.frozen
@@ -95,7 +95,7 @@ def cli() -> None:
 
 
 def main() -> None:
-    without_pandas()
+    without_unused()
     when_imported("pyarrow", for_large_arrays)
     show_warnings()
     try:

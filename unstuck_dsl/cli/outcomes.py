@@ -15,6 +15,7 @@ from ..output import REPORT_FORMATS, check_destinations, write_text
 from ..render import print_diff, print_insights
 from ..store import Store
 from .common import WORKSPACE, UserError, user_errors
+from .process import allow
 from .records import open_workspace
 
 
@@ -83,6 +84,7 @@ def suggest(db, out_dir, min_count, as_json) -> None:
     that reply well, the audience threshold; and what publishing them would move."""
     from .. import suggest as suggestions
 
+    allow("scipy")  # scikit-learn's regression needs it
     if not Path(db).exists():
         raise UserError(f"{db}: no such workspace")
     with open_workspace(db) as workspace:

@@ -107,18 +107,36 @@ def show_warnings() -> None:
     warnings.showwarning = show
 
 
-class NoPandas:
-    """An import finder that says pandas is not installed."""
+class NotUsed:
+    """An import finder that says the packages the command does not use are not installed."""
+
+    def __init__(self, packages: tuple[str, ...]):
+        self.packages = set(packages)
 
     def find_spec(self, name, path=None, target=None):
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError("the unstuck command does not use pandas", name=name)
+        package = name.partition(".")[0]
+        if package in self.packages:
+            raise ModuleNotFoundError(f"the unstuck command does not use {package}", name=name)
         return None
 
 
-def without_pandas() -> None:
-    """pyarrow imports pandas, when it is installed, the first time it converts a Python value
-    (half a second); no command needs it, so a command runs as it does where pandas is not
-    installed. (Only the command: the Python API leaves pandas alone.)"""
-    if "pandas" not in sys.modules:
-        sys.meta_path.insert(0, NoPandas())
+def without_unused() -> None:
+    """Hide two installed packages that would slow every command down and that no command needs
+    until it says so (`allow`):
+    - pandas: pyarrow imports it, when it is installed, the first time it converts a Python value
+      (half a second);
+    - scipy: numba imports scipy.linalg (a quarter of a second) at its first compile or cache load,
+      only to offer BLAS (np.dot, np.linalg) to compiled code, which our kernels never call; it is
+      installed for scikit-learn, which `suggest` alone uses.
+    So a command runs as it does where neither is installed. (Only the command: the Python API
+    leaves both alone.)"""
+    unused = tuple(package for package in ("pandas", "scipy") if package not in sys.modules)
+    if unused:
+        sys.meta_path.insert(0, NotUsed(unused))
+
+
+def allow(package: str) -> None:
+    """Let this command import `package` after all (pyspark needs pandas; scikit-learn, scipy)."""
+    for finder in sys.meta_path:
+        if isinstance(finder, NotUsed):
+            finder.packages.discard(package)

@@ -3,7 +3,6 @@ rendering (rich): its start-up is part of every batch run."""
 
 from __future__ import annotations
 
-import sys
 import time
 
 import click
@@ -22,7 +21,7 @@ from .common import (
     reading_options,
     user_errors,
 )
-from .process import NoPandas
+from .process import allow
 from .records import score_run, stages
 
 
@@ -98,7 +97,7 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
 
 def _score_with_spark(rules, accounts_path, leads_path, out_path, accounts_out, day, preview, signals_path,
                       master) -> None:
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, NoPandas)]  # pyspark needs pandas
+    allow("pandas")  # pyspark needs it
     from .. import spark  # imports pyspark (the `spark` extra), which only this engine needs
 
     started = time.perf_counter()
