@@ -90,6 +90,27 @@ def test_a_scoring_command_still_loads_the_engine_when_it_runs(sample, tmp_path)
     assert "pandas" not in modules and "scipy" not in modules
 
 
+def test_a_command_that_loads_pyarrow_gets_the_lean_memory_pool(sample, tmp_path):
+    """Arrow's jemalloc pool is set when the command loads pyarrow, as it was when the command
+    line imported pyarrow up front (ARROW_DEFAULT_MEMORY_POOL still decides)."""
+    import pyarrow as pa
+
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow is built without jemalloc")
+    report = ("import atexit, sys; atexit.register(lambda: print('POOL', sys.modules['pyarrow']"
+              ".default_memory_pool().backend_name, file=sys.stderr))\n")
+    args = ["score", str(RULES), "--accounts", str(sample / "accounts.csv"), "--out", str(tmp_path / "s.csv"),
+            "--as-of", AS_OF.isoformat()]
+    unset = {name: value for name, value in os.environ.items() if name != "ARROW_DEFAULT_MEMORY_POOL"}
+    for environment, pool in (({}, "jemalloc"), ({"ARROW_DEFAULT_MEMORY_POOL": "system"}, "system")):
+        done = subprocess.run([sys.executable, "-c", report + PROBE, *args], capture_output=True, text=True,
+                              cwd=ROOT, env={**unset, **environment}, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert f"POOL {pool}" in done.stderr
+
+
 def test_suggest_still_gets_scipy_for_its_regression(tmp_path):
     accounts, leads = sample.generate(2000)
     db = tmp_path / "w.duckdb"
