@@ -1,6 +1,7 @@
 """What the `unstuck` process sets up for itself, and the Python API leaves alone: our warnings as
-one line, no pandas, and memory settings for large arrays, made when the command loads pyarrow
-(a command that never reads data, `check` or `--help`, never loads it)."""
+one line, no pandas or scipy unless a command asks, and memory settings for large arrays, made
+when the command loads pyarrow (a command that never reads data, `check` or `--help`, never
+loads it)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def lean_memory_pool() -> None:
 
 
 def for_large_arrays() -> None:
+    """The memory settings of a command that moves arrays (made when it loads pyarrow)."""
     keep_freed_memory()
     lean_memory_pool()
 
