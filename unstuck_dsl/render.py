@@ -167,33 +167,54 @@ def _bar_table(title: str, rows: list[tuple[str, str, str]]) -> Table:
     return table
 
 
-def _histogram(scores: list[int], width: int = 30) -> list[tuple[str, int, str]]:
-    """Scores in ten bins (0–9 … 90–100) with a bar each, scaled to the fullest bin."""
+def score_bins(scores) -> list[int]:
+    """Scores counted in ten bins, 0–9 … 90–100 (unknown scores left out)."""
     bins = [0] * 10
     for s in scores:
-        bins[min(s // 10, 9)] += 1
-    top = max(bins) or 1
-    return [(f"{10 * k:>3}–{10 * k + 9 if k < 9 else 100:<3}", n, bar(n, top, width)) for k, n in enumerate(bins)]
+        if s is not None:
+            bins[min(s // 10, 9)] += 1
+    return bins
+
+
+def bin_label(k: int) -> str:
+    """Bin k of `score_bins`: "0–9", ..., "90–100"."""
+    return f"{10 * k}–{10 * k + 9 if k < 9 else 100}"
+
+
+def composition_groups(members: pa.Table) -> list[dict]:
+    """An audience's members per ICP (and per Persona), largest first: {"icp", "persona" (None for
+    accounts), "members", "histograms": {score field: its ten bins, for a field the group has}}.
+    What `unstuck audience --composition` prints and the Audiences page draws."""
+    rows = members.to_pylist()
+    with_persona = "persona_code" in members.column_names
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row.get("icp_code"), row.get("persona_code")), []).append(row)
+    out = []
+    for (icp, persona), group in sorted(groups.items(), key=lambda kv: (-len(kv[1]), str(kv[0]))):
+        histograms = {}
+        for field in ("icp_score", "persona_score"):
+            scores = [r[field] for r in group if r.get(field) is not None]
+            if scores:
+                histograms[field] = score_bins(scores)
+        out.append({"icp": icp, "persona": persona if with_persona else None, "with_persona": with_persona,
+                    "members": len(group), "histograms": histograms})
+    return out
 
 
 def print_composition(members: pa.Table, name: str, console: Console | None = None) -> None:
     """Member count and the score distribution per ICP (and per Persona), as histograms."""
     console = console or _console()
     console.print(f"audience {name}: {members.num_rows} members", style=BOLD)
-    rows = members.to_pylist()
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row.get("icp_code"), row.get("persona_code")), []).append(row)
-    for (icp, persona), group in sorted(groups.items(), key=lambda kv: (-len(kv[1]), str(kv[0]))):
-        label = f"ICP {icp or 'none'}" + (f" / Persona {persona}" if "persona_code" in members.column_names else "")
+    for group in composition_groups(members):
+        label = f"ICP {group['icp'] or 'none'}" + (f" / Persona {group['persona']}" if group["with_persona"] else "")
         console.print()
         console.print(label, style=BOLD, end="")
-        console.print(f": {len(group)} members")
-        for field in ("icp_score", "persona_score"):
-            scores = [r[field] for r in group if r.get(field) is not None]
-            if not scores:
-                continue
-            console.print(_bar_table(field, [(bucket, f"{n:>6}", bars) for bucket, n, bars in _histogram(scores)]))
+        console.print(f": {group['members']} members")
+        for field, bins in group["histograms"].items():
+            top = max(bins) or 1
+            console.print(_bar_table(field, [(f"{10 * k:>3}–{10 * k + 9 if k < 9 else 100:<3}", f"{n:>6}", bar(n, top, 30))
+                                             for k, n in enumerate(bins)]))
 
 
 def print_diff(report, console: Console | None = None) -> None:
