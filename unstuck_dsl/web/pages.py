@@ -416,7 +416,9 @@ class Pages:
                 context = self.rules(ws, request, draft=draft)
                 if not any(d["severity"] == "error" for d in context["diagnostics"]):
                     report = ws.publish(draft, dry_run=True)
-                    context["diff"] = {"summary": str(report), "report": report.diff}
+                    version = ws.published.number if ws.published is not None else None
+                    context["diff"] = {"summary": f"The draft against version {version} over the stored records: "
+                                       "nothing is applied until you publish.", "report": report.diff}
                 return {**context, "header": self._header(ws)}
 
             context = await self._locked(work)
@@ -528,7 +530,8 @@ def _with_record_columns(ws, kind: str, items: list[dict]) -> list[dict]:
     named = dict(zip(records.column(key).to_pylist(), records.column(words).to_pylist())) \
         if words in records.column_names else {}
     engaged = {}
-    if kind == "lead" and compiled.model.engagement is not None:
+    # Engagement as the stage filter and the drawer count it: from the stored signals, when there are any.
+    if kind == "lead" and compiled.model.engagement is not None and ws.store.event_counts()["signals"]:
         owners = records.column(ACCOUNT_KEY).drop_null().unique().cast(pa.string())
         owners = owners.combine_chunks() if isinstance(owners, pa.ChunkedArray) else owners
         accounts = ws.store.records("account", owners, schema)
