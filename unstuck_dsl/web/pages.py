@@ -120,6 +120,12 @@ class Pages:
     def _session(self, request) -> str | None:
         return self.sessions.session_of(request.cookies.get(COOKIE))
 
+    def _unread(self, request) -> Response | None:
+        """The refusal of a read without the session, on a server whose reads need the token."""
+        if self.open_reads or self._session(request) is not None:
+            return None
+        return self._refusal(request, "this server's pages need its token: sign in", 401, None)
+
     async def _locked(self, work, writes: bool = False):
         def run():
             with self.service.lock:
@@ -140,8 +146,8 @@ class Pages:
 
         async def handle(request):
             session = self._session(request)
-            if session is None and not self.open_reads:
-                return self._refusal(request, "this server's pages need its token: sign in", 401, None)
+            if (refused := self._unread(request)) is not None:
+                return refused
             try:
                 context = await self._locked(lambda ws: {**work(ws, request), "header": self._header(ws)})
             except (BadRequest, Refused) as exc:
@@ -159,13 +165,7 @@ class Pages:
         async def handle(request):
             session = self._session(request)
             try:
-                form = await self._form(request)
-                if session is None:
-                    raise Refused("writing needs the server's token: sign in (the address the server printed at "
-                                  "start, or the sign-in form)", 401)
-                if not self.sessions.csrf_matches(session, form.get(CSRF_FIELD, [""])[0]):
-                    raise Refused("this form's CSRF token is missing or not this session's: reload the page and "
-                                  "try again", 403)
+                form = await self._checked_form(request, session)
                 said, target = await self._locked(lambda ws: work(ws, form), writes=True)
             except (BadRequest, Refused) as exc:
                 return self._refusal(request, exc.message, exc.status, session)
@@ -175,6 +175,18 @@ class Pages:
             return RedirectResponse(target, status_code=303, headers=HEADERS)
 
         return handle
+
+    async def _checked_form(self, request, session: str | None) -> dict[str, list[str]]:
+        """The form of a POST that acts for a session: refused without the session (401) or
+        without its CSRF token (403)."""
+        form = await self._form(request)
+        if session is None:
+            raise Refused("writing needs the server's token: sign in (the address the server printed at start, "
+                          "or the sign-in form)", 401)
+        if not self.sessions.csrf_matches(session, form.get(CSRF_FIELD, [""])[0]):
+            raise Refused("this form's CSRF token is missing or not this session's: reload the page and try again",
+                          403)
+        return form
 
     async def _form(self, request) -> dict[str, list[str]]:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -213,23 +225,13 @@ class Pages:
         kind = LISTS[segment]
         params = request.query_params
         listed = QueryParams([(k, v) for k, v in params.multi_items() if k not in PAGE_ONLY and v != ""])
-        trail = [c for c in params.get("back", "").split(".") if c]
-        page = self.service._list(kind, listed)
+        page = self._list(segment, listed)
         rows = _with_record_columns(ws, kind, page["items"])
         described = endpoints.describe(ws)
         search = endpoints.search(ws, kind, params["q"].strip())["items"] if params.get("q", "").strip() else None
         view = [(k, v) for k, v in listed.multi_items() if k != "cursor"]
-        cursor = listed.get("cursor")
-        back = ".".join(trail)
         here = f"/{segment}"
-        following = (here + _query([*view, ("cursor", page["next"]), ("back", ".".join([*trail, cursor or FIRST_PAGE]))])
-                     if page["next"] else None)
-        previous = None
-        if trail:
-            before = trail[-1]
-            previous = here + _query([*view, ("cursor", None if before == FIRST_PAGE else before),
-                                      ("back", ".".join(trail[:-1]))])
-        limit = int(listed.get("limit", listing.DEFAULT_LIMIT))
+        pager = _pager(here, view, params, page["next"], int(listed.get("limit", listing.DEFAULT_LIMIT)))
         sort = listed.get("sort", "-" + listing.SORTS[kind][0])
         shown = [c for c in LIST_COLUMNS[kind] if any(c in r for r in rows)] if rows else \
             [c for c in LIST_COLUMNS[kind] if c not in ("engagement_score", "stage")]
@@ -241,20 +243,18 @@ class Pages:
         return {"page": segment, "kind": kind, "key": KEYS[kind], "rows": rows, "columns": shown, "labels": LABELS,
                 "sorts": sorts, "sort": sort, "sort_choices": [s for c in listing.SORTS[kind] for s in (f"-{c}", c)],
                 "view": dict(view), "described": described, "bands": BAND_LEVELS, "search": search,
-                "q": params.get("q", ""), "next": following, "previous": previous, "first_row": len(trail) * limit + 1,
-                "csv": f"/{segment}.csv" + _query([(k, v) for k, v in view]), "back": back}
+                "q": params.get("q", ""), **pager, "csv": f"/{segment}.csv" + _query(view)}
 
     async def records_csv(self, request):
         """Every row of a list's view as CSV, page by page as the list reads them (the lock is
         taken per page, so a long download does not stop other requests)."""
         segment = request.url.path.strip("/").removesuffix(".csv")
-        kind = LISTS[segment]
-        if self._session(request) is None and not self.open_reads:
-            return self._refusal(request, "this server's pages need its token: sign in", 401, None)
+        if (refused := self._unread(request)) is not None:
+            return refused
         listed = [(k, v) for k, v in request.query_params.multi_items()
                   if k not in (*PAGE_ONLY, "cursor", "limit") and v != ""]
         try:
-            first = await self._locked(lambda ws: self.service._list(kind, QueryParams([*listed, ("limit", str(CSV_PAGE))])))
+            first = await self._locked(lambda ws: self._list(segment, QueryParams([*listed, ("limit", str(CSV_PAGE))])))
         except BadRequest as exc:
             return self._refusal(request, exc.message, exc.status, self._session(request))
 
@@ -266,10 +266,14 @@ class Pages:
                 if not page["next"]:
                     return
                 params = QueryParams([*listed, ("limit", str(CSV_PAGE)), ("cursor", page["next"])])
-                page = await self._locked(lambda ws, params=params: self.service._list(kind, params))
+                page = await self._locked(lambda ws, params=params: self._list(segment, params))
 
         return StreamingResponse(chunks(), media_type="text/csv; charset=utf-8",
                                  headers={**HEADERS, "Content-Disposition": f'attachment; filename="{segment}.csv"'})
+
+    def _list(self, segment: str, params: QueryParams) -> dict:
+        """A page of a list, as `GET /api/leads` or `/api/accounts` answers it."""
+        return getattr(self.service, f"list_{segment}")(_call(params))
 
     def record(self, ws, request) -> dict:
         segment = request.url.path.strip("/").split("/")[0]
@@ -323,7 +327,6 @@ class Pages:
         if name is None:
             return {"page": "audiences", "audiences": listed, "open": None}
         params = request.query_params
-        trail = [c for c in params.get("back", "").split(".") if c]
         paging = [(k, v) for k, v in params.multi_items() if k == "cursor" and v]
         reply = self.service.audience(_call(QueryParams([("limit", str(MEMBERS_SHOWN)), *paging]), name=name))
         groups = composition_groups(ws.audience(name))
@@ -332,26 +335,19 @@ class Pages:
             group["label"] = label
             group["charts"] = [views.histogram(bins, field, f"{field} of {label}") for field, bins in group["histograms"].items()]
         items = reply["page"]["items"]
-        cursor = params.get("cursor")
-        here = f"/audiences/{urllib.parse.quote(name, safe='')}"
-        following = here + _query([("cursor", reply["page"]["next"]), ("back", ".".join([*trail, cursor or FIRST_PAGE]))]) \
-            if reply["page"]["next"] else None
-        previous = None
-        if trail:
-            previous = here + _query([("cursor", None if trail[-1] == FIRST_PAGE else trail[-1]),
-                                      ("back", ".".join(trail[:-1]))])
+        pager = _pager(f"/audiences/{urllib.parse.quote(name, safe='')}", [], params, reply["page"]["next"],
+                       MEMBERS_SHOWN)
         kind = "lead" if items and LEAD_KEY in items[0] else "account"
         columns = [c for c in ("lead_id", "account_id", "icp_code", "icp_score", "persona_code", "persona_score")
                    if items and c in items[0]]
         return {"page": "audiences", "audiences": listed,
                 "open": {"code": reply["code"], "name": reply["name"], "members": reply["members"], "groups": groups,
-                         "items": items, "columns": columns, "kind": kind, "next": following, "previous": previous,
-                         "first_row": len(trail) * MEMBERS_SHOWN + 1}}
+                         "items": items, "columns": columns, "kind": kind, **pager}}
 
     async def audience_csv(self, request):
         name = request.path_params["name"]
-        if self._session(request) is None and not self.open_reads:
-            return self._refusal(request, "this server's pages need its token: sign in", 401, None)
+        if (refused := self._unread(request)) is not None:
+            return refused
 
         def members(ws):
             if ws.published is None or ws.compiled.model.audience(name) is None:
@@ -405,12 +401,7 @@ class Pages:
         """The rules page again, with what the draft would move (a dry run: nothing is applied)."""
         session = self._session(request)
         try:
-            form = await self._form(request)
-            if session is None:
-                raise Refused("previewing a rule change needs the server's token: sign in", 401)
-            if not self.sessions.csrf_matches(session, form.get(CSRF_FIELD, [""])[0]):
-                raise Refused("this form's CSRF token is missing or not this session's: reload the page", 403)
-            draft = _rule_text(form)
+            draft = _rule_text(await self._checked_form(request, session))
 
             def work(ws):
                 context = self.rules(ws, request, draft=draft)
@@ -468,6 +459,20 @@ class Assets(StaticFiles):
             if name != "Cache-Control":
                 response.headers[name] = value
         return response
+
+
+def _pager(here: str, view: list, params, following: str | None, size: int) -> dict:
+    """Next and Previous for a cursor-paged view: `back` carries the cursors of the pages before
+    (FIRST_PAGE for the first), so paging back needs nothing kept on the server."""
+    trail = [c for c in params.get("back", "").split(".") if c]
+    ahead = None
+    if following:
+        ahead = here + _query([*view, ("cursor", following), ("back", ".".join([*trail, params.get("cursor") or FIRST_PAGE]))])
+    behind = None
+    if trail:
+        behind = here + _query([*view, ("cursor", None if trail[-1] == FIRST_PAGE else trail[-1]),
+                                ("back", ".".join(trail[:-1]))])
+    return {"next": ahead, "previous": behind, "first_row": len(trail) * size + 1}
 
 
 def _shown(value) -> str:
