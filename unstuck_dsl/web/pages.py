@@ -138,6 +138,8 @@ class Pages:
         return await run_in_threadpool(run)
 
     def _header(self, ws) -> dict:
+        if ws.published is None:  # the Rules page publishes the first version
+            return {"version": None, "as_of": ws.as_of}
         version, _, day = self.service.published()
         return {"version": version.number if version is not None else None, "as_of": day}
 
@@ -257,6 +259,8 @@ class Pages:
             first = await self._locked(lambda ws: self._list(segment, QueryParams([*listed, ("limit", str(CSV_PAGE))])))
         except BadRequest as exc:
             return self._refusal(request, exc.message, exc.status, self._session(request))
+        except DataError as exc:
+            return self._refusal(request, str(exc), 400, self._session(request))
 
         async def chunks():
             page, header = first, True
@@ -550,7 +554,7 @@ def _with_record_columns(ws, kind: str, items: list[dict]) -> list[dict]:
                                                                     table.column("stage").to_pylist())}
     out = []
     for row in items:
-        extra = {words: named.get(row[key])}
+        extra = {words: named.get(row[key])} if words in records.column_names else {}
         if kind == "lead" and engaged:
             score, stage = engaged.get(row[key], (None, None))
             extra.update(engagement_score=score, stage=stage)
