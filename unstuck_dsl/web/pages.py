@@ -1,8 +1,8 @@
 """The workspace's pages, rendered on the server from Jinja2 templates (autoescaped: every record
 value is text, in elements, attributes and SVG alike).
 
-Every figure a page shows comes from the code the JSON API runs: the lists from `listing` through
-`Service._list`, a record from `Service.detail` (fields, stored qualification, history and the
+Every figure a page shows comes from the code the JSON API runs: the lists from the API's list handlers
+(`listing`), a record from `Service.detail` (fields, stored qualification, history and the
 `Explanation` the drawer draws with `explain.drawer_rows`), an audience from `Service.audience`
 and `render.composition_groups` (what `unstuck audience --composition` prints), the tree, search
 and insights from `endpoints`, a rule change from `Workspace.publish`. A page's view is its URL
@@ -58,14 +58,6 @@ HEADERS = {"Content-Security-Policy": endpoints.CONTENT_SECURITY_POLICY, "X-Cont
            "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 NAV = (("leads", "Leads"), ("accounts", "Accounts"), ("tree", "Qualification"), ("audiences", "Audiences"),
        ("insights", "Insights"), ("rules", "Rules"))
-
-
-class Refused(Exception):
-    """A page the server will not show or a write it will not do: the status and one line."""
-
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.message, self.status = message, status
 
 
 def _call(params=None, body: dict | None = None, **path_params):
@@ -152,7 +144,7 @@ class Pages:
                 return refused
             try:
                 context = await self._locked(lambda ws: {**work(ws, request), "header": self._header(ws)})
-            except (BadRequest, Refused) as exc:
+            except BadRequest as exc:
                 return self._refusal(request, exc.message, exc.status, session)
             except DataError as exc:
                 return self._refusal(request, str(exc), 400, session)
@@ -169,7 +161,7 @@ class Pages:
             try:
                 form = await self._checked_form(request, session)
                 said, target = await self._locked(lambda ws: work(ws, form), writes=True)
-            except (BadRequest, Refused) as exc:
+            except BadRequest as exc:
                 return self._refusal(request, exc.message, exc.status, session)
             except DataError as exc:
                 return self._refusal(request, str(exc), 400, session)
@@ -183,22 +175,22 @@ class Pages:
         without its CSRF token (403)."""
         form = await self._form(request)
         if session is None:
-            raise Refused("writing needs the server's token: sign in (the address the server printed at start, "
-                          "or the sign-in form)", 401)
+            raise BadRequest("writing needs the server's token: sign in (the address the server printed at start, "
+                             "or the sign-in form)", status=401)
         if not self.sessions.csrf_matches(session, form.get(CSRF_FIELD, [""])[0]):
-            raise Refused("this form's CSRF token is missing or not this session's: reload the page and try again",
-                          403)
+            raise BadRequest("this form's CSRF token is missing or not this session's: reload the page and try again",
+                             status=403)
         return form
 
     async def _form(self, request) -> dict[str, list[str]]:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != FORM_TYPE:
-            raise Refused(f"Content-Type {media!r}: the pages' forms send {FORM_TYPE}", 415)
+            raise BadRequest(f"Content-Type {media!r}: the pages' forms send {FORM_TYPE}", status=415)
         body = await read_body(request, self.max_body)
         try:
             return urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
         except UnicodeDecodeError:
-            raise Refused("the form is not UTF-8 text", 400) from None
+            raise BadRequest("the form is not UTF-8 text") from None
 
     # -- signing in
     async def index(self, request):
@@ -210,8 +202,8 @@ class Pages:
     async def login(self, request):
         try:
             form = await self._form(request)
-        except (BadRequest, Refused) as exc:
-            return self._refusal(request, exc.message, getattr(exc, "status", 400), None)
+        except BadRequest as exc:
+            return self._refusal(request, exc.message, exc.status, None)
         return self._sign_in(request, form.get("token", [""])[0], _safe_next(form.get("next", [""])[0], "/leads"))
 
     def _sign_in(self, request, given: str, target: str) -> Response:
@@ -355,14 +347,15 @@ class Pages:
 
         def members(ws):
             if ws.published is None or ws.compiled.model.audience(name) is None:
-                raise Refused(f"no audience {name!r} in the published rules", 404)
+                raise BadRequest(f"no audience {name!r} in the published rules", status=404)
             return ws.audience(name)
 
         try:
             table = await self._locked(members)
-        except (Refused, DataError) as exc:
-            return self._refusal(request, getattr(exc, "message", str(exc)), getattr(exc, "status", 400),
-                                 self._session(request))
+        except BadRequest as exc:
+            return self._refusal(request, exc.message, exc.status, self._session(request))
+        except DataError as exc:
+            return self._refusal(request, str(exc), 400, self._session(request))
         out = io.BytesIO()
         pcsv.write_csv(csv_table(table), out)
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
@@ -417,7 +410,7 @@ class Pages:
                 return {**context, "header": self._header(ws)}
 
             context = await self._locked(work)
-        except (BadRequest, Refused) as exc:
+        except BadRequest as exc:
             return self._refusal(request, exc.message, exc.status, session)
         except (DataError, RuleError) as exc:
             return self._refusal(request, str(exc), 400, session)
@@ -428,7 +421,7 @@ class Pages:
         try:
             report = ws.publish(draft, message=form.get("message", [""])[0])
         except RuleError as exc:
-            raise Refused(f"the rules do not check: {exc}", 400) from None
+            raise BadRequest(f"the rules do not check: {exc}") from None
         return f"Published: {report}", "/rules"
 
     def routes(self) -> list:
