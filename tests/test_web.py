@@ -670,3 +670,23 @@ def test_pages_on_an_address_other_than_loopback_need_the_session(built, tmp_pat
         answer = client.post("/login", data={"token": TOKEN, "next": "/tree"}, follow_redirects=False)
         assert answer.status_code == 303 and answer.headers["location"] == "/tree"
         assert client.get("/tree").status_code == 200
+
+
+def test_an_audience_that_cannot_be_counted_yet_says_why_and_the_others_are_counted(tmp_path):
+    from starlette.testclient import TestClient
+
+    from unstuck_dsl.serve import create_app
+
+    accounts, leads = sample.generate(20)
+    with Workspace(tmp_path / "ws.duckdb") as workspace:
+        workspace.publish(str(RULES), as_of=AS_OF)
+        workspace.ingest(accounts=accounts, leads=leads)  # no signals: engagement is unknown
+        counts = {a.code: workspace.audience(a.code).num_rows for a in workspace.compiled.model.audiences
+                  if a.code != "engaged_fit"}
+        with TestClient(create_app(workspace, TOKEN)) as client:
+            answer = client.get("/audiences")
+    assert answer.status_code == 200
+    assert re.search(r'<tr data-name="engaged_fit">.*?<td class="problem">audience `engaged_fit` reads `stage`, which '
+                     r"is unknown without signals", answer.text, re.S)
+    for code, members in counts.items():
+        assert re.search(rf'<tr data-name="{code}">.*?data-count="{members}"', answer.text, re.S)

@@ -318,8 +318,11 @@ class Pages:
         name = request.path_params.get("name")
         listed = []
         for audience in described["audiences"]:
-            reply = self.service.audience(_call(QueryParams({"limit": "1"}), name=audience["code"]))
-            listed.append({**audience, "members": reply["members"]})
+            try:  # one audience that cannot be counted yet (it reads engagement, no signals) says why
+                reply = self.service.audience(_call(QueryParams({"limit": "1"}), name=audience["code"]))
+                listed.append({**audience, "members": reply["members"], "problem": None})
+            except DataError as exc:
+                listed.append({**audience, "members": None, "problem": str(exc)})
         if name is None:
             return {"page": "audiences", "audiences": listed, "open": None}
         params = request.query_params
