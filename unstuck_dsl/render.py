@@ -167,38 +167,38 @@ def _bar_table(title: str, rows: list[tuple[str, str, str]]) -> Table:
     return table
 
 
-def score_bins(scores) -> list[int]:
-    """Scores counted in ten bins, 0–9 … 90–100 (unknown scores left out)."""
-    bins = [0] * 10
-    for s in scores:
-        if s is not None:
-            bins[min(s // 10, 9)] += 1
-    return bins
-
-
 def bin_label(k: int) -> str:
-    """Bin k of `score_bins`: "0–9", ..., "90–100"."""
+    """Score bin k of ten: "0–9", ..., "90–100"."""
     return f"{10 * k}–{10 * k + 9 if k < 9 else 100}"
 
 
 def composition_groups(members: pa.Table) -> list[dict]:
     """An audience's members per ICP (and per Persona), largest first: {"icp", "persona" (None for
-    accounts), "members", "histograms": {score field: its ten bins, for a field the group has}}.
-    What `unstuck audience --composition` prints and the Audiences page draws."""
-    rows = members.to_pylist()
+    accounts), "members", "histograms": {score field: its ten bins (0–9 … 90–100), for a field the
+    group has scores in}}. What `unstuck audience --composition` prints and the Audiences page
+    draws; counted by Arrow's group-by (an audience may hold millions of members)."""
     with_persona = "persona_code" in members.column_names
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row.get("icp_code"), row.get("persona_code")), []).append(row)
+    keys = {"icp": "icp_code", "persona": "persona_code"}
+    plain = {name: (members.column(column).cast(pa.string()) if column in members.column_names
+                    else pa.nulls(members.num_rows, pa.string())) for name, column in keys.items()}
+    fields = [f for f in ("icp_score", "persona_score") if f in members.column_names]
+    for field in fields:  # each score's bin: min(score // 10, 9), unknown when the score is
+        scores = members.column(field).cast(pa.int64())
+        plain[field] = pc.min_element_wise(pc.divide(scores, 10), pa.scalar(9, pa.int64()), skip_nulls=False)
+    table = pa.table(plain)
+    sizes = table.group_by(list(keys)).aggregate([("icp", "count", pc.CountOptions(mode="all"))]).to_pylist()
+    groups = {(r["icp"], r["persona"]): {"members": r["icp_count"], "histograms": {}} for r in sizes}
+    for field in fields:
+        counted = table.group_by([*keys, field]).aggregate([("icp", "count", pc.CountOptions(mode="all"))])
+        for r in counted.to_pylist():
+            if r[field] is not None:
+                bins = groups[(r["icp"], r["persona"])]["histograms"].setdefault(field, [0] * 10)
+                bins[r[field]] = r["icp_count"]
     out = []
-    for (icp, persona), group in sorted(groups.items(), key=lambda kv: (-len(kv[1]), str(kv[0]))):
-        histograms = {}
-        for field in ("icp_score", "persona_score"):
-            scores = [r[field] for r in group if r.get(field) is not None]
-            if scores:
-                histograms[field] = score_bins(scores)
+    for (icp, persona), group in sorted(groups.items(), key=lambda kv: (-kv[1]["members"], str(kv[0]))):
+        histograms = {field: group["histograms"][field] for field in fields if field in group["histograms"]}
         out.append({"icp": icp, "persona": persona if with_persona else None, "with_persona": with_persona,
-                    "members": len(group), "histograms": histograms})
+                    "members": group["members"], "histograms": histograms})
     return out
 
 

@@ -62,7 +62,7 @@ class Histogram:
 
 
 def histogram(bins: list[int], field: str, title: str, width: int = 320, height: int = 120) -> Histogram:
-    """Ten score bins as bars labelled with their counts (`render.score_bins`' bins)."""
+    """Ten score bins as bars labelled with their counts (`render.composition_groups`' bins)."""
     top = max([1, *bins])
     step = width / len(bins)
     plot = height - 28
