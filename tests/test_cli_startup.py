@@ -23,9 +23,10 @@ RULES = ROOT / "rules"
 AS_OF = dt.date(2026, 11, 26)
 
 # What neither --help nor check needs: the engine (numba, numpy, pyarrow), the store (duckdb),
-# the server (starlette, uvicorn), Spark, the language server, pandas, scikit-learn.
-HEAVY = ("numba", "numpy", "pyarrow", "duckdb", "starlette", "uvicorn", "pyspark", "pygls", "pandas", "sklearn",
-         "scipy", "polars")
+# the server and its pages (starlette, uvicorn, jinja2), Spark, the language server, pandas,
+# scikit-learn and scipy (suggest), matplotlib (insights), polars.
+HEAVY = ("numba", "numpy", "pyarrow", "duckdb", "starlette", "uvicorn", "jinja2", "pyspark", "pygls", "pandas",
+         "sklearn", "scipy", "matplotlib", "polars")
 
 # Runs `unstuck ARGS` as the console script does, then prints the top-level modules it imported.
 PROBE = """
