@@ -145,8 +145,9 @@ def test_every_command_is_found_where_the_table_says():
         assert command.callback.__module__ == f"unstuck_dsl.cli.{entry.module}"
 
 
-def test_python_dash_m_is_the_same_command():
-    done = subprocess.run([sys.executable, "-m", "unstuck_dsl", "check", str(RULES)], capture_output=True, text=True,
+@pytest.mark.parametrize("module", ["unstuck_dsl", "unstuck_dsl.cli"])
+def test_python_dash_m_is_the_same_command(module):
+    done = subprocess.run([sys.executable, "-m", module, "check", str(RULES)], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok: ")
