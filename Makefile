@@ -21,7 +21,7 @@ run: $(STAMP)
 	@echo
 	@echo "Open the workspace in a browser:"
 	@echo "  $(VENV)/bin/unstuck serve --db demo/unstuck.duckdb"
-	@echo "then the http://127.0.0.1:8765/#token=... address it prints (loopback only; the token lets the page write)."
+	@echo "then the http://127.0.0.1:8765/?token=... address it prints (loopback only; the token signs the browser in to write)."
 
 # The Spark tests need a Java runtime: Debian's, installed once when `java` is missing.
 java:

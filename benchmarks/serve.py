@@ -47,6 +47,8 @@ TARGETS = {
     "lead detail with drawer, p50": 5.0,
     "sorted filtered list page, p50": 50.0,
     "server start, warm cache": 10_000.0,
+    "Leads page sorted by ICP score, p50": 200.0,  # the pages (issue 16): HTML rendered on the server
+    "lead page with the drawer open, p50": 200.0,
 }
 
 
@@ -107,6 +109,17 @@ class Client:
         response = self.connection.getresponse()
         payload = response.read()
         return response.status, json.loads(payload)
+
+    def page(self, path: str) -> float:
+        """A page's HTML (GET, no token: a reader's browser), timed in ms."""
+        start = time.perf_counter()
+        self.connection.request("GET", path)
+        response = self.connection.getresponse()
+        payload = response.read()
+        elapsed = (time.perf_counter() - start) * 1000
+        if response.status != 200 or not payload.startswith(b"<!doctype html>"):
+            raise SystemExit(f"GET {path}: {response.status} {payload[:200]!r}")
+        return elapsed
 
     def timed(self, method: str, path: str, body=None) -> float:
         start = time.perf_counter()
@@ -197,6 +210,11 @@ def measure(port: int, accounts_file: Path, leads_file: Path, seconds: float, re
     page = "/api/leads?icp=mm_saas&band=strong&sort=-persona_score&limit=50"
     times = [client.timed("GET", page) for _ in range(max(10, requests // 10))]
     found["sorted filtered list page, p50"] = percentile(times, 50)
+    log("pages")
+    times = [client.page("/leads?sort=-icp_score") for _ in range(max(10, requests // 20))]
+    found["Leads page sorted by ICP score, p50"] = percentile(times, 50)
+    times = [client.page(f"/leads/{ids[int(rng.integers(len(ids)))]}?drawer=icp") for _ in range(max(10, requests // 20))]
+    found["lead page with the drawer open, p50"] = percentile(times, 50)
     log(f"8 clients for {seconds:g} s")
     found.update(concurrent(port, inbound, ids, seconds))
     return found

@@ -23,9 +23,10 @@ RULES = ROOT / "rules"
 AS_OF = dt.date(2026, 11, 26)
 
 # What neither --help nor check needs: the engine (numba, numpy, pyarrow), the store (duckdb),
-# the server (starlette, uvicorn), Spark, the language server, pandas, scikit-learn.
-HEAVY = ("numba", "numpy", "pyarrow", "duckdb", "starlette", "uvicorn", "pyspark", "pygls", "pandas", "sklearn",
-         "scipy", "polars")
+# the server and its pages (starlette, uvicorn, jinja2), Spark, the language server, pandas,
+# scikit-learn and scipy (suggest), matplotlib (insights), polars.
+HEAVY = ("numba", "numpy", "pyarrow", "duckdb", "starlette", "uvicorn", "jinja2", "pyspark", "pygls", "pandas",
+         "sklearn", "scipy", "matplotlib", "polars")
 
 # Runs `unstuck ARGS` as the console script does, then prints the top-level modules it imported.
 PROBE = """
@@ -90,6 +91,27 @@ def test_a_scoring_command_still_loads_the_engine_when_it_runs(sample, tmp_path)
     assert "pandas" not in modules and "scipy" not in modules
 
 
+def test_a_command_that_loads_pyarrow_gets_the_lean_memory_pool(sample, tmp_path):
+    """Arrow's jemalloc pool is set when the command loads pyarrow, as it was when the command
+    line imported pyarrow up front (ARROW_DEFAULT_MEMORY_POOL still decides)."""
+    import pyarrow as pa
+
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow is built without jemalloc")
+    report = ("import atexit, sys; atexit.register(lambda: print('POOL', sys.modules['pyarrow']"
+              ".default_memory_pool().backend_name, file=sys.stderr))\n")
+    args = ["score", str(RULES), "--accounts", str(sample / "accounts.csv"), "--out", str(tmp_path / "s.csv"),
+            "--as-of", AS_OF.isoformat()]
+    unset = {name: value for name, value in os.environ.items() if name != "ARROW_DEFAULT_MEMORY_POOL"}
+    for environment, pool in (({}, "jemalloc"), ({"ARROW_DEFAULT_MEMORY_POOL": "system"}, "system")):
+        done = subprocess.run([sys.executable, "-c", report + PROBE, *args], capture_output=True, text=True,
+                              cwd=ROOT, env={**unset, **environment}, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert f"POOL {pool}" in done.stderr
+
+
 def test_suggest_still_gets_scipy_for_its_regression(tmp_path):
     accounts, leads = sample.generate(2000)
     db = tmp_path / "w.duckdb"
@@ -123,8 +145,9 @@ def test_every_command_is_found_where_the_table_says():
         assert command.callback.__module__ == f"unstuck_dsl.cli.{entry.module}"
 
 
-def test_python_dash_m_is_the_same_command():
-    done = subprocess.run([sys.executable, "-m", "unstuck_dsl", "check", str(RULES)], capture_output=True, text=True,
+@pytest.mark.parametrize("module", ["unstuck_dsl", "unstuck_dsl.cli"])
+def test_python_dash_m_is_the_same_command(module):
+    done = subprocess.run([sys.executable, "-m", module, "check", str(RULES)], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok: ")

@@ -167,33 +167,54 @@ def _bar_table(title: str, rows: list[tuple[str, str, str]]) -> Table:
     return table
 
 
-def _histogram(scores: list[int], width: int = 30) -> list[tuple[str, int, str]]:
-    """Scores in ten bins (0–9 … 90–100) with a bar each, scaled to the fullest bin."""
-    bins = [0] * 10
-    for s in scores:
-        bins[min(s // 10, 9)] += 1
-    top = max(bins) or 1
-    return [(f"{10 * k:>3}–{10 * k + 9 if k < 9 else 100:<3}", n, bar(n, top, width)) for k, n in enumerate(bins)]
+def bin_label(k: int) -> str:
+    """Score bin k of ten: "0–9", ..., "90–100"."""
+    return f"{10 * k}–{10 * k + 9 if k < 9 else 100}"
+
+
+def composition_groups(members: pa.Table) -> list[dict]:
+    """An audience's members per ICP (and per Persona), largest first: {"icp", "persona" (None for
+    accounts), "members", "histograms": {score field: its ten bins (0–9 … 90–100), for a field the
+    group has scores in}}. What `unstuck audience --composition` prints and the Audiences page
+    draws; counted by Arrow's group-by (an audience may hold millions of members)."""
+    with_persona = "persona_code" in members.column_names
+    keys = {"icp": "icp_code", "persona": "persona_code"}
+    plain = {name: (members.column(column).cast(pa.string()) if column in members.column_names
+                    else pa.nulls(members.num_rows, pa.string())) for name, column in keys.items()}
+    fields = [f for f in ("icp_score", "persona_score") if f in members.column_names]
+    for field in fields:  # each score's bin: min(score // 10, 9), unknown when the score is
+        scores = members.column(field).cast(pa.int64())
+        plain[field] = pc.min_element_wise(pc.divide(scores, 10), pa.scalar(9, pa.int64()), skip_nulls=False)
+    table = pa.table(plain)
+    sizes = table.group_by(list(keys)).aggregate([("icp", "count", pc.CountOptions(mode="all"))]).to_pylist()
+    groups = {(r["icp"], r["persona"]): {"members": r["icp_count"], "histograms": {}} for r in sizes}
+    for field in fields:
+        counted = table.group_by([*keys, field]).aggregate([("icp", "count", pc.CountOptions(mode="all"))])
+        for r in counted.to_pylist():
+            if r[field] is not None:
+                bins = groups[(r["icp"], r["persona"])]["histograms"].setdefault(field, [0] * 10)
+                bins[r[field]] = r["icp_count"]
+    out = []
+    for (icp, persona), group in sorted(groups.items(), key=lambda kv: (-kv[1]["members"], str(kv[0]))):
+        histograms = {field: group["histograms"][field] for field in fields if field in group["histograms"]}
+        out.append({"icp": icp, "persona": persona if with_persona else None, "with_persona": with_persona,
+                    "members": group["members"], "histograms": histograms})
+    return out
 
 
 def print_composition(members: pa.Table, name: str, console: Console | None = None) -> None:
     """Member count and the score distribution per ICP (and per Persona), as histograms."""
     console = console or _console()
     console.print(f"audience {name}: {members.num_rows} members", style=BOLD)
-    rows = members.to_pylist()
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row.get("icp_code"), row.get("persona_code")), []).append(row)
-    for (icp, persona), group in sorted(groups.items(), key=lambda kv: (-len(kv[1]), str(kv[0]))):
-        label = f"ICP {icp or 'none'}" + (f" / Persona {persona}" if "persona_code" in members.column_names else "")
+    for group in composition_groups(members):
+        label = f"ICP {group['icp'] or 'none'}" + (f" / Persona {group['persona']}" if group["with_persona"] else "")
         console.print()
         console.print(label, style=BOLD, end="")
-        console.print(f": {len(group)} members")
-        for field in ("icp_score", "persona_score"):
-            scores = [r[field] for r in group if r.get(field) is not None]
-            if not scores:
-                continue
-            console.print(_bar_table(field, [(bucket, f"{n:>6}", bars) for bucket, n, bars in _histogram(scores)]))
+        console.print(f": {group['members']} members")
+        for field, bins in group["histograms"].items():
+            top = max(bins) or 1
+            console.print(_bar_table(field, [(f"{10 * k:>3}–{10 * k + 9 if k < 9 else 100:<3}", f"{n:>6}", bar(n, top, 30))
+                                             for k, n in enumerate(bins)]))
 
 
 def print_diff(report, console: Console | None = None) -> None:

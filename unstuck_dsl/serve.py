@@ -54,6 +54,7 @@ from .service.bodies import (
     records_table,
 )
 from .web import endpoints as web
+from .web.pages import Pages
 from .workspace import Workspace
 
 LOG = logging.getLogger("unstuck.serve")
@@ -358,6 +359,13 @@ class Service:
         return self._list("account", request.params)
 
     def _detail(self, kind: str, ident: str) -> dict:
+        reply, explanation = self.detail(kind, ident)
+        drawer = explanation.to_dict()
+        return {**reply, "drawer": drawer, "engagement": drawer.get("engagement")}
+
+    def detail(self, kind: str, ident: str) -> tuple[dict, object]:
+        """A record's page: its fields, stored qualification and history, and its drawer (an
+        `explain.Explanation`; the API sends it as a dict, the pages draw it)."""
         ws = self.workspace
         ident = _path_id(ident)
         # One equality each: DuckDB prunes row groups by min/max for it (not for a join with an id list).
@@ -367,11 +375,10 @@ class Service:
         scores = ws.store.db.sql(
             f"SELECT * EXCLUDE ({'lead_id' if kind == 'lead' else 'account_id'}) FROM {kind}_scores "
             f"WHERE {kind}_id = $id", params={"id": ident}).to_arrow_table()
-        drawer = ws.explain(**{kind: ident}).to_dict()
-        return {"kind": kind, "id": ident, "fields": record.to_pylist()[0],
-                "qualification": scores.to_pylist()[0] if scores.num_rows else None,
-                "drawer": drawer, "engagement": drawer.get("engagement"),
-                "history": ws.store.history(kind, ident).to_pylist()}  # (`record_history` less the id's check)
+        return ({"kind": kind, "id": ident, "fields": record.to_pylist()[0],
+                 "qualification": scores.to_pylist()[0] if scores.num_rows else None,
+                 # (`record_history` less its check that the record exists: read just above)
+                 "history": ws.store.history(kind, ident).to_pylist()}, ws.explain(**{kind: ident}))
 
     def lead(self, request) -> dict:
         return self._detail("lead", request.path_params["id"])
@@ -602,7 +609,8 @@ def create_app(workspace: Workspace, token: str, open_reads: bool = True, max_bo
         LOG.exception("internal error on %s %s", request.method, request.url.path)
         return JSON({"error": "internal error"}, status_code=500)
 
-    routes = [Route("/api/openapi.json", schema, methods=["GET"]), *(route(e) for e in ENDPOINTS), *web.routes(service, max_body)]
+    routes = [Route("/api/openapi.json", schema, methods=["GET"]), *(route(e) for e in ENDPOINTS), *web.routes(service, max_body),
+              *Pages(service, token, open_reads, max_body).routes()]
     app = Starlette(routes=routes, exception_handlers={BadRequest: refused, DataError: data_error, ScoringError: data_error,
                                                         RuleError: rule_error, HTTPException: http_error,
                                                         Exception: internal})
@@ -640,8 +648,8 @@ def run(path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | N
             say(f"serving {path} at {url} (Ctrl-C stops)")
             if made is not None:
                 say(f"write token (also in {path}.token while serving, mode 0600): {made}")
-            say(f"open the workspace in a browser: {url}/#token={made}" if made is not None else
-                f"open the workspace in a browser: {url}/ (end the address with #token=TOKEN to re-qualify and publish)")
+            say(f"open the workspace in a browser: {url}/?token={made}" if made is not None else
+                f"open the workspace in a browser: {url}/ (sign in with the token to re-qualify and publish)")
             # uvicorn stops on SIGTERM, then raises it again with the handler it found: let that
             # handler be an exit that unwinds this block (the files beside the workspace are removed).
             signal.signal(signal.SIGTERM, _exit_quietly)

@@ -1,8 +1,8 @@
 """The `unstuck` command line: every user-facing failure is one clear message, never a traceback.
 
-The commands live in modules by concern (authoring, scoring, results, workspace, outcomes); this module
-knows each command's name, module and one-line help, and imports a command's module only when
-that command runs, so that `unstuck --help` and `unstuck check` start without pyarrow, numba
+The commands live in modules by concern (authoring, scoring, results, workspace, outcomes); this
+module knows each command's name, module and one-line help, and imports a command's module only
+when that command runs, so that `unstuck --help` and `unstuck check` start without pyarrow, numba
 or duckdb (tests/test_cli_startup.py)."""
 
 from __future__ import annotations

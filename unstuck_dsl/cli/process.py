@@ -1,6 +1,7 @@
 """What the `unstuck` process sets up for itself, and the Python API leaves alone: our warnings as
-one line, no pandas, and memory settings for large arrays, made when the command loads pyarrow
-(a command that never reads data, `check` or `--help`, never loads it)."""
+one line, no pandas or scipy unless a command asks, and memory settings for large arrays, made
+when the command loads pyarrow (a command that never reads data, `check` or `--help`, never
+loads it)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def lean_memory_pool() -> None:
 
 
 def for_large_arrays() -> None:
+    """The memory settings of a command that moves arrays (made when it loads pyarrow)."""
     keep_freed_memory()
     lean_memory_pool()
 
@@ -73,12 +75,14 @@ class AfterImport:
     goes on: the settings a heavy library needs are made when (and only if) a command loads it."""
 
     def __init__(self, module: str, then: Callable[[], None]):
-        self.module, self.then = module, then
+        self.module, self.then, self.done = module, then, False
 
     def find_spec(self, name, path=None, target=None):
-        if name != self.module:
+        if name != self.module or self.done:
             return None
-        sys.meta_path.remove(self)  # once; and the search below must not find this finder again
+        # Once; and the search below must not come back here. (The finder stays in sys.meta_path:
+        # taking it out could make another thread's import, iterating the list, skip a finder.)
+        self.done = True
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.loader is not None:
             spec.loader = _Then(spec.loader, self.then)

@@ -1,6 +1,7 @@
-"""The workspace in a browser: static pages (HTML, plain JavaScript modules, CSS) that `unstuck serve`
-mounts at `/`. They read and write only through the `/api` endpoints, so every number a page shows
-is the API's number; nothing is fetched from outside the server. `DIRECTORY` is what the server mounts."""
+"""The workspace in a browser: pages rendered on the server (`pages`, Jinja2 templates in
+templates/, a few small scripts and one style sheet in static/) that `unstuck serve` mounts at `/`,
+with the extra reads they share with the JSON API (`endpoints`) and the browser's sign-in and
+CSRF tokens (`session`). Nothing is fetched from outside the server. `DIRECTORY` holds them."""
 
 from pathlib import Path
 

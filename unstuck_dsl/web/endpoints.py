@@ -1,5 +1,5 @@
-"""What the pages read beyond the workspace API, and the pages themselves, as routes the serve app
-appends (`routes(service)`): the published rules described (ICPs live and draft with display
+"""What the pages read beyond the workspace API, as routes the serve app appends (`routes(service,
+max_body)`); the pages (`pages`) call the same functions: the published rules described (ICPs live and draft with display
 names and Personas, audiences with member counts, the rule text), the qualification tree's
 counts and what a draft would take, search by id or title, insights, and the checker for the draft editor. All are reads
 (the checker is a POST only because it takes a ruleset as its body; it writes nothing). Each runs
@@ -13,14 +13,12 @@ import json
 import pyarrow.compute as pc
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from .. import insights, pipeline
 from ..diagnostics import RuleError
 from ..service.bodies import BadRequest, json_object, read_body
 from ..source import Source
-from . import DIRECTORY
 
 SEARCH_LIMIT = 20
 DENOMINATORS = ("scored", "contacted")
@@ -122,20 +120,9 @@ def check(body: bytes) -> dict:
     return {"ok": not any(d.is_error for d in diagnostics), "diagnostics": [d.to_dict() for d in diagnostics]}
 
 
-class Pages(StaticFiles):
-    """The static pages, sent with the Content-Security-Policy and no content sniffing."""
-
-    async def get_response(self, path: str, scope) -> Response:
-        response = await super().get_response(path, scope)
-        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        return response
-
-
 def routes(service, max_body: int) -> list:
-    """The pages' extra reads and the pages at `/`; append them after the API's own routes. A body
-    (the draft `/api/check` reads) is bounded by `max_body` bytes, as the API's are."""
+    """The pages' extra reads; append them after the API's own routes. A body (the draft
+    `/api/check` reads) is bounded by `max_body` bytes, as the API's are."""
 
     def read(work):
         async def handle(request):
@@ -166,5 +153,4 @@ def routes(service, max_body: int) -> list:
         Route("/api/insights", read(lambda ws, params, body: insight_report(ws, params.get("denominator", "scored"))),
               methods=["GET"]),
         Route("/api/check", read(lambda ws, params, body: check(body)), methods=["POST"]),
-        Mount("/", Pages(directory=DIRECTORY, html=True)),
     ]

@@ -1,0 +1,5 @@
+"""`python -m unstuck_dsl.cli` is the `unstuck` command too (as `python -m unstuck_dsl` is)."""
+
+from . import main
+
+main()
