@@ -10,14 +10,17 @@ machine code for one CPU and one library version): each Python worker compiles t
 (`_rules`, a module-level cache keyed by the text's hash; Spark reuses Python workers across
 tasks) and loads or builds its kernels through the disk cache (UNSTUCK_CACHE_DIR on the executor).
 
-Each partition goes through the local engine's own Arrow path (`CompiledRules.score` on Arrow
-tables) with `mapInArrow`:
+Each partition goes through the local engine's own Arrow path with `mapInArrow`, in two steps:
 
-- accounts are scored on their own (an account's fit reads only its own fields);
-- leads are joined with their accounts by Spark (a broadcast join when the accounts are small,
-  a shuffle otherwise: Spark's planner decides unless `broadcast_accounts` says) and each batch
-  is scored as two tables, its leads and their distinct accounts; a lead whose account is not in
-  the accounts gets no ICP and no Persona, as locally;
+- accounts are scored once, on their own (`CompiledRules.score`; an account's fit reads only
+  its own fields); the workers return the id and the ICP's number and score, and Spark's own
+  expressions make the code and band strings (`_decoded`). With leads, these scores are
+  persisted: both outputs read them;
+- leads are joined by Spark with the narrow account scores only (id, ICP number and score: a
+  broadcast join when Spark's estimate says they are small, else a shuffled hash join, unless
+  `broadcast_accounts` says) and each batch runs the lead kernel alone
+  (`pipeline.score_leads`), given each lead's ICP; a lead whose account is not in the accounts
+  gets no ICP and no Persona, as locally;
 - engagement (signals): a lead's score sums its own signals, an account's its own and all its
   leads' (engagement.py), so Spark deduplicates the signals, resolves each signal's account
   through the leads, and partitions them by record, so that every record's signals are scored
@@ -279,6 +282,17 @@ def _warm_locally(spark, rules: CompiledRules) -> None:
         rules.warm()
 
 
+def _fits_broadcast(df) -> bool | None:
+    """Whether Spark's own size estimate of `df` is within spark.sql.autoBroadcastJoinThreshold
+    (when Spark would broadcast it); None when the session does not expose the estimate."""
+    try:
+        size = int(df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes())
+        threshold = int(df.sparkSession._jsparkSession.sessionState().conf().autoBroadcastJoinThreshold())
+    except Exception:  # Spark Connect and other sessions without the JVM's plan: Spark decides
+        return None
+    return 0 <= size <= threshold
+
+
 def score(rules, accounts_df, leads_df=None, as_of=None, preview=(), signals_df=None,
           broadcast_accounts: bool | None = None, missing_columns: str = "error",
           skip_unknown_signals: bool = False, batch_rows: int = BATCH_ROWS, persist: bool = True):
@@ -292,7 +306,8 @@ def score(rules, accounts_df, leads_df=None, as_of=None, preview=(), signals_df=
     The accounts are scored once; the leads are joined with the narrow account scores (account
     id, the ICP's number and score) and run the lead kernel only. `broadcast_accounts`: True
     sends those account scores to every executor for the join, False shuffles both sides by
-    account id, None lets Spark choose by size. `persist`: the account fit scores are persisted
+    account id (a hash join: the leads are not sorted), None does what Spark's size estimate
+    says (a broadcast below spark.sql.autoBroadcastJoinThreshold, else the shuffle). `persist`: the account fit scores are persisted
     (memory, then disk) when leads are given, so that computing both outputs scores the
     accounts once (`spark.catalog.clearCache()` or the session's end lets them go). A rule error
     is raised here; a data error when the result is computed."""
@@ -317,9 +332,13 @@ def score(rules, accounts_df, leads_df=None, as_of=None, preview=(), signals_df=
             account_scores = account_scores.persist(StorageLevel.MEMORY_AND_DISK)
         lead_columns = _columns(leads_df, [LEAD_KEY, ACCOUNT_KEY], job.lead_fields, "leads", missing_columns)
         icps = _icp_numbers(account_scores, rules, job)
+        if broadcast_accounts is None:
+            broadcast_accounts = _fits_broadcast(icps)
         if broadcast_accounts:
             icps = F.broadcast(icps)
         elif broadcast_accounts is False:
+            # a hash table of the narrow account scores per shuffle partition: the leads are
+            # shuffled but not sorted (Spark's default, a sort-merge join, sorts all of them)
             icps = icps.hint("shuffle_hash")
         joined = leads_df.select(*lead_columns).join(icps, on=ACCOUNT_KEY, how="left")
         joined = joined.select(LEAD_KEY, ACCOUNT_KEY, *lead_columns[2:], *icps.columns[1:])
