@@ -61,6 +61,11 @@ AS_OF = dt.date(2026, 11, 26)
 DATA = HERE / "data"
 RESULTS = HERE / "results"
 PYTHON_SAMPLE_ACCOUNTS = 50_000  # the plain Python loop is timed on this many accounts and their leads
+WHOLE_CALL_ACCOUNTS = 10_000  # the whole API call against plain Python: the size its target names
+# The processes timed here run as installed: pip writes bytecode at install, so a user's process
+# (and each peer's, which unpickles our ruleset model) loads compiled modules. A harness's
+# PYTHONDONTWRITEBYTECODE would have every process compile its modules from source, every time.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def log(message: str) -> None:
@@ -170,32 +175,37 @@ def paired(numerator: list[float], denominator: list[float]) -> dict:
 
 
 def rounds_table(compiled, dataset, peers: dict, python_peer, python_records: int, python_compiled, python_data,
-                 records: int, rounds: int, python_tables=None) -> dict:
+                 records: int, rounds: int, whole_call=None) -> dict:
     """The kernel footing. Interleaved rounds: each round times every engine once, in a rotating
     order; ratios are paired within a round (peer time / unstuck_dsl time; for the floor,
-    unstuck_dsl time / floor time; for plain Python, per record of the Python sample)."""
+    unstuck_dsl time / floor time; for plain Python, per record of the Python sample).
+    `whole_call` is (a Python peer prepared on a small sample, its records, its tables): the whole
+    API call (load and lead table included) against plain Python at the size the target names."""
     engines = {"unstuck_dsl": lambda: compiled.score_dataset(dataset, AS_OF)}
     engines.update({name: peer.run for name, peer in peers.items()})
     engines["python"] = python_peer.run
     engines["python_unstuck"] = lambda: python_compiled.score_dataset(python_data, AS_OF)
-    if python_tables is not None:  # the whole API call on the Python sample (load and lead table included)
-        engines["python_unstuck_whole"] = lambda: python_compiled.score(*python_tables, as_of=AS_OF).leads
+    if whole_call is not None:
+        small_peer, _, small_tables = whole_call
+        engines["python_small"] = small_peer.run
+        engines["python_unstuck_whole"] = lambda: python_compiled.score(*small_tables, as_of=AS_OF).leads
     times = interleaved(engines, rounds)
     ratios = {}
     for name in engines:
-        if name.startswith("python_unstuck") or name == "unstuck_dsl":
+        if name.startswith("python_unstuck") or name in ("unstuck_dsl", "python_small"):
             continue
         if name == "python":
             ratios[name] = paired(times["python"], times["python_unstuck"])
-            if python_tables is not None:
-                ratios["python (whole API call)"] = paired(times["python"], times["python_unstuck_whole"])
+            if whole_call is not None:
+                ratios["python (whole API call)"] = paired(times["python_small"], times["python_unstuck_whole"])
         elif name == "floor":
             ratios[name] = paired(times["unstuck_dsl"], times["floor"])
         else:
             ratios[name] = paired(times[name], times["unstuck_dsl"])
     throughput = {name: (python_records if name.startswith("python") else records) / statistics.median(t)
-                  for name, t in times.items()}
-    throughput["python (whole API call)"] = throughput["python"]
+                  for name, t in times.items() if name not in ("python_small", "python_unstuck_whole")}
+    if whole_call is not None:
+        throughput["python (whole API call)"] = whole_call[1] / statistics.median(times["python_small"])
     return {"seconds": times, "ratios": ratios, "records_per_second": throughput}
 
 
@@ -309,9 +319,16 @@ def run_size(n: int, rules: Path, rounds: int, full_report: bool, process_rounds
     python_records = python_data.accounts.n + python_data.leads.n
 
     log(f"kernel footing: timing {rounds} interleaved rounds")
+    call_accounts, call_leads = subsample(accounts, leads, min(WHOLE_CALL_ACCOUNTS, n))
+    call_peer = PEERS["python"](compiled.model, AS_OF)
+    call_peer.prepare(call_accounts, call_leads)
+    agree("python (whole API call)", unstuck_arrays(compiled.score(call_accounts, call_leads, as_of=AS_OF)),
+          call_peer.run())
+    call_records = call_accounts.num_rows + call_leads.num_rows
     report.update(rounds_table(compiled, dataset, peers, python_peer, python_records, compiled, python_data,
-                               records, rounds, (small_accounts, small_leads)))
+                               records, rounds, (call_peer, call_records, (call_accounts, call_leads))))
     report["python_sample_records"] = python_records
+    report["whole_call_records"] = call_records
     report["floor_bytes_read"] = floor.bytes_read
     del peers
     log(f"whole footing (Arrow tables in, lead table out): checking, then {rounds} rounds")
@@ -367,8 +384,10 @@ def print_report(reports: dict, peer_size: int) -> None:
         label = {"floor": f"floor (unstuck_dsl time / floor time; {main['floor_bytes_read'] / 1e6:,.0f} MB read once)",
                  "polars": "polars (peer time / unstuck_dsl time)",
                  "duckdb": "duckdb (peer time / unstuck_dsl time)"}.get(name, name)
-        if name.startswith("python"):
+        if name == "python":
             label += f" ({main['python_sample_records']:,} records)"
+        elif name.startswith("python"):
+            label += f" ({main['whole_call_records']:,} records of {WHOLE_CALL_ACCOUNTS:,} accounts)"
         table.add_row(label, f"{main['records_per_second'][name]:,.0f}", f"{r['median']:.1f}x", _spread(r))
     console.print(table)
 

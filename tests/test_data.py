@@ -158,6 +158,20 @@ def test_bitset_spans_several_words():
     assert _scores(rules.score(rows, as_of="2026-11-26"))[149] == 100
 
 
+def test_a_slice_of_a_table_encodes_only_its_own_set_members(rules):
+    """A page of a larger table (a slice shares its parent's list members) is encoded as if it
+    were copied out: its dictionary holds only its members, and it scores the same."""
+    rows = [dict(ACCOUNT_ROWS[0], account_id=f"x{i}", tech_stack=[f"only-in-{i}", "Snowflake"] if i >= 40 else [f"t{i}"])
+            for i in range(60)]
+    table = pa.Table.from_pylist(rows)
+    page = table.slice(40, 20)
+    column = rules.load(page).accounts.columns["tech_stack"]
+    assert sorted(column.dictionary) == sorted({"Snowflake", *(f"only-in-{i}" for i in range(40, 60))})
+    copied = pa.Table.from_pylist(page.to_pylist(), schema=page.schema)
+    assert _scores(rules.score(page, as_of="2026-11-26")) == _scores(rules.score(copied, as_of="2026-11-26")) \
+        == [100] * 20
+
+
 @pytest.mark.parametrize("column, value, expected", [
     ("employees", "lots", "column `employees` (int): expected a whole number; row 2 (value 'lots')"),
     ("employees", "12.5", "column `employees` (int): expected a whole number; row 2"),

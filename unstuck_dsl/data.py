@@ -742,7 +742,12 @@ class _Encoder:
         member); `finish` turns them into bits or a compacted list in one compiled pass."""
         valid = validity(array)
         offsets = array.offsets.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        members = array.values.cast(pa.string()) if pa.types.is_null(array.values.type) else array.values
+        # A slice of a list array (a table's batch, a page of records) shares its parent's
+        # members: only the slice's own are encoded, the offsets rebased onto them.
+        first = int(offsets[0]) if len(offsets) else 0
+        members = array.values.slice(first, int(offsets[-1]) - first if len(offsets) else 0)
+        offsets = offsets - first
+        members = members.cast(pa.string()) if pa.types.is_null(members.type) else members
         codes, dictionary = self._local_codes(members)
         return offsets, codes, valid, dictionary
 

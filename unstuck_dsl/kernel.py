@@ -24,7 +24,6 @@ import sys
 import tempfile
 import threading
 import warnings
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 CACHE_ENV = "UNSTUCK_CACHE_DIR"
@@ -34,6 +33,10 @@ _lock = threading.Lock()
 
 
 def _package_version(name: str) -> str:
+    # importlib.metadata takes tens of milliseconds to import; `unstuck check` reaches this module
+    # for `cache_dir` alone (the parser's cache) and never needs it.
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version(name)
     except PackageNotFoundError:

@@ -159,8 +159,12 @@ def write_table(table: pa.Table, path: str | Path, raw_csv: bool = False) -> Non
             import pyarrow.parquet as pq
 
             # Dictionary pages for the code columns; ids are unique, a dictionary would not pay.
+            # Min/max statistics for the numbers only (scores, engagement): readers filter on
+            # them, and on text columns they cost a third of the write (the min and max of every
+            # string) for row groups that span every code anyway.
             codes = [f.name for f in table.schema if pa.types.is_dictionary(f.type) and not f.name.endswith("_id")]
-            pq.write_table(table, temporary, use_dictionary=codes)
+            numbers = [f.name for f in table.schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
+            pq.write_table(table, temporary, use_dictionary=codes, write_statistics=numbers)
         else:
             _write_jsonl(table, temporary)
 

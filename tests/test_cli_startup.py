@@ -1,0 +1,130 @@
+"""`unstuck --help` and `unstuck check` start at once: they never load the scoring engine's
+libraries (numba, pyarrow, numpy, duckdb...), and the help lists every command as click would.
+Behaviour, not timing: each test looks at which modules a real `unstuck` process imported."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from unstuck_dsl import sample
+from unstuck_dsl.cli import COMMANDS, cli
+from unstuck_dsl.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules"
+AS_OF = dt.date(2026, 11, 26)
+
+# What neither --help nor check needs: the engine (numba, numpy, pyarrow), the store (duckdb),
+# the server (starlette, uvicorn), Spark, the language server, pandas, scikit-learn.
+HEAVY = ("numba", "numpy", "pyarrow", "duckdb", "starlette", "uvicorn", "pyspark", "pygls", "pandas", "sklearn",
+         "scipy", "polars")
+
+# Runs `unstuck ARGS` as the console script does, then prints the top-level modules it imported.
+PROBE = """
+import atexit, json, sys
+atexit.register(lambda: print("\\nMODULES " + json.dumps(sorted({m.split(".")[0] for m in sys.modules})),
+                              file=sys.stderr))
+sys.argv = ["unstuck", *sys.argv[1:]]
+from unstuck_dsl.cli import main
+main()
+"""
+
+
+def _modules_of(*args: str, cwd: Path = ROOT) -> tuple[subprocess.CompletedProcess, set[str]]:
+    env = {**os.environ, "COLUMNS": "80"}
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=120)
+    line = done.stderr.rpartition("\nMODULES ")[2]
+    return done, set(json.loads(line))
+
+
+def test_help_lists_every_command_without_loading_any():
+    done, modules = _modules_of("--help")
+    assert done.returncode == 0, done.stderr
+    for name in COMMANDS:
+        assert f"\n  {name} " in done.stdout
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+    assert "lark" not in modules and "rich" not in modules  # not even the parser: nothing is checked
+
+
+def test_check_loads_only_the_front_end():
+    done, modules = _modules_of("check", str(RULES))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok: ")
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+@pytest.mark.parametrize("args", [("--format", "json"), ("--format", "sarif"), ("--strict",)])
+def test_check_reports_and_failures_load_only_the_front_end(tmp_path, args):
+    broken = tmp_path / "broken.ust"
+    broken.write_text('icp "x" {\n  filter employees >\n}\n', encoding="utf-8")
+    done, modules = _modules_of("check", str(broken), *args)
+    assert done.returncode == 1
+    assert done.stdout or done.stderr
+    assert "Traceback" not in done.stderr
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_check_of_a_missing_path_is_one_line_without_the_engine(tmp_path):
+    done, modules = _modules_of("check", str(tmp_path / "nowhere"))
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ")
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_a_scoring_command_still_loads_the_engine_when_it_runs(sample, tmp_path):
+    out = tmp_path / "scores.csv"
+    done, modules = _modules_of("score", str(RULES), "--accounts", str(sample / "accounts.csv"), "--out", str(out),
+                                "--as-of", AS_OF.isoformat())
+    assert done.returncode == 0, done.stderr
+    assert {"numba", "pyarrow"} <= modules
+    # Installed, but kept out by the command: pyarrow would load pandas, numba scipy.linalg.
+    assert "pandas" not in modules and "scipy" not in modules
+
+
+def test_suggest_still_gets_scipy_for_its_regression(tmp_path):
+    accounts, leads = sample.generate(2000)
+    db = tmp_path / "w.duckdb"
+    with Workspace(db) as workspace:
+        workspace.ingest(accounts=accounts, leads=leads, rules=RULES, as_of=AS_OF)
+        scored = workspace.compiled.score(accounts, leads, as_of=AS_OF)
+        workspace.ingest(outcomes=sample.outcomes(scored.leads, as_of=AS_OF, accounts=accounts, leads=leads))
+    done, modules = _modules_of("suggest", "--db", str(db), "--json")
+    assert done.returncode == 0, done.stderr
+    assert {"sklearn", "scipy"} <= modules
+    assert json.loads(done.stdout)["leads"] == scored.leads.num_rows
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 200])
+def test_help_lists_each_command_as_its_own_help_says(width):
+    """The lazy listing equals click's own, which loads every command and reads its help."""
+    lazy = click.HelpFormatter(width=width)
+    eager = click.HelpFormatter(width=width)
+    with click.Context(cli, info_name="unstuck") as ctx:
+        cli.format_commands(ctx, lazy)
+        click.Group.format_commands(cli, ctx, eager)
+    assert lazy.getvalue() == eager.getvalue()
+    assert eager.getvalue().count("\n") == len(COMMANDS) + 1
+
+
+def test_every_command_is_found_where_the_table_says():
+    for name, entry in COMMANDS.items():
+        command = cli.commands[name]
+        assert isinstance(command, click.Command)
+        assert command.name == name
+        assert command.callback.__module__ == f"unstuck_dsl.cli.{entry.module}"
+
+
+def test_python_dash_m_is_the_same_command():
+    done = subprocess.run([sys.executable, "-m", "unstuck_dsl", "check", str(RULES)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok: ")

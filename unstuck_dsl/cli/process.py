@@ -1,0 +1,142 @@
+"""What the `unstuck` process sets up for itself, and the Python API leaves alone: our warnings as
+one line, no pandas, and memory settings for large arrays, made when the command loads pyarrow
+(a command that never reads data, `check` or `--help`, never loads it)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import warnings
+from collections.abc import Callable
+
+import click
+
+
+def keep_freed_memory() -> None:
+    """glibc hands large freed blocks back to the system at once, so the next array of that size
+    faults its pages in again: a 1M-account run spent about a second of system time so. Keep
+    freed memory for reuse instead (numpy's arrays; Arrow has its own pool). Linux glibc only."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not sys.platform.startswith("linux") or not name:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+        libc.mallopt(m_mmap_threshold, 32 << 20)  # glibc's largest: blocks below it come from the heap
+        libc.mallopt(m_trim_threshold, 1 << 30)
+        libc.mallopt(m_top_pad, 256 << 20)
+    except (OSError, AttributeError):
+        pass
+
+
+def lean_memory_pool() -> None:
+    """In the command-line process, Arrow's jemalloc pool: on a 1M-account run it peaked ~15 %
+    lower and ran faster than the default pool. ARROW_DEFAULT_MEMORY_POOL still decides."""
+    import pyarrow as pa  # called once pyarrow has loaded (see `for_large_arrays`)
+
+    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
+        return
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except (NotImplementedError, pa.ArrowNotImplementedError):
+        pass
+
+
+def for_large_arrays() -> None:
+    keep_freed_memory()
+    lean_memory_pool()
+
+
+class _Then:
+    """A module loader that runs `then` once the module it loads has run."""
+
+    def __init__(self, loader, then: Callable[[], None]):
+        self._loader, self._then = loader, then
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self._loader.exec_module(module)
+        self._then()
+
+
+class AfterImport:
+    """An import finder that runs `then` once `module` has been imported, before its importer
+    goes on: the settings a heavy library needs are made when (and only if) a command loads it."""
+
+    def __init__(self, module: str, then: Callable[[], None]):
+        self.module, self.then = module, then
+
+    def find_spec(self, name, path=None, target=None):
+        if name != self.module:
+            return None
+        sys.meta_path.remove(self)  # once; and the search below must not find this finder again
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _Then(spec.loader, self.then)
+        return spec
+
+
+def when_imported(module: str, then: Callable[[], None]) -> None:
+    if module in sys.modules:
+        then()
+    else:
+        sys.meta_path.insert(0, AfterImport(module, then))
+
+
+def show_warnings() -> None:
+    """Our warnings (e.g. an unusable kernel cache) as one `warning:` line on stderr."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        from ..kernel import KernelCacheWarning  # with the kernels; not at start-up
+
+        if issubclass(category, KernelCacheWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
+class NotUsed:
+    """An import finder that says the packages the command does not use are not installed."""
+
+    def __init__(self, packages: tuple[str, ...]):
+        self.packages = set(packages)
+
+    def find_spec(self, name, path=None, target=None):
+        package = name.partition(".")[0]
+        if package in self.packages:
+            raise ModuleNotFoundError(f"the unstuck command does not use {package}", name=name)
+        return None
+
+
+def without_unused() -> None:
+    """Hide two installed packages that would slow every command down and that no command needs
+    until it says so (`allow`):
+    - pandas: pyarrow imports it, when it is installed, the first time it converts a Python value
+      (half a second);
+    - scipy: numba imports scipy.linalg (a quarter of a second) at its first compile or cache load,
+      only to offer BLAS (np.dot, np.linalg) to compiled code, which our kernels never call; it is
+      installed for scikit-learn, which `suggest` alone uses.
+    So a command runs as it does where neither is installed. (Only the command: the Python API
+    leaves both alone.)"""
+    unused = tuple(package for package in ("pandas", "scipy") if package not in sys.modules)
+    if unused:
+        sys.meta_path.insert(0, NotUsed(unused))
+
+
+def allow(package: str) -> None:
+    """Let this command import `package` after all (pyspark needs pandas; scikit-learn, scipy)."""
+    for finder in sys.meta_path:
+        if isinstance(finder, NotUsed):
+            finder.packages.discard(package)
