@@ -135,8 +135,8 @@ def _sample_with_gaps(n: int, seed: int) -> tuple[pa.Table, pa.Table]:
     return kept, leads
 
 
-@pytest.mark.parametrize("broadcast", [True, False])
-def test_the_two_step_lead_path_with_missing_accounts_accounts_without_leads_and_a_preview(spark, broadcast):
+@pytest.mark.parametrize(("broadcast", "persist"), [(True, True), (False, False)])
+def test_the_two_step_lead_path_with_missing_accounts_accounts_without_leads_and_a_preview(spark, broadcast, persist):
     """The accounts are scored once and the leads joined with their narrow scores, broadcast or
     shuffled: leads whose account is missing get no ICP and no Persona, accounts without leads
     are scored, a preview's columns match; with and without persisting the account scores."""
@@ -146,12 +146,11 @@ def test_the_two_step_lead_path_with_missing_accounts_accounts_without_leads_and
     missing = pc.is_null(local.leads.column("icp_score"))
     assert 0 < pc.sum(missing).as_py() < leads.num_rows  # some leads lack their account
     assert pc.count_distinct(leads.column(ACCOUNT_KEY)).as_py() < accounts.num_rows  # accounts without leads
-    for persist in (True, False):
-        scored_accounts, scored_leads = unstuck_spark.score(
-            rules, spark.createDataFrame(accounts).repartition(3), spark.createDataFrame(leads).repartition(4),
-            as_of="2026-11-26", preview=["ent_finserv"], broadcast_accounts=broadcast, persist=persist)
-        assert_same(local.accounts, scored_accounts)
-        assert_same(local.leads, scored_leads)
+    scored_accounts, scored_leads = unstuck_spark.score(
+        rules, spark.createDataFrame(accounts).repartition(3), spark.createDataFrame(leads).repartition(4),
+        as_of="2026-11-26", preview=["ent_finserv"], broadcast_accounts=broadcast, persist=persist)
+    assert_same(local.accounts, scored_accounts)
+    assert_same(local.leads, scored_leads)
     spark.catalog.clearCache()
 
 
