@@ -307,10 +307,11 @@ def score(rules, accounts_df, leads_df=None, as_of=None, preview=(), signals_df=
     id, the ICP's number and score) and run the lead kernel only. `broadcast_accounts`: True
     sends those account scores to every executor for the join, False shuffles both sides by
     account id (a hash join: the leads are not sorted), None does what Spark's size estimate
-    says (a broadcast below spark.sql.autoBroadcastJoinThreshold, else the shuffle). `persist`: the account fit scores are persisted
-    (memory, then disk) when leads are given, so that computing both outputs scores the
-    accounts once (`spark.catalog.clearCache()` or the session's end lets them go). A rule error
-    is raised here; a data error when the result is computed."""
+    says (a broadcast below spark.sql.autoBroadcastJoinThreshold, else the shuffle). `persist`:
+    the account fit scores are persisted (memory, then disk) when leads are given, so that
+    computing both outputs scores the accounts once (`spark.catalog.clearCache()` or the
+    session's end lets them go). A rule error is raised here; a data error when the result is
+    computed."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
