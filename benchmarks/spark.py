@@ -12,11 +12,13 @@ Parquet directories of 1M-account parts (ids prefixed by part, so every id is un
   computed in full and counted per ICP, Persona and band (the counts are compared with the
   local engine's: a full record-by-record comparison is tests/test_spark.py's job); and how that
   time splits, each part run on its own and written to Spark's `noop` sink:
-  - read: the same columns read from Parquet by the JVM;
-  - transfer: those columns sent JVM -> Arrow -> Python workers (a mapInArrow that only counts),
-    minus the read;
-  - shuffle: the leads joined with their accounts by Spark, no Python, minus the read;
-  - scoring: the rest (spark - read - transfer - shuffle), the engine in the Python workers.
+  - read: the columns the engine reads, read from Parquet by the JVM;
+  - shuffle: the leads joined with the account scores' id, ICP and score by Spark (as the
+    engine joins them, with the account scores already persisted), no Python, minus the read;
+  - transfer: the accounts and the joined leads sent JVM -> Arrow -> Python workers (a
+    mapInArrow that only counts), minus the read and the join;
+  - scoring: the rest (spark - read - transfer - shuffle): the engine in the Python workers and
+    its results' way back to the JVM.
 Reported: records/s of each, the overhead ratio (spark / local), throughput per core. Results go
 to benchmarks/results/spark-N.txt. The machine's load average is printed: the benchmark shares
 the machine with whatever else runs.
@@ -106,7 +108,10 @@ def main() -> None:
     parser.add_argument("--out", help="results file (default benchmarks/results/spark-N.txt)")
     parser.add_argument("--driver-memory", default="4g")
     parser.add_argument("--broadcast-below", default="10m",
-                        help="spark.sql.autoBroadcastJoinThreshold: accounts smaller than this are broadcast")
+                        help="spark.sql.autoBroadcastJoinThreshold: account scores smaller than this are broadcast")
+    parser.add_argument("--broadcast", action="store_true",
+                        help="broadcast the account scores to the lead join whatever their size")
+    parser.add_argument("--batch-rows", type=int, default=100_000, help="spark.sql.execution.arrow.maxRecordsPerBatch")
     args = parser.parse_args()
     cores = int(args.master[len("local["):-1]) if args.master.startswith("local[") and args.master[6:-1].isdigit() \
         else os.cpu_count()
@@ -142,11 +147,12 @@ def main() -> None:
     # ---- Spark
     spark = unstuck_spark.session(args.master, "unstuck-bench", {
         "spark.driver.memory": args.driver_memory, "spark.sql.shuffle.partitions": str(max(8, 2 * cores)),
-        "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(args.batch_rows),
         "spark.sql.autoBroadcastJoinThreshold": args.broadcast_below})
     accounts_df = spark.read.parquet(str(folder / "accounts"))
     leads_df = spark.read.parquet(str(folder / "leads"))
-    scored_accounts, scored_leads = unstuck_spark.score(rules, accounts_df, leads_df, AS_OF)
+    scored_accounts, scored_leads = unstuck_spark.score(rules, accounts_df, leads_df, AS_OF,
+                                                        broadcast_accounts=True if args.broadcast else None)
     unstuck_spark.score(rules, accounts_df.limit(1000), leads_df.limit(1000), AS_OF)[1].collect()  # workers warm
     # Timed: both outputs computed in full and counted per ICP, Persona and band (an aggregation
     # of a few rows per partition), which is also the check against the local engine.
@@ -160,13 +166,19 @@ def main() -> None:
     account_columns = ["account_id", *rules.account_fields]
     lead_columns = ["lead_id", "account_id", *rules.lead_fields]
     accounts_in, leads_in = accounts_df.select(*account_columns), leads_df.select(*lead_columns)
-    spark_read_s, _ = timed(lambda: (noop(accounts_in), noop(leads_in)))
+    # The join as the engine does it, without Python: the leads with the (persisted) account
+    # scores' id, ICP and score columns.
+    narrow = scored_accounts.select("account_id", "icp_code", "icp_score")
+    joined = leads_in.join(narrow.hint("broadcast") if args.broadcast else narrow, on="account_id", how="left")
+    read_accounts_s, _ = timed(lambda: noop(accounts_in))
+    read_leads_s, _ = timed(lambda: noop(leads_in))
+    spark_read_s = read_accounts_s + read_leads_s
     counted = "rows long"
     through_python_s, _ = timed(lambda: (noop(accounts_in.mapInArrow(count_batches, counted)),
-                                         noop(leads_in.mapInArrow(count_batches, counted))))
-    transfer_s = max(through_python_s - spark_read_s, 0.0)
-    joined_s, _ = timed(lambda: noop(leads_in.join(accounts_in, on="account_id", how="left")))
-    shuffle_s = max(joined_s - spark_read_s, 0.0)
+                                         noop(joined.mapInArrow(count_batches, counted))))
+    joined_s, _ = timed(lambda: noop(joined))
+    shuffle_s = max(joined_s - read_leads_s, 0.0)
+    transfer_s = max(through_python_s - spark_read_s - shuffle_s, 0.0)
     scoring_s = max(spark_s - spark_read_s - transfer_s - shuffle_s, 0.0)
     spark.stop()
 
@@ -176,7 +188,7 @@ def main() -> None:
         f"# {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, master {args.master}, load average at start {load[0]:.1f} (shared machine)",
         f"# command: python benchmarks/spark.py --size {args.size} --master '{args.master}' "
-        f"--broadcast-below {args.broadcast_below}",
+        f"--broadcast-below {args.broadcast_below}{' --broadcast' if args.broadcast else ''} --batch-rows {args.batch_rows}",
         "# local: the local engine on each 1M-account part in memory (read apart), times summed",
         "",
         f"{'step':<34}{'seconds':>10}{'records/s':>14}{'records/s/core':>16}",

@@ -14,6 +14,7 @@ import datetime as dt
 import os
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -122,6 +123,59 @@ def test_accounts_alone_and_without_signals(spark):
     scored_accounts, scored_leads = unstuck_spark.score(rules, spark.createDataFrame(accounts), None, as_of="2026-11-26")
     assert scored_leads is None
     assert_same(local.accounts, scored_accounts)
+
+
+def _sample_with_gaps(n: int, seed: int) -> tuple[pa.Table, pa.Table]:
+    """Sample accounts and leads where every fifth account is left out (its leads' account is
+    missing) and a tenth of the accounts lose their leads (accounts without leads)."""
+    accounts, leads = sample.generate(n, seed=seed)
+    without_leads = accounts.column(ACCOUNT_KEY).slice(0, n // 10)
+    leads = leads.filter(pc.invert(pc.is_in(leads.column(ACCOUNT_KEY), value_set=without_leads)))
+    kept = accounts.filter(pa.array([i % 5 != 0 for i in range(n)]))
+    return kept, leads
+
+
+@pytest.mark.parametrize(("broadcast", "persist"), [(True, True), (False, False)])
+def test_the_two_step_lead_path_with_missing_accounts_accounts_without_leads_and_a_preview(spark, broadcast, persist):
+    """The accounts are scored once and the leads joined with their narrow scores, broadcast or
+    shuffled: leads whose account is missing get no ICP and no Persona, accounts without leads
+    are scored, a preview's columns match; with and without persisting the account scores."""
+    accounts, leads = _sample_with_gaps(600, seed=11)
+    rules = api.compile("rules/")
+    local = rules.score(accounts, leads, as_of="2026-11-26", preview=["ent_finserv"])
+    missing = pc.is_null(local.leads.column("icp_score"))
+    assert 0 < pc.sum(missing).as_py() < leads.num_rows  # some leads lack their account
+    assert pc.count_distinct(leads.column(ACCOUNT_KEY)).as_py() < accounts.num_rows  # accounts without leads
+    scored_accounts, scored_leads = unstuck_spark.score(
+        rules, spark.createDataFrame(accounts).repartition(3), spark.createDataFrame(leads).repartition(4),
+        as_of="2026-11-26", preview=["ent_finserv"], broadcast_accounts=broadcast, persist=persist)
+    assert_same(local.accounts, scored_accounts)
+    assert_same(local.leads, scored_leads)
+    spark.catalog.clearCache()
+
+
+def test_leads_scored_from_their_accounts_icps_alone_equal_the_local_engine():
+    """pipeline.score_leads, the lead kernel given each lead's account's ICP numbers (what the
+    Spark workers run), assigns the Personas the local engine assigns the leads with their
+    accounts, live and preview."""
+    from unstuck_dsl import codegen, pipeline
+
+    accounts, leads = _sample_with_gaps(500, seed=13)
+    rules = api.compile("rules/")
+    preview = rules.preview_codes(["ent_finserv"])
+    local = rules.score(accounts, leads, as_of="2026-11-26", preview=preview)
+    icp_numbers = {code: k for k, code in enumerate(rules.icp_codes)}
+
+    def numbers(column: str) -> list[int]:
+        return [icp_numbers.get(c, codegen.NO_RULE) for c in local.leads.column(column).to_pylist()]
+
+    _, run = pipeline.score_leads(rules, leads, numbers("icp_code"), numbers("preview_icp_code"),
+                                  local.as_of, preview)
+    persona_names = [rules.persona_names[k] if k >= 0 else None for k in rules.persona_name_of[run.persona]]
+    assert persona_names == local.leads.column("persona_code").to_pylist()
+    assert [s if s >= 0 else None for s in run.persona_score.tolist()] == local.leads.column("persona_score").to_pylist()
+    preview_names = [rules.persona_names[k] if k >= 0 else None for k in rules.persona_name_of[run.preview_persona]]
+    assert preview_names == local.leads.column("preview_persona_code").to_pylist()
 
 
 def test_rule_errors_are_raised_on_the_driver_and_data_errors_name_the_column(spark, tmp_path):

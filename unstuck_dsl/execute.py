@@ -210,28 +210,56 @@ class Assignments:
             "out_preview_score": self.preview_icp_score, "out_tri": self.account_outcomes,
             **tables[0].named()}}
         self.lead_outcomes = None
+        leads = None
         if dataset.leads is not None:
-            m = dataset.leads.n
-            lead_params = sum(len(r.params) for b in program.personas for r in b.rules)
-            p = m if preview else 1
-            self.persona = np.empty(m, np.int32)
-            self.persona_score = np.empty(m, np.int32)
-            self.preview_persona = np.full(p, codegen.PERSONA_NO_ICP, np.int32)
-            self.preview_persona_score = np.full(p, codegen.NO_RULE, np.int32)
-            self.lead_outcomes = np.full((m if outcomes else 0, max(lead_params, 1)), -1, np.int8)
-            calls["score_leads"] = {
-                "account_row": dataset.lead_account_rows, "account_icp": self.icp,
-                "account_preview_icp": self.preview_icp,
-                **column_arguments("l", dataset.leads, program.lead_columns, layouts), **constants,
-                "weights": bound.lead_weights, "possible": bound.possible, "live": active.live_persona,
-                "preview_live": active.preview_persona, "preview": preview, "explain": outcomes,
-                "out_persona": self.persona, "out_score": self.persona_score,
-                "out_preview_persona": self.preview_persona, "out_preview_score": self.preview_persona_score,
-                "out_tri": self.lead_outcomes, **tables[1].named()}
+            leads = LeadAssignments(program, layouts, dataset.leads, dataset.lead_account_rows, self.icp,
+                                    self.preview_icp, bound, active, tables[1], preview, outcomes)
+            self.persona, self.persona_score = leads.persona, leads.persona_score
+            self.preview_persona, self.preview_persona_score = leads.preview_persona, leads.preview_persona_score
+            self.lead_outcomes = leads.lead_outcomes
+            calls["score_leads"] = leads.call
         kernels.prepare(calls)
         kernels.run("score_accounts", n, calls["score_accounts"])
-        if dataset.leads is not None:  # after the accounts: a lead reads its account's ICP
-            kernels.run("score_leads", dataset.leads.n, calls["score_leads"])
+        if leads is not None:  # after the accounts: a lead reads its account's ICP
+            kernels.run("score_leads", dataset.leads.n, leads.call)
+
+
+class LeadAssignments:
+    """The lead kernel's call and its output arrays (kernel Persona numbers and scores, live and
+    preview, and on request parameter outcomes), given each lead's account row and the accounts'
+    assigned ICPs (kernel numbers, `codegen.NO_RULE` for none)."""
+
+    def __init__(self, program: ir.Program, layouts: dict[str, str], leads: EncodedTable, account_rows: np.ndarray,
+                 account_icp: np.ndarray, account_preview_icp: np.ndarray, bound: Bound, active: Active,
+                 tables: codegen.Tables, preview: bool, outcomes: bool):
+        m = leads.n
+        lead_params = sum(len(r.params) for b in program.personas for r in b.rules)
+        p = m if preview else 1  # preview outputs exist only in a preview run
+        self.persona = np.empty(m, np.int32)
+        self.persona_score = np.empty(m, np.int32)
+        self.preview_persona = np.full(p, codegen.PERSONA_NO_ICP, np.int32)
+        self.preview_persona_score = np.full(p, codegen.NO_RULE, np.int32)
+        self.lead_outcomes = np.full((m if outcomes else 0, max(lead_params, 1)), -1, np.int8)
+        self.call = {
+            "account_row": account_rows, "account_icp": account_icp, "account_preview_icp": account_preview_icp,
+            **column_arguments("l", leads, program.lead_columns, layouts), **constant_arguments(bound.constants),
+            "weights": bound.lead_weights, "possible": bound.possible, "live": active.live_persona,
+            "preview_live": active.preview_persona, "preview": preview, "explain": outcomes,
+            "out_persona": self.persona, "out_score": self.persona_score,
+            "out_preview_persona": self.preview_persona, "out_preview_score": self.preview_persona_score,
+            "out_tri": self.lead_outcomes, **tables.named()}
+
+
+def score_leads(program: ir.Program, kernels: KernelModule, leads: EncodedTable, account_rows: np.ndarray,
+                account_icp: np.ndarray, account_preview_icp: np.ndarray, bound: Bound, active: Active,
+                tables: codegen.Tables, preview: bool) -> LeadAssignments:
+    """The lead kernel alone, for leads whose accounts were scored before (by another run or
+    engine): only the accounts' assigned ICPs are read, not their fields."""
+    run = LeadAssignments(program, kernels.layouts, leads, account_rows, account_icp, account_preview_icp, bound,
+                          active, tables, preview, outcomes=False)
+    kernels.prepare({"score_leads": run.call})
+    kernels.run("score_leads", leads.n, run.call)
+    return run
 
 
 def match_audience(program: ir.AudienceProgram, kernels: KernelModule, records: EncodedTable,

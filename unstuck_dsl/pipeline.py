@@ -169,3 +169,32 @@ def score_dataset(rules, dataset, as_of, preview: frozenset[str] = frozenset(), 
     if rules.model.engagement is not None and signals is not None:
         result.score_engagement(signals, skip_unknown_signals)
     return result
+
+
+def score_leads(rules, leads, account_icp, account_preview_icp, as_of, preview: frozenset[str] = frozenset(),
+                missing_columns: str = "error"):
+    """The Personas of leads whose accounts were scored before, elsewhere (the Spark engine
+    scores the accounts, then sends each lead only its account's ICP): `leads` (lead_id,
+    account_id and the lead fields) as `score` reads them; `account_icp` and
+    `account_preview_icp`, per lead, the kernel's ICP number of its account (`codegen.NO_RULE`
+    when it has none, or no account). Returns the encoded leads and their `execute.LeadAssignments`,
+    row for row, equal to what `score` gives these leads with their accounts."""
+    import numpy as np
+    import pyarrow as pa
+
+    from .bind import bind_program
+    from .data import Dataset, encode
+    from .execute import score_leads as lead_kernel
+    from .schema import ACCOUNT_KEY
+
+    schema = rules.model.schema
+    no_accounts = encode(pa.table({ACCOUNT_KEY: pa.nulls(0, pa.string())}), schema, "account", rules.account_fields,
+                         "accounts", missing_columns="unknown")
+    lead_table = encode(leads, schema, "lead", rules.lead_fields, None, (ACCOUNT_KEY,), (), missing_columns)
+    # Each lead reads its own entry of the ICP arrays: lead i's account is "row" i.
+    dataset = Dataset(no_accounts, lead_table, np.arange(lead_table.n, dtype=np.int64))
+    bound = bind_program(rules.program, schema, dataset, as_of, rules.model.titles)
+    run = lead_kernel(rules.program, rules.kernels(dataset), lead_table, dataset.lead_account_rows,
+                      np.asarray(account_icp, np.int32), np.asarray(account_preview_icp, np.int32), bound,
+                      rules.active(preview), rules.lead_tables, bool(preview))
+    return lead_table, run

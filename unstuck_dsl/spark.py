@@ -10,14 +10,17 @@ machine code for one CPU and one library version): each Python worker compiles t
 (`_rules`, a module-level cache keyed by the text's hash; Spark reuses Python workers across
 tasks) and loads or builds its kernels through the disk cache (UNSTUCK_CACHE_DIR on the executor).
 
-Each partition goes through the local engine's own Arrow path (`CompiledRules.score` on Arrow
-tables) with `mapInArrow`:
+Each partition goes through the local engine's own Arrow path with `mapInArrow`, in two steps:
 
-- accounts are scored on their own (an account's fit reads only its own fields);
-- leads are joined with their accounts by Spark (a broadcast join when the accounts are small,
-  a shuffle otherwise: Spark's planner decides unless `broadcast_accounts` says) and each batch
-  is scored as two tables, its leads and their distinct accounts; a lead whose account is not in
-  the accounts gets no ICP and no Persona, as locally;
+- accounts are scored once, on their own (`CompiledRules.score`; an account's fit reads only
+  its own fields); the workers return the id and the ICP's number and score, and Spark's own
+  expressions make the code and band strings (`_decoded`). With leads, these scores are
+  persisted: both outputs read them;
+- leads are joined by Spark with the narrow account scores only (id, ICP number and score: a
+  broadcast join when Spark's estimate says they are small, else a shuffled hash join, unless
+  `broadcast_accounts` says) and each batch runs the lead kernel alone
+  (`pipeline.score_leads`), given each lead's ICP; a lead whose account is not in the accounts
+  gets no ICP and no Persona, as locally;
 - engagement (signals): a lead's score sums its own signals, an account's its own and all its
   leads' (engagement.py), so Spark deduplicates the signals, resolves each signal's account
   through the leads, and partitions them by record, so that every record's signals are scored
@@ -45,8 +48,8 @@ import pyarrow.compute as pc
 
 from . import engagement, pipeline
 from .api import CompiledRules, parse_as_of
-from .data import DataError, _check_columns, _first_rows
-from .schema import ACCOUNT_KEY, LEAD_KEY
+from .data import DataError, _check_columns
+from .schema import ACCOUNT_KEY, BANDS, LEAD_KEY
 
 # Scoring passes Arrow, never pandas, through pyspark: its pandas version warning says nothing here.
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
@@ -54,7 +57,13 @@ warnings.filterwarnings("ignore", message="PySpark does not yet fully support pa
 # pyspark is imported inside the functions that need it: the package works without it (the
 # `spark` extra), and importing it costs a second the other commands need not pay.
 
-MATCHED = "__unstuck_account_found"  # on a joined lead row: its account is in the accounts
+# Between Spark and the Python workers an assignment travels as numbers; Spark's own
+# expressions turn them into the code and band strings of the local tables.
+ICP = "__unstuck_icp"  # the assigned ICP's number (its index in the ruleset's ICPs), null: none
+ICP_SCORE = "__unstuck_icp_score"
+PERSONA = "__unstuck_persona"  # the Persona's index in persona_names, null: no ICP
+PERSONA_SCORE = "__unstuck_persona_score"
+PREVIEW = "preview_"  # the preview assignment's columns (a preview run's)
 RECORD = "__unstuck_record"  # engagement: the id of the record a signal counts for
 LEAD_ACCOUNT = "__unstuck_lead_account"  # a signal's lead's account id
 SIGNAL_COLUMNS = ("lead_id", "account_id", "signal", "timestamp")
@@ -105,41 +114,58 @@ def _tables(batches, rows: int):
         yield pa.Table.from_batches(pending)
 
 
-def _plain(table: pa.Table, ids: dict[str, pa.DataType]):
-    """The local table as Spark takes it: dictionary columns decoded to strings, ids in the
-    type they came in."""
-    columns = []
-    for name, column in zip(table.column_names, table.columns):
-        if name in ids:
-            column = column.cast(ids[name])
-        elif pa.types.is_dictionary(column.type):
-            column = column.cast(column.type.value_type)
-        columns.append(column)
-    return pa.table(columns, names=table.column_names).to_batches()
+def _numbers(codes) -> pa.Array:
+    """A dictionary column of the local tables as its index numbers, null where the code is:
+    codes and bands travel back to Spark as small integers (tables.codes_column's indices)."""
+    codes = codes.combine_chunks() if isinstance(codes, pa.ChunkedArray) else codes
+    return codes.indices.cast(pa.int32())
+
+
+def _or_none(column) -> np.ndarray:
+    """A nullable number column as the kernel's int32 array: null -> codegen.NO_RULE (-1)."""
+    return pc.fill_null(column, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
 def score_account_batches(job: Job, batches):
-    """mapInArrow: accounts (account_id and the account fields) -> the local account table."""
+    """mapInArrow: accounts (account_id and the account fields) -> account_id and, per
+    assignment (live, and preview in a preview run), the ICP's number and score."""
     rules = _rules(job)
     for table in _tables(batches, job.batch_rows):
         result = rules.score(table, None, as_of=job.as_of, preview=job.preview, missing_columns=job.missing_columns)
-        yield from _plain(result.accounts, {ACCOUNT_KEY: table.schema.field(ACCOUNT_KEY).type})
+        scored = result.accounts
+        columns = {ACCOUNT_KEY: table.column(ACCOUNT_KEY)}  # the scored rows are the input's, in order
+        for prefix in _prefixes(job):
+            columns[f"{prefix}{ICP}"] = _numbers(scored.column(f"{prefix}icp_code"))
+            columns[f"{prefix}{ICP_SCORE}"] = scored.column(f"{prefix}icp_score").combine_chunks()
+        yield from pa.table(columns).to_batches()
 
 
 def score_lead_batches(job: Job, batches):
-    """mapInArrow: leads joined with their accounts (lead_id, account_id, the lead fields, the
-    account fields and MATCHED) -> the local lead table. Each table is scored as its leads and
-    their distinct accounts; the rows whose account was not found give no account."""
+    """mapInArrow: leads (lead_id, account_id, the lead fields) each with its account's ICP
+    number and score (ICP, ICP_SCORE; null when the account is not in the accounts or fits no
+    ICP) -> the ids, the ICP columns passed through, and the Persona's number (in
+    persona_names) and score. Only the lead kernel runs: the accounts were scored once, before."""
     rules = _rules(job)
+    lead_columns = [LEAD_KEY, ACCOUNT_KEY, *job.lead_fields]
     for table in _tables(batches, job.batch_rows):
-        found = table.filter(pc.fill_null(table.column(MATCHED), False))
-        account_columns = [ACCOUNT_KEY, *[f for f in job.account_fields if f in table.column_names]]
-        accounts = found.select(account_columns)
-        accounts = accounts.take(pa.array(_first_rows(accounts))) if accounts.num_rows else accounts
-        leads = table.drop_columns([*account_columns[1:], MATCHED])
-        result = rules.score(accounts, leads, as_of=job.as_of, preview=job.preview, missing_columns=job.missing_columns)
-        yield from _plain(result.leads, {LEAD_KEY: table.schema.field(LEAD_KEY).type,
-                                         ACCOUNT_KEY: table.schema.field(ACCOUNT_KEY).type})
+        leads = table.select([c for c in lead_columns if c in table.column_names])
+        icp = _or_none(table.column(ICP))
+        preview_icp = _or_none(table.column(f"{PREVIEW}{ICP}")) if job.preview else icp[:1]
+        _, run = pipeline.score_leads(rules, leads, icp, preview_icp, job.as_of, job.preview, job.missing_columns)
+        columns = {LEAD_KEY: table.column(LEAD_KEY), ACCOUNT_KEY: table.column(ACCOUNT_KEY)}
+        for prefix, persona, score in (("", run.persona, run.persona_score),
+                                       (PREVIEW, run.preview_persona, run.preview_persona_score))[:len(_prefixes(job))]:
+            name = rules.persona_name_of[persona]
+            columns[f"{prefix}{ICP}"] = table.column(f"{prefix}{ICP}")
+            columns[f"{prefix}{ICP_SCORE}"] = table.column(f"{prefix}{ICP_SCORE}")
+            columns[f"{prefix}{PERSONA}"] = pa.array(name.astype(np.int32), mask=name < 0)
+            columns[f"{prefix}{PERSONA_SCORE}"] = pa.array(score, mask=score < 0)
+        yield from pa.table(columns).to_batches()
+
+
+def _prefixes(job: Job) -> tuple[str, ...]:
+    """The output columns' prefixes: the live assignment, and the preview's in a preview run."""
+    return ("", PREVIEW) if job.preview else ("",)
 
 
 def engagement_batches(job: Job, batches):
@@ -196,18 +222,57 @@ def _columns(df, keys: list[str], fields: tuple[str, ...], name: str, missing_co
     return _check_columns(df.columns, [*keys, *fields], name, optional)
 
 
-def _output_schema(rules: CompiledRules, id_fields, preview: bool, lead: bool):
-    """The local table's columns as a Spark schema (codes and bands as strings)."""
-    from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+def _numbers_schema(id_fields, job: Job, lead: bool):
+    """What the Python workers return: the ids and, per assignment, ICP (and Persona) numbers
+    and scores."""
+    from pyspark.sql.types import IntegerType, StructField, StructType
 
-    def scored(prefix: str, what: str) -> list:
-        return [StructField(f"{prefix}{what}_code", StringType()), StructField(f"{prefix}{what}_score", IntegerType()),
-                StructField(f"{prefix}{what}_band", StringType())]
+    names = [ICP, ICP_SCORE, *((PERSONA, PERSONA_SCORE) if lead else ())]
+    return StructType([*id_fields, *(StructField(f"{prefix}{name}", IntegerType())
+                                      for prefix in _prefixes(job) for name in names)])
 
-    fields = list(id_fields) + scored("", "icp") + (scored("", "persona") if lead else [])
-    if preview:
-        fields += scored("preview_", "icp") + (scored("preview_", "persona") if lead else [])
-    return StructType(fields)
+
+def _decoded(df, rules: CompiledRules, job: Job, ids: list[str], lead: bool):
+    """The local table's columns from the workers' numbers, by Spark expressions: the code of
+    each number, the score, the band of the score (schema.BANDS: the first band whose top the
+    score does not exceed); null stays null."""
+    from pyspark.sql import functions as F
+
+    def code(column: str, names: list[str]):
+        # `get`, not [ ]: under ANSI mode Spark's generated code checks the bounds of a null
+        # index's placeholder value (-1) and fails
+        return F.get(F.array(*map(F.lit, names)), F.col(column)) if names else F.lit(None).cast("string")
+
+    def band(column: str):
+        out = None
+        for name, top in BANDS:
+            out = (F if out is None else out).when(F.col(column) <= top, F.lit(name))
+        return out
+
+    columns = [F.col(c) for c in ids]
+    for prefix in _prefixes(job):
+        what = [("icp", ICP, ICP_SCORE, rules.icp_codes)]
+        if lead:
+            what.append(("persona", PERSONA, PERSONA_SCORE, rules.persona_names))
+        for kind, number, score, names in what:
+            columns += [code(f"{prefix}{number}", names).alias(f"{prefix}{kind}_code"),
+                        F.col(f"{prefix}{score}").alias(f"{prefix}{kind}_score"),
+                        band(f"{prefix}{score}").alias(f"{prefix}{kind}_band")]
+    return df.select(*columns)
+
+
+def _icp_numbers(account_scores, rules: CompiledRules, job: Job):
+    """The account scores as the lead join needs them: account_id and, per assignment, the
+    ICP's number and score (narrow: no account field reaches the leads)."""
+    from pyspark.sql import functions as F
+
+    codes = F.array(*map(F.lit, rules.icp_codes)) if rules.icp_codes else None
+    columns = [F.col(ACCOUNT_KEY)]
+    for prefix in _prefixes(job):
+        code = F.col(f"{prefix}icp_code")
+        number = (F.array_position(codes, code) - 1).cast("int") if codes is not None else F.lit(None).cast("int")
+        columns += [number.alias(f"{prefix}{ICP}"), F.col(f"{prefix}icp_score").alias(f"{prefix}{ICP_SCORE}")]
+    return account_scores.select(*columns)
 
 
 def _warm_locally(spark, rules: CompiledRules) -> None:
@@ -217,17 +282,37 @@ def _warm_locally(spark, rules: CompiledRules) -> None:
         rules.warm()
 
 
+def _fits_broadcast(df) -> bool | None:
+    """Whether Spark's own size estimate of `df` is within spark.sql.autoBroadcastJoinThreshold
+    (when Spark would broadcast it); None when the session does not expose the estimate."""
+    try:
+        size = int(df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes())
+        threshold = int(df.sparkSession._jsparkSession.sessionState().conf().autoBroadcastJoinThreshold())
+    except Exception:  # Spark Connect and other sessions without the JVM's plan: Spark decides
+        return None
+    return 0 <= size <= threshold
+
+
 def score(rules, accounts_df, leads_df=None, as_of=None, preview=(), signals_df=None,
           broadcast_accounts: bool | None = None, missing_columns: str = "error",
-          skip_unknown_signals: bool = False, batch_rows: int = BATCH_ROWS):
+          skip_unknown_signals: bool = False, batch_rows: int = BATCH_ROWS, persist: bool = True):
     """Score Spark DataFrames: (account scores, lead scores or None), the local engine's
     `result.accounts` and `result.leads` columns as DataFrames (lazy: nothing runs until they
     are written or collected). `rules`: a path, rule text or compiled rules. `accounts_df` holds
     account_id and the account fields; `leads_df` lead_id, account_id and the lead fields;
     `signals_df` (lead_id and/or account_id, signal, timestamp) adds engagement_score and stage
-    when the rules declare engagement. `broadcast_accounts`: True sends the accounts to every
-    executor for the lead join, False shuffles both sides by account id, None lets Spark choose
-    by size. A rule error is raised here; a data error when the result is computed."""
+    when the rules declare engagement.
+
+    The accounts are scored once; the leads are joined with the narrow account scores (account
+    id, the ICP's number and score) and run the lead kernel only. `broadcast_accounts`: True
+    sends those account scores to every executor for the join, False shuffles both sides by
+    account id (a hash join: the leads are not sorted), None does what Spark's size estimate
+    says (a broadcast below spark.sql.autoBroadcastJoinThreshold, else the shuffle). `persist`:
+    the account fit scores are persisted (memory, then disk) when leads are given, so that
+    computing both outputs scores the accounts once (`spark.catalog.clearCache()` or the
+    session's end lets them go). A rule error is raised here; a data error when the result is
+    computed."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     rules = _compiled(rules)
@@ -239,21 +324,29 @@ def score(rules, accounts_df, leads_df=None, as_of=None, preview=(), signals_df=
     accounts_in = accounts_df.select(*account_columns)
     _warm_locally(accounts_df.sparkSession, rules)
     account_ids = [accounts_in.schema[ACCOUNT_KEY]]
-    account_scores = accounts_in.mapInArrow(lambda batches: score_account_batches(job, batches),
-                                            _output_schema(rules, account_ids, bool(job.preview), lead=False))
+    numbers = accounts_in.mapInArrow(lambda batches: score_account_batches(job, batches),
+                                     _numbers_schema(account_ids, job, lead=False))
+    account_scores = _decoded(numbers, rules, job, [ACCOUNT_KEY], lead=False)
     lead_scores = None
     if leads_df is not None:
+        if persist:
+            account_scores = account_scores.persist(StorageLevel.MEMORY_AND_DISK)
         lead_columns = _columns(leads_df, [LEAD_KEY, ACCOUNT_KEY], job.lead_fields, "leads", missing_columns)
-        accounts_side = accounts_in.withColumn(MATCHED, F.lit(True))
+        icps = _icp_numbers(account_scores, rules, job)
+        if broadcast_accounts is None:
+            broadcast_accounts = _fits_broadcast(icps)
         if broadcast_accounts:
-            accounts_side = F.broadcast(accounts_side)
+            icps = F.broadcast(icps)
         elif broadcast_accounts is False:
-            accounts_side = accounts_side.hint("shuffle_hash")
-        joined = leads_df.select(*lead_columns).join(accounts_side, on=ACCOUNT_KEY, how="left")
-        joined = joined.select(LEAD_KEY, ACCOUNT_KEY, *lead_columns[2:], *account_columns[1:], MATCHED)
+            # a hash table of the narrow account scores per shuffle partition: the leads are
+            # shuffled but not sorted (Spark's default, a sort-merge join, sorts all of them)
+            icps = icps.hint("shuffle_hash")
+        joined = leads_df.select(*lead_columns).join(icps, on=ACCOUNT_KEY, how="left")
+        joined = joined.select(LEAD_KEY, ACCOUNT_KEY, *lead_columns[2:], *icps.columns[1:])
         lead_ids = [leads_df.schema[LEAD_KEY], leads_df.schema[ACCOUNT_KEY]]
-        lead_scores = joined.mapInArrow(lambda batches: score_lead_batches(job, batches),
-                                        _output_schema(rules, lead_ids, bool(job.preview), lead=True))
+        lead_numbers = joined.mapInArrow(lambda batches: score_lead_batches(job, batches),
+                                         _numbers_schema(lead_ids, job, lead=True))
+        lead_scores = _decoded(lead_numbers, rules, job, [LEAD_KEY, ACCOUNT_KEY], lead=True)
     if rules.model.engagement is not None and signals_df is not None:
         account_scores, lead_scores = _with_engagement(job, rules, account_scores, lead_scores, signals_df, leads_df)
     return account_scores, lead_scores
