@@ -120,6 +120,21 @@ def test_audiences_read_stage_and_engagement(rules, data):
     assert result.audience("engaged").num_rows == sum(expected) > 0
 
 
+def test_an_audience_asked_before_the_signals_are_scored_is_asked_again_after(rules, data):
+    """A result keeps the records its audiences read; signals scored later (as a workspace
+    does) change their stages, so the audience is answered from the new ones."""
+    accounts, leads = data
+    lead_ids = leads.column("lead_id").to_pylist()[:100]
+    signals = pa.table({"lead_id": lead_ids * 3, "signal": ["meeting"] * 300,
+                        "timestamp": pa.array([AS_OF - dt.timedelta(days=d) for d in (0, 1, 2) for _ in lead_ids],
+                                              pa.date32())})
+    result = rules.score(accounts, leads, as_of=AS_OF)
+    assert result.audience("engaged").num_rows == 0  # no signals: no stage is known
+    result.score_engagement(signals)
+    assert result.audience("engaged").num_rows == \
+        rules.score(accounts, leads, as_of=AS_OF, signals=signals).audience("engaged").num_rows > 0
+
+
 def test_bad_signals_are_refused_with_the_row(rules, data):
     accounts, leads = data
     lead = leads.column("lead_id")[0].as_py()

@@ -305,6 +305,7 @@ class ScoreResult:
         self.signal_lists = None  # (accounts, leads) when the rules declare engagement
         self.account_engagement = self.lead_engagement = None  # (score, stage index) arrays
         self.skipped_signals: dict[str, int] = {}  # undeclared signal type: signals left out
+        self._audience_records: EncodedTable | None = None  # built when an audience is first asked for
 
     def score_engagement(self, signals, skip_unknown_signals: bool = False) -> None:
         """Engagement per account and lead from the signals, apart from fit."""
@@ -315,6 +316,7 @@ class ScoreResult:
         self.account_engagement = engagement.score(rules, self.signal_lists[0], self.as_of)
         if self.signal_lists[1] is not None:
             self.lead_engagement = engagement.score(rules, self.signal_lists[1], self.as_of)
+        self._audience_records = None  # its stage columns change
 
     def _engagement_columns(self, scored) -> dict:
         stages = list(self.ruleset.model.engagement.stages) if scored is not None else []
@@ -340,12 +342,16 @@ class ScoreResult:
     # -- audiences
     def audience_table(self) -> EncodedTable:
         """The scored records as one table for audiences: each lead with its account's fields
-        (or each account when no leads were scored) and the six score columns."""
-        rules = self.ruleset
-        engagement = self.lead_engagement if self.dataset.leads is not None else self.account_engagement
-        stages = list(rules.model.engagement.stages) if rules.model.engagement is not None else None
-        return tables.audience_table(self.dataset, self._run, rules.audience_schema, rules.icp_codes,
-                                     rules.persona_names, rules.persona_name_of, stages, engagement)
+        (or each account when no leads were scored) and the six score columns. Built once: every
+        audience of the run reads the same records (a workspace's pages ask for several)."""
+        if self._audience_records is None:
+            rules = self.ruleset
+            engagement = self.lead_engagement if self.dataset.leads is not None else self.account_engagement
+            stages = list(rules.model.engagement.stages) if rules.model.engagement is not None else None
+            self._audience_records = tables.audience_table(self.dataset, self._run, rules.audience_schema,
+                                                           rules.icp_codes, rules.persona_names,
+                                                           rules.persona_name_of, stages, engagement)
+        return self._audience_records
 
     def audience(self, code: str) -> pa.Table:
         """The members of an audience: the rows of `table()` whose records meet its condition."""
