@@ -193,7 +193,7 @@ def reference_truth(table: TruthTable) -> list[bool | None]:
                                             [row.condition] if row.is_lead else []))
         param = ruleset.icps[0].personas[0].params[0] if row.is_lead else ruleset.icps[0].params[0]
         answers.append(reference.evaluate_condition(param.condition, row.record,
-                                                    reference.Context(ruleset.schema, row.as_of)))
+                                                    reference.Context(ruleset.schema, row.as_of, ruleset.titles)))
     return answers
 
 

@@ -44,7 +44,7 @@ def score_all(ruleset, accounts, leads, as_of):
 def independent_tally(rule, record, ruleset, as_of):
     """Qualification and score of one ICP or Persona, recomputed from the truth values without
     reference.tally / normalized_score / best."""
-    ctx = reference.Context(ruleset.schema, as_of)
+    ctx = reference.Context(ruleset.schema, as_of, ruleset.titles)
     qualifies, earned, possible = True, Fraction(0), Fraction(0)
     for param in rule.params:
         truth = reference.evaluate_condition(param.condition, record, ctx)

@@ -65,7 +65,7 @@ def truth(condition: str, as_of: dt.date = AS_OF, **record):
     else:
         ruleset = rules(f"icp t {{\n  score 1: {condition}\n}}")
         param = ruleset.icps[0].params[0]
-    return reference.evaluate_condition(param.condition, record, reference.Context(ruleset.schema, as_of))
+    return reference.evaluate_condition(param.condition, record, reference.Context(ruleset.schema, as_of, ruleset.titles))
 
 
 def account(**values):

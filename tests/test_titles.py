@@ -244,7 +244,7 @@ def test_role_conditions_in_the_reference_and_the_kernel_agree():
     scores = dict(zip(result.leads.column("lead_id").to_pylist(), result.leads.column("persona_score").to_pylist()))
     ruleset = compiled.model
     persona = ruleset.icps[0].personas[0]
-    ctx = reference.Context(ruleset.schema, as_of)
+    ctx = reference.Context(ruleset.schema, as_of, ruleset.titles)
     for i, title in enumerate(ROLE_TITLES):
         expected = reference.evaluate_rule(persona, {"title": title}, ctx).score
         assert scores[f"l{i}"] == expected, title
