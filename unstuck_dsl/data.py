@@ -744,8 +744,8 @@ class _Encoder:
         offsets = array.offsets.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
         # A slice of a list array (a table's batch, a page of records) shares its parent's
         # members: only the slice's own are encoded, the offsets rebased onto them.
-        first = int(offsets[0]) if len(offsets) else 0
-        members = array.values.slice(first, int(offsets[-1]) - first if len(offsets) else 0)
+        first, last = int(offsets[0]), int(offsets[-1])  # (an empty list array has one offset)
+        members = array.values.slice(first, last - first)
         offsets = offsets - first
         members = members.cast(pa.string()) if pa.types.is_null(members.type) else members
         codes, dictionary = self._local_codes(members)
