@@ -667,9 +667,15 @@ def test_pages_on_an_address_other_than_loopback_need_the_session(built, tmp_pat
         assert client.get("/leads").status_code == 401
         assert client.get("/leads.csv").status_code == 401
         assert client.get("/audiences/hot/members.csv").status_code == 401
+        # The pages' own reads under /api are held to the same rule: the token, or the session.
+        for path in ("/api/rules", "/api/qualification", "/api/insights", "/api/search?q=a"):
+            assert client.get(path).status_code == 401, path
+        assert client.post("/api/check", content=b"icp x {}").status_code == 401
+        assert client.get("/api/rules", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
         answer = client.post("/login", data={"token": TOKEN, "next": "/tree"}, follow_redirects=False)
         assert answer.status_code == 303 and answer.headers["location"] == "/tree"
         assert client.get("/tree").status_code == 200
+        assert client.get("/api/rules").status_code == 200  # the signed-in browser's check.js reads it
 
 
 def test_an_audience_that_cannot_be_counted_yet_says_why_and_the_others_are_counted(tmp_path):

@@ -306,6 +306,7 @@ class ScoreResult:
         self.account_engagement = self.lead_engagement = None  # (score, stage index) arrays
         self.skipped_signals: dict[str, int] = {}  # undeclared signal type: signals left out
         self._audience_records: EncodedTable | None = None  # built when an audience is first asked for
+        self._members: dict[str, pa.Table] = {}  # each declared audience's members, once asked for
 
     def score_engagement(self, signals, skip_unknown_signals: bool = False) -> None:
         """Engagement per account and lead from the signals, apart from fit."""
@@ -316,7 +317,7 @@ class ScoreResult:
         self.account_engagement = engagement.score(rules, self.signal_lists[0], self.as_of)
         if self.signal_lists[1] is not None:
             self.lead_engagement = engagement.score(rules, self.signal_lists[1], self.as_of)
-        self._audience_records = None  # its stage columns change
+        self._audience_records, self._members = None, {}  # their stage columns change
 
     def _engagement_columns(self, scored) -> dict:
         stages = list(self.ruleset.model.engagement.stages) if scored is not None else []
@@ -354,8 +355,11 @@ class ScoreResult:
         return self._audience_records
 
     def audience(self, code: str) -> pa.Table:
-        """The members of an audience: the rows of `table()` whose records meet its condition."""
-        return self.table().filter(pa.array(self.audience_membership(code) == ir.TRUE))
+        """The members of an audience: the rows of `table()` whose records meet its condition
+        (kept: a workspace's pages ask for one audience's members, count and composition)."""
+        if code not in self._members:
+            self._members[code] = self.table().filter(pa.array(self.audience_membership(code) == ir.TRUE))
+        return self._members[code]
 
     def audience_membership(self, code: str, audience: model.Audience | None = None) -> np.ndarray:
         """Per record of `table()`: ir.FALSE / UNKNOWN / TRUE (not a member / unknown, so not a

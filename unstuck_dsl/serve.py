@@ -550,6 +550,9 @@ def create_app(workspace: Workspace, token: str, open_reads: bool = True, max_bo
     def authorize(request: Request, endpoint: Endpoint) -> None:
         if not endpoint.writes and open_reads:
             return
+        bearer(request)
+
+    def bearer(request: Request) -> None:
         given = request.headers.get("authorization", "")
         if not given:
             raise BadRequest("this endpoint needs the server's token: Authorization: Bearer TOKEN", status=401)
@@ -609,8 +612,15 @@ def create_app(workspace: Workspace, token: str, open_reads: bool = True, max_bo
         LOG.exception("internal error on %s %s", request.method, request.url.path)
         return JSON({"error": "internal error"}, status_code=500)
 
-    routes = [Route("/api/openapi.json", schema, methods=["GET"]), *(route(e) for e in ENDPOINTS), *web.routes(service, max_body),
-              *Pages(service, token, open_reads, max_body).routes()]
+    pages = Pages(service, token, open_reads, max_body)
+
+    def authorize_page_read(request: Request) -> None:
+        """The pages' own reads: as the API's (the token off loopback), or the signed-in browser."""
+        if not (open_reads or pages.signed_in(request)):
+            bearer(request)
+
+    routes = [Route("/api/openapi.json", schema, methods=["GET"]), *(route(e) for e in ENDPOINTS),
+              *web.routes(service, max_body, authorize_page_read), *pages.routes()]
     app = Starlette(routes=routes, exception_handlers={BadRequest: refused, DataError: data_error, ScoringError: data_error,
                                                         RuleError: rule_error, HTTPException: http_error,
                                                         Exception: internal})

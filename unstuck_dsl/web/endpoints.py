@@ -120,12 +120,14 @@ def check(body: bytes) -> dict:
     return {"ok": not any(d.is_error for d in diagnostics), "diagnostics": [d.to_dict() for d in diagnostics]}
 
 
-def routes(service, max_body: int) -> list:
+def routes(service, max_body: int, authorize) -> list:
     """The pages' extra reads; append them after the API's own routes. A body (the draft
-    `/api/check` reads) is bounded by `max_body` bytes, as the API's are."""
+    `/api/check` reads) is bounded by `max_body` bytes, as the API's are; `authorize(request)`
+    refuses a request the server's reads do not let through (off loopback: no token, no session)."""
 
     def read(work):
         async def handle(request):
+            authorize(request)
             params = request.query_params
             body = await read_body(request, max_body) if request.method == "POST" else b""
 

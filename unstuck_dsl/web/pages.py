@@ -112,9 +112,12 @@ class Pages:
     def _session(self, request) -> str | None:
         return self.sessions.session_of(request.cookies.get(COOKIE))
 
+    def signed_in(self, request) -> bool:
+        return self._session(request) is not None
+
     def _unread(self, request) -> Response | None:
         """The refusal of a read without the session, on a server whose reads need the token."""
-        if self.open_reads or self._session(request) is not None:
+        if self.open_reads or self.signed_in(request):
             return None
         return self._refusal(request, "this server's pages need its token: sign in", 401, None)
 
