@@ -790,11 +790,17 @@ class Store:
             self._read_once.clear()
             raise
         if self.lead_index is not None and written:
-            if len(self.lead_index.written) > LeadIndex.REBUILD_AFTER:
+            # A large write (or many since the build) is read back in one query, not row by row;
+            # an index that failed to take a committed write is rebuilt, never left half-updated.
+            if len(self.lead_index.written) + sum(t.num_rows for t in written) > LeadIndex.REBUILD_AFTER:
                 self.lead_index = LeadIndex(self.db)
             else:
-                for leads in written:
-                    self.lead_index.wrote(leads)
+                try:
+                    for leads in written:
+                        self.lead_index.wrote(leads)
+                except BaseException:
+                    self.lead_index = LeadIndex(self.db)
+                    raise
 
     def upsert(self, kind: str, incoming: pa.Table, name: str = "input") -> tuple[pa.Array, int, int]:
         """Insert new records and update only the columns a file carries. Returns the ids whose

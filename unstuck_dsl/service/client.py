@@ -167,7 +167,7 @@ class RemoteWorkspace(Workspace):
         return self.store.server.get(endpoint, **params)
 
     def status(self) -> Status:
-        raw = self._get("/api/status")
+        raw = self.store.state()  # asked when the workspace was opened
         number = (raw["version"] or {}).get("number")
         version = next((v for v in self.versions() if v.number == number), None)
         day = None if raw["as_of"] is None else dt.date.fromisoformat(raw["as_of"])
