@@ -177,8 +177,8 @@ def score_leads(rules, leads, account_icp, account_preview_icp, as_of, preview: 
     scores the accounts, then sends each lead only its account's ICP): `leads` (lead_id,
     account_id and the lead fields) as `score` reads them; `account_icp` and
     `account_preview_icp`, per lead, the kernel's ICP number of its account (`codegen.NO_RULE`
-    when it has none, or no account). Returns the encoded leads and their `execute.LeadAssignments`,
-    row for row, equal to what `score` gives these leads with their accounts."""
+    when it has none, or no account). Returns their `execute.LeadAssignments`, row for row,
+    equal to what `score` gives these leads with their accounts."""
     import numpy as np
     import pyarrow as pa
 
@@ -194,7 +194,6 @@ def score_leads(rules, leads, account_icp, account_preview_icp, as_of, preview: 
     # Each lead reads its own entry of the ICP arrays: lead i's account is "row" i.
     dataset = Dataset(no_accounts, lead_table, np.arange(lead_table.n, dtype=np.int64))
     bound = bind_program(rules.program, schema, dataset, as_of, rules.model.titles)
-    run = lead_kernel(rules.program, rules.kernels(dataset), lead_table, dataset.lead_account_rows,
-                      np.asarray(account_icp, np.int32), np.asarray(account_preview_icp, np.int32), bound,
-                      rules.active(preview), rules.lead_tables, bool(preview))
-    return lead_table, run
+    return lead_kernel(rules.program, rules.kernels(dataset), lead_table, dataset.lead_account_rows,
+                       np.asarray(account_icp, np.int32), np.asarray(account_preview_icp, np.int32), bound,
+                       rules.active(preview), rules.lead_tables, bool(preview))

@@ -14,7 +14,7 @@ Each partition goes through the local engine's own Arrow path with `mapInArrow`,
 
 - accounts are scored once, on their own (`CompiledRules.score`; an account's fit reads only
   its own fields); the workers return the id and the ICP's number and score, and Spark's own
-  expressions make the code and band strings (`_decoded`). With leads, these scores are
+  expressions make the code and band strings (`_decoded`). With leads, these numbers are
   persisted: both outputs read them;
 - leads are joined by Spark with the narrow account scores only (id, ICP number and score: a
   broadcast join when Spark's estimate says they are small, else a shuffled hash join, unless
@@ -151,7 +151,7 @@ def score_lead_batches(job: Job, batches):
         leads = table.select([c for c in lead_columns if c in table.column_names])
         icp = _or_none(table.column(ICP))
         preview_icp = _or_none(table.column(f"{PREVIEW}{ICP}")) if job.preview else icp[:1]
-        _, run = pipeline.score_leads(rules, leads, icp, preview_icp, job.as_of, job.preview, job.missing_columns)
+        run = pipeline.score_leads(rules, leads, icp, preview_icp, job.as_of, job.preview, job.missing_columns)
         columns = {LEAD_KEY: table.column(LEAD_KEY), ACCOUNT_KEY: table.column(ACCOUNT_KEY)}
         for prefix, persona, score in (("", run.persona, run.persona_score),
                                        (PREVIEW, run.preview_persona, run.preview_persona_score))[:len(_prefixes(job))]:
@@ -261,20 +261,6 @@ def _decoded(df, rules: CompiledRules, job: Job, ids: list[str], lead: bool):
     return df.select(*columns)
 
 
-def _icp_numbers(account_scores, rules: CompiledRules, job: Job):
-    """The account scores as the lead join needs them: account_id and, per assignment, the
-    ICP's number and score (narrow: no account field reaches the leads)."""
-    from pyspark.sql import functions as F
-
-    codes = F.array(*map(F.lit, rules.icp_codes)) if rules.icp_codes else None
-    columns = [F.col(ACCOUNT_KEY)]
-    for prefix in _prefixes(job):
-        code = F.col(f"{prefix}icp_code")
-        number = (F.array_position(codes, code) - 1).cast("int") if codes is not None else F.lit(None).cast("int")
-        columns += [number.alias(f"{prefix}{ICP}"), F.col(f"{prefix}icp_score").alias(f"{prefix}{ICP_SCORE}")]
-    return account_scores.select(*columns)
-
-
 def _warm_locally(spark, rules: CompiledRules) -> None:
     """In local mode the Python workers share this machine's kernel cache: compile the usual
     layout once here rather than in each worker at the same time."""
@@ -326,13 +312,12 @@ def score(rules, accounts_df, leads_df=None, as_of=None, preview=(), signals_df=
     account_ids = [accounts_in.schema[ACCOUNT_KEY]]
     numbers = accounts_in.mapInArrow(lambda batches: score_account_batches(job, batches),
                                      _numbers_schema(account_ids, job, lead=False))
-    account_scores = _decoded(numbers, rules, job, [ACCOUNT_KEY], lead=False)
     lead_scores = None
     if leads_df is not None:
-        if persist:
-            account_scores = account_scores.persist(StorageLevel.MEMORY_AND_DISK)
+        if persist:  # the numbers, narrow: both outputs read them, the leads' join as they are
+            numbers = numbers.persist(StorageLevel.MEMORY_AND_DISK)
         lead_columns = _columns(leads_df, [LEAD_KEY, ACCOUNT_KEY], job.lead_fields, "leads", missing_columns)
-        icps = _icp_numbers(account_scores, rules, job)
+        icps = numbers
         if broadcast_accounts is None:
             broadcast_accounts = _fits_broadcast(icps)
         if broadcast_accounts:
@@ -347,6 +332,7 @@ def score(rules, accounts_df, leads_df=None, as_of=None, preview=(), signals_df=
         lead_numbers = joined.mapInArrow(lambda batches: score_lead_batches(job, batches),
                                          _numbers_schema(lead_ids, job, lead=True))
         lead_scores = _decoded(lead_numbers, rules, job, [LEAD_KEY, ACCOUNT_KEY], lead=True)
+    account_scores = _decoded(numbers, rules, job, [ACCOUNT_KEY], lead=False)
     if rules.model.engagement is not None and signals_df is not None:
         account_scores, lead_scores = _with_engagement(job, rules, account_scores, lead_scores, signals_df, leads_df)
     return account_scores, lead_scores
