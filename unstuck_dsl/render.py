@@ -167,14 +167,19 @@ def _bar_table(title: str, rows: list[tuple[str, str, str]]) -> Table:
     return table
 
 
+def bin_bounds(k: int) -> tuple[int, int]:
+    """Score bin k of ten: (0, 9), ..., (90, 100)."""
+    return 10 * k, 10 * k + 9 if k < 9 else 100
+
+
 def bin_label(k: int) -> str:
     """Score bin k of ten: "0–9", ..., "90–100"."""
-    return f"{10 * k}–{10 * k + 9 if k < 9 else 100}"
+    return "{}–{}".format(*bin_bounds(k))
 
 
 def composition_groups(members: pa.Table) -> list[dict]:
     """An audience's members per ICP (and per Persona), largest first: {"icp", "persona" (None for
-    accounts), "members", "histograms": {score field: its ten bins (0–9 … 90–100), for a field the
+    accounts), "label" ("ICP a / Persona b"), "members", "histograms": {score field: its ten bins (0–9 … 90–100), for a field the
     group has scores in}}. What `unstuck audience --composition` prints and the Audiences page
     draws; counted by Arrow's group-by (an audience may hold millions of members)."""
     with_persona = "persona_code" in members.column_names
@@ -197,7 +202,8 @@ def composition_groups(members: pa.Table) -> list[dict]:
     out = []
     for (icp, persona), group in sorted(groups.items(), key=lambda kv: (-kv[1]["members"], str(kv[0]))):
         histograms = {field: group["histograms"][field] for field in fields if field in group["histograms"]}
-        out.append({"icp": icp, "persona": persona if with_persona else None, "with_persona": with_persona,
+        label = f"ICP {icp or 'none'}" + (f" / Persona {persona or 'none'}" if with_persona else "")
+        out.append({"icp": icp, "persona": persona if with_persona else None, "label": label,
                     "members": group["members"], "histograms": histograms})
     return out
 
@@ -207,14 +213,16 @@ def print_composition(members: pa.Table, name: str, console: Console | None = No
     console = console or _console()
     console.print(f"audience {name}: {members.num_rows} members", style=BOLD)
     for group in composition_groups(members):
-        label = f"ICP {group['icp'] or 'none'}" + (f" / Persona {group['persona']}" if group["with_persona"] else "")
         console.print()
-        console.print(label, style=BOLD, end="")
+        console.print(group["label"], style=BOLD, end="")
         console.print(f": {group['members']} members")
         for field, bins in group["histograms"].items():
             top = max(bins) or 1
-            console.print(_bar_table(field, [(f"{10 * k:>3}–{10 * k + 9 if k < 9 else 100:<3}", f"{n:>6}", bar(n, top, 30))
-                                             for k, n in enumerate(bins)]))
+            rows = []
+            for k, n in enumerate(bins):
+                low, high = bin_bounds(k)
+                rows.append((f"{low:>3}–{high:<3}", f"{n:>6}", bar(n, top, 30)))
+            console.print(_bar_table(field, rows))
 
 
 def print_diff(report, console: Console | None = None) -> None:

@@ -333,9 +333,8 @@ class Pages:
         reply = self.service.audience(_call(QueryParams([("limit", str(MEMBERS_SHOWN)), *paging]), name=name))
         groups = composition_groups(ws.audience(name))
         for group in groups:
-            label = f"ICP {group['icp'] or 'none'}" + (f" / Persona {group['persona'] or 'none'}" if group["with_persona"] else "")
-            group["label"] = label
-            group["charts"] = [views.histogram(bins, field, f"{field} of {label}") for field, bins in group["histograms"].items()]
+            group["charts"] = [views.histogram(bins, field, f"{field} of {group['label']}")
+                               for field, bins in group["histograms"].items()]
         items = reply["page"]["items"]
         pager = _pager(f"/audiences/{urllib.parse.quote(name, safe='')}", [], params, reply["page"]["next"],
                        MEMBERS_SHOWN)
@@ -362,10 +361,8 @@ class Pages:
             return self._refusal(request, exc.message, exc.status, self._session(request))
         except DataError as exc:
             return self._refusal(request, str(exc), 400, self._session(request))
-        out = io.BytesIO()
-        pcsv.write_csv(csv_table(table), out)
-        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                        headers={**HEADERS, "Content-Disposition": f'attachment; filename="{_file_name(name)}.csv"'})
+        return StreamingResponse(_csv_chunks(csv_table(table)), media_type="text/csv; charset=utf-8",
+                                 headers={**HEADERS, "Content-Disposition": f'attachment; filename="{_file_name(name)}.csv"'})
 
     def insights(self, ws, request) -> dict:
         denominator = request.query_params.get("denominator", "scored")
@@ -378,13 +375,13 @@ class Pages:
         return {"page": "insights", "report": report, "head": report["headline"], "groups": groups,
                 "rates": views.RATES, "other": "scored" if report["headline"]["denominator"] == "contacted" else "contacted"}
 
-    def rules(self, ws, request, draft: str | None = None, diff=None, published=None) -> dict:
+    def rules(self, ws, request, draft: str | None = None) -> dict:
         described = endpoints.describe(ws)
         text = described["text"]
         draft = text if draft is None else draft
         return {"page": "rules", "version": described["version"], "tokens": views.highlight(text),
                 "draft": draft, "diagnostics": endpoints.check(json.dumps({"rules": draft}).encode())["diagnostics"],
-                "diff": diff}
+                "diff": None}
 
     # -- writes
     def requalify(self, ws, form) -> tuple[str, str]:
@@ -559,6 +556,20 @@ def _with_record_columns(ws, kind: str, items: list[dict]) -> list[dict]:
             extra.update(engagement_score=score, stage=stage)
         out.append({**row, **extra})
     return out
+
+
+def _csv_chunks(table: pa.Table):
+    """A table as CSV, a slice of rows at a time (an audience may hold millions of members: the
+    reply is written as it is read, never whole in memory twice)."""
+    out = io.BytesIO()
+    with pcsv.CSVWriter(out, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=CSV_PAGE):
+            writer.write_batch(batch)
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    if out.tell():  # the header alone, for an audience with no members
+        yield out.getvalue()
 
 
 def _csv(items: list[dict], header: bool) -> bytes:
