@@ -151,3 +151,45 @@ def test_python_dash_m_is_the_same_command(module):
                           cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok: ")
+
+
+def test_every_command_the_readme_tour_does_not_run_works_as_the_console_script_runs_it(sample, tmp_path):
+    """The CLI tests call click in-process, where pandas and scipy are already loaded; the console
+    script hides both (`process.without_unused`). Each command the README tour leaves out runs
+    here as a real `unstuck` process: it succeeds without them and never loads them."""
+    import shutil
+
+    rules = tmp_path / "rules"  # the example rules with one weight changed: version 2
+    shutil.copytree(RULES, rules)
+    icps = rules / "icps.ust"
+    icps.write_text(icps.read_text(encoding="utf-8").replace('score 5 "Uses Snowflake"', 'score 6 "Uses Snowflake"', 1),
+                    encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    accounts, leads = sample / "accounts.csv", sample / "leads.csv"
+    with Workspace(db) as workspace:
+        workspace.ingest(accounts=str(accounts), leads=str(leads), rules=RULES, as_of=AS_OF)
+        workspace.publish(str(rules), message="Snowflake weighs more", as_of=AS_OF)
+    lead = "L000000001"
+    commands = [
+        ("compile", str(RULES)),
+        ("test", str(RULES)),
+        ("fmt", "--check", str(rules)),
+        ("diff", str(RULES), str(rules), "--accounts", str(accounts), "--leads", str(leads), "--as-of", AS_OF.isoformat()),
+        ("export", "--db", str(db), "--out", str(tmp_path / "leads.parquet"), "--with", "fields"),
+        ("export", "--db", str(db), "--table", "accounts", "--out", str(tmp_path / "accounts.csv")),
+        ("explain", "--db", str(db), "--lead", lead),
+        ("audience", "hot", "--db", str(db), "--composition"),
+        ("requalify", "--db", str(db), "--lead", lead),
+        ("rollback", "1", "--db", str(db), "--yes"),
+        ("history", "--db", str(db)),
+    ]
+    assert 'score 6 "Uses Snowflake"' in icps.read_text(encoding="utf-8")
+    for args in commands:
+        done, modules = _modules_of(*args)
+        assert done.returncode == 0, (args, done.stdout[-500:], done.stderr[-2000:])
+        assert "Traceback" not in done.stderr
+        assert not modules & {"pandas", "scipy"}, (args, sorted(modules & {"pandas", "scipy"}))
+    assert (tmp_path / "leads.parquet").stat().st_size and (tmp_path / "accounts.csv").stat().st_size
+    lines = done.stdout.splitlines()  # history: a version a line, "*" before the published one
+    assert [line.replace("*", "").split()[0] for line in lines] == ["1", "2", "3"]
+    assert lines[-1].startswith("*")  # the rollback published version 1's rules again as version 3
