@@ -285,3 +285,20 @@ def test_null_values_option_names_the_words_that_mean_unknown(tmp_path):
                     ["ingest", RULES, "--accounts", accounts, "--db", tmp_path / "w.duckdb"]):
         result = run(*command, "--as-of", AS_OF, "--null-values", "NA,null")
         assert result.exit_code == 0, result.output
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
+    """`unstuck score ... --out - | head -1`: when the reader closes the pipe the command stops
+    as Unix tools do (the status of SIGPIPE, 141), with no error line."""
+    from unstuck_dsl import sample
+
+    sample.write(tmp_path, 3000, formats=("parquet",))  # about 400 KB of scores: more than a pipe holds
+    command = [sys.executable, "-m", "unstuck_dsl", "score", str(RULES), "--accounts", str(tmp_path / "accounts.parquet"),
+               "--leads", str(tmp_path / "leads.parquet"), "--out", "-", "--as-of", AS_OF]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    header = process.stdout.readline()
+    process.stdout.close()  # more than a pipe's buffer is still to come: the next write fails
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141, errors
+    assert header.startswith(b'"lead_id"')
+    assert "error" not in errors and "Traceback" not in errors and "Exception ignored" not in errors

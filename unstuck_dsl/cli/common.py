@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
+import signal
 import sys
 
 import attrs
@@ -40,6 +42,12 @@ def user_errors(fn):
         except RuleError as exc:
             click.echo(render_all(exc.diagnostics, exc.sources, color=sys.stderr.isatty()), err=True)
             sys.exit(1)
+        except BrokenPipeError:
+            # The reader of our output stopped (`unstuck score ... --out - | head`): stop quietly
+            # with the status of a process ended by SIGPIPE, as Unix tools do. Standard output
+            # goes to /dev/null so that Python's flush at exit does not fail a second time.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(128 + signal.SIGPIPE)
         except Exception as exc:
             if isinstance(exc, _fixable_errors()):
                 raise UserError(str(exc)) from None
