@@ -63,6 +63,15 @@ def test_check_loads_only_the_front_end():
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
 
 
+def test_fmt_loads_only_the_front_end(tmp_path):
+    ugly = tmp_path / "ugly.ust"
+    ugly.write_text((RULES / "fields.ust").read_text(encoding="utf-8").replace("\n", "\n\n\n", 3), encoding="utf-8")
+    done, modules = _modules_of("fmt", str(ugly))
+    assert done.returncode == 0, done.stderr
+    assert ugly.read_text(encoding="utf-8") == (RULES / "fields.ust").read_text(encoding="utf-8")
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
 @pytest.mark.parametrize("args", [("--format", "json"), ("--format", "sarif"), ("--strict",)])
 def test_check_reports_and_failures_load_only_the_front_end(tmp_path, args):
     broken = tmp_path / "broken.ust"

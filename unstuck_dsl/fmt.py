@@ -31,17 +31,13 @@ tests/test_fmt.py checks both, with comments, over programs generated from the g
 from __future__ import annotations
 
 import bisect
-import os
 import re
-import shutil
-import tempfile
-from pathlib import Path
 
 import attrs
 
 from . import ast
 from .diagnostics import Diagnostic
-from .output import OutputError, remove_stale_temporaries
+from .files import replacing
 from .parser import parse_source
 from .printer import INDENT, Line, declaration_lines
 from .source import Source
@@ -199,18 +195,6 @@ def _emit(out: list[str], piece: _Piece, leading: list) -> None:
 def write_formatted(path: str, text: str) -> None:
     """Replace the file at `path` (through a symlink, the file it points to) with `text`
     atomically, keeping its permissions: a reader sees the old text or the new, never a mix."""
-    target = os.path.realpath(path)
-    remove_stale_temporaries(Path(target))
-    folder, name = os.path.split(target)
-    temporary = None
-    try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.{os.getpid()}.", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+    with replacing(path, in_place=True) as temporary:
+        with open(temporary, "w", encoding="utf-8", newline="") as out:
             out.write(text)
-        shutil.copymode(target, temporary)
-        os.replace(temporary, target)
-    except OSError as exc:
-        raise OutputError(f"{path}: could not be written ({exc.strerror or exc}); the file is unchanged") from None
-    finally:
-        if temporary is not None and os.path.exists(temporary):
-            os.unlink(temporary)

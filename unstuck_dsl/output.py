@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import enum
 import os
-import re
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -26,13 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .data import SET_SEPARATOR
+from .files import OutputError, replacing
 
 RULE_SUFFIX = ".ust"
 STDOUT = "-"  # as a table destination: CSV on standard output
-
-
-class OutputError(Exception):
-    """A destination the command must not or cannot write: names the user's path."""
 
 
 class OutputFormat(enum.Enum):
@@ -231,79 +226,3 @@ def _neutralise(array: pa.Array) -> pa.Array:
     if not pc.any(risky).as_py():
         return array
     return pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
-
-
-class replacing:
-    """`with replacing(path) as temporary:` write the temporary file; on success it replaces
-    `path` with the permissions a new file would get; on any failure `path` is left as it was
-    and the temporary file is removed. Errors name the user's path, never the temporary one."""
-
-    def __init__(self, path: str | Path):
-        self.target = Path(path)
-        self.temporary: str | None = None
-
-    def __enter__(self) -> str:
-        remove_stale_temporaries(self.target)
-        try:
-            handle, self.temporary = tempfile.mkstemp(dir=self.target.parent or ".",
-                                                      prefix=f".{self.target.name}.{os.getpid()}.", suffix=".tmp")
-        except OSError as exc:
-            raise OutputError(f"{self.target}: cannot write here ({exc.strerror or exc})") from None
-        os.close(handle)
-        return self.temporary
-
-    def __exit__(self, kind, exc, traceback) -> bool:
-        try:
-            if kind is None:
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(self.temporary, 0o666 & ~umask)
-                os.replace(self.temporary, self.target)
-            elif issubclass(kind, OSError):
-                raise self._failed(exc)
-        except OSError as error:
-            raise self._failed(error) from None
-        finally:
-            if os.path.exists(self.temporary):
-                os.unlink(self.temporary)
-        return False
-
-    def _failed(self, error: OSError) -> OutputError:
-        return OutputError(f"{self.target}: could not be written ({error.strerror or error}); "
-                           "any earlier file there is unchanged")
-
-
-def remove_stale_temporaries(target: Path) -> None:
-    """Remove the temporary files a killed run left beside `target` (`.NAME.PID.XXXX.tmp`):
-    those whose writing process is gone; a run still writing is left alone."""
-    folder = target.parent if str(target.parent) else Path(".")
-    prefix = f".{target.name}."
-    try:
-        entries = list(folder.glob(f"{glob_escape(prefix)}*.tmp"))
-    except OSError:
-        return
-    for entry in entries:
-        middle = entry.name[len(prefix):-len(".tmp")]
-        pid = middle.split(".")[0] if "." in middle else ""
-        if pid.isdigit() and _alive(int(pid)):
-            continue
-        try:
-            entry.unlink()
-        except OSError:
-            pass
-
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True

@@ -135,7 +135,8 @@ def write(directory, n_accounts: int, seed: int = 7, formats=("csv",)) -> dict[s
 
     import pyarrow.parquet as pq
 
-    from .output import replacing, write_table
+    from .files import replacing
+    from .output import write_table
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)

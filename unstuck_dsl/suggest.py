@@ -476,7 +476,7 @@ def write_rules(folder: str | Path, files: list[tuple[str, str]]) -> None:
     import shutil
     import tempfile
 
-    from .output import OutputError
+    from .files import OutputError
 
     target = Path(folder)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):

@@ -134,7 +134,7 @@ def test_command(rules: str, show_coverage: bool, coverage_json: str | None, min
 
     The tests are `test` blocks in *.test.ust files, run through the compiled rules. Each failure is printed with the expectation it broke, where the test is, and the drawer of
     its record; the exit code is 1 when any test fails (or coverage is below --min-coverage)."""
-    from ..output import replacing
+    from ..files import replacing
     from ..render import print_explanation  # pyarrow and rich, which `check` (this module too) does without
     from ..ruletests import coverage_lines, run_tests
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import attrs
 
+from ..files import alive
+
 SERVE_SUFFIX = ".serve.json"
 TOKEN_SUFFIX = ".token"
 TOKEN_VARIABLE = "UNSTUCK_TOKEN"
@@ -51,16 +53,6 @@ class Holder:
                 f"use its API ({self.url}/api/status), or stop the server first")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True
-
-
 def held_by(workspace: str | Path) -> Holder | None:
     """The server holding `workspace`, if one is running (not this process)."""
     try:
@@ -68,7 +60,7 @@ def held_by(workspace: str | Path) -> Holder | None:
         holder = Holder(str(raw["url"]), int(raw["pid"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if holder.pid == os.getpid() or not _alive(holder.pid):
+    if holder.pid == os.getpid() or not alive(holder.pid):
         return None
     return holder
 
