@@ -90,6 +90,23 @@ def dataset_files(n: int) -> dict[str, Path]:
     return files
 
 
+def parquet_files(n: int) -> dict[str, Path]:
+    """The sample data of N accounts as Parquet only (the whole-process comparison reads no CSV;
+    at 10M the CSV files would be gigabytes written for nothing)."""
+    folder = DATA / str(n)
+    files = {f"{kind}.parquet": folder / f"{kind}.parquet" for kind in ("accounts", "leads")}
+    if not all(p.exists() for p in files.values()):
+        log(f"generating sample data: {n} accounts (Parquet)")
+        sample.write(folder, n, formats=("parquet",))
+    return files
+
+
+def process_at(n: int, rules: Path, rounds: int) -> dict:
+    """The whole process alone at N accounts (the issue's 10M target): heavy and rules/."""
+    files = parquet_files(n)
+    return {"heavy": whole_process(rules, files, rounds), "rules/": whole_process(ROOT / "rules", files, rounds)}
+
+
 def unstuck_arrays(result) -> tuple[np.ndarray, ...]:
     """unstuck_dsl's answer in the peers' shape (icp index, icp score, persona name, persona score)."""
     run = result._run
@@ -401,15 +418,9 @@ def print_report(reports: dict, peer_size: int) -> None:
         table.add_row(name, f"{whole['median_seconds'][name]:.3f}", f"{r['median']:.2f}x", _spread(r))
     console.print(table)
 
-    table = Table(title="Whole process: Parquet in, lead table Parquet out, warm kernel cache; "
-                        "unstuck score time / peer process time")
-    for column in ("ruleset", "unstuck score", "duckdb one-shot", "polars one-shot", "unstuck/duckdb", "unstuck/polars"):
-        table.add_column(column, justify="right" if column != "ruleset" else "left")
-    for label, key in (("heavy", "whole_process"), ("rules/ (example workspace)", "whole_process_example")):
-        w = main[key]
-        table.add_row(label, *(f"{w['seconds'][n]:.2f} s" for n in ("unstuck score", "duckdb one-shot", "polars one-shot")),
-                      *(f"{w['ratios'][n]['median']:.2f}x" for n in ("duckdb one-shot", "polars one-shot")))
-    console.print(table)
+    console.print(process_table("Whole process: Parquet in, lead table Parquet out, warm kernel cache; "
+                                "unstuck score time / peer process time",
+                                {"heavy": main["whole_process"], "rules/ (example workspace)": main["whole_process_example"]}))
 
     compile_ = main["compile"]
     memory = main["memory"]
@@ -436,6 +447,19 @@ def print_report(reports: dict, peer_size: int) -> None:
         console.print(scaling)
 
 
+def process_table(title: str, measured: dict[str, dict]):
+    """Whole-process times per ruleset, ours and the one-shot peers', with the ratios."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("ruleset", "unstuck score", "duckdb one-shot", "polars one-shot", "unstuck/duckdb", "unstuck/polars"):
+        table.add_column(column, justify="right" if column != "ruleset" else "left")
+    for label, w in measured.items():
+        table.add_row(label, *(f"{w['seconds'][n]:.2f} s" for n in ("unstuck score", "duckdb one-shot", "polars one-shot")),
+                      *(f"{w['ratios'][n]['median']:.2f}x" for n in ("duckdb one-shot", "polars one-shot")))
+    return table
+
+
 def verdict(report: dict, peer_size: int) -> tuple[str, str]:
     """The detail line and the verdict line (the last line printed)."""
     r, w = report["ratios"], report["whole_footing"]["ratios"]
@@ -456,6 +480,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", help="peer comparison at these sizes")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--process-rounds", type=int, default=3)
+    parser.add_argument("--process-sizes", type=int, nargs="*", default=[],
+                        help="also time the whole process alone at these sizes (e.g. 10000000)")
     args = parser.parse_args()
     if args.full:
         peer_size, scale_sizes = 1_000_000, [10_000, 100_000, 1_000_000, 10_000_000]
@@ -466,11 +492,18 @@ def main() -> None:
     reports = {}
     for n in scale_sizes:
         reports[n] = run_size(n, rules, args.rounds, full_report=(n == peer_size), process_rounds=args.process_rounds)
+    processes = {n: process_at(n, rules, args.process_rounds) for n in args.process_sizes}
     print_report(reports, peer_size)
+    for n, measured in processes.items():
+        from rich.console import Console
+
+        Console(width=120).print(process_table(f"Whole process at N={n:,} accounts: Parquet in, lead table Parquet "
+                                               "out; unstuck score time / peer process time", measured))
     RESULTS.mkdir(exist_ok=True)
     mode = "full" if args.full else f"n{peer_size}"
     document = {"mode": mode, "when": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.platform(),
-                "cpus": os.cpu_count(), "python": platform.python_version(), "command": sys.argv, "reports": reports}
+                "cpus": os.cpu_count(), "python": platform.python_version(), "command": sys.argv, "reports": reports,
+                "processes": processes}
     (RESULTS / f"bench-{mode}.json").write_text(json.dumps(document, indent=2, default=float))
     detail, line = verdict(reports[peer_size], peer_size)
     print(detail)
