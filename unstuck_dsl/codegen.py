@@ -99,6 +99,7 @@ class _Prologue:
 
     def __init__(self):
         self.names: dict[str, str] = {}
+        self.setups: set[tuple[str, ...]] = set()
         self.lines: list[str] = []
 
     def value(self, expression: str) -> str:
@@ -110,8 +111,8 @@ class _Prologue:
 
     def setup(self, lines: tuple[str, ...]) -> None:
         """Statements run once, however many tests need them."""
-        if lines not in self.names:
-            self.names[lines] = ""
+        if lines not in self.setups:
+            self.setups.add(lines)
             self.lines += lines
 
 
