@@ -16,13 +16,14 @@ from conformance_runner import CASES_DIR, compiled_engine, load_case, reference_
 
 MUTATIONS = {
     # rule 3: round half up → round half down
-    "round half down": ("04_round_half_up", r"\(200 \* (e\d+) \+ pos\) // \(2 \* pos\)", r"(200 * \1 + pos - 1) // (2 * pos)"),
+    "round half down": ("04_round_half_up", r"\(200 \* (e\d+) \+ (k\d+)\) // \(2 \* \2\)",
+                        r"(200 * \1 + \2 - 1) // (2 * \2)"),
     # rule 4: a tie goes to the first declared → to the last
     "ties to the last": ("06_ties_and_drafts", r"and (s\d+) > best_score:", r"and \1 >= best_score:"),
     # rule 2: an unknown filter fails unless it opts in → passes
     "unknown filter passes": ("03_modes_and_unknown_opt_ins", r"\((p?\d*r\d+v\d+) >= 2\)", r"(\1 >= 1)"),
     # SPEC §3: a member missing from an open set is unknown → "no"
-    "open set answers no": ("09_open_and_closed_sets", r"else 1\)$", "else 0)"),
+    "open set answers no": ("09_open_and_closed_sets", r"\* hit$", "* (2 * hit - 1)"),
     # rule 1: not unknown is unknown → true
     "not unknown is true": ("02_three_valued_logic", r"= 2 - (\w+)$", r"= 2 if \1 == 1 else 2 - \1"),
 }

@@ -91,10 +91,56 @@ def kernel_arguments(slots: tuple[ir.ColumnSlot, ...], layouts: dict[str, str]) 
     return roles
 
 
-class _Emitter:
-    def __init__(self, prefix: str, slots: tuple[ir.ColumnSlot, ...], layouts: dict[str, str], indent: str):
-        self.prefix, self.slots, self.layouts, self.indent = prefix, slots, layouts, indent
+class _Prologue:
+    """What a kernel reads once, before its loop over records: each constant it uses (a table's
+    start, a threshold, a weight, a set item's word and bit), named once. Read inside the loop,
+    every constant would be loaded again per record, since numba cannot tell that the output
+    arrays the loop writes do not overlap the constant arrays."""
+
+    def __init__(self):
+        self.names: dict[str, str] = {}
+        self.setups: set[tuple[str, ...]] = set()
         self.lines: list[str] = []
+
+    def value(self, expression: str) -> str:
+        """The name of `expression`'s value, read once."""
+        if expression not in self.names:
+            self.names[expression] = f"k{len(self.names)}"
+            self.lines.append(f"{self.names[expression]} = {expression}")
+        return self.names[expression]
+
+    def setup(self, lines: tuple[str, ...]) -> None:
+        """Statements run once, however many tests need them."""
+        if lines not in self.setups:
+            self.setups.add(lines)
+            self.lines += lines
+
+
+# Per int constant, as a set item's code: the word of a bitset row that holds its bit, and that
+# bit (none for an item no record has, code -1, so that it is never found).
+_SET_BITS = (
+    "set_word = np.zeros(ints.shape[0], np.int64)",
+    "set_bit = np.zeros(ints.shape[0], np.uint64)",
+    "for k in range(ints.shape[0]):",
+    "    if ints[k] >= 0:",
+    "        set_word[k] = ints[k] >> 6",
+    "        set_bit[k] = U1 << np.uint64(ints[k] & 63)",
+)
+
+
+class _Emitter:
+    def __init__(self, prefix: str, slots: tuple[ir.ColumnSlot, ...], layouts: dict[str, str], indent: str,
+                 prologue: _Prologue | None = None):
+        self.prefix, self.slots, self.layouts, self.indent = prefix, slots, layouts, indent
+        self.prologue = prologue if prologue is not None else _Prologue()
+        self.lines: list[str] = []
+
+    def nested(self, depth: int = 1) -> _Emitter:
+        """An emitter of lines `depth` levels further in, sharing this kernel's prologue."""
+        return _Emitter(self.prefix, self.slots, self.layouts, self.indent + " " * (4 * depth), self.prologue)
+
+    def constant(self, expression: str) -> str:
+        return self.prologue.value(expression)
 
     def line(self, text: str) -> None:
         self.lines.append(self.indent + text)
@@ -112,7 +158,7 @@ class _Emitter:
 
     def emit_LutTest(self, v, op: ir.LutTest, names):
         # Entry 0 of every table is "unknown", for the code -1 of a missing value.
-        self.line(f"{v} = luts[lut_off[{op.lut}] + 1 + {self.col(op.column)}_code[i]]")
+        self.line(f"{v} = luts[{self.constant(f'lut_off[{op.lut}] + 1')} + {self.col(op.column)}_code[i]]")
 
     def _compare(self, v: str, column: int, op: str, constants: str, const: int) -> None:
         """A value against a constant slot, without branches: 1 + ok × (±1) is unknown (1) when
@@ -121,7 +167,7 @@ class _Emitter:
         if op in ("always", "never"):
             self.line(f"{v} = 1 {'+' if op == 'always' else '-'} {c}_ok[i]")
         else:
-            self.line(f"{v} = 1 + {c}_ok[i] * (2 * ({c}_val[i] {_OPS[op]} {constants}[{const}]) - 1)")
+            self.line(f"{v} = 1 + {c}_ok[i] * (2 * ({c}_val[i] {_OPS[op]} {self.constant(f'{constants}[{const}]')}) - 1)")
 
     def emit_NumTest(self, v, op: ir.NumTest, names):
         self._compare(v, op.column, op.op, "floats", op.const)
@@ -134,28 +180,36 @@ class _Emitter:
         self.line(f"{v} = {ir.TRUE} * ({known})" if op.known else f"{v} = {ir.TRUE} - {ir.TRUE} * ({known})")
 
     def emit_SetTest(self, v, op: ir.SetTest, names):
-        # One loop over the item codes, whatever the list's length; it stops at the first item
-        # that decides (`any`: one present; `all`: one absent). `hit` ends as the answer.
+        # `hit`: whether the items decide the test (`any`: one present; `all`: none absent).
         c = self.col(op.column)
         slot = self.slots[op.column]
         every = op.quantifier == "all"
-        self.line(f"hit = {every}")
-        self.line(f"for k in range({op.first}, {op.first + op.count}):")
-        self.line("    code = ints[k]")
-        self.line("    found = False")
-        self.line("    if code >= 0:")
         if self.layouts[slot.field] == "csr":
+            # One loop over the item codes, whatever the list's length; it stops at the first item
+            # that decides.
+            self.line(f"hit = {every}")
+            self.line(f"for k in range({op.first}, {op.first + op.count}):")
+            self.line("    code = ints[k]")
+            self.line("    found = False")
+            self.line("    if code >= 0:")
             self.line(f"        for q in range({c}_off[i], {c}_off[i + 1]):")
             self.line(f"            if {c}_val[q] == code:")
             self.line("                found = True")
             self.line("                break")
+            self.line(f"    if found != {every}:")
+            self.line(f"        hit = {not every}")
+            self.line("        break")
         else:
-            self.line(f"        found = ({c}_val[i, code >> 6] >> np.uint64(code & 63)) & U1 != 0")
-        self.line(f"    if found != {every}:")
-        self.line(f"        hit = {not every}")
-        self.line("        break")
-        missing = ir.UNKNOWN if slot.open else ir.FALSE
-        self.line(f"{v} = {ir.UNKNOWN} if {c}_ok[i] == 0 else ({ir.TRUE} if hit else {missing})")
+            # One test per item of its word and bit, read from the prologue's tables, without
+            # branches: a record's answer costs the same whichever items it has.
+            self.prologue.setup(_SET_BITS)
+            self.line(f"hit = {every}")
+            self.line(f"for k in range({op.first}, {op.first + op.count}):")
+            self.line(f"    hit {'&' if every else '|'}= ({c}_val[i, set_word[k]] & set_bit[k]) != 0")
+        # 1 + ok × (±1 or 0): unknown when the set is missing; else true on a hit, and otherwise
+        # false (a closed set) or unknown (an open set: a member not seen is unknown)
+        missing = "hit" if slot.open else "(2 * hit - 1)"
+        self.line(f"{v} = 1 + {c}_ok[i] * {missing}")
 
     def emit_MemberTest(self, v, op: ir.MemberTest, names):
         # Unknown when the value is missing, else false until one constant equals it.
@@ -221,31 +275,31 @@ class _RuleValues:
 
 def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str) -> list[tuple[int, str, str]]:
     """Per rule: its filters and excludes, then, only when it still qualifies, its score
-    parameters (a failed filter or a hit exclude makes its score irrelevant, SPEC §5). One branch
-    per rule: a branch per gate skips a little more but costs more compile time than it saves.
-    An `explain` run evaluates everything, since it reports every parameter's outcome. Returns
-    (rule, qualifies, score) variable names per rule, in rule order."""
+    parameters and score (a failed filter or a hit exclude makes its score irrelevant, SPEC §5).
+    One branch per rule: a branch per gate skips a little more but costs more compile time than it
+    saves. An `explain` run evaluates everything, since it reports every parameter's outcome.
+    Returns (rule, qualifies, score) variable names per rule, in rule order."""
     results = []
     for rule in block.rules:
         q, earned, s = f"q{rule.index}", f"e{rule.index}", f"s{rule.index}"
         values = _RuleValues(block, f"{tag}r{rule.index}")
-        e.line(f"{q} = True")
-        e.line(f"{earned} = 0")
         gates = [(p, values.evaluate(e, p.value)) for p in rule.params if p.mode != "score"]  # first: scores may reuse them
-        for p, value in gates:
-            e.line(f"{q} = {q} & ({value} {'>=' if p.mode == 'filter' else '<'} {p.threshold})")
+        e.accumulate(q, "True", [f"{q} & ({value} {'>=' if p.mode == 'filter' else '<'} {p.threshold})"
+                                 for p, value in gates])
         _record_outcomes(e, gates)
-        scoring = _Emitter(e.prefix, e.slots, e.layouts, e.indent + " " * 4)
+        e.line(f"{s} = 0")
+        e.line(f"if {q} or explain:")
+        scoring = e.nested()
         scores = [(p, values.evaluate(scoring, p.value)) for p in rule.params if p.mode == "score"]
-        for p, value in scores:
-            scoring.line(f"{earned} += {weights}[{p.slot}] * ({value} == {ir.TRUE})")
+        # A weight counts when its value is true: `value >> 1` is 1 for true (2), else 0. Written
+        # as `value == TRUE`, LLVM makes each sum a data-dependent branch, taken at random.
+        scoring.accumulate(earned, "0", [f"{earned} + {e.constant(f'{weights}[{p.slot}]')} * ({value} >> 1)"
+                                         for p, value in scores])
         _record_outcomes(scoring, scores)
-        if scoring.lines:
-            e.line(f"if {q} or explain:")
-            e.lines += scoring.lines
         # round-half-up(100 × earned / possible) in integers: floor((200e + p) / 2p)
-        e.line(f"pos = possible[{rule.index}]")
-        e.line(f"{s} = 100 if pos == 0 else (200 * {earned} + pos) // (2 * pos)")
+        pos = e.constant(f"possible[{rule.index}]")
+        scoring.line(f"{s} = 100 if {pos} == 0 else (200 * {earned} + {pos}) // (2 * {pos})")
+        e.lines += scoring.lines
         results.append((rule.index, q, s))
     return results
 
@@ -265,22 +319,23 @@ def _emit_assignment(e: _Emitter, results, first: int, active: str, best: str, b
     e.line(f"{best} = {NO_RULE}")
     e.line(f"{best_score} = {NO_RULE}")
     for index, q, s in results:
-        e.line(f"if {active}[{index - first}] and {q} and {s} > {best_score}:")
+        e.line(f"if {e.constant(f'{active}[{index - first}] != 0')} and {q} and {s} > {best_score}:")
         e.line(f"    {best} = {index - first}")
         e.line(f"    {best_score} = {s}")
     e.line(f"{out_code}[i] = {best}")
     e.line(f"{out_score}[i] = {best_score}")
 
 
-def _kernel(name: str, args: str, body: list[str]) -> list[str]:
-    """A kernel over the records [start, stop). It releases the GIL, so the caller runs slices
-    of the table on several threads at once (numba's `prange` would do the same but makes
-    every ruleset's kernel several times slower to compile)."""
+def _kernel(name: str, args: str, e: _Emitter) -> list[str]:
+    """A kernel over the records [start, stop): `e`'s prologue, then its lines per record. It
+    releases the GIL, so the caller runs slices of the table on several threads at once (numba's
+    `prange` would do the same but makes every ruleset's kernel several times slower to compile)."""
     return [
         "@njit(cache=True, nogil=True)",
         f"def {name}(start, stop, {args}):",
+        *("    " + line for line in e.prologue.lines),
         "    for i in range(start, stop):",
-        *("    " + line for line in body),
+        *("    " + line for line in e.lines),
         "",
     ]
 
@@ -338,9 +393,10 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
     results = _emit_block(e, program.icps, "", "weights")
     _emit_assignment(e, results, 0, "live", "best", "best_score", "out_icp", "out_score")
     e.line("if preview:")
-    inner = _Emitter("a", program.account_columns, layouts, " " * 8)
+    inner = e.nested()
     _emit_assignment(inner, results, 0, "preview_live", "pbest", "pbest_score", "out_preview_icp", "out_preview_score")
-    lines = [HEADER, *_kernel("score_accounts", account_args, e.lines + inner.lines)]
+    e.lines += inner.lines
+    lines = [HEADER, *_kernel("score_accounts", account_args, e)]
 
     # leads: only the Personas of the ICP the lead's account was assigned are evaluated
     body = _Emitter("l", program.lead_columns, layouts, " " * 4)
@@ -350,17 +406,17 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
         if not block.rules:
             continue
         body.line(f"if icp == {icp_index} or picp == {icp_index}:")
-        inner = _Emitter("l", program.lead_columns, layouts, " " * 8)
+        inner = body.nested()
         results = _emit_block(inner, block, f"p{icp_index}", "weights")
         for assigned, names in (("icp", ("live", "best", "best_score", "out_persona", "out_score")),
                                 ("picp", ("preview_live", "pbest", "pbest_score", "out_preview_persona",
                                           "out_preview_score"))):
             inner.line(f"if {assigned} == {icp_index}:")
-            sub = _Emitter("l", program.lead_columns, layouts, " " * 12)
+            sub = inner.nested()
             _emit_assignment(sub, results, first, *names)
             inner.lines += sub.lines
         body.lines += inner.lines
-    lines += _kernel("score_leads", lead_args, body.lines)
+    lines += _kernel("score_leads", lead_args, body)
     return "\n".join(lines) + "\n"
 
 
@@ -601,4 +657,4 @@ def generate_audience(program: ir.AudienceProgram, layouts: dict[str, str]) -> s
         e.instruction(f"v{k}", op, names)
         names.append(f"v{k}")
     e.line(f"out[i] = {names[program.result]}")
-    return "\n".join([HEADER, *_kernel("match_audience", args, e.lines)]) + "\n"
+    return "\n".join([HEADER, *_kernel("match_audience", args, e)]) + "\n"

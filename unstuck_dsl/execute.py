@@ -121,19 +121,23 @@ def layouts_of(tables: list[EncodedTable]) -> dict[str, str]:
 # ---- the thread pool ----------------------------------------------------------------------------
 
 PARALLEL_MIN_RECORDS = 20_000
+# Slices per core: a core that finishes its slices early (its neighbour was busy with another
+# process) takes the ones still waiting, instead of the whole run waiting for the slowest core.
+SLICES_PER_CORE = 4
 _pool: ThreadPoolExecutor | None = None
 
 
 def run_parallel(kernel_fn, n: int, *args) -> None:
-    """Run a kernel over records 0..n in slices, one per core; the kernel releases the GIL."""
+    """Run a kernel over records 0..n in slices, a few per core; the kernel releases the GIL."""
     global _pool
-    threads = max(1, min(os.cpu_count() or 1, n // PARALLEL_MIN_RECORDS))
-    if threads == 1:
+    cores = os.cpu_count() or 1
+    slices = max(1, min(cores * SLICES_PER_CORE, n // PARALLEL_MIN_RECORDS))
+    if slices == 1 or cores == 1:
         kernel_fn(0, n, *args)
         return
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="unstuck-kernel")
-    bounds = np.linspace(0, n, threads + 1).astype(np.int64, copy=False)
+        _pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="unstuck-kernel")
+    bounds = np.linspace(0, n, slices + 1).astype(np.int64, copy=False)
     futures = [_pool.submit(kernel_fn, int(lo), int(hi), *args) for lo, hi in zip(bounds[:-1], bounds[1:])]
     for future in futures:
         future.result()
