@@ -10,7 +10,7 @@ import datetime as dt
 import functools
 import os
 from decimal import Decimal, InvalidOperation
-from importlib import resources
+from pathlib import Path
 
 import attrs
 import lark
@@ -18,6 +18,7 @@ from lark import Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
+from .cache import cache_dir
 from .diagnostics import Code, Diagnostic, did_you_mean
 from .source import Source
 
@@ -27,7 +28,7 @@ MAX_NESTING = 100
 
 @functools.cache
 def grammar_text() -> str:
-    return resources.files("unstuck_dsl.grammar").joinpath("unstuck.lark").read_text("utf-8")
+    return Path(__file__).with_name("grammar").joinpath("unstuck.lark").read_text("utf-8")
 
 
 @functools.cache
@@ -46,8 +47,6 @@ def _parser_cache_file() -> str | bool:
     """Where Lark keeps its analysed grammar between processes (a fifth of a second saved per
     command; Lark checks the grammar's hash before it trusts the file), beside the compiled
     kernels; False when that folder cannot be written."""
-    from .kernel import cache_dir
-
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
