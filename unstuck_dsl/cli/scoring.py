@@ -51,7 +51,9 @@ def _counts(table: pa.Table, keys: list[str]) -> str:
             column = column.dictionary_encode()
         names = [*column.dictionary.to_pylist(), None]  # the last entry is where null counts
         codes = column.indices.fill_null(len(names) - 1).to_numpy(zero_copy_only=False)
-        combined = combined * len(names) + codes
+        del column
+        combined *= len(names)  # in place: at 3M leads each temporary would be 24 MB at the run's end
+        combined += codes
         labels = [(*label, name) for label in labels for name in names]
     counts = np.bincount(combined, minlength=len(labels))
     rows = sorted((-int(counts[i]), [str(name) for name in labels[i]], labels[i]) for i in np.flatnonzero(counts))
