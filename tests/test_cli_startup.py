@@ -31,8 +31,7 @@ HEAVY = ("numba", "numpy", "pyarrow", "duckdb", "starlette", "uvicorn", "jinja2"
 # Runs `unstuck ARGS` as the console script does, then prints the top-level modules it imported.
 PROBE = """
 import atexit, json, sys
-atexit.register(lambda: print("\\nMODULES " + json.dumps(sorted({m.split(".")[0] for m in sys.modules})),
-                              file=sys.stderr))
+atexit.register(lambda: print("\\nMODULES " + json.dumps(sorted(sys.modules)), file=sys.stderr))
 sys.argv = ["unstuck", *sys.argv[1:]]
 from unstuck_dsl.cli import main
 main()
@@ -40,11 +39,13 @@ main()
 
 
 def _modules_of(*args: str, cwd: Path = ROOT) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """The process, and the modules it imported: each by its full name and by its top package."""
     env = {**os.environ, "COLUMNS": "80"}
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=cwd, env=env,
                           timeout=120)
     line = done.stderr.rpartition("\nMODULES ")[2]
-    return done, set(json.loads(line))
+    names = set(json.loads(line))
+    return done, names | {name.split(".")[0] for name in names}
 
 
 def test_help_lists_every_command_without_loading_any():
@@ -70,6 +71,15 @@ def test_fmt_loads_only_the_front_end(tmp_path):
     assert done.returncode == 0, done.stderr
     assert ugly.read_text(encoding="utf-8") == (RULES / "fields.ust").read_text(encoding="utf-8")
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_check_finds_the_grammar_cache_without_the_kernel_machinery():
+    """The parser's cache lives in the kernels' folder; finding it loads neither the kernels'
+    module (subprocess, tempfile, hashing) nor importlib's resource readers (zipfile)."""
+    done, modules = _modules_of("check", str(RULES))
+    assert done.returncode == 0, done.stderr
+    assert "unstuck_dsl.cache" in modules
+    assert not modules & {"unstuck_dsl.kernel", "unstuck_dsl.id_hash", "importlib.readers", "zipfile"}
 
 
 @pytest.mark.parametrize("args", [("--format", "json"), ("--format", "sarif"), ("--strict",)])

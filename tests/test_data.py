@@ -212,6 +212,25 @@ def test_duplicate_ids_are_refused(rules):
         rules.score(rows, as_of="2026-11-26")
 
 
+@pytest.mark.parametrize("shared_hash", [False, True])
+def test_a_repeated_id_is_found_across_pieces_and_told_from_a_shared_hash(monkeypatch, shared_hash):
+    """The id index is built on hashes, piece by piece: a repeat in another piece is found with
+    both rows, and ids that only share a hash (here every id does) are told apart by value."""
+    from unstuck_dsl import keys
+
+    if shared_hash:
+        _, build, probe, _ = keys._compiled()
+
+        def one_hash(offsets, data, out):
+            out[:] = 7
+        monkeypatch.setattr(keys, "_compiled", lambda: (None, build, probe, one_hash))
+    pieces = [pa.array(["a1", "a2", "a3"]), pa.array(["a4", "a2", "a1"])]
+    assert keys.IdIndex(pa.chunked_array(pieces)).repeated == (1, 4)
+    assert keys.IdIndex(pa.chunked_array([pa.array([10, 11]), pa.array([12, 13])])).unique
+    with pytest.raises(DataError, match=r"id 'a2' appears more than once \(rows 2 and 5\)"):
+        data.check_unique(pa.chunked_array(pieces), "account_id", "accounts")
+
+
 def test_unknown_extension_and_missing_file(rules, tmp_path):
     with pytest.raises(DataError, match="unknown file type `.xlsx`"):
         rules.score(str(tmp_path / "accounts.xlsx"))

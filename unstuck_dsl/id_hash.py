@@ -22,15 +22,19 @@ def mix(h):
 
 
 @njit(cache=True, nogil=True)
-def hashes(offsets, data):
-    """FNV-1a over each id's bytes, mixed."""
-    n = len(offsets) - 1
-    out = np.empty(n, np.uint64)
-    for i in range(n):
+def hashes_into(offsets, data, out):
+    """FNV-1a over each id's bytes, mixed, into `out` (one id column's piece at a time)."""
+    for i in range(len(offsets) - 1):
         h = np.uint64(_FNV_OFFSET)
         for j in range(offsets[i], offsets[i + 1]):
             h = (h ^ np.uint64(data[j])) * np.uint64(_FNV_PRIME)
         out[i] = mix(h)
+
+
+@njit(cache=True, nogil=True)
+def hashes(offsets, data):
+    out = np.empty(len(offsets) - 1, np.uint64)
+    hashes_into(offsets, data, out)
     return out
 
 
@@ -47,21 +51,24 @@ def same(offsets_a, data_a, a, offsets_b, data_b, b):
 
 
 @njit(cache=True, nogil=True)
-def build(hashes, offsets, data, slots):
-    """Each row into the table (linear probing); the first repeated id stops the build and
-    comes back as (its first row, the row repeating it), else (-1, -1)."""
+def build(hashes, slots, start, from_slot):
+    """Rows from `start` on into the table (linear probing) by their hashes alone, so that no id
+    column need be in one piece: the first row whose hash the table already holds stops the build
+    and comes back as (the row holding it, this row, its slot) for the caller to compare the two
+    ids, else (-1, -1, -1). Two ids that only share a hash go on with `from_slot`, the slot after
+    the one returned (-1: start at a row's own slot)."""
     mask = np.uint64(len(slots) - 1)
-    for i in range(len(hashes)):
-        s = np.int64(hashes[i] & mask)
+    for i in range(start, len(hashes)):
+        s = np.int64(hashes[i] & mask) if from_slot < 0 or i != start else from_slot
         while True:
             row = slots[s]
             if row < 0:
                 slots[s] = i
                 break
-            if hashes[row] == hashes[i] and same(offsets, data, row, offsets, data, i):
-                return row, i
+            if hashes[row] == hashes[i]:
+                return row, i, s
             s = np.int64((np.uint64(s) + np.uint64(1)) & mask)
-    return -1, -1
+    return -1, -1, -1
 
 
 @njit(cache=True, nogil=True)

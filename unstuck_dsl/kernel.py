@@ -26,29 +26,21 @@ import threading
 import warnings
 from pathlib import Path
 
-CACHE_ENV = "UNSTUCK_CACHE_DIR"
+from .cache import CACHE_ENV, cache_dir
+
 _loaded: dict[str, object] = {}
 _written: set[str] = set()  # modules whose source this process wrote: nothing of theirs is compiled yet
 _lock = threading.Lock()
 
 
 def _package_version(name: str) -> str:
-    # importlib.metadata takes tens of milliseconds to import; `unstuck check` reaches this module
-    # for `cache_dir` alone (the parser's cache) and never needs it.
+    # importlib.metadata takes tens of milliseconds to import, and only a kernel's key needs it.
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version(name)
     except PackageNotFoundError:
         return "unknown"
-
-
-def cache_dir() -> Path:
-    configured = os.environ.get(CACHE_ENV)
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "unstuck_dsl" / "kernels"
 
 
 def kernel_key(source: str) -> str:

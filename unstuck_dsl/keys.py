@@ -23,27 +23,30 @@ def _compiled():
     """The compiled passes, imported on first use (numba caches them on disk)."""
     from . import id_hash
 
-    return id_hash.hashes, id_hash.build, id_hash.probe
+    return id_hash.hashes, id_hash.build, id_hash.probe, id_hash.hashes_into
 
 
 @attrs.frozen
 class IdBytes:
     """An id column as one byte string per id: `offsets[i]:offsets[i+1]` in `data`."""
 
-    offsets: np.ndarray  # int64
+    offsets: np.ndarray  # int64, or int32 for text read in place
     data: np.ndarray  # uint8
 
     @classmethod
     def of(cls, ids) -> IdBytes:
         """Text ids as their UTF-8 bytes, whole numbers as their eight bytes. Dictionary-encoded
-        ids are read through their dictionary."""
+        ids are read through their dictionary. Text is read where it lies, through its own
+        offsets (no copy to 64-bit offsets: at 3M leads that copy was 50 MB at the load's peak)."""
         array = _plain(ids)
         if pa.types.is_integer(array.type):
             values = np.ascontiguousarray(array.cast(pa.int64()).to_numpy(zero_copy_only=False))
             return cls(np.arange(0, 8 * len(values) + 1, 8, dtype=np.int64), values.view(np.uint8))
-        text = array.cast(pa.large_string())
+        text = array if pa.types.is_string(array.type) or pa.types.is_large_string(array.type) \
+            else array.cast(pa.large_string())
         _, offsets, data = text.buffers()
-        offsets = np.frombuffer(offsets, np.int64)[text.offset:text.offset + len(text) + 1]
+        width = np.int32 if pa.types.is_string(text.type) else np.int64
+        offsets = np.frombuffer(offsets, width)[text.offset:text.offset + len(text) + 1]
         data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
         return cls(offsets, data)
 
@@ -53,10 +56,17 @@ class IdBytes:
 
 def _plain(ids) -> pa.Array:
     if isinstance(ids, pa.ChunkedArray):
-        ids = ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
+        try:
+            ids = ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
+        except (pa.ArrowCapacityError, pa.ArrowInvalid):  # text past 32-bit offsets in one piece: as large strings
+            ids = ids.cast(pa.large_string()).combine_chunks()
     if pa.types.is_dictionary(ids.type):
         ids = ids.dictionary_decode()
     return ids
+
+
+def _chunked(ids) -> pa.ChunkedArray:
+    return ids if isinstance(ids, pa.ChunkedArray) else pa.chunked_array([ids])
 
 
 def is_number_column(ids) -> bool:
@@ -70,14 +80,35 @@ class IdIndex:
     def __init__(self, ids):
         self.is_number = is_number_column(ids)
         self._ids = ids
-        self._keys = IdBytes.of(ids)
         self._text_keys: IdIndex | None = None
-        hashes, build, _ = _compiled()
-        self._hashes = hashes(self._keys.offsets, self._keys.data)
-        capacity = 1 << max(4, int(2 * len(self._keys)).bit_length())
+        _, build, _, hashes_into = _compiled()
+        # Hashed piece by piece where the ids lie: the index is built on hashes, and the ids are
+        # put in one piece only when the index is first probed (a lead table's never is).
+        pieces = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
+        n = sum(len(piece) for piece in pieces)
+        self._hashes = np.empty(n, np.uint64)
+        start = 0
+        for piece in pieces:
+            keys = IdBytes.of(piece)
+            hashes_into(keys.offsets, keys.data, self._hashes[start:start + len(keys)])
+            start += len(keys)
+        capacity = 1 << max(4, int(2 * n).bit_length())
         # Rows as int32 while they fit: half the memory of the table, which is mostly empty slots.
-        self._slots = np.full(capacity, -1, np.int32 if len(self._keys) < 2 ** 31 else np.int64)
-        self.repeated = build(self._hashes, self._keys.offsets, self._keys.data, self._slots)
+        self._slots = np.full(capacity, -1, np.int32 if n < 2 ** 31 else np.int64)
+        self.repeated = self._build(build)
+
+    def _build(self, build) -> tuple[int, int]:
+        """The first id that repeats an earlier one, as (its first row, the repeating row), else
+        (-1, -1). Two ids with one hash are told apart by their values."""
+        row, repeat, slot = build(self._hashes, self._slots, 0, -1)
+        ids = _chunked(self._ids)
+        while row >= 0 and ids[int(row)].as_py() != ids[int(repeat)].as_py():
+            row, repeat, slot = build(self._hashes, self._slots, repeat, (slot + 1) % len(self._slots))
+        return int(row), int(repeat)
+
+    @functools.cached_property
+    def _keys(self) -> IdBytes:
+        return IdBytes.of(self._ids)
 
     @property
     def unique(self) -> bool:
@@ -90,7 +121,7 @@ class IdIndex:
         if is_number_column(ids) != self.is_number:  # one side numbers, the other text: compare as text
             return self._as_text().rows_of(ids) if self.is_number else self.rows_of(_plain(ids).cast(pa.string()))
         keys = IdBytes.of(ids)
-        hashes, _, probe = _compiled()
+        hashes, _, probe, _ = _compiled()
         out = np.empty(len(keys), np.int64)
         probe(hashes(keys.offsets, keys.data), keys.offsets, keys.data, self._slots, self._hashes,
               self._keys.offsets, self._keys.data, out)
@@ -120,11 +151,15 @@ def rows_of_dictionary_chunks(index: IdIndex, ids) -> np.ndarray:
     distinct id is probed once, and a batch whose dictionary extends the previous batch's (as a
     Parquet row group's does, batch after batch) probes only its new ids."""
     chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
-    pieces, known, known_rows = [], None, np.zeros(0, np.int64)
+    # Each batch's rows go straight into their place (no list of pieces joined at the end: at
+    # 3M leads that was a second copy of the answer at the load's peak).
+    out = np.empty(sum(len(chunk) for chunk in chunks), np.int64)
+    known, known_rows, start = None, np.zeros(0, np.int64), 0
     for chunk in chunks:
+        end = start + len(chunk)
         if not pa.types.is_dictionary(chunk.type):
-            pieces.append(index.rows_of(chunk))
-            known = None
+            out[start:end] = index.rows_of(chunk)
+            known, start = None, end
             continue
         dictionary = chunk.dictionary
         if known is not None and len(dictionary) >= len(known) and dictionary.slice(0, len(known)).equals(known):
@@ -132,5 +167,6 @@ def rows_of_dictionary_chunks(index: IdIndex, ids) -> np.ndarray:
         else:
             known_rows = index.rows_of(dictionary)
         known = dictionary
-        pieces.append(known_rows[chunk.indices.to_numpy(zero_copy_only=False)])  # ids are never null (data._ids)
-    return np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+        np.take(known_rows, chunk.indices.to_numpy(zero_copy_only=False), out=out[start:end])  # ids are never null (data._ids)
+        start = end
+    return out

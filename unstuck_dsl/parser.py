@@ -10,14 +10,15 @@ import datetime as dt
 import functools
 import os
 from decimal import Decimal, InvalidOperation
-from importlib import resources
+from pathlib import Path
 
 import attrs
 import lark
-from lark import Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast
+from .cache import cache_dir
 from .diagnostics import Code, Diagnostic, did_you_mean
 from .source import Source
 
@@ -27,7 +28,7 @@ MAX_NESTING = 100
 
 @functools.cache
 def grammar_text() -> str:
-    return resources.files("unstuck_dsl.grammar").joinpath("unstuck.lark").read_text("utf-8")
+    return Path(__file__).with_name("grammar").joinpath("unstuck.lark").read_text("utf-8")
 
 
 @functools.cache
@@ -46,8 +47,6 @@ def _parser_cache_file() -> str | bool:
     """Where Lark keeps its analysed grammar between processes (a fifth of a second saved per
     command; Lark checks the grammar's hash before it trusts the file), beside the compiled
     kernels; False when that folder cannot be written."""
-    from .kernel import cache_dir
-
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -74,10 +73,8 @@ def parse_source(source: Source) -> tuple[ast.RuleFile | None, list[Diagnostic]]
         return None, [too_deep]
     try:
         declarations = _ToAst(source.name).transform(tree)
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, _Invalid):
-            return None, [exc.orig_exc.diagnostic]
-        raise
+    except _Invalid as exc:
+        return None, [exc.diagnostic]
     return ast.RuleFile(source.name, tuple(declarations), span=_file_span(source)), []
 
 
@@ -216,14 +213,21 @@ def _singular(unit: str) -> str:
     return unit[:-1] if unit.endswith("s") else unit
 
 
-@v_args(inline=True, meta=True)
-class _ToAst(Transformer):
+class _ToAst:
     """One method per grammar rule (or alias): the rule's span, then its children in order, an
     optional `[x]` of the grammar arriving as None when it is absent."""
 
     def __init__(self, file_name: str):
-        super().__init__()
         self.file_name = file_name
+
+    def transform(self, tree: lark.Tree):
+        """The AST of a parse tree, built bottom up: each rule's method gets the rule's meta and its
+        children, already built. (A walk of our own, as lark's Transformer would make it: with
+        `v_args` it wraps the method anew at each node, a third of the time of this pass.) Parse
+        trees nest no deeper than MAX_NESTING (checked before), so the recursion is bounded."""
+        children = [self.transform(child) if isinstance(child, lark.Tree) else child for child in tree.children]
+        method = getattr(self, tree.data, None)
+        return lark.Tree(tree.data, children, tree.meta) if method is None else method(tree.meta, *children)
 
     def _span(self, meta) -> ast.Span:
         if getattr(meta, "empty", True):

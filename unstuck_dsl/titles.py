@@ -20,12 +20,13 @@ compiled kernel (whose lookup tables the reference fills) read every title the s
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import re
 import unicodedata
 import weakref
-from importlib import resources
+from pathlib import Path
 
 # ---- the vocabulary -------------------------------------------------------------------------------
 
@@ -33,7 +34,7 @@ LANGUAGES = ("en", "de", "fr", "es", "pt", "nl")
 
 
 def _load_vocabulary() -> dict:
-    return json.loads(resources.files("unstuck_dsl.vocab").joinpath("titles.json").read_text("utf-8"))
+    return json.loads(Path(__file__).with_name("vocab").joinpath("titles.json").read_text("utf-8"))
 
 
 VOCABULARY = _load_vocabulary()
@@ -360,16 +361,31 @@ class TitleReader:
         self._changers: dict[str, tuple[str, bool]] = {
             word: (entry["name"], entry["changes"])
             for word, entry in vocabulary["function_changers"].items() if word != "about"}
-        self._meanings = _phrase_table(vocabulary, self._abbreviations)
-        self._single_words = frozenset(key[0] for key in self._meanings if len(key) == 1)
-        self._vocabulary_words = frozenset(word for key in self._meanings for word in key)
-        self._trie = _trie(self._meanings, self._changers)
+        self._vocabulary = vocabulary
         self._lone_changers = {word: ((None, None, *changer),) for word, changer in self._changers.items()}
         self._forms: dict[str, tuple[str, ...]] = {}
         # Readings by title key: titles that differ only in case, punctuation, company or names the
         # vocabulary does not know share one key and are read once.
         self._readings: dict[str, Role] = {}
         self._similarities: dict[tuple[str, str], float] = {}
+
+    # The phrase tables are built on the first title read, not when the reader is made: a command
+    # that only checks rules (and the shipped reader made at import) never pays for them.
+    @functools.cached_property
+    def _meanings(self) -> dict[tuple[str, ...], tuple]:
+        return _phrase_table(self._vocabulary, self._abbreviations)
+
+    @functools.cached_property
+    def _single_words(self) -> frozenset[str]:
+        return frozenset(key[0] for key in self._meanings if len(key) == 1)
+
+    @functools.cached_property
+    def _vocabulary_words(self) -> frozenset[str]:
+        return frozenset(word for key in self._meanings for word in key)
+
+    @functools.cached_property
+    def _trie(self) -> dict:
+        return _trie(self._meanings, self._changers)
 
     def __repr__(self) -> str:
         return f"TitleReader({self.key})"

@@ -10,12 +10,12 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import attrs
 import click
 
-from .process import for_large_arrays, show_warnings, when_imported, without_unused
+from .process import for_large_arrays, set_aside_what_is_loaded, show_warnings, when_imported, without_unused
 
 
 @attrs.frozen
@@ -80,6 +80,13 @@ class LazyGroup(click.Group):
     def __init__(self, *args, entries: Mapping[str, Entry], **kwargs):
         super().__init__(*args, commands=LazyCommands(entries), **kwargs)
         self.entries = entries
+        self.after_loading: Callable[[], None] | None = None  # the process's, once a command has loaded
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and self.after_loading is not None:
+            self.after_loading()
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
@@ -98,6 +105,7 @@ def main() -> None:
     without_unused()
     when_imported("pyarrow", for_large_arrays)
     show_warnings()
+    cli.after_loading = set_aside_what_is_loaded
     try:
         cli(standalone_mode=True)
     except KeyboardInterrupt:

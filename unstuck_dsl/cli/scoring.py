@@ -41,22 +41,32 @@ def _summary(result, elapsed: float) -> str:
 
 def _counts(table: pa.Table, keys: list[str]) -> str:
     """`a / b 12, none 3`, most frequent first, counted on the code columns' dictionary indices
-    (each combination of codes is one number), never on the strings."""
+    (each combination of codes is one number), never on the strings, a million rows at a time
+    (counted whole, the leads' temporaries were the run's peak at 3M leads)."""
     import numpy as np
 
-    combined, labels = np.zeros(table.num_rows, np.int64), [()]
-    for key in keys:
-        column = table.column(key).combine_chunks()
-        if not pa.types.is_dictionary(column.type):
-            column = column.dictionary_encode()
-        names = [*column.dictionary.to_pylist(), None]  # the last entry is where null counts
-        codes = column.indices.fill_null(len(names) - 1).to_numpy(zero_copy_only=False)
-        combined = combined * len(names) + codes
-        labels = [(*label, name) for label in labels for name in names]
-    counts = np.bincount(combined, minlength=len(labels))
+    table = table.select(keys)
+    for i, key in enumerate(keys):
+        if not pa.types.is_dictionary(table.schema.field(i).type):
+            table = table.set_column(i, key, table.column(i).dictionary_encode())
+    table = table.unify_dictionaries()  # one dictionary per column, shared by every batch
+    batches = table.to_batches(max_chunksize=1 << 20)
+    if not batches:
+        return ""
+    # The last entry of each key's names is where its nulls count.
+    names = [[*batches[0].column(i).dictionary.to_pylist(), None] for i in range(len(keys))]
+    labels = [()]
+    for key_names in names:
+        labels = [(*label, name) for label in labels for name in key_names]
+    counts = np.zeros(len(labels), np.int64)
+    for batch in batches:
+        combined = np.zeros(batch.num_rows, np.int64)
+        for i, key_names in enumerate(names):
+            combined *= len(key_names)
+            combined += batch.column(i).indices.fill_null(len(key_names) - 1).to_numpy(zero_copy_only=False)
+        counts += np.bincount(combined, minlength=len(labels))
     rows = sorted((-int(counts[i]), [str(name) for name in labels[i]], labels[i]) for i in np.flatnonzero(counts))
     return ", ".join(f"{' / '.join(n for n in names if n is not None) or 'none'} {-count:,}" for count, _, names in rows)
-
 
 
 @click.command()

@@ -1,0 +1,18 @@
+"""Where unstuck keeps what it works out once for many processes (compiled kernels, the analysed
+grammar): the folder UNSTUCK_CACHE_DIR names, else the user's cache folder. A module of its own
+so that `unstuck check` finds the grammar's cache without loading the kernels' machinery."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CACHE_ENV = "UNSTUCK_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "unstuck_dsl" / "kernels"
