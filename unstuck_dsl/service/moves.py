@@ -30,21 +30,31 @@ def touched_leads(workspace, accounts, leads) -> list[str]:
 def snapshot(workspace, accounts, leads) -> dict:
     """{(kind, id): {score columns..., "audiences": set}} for these stored accounts and leads (ids
     not stored are left out)."""
+    return snapshot_read(workspace, accounts, leads)[0]
+
+
+def snapshot_read(workspace, accounts, leads) -> tuple[dict, dict]:
+    """`snapshot`, and the stored records it read: {kind: table} (these accounts, these leads and
+    their accounts, with the declared fields, as `Store.records(read_by=...)` reads them), what
+    an ingest right after need not read again (`Workspace.ingest(read_before=...)`)."""
     compiled, store = workspace.compiled, workspace.store
     schema = compiled.model.schema
     account_ids, lead_ids = _ids(accounts), _ids(leads)
     if not len(account_ids) and not len(lead_ids):
-        return {}
+        return {}, {}
     # Only the declared fields: scoring and audiences read nothing else (as the ingest reads them).
     lead_records = store.records("lead", lead_ids, schema, read_by=schema) if len(lead_ids) else None
     owners = set(account_ids.to_pylist())
     if lead_records is not None:
         owners |= {a for a in lead_records.column(ACCOUNT_KEY).to_pylist() if a is not None}
     account_records = store.records("account", _ids(owners), schema, read_by=schema)
+    # What the ingest reads (without converting): the same, when no field is stored with another type.
+    read = {kind: records for kind, records in (("account", account_records), ("lead", lead_records))
+            if records is not None and store.stored_as_declared(kind, schema)}
     if lead_records is None and store.count("lead"):  # audiences read leads
         lead_records = store.records("lead", pa.nulls(0, pa.string()), schema, read_by=schema)
     result = compiled.score(account_records, lead_records, as_of=workspace.as_of, missing_columns="unknown")
-    return snapshot_of(workspace, result, account_ids, lead_ids)
+    return snapshot_of(workspace, result, account_ids, lead_ids), read
 
 
 def snapshot_of(workspace, result, account_ids: pa.Array, lead_ids: pa.Array | None = None) -> dict:
