@@ -858,7 +858,9 @@ class Store:
         if kind == "lead" and self.lead_index is not None:
             self._leads_written.append(incoming.select([LEAD_KEY, ACCOUNT_KEY]))
         with self.registered("incoming", incoming):
-            described = {r[0]: r[1] for r in self.db.execute("DESCRIBE incoming").fetchall()}
+            # DuckDB's types for an Arrow schema: the same for every body of the same shape.
+            described = self._kept(("described", incoming.schema), lambda: {
+                r[0]: r[1] for r in self.db.execute("DESCRIBE incoming").fetchall()})
             columns = [c for c in incoming.column_names if c != key]
             stored = self._columns(table)
             for column in columns:
@@ -898,7 +900,8 @@ class Store:
         inserted = int(pc.sum(changed.column("new").cast(pa.int64())).as_py() or 0)
         if changed.num_rows > inserted:  # by row number: no second look at the ids
             self.db.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT stored_row FROM upserted WHERE NOT new)")
-        self.db.execute(f"INSERT INTO {table} ({everything}) SELECT {everything} FROM upserted")
+        if changed.num_rows:
+            self.db.execute(f"INSERT INTO {table} ({everything}) SELECT {everything} FROM upserted")
         self._inserted(table, inserted)
         self.db.execute("DROP TABLE upserted")
         return Upserted(changed.column(key).combine_chunks(), inserted, changed.num_rows - inserted,
@@ -976,14 +979,19 @@ class Store:
                     restamp = "" if every_record else f" OR {_OTHER_STAMP.format('o.')}"
                     self.db.execute(f"CREATE OR REPLACE TEMP TABLE score_changes AS {changes}{restamp}",
                                     few | ({} if every_record else stamped))
-                    first, moved_count, code_moved, band_count = self.db.execute(
-                        "SELECT count(*) FILTER (WHERE first), count(*) FILTER (WHERE NOT first AND moved), "
-                        "count(*) FILTER (WHERE NOT first AND code_moved), "
+                    changes_count, logged_count, first, moved_count, code_moved, band_count = self.db.execute(
+                        "SELECT count(*), count(*) FILTER (WHERE moved), count(*) FILTER (WHERE first), "
+                        "count(*) FILTER (WHERE NOT first AND moved), count(*) FILTER (WHERE NOT first AND code_moved), "
                         "count(*) FILTER (WHERE NOT first AND band_moved) FROM score_changes").fetchall()[0]
-                    self.db.execute(history.format("score_changes"), logged)
-                    self.db.execute(f"DELETE FROM {scores} WHERE rowid IN (SELECT stored_row FROM score_changes "
-                                    "WHERE NOT first)")
-                    self.db.execute(f"{into} FROM score_changes", stamped)
+                    # (A statement with nothing to do still costs a millisecond: a record whose
+                    # scores did not move, the usual case, costs none.)
+                    if logged_count:
+                        self.db.execute(history.format("score_changes"), logged)
+                    if changes_count > first:
+                        self.db.execute(f"DELETE FROM {scores} WHERE rowid IN (SELECT stored_row FROM score_changes "
+                                        "WHERE NOT first)")
+                    if changes_count:
+                        self.db.execute(f"{into} FROM score_changes", stamped)
                     self.db.execute("DROP TABLE score_changes")
                     if every_record:  # the others keep their scores under the new stamp: three columns rewritten
                         self.db.execute(f"UPDATE {scores} SET ruleset = $ruleset, ruleset_version = $version, "
