@@ -30,20 +30,31 @@ def touched_leads(workspace, accounts, leads) -> list[str]:
 def snapshot(workspace, accounts, leads) -> dict:
     """{(kind, id): {score columns..., "audiences": set}} for these stored accounts and leads (ids
     not stored are left out)."""
-    return snapshot_read(workspace, accounts, leads)[0]
+    schema = workspace.compiled.model.schema
+    lead_ids = _ids(leads)
+    # Only the declared fields: scoring and audiences read nothing else (as the ingest reads them).
+    lead_records = workspace.store.records("lead", lead_ids, schema, read_by=schema) if len(lead_ids) else None
+    return _snapshot(workspace, _ids(accounts), lead_ids, lead_records)[0]
 
 
-def snapshot_read(workspace, accounts, leads) -> tuple[dict, dict]:
-    """`snapshot`, and the stored records it read: {kind: table} (these accounts, these leads and
-    their accounts, with the declared fields, as `Store.records(read_by=...)` reads them), what
-    an ingest right after need not read again (`Workspace.ingest(read_before=...)`)."""
+def snapshot_touched(workspace, accounts, leads) -> tuple[dict, dict]:
+    """`snapshot` of what an ingest of these accounts and leads touches (these accounts, their
+    leads and these leads), and the stored records it read: {kind: table}, what the ingest right
+    after need not read again (`Workspace.ingest(read_before=...)`)."""
+    schema, store = workspace.compiled.model.schema, workspace.store
+    account_ids = _ids(accounts)
+    lead_records = store.affected_leads(account_ids, _ids(leads), schema=schema, read_by=schema)
+    lead_ids = lead_records.column(LEAD_KEY).combine_chunks()
+    return _snapshot(workspace, account_ids, lead_ids, lead_records if len(lead_ids) else None)
+
+
+def _snapshot(workspace, account_ids: pa.Array, lead_ids: pa.Array, lead_records) -> tuple[dict, dict]:
+    """`snapshot` of these ids, with the stored records of these leads read already (None: no
+    leads), and the records read (only those read as the ingest reads them: see `snapshot_touched`)."""
     compiled, store = workspace.compiled, workspace.store
     schema = compiled.model.schema
-    account_ids, lead_ids = _ids(accounts), _ids(leads)
     if not len(account_ids) and not len(lead_ids):
         return {}, {}
-    # Only the declared fields: scoring and audiences read nothing else (as the ingest reads them).
-    lead_records = store.records("lead", lead_ids, schema, read_by=schema) if len(lead_ids) else None
     owners = set(account_ids.to_pylist())
     if lead_records is not None:
         owners |= {a for a in lead_records.column(ACCOUNT_KEY).to_pylist() if a is not None}
