@@ -9,6 +9,7 @@ condition reads one row, so membership over a subset is membership over the whol
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..ir import TRUE
 from ..schema import ACCOUNT_KEY, LEAD_KEY
@@ -87,18 +88,24 @@ def snapshot_of(workspace, result, account_ids: pa.Array, lead_ids: pa.Array | N
     for kind, scored in (("account", result.accounts), ("lead", result.leads)):
         if scored is None:
             continue
-        wanted = set((account_ids if kind == "account" else lead_ids).to_pylist())
-        columns = {c: scored.column(c).to_pylist() for c in (_KEYS[kind], *_SCORES[kind])}
-        for i, ident in enumerate(columns[_KEYS[kind]]):
-            if ident in wanted:
-                found[(kind, ident)] = {c: columns[c][i] for c in _SCORES[kind]} | {"audiences": set()}
-    ids = table.column(_KEYS[row_kind]).to_pylist()
+        wanted = pc.is_in(scored.column(_KEYS[kind]), value_set=account_ids if kind == "account" else lead_ids)
+        scored = scored.select([_KEYS[kind], *_SCORES[kind]]).filter(wanted)
+        columns = [_values(column) for column in scored.columns]
+        for ident, *values in zip(*columns):
+            found[(kind, ident)] = dict(zip(_SCORES[kind], values)) | {"audiences": set()}
+    ids = table.column(_KEYS[row_kind])
     for code, membership in members.items():
-        for i in (membership == TRUE).nonzero()[0]:
-            entry = found.get((row_kind, ids[i]))
+        for ident in ids.filter(pa.array(membership == TRUE)).to_pylist():
+            entry = found.get((row_kind, ident))
             if entry is not None:
                 entry["audiences"].add(code)
     return found
+
+
+def _values(column) -> list:
+    """A column's values as Python objects; a dictionary-encoded one decoded first (its
+    to_pylist takes a millisecond per thousand values)."""
+    return (column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column).to_pylist()
 
 
 def moves(before: dict, after: dict) -> list[dict]:
@@ -106,13 +113,17 @@ def moves(before: dict, after: dict) -> list[dict]:
     moved = []
     for kind, ident in sorted(after):
         new, old = after[(kind, ident)], before.get((kind, ident))
-        entry = {"kind": kind, "id": ident, **{c: v for c, v in new.items() if c != "audiences"},
-                 "audiences": sorted(new["audiences"])}
         if old is None:
-            moved.append({**entry, "new": True, "entered": sorted(new["audiences"]), "left": []})
+            moved.append({**_entry(kind, ident, new), "new": True, "entered": sorted(new["audiences"]), "left": []})
             continue
         changed = {c: [old[c], new[c]] for c in new if c != "audiences" and old.get(c) != new[c]}
         entered, left = sorted(new["audiences"] - old["audiences"]), sorted(old["audiences"] - new["audiences"])
-        if changed or entered or left:
-            moved.append({**entry, "new": False, "changed": changed, "entered": entered, "left": left})
+        if changed or entered or left:  # (the entry is made only for a record that moved)
+            moved.append({**_entry(kind, ident, new), "new": False, "changed": changed, "entered": entered,
+                          "left": left})
     return moved
+
+
+def _entry(kind: str, ident: str, new: dict) -> dict:
+    return {"kind": kind, "id": ident, **{c: v for c, v in new.items() if c != "audiences"},
+            "audiences": sorted(new["audiences"])}
