@@ -21,6 +21,8 @@ import urllib.request
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 from test_store import SCORE_COLUMNS, _plain
 from test_workspace import assert_workspace_true
@@ -29,6 +31,7 @@ import unstuck_dsl
 from unstuck_dsl import sample
 from unstuck_dsl.data import DataError
 from unstuck_dsl.serve import ENDPOINTS, create_app, run
+from unstuck_dsl.service import moves
 from unstuck_dsl.service.holder import serve_file, token_file
 from unstuck_dsl.workspace import Workspace
 
@@ -218,7 +221,6 @@ def test_ingest_moves_equal_snapshots_of_every_record_touched(served, records):
     """The reply's moves (the records after the write are those the ingest re-scored, not read
     again) equal the moves between snapshots of every record the body names and every lead it
     touches: a lead moved to another account, an unchanged account, a changed one, a new one."""
-    from unstuck_dsl.service import moves
 
     client, ws = served
     accounts, leads, _ = records
@@ -240,6 +242,43 @@ def test_ingest_moves_equal_snapshots_of_every_record_touched(served, records):
     assert answer.json()["moved"] == _as_json(expected)
     assert {(m["kind"], m["id"]) for m in expected} >= {("account", ids[6]), ("account", "BRAND-NEW"),
                                                         ("lead", lead_ids[0])}
+
+
+@settings(max_examples=int(os.environ.get("SERVE_EXAMPLES", "6")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.integers(0, 60), st.integers(0, 6), st.integers(0, 3), st.randoms()),
+                      min_size=1, max_size=3))
+def test_served_ingests_keep_the_workspace_true_and_report_every_move(built, rules, records, tmp_path_factory, steps):
+    """Ingests through the server (the lead index, records handed from the reply's snapshot to
+    the ingest, leads read by their row numbers), of few and of many accounts (more than
+    store.FEW_IDS), leads moved to other accounts and new records: after each, every stored score
+    is a full re-score's, and the reply's moves are those of snapshots of every record touched."""
+    accounts, leads, _ = records
+    account_ids, lead_ids = accounts.column("account_id").to_pylist(), leads.column("lead_id").to_pylist()
+    path = tmp_path_factory.mktemp("steps") / "w.duckdb"
+    shutil.copy(built, path)
+    with Workspace(path) as ws:
+        client = TestClient(create_app(ws, TOKEN), raise_server_exceptions=False)
+        for step, (n_accounts, n_leads, n_new, rng) in enumerate(steps):
+            changed = [{"account_id": a, "employees": rng.choice([10, 60, 240, 2000]),
+                        "tech_stack": rng.choice([["Snowflake"], ["Okta", "dbt"], []])}
+                       for a in rng.sample(account_ids, n_accounts)]
+            changed += [{"account_id": f"NEW-{step}-{k}", "employees": 240, "tech_stack": ["Snowflake"]}
+                        for k in range(n_new)]
+            moved_leads = [{"lead_id": lead, "account_id": rng.choice(account_ids + [c["account_id"] for c in changed]),
+                            "title": rng.choice(["VP Sales", "Engineer", "CEO"])} for lead in rng.sample(lead_ids, n_leads)]
+            body = {k: v for k, v in (("accounts", changed), ("leads", moved_leads)) if v}
+            if not body:
+                continue
+            ids = [c["account_id"] for c in changed]
+            given_leads = [lead["lead_id"] for lead in moved_leads]
+            touched = moves.touched_leads(ws, ids, given_leads)
+            before = moves.snapshot(ws, ids, touched)
+            answer = client.post("/api/ingest", json=body, headers=AUTH)
+            assert answer.status_code == 200, answer.text
+            touched = sorted(set(touched) | set(given_leads) | set(moves.touched_leads(ws, ids, [])))
+            assert answer.json()["moved"] == _as_json(moves.moves(before, moves.snapshot(ws, ids, touched)))
+            assert_workspace_true(ws, rules)
 
 
 def test_ingest_csv_body_and_new_records(served, rules):

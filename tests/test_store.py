@@ -417,3 +417,57 @@ def test_the_lead_index_finds_what_the_store_does_through_writes_and_rollbacks(t
         agree(workspace)
         assert first in workspace.affected_lead_ids(account_ids[-1:], none)
         assert first not in workspace.affected_lead_ids(account_ids[5:6], none)
+        # The row numbers the index keeps are hints: rows DuckDB numbered anew (here: every hint
+        # wrong, some pointing at no row) still give each lead's stored record, and only those.
+        rows = workspace.lead_index.rows.to_pylist()
+        workspace.lead_index.rows = pa.array([*reversed(rows[:-3]), 10**9, 10**9 + 1, 10**9 + 2], pa.int64())
+        agree(workspace)
+        many = account_ids[: store.FEW_IDS + 10]
+        index, workspace.lead_index = workspace.lead_index, None
+        want = workspace.affected_leads(many, none, read_by=rules.model.schema).sort_by("lead_id")
+        workspace.lead_index = index
+        assert workspace.affected_leads(many, none, read_by=rules.model.schema).sort_by("lead_id").equals(want)
+
+
+def test_kept_counts_and_records_as_written_equal_duckdb_through_writes_and_a_rollback(tmp_path, rules):
+    """A served store keeps each table's row count (moved by the rows a write adds, not read
+    again) and re-scores records read before an upsert as `as_written` says they are after it:
+    both equal what DuckDB answers, through upserts of new, changed and unchanged records, score
+    writes, appended signals, and a write that was rolled back."""
+    accounts, leads = sample.generate(80, seed=9)
+    tables = ("accounts", "leads", "account_scores", "lead_scores", "signals", "outcomes")
+
+    def counts_agree(workspace: store.Store) -> None:
+        kept = {t: workspace._count(t) for t in tables}  # kept when asked before, read when not
+        assert kept == {t: workspace.db.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables}
+
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        counts_agree(workspace)
+        ingest(workspace, rules, accounts, leads)
+        counts_agree(workspace)
+        ids = accounts.column("account_id").combine_chunks()
+        read_by = rules.model.schema
+        before = workspace.records("account", ids[:5], read_by=read_by)
+        change = pa.table({"account_id": [ids[0].as_py(), ids[1].as_py(), "A-NEW"],
+                           "employees": [before.column("employees")[0].as_py(), 123_456, 40]})
+        with workspace.transaction():
+            upserted = workspace.upsert("account", change, keep_rows=True)
+            assert sorted(upserted.ids.to_pylist()) == sorted([ids[1].as_py(), "A-NEW"])  # ids[0] kept its value
+            written = workspace.as_written("account", before, upserted, read_by)
+            wanted = pa.array([*ids[:5].to_pylist(), "A-NEW"], pa.string())
+            assert written.sort_by("account_id").equals(workspace.records("account", wanted, read_by=read_by))
+        counts_agree(workspace)
+        rescore(workspace, rules)  # (the upsert alone re-scored nothing)
+        counts_agree(workspace)
+        ingest(workspace, rules, pa.table({"account_id": [ids[2].as_py(), "A-NEW-2"], "employees": [7, 8]}),
+               pa.table({"lead_id": ["L-NEW"], "account_id": ["A-NEW-2"], "title": ["VP Sales"]}))
+        counts_agree(workspace)
+        workspace.append("signals", pa.table({"lead_id": ["L-NEW"], "signal": ["demo_request"]}), ["lead_id", "signal"])
+        counts_agree(workspace)
+        with pytest.raises(RuntimeError), workspace.transaction():
+            ingest(workspace, rules, pa.table({"account_id": ["A-GONE"], "employees": [9]}), None)
+            assert workspace.count("account") == accounts.num_rows + 3
+            raise RuntimeError("the write fails")
+        counts_agree(workspace)
+        assert workspace.count("account") == accounts.num_rows + 2
+        assert_equals_full_rescore(workspace, rules)

@@ -455,12 +455,13 @@ class Service:
         account_ids = tables["accounts"].column(ACCOUNT_KEY).to_pylist() if "accounts" in tables else []
         lead_ids = tables["leads"].column(LEAD_KEY).to_pylist() if "leads" in tables else []
         records = bool(account_ids or lead_ids)
-        touched = moves.touched_leads(ws, account_ids, lead_ids) if records else []
-        before = moves.snapshot(ws, account_ids, touched) if records else {}
+        # The records read for the snapshot before are those the ingest re-scores (less its own
+        # changes): it takes them from here, not from a second read.
+        before, read = moves.snapshot_touched(ws, account_ids, lead_ids) if records else ({}, {})
         rescored = []  # the scoring of what the ingest re-scored: the records whose values changed, their leads
         report = ws.ingest(accounts=tables.get("accounts"), leads=tables.get("leads"),
                            signals=tables.get("signals"), outcomes=tables.get("outcomes"),
-                           on_rescored=lambda *scored: rescored.append(scored))
+                           on_rescored=lambda *scored: rescored.append(scored), read_before=read)
         # A record the ingest left as it was has not moved: what moved is among those re-scored.
         after = moves.snapshot_of(ws, *rescored[0]) if rescored else {}
         return {"report": _report(report), "summary": str(report), "moved": moves.moves(before, after)}

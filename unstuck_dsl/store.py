@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import datetime as dt
+import functools
 import math
 import os
 import threading
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 import attrs
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -214,6 +216,17 @@ class IngestReport:
         return text
 
 
+@attrs.frozen
+class Upserted:
+    """What an upsert changed: the ids of the records it inserted or whose values changed, how
+    many were inserted and updated, and (when asked for) those records as now stored, whole."""
+
+    ids: pa.Array
+    inserted: int
+    updated: int
+    rows: pa.Table | None = None
+
+
 class LeadIndex:
     """Which leads each account has, in memory, for a store a long-running service keeps open:
     the leads of a changed account are found here, not by a scan of every stored lead's
@@ -225,26 +238,56 @@ class LeadIndex:
     REBUILD_AFTER = 250_000  # leads written since the build
 
     def __init__(self, db):
-        table = db.sql("SELECT account_id, lead_id FROM leads WHERE account_id IS NOT NULL ORDER BY account_id"
+        table = db.sql("SELECT account_id, lead_id, rowid FROM leads WHERE account_id IS NOT NULL ORDER BY account_id"
                        ).to_arrow_table().combine_chunks()
-        self.accounts, self.leads = table.column(0), table.column(1)
+        self.accounts, self.leads, self.rows = table.column(0), table.column(1), table.column(2)
         self.written: dict[str, str | None] = {}  # lead -> its account now, for leads written since the build
         self.joined: dict[str, set[str]] = {}  # account -> leads written to it since the build
 
     def leads_of(self, accounts: pa.Array) -> set[str]:
         """The stored leads of these accounts."""
+        return set(self.rows_of(accounts))
+
+    @functools.cached_property
+    def _distinct(self) -> tuple[pa.Array, np.ndarray]:
+        """Each account once, sorted, and where its leads start and end ([2, n]: start, end):
+        many accounts are looked up among 1M distinct ids, not 3M lead rows. Made when first
+        needed (not at the server's start)."""
+        n = len(self.accounts)
+        starts = np.zeros(min(n, 1), np.int64)
+        if n > 1:
+            changes = pc.not_equal(self.accounts.slice(1), self.accounts.slice(0, n - 1))
+            starts = np.concatenate([starts, np.flatnonzero(changes.to_numpy(zero_copy_only=False)) + 1])
+        ends = np.append(starts[1:], n)[: len(starts)]
+        return self.accounts.take(pa.array(starts, pa.int64())), np.stack([starts, ends]).astype(np.int64)
+
+    def rows_of(self, accounts: pa.Array) -> dict[str, int | None]:
+        """The stored leads of these accounts, each with its row number in `leads` when the index
+        was built (None for a lead written since). A row number is a hint only: DuckDB may number
+        rows anew when it compacts deleted ones (see `Store.affected_leads`)."""
         wanted = set(accounts.to_pylist()) - {None}
-        found: set[str] = set()
         if len(wanted) <= FEW_IDS:
+            spans = []
             for account in wanted:
                 start = bisect.bisect_left(_Keys(self.accounts), account)
-                end = bisect.bisect_right(_Keys(self.accounts), account, lo=start)
-                found.update(self.leads.slice(start, end - start).to_pylist())
-        elif wanted:
-            found.update(self.leads.filter(pc.is_in(self.accounts, value_set=pa.array(wanted, pa.string()))).to_pylist())
-        found = {lead for lead in found if lead not in self.written or self.written[lead] in wanted}
+                spans.append((start, bisect.bisect_right(_Keys(self.accounts), account, lo=start) - start))
+            leads = [lead for start, n in spans for lead in self.leads.slice(start, n).to_pylist()]
+            rows = [row for start, n in spans for row in self.rows.slice(start, n).to_pylist()]
+        else:
+            distinct, spans = self._distinct
+            hit = pc.is_in(distinct, value_set=pa.array(wanted, pa.string())).to_numpy(zero_copy_only=False)
+            start, end = spans[:, hit]
+            # Every position from each start to its end, in one go: a run of ones, stepped back at each span.
+            steps = np.ones(int((end - start).sum()), np.int64)
+            if len(steps):
+                firsts = np.concatenate([[0], np.cumsum(end - start)[:-1]])
+                steps[firsts] = start - np.concatenate([[0], end[:-1] - 1])
+            at = pa.array(np.cumsum(steps) if len(steps) else steps)
+            leads, rows = self.leads.take(at).to_pylist(), self.rows.take(at).to_pylist()
+        found = {lead: (None if lead in self.written else row) for lead, row in zip(leads, rows)
+                 if lead not in self.written or self.written[lead] in wanted}
         for account in wanted:
-            found |= self.joined.get(account, set())
+            found.update(dict.fromkeys(self.joined.get(account, ())))
         return found
 
     def wrote(self, leads: pa.Table) -> None:
@@ -490,6 +533,13 @@ class Store:
             changes.append((field.name, source, target))
         return changes
 
+    def stored_as_declared(self, kind: str, schema) -> bool:
+        """Every declared field of `kind` that is stored is stored with its declared type:
+        `records` reads the same with `schema` and without."""
+        stored = self._columns(_TABLE_OF[kind][0])
+        return all(stored.get(f.name, REPRESENTATIONS[f.type.name].sql) == REPRESENTATIONS[f.type.name].sql
+                   for f in schema.of_kind(kind))
+
     def _inexact(self, relation: str, key: str, column: str, source: str, target: str) -> tuple[str, object] | None:
         """The first record (id, value) whose `column` does not convert exactly from `source` to `target`."""
         value = f"{relation}.{_quote(column)}"
@@ -520,12 +570,21 @@ class Store:
     # ---- reads --------------------------------------------------------------------------------
 
     def records(self, kind: str, ids: pa.Array | None = None, schema=None, ordered: bool = True,
-                read_by=None) -> pa.Table:
+                read_by=None, known: pa.Table | None = None) -> pa.Table:
         """Stored records of one kind (all, or those ids) as Arrow, straight from DuckDB, in id
         order unless `ordered` is false. With the schema of a ruleset, a declared field stored
         with another type is read as the declared type when every value converts exactly (as
         `ensure_fields` would store it), else a DataError. With `read_by`, a ruleset's schema,
-        only the ids and the fields it declares are read (what scoring needs)."""
+        only the ids and the fields it declares are read (what scoring needs). `known`: records
+        of this kind as they are stored now, read so (`as_written`): those of `ids` it holds are
+        taken from it, only the others read (unordered)."""
+        if known is not None and ids is not None:
+            key = _TABLE_OF[kind][1]
+            found = known.filter(pc.is_in(known.column(key), value_set=ids))
+            missing = pc.filter(ids, pc.invert(pc.is_in(ids, value_set=found.column(key))))
+            if not len(missing):
+                return found
+            return pa.concat_tables([found, self.records(kind, missing, schema, False, read_by)]).combine_chunks()
         if ids is None:
             return self._select(kind, "TRUE", schema, ordered, read_by)
         if len(ids) == 1 and ids[0].is_valid:  # DuckDB skips row groups by min/max for an equality, not for a join
@@ -557,13 +616,22 @@ class Store:
         return self.db.sql(f"SELECT {listed} FROM {table} t WHERE {where}{order}", params=params).to_arrow_table(
         ).combine_chunks()
 
-    def affected_leads(self, accounts: pa.Array, leads: pa.Array, read_by=None, schema=None) -> pa.Table:
+    def affected_leads(self, accounts: pa.Array, leads: pa.Array, read_by=None, schema=None,
+                       known: pa.Table | None = None) -> pa.Table:
         """The stored leads scoring must see when these accounts and leads changed: the changed
-        leads and every lead of a changed account (in no particular order; `read_by` and
-        `schema` as in `records`)."""
+        leads and every lead of a changed account (in no particular order; `read_by`, `schema`
+        and `known` as in `records`; `known` serves only with a lead index)."""
         if self.lead_index is not None:
-            wanted = self.lead_index.leads_of(accounts) | set(leads.to_pylist())
-            return self.records("lead", pa.array(sorted(wanted), pa.string()), schema, ordered=False, read_by=read_by)
+            hinted = self.lead_index.rows_of(accounts)
+            wanted = pa.array(sorted(hinted.keys() | set(leads.to_pylist())), pa.string())
+            rows = [row for row in hinted.values() if row is not None]
+            if known is None and len(rows) > FEW_IDS:
+                # Many leads by their row numbers when the index was built (a few ms for 3,000,
+                # not a scan of 3M lead ids): a row found there that holds a wanted lead is that
+                # lead's stored record (ids are unique), whatever DuckDB renumbered since; the
+                # leads not found so are read by id.
+                known = self._select("lead", "t.rowid = ANY($rows)", schema, False, read_by, {"rows": rows})
+            return self.records("lead", wanted, schema, ordered=False, read_by=read_by, known=known)
         with self.registered("changed_accounts", pa.table({"id": accounts})), \
                 self.registered("changed_leads", pa.table({"id": leads})):
             # Each column filtered on its own, then the rows by number: DuckDB plans `a IN (...) OR
@@ -606,6 +674,17 @@ class Store:
         with self.registered("wanted_ids", pa.table({"id": ids})):
             return self.db.sql(f"SELECT {key} FROM {table} WHERE {key} IN (SELECT id FROM wanted_ids)"
                                ).to_arrow_table().column(0).combine_chunks()
+
+    def _rows_of(self, table: str, key: str, ids: pa.Array) -> tuple[str, dict]:
+        """SQL for the rows of `table` a join on `key` with these ids can meet, each with its row
+        number as `stored_row`, and its parameters. A few ids are looked for by a list (DuckDB
+        skips the row groups outside their range by min/max, not for a join: a join with one id
+        scanned all 3M lead ids); more meet every row."""
+        if len(ids) > FEW_IDS or ids.null_count:
+            return f"(SELECT *, rowid AS stored_row FROM {table})", {}
+        bounds = pc.min_max(ids).as_py()
+        return (f"(SELECT *, rowid AS stored_row FROM {table} WHERE {key} = ANY($few_ids) AND {key} BETWEEN $few_lo "
+                "AND $few_hi)", {"few_ids": ids.to_pylist(), "few_lo": bounds["min"], "few_hi": bounds["max"]})
 
     def signals_of(self, accounts, leads) -> pa.Table:
         """The stored signals of these accounts (directly) and these leads."""
@@ -652,12 +731,19 @@ class Store:
         return self._count(_TABLE_OF[kind][0])
 
     def _count(self, table: str) -> int:
-        """Rows in `table`, kept until a row is inserted (`_inserted`): rows are never deleted but
-        to be inserted again in the same statement sequence."""
+        """Rows in `table`, kept and moved by the rows each write adds (`_inserted`): rows are
+        never deleted but to be inserted again in the same statement sequence."""
         return self._kept(("count", table), lambda: self.db.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
-    def _inserted(self, table: str) -> None:
-        self._read_once.pop(("count", table), None)
+    def _inserted(self, table: str, rows: int | None = None) -> None:
+        """`rows` rows were added to `table` (net of those deleted to be inserted again): a kept
+        count moves by as many (a count of 3M scores costs a few ms to read again). None: not
+        known, read again when next asked for. A transaction rolled back forgets every count."""
+        key = ("count", table)
+        if rows is None or key not in self._read_once:
+            self._read_once.pop(key, None)
+        else:
+            self._read_once[key] += rows
 
     def signals(self) -> pa.Table:
         return self.db.sql("SELECT lead_id, account_id, signal, timestamp FROM signals").to_arrow_table()
@@ -669,9 +755,9 @@ class Store:
         """Append rows that are not there yet (the same values in every column count once)."""
         listed = ", ".join(columns)
         with self.registered("incoming_rows", rows):
-            self._inserted(table)
             (added,) = self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM incoming_rows "
                                        f"EXCEPT SELECT {listed} FROM {table}").fetchall()[0]
+        self._inserted(table, added)
         return added
 
     def meta(self, key: str) -> str | None:
@@ -802,16 +888,18 @@ class Store:
                     self.lead_index = LeadIndex(self.db)
                     raise
 
-    def upsert(self, kind: str, incoming: pa.Table, name: str = "input") -> tuple[pa.Array, int, int]:
-        """Insert new records and update only the columns a file carries. Returns the ids whose
-        stored values changed (new ones included), and the counts inserted and updated. A column
-        already stored with another type takes the file's values when each converts exactly; else
-        a DataError names the file, the column and a record (`name` is the file)."""
+    def upsert(self, kind: str, incoming: pa.Table, name: str = "input", keep_rows: bool = False) -> Upserted:
+        """Insert new records and update only the columns a file carries: what changed (see
+        `Upserted`; with `keep_rows`, the changed records as now stored). A column already stored
+        with another type takes the file's values when each converts exactly; else a DataError
+        names the file, the column and a record (`name` is the file)."""
         table, key = _TABLE_OF[kind]
         if kind == "lead" and self.lead_index is not None:
             self._leads_written.append(incoming.select([LEAD_KEY, ACCOUNT_KEY]))
         with self.registered("incoming", incoming):
-            described = {r[0]: r[1] for r in self.db.execute("DESCRIBE incoming").fetchall()}
+            # DuckDB's types for an Arrow schema: the same for every body of the same shape.
+            described = self._kept(("described", incoming.schema), lambda: {
+                r[0]: r[1] for r in self.db.execute("DESCRIBE incoming").fetchall()})
             columns = [c for c in incoming.column_names if c != key]
             stored = self._columns(table)
             for column in columns:
@@ -831,9 +919,9 @@ class Store:
             listed = ", ".join(_quote(c) for c in [key, *columns])
             values = ", ".join([f"i.{key}", *value_of.values()])
             if not self.count(kind):  # the first load: every record is new
-                self._inserted(table)
                 self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {values} FROM incoming i")
-                return incoming.column(key).combine_chunks(), incoming.num_rows, 0
+                self._inserted(table, incoming.num_rows)
+                return Upserted(incoming.column(key).combine_chunks(), incoming.num_rows, 0)
             differs = " OR ".join(f"{value_of[c]} IS DISTINCT FROM t.{_quote(c)}" for c in columns) or "FALSE"
             # The records that are new or whose values change, whole: the file's columns over the
             # stored ones. Changed records are deleted and inserted again rather than updated in
@@ -842,18 +930,41 @@ class Store:
             # most row groups).
             merged = ", ".join(f"{value_of[c]} AS {_quote(c)}" if c in value_of else f"t.{_quote(c)}"
                                for c in stored if c != key)
+            rows, few = self._rows_of(table, key, incoming.column(key).combine_chunks())
             self.db.execute(f"CREATE OR REPLACE TEMP TABLE upserted AS SELECT i.{key}, t.{key} IS NULL AS new, "
-                            f"t.rowid AS stored_row, {merged} FROM incoming i LEFT JOIN {table} t ON i.{key} = t.{key} "
-                            f"WHERE t.{key} IS NULL OR {differs}")
-        changed = self.db.sql(f"SELECT {key}, new FROM upserted").to_arrow_table()
+                            f"t.stored_row, {merged} FROM incoming i LEFT JOIN {rows} t ON i.{key} = t.{key} "
+                            f"WHERE t.{key} IS NULL OR {differs}", few)
+        everything = ", ".join(_quote(c) for c in stored)
+        changed = self.db.sql(f"SELECT new, {everything if keep_rows else key} FROM upserted").to_arrow_table()
         inserted = int(pc.sum(changed.column("new").cast(pa.int64())).as_py() or 0)
         if changed.num_rows > inserted:  # by row number: no second look at the ids
             self.db.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT stored_row FROM upserted WHERE NOT new)")
-        everything = ", ".join(_quote(c) for c in stored)
-        self._inserted(table)
-        self.db.execute(f"INSERT INTO {table} ({everything}) SELECT {everything} FROM upserted")
+        if changed.num_rows:
+            self.db.execute(f"INSERT INTO {table} ({everything}) SELECT {everything} FROM upserted")
+        self._inserted(table, inserted)
         self.db.execute("DROP TABLE upserted")
-        return changed.column(0).combine_chunks(), inserted, changed.num_rows - inserted
+        return Upserted(changed.column(key).combine_chunks(), inserted, changed.num_rows - inserted,
+                        changed.drop_columns(["new"]) if keep_rows else None)
+
+    def as_written(self, kind: str, before: pa.Table, upserted: Upserted | None, read_by) -> pa.Table | None:
+        """Records read before an upsert (`before`, as `records(read_by=read_by)` read them), as
+        they are stored after it (None: no upsert of this kind): the changed ones replaced by
+        their stored rows, the new ones added. None when what `records` would read now has other
+        columns or types (a column added or retyped since): read them again."""
+        if upserted is not None and upserted.rows is None:
+            return None
+        table, key = _TABLE_OF[kind]
+        wanted = {key, ACCOUNT_KEY, *(f.name for f in read_by.of_kind(kind))}
+        names = [c for c in self._columns(table) if c in wanted]
+        if names != before.column_names:
+            return None
+        if upserted is None:
+            return before
+        rows = upserted.rows.select(names)
+        if rows.schema != before.schema:
+            return None
+        kept = before.filter(pc.invert(pc.is_in(before.column(key), value_set=upserted.ids)))
+        return pa.concat_tables([kept, rows]).combine_chunks()
 
     def write_scores(self, result, accounts: pa.Array, leads: pa.Array, stamp: Stamp, report: IngestReport,
                      every_record: bool = False) -> None:
@@ -888,17 +999,17 @@ class Store:
                        f"icp_code, old_icp_score, icp_score, {'old_persona_code, persona_code, old_persona_score, persona_score' if kind == 'lead' else 'NULL, NULL, NULL, NULL'}, "
                        "$ruleset, $now, $version FROM {} WHERE moved")
             logged = {"kind": kind, "ruleset": stamp.ruleset, "version": stamp.version, "now": now}
-            changes = (f"SELECT n.*, o.rowid AS stored_row, o.icp_code AS old_icp_code, o.icp_score AS old_icp_score, "
+            stored = self._count(scores)
+            rows, few = self._rows_of(scores, key, new.column(key).combine_chunks())
+            changes = (f"SELECT n.*, o.stored_row, o.icp_code AS old_icp_code, o.icp_score AS old_icp_score, "
                        f"{persona[2]} AS old_persona_code, {persona[3]} AS old_persona_score, "
                        f"o.{key} IS NULL AS first, ({moved}) AS moved, o.{code} IS DISTINCT FROM n.{code} AS code_moved, "
                        f"({' OR '.join(f'o.{b} IS DISTINCT FROM n.{b}' for b in bands)}) AS band_moved "
-                       f"FROM new_scores n LEFT JOIN {scores} o USING ({key}) WHERE o.{key} IS NULL OR {differs}")
-            stored = self._count(scores)
-            self._inserted(scores)
+                       f"FROM new_scores n LEFT JOIN {rows} o USING ({key}) WHERE o.{key} IS NULL OR {differs}")
             with self.registered("new_scores", new):
                 if not stored:  # none stored yet: every record is scored for the first time
                     first, moved_count, code_moved, band_count = new.num_rows, 0, 0, 0
-                    self.db.execute(history.format(f"({changes})"), logged)
+                    self.db.execute(history.format(f"({changes})"), logged | few)
                     self.db.execute(f"{into} FROM new_scores", stamped)
                 else:
                     # The records whose stored scores differ (or, unless every record is re-scored,
@@ -906,19 +1017,25 @@ class Store:
                     # They are deleted and inserted again (see `upsert`: cheaper than an update).
                     restamp = "" if every_record else f" OR {_OTHER_STAMP.format('o.')}"
                     self.db.execute(f"CREATE OR REPLACE TEMP TABLE score_changes AS {changes}{restamp}",
-                                    {} if every_record else stamped)
-                    first, moved_count, code_moved, band_count = self.db.execute(
-                        "SELECT count(*) FILTER (WHERE first), count(*) FILTER (WHERE NOT first AND moved), "
-                        "count(*) FILTER (WHERE NOT first AND code_moved), "
+                                    few | ({} if every_record else stamped))
+                    changes_count, logged_count, first, moved_count, code_moved, band_count = self.db.execute(
+                        "SELECT count(*), count(*) FILTER (WHERE moved), count(*) FILTER (WHERE first), "
+                        "count(*) FILTER (WHERE NOT first AND moved), count(*) FILTER (WHERE NOT first AND code_moved), "
                         "count(*) FILTER (WHERE NOT first AND band_moved) FROM score_changes").fetchall()[0]
-                    self.db.execute(history.format("score_changes"), logged)
-                    self.db.execute(f"DELETE FROM {scores} WHERE rowid IN (SELECT stored_row FROM score_changes "
-                                    "WHERE NOT first)")
-                    self.db.execute(f"{into} FROM score_changes", stamped)
+                    # (A statement with nothing to do still costs a millisecond: a record whose
+                    # scores did not move, the usual case, costs none.)
+                    if logged_count:
+                        self.db.execute(history.format("score_changes"), logged)
+                    if changes_count > first:
+                        self.db.execute(f"DELETE FROM {scores} WHERE rowid IN (SELECT stored_row FROM score_changes "
+                                        "WHERE NOT first)")
+                    if changes_count:
+                        self.db.execute(f"{into} FROM score_changes", stamped)
                     self.db.execute("DROP TABLE score_changes")
                     if every_record:  # the others keep their scores under the new stamp: three columns rewritten
                         self.db.execute(f"UPDATE {scores} SET ruleset = $ruleset, ruleset_version = $version, "
                                         f"as_of = $as_of WHERE {_OTHER_STAMP.format('')}", stamped)
+            self._inserted(scores, first)
             if kind == "account":
                 report.new_accounts += first
                 report.moved_accounts += moved_count
@@ -987,17 +1104,20 @@ def _quiet(description: str) -> None:
 
 
 def ingest(store: Store, compiled, stamp: Stamp, accounts=None, leads=None, on_stage=_quiet,
-           null_values=(), on_rescored=None) -> IngestReport:
+           null_values=(), on_rescored=None, read_before=None) -> IngestReport:
     """Upsert the given records and re-score exactly those whose inputs changed: changed
     accounts, their leads, and changed leads; the new scores carry `stamp`. One transaction (or
     part of the caller's). `on_stage` hears each step; `on_rescored`, the records re-scored (see
-    `rescore_records`)."""
+    `rescore_records`). `read_before`, per kind, stored records read (`records(read_by=` the
+    rules' schema`)`) since the last write: the re-scoring takes them, with this ingest's
+    changes, from there rather than reading them again."""
     with kernels_loading(compiled) as kernels_loaded:
-        return _ingest(store, compiled, stamp, accounts, leads, on_stage, null_values, kernels_loaded, on_rescored)
+        return _ingest(store, compiled, stamp, accounts, leads, on_stage, null_values, kernels_loaded, on_rescored,
+                       read_before)
 
 
 def _ingest(store: Store, compiled, stamp, accounts, leads, on_stage, null_values, kernels_loaded,
-            on_rescored=None) -> IngestReport:
+            on_rescored=None, read_before=None) -> IngestReport:
     ruleset = compiled.model
     sources = {kind: source for kind, source in (("account", accounts), ("lead", leads)) if source is not None}
     typed = {}
@@ -1012,31 +1132,39 @@ def _ingest(store: Store, compiled, stamp, accounts, leads, on_stage, null_value
         # A file of a kind none of which is stored yet (a first ingest) is, once stored, exactly
         # the stored records of that kind: it is scored as it is, not read back.
         as_stored = {}
+        read_before, known, typed_kinds = dict(read_before or {}), {}, set(typed)
         for kind in list(typed):
             table = typed.pop(kind)
             on_stage(f"storing {table.num_rows:,} {kind}s")
             declared = {f.name for f in ruleset.schema.of_kind(kind)}
             if not store.count(kind) and declared <= set(table.column_names):
                 as_stored[kind] = table
-            changed[kind], inserted, updated = store.upsert(kind, table, _describe(sources[kind]))
-            report.inserted += inserted
-            report.updated += updated
+            upserted = store.upsert(kind, table, _describe(sources[kind]), keep_rows=kind in read_before)
+            changed[kind] = upserted.ids
+            report.inserted += upserted.inserted
+            report.updated += upserted.updated
+            if kind in read_before:
+                known[kind] = store.as_written(kind, read_before[kind], upserted, ruleset.schema)
             del table
+        for kind in read_before.keys() - typed_kinds:  # records of a kind this ingest left as they were
+            known[kind] = store.as_written(kind, read_before[kind], None, ruleset.schema)
         rescore_records(store, compiled, stamp, changed["account"], changed["lead"], report, on_stage,
-                        kernels_loaded, as_stored, on_rescored)
+                        kernels_loaded, as_stored, on_rescored, known)
     return report
 
 
 def rescore_records(store: Store, compiled, stamp: Stamp, accounts: pa.Array, leads: pa.Array,
                     report: IngestReport, on_stage=_quiet, kernels_loaded=lambda: None, as_stored=None,
-                    on_rescored=None) -> None:
+                    on_rescored=None, known=None) -> None:
     """Re-score these accounts (and their leads) and these leads, reading only them and the
     accounts their leads belong to; inside the caller's transaction. `as_stored` holds, per
-    kind, a table that is every stored record of that kind (a first ingest: not read back).
+    kind, a table that is every stored record of that kind (a first ingest: not read back);
+    `known`, per kind, records as they are stored now (see `Store.records`): not read again.
     `on_rescored(result, accounts)`, when given, hears the scoring of the records read (an
     api.ScoreResult: these accounts and leads and the accounts of the leads) and the accounts
     re-scored, once stored: what a service reports the moves of without reading them again."""
-    ruleset, as_stored = compiled.model, dict(as_stored or {})
+    ruleset, as_stored, known = compiled.model, dict(as_stored or {}), {k: t for k, t in (known or {}).items()
+                                                                       if t is not None}
     on_stage("reading the records to re-score")
     # Every record of a kind when every one changed (a first ingest): read whole, not through a join.
     if "lead" in as_stored:
@@ -1044,7 +1172,7 @@ def rescore_records(store: Store, compiled, stamp: Stamp, accounts: pa.Array, le
     elif len(leads) == store.count("lead"):
         lead_records = store.records("lead", ordered=False, read_by=ruleset.schema)
     else:
-        lead_records = store.affected_leads(accounts, leads, read_by=ruleset.schema)
+        lead_records = store.affected_leads(accounts, leads, read_by=ruleset.schema, known=known.get("lead"))
     affected_leads = lead_records.column(LEAD_KEY)
     if "account" in as_stored:
         account_records = as_stored.pop("account")
@@ -1053,7 +1181,8 @@ def rescore_records(store: Store, compiled, stamp: Stamp, accounts: pa.Array, le
     else:  # the changed accounts, and those of the leads scored
         needed = pa.chunked_array([accounts, *lead_records.column(ACCOUNT_KEY).drop_null().chunks],
                                   pa.string()).unique()
-        account_records = store.records("account", needed, ordered=False, read_by=ruleset.schema)
+        account_records = store.records("account", needed, ordered=False, read_by=ruleset.schema,
+                                        known=known.get("account"))
     on_stage(f"scoring {account_records.num_rows:,} accounts and {lead_records.num_rows:,} leads")
     kernels_loaded()
     result = compiled.score(account_records, lead_records, as_of=stamp.as_of)

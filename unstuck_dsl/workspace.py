@@ -355,13 +355,14 @@ class Workspace:
 
     def ingest(self, accounts=None, leads=None, signals=None, outcomes=None, rules=None,
                as_of: dt.date | None = None, message: str = "", null_values=(), skip_unknown_signals: bool = False,
-               on_stage=_quiet, on_rescored=None) -> IngestReport:
+               on_stage=_quiet, on_rescored=None, read_before=None) -> IngestReport:
         """Upsert records (re-scoring exactly those whose inputs changed, with the published
         rules at the workspace's date) and append signals and outcomes: one transaction. `rules`,
         when given, must be the published version; on a workspace with nothing published they
         are published as version 1 first (in the same transaction; `report.published` says so).
         `as_of`, when given, must be the workspace's date (or sets it, on a new workspace).
-        `on_rescored` hears the records re-scored (`store.rescore_records`)."""
+        `on_rescored` hears the records re-scored (`store.rescore_records`); `read_before`, stored
+        records read since the last write, are not read again (`store.ingest`)."""
         with self.store.transaction():
             published = None
             if rules is not None and self.published is None:
@@ -376,7 +377,7 @@ class Workspace:
             report = IngestReport()
             if accounts is not None or leads is not None:
                 report = store.ingest(self.store, self.compiled, stamp, accounts, leads, on_stage, null_values,
-                                      on_rescored)
+                                      on_rescored, read_before)
             if signals is not None or outcomes is not None:
                 on_stage("adding signals and outcomes")
                 report.events = store.ingest_events(self.store, self.compiled, signals, outcomes, skip_unknown_signals)
