@@ -121,18 +121,19 @@ def layouts_of(tables: list[EncodedTable]) -> dict[str, str]:
 # ---- the thread pool ----------------------------------------------------------------------------
 
 PARALLEL_MIN_RECORDS = 20_000
+CORES = os.cpu_count() or 1  # asked once: `os.cpu_count` reads /proc, tens of microseconds a call
 _pool: ThreadPoolExecutor | None = None
 
 
 def run_parallel(kernel_fn, n: int, *args) -> None:
     """Run a kernel over records 0..n in slices, one per core; the kernel releases the GIL."""
     global _pool
-    threads = max(1, min(os.cpu_count() or 1, n // PARALLEL_MIN_RECORDS))
+    threads = max(1, min(CORES, n // PARALLEL_MIN_RECORDS))
     if threads == 1:
         kernel_fn(0, n, *args)
         return
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="unstuck-kernel")
+        _pool = ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="unstuck-kernel")
     bounds = np.linspace(0, n, threads + 1).astype(np.int64, copy=False)
     futures = [_pool.submit(kernel_fn, int(lo), int(hi), *args) for lo, hi in zip(bounds[:-1], bounds[1:])]
     for future in futures:
@@ -200,6 +201,7 @@ class Assignments:
         self.icp_score = np.empty(n, np.int32)
         self.preview_icp = np.full(p, codegen.NO_RULE, np.int32)
         self.preview_icp_score = np.full(p, codegen.NO_RULE, np.int32)
+        self.outcomes = outcomes  # whether every record's parameter outcomes were kept
         self.account_outcomes = np.full((n if outcomes else 0, max(account_params, 1)), -1, np.int8)
         constants = constant_arguments(bound.constants)
         calls = {"score_accounts": {

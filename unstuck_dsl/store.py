@@ -490,6 +490,12 @@ class Store:
             changes.append((field.name, source, target))
         return changes
 
+    def converts(self, kind: str, schema) -> bool:
+        """Whether reading records of `kind` with `schema` converts a column (a declared field
+        stored with another type): if not, a record read without the schema is read as with it."""
+        stored = self._columns(_TABLE_OF[kind][0])
+        return any(f.name in stored and stored[f.name] != REPRESENTATIONS[f.type.name].sql for f in schema.of_kind(kind))
+
     def _inexact(self, relation: str, key: str, column: str, source: str, target: str) -> tuple[str, object] | None:
         """The first record (id, value) whose `column` does not convert exactly from `source` to `target`."""
         value = f"{relation}.{_quote(column)}"
@@ -529,7 +535,8 @@ class Store:
         if ids is None:
             return self._select(kind, "TRUE", schema, ordered, read_by)
         if len(ids) == 1 and ids[0].is_valid:  # DuckDB skips row groups by min/max for an equality, not for a join
-            return self._select(kind, f"t.{_TABLE_OF[kind][1]} = $id", schema, ordered, read_by, {"id": ids[0].as_py()})
+            # (and one id has no order to keep: a sort of its row was a third of reading it)
+            return self._select(kind, f"t.{_TABLE_OF[kind][1]} = $id", schema, False, read_by, {"id": ids[0].as_py()})
         key = _TABLE_OF[kind][1]
         bounds = pc.min_max(ids).as_py()
         if len(ids) <= FEW_IDS:  # a list parameter: no table to register (half a millisecond each way)
