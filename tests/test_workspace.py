@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 
+import duckdb
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
@@ -375,6 +376,23 @@ def test_the_drawer_explains_the_stored_number(db):
                 row["icp_code"], row["icp_score"], row["persona_code"], row["persona_score"])
             assert drawer.as_of == live.as_of
 
+
+
+def test_a_drawer_given_the_record_read_for_its_page_is_the_drawer_read_afresh(db, tmp_path):
+    with Workspace(db, read_only=True) as live:
+        assert live.store.stored_as_declared("account", live.compiled.model.schema)
+        for kind, key in (("lead", "lead_id"), ("account", "account_id")):
+            for ident in live.store.scores(kind).column(key).to_pylist()[:20]:
+                stored = live.store.records(kind, pa.array([ident], pa.string()))
+                assert live.explain(**{kind: ident}, stored=stored).to_dict() == live.explain(**{kind: ident}).to_dict()
+    # A field stored as another type than the rules declare is read again, converted, not taken as stored.
+    copy = tmp_path / "retyped.duckdb"
+    shutil.copy(db, copy)
+    with duckdb.connect(str(copy)) as raw:
+        raw.execute("ALTER TABLE accounts ALTER COLUMN employees SET DATA TYPE VARCHAR")
+    with Workspace(copy, read_only=True) as live:
+        schema = live.compiled.model.schema
+        assert not live.store.stored_as_declared("account", schema) and live.store.stored_as_declared("lead", schema)
 
 KILLED_PUBLISH = r"""
 import sys, time

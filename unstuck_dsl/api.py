@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import codegen, dates, engagement, explain, ir, model, pick, pipeline, tables
-from .bind import Bound, bind_constants
+from .bind import Bound, bind_constants, scoring_tables
 from .data import Dataset, EncodedTable, load_dataset
 from .diagnostics import did_you_mean
 from .execute import Active, Assignments, KernelModule, cached_module, layouts_of, match_audience, run_parallel
@@ -58,6 +58,7 @@ class CompiledRules:
     def __init__(self, checked: model.Ruleset):
         self.model = checked
         self.program = lower_ruleset(checked)
+        self.scoring_tables = scoring_tables(self.program)  # weights and possible points, once
         self.personas = [(icp, p) for icp in checked.icps for p in icp.personas]
         # Output names of the kernel's persona numbers: each code once, then `no_persona_fit`.
         self.persona_names = sorted({p.code for _, p in self.personas}) + [model.NO_PERSONA_FIT]
@@ -178,7 +179,18 @@ class CompiledRules:
                                          account_id, lead_id, engaged, null_values, missing_columns)
         for line in dataset.warnings() if on_warning else ():
             on_warning(line)
-        result = self.score_dataset(dataset, as_of, codes, signals=signals, skip_unknown_signals=skip_unknown_signals)
+        return self.explain_dataset(dataset, account_id, lead_id, as_of, codes, signals, skip_unknown_signals,
+                                    on_warning)
+
+    def explain_dataset(self, dataset: Dataset, account_id: str | None = None, lead_id: str | None = None,
+                        as_of=None, preview=(), signals=None, skip_unknown_signals: bool = False,
+                        on_warning=None) -> explain.Explanation:
+        """The drawer of one record of `dataset`, which holds the records it depends on (as
+        `explain_record` picks them from its inputs; a workspace reads just those from its store)."""
+        codes = self.preview_codes(preview)
+        # Outcomes kept in the one run over these few records: the drawer reads them (no second run).
+        result = self.score_dataset(dataset, parse_as_of(as_of), codes, outcomes=True, signals=signals,
+                                    skip_unknown_signals=skip_unknown_signals)
         if result.skipped_signals and on_warning:
             on_warning(engagement.skipped_signals_warning(result.skipped_signals))
         return result.explain(account_id=account_id, lead_id=lead_id, preview=bool(codes))
@@ -403,18 +415,18 @@ class ScoreResult:
             if row is None:
                 raise ScoringError(f"unknown lead id {lead_id!r}")
             account_row = int(ds.lead_account_rows[row])
-            lead_table = ds.leads.take([row])
-            if account_row >= 0:
-                sub = Dataset(ds.accounts.take([account_row]), lead_table, np.zeros(1, np.int64))
-            else:
-                sub = Dataset(ds.accounts.take([]), lead_table, np.full(1, -1, np.int64))  # the lead's account is not in the data
         else:
-            row = ds.accounts.row_of(account_id)
+            row = account_row = ds.accounts.row_of(account_id)
             if row is None:
                 raise ScoringError(f"unknown account id {account_id!r}")
-            sub = Dataset(ds.accounts.take([row]), None, None)
-        explanation = self._explain_subset(sub, lead_id is not None, frozenset(self.preview) if preview else frozenset())
-        return attrs.evolve(explanation, engagement=self._engagement_rows(row, lead_id is not None))
+        is_lead, preview = lead_id is not None, frozenset(self.preview) if preview else frozenset()
+        if self._run.outcomes:  # this run kept every record's outcomes: read this one's
+            account = ds.accounts.record(account_row) if account_row >= 0 else None
+            explanation = self._explained(self._run, account_row if account_row >= 0 else None, account,
+                                          row if is_lead else None, ds.leads.record(row) if is_lead else None, preview)
+        else:
+            explanation = self._explain_subset(ds, row if is_lead else None, account_row, preview)
+        return attrs.evolve(explanation, engagement=self._engagement_rows(row, is_lead))
 
     def _engagement_rows(self, row: int, is_lead: bool):
         """Which signals count for this record, how old each is and how much it still counts;
@@ -429,34 +441,49 @@ class ScoreResult:
                                        signal_value(rules.signals[kind], today - day)) for kind, day in lists.of(row))
         return explain.EngagementBreakdown(rows, float(score[row]), rules.stages[int(stage[row])])
 
-    def _explain_subset(self, sub: Dataset, is_lead: bool, preview: frozenset[str]) -> explain.Explanation:
+    def _explain_subset(self, ds: Dataset, lead_row: int | None, account_row: int,
+                        preview: frozenset[str]) -> explain.Explanation:
+        """The drawer of one record of a run that kept no outcomes: the same kernels and
+        constants as the run, again over this record alone (and a lead's account), keeping them."""
+        if lead_row is None:
+            sub = Dataset(ds.accounts.take([account_row]), None, None)
+        elif account_row >= 0:
+            sub = Dataset(ds.accounts.take([account_row]), ds.leads.take([lead_row]), np.zeros(1, np.int64))
+        else:  # the lead's account is not in the data
+            sub = Dataset(ds.accounts.take([]), ds.leads.take([lead_row]), np.full(1, -1, np.int64))
+        run = self.ruleset.assignments(self._kernels, sub, self._bound, self.preview, outcomes=True)
+        account = sub.accounts.record(0) if sub.accounts.n else None
+        return self._explained(run, 0 if sub.accounts.n else None, account, None if lead_row is None else 0,
+                               None if lead_row is None else sub.leads.record(0), preview)
+
+    def _explained(self, run, account_row: int | None, account: dict | None, lead_row: int | None,
+                   lead: dict | None, preview: frozenset[str]) -> explain.Explanation:
+        """The drawer from a kernel run that kept outcomes: the account at `account_row` (None:
+        the lead's account is not in the data) and, for a lead's drawer, the lead at `lead_row`;
+        `account` and `lead` are their records."""
         rules = self.ruleset
-        # The same kernels and constants as the full run, over this one record.
-        run = rules.assignments(self._kernels, sub, self._bound, self.preview, outcomes=True)
         icps = rules.model.icps
         # Asked for the preview, the drawer explains the preview's assignment (drafts as if live).
         icp, icp_scores = (run.preview_icp, run.preview_icp_score) if preview else (run.icp, run.icp_score)
-        account = account_result = None
-        if sub.accounts.n:
-            account = sub.accounts.record(0)
-            icp_code = icps[icp[0]].code if icp[0] >= 0 else None
-            icp_score = int(icp_scores[0]) if icp_code else None
+        account_result = icp_number = None
+        if account_row is not None:
+            icp_number = int(icp[account_row])
+            icp_code = icps[icp_number].code if icp_number >= 0 else None
+            icp_score = int(icp_scores[account_row]) if icp_code else None
             account_result = AccountResult(icp_code, icp_score, band(icp_score),
-                                           _rule_outcomes(rules.program.icps.rules, icps, run.account_outcomes[0]))
-        if not is_lead:
+                                           _rule_outcomes(rules.program.icps.rules, icps, run.account_outcomes[account_row]))
+        if lead_row is None:
             return explain.explain_account(rules.model, account, account_result, self.as_of, preview=preview)
-        lead = sub.leads.record(0)
         personas, persona_scores = ((run.preview_persona, run.preview_persona_score) if preview
                                     else (run.persona, run.persona_score))
         persona_outcomes, persona_code, persona_score = (), None, None
         if account_result is not None and account_result.icp_code is not None:
-            icp_index = int(icp[0])
-            block = rules.program.personas[icp_index]
-            persona_outcomes = _rule_outcomes(block.rules, icps[icp_index].personas, run.lead_outcomes[0])
+            block = rules.program.personas[icp_number]
+            persona_outcomes = _rule_outcomes(block.rules, icps[icp_number].personas, run.lead_outcomes[lead_row])
             persona_code, persona_score = model.NO_PERSONA_FIT, None
-            if personas[0] >= 0:
-                persona_code = rules.personas[personas[0]][1].code
-                persona_score = int(persona_scores[0])
+            if personas[lead_row] >= 0:
+                persona_code = rules.personas[personas[lead_row]][1].code
+                persona_score = int(persona_scores[lead_row])
         result = LeadResult(account_result, persona_code, persona_score, band(persona_score), persona_outcomes)
         return explain.explain_lead(rules.model, lead, account, result, self.as_of, preview=preview)
 

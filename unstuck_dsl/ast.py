@@ -37,7 +37,9 @@ class Node:
     as attrs would generate them, written once here rather than generated and compiled again for
     each of the fifty-odd node classes (that was a sixth of `unstuck check`'s time)."""
 
-    __slots__ = ()
+    # `_hash`: a node's hash, kept once made (conditions key the lookup tables of every scoring
+    # run: hashing a condition's whole tree again each time was a tenth of scoring one record).
+    __slots__ = ("_hash",)
     # Each node class's compared fields, read at once (`node` sets it).
     _compared: Callable[[Node], object]
 
@@ -47,7 +49,12 @@ class Node:
         return self._compared(self) == other._compared(other)
 
     def __hash__(self):
-        return hash((self.__class__, self._compared(self)))
+        try:
+            return self._hash
+        except AttributeError:
+            made = hash((self.__class__, self._compared(self)))
+            object.__setattr__(self, "_hash", made)  # frozen for its fields; the hash is not one
+            return made
 
     def __repr__(self):
         shown = ", ".join(f"{a.name}={getattr(self, a.name)!r}" for a in attrs.fields(self.__class__) if a.repr)

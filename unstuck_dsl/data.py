@@ -37,6 +37,9 @@ BITSET_MAX_VALUES = 256  # up to four 64-bit words per record; larger dictionari
 PARQUET_BATCH_ROWS = 262_144
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
+# Below this many values (an inbound record's, a rule test's) a search in Python is quicker than an
+# Arrow kernel call, whose fixed cost is tens of microseconds.
+FEW_VALUES = 16
 
 
 @functools.cache
@@ -82,10 +85,21 @@ class Dictionary(abc.Sequence):
             yield from self.values.slice(start, 65_536).to_pylist()
 
     def __contains__(self, value) -> bool:
-        return isinstance(value, str) and pc.index(self.values, value).as_py() >= 0
+        try:
+            self.index(value)
+        except ValueError:
+            return False
+        return True
 
     def index(self, value, start: int = 0, stop=None) -> int:
-        code = pc.index(self.values, value, start, stop).as_py() if isinstance(value, str) else -1
+        code = -1
+        if not isinstance(value, str):
+            pass
+        elif len(self.values) < FEW_VALUES:  # (an inbound record's): no Arrow call, whose fixed cost is larger
+            found = self.values.slice(start, (stop if stop is not None else len(self.values)) - start).to_pylist()
+            code = found.index(value) + start if value in found else -1
+        else:
+            code = pc.index(self.values, value, start, stop).as_py()
         if code < 0:
             raise ValueError(f"{value!r} is not in the dictionary")
         return code
@@ -590,10 +604,12 @@ class _Encoder:
 
     def _typed_ordinal(self, array):
         array = self._strings(array)
-        values = array.dictionary if pa.types.is_dictionary(array.type) else pc.unique(array)
-        levels = pa.array(self.type.levels, pa.string())
-        unknown = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values.cast(pa.string()), value_set=levels)))
-        if pc.any(unknown).as_py():
+        values = array.dictionary if pa.types.is_dictionary(array.type) else array
+        values = values if pa.types.is_string(values.type) else values.cast(pa.string())
+        # A value that is not a level has no index: more nulls among the indexes than the values have.
+        if pc.index_in(values, value_set=_arrow(tuple(self.type.levels))).null_count > values.null_count:
+            values = pc.unique(values)
+            unknown = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=_arrow(tuple(self.type.levels)))))
             for value in values.filter(unknown).to_pylist():
                 used = np.flatnonzero(pc.equal(array.cast(pa.string()), value).fill_null(False).to_numpy(zero_copy_only=False))
                 if len(used):
@@ -608,7 +624,8 @@ class _Encoder:
         if not pa.types.is_dictionary(array.type):
             array = pc.dictionary_encode(array)
         codes = values_or(array.indices, -1, np.int32)
-        return codes, array.dictionary.cast(pa.string())
+        dictionary = array.dictionary
+        return codes, dictionary if pa.types.is_string(dictionary.type) else dictionary.cast(pa.string())
 
     def _encode_category(self, array):
         return self._local_codes(array)
@@ -645,8 +662,8 @@ class _Encoder:
             array = parse_text(array, lambda text: pc.cast(text, pa.float64()), "a number", self.fail)
         elif not (pa.types.is_integer(array.type) or pa.types.is_floating(array.type) or pa.types.is_decimal(array.type)):
             raise self.type_error(array)
-        array = pc.cast(array, pa.float64(), safe=False)
-        if not pc.any(pc.is_nan(array)).as_py():
+        array = array if pa.types.is_float64(array.type) else pc.cast(array, pa.float64(), safe=False)
+        if not np.isnan(values_or(array, 0.0, np.float64)).any():  # (in numpy: no Arrow call per test)
             return array
         return pc.if_else(pc.is_nan(array).fill_null(False), pa.scalar(None, pa.float64()), array)  # NaN is missing
 
@@ -764,8 +781,10 @@ class _Encoder:
         fixed = self.type.levels if self.type.name == "ordinal" else (False, True) if self.type.name == "bool" else None
         if fixed is not None:
             dictionary = list(fixed)
-            codes = [pc.index_in(d, value_set=pa.array(fixed)).fill_null(-1).to_numpy(zero_copy_only=False)
-                     for d in distinct]
+            codes = [values_or(pc.index_in(d, value_set=_arrow(tuple(fixed))), -1, np.int32) for d in distinct]
+        elif len(distinct) == 1 and _distinct_values(distinct[0]):  # its codes are the column's already
+            dictionary = Dictionary(distinct[0])
+            codes = [np.arange(len(distinct[0]), dtype=np.int32)]
         else:  # one hash table over every batch's values, which come back as codes into the whole
             merged = pc.dictionary_encode(pa.chunked_array(distinct, pa.string())).chunks
             dictionary = Dictionary(merged[0].dictionary if merged else pa.array([], pa.string()))
@@ -812,6 +831,16 @@ class _Encoder:
         return Column(self.field, Encoding.CSR, codes, valid, offsets, dictionary)
 
 
+def _distinct_values(dictionary: pa.Array) -> bool:
+    """Whether a batch's dictionary is the column's as it is: values each once, none null. Told
+    in Python for a few values (an inbound record's: no Arrow call); a larger one is hashed again
+    with the others (a dictionary-encoded input need not hold each value once)."""
+    if len(dictionary) >= FEW_VALUES or dictionary.null_count:
+        return False
+    values = dictionary.to_pylist()
+    return len(set(values)) == len(values)
+
+
 def split_members(text: pa.Array) -> pa.ListArray:
     """Set members written as text, in any format: `Snowflake; dbt` is two members, trimmed, and
     empty ones are dropped; unknown text is an unknown set."""
@@ -852,10 +881,10 @@ def date_days(array: pa.Array, fail, what: str = "a date (YYYY-MM-DD)") -> pa.Ar
     else:
         first = pc.index(pc.is_valid(array), True).as_py()
         raise fail(f"expected {what}, found {array.type}", max(first, 0), array[first].as_py() if first >= 0 else None)
-    number = days.cast(pa.int32())
-    outside = pc.or_(pc.less(number, _FIRST_DAY), pc.greater(number, _LAST_DAY)).fill_null(False)
-    if pc.any(outside).as_py():
-        i = pc.index(outside, True).as_py()
+    number = values_or(days.cast(pa.int32()), _FIRST_DAY, np.int32)  # (in numpy: no Arrow call per test)
+    outside = (number < _FIRST_DAY) | (number > _LAST_DAY)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
         raise fail("date out of range (years 1 to 9999)", i, days.cast(pa.string())[i].as_py())
     return days
 

@@ -121,6 +121,7 @@ def layouts_of(tables: list[EncodedTable]) -> dict[str, str]:
 # ---- the thread pool ----------------------------------------------------------------------------
 
 PARALLEL_MIN_RECORDS = 20_000
+CORES = os.cpu_count() or 1  # asked once: `os.cpu_count` reads /proc, tens of microseconds a call
 # Slices per core: a core that finishes its slices early (its neighbour was busy with another
 # process) takes the ones still waiting, instead of the whole run waiting for the slowest core.
 SLICES_PER_CORE = 4
@@ -130,13 +131,12 @@ _pool: ThreadPoolExecutor | None = None
 def run_parallel(kernel_fn, n: int, *args) -> None:
     """Run a kernel over records 0..n in slices, a few per core; the kernel releases the GIL."""
     global _pool
-    cores = os.cpu_count() or 1
-    slices = max(1, min(cores * SLICES_PER_CORE, n // PARALLEL_MIN_RECORDS))
-    if slices == 1 or cores == 1:
+    slices = max(1, min(CORES * SLICES_PER_CORE, n // PARALLEL_MIN_RECORDS))
+    if slices == 1 or CORES == 1:
         kernel_fn(0, n, *args)
         return
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="unstuck-kernel")
+        _pool = ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="unstuck-kernel")
     bounds = np.linspace(0, n, slices + 1).astype(np.int64, copy=False)
     futures = [_pool.submit(kernel_fn, int(lo), int(hi), *args) for lo, hi in zip(bounds[:-1], bounds[1:])]
     for future in futures:
@@ -204,6 +204,7 @@ class Assignments:
         self.icp_score = np.empty(n, np.int32)
         self.preview_icp = np.full(p, codegen.NO_RULE, np.int32)
         self.preview_icp_score = np.full(p, codegen.NO_RULE, np.int32)
+        self.outcomes = outcomes  # whether every record's parameter outcomes were kept
         self.account_outcomes = np.full((n if outcomes else 0, max(account_params, 1)), -1, np.int8)
         constants = constant_arguments(bound.constants)
         calls = {"score_accounts": {

@@ -20,16 +20,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast, ir
+from .data import FEW_VALUES
 from .reference import Context, evaluate_predicate
 from .schema import FieldType, constant
 from .text import normalize_text
 
 # Per dictionary (weakly: a dictionary's tables go when its data does): normalised values and tables.
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Per predicate (with its field's type and the vocabulary), the truth of each value decided one at a
+# time: an inbound record's values come again request after request, each time in a dictionary of
+# their own. Kept up to TRUTHS_KEPT values in all, then forgotten at once.
+_truths: dict[tuple, dict] = {}
+_truths_kept = 0
+TRUTHS_KEPT = 200_000
 _PRINTABLE_ASCII = r"^[\x20-\x7e]*$"
 # Below this many distinct values (an inbound record, a rule test) the reference predicate per value
-# is quicker than an Arrow kernel call, whose fixed cost is tens of microseconds.
-BULK_MIN_VALUES = 16
+# is quicker than an Arrow kernel call.
+BULK_MIN_VALUES = FEW_VALUES
 
 
 def lookup_table(spec: ir.LutSpec, dictionary, ctx: Context) -> np.ndarray:
@@ -51,10 +58,25 @@ def lookup_table(spec: ir.LutSpec, dictionary, ctx: Context) -> np.ndarray:
             table[1:] = np.where(truth, ir.TRUE, ir.FALSE)
         else:
             for code, value in enumerate(dictionary):
-                outcome = evaluate_predicate(spec.predicate, {spec.field: value}, ctx)
-                table[code + 1] = ir.UNKNOWN if outcome is None else (ir.TRUE if outcome else ir.FALSE)
+                table[code + 1] = _truth(spec, field_type, value, ctx)
         entry[key] = table
     return table
+
+
+def _truth(spec: ir.LutSpec, field_type: FieldType, value, ctx: Context) -> int:
+    """The reference predicate's truth value for one value (ir.FALSE / UNKNOWN / TRUE), kept."""
+    global _truths_kept
+    truths = _truths.setdefault((spec.predicate, field_type, ctx.titles.key), {})
+    truth = truths.get(value)
+    if truth is None:
+        outcome = evaluate_predicate(spec.predicate, {spec.field: value}, ctx)
+        truth = ir.UNKNOWN if outcome is None else (ir.TRUE if outcome else ir.FALSE)
+        if _truths_kept >= TRUTHS_KEPT:
+            _truths.clear()
+            _truths_kept = 0
+        truths[value] = truth
+        _truths_kept += 1
+    return truth
 
 
 def _in_bulk(c, field_type: FieldType, values: pa.Array, entry: dict) -> np.ndarray | None:

@@ -162,7 +162,8 @@ def score_dataset(rules, dataset, as_of, preview: frozenset[str] = frozenset(), 
     from .api import ScoreResult
     from .bind import bind_program
 
-    bound = bind_program(rules.program, rules.model.schema, dataset, as_of, rules.model.titles)  # this run's constants
+    bound = bind_program(rules.program, rules.scoring_tables, rules.model.schema, dataset, as_of,
+                         rules.model.titles)  # this run's constants
     kernels = rules.kernels(dataset)  # generate and load the kernels of this data layout, once
     run = rules.assignments(kernels, dataset, bound, preview, outcomes)  # execute
     result = ScoreResult(rules, dataset, as_of, preview, bound, kernels, run)  # tables, when first read
@@ -193,7 +194,7 @@ def score_leads(rules, leads, account_icp, account_preview_icp, as_of, preview: 
     lead_table = encode(leads, schema, "lead", rules.lead_fields, None, (ACCOUNT_KEY,), (), missing_columns)
     # Each lead reads its own entry of the ICP arrays: lead i's account is "row" i.
     dataset = Dataset(no_accounts, lead_table, np.arange(lead_table.n, dtype=np.int64))
-    bound = bind_program(rules.program, schema, dataset, as_of, rules.model.titles)
+    bound = bind_program(rules.program, rules.scoring_tables, schema, dataset, as_of, rules.model.titles)
     return lead_kernel(rules.program, rules.kernels(dataset), lead_table, dataset.lead_account_rows,
                        np.asarray(account_icp, np.int32), np.asarray(account_preview_icp, np.int32), bound,
                        rules.active(preview), rules.lead_tables, bool(preview))

@@ -588,7 +588,8 @@ class Store:
         if ids is None:
             return self._select(kind, "TRUE", schema, ordered, read_by)
         if len(ids) == 1 and ids[0].is_valid:  # DuckDB skips row groups by min/max for an equality, not for a join
-            return self._select(kind, f"t.{_TABLE_OF[kind][1]} = $id", schema, ordered, read_by, {"id": ids[0].as_py()})
+            # (and one id has no order to keep: a sort of its row was a third of reading it)
+            return self._select(kind, f"t.{_TABLE_OF[kind][1]} = $id", schema, False, read_by, {"id": ids[0].as_py()})
         key = _TABLE_OF[kind][1]
         bounds = pc.min_max(ids).as_py()
         if len(ids) <= FEW_IDS:  # a list parameter: no table to register (half a millisecond each way)

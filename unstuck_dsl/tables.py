@@ -3,6 +3,8 @@ as the encoded table audiences read (each record with its fields and score colum
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyarrow as pa
 
@@ -21,7 +23,14 @@ def codes_column(codes: list[str], index: np.ndarray) -> pa.Array:
     """A dictionary-encoded string column (the kernel's own codes, no copies of strings);
     a negative index is null."""
     indices = pa.array(index.astype(np.int32, copy=False), mask=index < 0, type=pa.int32())
-    return pa.DictionaryArray.from_arrays(indices, pa.array(codes, pa.string()))
+    return pa.DictionaryArray.from_arrays(indices, _dictionary(tuple(codes)))
+
+
+@functools.cache
+def _dictionary(codes: tuple[str, ...]) -> pa.Array:
+    """A column's codes as Arrow, made once (a ruleset's ICP, Persona and band codes: every
+    scoring made them again, a fixed cost of scoring one record)."""
+    return pa.array(codes, pa.string())
 
 
 def score_column(scores: np.ndarray) -> pa.Array:

@@ -436,21 +436,30 @@ class Workspace:
 
     # ---- reading ------------------------------------------------------------------------------
 
-    def explain(self, lead: str | None = None, account: str | None = None, preview=()):
+    def explain(self, lead: str | None = None, account: str | None = None, preview=(), stored: pa.Table | None = None):
         """The drawer of one record, explaining its stored scores: the published rules at the
-        workspace's date, with the stored signals. Reads only the record and those it depends on."""
+        workspace's date, with the stored signals. Reads only the record and those it depends on.
+        `stored`: the record as `store.records(kind, [id])` reads it, read by the caller already
+        (a record's page shows it too): not read again unless the rules read a field of it as
+        another type than the stored one."""
         compiled, day = self.compiled, self._stamp().as_of
         if (lead is None) == (account is None):
             raise DataError("explain one record: give a lead id or an account id")
         schema = compiled.model.schema
+
+        def record(kind: str, ident) -> pa.Table:
+            if stored is not None and self.store.stored_as_declared(kind, schema):
+                return stored
+            return self.store.records(kind, pa.array([str(ident)], pa.string()), schema)
+
         if lead is not None:
-            leads = self.store.records("lead", pa.array([str(lead)], pa.string()), schema)
+            leads = record("lead", lead)
             if not leads.num_rows:
                 raise DataError(f"{self.path}: unknown lead id {str(lead)!r}")
             owners = leads.column(ACCOUNT_KEY).drop_null().cast(pa.string()).combine_chunks()
             accounts = self.store.records("account", owners, schema)
         else:
-            accounts = self.store.records("account", pa.array([str(account)], pa.string()), schema)
+            accounts = record("account", account)
             if not accounts.num_rows:
                 raise DataError(f"{self.path}: unknown account id {str(account)!r}")
             leads = None
@@ -461,8 +470,11 @@ class Workspace:
                                                   pa.nulls(0, pa.string()), schema=schema)
             signals = self.store.signals_of(accounts.column(ACCOUNT_KEY), leads.column(LEAD_KEY))
             signals = signals if signals.num_rows else None
-        return compiled.explain_record(accounts, leads, str(account) if account is not None else None,
-                                       str(lead) if lead is not None else None, day, preview, signals)
+        if lead is None and signals is None:
+            leads = None  # an account's leads count for it only by their signals
+        # The store read just the records the drawer depends on: encoded as they are (not picked again).
+        return compiled.explain_dataset(compiled.load(accounts, leads), str(account) if account is not None else None,
+                                        str(lead) if lead is not None else None, day, preview, signals)
 
     def scored(self):
         """Every stored record with its stored scores (an `api.ScoreResult`, in id order; the
