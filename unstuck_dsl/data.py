@@ -93,12 +93,10 @@ class Dictionary(abc.Sequence):
 
     def index(self, value, start: int = 0, stop=None) -> int:
         code = -1
-        if not isinstance(value, str):
-            pass
-        elif len(self.values) < FEW_VALUES:  # (an inbound record's): no Arrow call, whose fixed cost is larger
+        if isinstance(value, str) and len(self.values) < FEW_VALUES:  # (an inbound record's): no Arrow call
             found = self.values.slice(start, (stop if stop is not None else len(self.values)) - start).to_pylist()
             code = found.index(value) + start if value in found else -1
-        else:
+        elif isinstance(value, str):
             code = pc.index(self.values, value, start, stop).as_py()
         if code < 0:
             raise ValueError(f"{value!r} is not in the dictionary")

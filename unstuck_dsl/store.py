@@ -277,12 +277,9 @@ class LeadIndex:
             distinct, spans = self._distinct
             hit = pc.is_in(distinct, value_set=pa.array(wanted, pa.string())).to_numpy(zero_copy_only=False)
             start, end = spans[:, hit]
-            # Every position from each start to its end, in one go: a run of ones, stepped back at each span.
-            steps = np.ones(int((end - start).sum()), np.int64)
-            if len(steps):
-                firsts = np.concatenate([[0], np.cumsum(end - start)[:-1]])
-                steps[firsts] = start - np.concatenate([[0], end[:-1] - 1])
-            at = pa.array(np.cumsum(steps) if len(steps) else steps)
+            # Every position from each start to its end: 0..total, each span shifted to its start.
+            lengths = end - start
+            at = pa.array(np.arange(lengths.sum()) + np.repeat(start - (np.cumsum(lengths) - lengths), lengths))
             leads, rows = self.leads.take(at).to_pylist(), self.rows.take(at).to_pylist()
         found = {lead: (None if lead in self.written else row) for lead, row in zip(leads, rows)
                  if lead not in self.written or self.written[lead] in wanted}
