@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
@@ -403,7 +404,7 @@ def test_the_lead_index_finds_what_the_store_does_through_writes_and_rollbacks(t
 
     with store.Store(tmp_path / "w.duckdb") as workspace:
         ingest(workspace, rules, accounts, leads)
-        workspace.keep_lead_index()
+        workspace.keep_indexes()
         agree(workspace)
         first = leads.column("lead_id")[0].as_py()
         moved = pa.table({"lead_id": [first, leads.column("lead_id")[1].as_py(), "NEW-1", "NEW-2"],
@@ -419,8 +420,9 @@ def test_the_lead_index_finds_what_the_store_does_through_writes_and_rollbacks(t
         assert first not in workspace.affected_lead_ids(account_ids[5:6], none)
         # The row numbers the index keeps are hints: rows DuckDB numbered anew (here: every hint
         # wrong, some pointing at no row) still give each lead's stored record, and only those.
-        rows = workspace.lead_index.rows.to_pylist()
-        workspace.lead_index.rows = pa.array([*reversed(rows[:-3]), 10**9, 10**9 + 1, 10**9 + 2], pa.int64())
+        hints = workspace.row_indexes["leads"]
+        hints._rows = np.concatenate([hints._rows[:-3][::-1], [10**9, 10**9 + 1, 10**9 + 2]])
+        hints._since = dict.fromkeys(hints._since, 10**9 + 3)
         agree(workspace)
         many = account_ids[: store.FEW_IDS + 10]
         index, workspace.lead_index = workspace.lead_index, None
@@ -470,4 +472,82 @@ def test_kept_counts_and_records_as_written_equal_duckdb_through_writes_and_a_ro
             raise RuntimeError("the write fails")
         counts_agree(workspace)
         assert workspace.count("account") == accounts.num_rows + 2
+        assert_equals_full_rescore(workspace, rules)
+
+
+def test_the_row_index_places_every_record_through_writes_rollbacks_and_renumbering(tmp_path, rules):
+    """A store that keeps `RowIndex`es (as `unstuck serve` does) reads records and scores by the
+    rows they place: after every committed write each index places every stored id at its row
+    (a rolled-back write changes none), a table numbered anew (as a checkpoint that compacts
+    deleted rows does) has its index built again, and every read by row equals the same read by
+    id, also while hints are wrong."""
+    accounts, leads = sample.generate(70, seed=13)
+    account_ids = accounts.column("account_id").combine_chunks()
+    lead_ids = leads.column("lead_id").combine_chunks()
+    read_by = rules.model.schema
+
+    def exact(workspace: store.Store) -> None:
+        for table, key in store._INDEXED:
+            truth = workspace.db.sql(f"SELECT {key}, rowid FROM {table}").to_arrow_table()
+            placed = workspace.row_indexes[table].rows_of(truth.column(0).combine_chunks())
+            assert placed.tolist() == truth.column(1).to_pylist(), table
+
+    def scramble(workspace: store.Store) -> None:
+        """Every hint of the leads' index wrong, some pointing at no row."""
+        hints = workspace.row_indexes["leads"]
+        hints._rows = np.concatenate([hints._rows[:-3][::-1], [10**9, 10**9 + 1, 10**9 + 2]])
+        hints._since = dict.fromkeys(hints._since, 10**9 + 3)
+
+    def reads_agree(workspace: store.Store, wrong_hints: bool = False) -> None:
+        wanted = {"account": [account_ids[:1], account_ids[3:9], pa.array(["A-NEW", "nobody"]), account_ids],
+                  "lead": [lead_ids[-1:], lead_ids[:40], pa.array(["L-NEW", "nobody"], pa.string())]}
+        kept, workspace.row_indexes = workspace.row_indexes, {}
+        expected = {kind: [(workspace.records(kind, ids), workspace.records(kind, ids, ordered=False, read_by=read_by)
+                            .sort_by(store._TABLE_OF[kind][1]), sorted(workspace.existing_ids(kind, ids).to_pylist()),
+                            [workspace.scores_of(kind, i) for i in ids.to_pylist()[:5]]) for ids in sets]
+                    for kind, sets in wanted.items()}
+        workspace.row_indexes = kept
+        noticed = False
+        for kind, sets in wanted.items():
+            for ids, (whole, declared, existing, scores) in zip(sets, expected[kind]):
+                key = store._TABLE_OF[kind][1]
+                for read, want in ((lambda k=kind, i=ids: workspace.records(k, i), whole),
+                                   (lambda k=kind, i=ids, key=key: workspace.records(k, i, ordered=False, read_by=read_by)
+                                    .sort_by(key), declared),
+                                   (lambda k=kind, i=ids: sorted(workspace.existing_ids(k, i).to_pylist()), existing)):
+                    if wrong_hints:
+                        scramble(workspace)
+                    found = read()
+                    assert found.equals(want) if isinstance(want, pa.Table) else found == want
+                    noticed |= workspace.row_indexes["leads"].stale
+                assert [workspace.scores_of(kind, i) for i in ids.to_pylist()[:5]] == scores
+        assert noticed == wrong_hints
+
+    with store.Store(tmp_path / "w.duckdb") as workspace:
+        ingest(workspace, rules, accounts, leads)
+        workspace.keep_indexes()
+        exact(workspace)
+        reads_agree(workspace)
+        changed = pa.table({"account_id": [*account_ids[3:9].to_pylist(), "A-NEW"], "employees": [5, 50, 500, 5000,
+                                                                                                   50_000, 7, 12]})
+        moved = pa.table({"lead_id": [lead_ids[0].as_py(), "L-NEW"], "account_id": ["A-NEW", account_ids[4].as_py()]})
+        ingest(workspace, rules, changed, moved)
+        exact(workspace)
+        reads_agree(workspace)
+        with pytest.raises(RuntimeError), workspace.transaction():
+            ingest(workspace, rules, pa.table({"account_id": [account_ids[3].as_py(), "A-GONE"],
+                                               "employees": [1, 2]}), None)
+            raise RuntimeError("the write fails")
+        exact(workspace)
+        reads_agree(workspace)
+        # Rows numbered anew: the rows past the last one known are not those a commit appended.
+        workspace.row_indexes["lead_scores"]._last = -1
+        workspace.row_indexes["accounts"]._last = 10**9
+        ingest(workspace, rules, pa.table({"account_id": account_ids[:2], "employees": [3, 30_000]}), None)
+        exact(workspace)
+        # Wrong hints: reads still equal those by id, and the index that noticed is built again
+        # before its next use.
+        reads_agree(workspace, wrong_hints=True)
+        workspace.records("lead", lead_ids[:1])
+        exact(workspace)
         assert_equals_full_rescore(workspace, rules)

@@ -252,7 +252,7 @@ class Service:
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
         self.lock = threading.Lock()
-        workspace.store.keep_lead_index()
+        workspace.store.keep_indexes()
         self._published = None  # (version, compiled, as_of): read once, forgotten after every write
 
     def published(self) -> tuple:
@@ -368,16 +368,13 @@ class Service:
         `explain.Explanation`; the API sends it as a dict, the pages draw it)."""
         ws = self.workspace
         ident = _path_id(ident)
-        # One equality each: DuckDB prunes row groups by min/max for it (not for a join with an id
-        # list, nor for one query joining the record, its scores and history: slower than the three).
+        # One read each, by the row the store's index keeps (one query joining the record, its
+        # scores and history was slower than the three).
         record = ws.store.records(kind, pa.array([ident], pa.string()))
         if not record.num_rows:
             raise BadRequest(f"no {kind} with id {ident!r}", status=404)
-        scores = ws.store.db.sql(
-            f"SELECT * EXCLUDE ({'lead_id' if kind == 'lead' else 'account_id'}) FROM {kind}_scores "
-            f"WHERE {kind}_id = $id", params={"id": ident}).to_arrow_table()
         return ({"kind": kind, "id": ident, "fields": record.to_pylist()[0],
-                 "qualification": scores.to_pylist()[0] if scores.num_rows else None,
+                 "qualification": ws.store.scores_of(kind, ident),
                  # (`record_history` less its check that the record exists: read just above)
                  "history": ws.store.history(kind, ident).to_pylist()},
                 ws.explain(**{kind: ident}, stored=record))  # the drawer reads the record read here

@@ -15,10 +15,8 @@ workspace is named and left exactly as it is.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import datetime as dt
-import functools
 import math
 import os
 import threading
@@ -33,6 +31,7 @@ import pyarrow.compute as pc
 from . import model
 from .data import SET_SEPARATOR, DataError, _check_columns, _describe, check_unique, read_table, typed_column
 from .pipeline import kernels_loading
+from .row_index import REBUILD_AFTER, LeadIndex, RowIndex
 from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS, Schema
 from .service.holder import held_by
 
@@ -41,6 +40,9 @@ from .service.holder import held_by
 #    the workspace's as-of date is kept in `meta`.
 # Up to this many ids, records are found one equality per id (see `affected_lead_ids`).
 FEW_IDS = 32
+# Up to this many ids, records are read by the row numbers a `RowIndex` keeps (past it, one join
+# over the table costs less than the list of rows).
+HINTED_AT_MOST = 20_000
 _IDS_ONLY = Schema(())  # as `read_by`: read the ids of records and no field
 
 SCHEMA_VERSION = 3
@@ -132,6 +134,10 @@ def _quote(name: str) -> str:
 
 
 _TABLE_OF = {"account": ("accounts", ACCOUNT_KEY), "lead": ("leads", LEAD_KEY)}
+_SCORES_OF = {"account": "account_scores", "lead": "lead_scores"}
+# The tables whose rows a kept `RowIndex` places, with their id column.
+_INDEXED = (("accounts", ACCOUNT_KEY), ("leads", LEAD_KEY), ("account_scores", ACCOUNT_KEY),
+            ("lead_scores", LEAD_KEY))
 
 
 def _untyped(sql_type: str) -> bool:
@@ -227,90 +233,6 @@ class Upserted:
     rows: pa.Table | None = None
 
 
-class LeadIndex:
-    """Which leads each account has, in memory, for a store a long-running service keeps open:
-    the leads of a changed account are found here, not by a scan of every stored lead's
-    `account_id` (no row group can be skipped by min/max for it: leads of unknown accounts give
-    every row group a wide range; 20-70 ms on 3M leads). Built from the stored leads (sorted by
-    account), then leads written since are kept beside it (`written`, committed writes only) until
-    there are so many that building again is cheaper."""
-
-    REBUILD_AFTER = 250_000  # leads written since the build
-
-    def __init__(self, db):
-        table = db.sql("SELECT account_id, lead_id, rowid FROM leads WHERE account_id IS NOT NULL ORDER BY account_id"
-                       ).to_arrow_table().combine_chunks()
-        self.accounts, self.leads, self.rows = table.column(0), table.column(1), table.column(2)
-        self.written: dict[str, str | None] = {}  # lead -> its account now, for leads written since the build
-        self.joined: dict[str, set[str]] = {}  # account -> leads written to it since the build
-
-    def leads_of(self, accounts: pa.Array) -> set[str]:
-        """The stored leads of these accounts."""
-        return set(self.rows_of(accounts))
-
-    @functools.cached_property
-    def _distinct(self) -> tuple[pa.Array, np.ndarray]:
-        """Each account once, sorted, and where its leads start and end ([2, n]: start, end):
-        many accounts are looked up among 1M distinct ids, not 3M lead rows. Made when first
-        needed (not at the server's start)."""
-        n = len(self.accounts)
-        starts = np.zeros(min(n, 1), np.int64)
-        if n > 1:
-            changes = pc.not_equal(self.accounts.slice(1), self.accounts.slice(0, n - 1))
-            starts = np.concatenate([starts, np.flatnonzero(changes.to_numpy(zero_copy_only=False)) + 1])
-        ends = np.append(starts[1:], n)[: len(starts)]
-        return self.accounts.take(pa.array(starts, pa.int64())), np.stack([starts, ends]).astype(np.int64)
-
-    def rows_of(self, accounts: pa.Array) -> dict[str, int | None]:
-        """The stored leads of these accounts, each with its row number in `leads` when the index
-        was built (None for a lead written since). A row number is a hint only: DuckDB may number
-        rows anew when it compacts deleted ones (see `Store.affected_leads`)."""
-        wanted = set(accounts.to_pylist()) - {None}
-        if len(wanted) <= FEW_IDS:
-            spans = []
-            for account in wanted:
-                start = bisect.bisect_left(_Keys(self.accounts), account)
-                spans.append((start, bisect.bisect_right(_Keys(self.accounts), account, lo=start) - start))
-            leads = [lead for start, n in spans for lead in self.leads.slice(start, n).to_pylist()]
-            rows = [row for start, n in spans for row in self.rows.slice(start, n).to_pylist()]
-        else:
-            distinct, spans = self._distinct
-            hit = pc.is_in(distinct, value_set=pa.array(wanted, pa.string())).to_numpy(zero_copy_only=False)
-            start, end = spans[:, hit]
-            # Every position from each start to its end: 0..total, each span shifted to its start.
-            lengths = end - start
-            at = pa.array(np.arange(lengths.sum()) + np.repeat(start - (np.cumsum(lengths) - lengths), lengths))
-            leads, rows = self.leads.take(at).to_pylist(), self.rows.take(at).to_pylist()
-        found = {lead: (None if lead in self.written else row) for lead, row in zip(leads, rows)
-                 if lead not in self.written or self.written[lead] in wanted}
-        for account in wanted:
-            found.update(dict.fromkeys(self.joined.get(account, ())))
-        return found
-
-    def wrote(self, leads: pa.Table) -> None:
-        """These (lead_id, account_id) pairs are stored now (committed)."""
-        for lead, account in zip(leads.column(LEAD_KEY).to_pylist(), leads.column(ACCOUNT_KEY).to_pylist()):
-            before = self.written.get(lead)
-            if before is not None and before != account:
-                self.joined[before].discard(lead)
-            self.written[lead] = account
-            if account is not None:
-                self.joined.setdefault(account, set()).add(lead)
-
-
-class _Keys:
-    """A sorted Arrow string array as `bisect` reads it (one value at a time, no copy)."""
-
-    def __init__(self, values: pa.Array):
-        self.values = values
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def __getitem__(self, i: int) -> str:
-        return self.values[i].as_py()
-
-
 class Store:
     """One open workspace. Use as a context manager; writes happen inside `transaction()`.
 
@@ -347,8 +269,10 @@ class Store:
                 time.sleep(0.2)
         self._in_transaction = False
         self._read_once: dict[tuple, object] = {}  # see `_kept`
-        self.lead_index: LeadIndex | None = None  # see `keep_lead_index`
+        self.lead_index: LeadIndex | None = None  # see `keep_indexes`
+        self.row_indexes: dict[str, RowIndex] = {}  # table -> its index, see `keep_indexes`
         self._leads_written: list[pa.Table] = []  # (lead_id, account_id) upserted in the open transaction
+        self._appended: dict[str, int] = {}  # table -> rows appended to it in the open transaction
         self._verifying: threading.Thread | None = None
         self._verify_failure: BaseException | None = None
         try:
@@ -548,6 +472,8 @@ class Store:
         """Store `column` as `target` from now on, its values converted (checked to be exact)."""
         self.db.execute(f"ALTER TABLE {table} ALTER COLUMN {_quote(column)} SET DATA TYPE {target} "
                         f"USING {_converted(_quote(column), source, target)}")
+        if table in self.row_indexes:  # (the table is written anew: its rows may be numbered anew)
+            self.row_indexes[table].stale = True
         self._read_once.clear()
 
     def ensure_fields(self, ruleset: model.Ruleset) -> None:
@@ -559,10 +485,37 @@ class Store:
                 self._retype(table, column, source, target)
             self._ensure_columns(table, {f.name: REPRESENTATIONS[f.type.name].sql for f in ruleset.schema.of_kind(kind)})
 
-    def keep_lead_index(self) -> None:
-        """Keep which leads each account has in memory from now on (`LeadIndex`): for a service
-        that holds the workspace open and changes a few records at a time."""
+    def keep_indexes(self) -> None:
+        """Keep, in memory from now on, which leads each account has and the row each record and
+        score is stored in (`row_index`): for a service that holds the workspace open and reads
+        and changes a few records at a time."""
         self.lead_index = LeadIndex(self.db)
+        self.row_indexes = {table: RowIndex(self.db, table, key) for table, key in _INDEXED}
+
+    def _hinted(self, table: str, ids: pa.Array, read) -> tuple[pa.Table | None, pa.Array]:
+        """The stored rows of these ids that the table's `RowIndex` places, read by row number
+        (`read(where, params)` reads rows of `table` as `t`, holding its id column), and the ids
+        it did not find there: none read (None) when no index is kept. A hinted row holding
+        another id (a row numbered anew) is not taken; outside a transaction that makes the
+        index stale (inside one, the hint may be a row the transaction rewrote)."""
+        index = self.row_indexes.get(table)
+        if index is None or not 0 < len(ids) <= HINTED_AT_MOST:
+            return None, ids
+        if index.stale and not self._in_transaction:
+            index.build(self.db)
+        rows = index.rows_of(ids)
+        rows = np.unique(rows[rows >= 0])
+        if not len(rows):
+            return None, ids
+        # One row by equality: DuckDB fetches it; a list is a filter over the row numbers (no
+        # column read), far cheaper than matching ids.
+        found = read("t.rowid = $row", {"row": int(rows[0])}) if len(rows) == 1 else \
+            read("t.rowid = ANY($rows)", {"rows": rows.tolist()})
+        found = found.filter(pc.is_in(found.column(index.key), value_set=ids))
+        if found.num_rows < len(rows) and not self._in_transaction:
+            index.stale = True
+        missing = pc.filter(ids, pc.invert(pc.is_in(ids, value_set=found.column(index.key))))
+        return found, missing
 
     # ---- reads --------------------------------------------------------------------------------
 
@@ -584,6 +537,17 @@ class Store:
             return pa.concat_tables([found, self.records(kind, missing, schema, False, read_by)]).combine_chunks()
         if ids is None:
             return self._select(kind, "TRUE", schema, ordered, read_by)
+        table, key = _TABLE_OF[kind]
+        found, ids = self._hinted(table, ids, lambda where, params: self._select(kind, where, schema, False, read_by,
+                                                                                 params))
+        if found is None:
+            return self._by_ids(kind, ids, schema, ordered, read_by)
+        if len(ids):
+            found = pa.concat_tables([found, self._by_ids(kind, ids, schema, False, read_by)]).combine_chunks()
+        return found.sort_by(key) if ordered else found
+
+    def _by_ids(self, kind: str, ids: pa.Array, schema=None, ordered: bool = True, read_by=None) -> pa.Table:
+        """`records` of these ids, found by their values."""
         if len(ids) == 1 and ids[0].is_valid:  # DuckDB skips row groups by min/max for an equality, not for a join
             # (and one id has no order to keep: a sort of its row was a third of reading it)
             return self._select(kind, f"t.{_TABLE_OF[kind][1]} = $id", schema, False, read_by, {"id": ids[0].as_py()})
@@ -620,15 +584,7 @@ class Store:
         leads and every lead of a changed account (in no particular order; `read_by`, `schema`
         and `known` as in `records`; `known` serves only with a lead index)."""
         if self.lead_index is not None:
-            hinted = self.lead_index.rows_of(accounts)
-            wanted = pa.array(sorted(hinted.keys() | set(leads.to_pylist())), pa.string())
-            rows = [row for row in hinted.values() if row is not None]
-            if known is None and len(rows) > FEW_IDS:
-                # Many leads by their row numbers when the index was built (a few ms for 3,000,
-                # not a scan of 3M lead ids): a row found there that holds a wanted lead is that
-                # lead's stored record (ids are unique), whatever DuckDB renumbered since; the
-                # leads not found so are read by id.
-                known = self._select("lead", "t.rowid = ANY($rows)", schema, False, read_by, {"rows": rows})
+            wanted = pa.array(sorted(self.lead_index.leads_of(accounts) | set(leads.to_pylist())), pa.string())
             return self.records("lead", wanted, schema, ordered=False, read_by=read_by, known=known)
         with self.registered("changed_accounts", pa.table({"id": accounts})), \
                 self.registered("changed_leads", pa.table({"id": leads})):
@@ -663,21 +619,30 @@ class Store:
 
     def existing_ids(self, kind: str, ids: pa.Array) -> pa.Array:
         """Those of `ids` that are stored records of `kind`."""
-        table, key = _TABLE_OF[kind]
-        if len(ids) <= FEW_IDS:  # as `records` reads a few
-            bounds = pc.min_max(ids).as_py()
-            return self.db.sql(f"SELECT {key} FROM {table} WHERE {key} = ANY($ids) AND {key} BETWEEN $lo AND $hi",
-                               params={"ids": ids.to_pylist(), "lo": bounds["min"], "hi": bounds["max"]}
-                               ).to_arrow_table().column(0).combine_chunks()
-        with self.registered("wanted_ids", pa.table({"id": ids})):
-            return self.db.sql(f"SELECT {key} FROM {table} WHERE {key} IN (SELECT id FROM wanted_ids)"
-                               ).to_arrow_table().column(0).combine_chunks()
+        return self.records(kind, ids, ordered=False, read_by=_IDS_ONLY).column(_TABLE_OF[kind][1])
 
-    def _rows_of(self, table: str, key: str, ids: pa.Array) -> tuple[str, dict]:
-        """SQL for the rows of `table` a join on `key` with these ids can meet, each with its row
-        number as `stored_row`, and its parameters. A few ids are looked for by a list (DuckDB
-        skips the row groups outside their range by min/max, not for a join: a join with one id
-        scanned all 3M lead ids); more meet every row."""
+    @contextlib.contextmanager
+    def _stored_rows(self, table: str, key: str, ids: pa.Array):
+        """The rows of `table` that a join on `key` with these ids can meet, each with its row
+        number as `stored_row`: (SQL for them, its parameters), for use inside the block. With a
+        `RowIndex`, exactly the rows holding these ids, read (mostly) by row number. Else a few
+        ids are looked for by a list (DuckDB skips the row groups outside their range by min/max,
+        not for a join: a join with one id scanned all 3M lead ids), and more meet every row."""
+        found, missing = self._hinted(table, ids, lambda where, params: self.db.sql(
+            f"SELECT *, rowid AS stored_row FROM {table} t WHERE {where}", params=params).to_arrow_table())
+        if found is None:
+            yield self._rows_by_ids(table, key, ids)
+            return
+        if len(missing):
+            rows, few = self._rows_by_ids(table, key, missing)
+            with self.registered("missing_ids", pa.table({"id": missing})):
+                rest = self.db.sql(f"SELECT * FROM {rows} t WHERE t.{key} IN (SELECT id FROM missing_ids)",
+                                   params=few).to_arrow_table()
+            found = pa.concat_tables([found, rest])
+        with self.registered(f"stored_{table}", found):
+            yield f"stored_{table}", {}
+
+    def _rows_by_ids(self, table: str, key: str, ids: pa.Array) -> tuple[str, dict]:
         if len(ids) > FEW_IDS or ids.null_count:
             return f"(SELECT *, rowid AS stored_row FROM {table})", {}
         bounds = pc.min_max(ids).as_py()
@@ -698,8 +663,21 @@ class Store:
         return {table: self._count(table) for table in ("signals", "outcomes")}
 
     def scores(self, kind: str) -> pa.Table:
-        table, key = ("account_scores", ACCOUNT_KEY) if kind == "account" else ("lead_scores", LEAD_KEY)
+        table, key = _SCORES_OF[kind], _TABLE_OF[kind][1]
         return self.db.sql(f"SELECT * FROM {table} ORDER BY {key}").to_arrow_table()
+
+    def scores_of(self, kind: str, record_id: str) -> dict | None:
+        """The stored scores of one record with their stamp (None: it has none)."""
+        table, key = _SCORES_OF[kind], _TABLE_OF[kind][1]
+
+        def read(where: str, params: dict) -> pa.Table:
+            return self.db.sql(f"SELECT * FROM {table} t WHERE {where}", params=params).to_arrow_table()
+
+        found, missing = self._hinted(table, pa.array([record_id], pa.string()), read)
+        if found is None or len(missing):
+            found = read(f"t.{key} = $id", {"id": record_id})
+        rows = found.drop_columns([key]).to_pylist()
+        return rows[0] if rows else None
 
     def with_scores(self, kind: str, account_fields: bool = False) -> pa.Table:
         """Every stored record of one kind with its current scores, in id order: the score columns
@@ -709,7 +687,7 @@ class Store:
         columns named like score columns (`RESERVED_COLUMNS`), and a workspace that has one
         anyway is refused here."""
         table, key = _TABLE_OF[kind]
-        scores = "account_scores" if kind == "account" else "lead_scores"
+        scores = _SCORES_OF[kind]
         own = [c for c in self._columns(table) if c not in (LEAD_KEY, ACCOUNT_KEY)]
         _refuse_reserved(own, f"{self.path}: the stored {table}")
         stored_stamp = self._columns(scores)
@@ -817,7 +795,7 @@ class Store:
 
     def stamps(self, kind: str) -> list[tuple]:
         """How many stored scores of one kind each (version, as-of date) made, as (version, as_of, count)."""
-        scores = "account_scores" if kind == "account" else "lead_scores"
+        scores = _SCORES_OF[kind]
         version = "ruleset_version" if "ruleset_version" in self._columns(scores) else "NULL"
         return self.db.execute(f"SELECT {version}, as_of, count(*) FROM {scores} GROUP BY ALL ORDER BY ALL").fetchall()
 
@@ -868,15 +846,22 @@ class Store:
         finally:
             self._in_transaction = False
             written, self._leads_written = self._leads_written, []
+            appended, self._appended = self._appended, {}
         try:
             self.db.execute("COMMIT")
         except BaseException:
             self._read_once.clear()
             raise
+        for table, index in self.row_indexes.items():
+            try:
+                index.follow(self.db, appended.get(table, 0))
+            except BaseException:
+                index.stale = True  # (built again before its next use: never left half-updated)
+                raise
         if self.lead_index is not None and written:
             # A large write (or many since the build) is read back in one query, not row by row;
             # an index that failed to take a committed write is rebuilt, never left half-updated.
-            if len(self.lead_index.written) + sum(t.num_rows for t in written) > LeadIndex.REBUILD_AFTER:
+            if len(self.lead_index.written) + sum(t.num_rows for t in written) > REBUILD_AFTER:
                 self.lead_index = LeadIndex(self.db)
             else:
                 try:
@@ -919,6 +904,7 @@ class Store:
             if not self.count(kind):  # the first load: every record is new
                 self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {values} FROM incoming i")
                 self._inserted(table, incoming.num_rows)
+                self._appended[table] = self._appended.get(table, 0) + incoming.num_rows
                 return Upserted(incoming.column(key).combine_chunks(), incoming.num_rows, 0)
             differs = " OR ".join(f"{value_of[c]} IS DISTINCT FROM t.{_quote(c)}" for c in columns) or "FALSE"
             # The records that are new or whose values change, whole: the file's columns over the
@@ -928,10 +914,10 @@ class Store:
             # most row groups).
             merged = ", ".join(f"{value_of[c]} AS {_quote(c)}" if c in value_of else f"t.{_quote(c)}"
                                for c in stored if c != key)
-            rows, few = self._rows_of(table, key, incoming.column(key).combine_chunks())
-            self.db.execute(f"CREATE OR REPLACE TEMP TABLE upserted AS SELECT i.{key}, t.{key} IS NULL AS new, "
-                            f"t.stored_row, {merged} FROM incoming i LEFT JOIN {rows} t ON i.{key} = t.{key} "
-                            f"WHERE t.{key} IS NULL OR {differs}", few)
+            with self._stored_rows(table, key, incoming.column(key).combine_chunks()) as (rows, few):
+                self.db.execute(f"CREATE OR REPLACE TEMP TABLE upserted AS SELECT i.{key}, t.{key} IS NULL AS new, "
+                                f"t.stored_row, {merged} FROM incoming i LEFT JOIN {rows} t ON i.{key} = t.{key} "
+                                f"WHERE t.{key} IS NULL OR {differs}", few)
         everything = ", ".join(_quote(c) for c in stored)
         changed = self.db.sql(f"SELECT new, {everything if keep_rows else key} FROM upserted").to_arrow_table()
         inserted = int(pc.sum(changed.column("new").cast(pa.int64())).as_py() or 0)
@@ -939,6 +925,7 @@ class Store:
             self.db.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT stored_row FROM upserted WHERE NOT new)")
         if changed.num_rows:
             self.db.execute(f"INSERT INTO {table} ({everything}) SELECT {everything} FROM upserted")
+            self._appended[table] = self._appended.get(table, 0) + changed.num_rows
         self._inserted(table, inserted)
         self.db.execute("DROP TABLE upserted")
         return Upserted(changed.column(key).combine_chunks(), inserted, changed.num_rows - inserted,
@@ -982,7 +969,7 @@ class Store:
             if len(ids) != new.num_rows:  # some records were scored only to score others
                 wanted = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
                 new = new.filter(pc.is_in(new.column(key), value_set=wanted))
-            scores = "account_scores" if kind == "account" else "lead_scores"
+            scores = _SCORES_OF[kind]
             persona = ("n.persona_code", "n.persona_score", "o.persona_code", "o.persona_score") if kind == "lead" \
                 else ("NULL", "NULL", "NULL", "NULL")
             code = "persona_code" if kind == "lead" else "icp_code"
@@ -998,17 +985,18 @@ class Store:
                        "$ruleset, $now, $version FROM {} WHERE moved")
             logged = {"kind": kind, "ruleset": stamp.ruleset, "version": stamp.version, "now": now}
             stored = self._count(scores)
-            rows, few = self._rows_of(scores, key, new.column(key).combine_chunks())
-            changes = (f"SELECT n.*, o.stored_row, o.icp_code AS old_icp_code, o.icp_score AS old_icp_score, "
-                       f"{persona[2]} AS old_persona_code, {persona[3]} AS old_persona_score, "
-                       f"o.{key} IS NULL AS first, ({moved}) AS moved, o.{code} IS DISTINCT FROM n.{code} AS code_moved, "
-                       f"({' OR '.join(f'o.{b} IS DISTINCT FROM n.{b}' for b in bands)}) AS band_moved "
-                       f"FROM new_scores n LEFT JOIN {rows} o USING ({key}) WHERE o.{key} IS NULL OR {differs}")
-            with self.registered("new_scores", new):
+            with self._stored_rows(scores, key, new.column(key).combine_chunks()) as (rows, few), \
+                    self.registered("new_scores", new):
+                changes = (f"SELECT n.*, o.stored_row, o.icp_code AS old_icp_code, o.icp_score AS old_icp_score, "
+                           f"{persona[2]} AS old_persona_code, {persona[3]} AS old_persona_score, "
+                           f"o.{key} IS NULL AS first, ({moved}) AS moved, o.{code} IS DISTINCT FROM n.{code} AS code_moved, "
+                           f"({' OR '.join(f'o.{b} IS DISTINCT FROM n.{b}' for b in bands)}) AS band_moved "
+                           f"FROM new_scores n LEFT JOIN {rows} o USING ({key}) WHERE o.{key} IS NULL OR {differs}")
                 if not stored:  # none stored yet: every record is scored for the first time
                     first, moved_count, code_moved, band_count = new.num_rows, 0, 0, 0
                     self.db.execute(history.format(f"({changes})"), logged | few)
                     self.db.execute(f"{into} FROM new_scores", stamped)
+                    self._appended[scores] = self._appended.get(scores, 0) + new.num_rows
                 else:
                     # The records whose stored scores differ (or, unless every record is re-scored,
                     # their stamp), and those scored for the first time: one join, usually few rows.
@@ -1029,6 +1017,7 @@ class Store:
                                         "WHERE NOT first)")
                     if changes_count:
                         self.db.execute(f"{into} FROM score_changes", stamped)
+                        self._appended[scores] = self._appended.get(scores, 0) + changes_count
                     self.db.execute("DROP TABLE score_changes")
                     if every_record:  # the others keep their scores under the new stamp: three columns rewritten
                         self.db.execute(f"UPDATE {scores} SET ruleset = $ruleset, ruleset_version = $version, "
