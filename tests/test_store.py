@@ -476,8 +476,9 @@ def test_kept_counts_and_records_as_written_equal_duckdb_through_writes_and_a_ro
 
 
 def test_the_row_index_places_every_record_through_writes_rollbacks_and_renumbering(tmp_path, rules):
-    """A store that keeps `RowIndex`es (as `unstuck serve` does) reads records and scores by the
-    rows they place: after every committed write each index places every stored id at its row
+    """A store that keeps `RowIndex`es and a `HistoryIndex` (as `unstuck serve` does) reads
+    records, scores and history by the rows they place: after every committed write each index
+    places every stored id at its row (and every record's history rows)
     (a rolled-back write changes none), a table numbered anew (as a checkpoint that compacts
     deleted rows does) has its index built again, and every read by row equals the same read by
     id, also while hints are wrong."""
@@ -491,6 +492,11 @@ def test_the_row_index_places_every_record_through_writes_rollbacks_and_renumber
             truth = workspace.db.sql(f"SELECT {key}, rowid FROM {table}").to_arrow_table()
             placed = workspace.row_indexes[table].rows_of(truth.column(0).combine_chunks())
             assert placed.tolist() == truth.column(1).to_pylist(), table
+        changes = workspace.db.execute("SELECT record_id, list(rowid ORDER BY rowid) FROM score_history "
+                                       "GROUP BY ALL").fetchall()
+        assert len(changes) > 50
+        for record, rows in [*changes, ("nobody", [])]:
+            assert sorted(workspace.history_index.rows_of(record)) == rows
 
     def scramble(workspace: store.Store) -> None:
         """Every hint of the leads' index wrong, some pointing at no row."""
@@ -502,14 +508,16 @@ def test_the_row_index_places_every_record_through_writes_rollbacks_and_renumber
         wanted = {"account": [account_ids[:1], account_ids[3:9], pa.array(["A-NEW", "nobody"]), account_ids],
                   "lead": [lead_ids[-1:], lead_ids[:40], pa.array(["L-NEW", "nobody"], pa.string())]}
         kept, workspace.row_indexes = workspace.row_indexes, {}
+        kept_history, workspace.history_index = workspace.history_index, None
         expected = {kind: [(workspace.records(kind, ids), workspace.records(kind, ids, ordered=False, read_by=read_by)
                             .sort_by(store._TABLE_OF[kind][1]), sorted(workspace.existing_ids(kind, ids).to_pylist()),
-                            [workspace.scores_of(kind, i) for i in ids.to_pylist()[:5]]) for ids in sets]
+                            [workspace.scores_of(kind, i) for i in ids.to_pylist()[:5]],
+                            [workspace.history(kind, i) for i in ids.to_pylist()[:5]]) for ids in sets]
                     for kind, sets in wanted.items()}
-        workspace.row_indexes = kept
+        workspace.row_indexes, workspace.history_index = kept, kept_history
         noticed = False
         for kind, sets in wanted.items():
-            for ids, (whole, declared, existing, scores) in zip(sets, expected[kind]):
+            for ids, (whole, declared, existing, scores, history) in zip(sets, expected[kind]):
                 key = store._TABLE_OF[kind][1]
                 for read, want in ((lambda k=kind, i=ids: workspace.records(k, i), whole),
                                    (lambda k=kind, i=ids, key=key: workspace.records(k, i, ordered=False, read_by=read_by)
@@ -521,6 +529,7 @@ def test_the_row_index_places_every_record_through_writes_rollbacks_and_renumber
                     assert found.equals(want) if isinstance(want, pa.Table) else found == want
                     noticed |= workspace.row_indexes["leads"].stale
                 assert [workspace.scores_of(kind, i) for i in ids.to_pylist()[:5]] == scores
+                assert [workspace.history(kind, i) for i in ids.to_pylist()[:5]] == history
         assert noticed == wrong_hints
 
     with store.Store(tmp_path / "w.duckdb") as workspace:

@@ -170,3 +170,9 @@ def rows_of_dictionary_chunks(index: IdIndex, ids) -> np.ndarray:
         np.take(known_rows, chunk.indices.to_numpy(zero_copy_only=False), out=out[start:end])  # ids are never null (data._ids)
         start = end
     return out
+
+
+def hashes_of(ids) -> np.ndarray:
+    """Each id's hash (uint64), as the index keeps it."""
+    keys = IdBytes.of(ids)
+    return _compiled()[0](keys.offsets, keys.data)

@@ -101,29 +101,81 @@ class _Keys:
         return self.values[i].as_py()
 
 
-class RowIndex:
-    """The row (DuckDB's `rowid`) each id of one table was last stored in: built from the table,
-    then the rows each committed write appends are taken in (`follow`); a changed record is
-    deleted and appended again, so its id's newest row is the one kept.
+class _Followed:
+    """An index over one table's rows that takes in the rows each committed write appends (see
+    `follow`), and is built again when they are not exactly those the write appended (the table
+    was numbered anew), when it has taken so many that building is cheaper, or when a read found
+    it wrong (`stale`). DuckDB appends a committed transaction's rows after every row it held, and
+    numbers rows anew only when a checkpoint compacts deleted ones."""
 
-    DuckDB appends a committed transaction's rows after every row it held, and numbers rows anew
-    only when a checkpoint compacts deleted ones: `follow` reads the rows past the last one it
-    knows, and builds again when they are not exactly those the transaction appended (the table
-    was renumbered) or when a read found a hinted row holding another id (`stale`)."""
+    table: str
+    key: str
 
-    def __init__(self, db, table: str, key: str):
-        self.table, self.key = table, key
+    def __init__(self, db):
         self.build(db)
 
     def build(self, db) -> None:
+        found = db.sql(f"SELECT {self.key}, rowid FROM {self.table}").to_arrow_table()
+        rows = found.column(1).to_numpy()
+        self._built(found.column(0), rows)
+        self._last = int(rows.max()) if len(rows) else -1  # the highest row known
+        self._taken = 0
+        self.stale = False
+
+    def _built(self, ids, rows: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _take(self, ids: list, rows: list) -> None:
+        raise NotImplementedError
+
+    def since_last(self) -> str:
+        """SQL for the (id, row) of the rows past the last one known."""
+        return f"SELECT {self.key}, rowid FROM {self.table} WHERE rowid > {self._last}"
+
+    def take(self, db, found: pa.Table, appended: int) -> None:
+        """`found`: `since_last` after a commit that appended `appended` rows to the table."""
+        if found.num_rows != appended or self._taken + appended > REBUILD_AFTER:
+            self.build(db)
+            return
+        rows = found.column(1).to_pylist()
+        self._take(found.column(0).to_pylist(), rows)
+        self._last, self._taken = max(self._last, *rows), self._taken + appended
+
+
+def follow(db, indexes: list[_Followed], appended: dict[str, int]) -> None:
+    """The indexes take in the rows a committed transaction appended (`appended`: per table),
+    those past the last row each knows read in one query."""
+    due = []
+    for index in indexes:
+        if index.stale:
+            index.build(db)
+        elif appended.get(index.table):
+            due.append(index)
+    if not due:
+        return
+    found = db.sql(" UNION ALL ".join(f"SELECT {i} AS due, * FROM ({index.since_last()})" for i, index in enumerate(due))
+                   ).to_arrow_table()
+    due_of = found.column(0).to_numpy()
+    for i, index in enumerate(due):
+        index.take(db, found.filter(pa.array(due_of == i)).drop_columns(["due"]), appended[index.table])
+
+
+class RowIndex(_Followed):
+    """The row (DuckDB's `rowid`) each id of one table was last stored in. A changed record is
+    deleted and appended again, so the row its id was last appended in is the one kept."""
+
+    def __init__(self, db, table: str, key: str):
+        self.table, self.key = table, key
+        super().__init__(db)
+
+    def _built(self, ids, rows: np.ndarray) -> None:
         from .keys import IdIndex  # (numba: a service has it loaded already)
 
-        found = db.sql(f"SELECT {self.key}, rowid FROM {self.table}").to_arrow_table()
-        self._ids = IdIndex(found.column(0))
-        self._rows = found.column(1).to_numpy()
-        self._last = int(self._rows.max()) if len(self._rows) else -1  # the highest row known
-        self._since: dict[str, int] = {}  # id -> row, for rows appended since the build
-        self.stale = False
+        self._ids, self._rows = IdIndex(ids), rows
+        self._since: dict[str, int] = {}  # id -> row, for rows taken in since the build
+
+    def _take(self, ids: list, rows: list) -> None:
+        self._since.update(zip(ids, rows))
 
     def rows_of(self, ids: pa.Array) -> np.ndarray:
         """The row each id was last stored in (int64; -1: the index places no such id)."""
@@ -136,18 +188,31 @@ class RowIndex:
                 rows[i] = self._since.get(ident, rows[i])
         return rows
 
-    def follow(self, db, appended: int) -> None:
-        """A transaction that appended this many rows to the table was committed."""
-        if self.stale or len(self._since) + appended > REBUILD_AFTER:
-            self.build(db)
-            return
-        if not appended:
-            return
-        new = db.sql(f"SELECT {self.key}, rowid FROM {self.table} WHERE rowid > $last",
-                     params={"last": self._last}).to_arrow_table()
-        if new.num_rows != appended:  # numbered anew: rows compacted down, or past the last one known
-            self.build(db)
-            return
-        rows = new.column(1).to_pylist()
-        self._since.update(zip(new.column(0).to_pylist(), rows))
-        self._last = max(self._last, *rows)
+
+class HistoryIndex(_Followed):
+    """The rows of `score_history` that hold each record's score changes. History is only ever
+    appended (never deleted: its rows are never numbered anew), so a record none of whose rows
+    the index holds has none. Rows are kept by the hash of their record's id, sorted: a record's
+    rows are its hash's run (the read matches the id, which tells apart ids that share a hash)."""
+
+    table, key = "score_history", "record_id"
+
+    def _built(self, ids, rows: np.ndarray) -> None:
+        from .keys import hashes_of
+
+        hashes = hashes_of(ids)
+        order = np.argsort(hashes, kind="stable")
+        self._hashes, self._rows = hashes[order], rows[order]
+        self._since: dict[str, list[int]] = {}
+
+    def _take(self, ids: list, rows: list) -> None:
+        for ident, row in zip(ids, rows):
+            self._since.setdefault(ident, []).append(row)
+
+    def rows_of(self, record_id: str) -> list[int]:
+        """The rows that may hold this record's changes (none: it has none), in the order written."""
+        from .keys import hashes_of
+
+        wanted = hashes_of(pa.array([record_id], pa.string()))[0]
+        start, end = np.searchsorted(self._hashes, wanted, "left"), np.searchsorted(self._hashes, wanted, "right")
+        return [*self._rows[start:end].tolist(), *self._since.get(record_id, ())]

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from . import model
 from .data import SET_SEPARATOR, DataError, _check_columns, _describe, check_unique, read_table, typed_column
 from .pipeline import kernels_loading
-from .row_index import REBUILD_AFTER, LeadIndex, RowIndex
+from .row_index import REBUILD_AFTER, HistoryIndex, LeadIndex, RowIndex, follow
 from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS, Schema
 from .service.holder import held_by
 
@@ -271,6 +271,7 @@ class Store:
         self._read_once: dict[tuple, object] = {}  # see `_kept`
         self.lead_index: LeadIndex | None = None  # see `keep_indexes`
         self.row_indexes: dict[str, RowIndex] = {}  # table -> its index, see `keep_indexes`
+        self.history_index: HistoryIndex | None = None  # see `keep_indexes`
         self._leads_written: list[pa.Table] = []  # (lead_id, account_id) upserted in the open transaction
         self._appended: dict[str, int] = {}  # table -> rows appended to it in the open transaction
         self._verifying: threading.Thread | None = None
@@ -486,11 +487,12 @@ class Store:
             self._ensure_columns(table, {f.name: REPRESENTATIONS[f.type.name].sql for f in ruleset.schema.of_kind(kind)})
 
     def keep_indexes(self) -> None:
-        """Keep, in memory from now on, which leads each account has and the row each record and
-        score is stored in (`row_index`): for a service that holds the workspace open and reads
-        and changes a few records at a time."""
+        """Keep, in memory from now on, which leads each account has, the row each record and
+        score is stored in, and the rows of each record's history (`row_index`): for a service
+        that holds the workspace open and reads and changes a few records at a time."""
         self.lead_index = LeadIndex(self.db)
         self.row_indexes = {table: RowIndex(self.db, table, key) for table, key in _INDEXED}
+        self.history_index = HistoryIndex(self.db)
 
     def _hinted(self, table: str, ids: pa.Array, read) -> tuple[pa.Table | None, pa.Array]:
         """The stored rows of these ids that the table's `RowIndex` places, read by row number
@@ -800,13 +802,19 @@ class Store:
         return self.db.execute(f"SELECT {version}, as_of, count(*) FROM {scores} GROUP BY ALL ORDER BY ALL").fetchall()
 
     def history(self, kind: str, record_id: str) -> pa.Table:
-        """One record's score changes, oldest first, each with the version that made it."""
+        """One record's score changes, oldest first, each with the version that made it. With a
+        kept `HistoryIndex`, read by row number (and not read when the record has none)."""
         version = "ruleset_version" if "ruleset_version" in self._columns("score_history") else \
             "CAST(NULL AS INTEGER) AS ruleset_version"
+        where, params = "TRUE", {}
+        if self.history_index is not None and not self._in_transaction:
+            rows = self.history_index.rows_of(record_id)
+            where, params = ("rowid = $row", {"row": rows[0]}) if len(rows) == 1 else \
+                ("rowid = ANY($rows)", {"rows": rows}) if rows else ("FALSE", {})
         return self.db.sql(f"SELECT changed_at, {version}, old_icp_code, new_icp_code, old_icp_score, "
                            "new_icp_score, old_persona_code, new_persona_code, old_persona_score, new_persona_score "
-                           "FROM score_history WHERE kind = ? AND record_id = ? ORDER BY changed_at, rowid",
-                           params=[kind, record_id]).to_arrow_table()
+                           f"FROM score_history WHERE {where} AND kind = $kind AND record_id = $id "
+                           "ORDER BY changed_at, rowid", params=params | {"kind": kind, "id": record_id}).to_arrow_table()
 
     @contextlib.contextmanager
     def registered(self, name: str, table: pa.Table):
@@ -852,12 +860,13 @@ class Store:
         except BaseException:
             self._read_once.clear()
             raise
-        for table, index in self.row_indexes.items():
-            try:
-                index.follow(self.db, appended.get(table, 0))
-            except BaseException:
+        indexes = [*self.row_indexes.values(), *([self.history_index] if self.history_index else [])]
+        try:
+            follow(self.db, indexes, appended)
+        except BaseException:
+            for index in indexes:
                 index.stale = True  # (built again before its next use: never left half-updated)
-                raise
+            raise
         if self.lead_index is not None and written:
             # A large write (or many since the build) is read back in one query, not row by row;
             # an index that failed to take a committed write is rebuilt, never left half-updated.
@@ -870,6 +879,12 @@ class Store:
                 except BaseException:
                     self.lead_index = LeadIndex(self.db)
                     raise
+
+    def _append(self, table: str, insert: str, params: dict | None = None) -> None:
+        """Run an INSERT into `table`, counting the rows it appended (the kept indexes take them in
+        once committed)."""
+        (rows,) = self.db.execute(insert, params).fetchall()[0]
+        self._appended[table] = self._appended.get(table, 0) + rows
 
     def upsert(self, kind: str, incoming: pa.Table, name: str = "input", keep_rows: bool = False) -> Upserted:
         """Insert new records and update only the columns a file carries: what changed (see
@@ -902,9 +917,8 @@ class Store:
             listed = ", ".join(_quote(c) for c in [key, *columns])
             values = ", ".join([f"i.{key}", *value_of.values()])
             if not self.count(kind):  # the first load: every record is new
-                self.db.execute(f"INSERT INTO {table} ({listed}) SELECT {values} FROM incoming i")
+                self._append(table, f"INSERT INTO {table} ({listed}) SELECT {values} FROM incoming i")
                 self._inserted(table, incoming.num_rows)
-                self._appended[table] = self._appended.get(table, 0) + incoming.num_rows
                 return Upserted(incoming.column(key).combine_chunks(), incoming.num_rows, 0)
             differs = " OR ".join(f"{value_of[c]} IS DISTINCT FROM t.{_quote(c)}" for c in columns) or "FALSE"
             # The records that are new or whose values change, whole: the file's columns over the
@@ -924,8 +938,7 @@ class Store:
         if changed.num_rows > inserted:  # by row number: no second look at the ids
             self.db.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT stored_row FROM upserted WHERE NOT new)")
         if changed.num_rows:
-            self.db.execute(f"INSERT INTO {table} ({everything}) SELECT {everything} FROM upserted")
-            self._appended[table] = self._appended.get(table, 0) + changed.num_rows
+            self._append(table, f"INSERT INTO {table} ({everything}) SELECT {everything} FROM upserted")
         self._inserted(table, inserted)
         self.db.execute("DROP TABLE upserted")
         return Upserted(changed.column(key).combine_chunks(), inserted, changed.num_rows - inserted,
@@ -994,9 +1007,8 @@ class Store:
                            f"FROM new_scores n LEFT JOIN {rows} o USING ({key}) WHERE o.{key} IS NULL OR {differs}")
                 if not stored:  # none stored yet: every record is scored for the first time
                     first, moved_count, code_moved, band_count = new.num_rows, 0, 0, 0
-                    self.db.execute(history.format(f"({changes})"), logged | few)
-                    self.db.execute(f"{into} FROM new_scores", stamped)
-                    self._appended[scores] = self._appended.get(scores, 0) + new.num_rows
+                    self._append("score_history", history.format(f"({changes})"), logged | few)
+                    self._append(scores, f"{into} FROM new_scores", stamped)
                 else:
                     # The records whose stored scores differ (or, unless every record is re-scored,
                     # their stamp), and those scored for the first time: one join, usually few rows.
@@ -1011,13 +1023,12 @@ class Store:
                     # (A statement with nothing to do still costs a millisecond: a record whose
                     # scores did not move, the usual case, costs none.)
                     if logged_count:
-                        self.db.execute(history.format("score_changes"), logged)
+                        self._append("score_history", history.format("score_changes"), logged)
                     if changes_count > first:
                         self.db.execute(f"DELETE FROM {scores} WHERE rowid IN (SELECT stored_row FROM score_changes "
                                         "WHERE NOT first)")
                     if changes_count:
-                        self.db.execute(f"{into} FROM score_changes", stamped)
-                        self._appended[scores] = self._appended.get(scores, 0) + changes_count
+                        self._append(scores, f"{into} FROM score_changes", stamped)
                     self.db.execute("DROP TABLE score_changes")
                     if every_record:  # the others keep their scores under the new stamp: three columns rewritten
                         self.db.execute(f"UPDATE {scores} SET ruleset = $ruleset, ruleset_version = $version, "
