@@ -203,16 +203,20 @@ class HistoryIndex(_Followed):
         hashes = hashes_of(ids)
         order = np.argsort(hashes, kind="stable")
         self._hashes, self._rows = hashes[order], rows[order]
-        self._since: dict[str, list[int]] = {}
+        self._since: list[tuple[np.ndarray, np.ndarray]] = []  # (hashes, rows) taken in since the build
 
     def _take(self, ids: list, rows: list) -> None:
-        for ident, row in zip(ids, rows):
-            self._since.setdefault(ident, []).append(row)
+        from .keys import hashes_of
+
+        self._since.append((hashes_of(pa.array(ids, pa.string())), np.array(rows, np.int64)))
+        if len(self._since) > 32:  # (a lookup compares with each piece)
+            self._since = [tuple(np.concatenate(part) for part in zip(*self._since))]
 
     def rows_of(self, record_id: str) -> list[int]:
-        """The rows that may hold this record's changes (none: it has none), in the order written."""
+        """The rows that may hold this record's changes (none: it has none)."""
         from .keys import hashes_of
 
         wanted = hashes_of(pa.array([record_id], pa.string()))[0]
         start, end = np.searchsorted(self._hashes, wanted, "left"), np.searchsorted(self._hashes, wanted, "right")
-        return [*self._rows[start:end].tolist(), *self._since.get(record_id, ())]
+        return [*self._rows[start:end].tolist(), *(row for hashes, rows in self._since
+                                                     for row in rows[hashes == wanted].tolist())]

@@ -546,7 +546,7 @@ class Store:
             return self._by_ids(kind, ids, schema, ordered, read_by)
         if len(ids):
             found = pa.concat_tables([found, self._by_ids(kind, ids, schema, False, read_by)]).combine_chunks()
-        return found.sort_by(key) if ordered else found
+        return found.sort_by(key) if ordered and found.num_rows > 1 else found
 
     def _by_ids(self, kind: str, ids: pa.Array, schema=None, ordered: bool = True, read_by=None) -> pa.Table:
         """`records` of these ids, found by their values."""
