@@ -15,7 +15,14 @@ from collections.abc import Callable, Iterator, Mapping
 import attrs
 import click
 
-from .process import for_large_arrays, set_aside_what_is_loaded, show_warnings, when_imported, without_unused
+from .process import (
+    collect_once_loaded,
+    for_large_arrays,
+    set_aside_what_is_loaded,
+    show_warnings,
+    when_imported,
+    without_unused,
+)
 
 
 @attrs.frozen
@@ -105,6 +112,7 @@ def main() -> None:
     without_unused()
     when_imported("pyarrow", for_large_arrays)
     show_warnings()
+    collect_once_loaded()
     cli.after_loading = set_aside_what_is_loaded
     try:
         cli(standalone_mode=True)
