@@ -113,7 +113,7 @@ class Ruleset:
 
     @property
     def content_hash(self) -> str:
-        import hashlib  # here: OpenSSL's hashes load in a twentieth of `unstuck check`, which needs none
+        import hashlib  # here: loading OpenSSL's hashes is a fortieth of `unstuck check`, which needs none
 
         # The rules as written hold any `titles` block; the reader's key also names the shipped
         # vocabulary's version and an extension given other than by a block.
