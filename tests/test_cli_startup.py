@@ -38,9 +38,10 @@ main()
 """
 
 
-def _modules_of(*args: str, cwd: Path = ROOT) -> tuple[subprocess.CompletedProcess, set[str]]:
+def _modules_of(*args: str, cwd: Path = ROOT, cache: Path | None = None,
+                ) -> tuple[subprocess.CompletedProcess, set[str]]:
     """The process, and the modules it imported: each by its full name and by its top package."""
-    env = {**os.environ, "COLUMNS": "80"}
+    env = {**os.environ, "COLUMNS": "80", **({"UNSTUCK_CACHE_DIR": str(cache)} if cache else {})}
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=cwd, env=env,
                           timeout=120)
     line = done.stderr.rpartition("\nMODULES ")[2]
@@ -55,6 +56,7 @@ def test_help_lists_every_command_without_loading_any():
         assert f"\n  {name} " in done.stdout
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
     assert "lark" not in modules and "rich" not in modules  # not even the parser: nothing is checked
+    assert "attr" not in modules  # nor the syntax tree's classes (attrs: a fifth of the listing's time)
 
 
 def test_check_loads_only_the_front_end():
@@ -80,6 +82,26 @@ def test_check_finds_the_grammar_cache_without_the_kernel_machinery():
     assert done.returncode == 0, done.stderr
     assert "unstuck_dsl.cache" in modules
     assert not modules & {"unstuck_dsl.kernel", "unstuck_dsl.id_hash", "importlib.readers", "zipfile"}
+
+
+def test_check_of_files_it_parsed_before_loads_no_parser(tmp_path):
+    """The second check of the same files reads their kept syntax trees: no Lark, and the same
+    report, warnings and their places included; a changed file is parsed again."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for source in RULES.glob("*.ust"):
+        (rules / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    icps = rules / "icps.ust"
+    icps.write_text(icps.read_text(encoding="utf-8") + 'audience never "Never" { icp_score > 100 }\n', encoding="utf-8")
+    runs = [_modules_of("check", str(rules), cache=tmp_path / "cache") for _ in range(2)]
+    (first, first_modules), (second, second_modules) = runs
+    assert first.returncode == second.returncode == 0, first.stderr
+    assert "W003" in first.stdout and "ok: 5 files" in first.stdout
+    assert (second.stdout, second.stderr.partition("\nMODULES ")[0]) == (first.stdout, first.stderr.partition("\nMODULES ")[0])
+    assert "lark" in first_modules and "lark" not in second_modules
+    icps.write_text(icps.read_text(encoding="utf-8").replace("> 100", "> 101"), encoding="utf-8")
+    changed, changed_modules = _modules_of("check", str(rules), cache=tmp_path / "cache")
+    assert "lark" in changed_modules and "`icp_score > 101` is never true" in changed.stdout
 
 
 @pytest.mark.parametrize("args", [("--format", "json"), ("--format", "sarif"), ("--strict",)])

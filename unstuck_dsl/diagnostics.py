@@ -6,7 +6,6 @@ and a hint; a run collects all of them and shows them at once, errors before war
 
 from __future__ import annotations
 
-import difflib
 import enum
 from collections.abc import Iterable
 
@@ -161,6 +160,8 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     look_alike = [c for c in candidates if look_alike_skeleton(c) == skeleton]
     if look_alike:
         return f"did you mean `{look_alike[0]}`? {look_alike_note(word, look_alike[0])}".rstrip()
+    import difflib  # only for a name that does not exist: a check without errors does without it
+
     # A difference in case only is the likeliest slip, and difflib may rank another name as close.
     same_letters = [c for c in candidates if c.casefold() == word.casefold()]
     nearest = sorted(candidates, key=lambda c: abs(len(c) - len(word)))[:MAX_HINT_CANDIDATES]

@@ -7,7 +7,6 @@ Conditions stay AST nodes (with spans), now known to be well typed against the s
 from __future__ import annotations
 
 import functools
-import hashlib
 from decimal import Decimal
 
 import attrs
@@ -114,6 +113,8 @@ class Ruleset:
 
     @property
     def content_hash(self) -> str:
+        import hashlib  # here: loading OpenSSL's hashes is a fortieth of `unstuck check`, which needs none
+
         # The rules as written hold any `titles` block; the reader's key also names the shipped
         # vocabulary's version and an extension given other than by a block.
         text = self.source_text if self.titles is SHIPPED else f"{self.source_text}\n# titles {self.titles.key}"

@@ -1,7 +1,7 @@
 """The order of passes, written once.
 
 Front end, `load_ruleset`: read → parse → expand templates → check (→ lint, for `unstuck check`)
-    source.py, parser.py, expand.py, check.py, lint.py
+    source.py, parser.py (parsed.py keeps its trees), expand.py, check.py, lint.py
 Back end, `compile_rules`, `score`, `score_dataset`: lower → encode → bind → generate → load kernel → execute → tables
     lower.py, data.py, bind.py, codegen.py, kernel.py, execute.py, tables.py (explain.py rebuilds a drawer)
 
@@ -21,7 +21,7 @@ from .diagnostics import MAX_ERRORS, Diagnostic, RuleError
 from .expand import expand_templates
 from .lint import lint_ruleset
 from .model import Ruleset
-from .parser import parse_source
+from .parsed import parse
 from .source import Source, read_sources
 
 
@@ -37,16 +37,18 @@ def sources_of(path_or_text: str | Path) -> list[Source]:
     return [Source("<rules>", str(path_or_text))]
 
 
-def check_sources(sources: list[Source], lint: bool = False) -> tuple[Ruleset | None, list[Diagnostic]]:
+def check_sources(sources: list[Source], lint: bool = False, keep_parsed: bool = False,
+                  ) -> tuple[Ruleset | None, list[Diagnostic]]:
     """Parse every file, expand the templates, then check the workspace, and with `lint` run the
     lint pass on rules without errors (its findings are warnings). Syntax errors of all files are
     reported together; the later passes wait until every file parses, so a broken file cannot
     cause knock-on "unknown name" errors elsewhere. Each pass reports at most MAX_ERRORS errors,
-    and the run stops at the pass that reaches them."""
+    and the run stops at the pass that reaches them. With `keep_parsed`, the syntax trees of files
+    parsed by an earlier process are reused (`parsed`)."""
     files, diagnostics = [], []
     with _cycle_collection_paused():
         for source in sources:
-            rule_file, problems = parse_source(source)
+            rule_file, problems = parse(source, keep=keep_parsed)
             diagnostics.extend(problems)
             if rule_file is not None:
                 files.append(rule_file)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import json
 import re
 import unicodedata
@@ -628,6 +627,8 @@ def extension_key(extension: dict | None) -> str:
     """The identity of a vocabulary: the shipped version and a hash of the extension's entries."""
     if not extension:
         return VOCABULARY_VERSION
+    import hashlib  # only an extension is hashed: the shipped vocabulary (every `unstuck check`) is not
+
     text = json.dumps(extension, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return f"{VOCABULARY_VERSION}+{hashlib.sha256(text.encode('utf-8')).hexdigest()}"
 

@@ -41,7 +41,7 @@ def check(path: str, output_format: str, as_json: bool, strict: bool) -> None:
             raise UserError(str(exc)) from None
         _print_report(output_format, [], error=str(exc))
         sys.exit(1)
-    ruleset, diagnostics = pipeline.check_sources(sources, lint=True)
+    ruleset, diagnostics = pipeline.check_sources(sources, lint=True, keep_parsed=True)
     failed = ruleset is None or (strict and bool(diagnostics))
     counts = None
     if ruleset is not None:

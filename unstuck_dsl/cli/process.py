@@ -97,12 +97,21 @@ def when_imported(module: str, then: Callable[[], None]) -> None:
         sys.meta_path.insert(0, AfterImport(module, then))
 
 
+def collect_once_loaded() -> None:
+    """No garbage collection while the command's modules load: what they make (modules, classes,
+    tables) lives until the process ends, so each collection would walk it for nothing (sixteen
+    of them in `unstuck check`, 2 % of its instructions). `set_aside_what_is_loaded` collects
+    again."""
+    gc.disable()
+
+
 def set_aside_what_is_loaded() -> None:
     """Once a command's modules are loaded: what is alive then (modules, classes, tables) lives
     until the process ends, so the garbage collector stops walking it, in every collection after
     and in the last one at exit (a twentieth of `unstuck check`). What the command makes after
     this is collected as usual."""
     gc.freeze()
+    gc.enable()
 
 
 def show_warnings() -> None:

@@ -1,0 +1,97 @@
+"""Rule files parsed once, their syntax trees kept between processes: `unstuck check` of files it
+has parsed before reads their trees back instead of loading Lark, its grammar and its lexers and
+parsing again (two fifths of the command).
+
+A kept tree is used only for the same file name and text, parsed by the same front end: the
+grammar, the modules that build and define the tree and Lark's install, each known by its size
+and modification time, as Python knows its bytecode cache. Only files that parse are kept, one
+entry per file, in the cache folder beside the compiled kernels; a changed file replaces its
+entry."""
+
+from __future__ import annotations
+
+import binascii
+import os
+import pickle
+from pathlib import Path
+
+from .ast import RuleFile
+from .cache import cache_dir
+from .diagnostics import Diagnostic
+from .source import Source
+
+# What makes the tree of a text: the grammar, the module that builds the tree and the one that
+# defines its nodes (a pickled node is read back with the class of the name it was written with).
+_FRONT_END = (Path(__file__).with_name("grammar") / "unstuck.lark", Path(__file__).with_name("parser.py"),
+              Path(__file__).with_name("ast.py"))
+
+
+def parse(source: Source, keep: bool = False) -> tuple[RuleFile | None, list[Diagnostic]]:
+    """Parse one rule file (`parser.parse_source`); with `keep`, reuse the tree kept for the same
+    file and text, and keep the tree of a file that parses."""
+    entry = _entry(source) if keep else None
+    if entry is not None:
+        header = (_front_end(), source.name, source.text)
+        kept = _read(entry, header)
+        if kept is not None:
+            return kept, []
+    from .parser import parse_source  # Lark: loaded only when a file has to be parsed
+
+    rule_file, diagnostics = parse_source(source)
+    if entry is not None and rule_file is not None:
+        _write(entry, header, rule_file)
+    return rule_file, diagnostics
+
+
+def _front_end() -> tuple:
+    """The front end's files and Lark's install (found without importing Lark, which is what
+    keeping trees saves), each by its size and modification time."""
+    from importlib.util import find_spec
+
+    lark = find_spec("lark")
+    files = [*_FRONT_END, lark.origin if lark is not None and lark.origin else ""]
+    return tuple(_stamp(path) for path in files)
+
+
+def _stamp(path) -> tuple:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return (str(path),)
+    return str(path), status.st_size, status.st_mtime_ns
+
+
+def _entry(source: Source) -> Path | None:
+    """The file keeping this source's tree, or None when the cache folder cannot be made. One per
+    file as named and where it is (its spans hold the name; the same folder may be checked by
+    relative and by absolute paths); two files sharing an entry only take turns in it."""
+    folder = cache_dir() / "parsed"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    where = f"{os.path.abspath(source.name)}\0{source.name}".encode("utf-8", "surrogatepass")
+    return folder / f"{binascii.crc32(where):08x}.pickle"
+
+
+def _read(entry: Path, header: tuple) -> RuleFile | None:
+    """The kept tree, when the entry was written for `header` (front end, name and text)."""
+    try:
+        with entry.open("rb") as kept:
+            if pickle.load(kept) != header:
+                return None
+            return pickle.load(kept)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None  # missing, being replaced or unreadable: parsed again, and kept anew
+
+
+def _write(entry: Path, header: tuple, rule_file: RuleFile) -> None:
+    """Written aside then moved into place, so a reader sees the old entry or the new, whole."""
+    temporary = entry.with_name(f".{entry.stem}-{os.getpid()}.tmp")
+    try:
+        with temporary.open("wb") as out:
+            pickle.dump(header, out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(rule_file, out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, entry)
+    except (OSError, pickle.PicklingError):
+        temporary.unlink(missing_ok=True)
