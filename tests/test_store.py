@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
@@ -404,7 +403,7 @@ def test_the_lead_index_finds_what_the_store_does_through_writes_and_rollbacks(t
 
     with store.Store(tmp_path / "w.duckdb") as workspace:
         ingest(workspace, rules, accounts, leads)
-        workspace.keep_indexes()
+        workspace.keep_in_memory()
         agree(workspace)
         first = leads.column("lead_id")[0].as_py()
         moved = pa.table({"lead_id": [first, leads.column("lead_id")[1].as_py(), "NEW-1", "NEW-2"],
@@ -418,12 +417,6 @@ def test_the_lead_index_finds_what_the_store_does_through_writes_and_rollbacks(t
         agree(workspace)
         assert first in workspace.affected_lead_ids(account_ids[-1:], none)
         assert first not in workspace.affected_lead_ids(account_ids[5:6], none)
-        # The row numbers the index keeps are hints: rows DuckDB numbered anew (here: every hint
-        # wrong, some pointing at no row) still give each lead's stored record, and only those.
-        hints = workspace.row_indexes["leads"]
-        hints._rows = np.concatenate([hints._rows[:-3][::-1], [10**9, 10**9 + 1, 10**9 + 2]])
-        hints._since = dict.fromkeys(hints._since, 10**9 + 3)
-        agree(workspace)
         many = account_ids[: store.FEW_IDS + 10]
         index, workspace.lead_index = workspace.lead_index, None
         want = workspace.affected_leads(many, none, read_by=rules.model.schema).sort_by("lead_id")
@@ -475,66 +468,52 @@ def test_kept_counts_and_records_as_written_equal_duckdb_through_writes_and_a_ro
         assert_equals_full_rescore(workspace, rules)
 
 
-def test_the_row_index_places_every_record_through_writes_rollbacks_and_renumbering(tmp_path, rules):
-    """A store that keeps `RowIndex`es and a `HistoryIndex` (as `unstuck serve` does) reads
-    records, scores and history by the rows they place: after every committed write each index
-    places every stored id at its row (and every record's history rows)
-    (a rolled-back write changes none), a table numbered anew (as a checkpoint that compacts
-    deleted rows does) has its index built again, and every read by row equals the same read by
-    id, also while hints are wrong."""
+def test_what_a_served_store_keeps_in_memory_is_what_duckdb_holds_through_writes_rollbacks_and_renumbering(
+        tmp_path, rules):
+    """A store that keeps its tables in memory (as `unstuck serve` does) reads records, scores
+    and history from there: after every committed write each kept table holds exactly the rows
+    DuckDB holds (with their row numbers), and every record's history rows; a write rolled back
+    changes nothing kept; a table whose rows were numbered anew (as a checkpoint that compacts
+    deleted rows does) or that was changed in place is read again; inside a transaction, a table
+    it wrote is read from DuckDB; and every read equals the same read without what is kept."""
     accounts, leads = sample.generate(70, seed=13)
     account_ids = accounts.column("account_id").combine_chunks()
     lead_ids = leads.column("lead_id").combine_chunks()
     read_by = rules.model.schema
 
     def exact(workspace: store.Store) -> None:
-        for table, key in store._INDEXED:
-            truth = workspace.db.sql(f"SELECT {key}, rowid FROM {table}").to_arrow_table()
-            placed = workspace.row_indexes[table].rows_of(truth.column(0).combine_chunks())
-            assert placed.tolist() == truth.column(1).to_pylist(), table
+        for table, key in store._KEPT:
+            truth = workspace.db.sql(f"SELECT *, rowid AS stored_row FROM {table}").to_arrow_table().sort_by(key)
+            kept, missing = workspace.kept[table].rows(pa.array([*truth.column(key).to_pylist(), "nobody"], pa.string()))
+            assert kept.sort_by(key).equals(truth), table
+            assert missing.to_pylist() == ["nobody"]
         changes = workspace.db.execute("SELECT record_id, list(rowid ORDER BY rowid) FROM score_history "
                                        "GROUP BY ALL").fetchall()
         assert len(changes) > 50
         for record, rows in [*changes, ("nobody", [])]:
             assert sorted(workspace.history_index.rows_of(record)) == rows
 
-    def scramble(workspace: store.Store) -> None:
-        """Every hint of the leads' index wrong, some pointing at no row."""
-        hints = workspace.row_indexes["leads"]
-        hints._rows = np.concatenate([hints._rows[:-3][::-1], [10**9, 10**9 + 1, 10**9 + 2]])
-        hints._since = dict.fromkeys(hints._since, 10**9 + 3)
-
-    def reads_agree(workspace: store.Store, wrong_hints: bool = False) -> None:
+    def reads_agree(workspace: store.Store) -> None:
         wanted = {"account": [account_ids[:1], account_ids[3:9], pa.array(["A-NEW", "nobody"]), account_ids],
                   "lead": [lead_ids[-1:], lead_ids[:40], pa.array(["L-NEW", "nobody"], pa.string())]}
-        kept, workspace.row_indexes = workspace.row_indexes, {}
-        kept_history, workspace.history_index = workspace.history_index, None
-        expected = {kind: [(workspace.records(kind, ids), workspace.records(kind, ids, ordered=False, read_by=read_by)
-                            .sort_by(store._TABLE_OF[kind][1]), sorted(workspace.existing_ids(kind, ids).to_pylist()),
-                            [workspace.scores_of(kind, i) for i in ids.to_pylist()[:5]],
-                            [workspace.history(kind, i) for i in ids.to_pylist()[:5]]) for ids in sets]
-                    for kind, sets in wanted.items()}
-        workspace.row_indexes, workspace.history_index = kept, kept_history
-        noticed = False
-        for kind, sets in wanted.items():
-            for ids, (whole, declared, existing, scores, history) in zip(sets, expected[kind]):
-                key = store._TABLE_OF[kind][1]
-                for read, want in ((lambda k=kind, i=ids: workspace.records(k, i), whole),
-                                   (lambda k=kind, i=ids, key=key: workspace.records(k, i, ordered=False, read_by=read_by)
-                                    .sort_by(key), declared),
-                                   (lambda k=kind, i=ids: sorted(workspace.existing_ids(k, i).to_pylist()), existing)):
-                    if wrong_hints:
-                        scramble(workspace)
-                    found = read()
-                    assert found.equals(want) if isinstance(want, pa.Table) else found == want
-                    noticed |= workspace.row_indexes["leads"].stale
-                assert [workspace.scores_of(kind, i) for i in ids.to_pylist()[:5]] == scores
-                assert [workspace.history(kind, i) for i in ids.to_pylist()[:5]] == history
-        assert noticed == wrong_hints
+
+        def reads(kind: str, ids: pa.Array) -> list:
+            key = store._TABLE_OF[kind][1]
+            return [workspace.records(kind, ids), workspace.records(kind, ids, schema=read_by),
+                    workspace.records(kind, ids, ordered=False, read_by=read_by).sort_by(key),
+                    sorted(workspace.existing_ids(kind, ids).to_pylist()),
+                    [workspace.scores_of(kind, i) for i in ids.to_pylist()[:5]],
+                    [workspace.history(kind, i) for i in ids.to_pylist()[:5]]]
+
+        kept = workspace.kept, workspace.history_index
+        workspace.kept, workspace.history_index = {}, None
+        expected = {kind: [reads(kind, ids) for ids in sets] for kind, sets in wanted.items()}
+        workspace.kept, workspace.history_index = kept
+        assert {kind: [reads(kind, ids) for ids in sets] for kind, sets in wanted.items()} == expected
 
     with store.Store(tmp_path / "w.duckdb") as workspace:
         ingest(workspace, rules, accounts, leads)
-        workspace.keep_indexes()
+        workspace.keep_in_memory()
         exact(workspace)
         reads_agree(workspace)
         changed = pa.table({"account_id": [*account_ids[3:9].to_pylist(), "A-NEW"], "employees": [5, 50, 500, 5000,
@@ -546,17 +525,20 @@ def test_the_row_index_places_every_record_through_writes_rollbacks_and_renumber
         with pytest.raises(RuntimeError), workspace.transaction():
             ingest(workspace, rules, pa.table({"account_id": [account_ids[3].as_py(), "A-GONE"],
                                                "employees": [1, 2]}), None)
+            # Inside the transaction, what it wrote is read from DuckDB, not from what is kept.
+            assert workspace.records("account", account_ids[3:4]).column("employees").to_pylist() == [1]
+            assert workspace.existing_ids("account", pa.array(["A-GONE"])).to_pylist() == ["A-GONE"]
             raise RuntimeError("the write fails")
         exact(workspace)
         reads_agree(workspace)
         # Rows numbered anew: the rows past the last one known are not those a commit appended.
-        workspace.row_indexes["lead_scores"]._last = -1
-        workspace.row_indexes["accounts"]._last = 10**9
+        workspace.kept["lead_scores"]._last = -1
+        workspace.kept["accounts"]._last = 10**9
         ingest(workspace, rules, pa.table({"account_id": account_ids[:2], "employees": [3, 30_000]}), None)
         exact(workspace)
-        # Wrong hints: reads still equal those by id, and the index that noticed is built again
-        # before its next use.
-        reads_agree(workspace, wrong_hints=True)
-        workspace.records("lead", lead_ids[:1])
+        # Changed in place: every score restamped (a rescore at another date), a column added.
+        store.rescore(workspace, rules, store.Stamp(rules.model.content_hash, None, AS_OF + dt.timedelta(days=40)))
+        with workspace.transaction():
+            workspace.upsert("account", pa.table({"account_id": account_ids[5:6], "crm_owner": ["Ana"]}))
         exact(workspace)
-        assert_equals_full_rescore(workspace, rules)
+        reads_agree(workspace)

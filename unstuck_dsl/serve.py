@@ -252,7 +252,7 @@ class Service:
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
         self.lock = threading.Lock()
-        workspace.store.keep_indexes()
+        workspace.store.keep_in_memory()
         self._published = None  # (version, compiled, as_of): read once, forgotten after every write
 
     def published(self) -> tuple:

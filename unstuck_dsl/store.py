@@ -24,14 +24,13 @@ import time
 from pathlib import Path
 
 import attrs
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import model
 from .data import SET_SEPARATOR, DataError, _check_columns, _describe, check_unique, read_table, typed_column
+from .kept import REBUILD_AFTER, HistoryIndex, KeptTable, LeadIndex, follow
 from .pipeline import kernels_loading
-from .row_index import REBUILD_AFTER, HistoryIndex, LeadIndex, RowIndex, follow
 from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS, Schema
 from .service.holder import held_by
 
@@ -40,9 +39,6 @@ from .service.holder import held_by
 #    the workspace's as-of date is kept in `meta`.
 # Up to this many ids, records are found one equality per id (see `affected_lead_ids`).
 FEW_IDS = 32
-# Up to this many ids, records are read by the row numbers a `RowIndex` keeps (past it, one join
-# over the table costs less than the list of rows).
-HINTED_AT_MOST = 20_000
 _IDS_ONLY = Schema(())  # as `read_by`: read the ids of records and no field
 
 SCHEMA_VERSION = 3
@@ -135,8 +131,8 @@ def _quote(name: str) -> str:
 
 _TABLE_OF = {"account": ("accounts", ACCOUNT_KEY), "lead": ("leads", LEAD_KEY)}
 _SCORES_OF = {"account": "account_scores", "lead": "lead_scores"}
-# The tables whose rows a kept `RowIndex` places, with their id column.
-_INDEXED = (("accounts", ACCOUNT_KEY), ("leads", LEAD_KEY), ("account_scores", ACCOUNT_KEY),
+# The tables a served store keeps in memory (`KeptTable`), with their id column.
+_KEPT = (("accounts", ACCOUNT_KEY), ("leads", LEAD_KEY), ("account_scores", ACCOUNT_KEY),
             ("lead_scores", LEAD_KEY))
 
 
@@ -269,9 +265,9 @@ class Store:
                 time.sleep(0.2)
         self._in_transaction = False
         self._read_once: dict[tuple, object] = {}  # see `_kept`
-        self.lead_index: LeadIndex | None = None  # see `keep_indexes`
-        self.row_indexes: dict[str, RowIndex] = {}  # table -> its index, see `keep_indexes`
-        self.history_index: HistoryIndex | None = None  # see `keep_indexes`
+        self.lead_index: LeadIndex | None = None  # see `keep_in_memory`
+        self.kept: dict[str, KeptTable] = {}  # table -> its rows, see `keep_in_memory`
+        self.history_index: HistoryIndex | None = None  # see `keep_in_memory`
         self._leads_written: list[pa.Table] = []  # (lead_id, account_id) upserted in the open transaction
         self._appended: dict[str, int] = {}  # table -> rows appended to it in the open transaction
         self._verifying: threading.Thread | None = None
@@ -435,6 +431,7 @@ class Store:
             if name not in existing:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(name)} {sql_type}")
                 self._read_once.clear()
+                self._changed_in_place(table)
 
     def _type_changes(self, kind: str, schema) -> list[tuple[str, str, str]]:
         """Declared fields stored with another type, as (column, stored, declared), once every
@@ -473,8 +470,7 @@ class Store:
         """Store `column` as `target` from now on, its values converted (checked to be exact)."""
         self.db.execute(f"ALTER TABLE {table} ALTER COLUMN {_quote(column)} SET DATA TYPE {target} "
                         f"USING {_converted(_quote(column), source, target)}")
-        if table in self.row_indexes:  # (the table is written anew: its rows may be numbered anew)
-            self.row_indexes[table].stale = True
+        self._changed_in_place(table)
         self._read_once.clear()
 
     def ensure_fields(self, ruleset: model.Ruleset) -> None:
@@ -486,38 +482,30 @@ class Store:
                 self._retype(table, column, source, target)
             self._ensure_columns(table, {f.name: REPRESENTATIONS[f.type.name].sql for f in ruleset.schema.of_kind(kind)})
 
-    def keep_indexes(self) -> None:
-        """Keep, in memory from now on, which leads each account has, the row each record and
-        score is stored in, and the rows of each record's history (`row_index`): for a service
-        that holds the workspace open and reads and changes a few records at a time."""
+    def keep_in_memory(self) -> None:
+        """Keep, in memory from now on, the rows of the records and scores tables, which leads
+        each account has, and the rows of each record's history (`kept`): for a service that
+        holds the workspace open and reads and changes a few records at a time."""
         self.lead_index = LeadIndex(self.db)
-        self.row_indexes = {table: RowIndex(self.db, table, key) for table, key in _INDEXED}
+        self.kept = {table: KeptTable(self.db, table, key) for table, key in _KEPT}
         self.history_index = HistoryIndex(self.db)
 
-    def _hinted(self, table: str, ids: pa.Array, read) -> tuple[pa.Table | None, pa.Array]:
-        """The stored rows of these ids that the table's `RowIndex` places, read by row number
-        (`read(where, params)` reads rows of `table` as `t`, holding its id column), and the ids
-        it did not find there: none read (None) when no index is kept. A hinted row holding
-        another id (a row numbered anew) is not taken; outside a transaction that makes the
-        index stale (inside one, the hint may be a row the transaction rewrote)."""
-        index = self.row_indexes.get(table)
-        if index is None or not 0 < len(ids) <= HINTED_AT_MOST:
-            return None, ids
-        if index.stale and not self._in_transaction:
-            index.build(self.db)
-        rows = index.rows_of(ids)
-        rows = np.unique(rows[rows >= 0])
-        if not len(rows):
-            return None, ids
-        # One row by equality: DuckDB fetches it; a list is a filter over the row numbers (no
-        # column read), far cheaper than matching ids.
-        found = read("t.rowid = $row", {"row": int(rows[0])}) if len(rows) == 1 else \
-            read("t.rowid = ANY($rows)", {"rows": rows.tolist()})
-        found = found.filter(pc.is_in(found.column(index.key), value_set=ids))
-        if found.num_rows < len(rows) and not self._in_transaction:
-            index.stale = True
-        missing = pc.filter(ids, pc.invert(pc.is_in(ids, value_set=found.column(index.key))))
-        return found, missing
+    def _kept_table(self, table: str) -> KeptTable | None:
+        """The kept rows of `table` when they are its rows now: not when none are kept, nor inside
+        a transaction that changed the table (what is kept takes in committed writes only)."""
+        kept = self.kept.get(table)
+        if kept is None or table in self._appended:
+            return None
+        if kept.stale:
+            if self._in_transaction:
+                return None
+            kept.build(self.db)
+        return kept
+
+    def _changed_in_place(self, table: str) -> None:
+        """`table` was changed otherwise than by appending rows: what is kept of it is read again."""
+        if table in self.kept:
+            self.kept[table].stale = True
 
     # ---- reads --------------------------------------------------------------------------------
 
@@ -540,12 +528,12 @@ class Store:
         if ids is None:
             return self._select(kind, "TRUE", schema, ordered, read_by)
         table, key = _TABLE_OF[kind]
-        found, ids = self._hinted(table, ids, lambda where, params: self._select(kind, where, schema, False, read_by,
-                                                                                 params))
-        if found is None:
+        kept = self._kept_table(table)
+        if kept is None or (schema is not None and not self.stored_as_declared(kind, schema)):
             return self._by_ids(kind, ids, schema, ordered, read_by)
-        if len(ids):
-            found = pa.concat_tables([found, self._by_ids(kind, ids, schema, False, read_by)]).combine_chunks()
+        found, _ = kept.rows(ids)  # (an id none of whose rows is kept is not stored)
+        wanted = {key, ACCOUNT_KEY, *(f.name for f in read_by.of_kind(kind))} if read_by is not None else None
+        found = found.select([c for c in kept.columns if c != "stored_row" and (wanted is None or c in wanted)])
         return found.sort_by(key) if ordered and found.num_rows > 1 else found
 
     def _by_ids(self, kind: str, ids: pa.Array, schema=None, ordered: bool = True, read_by=None) -> pa.Table:
@@ -626,20 +614,23 @@ class Store:
     @contextlib.contextmanager
     def _stored_rows(self, table: str, key: str, ids: pa.Array):
         """The rows of `table` that a join on `key` with these ids can meet, each with its row
-        number as `stored_row`: (SQL for them, its parameters), for use inside the block. With a
-        `RowIndex`, exactly the rows holding these ids, read (mostly) by row number. Else a few
+        number as `stored_row`: (SQL for them, its parameters), for use inside the block. With
+        kept rows, exactly the rows holding these ids, from memory. Else a few
         ids are looked for by a list (DuckDB skips the row groups outside their range by min/max,
         not for a join: a join with one id scanned all 3M lead ids), and more meet every row."""
-        found, missing = self._hinted(table, ids, lambda where, params: self.db.sql(
-            f"SELECT *, rowid AS stored_row FROM {table} t WHERE {where}", params=params).to_arrow_table())
-        if found is None:
+        kept = self._kept_table(table)
+        if kept is None:
             yield self._rows_by_ids(table, key, ids)
             return
-        if len(missing):
+        found, missing = kept.rows(ids)
+        if len(missing):  # (asked of DuckDB too: a write must never store an id twice)
             rows, few = self._rows_by_ids(table, key, missing)
-            with self.registered("missing_ids", pa.table({"id": missing})):
-                rest = self.db.sql(f"SELECT * FROM {rows} t WHERE t.{key} IN (SELECT id FROM missing_ids)",
-                                   params=few).to_arrow_table()
+            if few:
+                rest = self.db.sql(f"SELECT * FROM {rows} t", params=few).to_arrow_table()
+            else:
+                with self.registered("missing_ids", pa.table({"id": missing})):
+                    rest = self.db.sql(f"SELECT * FROM {rows} t WHERE t.{key} IN (SELECT id FROM missing_ids)"
+                                       ).to_arrow_table()
             found = pa.concat_tables([found, rest])
         with self.registered(f"stored_{table}", found):
             yield f"stored_{table}", {}
@@ -671,13 +662,11 @@ class Store:
     def scores_of(self, kind: str, record_id: str) -> dict | None:
         """The stored scores of one record with their stamp (None: it has none)."""
         table, key = _SCORES_OF[kind], _TABLE_OF[kind][1]
-
-        def read(where: str, params: dict) -> pa.Table:
-            return self.db.sql(f"SELECT * FROM {table} t WHERE {where}", params=params).to_arrow_table()
-
-        found, missing = self._hinted(table, pa.array([record_id], pa.string()), read)
-        if found is None or len(missing):
-            found = read(f"t.{key} = $id", {"id": record_id})
+        kept = self._kept_table(table)
+        if kept is not None:
+            found = kept.rows(pa.array([record_id], pa.string()))[0].drop_columns(["stored_row"])
+        else:
+            found = self.db.sql(f"SELECT * FROM {table} WHERE {key} = $id", params={"id": record_id}).to_arrow_table()
         rows = found.drop_columns([key]).to_pylist()
         return rows[0] if rows else None
 
@@ -860,12 +849,12 @@ class Store:
         except BaseException:
             self._read_once.clear()
             raise
-        indexes = [*self.row_indexes.values(), *([self.history_index] if self.history_index else [])]
+        kept = [*self.kept.values(), *([self.history_index] if self.history_index else [])]
         try:
-            follow(self.db, indexes, appended)
+            follow(self.db, kept, appended)
         except BaseException:
-            for index in indexes:
-                index.stale = True  # (built again before its next use: never left half-updated)
+            for part in kept:
+                part.stale = True  # (read again before its next use: never left half-updated)
             raise
         if self.lead_index is not None and written:
             # A large write (or many since the build) is read back in one query, not row by row;
@@ -1033,6 +1022,7 @@ class Store:
                     if every_record:  # the others keep their scores under the new stamp: three columns rewritten
                         self.db.execute(f"UPDATE {scores} SET ruleset = $ruleset, ruleset_version = $version, "
                                         f"as_of = $as_of WHERE {_OTHER_STAMP.format('')}", stamped)
+                        self._changed_in_place(scores)
             self._inserted(scores, first)
             if kind == "account":
                 report.new_accounts += first

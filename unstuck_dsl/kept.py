@@ -1,14 +1,20 @@
-"""Where a workspace's records lie, kept in memory by a store that a long-running service holds
-open (`Store.keep_indexes`, for `unstuck serve`): which leads each account has (`LeadIndex`),
-and the row each record's id is stored in, per table (`RowIndex`).
+"""What a store held open by a long-running service keeps in memory (`Store.keep_in_memory`, for
+`unstuck serve`): the rows of its records and scores tables (`KeptTable`), which leads each
+account has (`LeadIndex`), and which rows hold each record's score history (`HistoryIndex`).
 
-DuckDB keeps no index on ids (see `store._TABLES`): without these, finding a few records among
-millions scans every row group their id range can fall in, and a join with a thousand ids scans
-them all. Both indexes follow committed writes only (a write rolled back leaves them as they
-were). A row number is a hint, never the truth: the store reads the hinted rows and keeps those
-that hold a wanted id, and looks up by value any id the index does not place (see
-`Store._hinted`). DuckDB numbers rows anew when a checkpoint compacts deleted ones; an index
-that notices (below) is built again.
+DuckDB keeps no index on ids (see `store._TABLES`): reading one record among millions scans the
+row groups its id can fall in (a millisecond or more each), and a thousand ids scan them all. A
+served store reads records and scores from memory and writes through to DuckDB.
+
+The kept rows stay those of the committed tables because of how the store writes: a changed
+record or score row is deleted and its whole new row appended (never updated in place), and
+DuckDB appends a committed transaction's rows after every row it held. After each commit every
+kept table takes in the rows past the last one it knew (`follow`): the row an id was appended
+in last is its current one. A table changed in another way (a column added or retyped, scores
+restamped in place) is marked `stale` and read again, and so is one whose new rows are not
+exactly those the transaction appended (DuckDB numbered its rows anew: a checkpoint that
+compacts deleted rows). A write rolled back leaves them as they were; inside a transaction, a
+table it wrote is read from DuckDB (`Store._kept`).
 """
 
 from __future__ import annotations
@@ -102,11 +108,9 @@ class _Keys:
 
 
 class _Followed:
-    """An index over one table's rows that takes in the rows each committed write appends (see
-    `follow`), and is built again when they are not exactly those the write appended (the table
-    was numbered anew), when it has taken so many that building is cheaper, or when a read found
-    it wrong (`stale`). DuckDB appends a committed transaction's rows after every row it held, and
-    numbers rows anew only when a checkpoint compacts deleted ones."""
+    """Something kept of one table that takes in the rows each committed write appends (see
+    `follow`), built again when they are not exactly those the write appended, when it has taken
+    so many that building is cheaper, or when marked `stale`."""
 
     table: str
     key: str
@@ -114,79 +118,88 @@ class _Followed:
     def __init__(self, db):
         self.build(db)
 
+    def _read(self, where: str = "TRUE") -> str:
+        """SQL for what is kept of the table's rows meeting `where`, each with its row number."""
+        return f"SELECT {self.key}, rowid AS stored_row FROM {self.table} WHERE {where}"
+
     def build(self, db) -> None:
-        found = db.sql(f"SELECT {self.key}, rowid FROM {self.table}").to_arrow_table()
-        rows = found.column(1).to_numpy()
-        self._built(found.column(0), rows)
-        self._last = int(rows.max()) if len(rows) else -1  # the highest row known
+        found = db.sql(self._read()).to_arrow_table().combine_chunks()
+        self._built(found)
+        rows = found.column("stored_row")
+        self._last = pc.max(rows).as_py() if len(rows) else -1  # the highest row known
         self._taken = 0
         self.stale = False
 
-    def _built(self, ids, rows: np.ndarray) -> None:
+    def _built(self, found: pa.Table) -> None:
         raise NotImplementedError
 
-    def _take(self, ids: list, rows: list) -> None:
+    def _take(self, found: pa.Table) -> None:
         raise NotImplementedError
 
-    def since_last(self) -> str:
-        """SQL for the (id, row) of the rows past the last one known."""
-        return f"SELECT {self.key}, rowid FROM {self.table} WHERE rowid > {self._last}"
-
-    def take(self, db, found: pa.Table, appended: int) -> None:
-        """`found`: `since_last` after a commit that appended `appended` rows to the table."""
-        if found.num_rows != appended or self._taken + appended > REBUILD_AFTER:
+    def take(self, db, appended: int) -> None:
+        """Take in the rows past the last one known, after a commit that appended `appended` rows."""
+        if self.stale or self._taken + appended > REBUILD_AFTER:
             self.build(db)
             return
-        rows = found.column(1).to_pylist()
-        self._take(found.column(0).to_pylist(), rows)
-        self._last, self._taken = max(self._last, *rows), self._taken + appended
+        found = db.sql(self._read(f"rowid > {self._last}")).to_arrow_table().combine_chunks()
+        if found.num_rows != appended:  # numbered anew: rows compacted down, or past the last one known
+            self.build(db)
+            return
+        self._take(found)
+        self._last, self._taken = max(self._last, pc.max(found.column("stored_row")).as_py()), self._taken + appended
 
 
-def follow(db, indexes: list[_Followed], appended: dict[str, int]) -> None:
-    """The indexes take in the rows a committed transaction appended (`appended`: per table),
-    those past the last row each knows read in one query."""
-    due = []
-    for index in indexes:
-        if index.stale:
-            index.build(db)
-        elif appended.get(index.table):
-            due.append(index)
-    if not due:
-        return
-    found = db.sql(" UNION ALL ".join(f"SELECT {i} AS due, * FROM ({index.since_last()})" for i, index in enumerate(due))
-                   ).to_arrow_table()
-    due_of = found.column(0).to_numpy()
-    for i, index in enumerate(due):
-        index.take(db, found.filter(pa.array(due_of == i)).drop_columns(["due"]), appended[index.table])
+def follow(db, kept: list[_Followed], appended: dict[str, int]) -> None:
+    """What is kept takes in the rows a committed transaction appended (`appended`: per table)."""
+    for part in kept:
+        if part.stale or appended.get(part.table):
+            part.take(db, appended.get(part.table, 0))
 
 
-class RowIndex(_Followed):
-    """The row (DuckDB's `rowid`) each id of one table was last stored in. A changed record is
-    deleted and appended again, so the row its id was last appended in is the one kept."""
+class KeptTable(_Followed):
+    """One table's rows, each with its row number (`stored_row`), found by id: those read when
+    built, and the pieces appended since, an id's last appended row taking the place of its
+    earlier ones."""
 
     def __init__(self, db, table: str, key: str):
         self.table, self.key = table, key
         super().__init__(db)
 
-    def _built(self, ids, rows: np.ndarray) -> None:
+    def _read(self, where: str = "TRUE") -> str:
+        return f"SELECT *, rowid AS stored_row FROM {self.table} WHERE {where}"
+
+    def _built(self, found: pa.Table) -> None:
         from .keys import IdIndex  # (numba: a service has it loaded already)
 
-        self._ids, self._rows = IdIndex(ids), rows
-        self._since: dict[str, int] = {}  # id -> row, for rows taken in since the build
+        self._rows, self._ids = found, IdIndex(found.column(self.key))
+        self._pieces: list[pa.Table] = []  # rows taken in since the build, as appended
+        self._since: dict[str, tuple[int, int]] = {}  # id -> (piece, row in it): its row appended last
 
-    def _take(self, ids: list, rows: list) -> None:
-        self._since.update(zip(ids, rows))
+    def _take(self, found: pa.Table) -> None:
+        piece = len(self._pieces)
+        self._pieces.append(found)
+        self._since.update((ident, (piece, i)) for i, ident in enumerate(found.column(self.key).to_pylist()))
 
-    def rows_of(self, ids: pa.Array) -> np.ndarray:
-        """The row each id was last stored in (int64; -1: the index places no such id)."""
+    @property
+    def columns(self) -> list[str]:
+        """The table's columns, in order (then `stored_row`)."""
+        return self._rows.column_names
+
+    def rows(self, ids: pa.Array) -> tuple[pa.Table, pa.Array]:
+        """The kept rows of these ids (in no particular order), and the ids of which none is kept."""
+        ids = pc.unique(ids.drop_null())
         at = self._ids.rows_of(ids)
-        rows = np.full(len(at), -1, np.int64)
-        placed = at >= 0
-        rows[placed] = self._rows[at[placed]]
+        pieces = []
         if self._since:
+            in_pieces: dict[int, list[int]] = {}
             for i, ident in enumerate(ids.to_pylist()):
-                rows[i] = self._since.get(ident, rows[i])
-        return rows
+                found = self._since.get(ident)
+                if found is not None:
+                    in_pieces.setdefault(found[0], []).append(found[1])
+                    at[i] = -2  # (its row appended since replaces the one read at the build)
+            pieces = [self._pieces[piece].take(pa.array(rows, pa.int64())) for piece, rows in in_pieces.items()]
+        found = self._rows.take(pa.array(at[at >= 0]))
+        return (pa.concat_tables([found, *pieces]) if pieces else found), ids.filter(pa.array(at == -1))
 
 
 class HistoryIndex(_Followed):
@@ -197,18 +210,18 @@ class HistoryIndex(_Followed):
 
     table, key = "score_history", "record_id"
 
-    def _built(self, ids, rows: np.ndarray) -> None:
+    def _built(self, found: pa.Table) -> None:
         from .keys import hashes_of
 
-        hashes = hashes_of(ids)
+        hashes = hashes_of(found.column(self.key))
         order = np.argsort(hashes, kind="stable")
-        self._hashes, self._rows = hashes[order], rows[order]
+        self._hashes, self._rows = hashes[order], found.column("stored_row").to_numpy()[order]
         self._since: list[tuple[np.ndarray, np.ndarray]] = []  # (hashes, rows) taken in since the build
 
-    def _take(self, ids: list, rows: list) -> None:
+    def _take(self, found: pa.Table) -> None:
         from .keys import hashes_of
 
-        self._since.append((hashes_of(pa.array(ids, pa.string())), np.array(rows, np.int64)))
+        self._since.append((hashes_of(found.column(self.key)), found.column("stored_row").to_numpy()))
         if len(self._since) > 32:  # (a lookup compares with each piece)
             self._since = [tuple(np.concatenate(part) for part in zip(*self._since))]
 
