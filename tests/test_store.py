@@ -487,11 +487,11 @@ def test_what_a_served_store_keeps_in_memory_is_what_duckdb_holds_through_writes
             kept, missing = workspace.kept[table].rows(pa.array([*truth.column(key).to_pylist(), "nobody"], pa.string()))
             assert kept.sort_by(key).equals(truth), table
             assert missing.to_pylist() == ["nobody"]
-        changes = workspace.db.execute("SELECT record_id, list(rowid ORDER BY rowid) FROM score_history "
-                                       "GROUP BY ALL").fetchall()
+        changes = workspace.db.execute("SELECT kind, record_id, list(rowid ORDER BY changed_at, rowid) "
+                                       "FROM score_history GROUP BY ALL").fetchall()
         assert len(changes) > 50
-        for record, rows in [*changes, ("nobody", [])]:
-            assert sorted(workspace.history_index.rows_of(record)) == rows
+        for kind, record, rows in [*changes, ("lead", "nobody", [])]:
+            assert workspace.kept_history.changes(kind, record).column("stored_row").to_pylist() == rows
 
     def reads_agree(workspace: store.Store) -> None:
         wanted = {"account": [account_ids[:1], account_ids[3:9], pa.array(["A-NEW", "nobody"]), account_ids],
@@ -505,10 +505,10 @@ def test_what_a_served_store_keeps_in_memory_is_what_duckdb_holds_through_writes
                     [workspace.scores_of(kind, i) for i in ids.to_pylist()[:5]],
                     [workspace.history(kind, i) for i in ids.to_pylist()[:5]]]
 
-        kept = workspace.kept, workspace.history_index
-        workspace.kept, workspace.history_index = {}, None
+        kept = workspace.kept, workspace.kept_history
+        workspace.kept, workspace.kept_history = {}, None
         expected = {kind: [reads(kind, ids) for ids in sets] for kind, sets in wanted.items()}
-        workspace.kept, workspace.history_index = kept
+        workspace.kept, workspace.kept_history = kept
         assert {kind: [reads(kind, ids) for ids in sets] for kind, sets in wanted.items()} == expected
 
     with store.Store(tmp_path / "w.duckdb") as workspace:

@@ -1,6 +1,6 @@
 """What a store held open by a long-running service keeps in memory (`Store.keep_in_memory`, for
 `unstuck serve`): the rows of its records and scores tables (`KeptTable`), which leads each
-account has (`LeadIndex`), and which rows hold each record's score history (`HistoryIndex`).
+account has (`LeadIndex`), and every record's score history (`KeptHistory`).
 
 DuckDB keeps no index on ids (see `store._TABLES`): reading one record among millions scans the
 row groups its id can fall in (a millisecond or more each), and a thousand ids scan them all. A
@@ -202,34 +202,38 @@ class KeptTable(_Followed):
         return (pa.concat_tables([found, *pieces]) if pieces else found), ids.filter(pa.array(at == -1))
 
 
-class HistoryIndex(_Followed):
-    """The rows of `score_history` that hold each record's score changes. History is only ever
-    appended (never deleted: its rows are never numbered anew), so a record none of whose rows
-    the index holds has none. Rows are kept by the hash of their record's id, sorted: a record's
-    rows are its hash's run (the read matches the id, which tells apart ids that share a hash)."""
+class KeptHistory(_Followed):
+    """Every record's score changes (`score_history`), found by record. History is only ever
+    appended (never deleted: its rows are never numbered anew). Rows are found by the hash of
+    their record's id, sorted: a record's rows are its hash's run, told apart from another id's
+    with the same hash by the id itself."""
 
     table, key = "score_history", "record_id"
+
+    def _read(self, where: str = "TRUE") -> str:
+        return f"SELECT *, rowid AS stored_row FROM {self.table} WHERE {where}"
 
     def _built(self, found: pa.Table) -> None:
         from .keys import hashes_of
 
         hashes = hashes_of(found.column(self.key))
-        order = np.argsort(hashes, kind="stable")
-        self._hashes, self._rows = hashes[order], found.column("stored_row").to_numpy()[order]
-        self._since: list[tuple[np.ndarray, np.ndarray]] = []  # (hashes, rows) taken in since the build
+        self._order = np.argsort(hashes, kind="stable")
+        self._rows, self._hashes = found, hashes[self._order]
+        self._pieces: list[tuple[np.ndarray, pa.Table]] = []  # (hashes, rows) taken in since the build
 
     def _take(self, found: pa.Table) -> None:
         from .keys import hashes_of
 
-        self._since.append((hashes_of(found.column(self.key)), found.column("stored_row").to_numpy()))
-        if len(self._since) > 32:  # (a lookup compares with each piece)
-            self._since = [tuple(np.concatenate(part) for part in zip(*self._since))]
+        self._pieces.append((hashes_of(found.column(self.key)), found))
 
-    def rows_of(self, record_id: str) -> list[int]:
-        """The rows that may hold this record's changes (none: it has none)."""
+    def changes(self, kind: str, record_id: str) -> pa.Table:
+        """The rows holding this record's changes, oldest first (in the order written, for changes
+        made at one time)."""
         from .keys import hashes_of
 
         wanted = hashes_of(pa.array([record_id], pa.string()))[0]
         start, end = np.searchsorted(self._hashes, wanted, "left"), np.searchsorted(self._hashes, wanted, "right")
-        return [*self._rows[start:end].tolist(), *(row for hashes, rows in self._since
-                                                     for row in rows[hashes == wanted].tolist())]
+        found = pa.concat_tables([self._rows.take(pa.array(self._order[start:end])),
+                                  *(rows.filter(pa.array(hashes == wanted)) for hashes, rows in self._pieces)])
+        found = found.filter(pc.and_(pc.equal(found.column("kind"), kind), pc.equal(found.column(self.key), record_id)))
+        return found.sort_by([("changed_at", "ascending"), ("stored_row", "ascending")])

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from . import model
 from .data import SET_SEPARATOR, DataError, _check_columns, _describe, check_unique, read_table, typed_column
-from .kept import REBUILD_AFTER, HistoryIndex, KeptTable, LeadIndex, follow
+from .kept import REBUILD_AFTER, KeptHistory, KeptTable, LeadIndex, follow
 from .pipeline import kernels_loading
 from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS, Schema
 from .service.holder import held_by
@@ -267,7 +267,7 @@ class Store:
         self._read_once: dict[tuple, object] = {}  # see `_kept`
         self.lead_index: LeadIndex | None = None  # see `keep_in_memory`
         self.kept: dict[str, KeptTable] = {}  # table -> its rows, see `keep_in_memory`
-        self.history_index: HistoryIndex | None = None  # see `keep_in_memory`
+        self.kept_history: KeptHistory | None = None  # see `keep_in_memory`
         self._leads_written: list[pa.Table] = []  # (lead_id, account_id) upserted in the open transaction
         self._appended: dict[str, int] = {}  # table -> rows appended to it in the open transaction
         self._verifying: threading.Thread | None = None
@@ -484,11 +484,11 @@ class Store:
 
     def keep_in_memory(self) -> None:
         """Keep, in memory from now on, the rows of the records and scores tables, which leads
-        each account has, and the rows of each record's history (`kept`): for a service that
+        each account has, and every record's score history (`kept`): for a service that
         holds the workspace open and reads and changes a few records at a time."""
         self.lead_index = LeadIndex(self.db)
         self.kept = {table: KeptTable(self.db, table, key) for table, key in _KEPT}
-        self.history_index = HistoryIndex(self.db)
+        self.kept_history = KeptHistory(self.db)
 
     def _kept_table(self, table: str) -> KeptTable | None:
         """The kept rows of `table` when they are its rows now: not when none are kept, nor inside
@@ -791,19 +791,17 @@ class Store:
         return self.db.execute(f"SELECT {version}, as_of, count(*) FROM {scores} GROUP BY ALL ORDER BY ALL").fetchall()
 
     def history(self, kind: str, record_id: str) -> pa.Table:
-        """One record's score changes, oldest first, each with the version that made it. With a
-        kept `HistoryIndex`, read by row number (and not read when the record has none)."""
+        """One record's score changes, oldest first, each with the version that made it."""
         version = "ruleset_version" if "ruleset_version" in self._columns("score_history") else \
             "CAST(NULL AS INTEGER) AS ruleset_version"
-        where, params = "TRUE", {}
-        if self.history_index is not None and not self._in_transaction:
-            rows = self.history_index.rows_of(record_id)
-            where, params = ("rowid = $row", {"row": rows[0]}) if len(rows) == 1 else \
-                ("rowid = ANY($rows)", {"rows": rows}) if rows else ("FALSE", {})
-        return self.db.sql(f"SELECT changed_at, {version}, old_icp_code, new_icp_code, old_icp_score, "
-                           "new_icp_score, old_persona_code, new_persona_code, old_persona_score, new_persona_score "
-                           f"FROM score_history WHERE {where} AND kind = $kind AND record_id = $id "
-                           "ORDER BY changed_at, rowid", params=params | {"kind": kind, "id": record_id}).to_arrow_table()
+        columns = ["changed_at", "ruleset_version", "old_icp_code", "new_icp_code", "old_icp_score", "new_icp_score",
+                   "old_persona_code", "new_persona_code", "old_persona_score", "new_persona_score"]
+        if self.kept_history is not None and not self._in_transaction and not self.kept_history.stale \
+                and version == "ruleset_version":
+            return self.kept_history.changes(kind, record_id).select(columns)
+        return self.db.sql(f"SELECT {', '.join(columns).replace('ruleset_version', version)} FROM score_history "
+                           "WHERE kind = $kind AND record_id = $id ORDER BY changed_at, rowid",
+                           params={"kind": kind, "id": record_id}).to_arrow_table()
 
     @contextlib.contextmanager
     def registered(self, name: str, table: pa.Table):
@@ -849,7 +847,7 @@ class Store:
         except BaseException:
             self._read_once.clear()
             raise
-        kept = [*self.kept.values(), *([self.history_index] if self.history_index else [])]
+        kept = [*self.kept.values(), *([self.kept_history] if self.kept_history else [])]
         try:
             follow(self.db, kept, appended)
         except BaseException:
