@@ -383,8 +383,8 @@ def test_columns_the_rules_do_not_declare_are_kept_and_scoring_is_unchanged(rule
         assert workspace.records("lead").column("linkedin").null_count == 0
 
 
-def test_the_lead_index_finds_what_the_store_does_through_writes_and_rollbacks(tmp_path, rules):
-    """A store that keeps `LeadIndex` (as `unstuck serve` does) finds the same leads for changed
+def test_the_kept_leads_find_what_the_store_does_through_writes_and_rollbacks(tmp_path, rules):
+    """A store that keeps its leads in memory (as `unstuck serve` does) finds the same leads for changed
     accounts as one that asks DuckDB, after leads are added or moved to
     another, and after a write that was rolled back (which the index must not have taken)."""
     accounts, leads = sample.generate(60, seed=5)
@@ -394,10 +394,10 @@ def test_the_lead_index_finds_what_the_store_does_through_writes_and_rollbacks(t
     def agree(workspace: store.Store) -> None:
         for few in (1, 3, store.FEW_IDS + 10, len(account_ids)):
             for pair in ((account_ids[:few], none), (account_ids[-few:], leads.column("lead_id").combine_chunks()[:2])):
-                index, workspace.lead_index = workspace.lead_index, None
+                kept, workspace.kept = workspace.kept, {}
                 want = sorted(workspace.affected_leads(*pair).column("lead_id").to_pylist())
                 assert workspace.affected_lead_ids(*pair) == want
-                workspace.lead_index = index
+                workspace.kept = kept
                 assert sorted(workspace.affected_leads(*pair).column("lead_id").to_pylist()) == want
                 assert workspace.affected_lead_ids(*pair) == want
 
@@ -418,9 +418,9 @@ def test_the_lead_index_finds_what_the_store_does_through_writes_and_rollbacks(t
         assert first in workspace.affected_lead_ids(account_ids[-1:], none)
         assert first not in workspace.affected_lead_ids(account_ids[5:6], none)
         many = account_ids[: store.FEW_IDS + 10]
-        index, workspace.lead_index = workspace.lead_index, None
+        kept, workspace.kept = workspace.kept, {}
         want = workspace.affected_leads(many, none, read_by=rules.model.schema).sort_by("lead_id")
-        workspace.lead_index = index
+        workspace.kept = kept
         assert workspace.affected_leads(many, none, read_by=rules.model.schema).sort_by("lead_id").equals(want)
 
 

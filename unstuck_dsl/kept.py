@@ -1,6 +1,6 @@
 """What a store held open by a long-running service keeps in memory (`Store.keep_in_memory`, for
-`unstuck serve`): the rows of its records and scores tables (`KeptTable`), which leads each
-account has (`LeadIndex`), and every record's score history (`KeptHistory`).
+`unstuck serve`): the rows of its records and scores tables (`KeptTable`; the leads also found
+by their account, `KeptLeads`) and every record's score history (`KeptHistory`).
 
 DuckDB keeps no index on ids (see `store._TABLES`): reading one record among millions scans the
 row groups its id can fall in (a millisecond or more each), and a thousand ids scan them all. A
@@ -19,92 +19,31 @@ table it wrote is read from DuckDB (`Store._kept`).
 
 from __future__ import annotations
 
-import bisect
-import functools
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .schema import ACCOUNT_KEY, LEAD_KEY
 
-# Up to this many accounts, their leads are found by binary search, each on its own.
-_FEW_ACCOUNTS = 32
-# Committed rows taken in since a build: past this many, building again is cheaper than keeping them beside it.
+# Rows taken in since a build: past this many, building again is cheaper than keeping them beside it.
 REBUILD_AFTER = 250_000
 
 
-class LeadIndex:
-    """Which leads each account has: the leads of a changed account are found here, not by a
-    scan of every stored lead's `account_id` (no row group can be skipped by min/max for it:
-    leads of unknown accounts give every row group a wide range; 20-70 ms on 3M leads). Built
-    from the stored leads (sorted by account), then leads written since are kept beside it
-    (`written`) until there are so many that building again is cheaper."""
+class _Pieces:
+    """A table read in pieces (DuckDB hands one per row group), rows taken from it by position:
+    each piece is taken from on its own (Arrow's take over a table in pieces joins them first,
+    a copy of the whole table on every call), so the table is never joined into one piece."""
 
-    def __init__(self, db):
-        table = db.sql("SELECT account_id, lead_id FROM leads WHERE account_id IS NOT NULL ORDER BY account_id"
-                       ).to_arrow_table().combine_chunks()
-        self.accounts, self.leads = table.column(0), table.column(1)
-        self.written: dict[str, str | None] = {}  # lead -> its account now, for leads written since the build
-        self.joined: dict[str, set[str]] = {}  # account -> leads written to it since the build
+    def __init__(self, table: pa.Table):
+        self.batches = table.to_batches()
+        self.starts = np.cumsum([0, *(len(b) for b in self.batches)])
+        self.schema = table.schema
 
-    @functools.cached_property
-    def _distinct(self) -> tuple[pa.Array, np.ndarray]:
-        """Each account once, sorted, and where its leads start and end ([2, n]: start, end):
-        many accounts are looked up among 1M distinct ids, not 3M lead rows. Made when first
-        needed (not at the server's start)."""
-        n = len(self.accounts)
-        starts = np.zeros(min(n, 1), np.int64)
-        if n > 1:
-            changes = pc.not_equal(self.accounts.slice(1), self.accounts.slice(0, n - 1))
-            starts = np.concatenate([starts, np.flatnonzero(changes.to_numpy(zero_copy_only=False)) + 1])
-        ends = np.append(starts[1:], n)[: len(starts)]
-        return self.accounts.take(pa.array(starts, pa.int64())), np.stack([starts, ends]).astype(np.int64)
-
-    def leads_of(self, accounts: pa.Array) -> set[str]:
-        """The stored leads of these accounts."""
-        wanted = set(accounts.to_pylist()) - {None}
-        if len(wanted) <= _FEW_ACCOUNTS:
-            keys = _Keys(self.accounts)
-            leads = []
-            for account in wanted:
-                start = bisect.bisect_left(keys, account)
-                leads += self.leads.slice(start, bisect.bisect_right(keys, account, lo=start) - start).to_pylist()
-        else:
-            distinct, spans = self._distinct
-            hit = pc.is_in(distinct, value_set=pa.array(wanted, pa.string())).to_numpy(zero_copy_only=False)
-            start, end = spans[:, hit]
-            # Every position from each start to its end: 0..total, each span shifted to its start.
-            lengths = end - start
-            at = pa.array(np.arange(lengths.sum()) + np.repeat(start - (np.cumsum(lengths) - lengths), lengths))
-            leads = self.leads.take(at).to_pylist()
-        found = {lead for lead in leads if lead not in self.written or self.written[lead] in wanted}
-        for account in wanted:
-            found.update(self.joined.get(account, ()))
-        return found
-
-    def wrote(self, leads: pa.Table) -> None:
-        """These (lead_id, account_id) pairs are stored now (committed)."""
-        for lead, account in zip(leads.column(LEAD_KEY).to_pylist(), leads.column(ACCOUNT_KEY).to_pylist()):
-            before = self.written.get(lead)
-            if before is not None and before != account:
-                self.joined[before].discard(lead)
-            self.written[lead] = account
-            if account is not None:
-                self.joined.setdefault(account, set()).add(lead)
-
-
-class _Keys:
-    """A sorted Arrow string array as `bisect` reads it (one value at a time, no copy)."""
-
-    def __init__(self, values: pa.Array):
-        self.values = values
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def __getitem__(self, i: int) -> str:
-        return self.values[i].as_py()
+    def take(self, at: np.ndarray) -> pa.Table:
+        """The rows at these positions, in one piece (grouped by the piece they were in)."""
+        piece = np.searchsorted(self.starts, at, side="right") - 1
+        taken = [self.batches[p].take(pa.array(at[piece == p] - self.starts[p])) for p in np.unique(piece)]
+        return pa.Table.from_batches(taken, self.schema).combine_chunks()
 
 
 class _Followed:
@@ -123,7 +62,7 @@ class _Followed:
         return f"SELECT {self.key}, rowid AS stored_row FROM {self.table} WHERE {where}"
 
     def build(self, db) -> None:
-        found = db.sql(self._read()).to_arrow_table().combine_chunks()
+        found = db.sql(self._read()).to_arrow_table()
         self._built(found)
         rows = found.column("stored_row")
         self._last = pc.max(rows).as_py() if len(rows) else -1  # the highest row known
@@ -141,7 +80,7 @@ class _Followed:
         if self.stale or self._taken + appended > REBUILD_AFTER:
             self.build(db)
             return
-        found = db.sql(self._read(f"rowid > {self._last}")).to_arrow_table().combine_chunks()
+        found = db.sql(self._read(f"rowid > {self._last}")).to_arrow_table().combine_chunks()  # (a few rows)
         if found.num_rows != appended:  # numbered anew: rows compacted down, or past the last one known
             self.build(db)
             return
@@ -171,7 +110,8 @@ class KeptTable(_Followed):
     def _built(self, found: pa.Table) -> None:
         from .keys import IdIndex  # (numba: a service has it loaded already)
 
-        self._rows, self._ids = found, IdIndex(found.column(self.key))
+        self._rows, self._ids = _Pieces(found), IdIndex(found.column(self.key))
+        self._ids.rows_of(found.column(self.key).slice(0, 1))  # (its ids in one piece now, not at the first read)
         self._pieces: list[pa.Table] = []  # rows taken in since the build, as appended
         self._since: dict[str, tuple[int, int]] = {}  # id -> (piece, row in it): its row appended last
 
@@ -183,7 +123,7 @@ class KeptTable(_Followed):
     @property
     def columns(self) -> list[str]:
         """The table's columns, in order (then `stored_row`)."""
-        return self._rows.column_names
+        return self._rows.schema.names
 
     def rows(self, ids: pa.Array) -> tuple[pa.Table, pa.Array]:
         """The kept rows of these ids (in no particular order), and the ids of which none is kept."""
@@ -198,8 +138,56 @@ class KeptTable(_Followed):
                     in_pieces.setdefault(found[0], []).append(found[1])
                     at[i] = -2  # (its row appended since replaces the one read at the build)
             pieces = [self._pieces[piece].take(pa.array(rows, pa.int64())) for piece, rows in in_pieces.items()]
-        found = self._rows.take(pa.array(at[at >= 0]))
-        return (pa.concat_tables([found, *pieces]) if pieces else found), ids.filter(pa.array(at == -1))
+        found = self._rows.take(at[at >= 0])
+        return (pa.concat_tables([found, *pieces]).combine_chunks() if pieces else found), ids.filter(pa.array(at == -1))
+
+
+class KeptLeads(KeptTable):
+    """The kept leads, also found by their account: the leads of a changed account are found here,
+    not by a scan of every stored lead's `account_id` (no row group can be skipped by min/max for
+    it: leads of unknown accounts give every row group a wide range). Rows are found by the hash
+    of their account id, sorted, then matched by the id itself."""
+
+    def __init__(self, db):
+        super().__init__(db, "leads", LEAD_KEY)
+
+    def _built(self, found: pa.Table) -> None:
+        super()._built(found)
+        hashes = _hashes(found.column(ACCOUNT_KEY))
+        self._by_account = np.argsort(hashes, kind="stable")
+        self._account_hashes = hashes[self._by_account]
+
+    def leads_of(self, accounts: pa.Array) -> set[str]:
+        """The stored leads of these accounts."""
+        from .keys import hashes_of
+
+        wanted = pc.unique(accounts.drop_null())
+        hashes = hashes_of(wanted)
+        start = np.searchsorted(self._account_hashes, hashes, "left")
+        lengths = np.searchsorted(self._account_hashes, hashes, "right") - start
+        # Every position from each start on for its length: 0..total, each run shifted to its start.
+        at = np.arange(lengths.sum()) + np.repeat(start - (np.cumsum(lengths) - lengths), lengths)
+        base = self._rows.take(self._by_account[at])
+        # A lead's row read at the build counts unless it was appended again since; a row taken
+        # in since counts if it is its lead's last.
+        hit = pc.is_in(base.column(ACCOUNT_KEY), value_set=wanted)
+        leads = {lead for lead in base.column(LEAD_KEY).filter(hit).to_pylist() if lead not in self._since}
+        for piece, rows in enumerate(self._pieces):
+            at = pc.indices_nonzero(pc.is_in(rows.column(ACCOUNT_KEY), value_set=wanted))
+            leads.update(lead for lead, i in zip(rows.column(LEAD_KEY).take(at).to_pylist(), at.to_pylist())
+                         if self._since[lead] == (piece, i))
+        return leads
+
+
+def _hashes(ids) -> np.ndarray:
+    """Each id's hash, hashed piece by piece where the ids lie."""
+    from .keys import hashes_of
+
+    return np.concatenate([hashes_of(piece) for piece in _chunks(ids)] or [np.zeros(0, np.uint64)])
+
+
+def _chunks(ids) -> list:
+    return ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
 
 
 class KeptHistory(_Followed):
@@ -210,15 +198,18 @@ class KeptHistory(_Followed):
 
     table, key = "score_history", "record_id"
 
+    # What a record's page shows of each change, and what finds and orders them.
+    COLUMNS = ("changed_at", "ruleset_version", "old_icp_code", "new_icp_code", "old_icp_score", "new_icp_score",
+               "old_persona_code", "new_persona_code", "old_persona_score", "new_persona_score")
+
     def _read(self, where: str = "TRUE") -> str:
-        return f"SELECT *, rowid AS stored_row FROM {self.table} WHERE {where}"
+        return f"SELECT kind, record_id, {', '.join(self.COLUMNS)}, rowid AS stored_row FROM {self.table} WHERE {where}"
 
     def _built(self, found: pa.Table) -> None:
-        from .keys import hashes_of
 
-        hashes = hashes_of(found.column(self.key))
+        hashes = _hashes(found.column(self.key))
         self._order = np.argsort(hashes, kind="stable")
-        self._rows, self._hashes = found, hashes[self._order]
+        self._rows, self._hashes = _Pieces(found), hashes[self._order]
         self._pieces: list[tuple[np.ndarray, pa.Table]] = []  # (hashes, rows) taken in since the build
 
     def _take(self, found: pa.Table) -> None:
@@ -233,7 +224,7 @@ class KeptHistory(_Followed):
 
         wanted = hashes_of(pa.array([record_id], pa.string()))[0]
         start, end = np.searchsorted(self._hashes, wanted, "left"), np.searchsorted(self._hashes, wanted, "right")
-        found = pa.concat_tables([self._rows.take(pa.array(self._order[start:end])),
+        found = pa.concat_tables([self._rows.take(self._order[start:end]),
                                   *(rows.filter(pa.array(hashes == wanted)) for hashes, rows in self._pieces)])
         found = found.filter(pc.and_(pc.equal(found.column("kind"), kind), pc.equal(found.column(self.key), record_id)))
         return found.sort_by([("changed_at", "ascending"), ("stored_row", "ascending")])

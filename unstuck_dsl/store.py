@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from . import model
 from .data import SET_SEPARATOR, DataError, _check_columns, _describe, check_unique, read_table, typed_column
-from .kept import REBUILD_AFTER, KeptHistory, KeptTable, LeadIndex, follow
+from .kept import KeptHistory, KeptLeads, KeptTable, follow
 from .pipeline import kernels_loading
 from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS, Schema
 from .service.holder import held_by
@@ -265,10 +265,8 @@ class Store:
                 time.sleep(0.2)
         self._in_transaction = False
         self._read_once: dict[tuple, object] = {}  # see `_kept`
-        self.lead_index: LeadIndex | None = None  # see `keep_in_memory`
         self.kept: dict[str, KeptTable] = {}  # table -> its rows, see `keep_in_memory`
         self.kept_history: KeptHistory | None = None  # see `keep_in_memory`
-        self._leads_written: list[pa.Table] = []  # (lead_id, account_id) upserted in the open transaction
         self._appended: dict[str, int] = {}  # table -> rows appended to it in the open transaction
         self._verifying: threading.Thread | None = None
         self._verify_failure: BaseException | None = None
@@ -483,11 +481,11 @@ class Store:
             self._ensure_columns(table, {f.name: REPRESENTATIONS[f.type.name].sql for f in ruleset.schema.of_kind(kind)})
 
     def keep_in_memory(self) -> None:
-        """Keep, in memory from now on, the rows of the records and scores tables, which leads
-        each account has, and every record's score history (`kept`): for a service that
+        """Keep, in memory from now on, the rows of the records and scores tables (the leads also
+        found by account) and every record's score history (`kept`): for a service that
         holds the workspace open and reads and changes a few records at a time."""
-        self.lead_index = LeadIndex(self.db)
-        self.kept = {table: KeptTable(self.db, table, key) for table, key in _KEPT}
+        self.kept = {table: KeptLeads(self.db) if table == "leads" else KeptTable(self.db, table, key)
+                     for table, key in _KEPT}
         self.kept_history = KeptHistory(self.db)
 
     def _kept_table(self, table: str) -> KeptTable | None:
@@ -572,9 +570,9 @@ class Store:
                        known: pa.Table | None = None) -> pa.Table:
         """The stored leads scoring must see when these accounts and leads changed: the changed
         leads and every lead of a changed account (in no particular order; `read_by`, `schema`
-        and `known` as in `records`; `known` serves only with a lead index)."""
-        if self.lead_index is not None:
-            wanted = pa.array(sorted(self.lead_index.leads_of(accounts) | set(leads.to_pylist())), pa.string())
+        and `known` as in `records`; `known` serves only with kept leads)."""
+        if (kept := self._kept_table("leads")) is not None:
+            wanted = pa.array(sorted(kept.leads_of(accounts) | set(leads.to_pylist())), pa.string())
             return self.records("lead", wanted, schema, ordered=False, read_by=read_by, known=known)
         with self.registered("changed_accounts", pa.table({"id": accounts})), \
                 self.registered("changed_leads", pa.table({"id": leads})):
@@ -585,12 +583,12 @@ class Store:
                                         "(SELECT id FROM changed_accounts))", schema, ordered=False, read_by=read_by)
 
     def affected_lead_ids(self, accounts: pa.Array, leads: pa.Array) -> list[str]:
-        """The ids of `affected_leads`, sorted. The leads of the accounts come from the
-        `LeadIndex` when one is kept. A few ids are looked up one equality each, which DuckDB
+        """The ids of `affected_leads`, sorted. The leads of the accounts come from the kept
+        leads when there are. A few ids are looked up one equality each, which DuckDB
         answers from the row groups whose min/max can hold the id (1-2 ms on 3M leads); more, by
         `affected_leads`' filter over registered id tables."""
-        if self.lead_index is not None:
-            return sorted(self.lead_index.leads_of(accounts) | self._stored("lead", leads))
+        if (kept := self._kept_table("leads")) is not None:
+            return sorted(kept.leads_of(accounts) | self._stored("lead", leads))
         if len(accounts) + len(leads) > FEW_IDS:
             found = self.affected_leads(accounts, leads, read_by=_IDS_ONLY)
             return sorted(found.column(LEAD_KEY).to_pylist())
@@ -794,8 +792,7 @@ class Store:
         """One record's score changes, oldest first, each with the version that made it."""
         version = "ruleset_version" if "ruleset_version" in self._columns("score_history") else \
             "CAST(NULL AS INTEGER) AS ruleset_version"
-        columns = ["changed_at", "ruleset_version", "old_icp_code", "new_icp_code", "old_icp_score", "new_icp_score",
-                   "old_persona_code", "new_persona_code", "old_persona_score", "new_persona_score"]
+        columns = list(KeptHistory.COLUMNS)
         if self.kept_history is not None and not self._in_transaction and not self.kept_history.stale \
                 and version == "ruleset_version":
             return self.kept_history.changes(kind, record_id).select(columns)
@@ -840,7 +837,6 @@ class Store:
             raise
         finally:
             self._in_transaction = False
-            written, self._leads_written = self._leads_written, []
             appended, self._appended = self._appended, {}
         try:
             self.db.execute("COMMIT")
@@ -854,18 +850,6 @@ class Store:
             for part in kept:
                 part.stale = True  # (read again before its next use: never left half-updated)
             raise
-        if self.lead_index is not None and written:
-            # A large write (or many since the build) is read back in one query, not row by row;
-            # an index that failed to take a committed write is rebuilt, never left half-updated.
-            if len(self.lead_index.written) + sum(t.num_rows for t in written) > REBUILD_AFTER:
-                self.lead_index = LeadIndex(self.db)
-            else:
-                try:
-                    for leads in written:
-                        self.lead_index.wrote(leads)
-                except BaseException:
-                    self.lead_index = LeadIndex(self.db)
-                    raise
 
     def _append(self, table: str, insert: str, params: dict | None = None) -> None:
         """Run an INSERT into `table`, counting the rows it appended (the kept indexes take them in
@@ -879,8 +863,6 @@ class Store:
         with another type takes the file's values when each converts exactly; else a DataError
         names the file, the column and a record (`name` is the file)."""
         table, key = _TABLE_OF[kind]
-        if kind == "lead" and self.lead_index is not None:
-            self._leads_written.append(incoming.select([LEAD_KEY, ACCOUNT_KEY]))
         with self.registered("incoming", incoming):
             # DuckDB's types for an Arrow schema: the same for every body of the same shape.
             described = self._kept(("described", incoming.schema), lambda: {
