@@ -164,6 +164,15 @@ def stop_server(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def peak_memory_mib(pid: int) -> float:
+    """The process's peak resident memory (Linux), in MiB: what it keeps in memory is reported
+    beside its speed."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def percentile(times: list[float], q: float) -> float:
     return float(np.percentile(np.array(times), q))
 
@@ -289,6 +298,7 @@ def main() -> None:
         try:
             found = {"server start, warm cache": started * 1000}
             found.update(measure(port, accounts_file, leads_file, args.seconds, args.requests))
+            found["server memory at its peak, MiB"] = peak_memory_mib(process.pid)
         finally:
             stop_server(process)
     text = table(found, args.accounts, args.seconds)
