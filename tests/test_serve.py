@@ -30,7 +30,7 @@ from test_workspace import assert_workspace_true
 import unstuck_dsl
 from unstuck_dsl import sample
 from unstuck_dsl.data import DataError
-from unstuck_dsl.serve import ENDPOINTS, create_app, run
+from unstuck_dsl.serve import ENDPOINTS, Service, create_app, run
 from unstuck_dsl.service import moves
 from unstuck_dsl.service.holder import serve_file, token_file
 from unstuck_dsl.workspace import Workspace
@@ -194,6 +194,31 @@ def test_detail_is_the_workspace_drawer_and_history(served):
     assert account["drawer"]["icp_code"] == stored[0]
 
 
+def test_a_server_that_keeps_nothing_in_memory_answers_as_one_that_does(built, tmp_path, records):
+    """`serve --no-in-memory` reads records, scores and history from DuckDB: through the same
+    ingests, its replies and record pages equal those of a server keeping them in memory."""
+    accounts, leads, _ = records
+    account_ids, lead_ids = accounts.column("account_id").to_pylist(), leads.column("lead_id").to_pylist()
+    answers = []
+    for in_memory in (True, False):
+        path = tmp_path / f"w-{in_memory}.duckdb"
+        shutil.copy(built, path)
+        with Workspace(path) as ws:
+            client = TestClient(create_app(ws, TOKEN, service=Service(ws, in_memory)), raise_server_exceptions=False)
+            assert bool(ws.store.kept) == in_memory
+            said = [client.post("/api/ingest", json={"accounts": [{"account_id": a, "employees": 5000 + k}
+                                                                  for k, a in enumerate(account_ids[:40])]},
+                                headers=AUTH).json()["moved"]]
+            pages = [client.get(f"/api/{kind}/{i}").json() for kind, ids in (("leads", lead_ids), ("accounts", account_ids))
+                     for i in ids[:30:3]]
+            for page in pages:  # (the two ingests ran at different times)
+                page["history"] = [{k: v for k, v in change.items() if k != "changed_at"} for change in page["history"]]
+            answers.append(said + pages)
+    assert answers[0] == answers[1]
+    assert answers[0][0] and all("drawer" in page for page in answers[0][1:])
+    assert any(page["history"] for page in answers[0][1:])
+
+
 def test_ingest_reply_lists_what_the_store_then_holds(served, rules, records):
     client, ws = served
     accounts, _, _ = records
@@ -249,8 +274,8 @@ def test_ingest_moves_equal_snapshots_of_every_record_touched(served, records):
 @given(steps=st.lists(st.tuples(st.integers(0, 60), st.integers(0, 6), st.integers(0, 3), st.randoms()),
                       min_size=1, max_size=3))
 def test_served_ingests_keep_the_workspace_true_and_report_every_move(built, rules, records, tmp_path_factory, steps):
-    """Ingests through the server (the lead index, records handed from the reply's snapshot to
-    the ingest, leads read by their row numbers), of few and of many accounts (more than
+    """Ingests through the server (records and scores read from what it keeps in memory, records
+    handed from the reply's snapshot to the ingest), of few and of many accounts (more than
     store.FEW_IDS), leads moved to other accounts and new records: after each, every stored score
     is a full re-score's, and the reply's moves are those of snapshots of every record touched."""
     accounts, leads, _ = records

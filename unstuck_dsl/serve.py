@@ -249,10 +249,11 @@ def _report(report) -> dict:
 class Service:
     """The endpoints' work, against one open workspace; every method runs under `lock`."""
 
-    def __init__(self, workspace: Workspace):
+    def __init__(self, workspace: Workspace, in_memory: bool = True):
         self.workspace = workspace
         self.lock = threading.Lock()
-        workspace.store.keep_in_memory()
+        if in_memory:
+            workspace.store.keep_in_memory()
         self._published = None  # (version, compiled, as_of): read once, forgotten after every write
 
     def published(self) -> tuple:
@@ -629,9 +630,10 @@ def create_app(workspace: Workspace, token: str, open_reads: bool = True, max_bo
 
 
 def run(path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | None = None,
-        max_body: int = DEFAULT_MAX_BODY, say=print) -> None:
+        max_body: int = DEFAULT_MAX_BODY, say=print, in_memory: bool = True) -> None:
     """Serve the workspace at `path` until stopped (SIGINT / SIGTERM). Without `token` a random
-    one is made, said once, and kept in `W.token` (0600) while serving."""
+    one is made, said once, and kept in `W.token` (0600) while serving. `in_memory`: keep the
+    workspace's tables in memory (`Store.keep_in_memory`)."""
     import uvicorn
 
     from .service.holder import holding, make_token
@@ -646,7 +648,7 @@ def run(path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | N
         token = made = make_token()
     workspace = Workspace(path)
     try:
-        service = Service(workspace)
+        service = Service(workspace, in_memory)
         service.warm()
         app = create_app(workspace, token, open_reads=is_loopback(host), max_body=max_body, service=service)
         listening = _listen(host, port)  # bound here, so a taken port is one clear line, and --port 0 works
