@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from .countries import COUNTRY_CODES, holds_countries
 from .dates import EPOCH, to_days
-from .keys import IdIndex, rows_of_dictionary_chunks
+from .keys import IdIndex, first_repeat, rows_of_dictionary_chunks
 from .schema import ACCOUNT_KEY, ENCODING_DTYPES, LEAD_KEY, REPRESENTATIONS, Encoding, Field, Schema
 
 FORMATS = (".csv", ".parquet", ".jsonl", ".ndjson")
@@ -562,6 +562,7 @@ class _Encoder:
         self.field, self.name = field, name
         self.type = field.type
         self.chunks: list[tuple] = []
+        self.batch_rows: list[int] = []  # each chunk's rows
         self.row_base = 0
 
     def fail(self, message: str, index: int, value=None) -> DataError:
@@ -575,6 +576,7 @@ class _Encoder:
     def add(self, array: pa.Array) -> None:
         typed = self.typed(array)
         self.chunks.append(getattr(self, "_encode_" + self.type.name)(typed))
+        self.batch_rows.append(len(array))
         self.row_base += len(array)
 
     def typed(self, array: pa.Array) -> pa.Array:
@@ -794,39 +796,55 @@ class _Encoder:
         return dictionary, [maps[k] for k in which]
 
     def finish(self) -> Column:
+        """The column, its batches' chunks let go one by one as they are copied into it: joined
+        at once, every batch's chunk and the whole column were alive together (at 3M leads, the
+        load's peak)."""
         encoding = _encoding(self.type)
+        chunks, self.chunks = self.chunks, []
         if encoding is Encoding.CODED:
-            dictionary, maps = self._dictionary([dictionary for _, dictionary in self.chunks])
-            codes = [mapping[local] for mapping, (local, _) in zip(maps, self.chunks)]
-            codes = np.concatenate(codes) if codes else np.zeros(0, np.int32)
-            return Column(self.field, encoding, codes.astype(np.int32, copy=False), None, None, dictionary)
+            dictionary, maps = self._dictionary([dictionary for _, dictionary in chunks])
+            codes = np.empty(self.row_base, np.int32)
+            for start, (local, _), mapping in _released(chunks, self.batch_rows, maps):
+                np.take(mapping, local, out=codes[start:start + len(local)], mode="wrap")  # -1: the map's last entry
+            return Column(self.field, encoding, codes, None, None, dictionary)
+        valid = np.empty(self.row_base, np.uint8)
         if encoding is not Encoding.BITSET:
-            dtype = ENCODING_DTYPES[encoding]
-            values = np.concatenate([c[0] for c in self.chunks]) if self.chunks else np.zeros(0, dtype)
-            valid = np.concatenate([c[1] for c in self.chunks]) if self.chunks else np.zeros(0, np.uint8)
-            return Column(self.field, encoding, values.astype(dtype, copy=False), valid.astype(np.uint8, copy=False))
+            values = np.empty(self.row_base, ENCODING_DTYPES[encoding])
+            for start, (chunk_values, chunk_valid), _ in _released(chunks, self.batch_rows):
+                values[start:start + len(chunk_values)] = chunk_values
+                valid[start:start + len(chunk_valid)] = chunk_valid
+            return Column(self.field, encoding, values, valid)
         from . import set_members
 
-        dictionary, maps = self._dictionary([c[3] for c in self.chunks])
-        chunks = [(offsets, mapping[local], valid) for mapping, (offsets, local, valid, _) in zip(maps, self.chunks)]
-        self.chunks = []
-        valid = np.concatenate([c[2] for c in chunks]).astype(np.uint8, copy=False) if chunks else np.zeros(0, np.uint8)
+        dictionary, maps = self._dictionary([c[3] for c in chunks])
+        bits = None
         if len(dictionary) <= BITSET_MAX_VALUES:
-            bits = np.zeros((len(valid), max(1, (len(dictionary) + 63) // 64)), dtype=np.uint64)
-            start = 0
-            for chunk_offsets, chunk_codes, chunk_valid in chunks:
-                set_members.set_bits(bits, start, chunk_offsets, chunk_codes, chunk_valid)
-                start += len(chunk_valid)
-            return Column(self.field, Encoding.BITSET, bits, valid, None, dictionary)
+            bits = np.zeros((self.row_base, max(1, (len(dictionary) + 63) // 64)), dtype=np.uint64)
         offsets, codes, base = [np.zeros(1, np.int64)], [], 0
-        for chunk_offsets, chunk_codes, chunk_valid in chunks:
-            chunk_ends, kept = set_members.compact(chunk_offsets, chunk_codes, chunk_valid, base)
+        for start, (chunk_offsets, local, chunk_valid, _), mapping in _released(chunks, self.batch_rows, maps):
+            valid[start:start + len(chunk_valid)] = chunk_valid
+            if bits is not None:
+                set_members.set_bits(bits, start, chunk_offsets, mapping[local], chunk_valid)
+                continue
+            chunk_ends, kept = set_members.compact(chunk_offsets, mapping[local], chunk_valid, base)
             offsets.append(chunk_ends)
             codes.append(kept)
             base += len(kept)
+        if bits is not None:
+            return Column(self.field, Encoding.BITSET, bits, valid, None, dictionary)
         offsets = np.concatenate(offsets)
         codes = np.concatenate(codes).astype(np.int32, copy=False) if codes else np.zeros(0, np.int32)
         return Column(self.field, Encoding.CSR, codes, valid, offsets, dictionary)
+
+
+def _released(chunks: list[tuple], rows: list[int], maps: list | None = None) -> Iterator[tuple[int, tuple, np.ndarray | None]]:
+    """Each batch's chunk with the row it starts at (and its code map, given `maps`), taken out
+    of `chunks` as it is handed over, so that it is freed once the caller has copied it."""
+    start = 0
+    for k, count in enumerate(rows):
+        chunk, chunks[k] = chunks[k], None
+        yield start, chunk, None if maps is None else maps[k]
+        start += count
 
 
 def _distinct_values(dictionary: pa.Array) -> bool:
@@ -975,12 +993,13 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     # What reading and encoding freed, Arrow's pool would keep for its own reuse; the id index
     # next is numpy's (another allocator), so kept it only adds to the peak (60 MB at 1M accounts).
     pa.default_memory_pool().release_unused()
-    index = check_unique(id_array, key, name)
-    # The accounts' index joins each lead to its account; a lead table's (the largest) is let go
-    # once it has shown every id unique, and built again only if `row_of` asks (explain).
+    # The accounts' index joins each lead to its account, and finds a repeated id as it is built;
+    # a lead table's (the largest) is built only if `row_of` asks (explain), and its ids are
+    # checked in a third of the index's memory.
+    index = IdIndex(id_array) if kind == "account" else None
+    refuse_repeats(id_array, index.repeated if index is not None else first_repeat(id_array), key, name)
     return EncodedTable(kind, id_array, columns, _concat(account_ids, extra_keys[0]) if extra_keys else None,
-                        name, tuple(f.name for f in fields if f.name not in present),
-                        index if kind == "account" else None)
+                        name, tuple(f.name for f in fields if f.name not in present), index)
 
 
 def _concat(arrays: list[pa.Array], column: str) -> pa.ChunkedArray:
@@ -992,15 +1011,19 @@ def _concat(arrays: list[pa.Array], column: str) -> pa.ChunkedArray:
     return pa.chunked_array(arrays)
 
 
-def check_unique(ids, key: str, name: str) -> IdIndex:
-    """The id index of a table, refusing a table in which an id appears twice (naming the id
-    and both rows): leads find their account by it, `explain` finds a record by it."""
-    index = IdIndex(ids)
-    if not index.unique:
-        first, repeat = index.repeated
+def check_unique(ids, key: str, name: str) -> None:
+    """Refuse a table in which an id appears twice, naming the id and both rows: leads find their
+    account by it, `explain` finds a record by it."""
+    refuse_repeats(ids, first_repeat(ids), key, name)
+
+
+def refuse_repeats(ids, repeated: tuple[int, int], key: str, name: str) -> None:
+    """The error for a repeated id, given its (first row, repeating row) as `IdIndex.repeated`
+    says it; nothing when the first row is -1."""
+    first, repeat = repeated
+    if first >= 0:
         value = _chunked(ids)[int(first)].as_py()
         raise DataError(f"{name}: column `{key}`: id {value!r} appears more than once (rows {first + 1} and {repeat + 1})")
-    return index
 
 
 def _chunked(ids) -> pa.ChunkedArray:

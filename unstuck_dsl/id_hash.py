@@ -32,6 +32,34 @@ def hashes_into(offsets, data, out):
 
 
 @njit(cache=True, nogil=True)
+def mark_hashes(hashes, once, twice):
+    """Each hash, cut to the bitmaps' length, as a bit in `once`, or in `twice` when `once` has
+    it already (two ids that share a bit: the same id, or a clash of hashes). (Hashing in the
+    same loop was ten times slower than hashing a piece first.)"""
+    mask = np.uint64(len(once) * 64 - 1)
+    for i in range(len(hashes)):
+        h = hashes[i] & mask
+        word, bit = np.int64(h >> np.uint64(6)), np.uint64(1) << (h & np.uint64(63))
+        seen = once[word]
+        twice[word] |= seen & bit
+        once[word] = seen | bit
+
+
+@njit(cache=True, nogil=True)
+def rows_marked_twice(hashes, twice):
+    """The rows whose hash's bit `twice` holds."""
+    mask = np.uint64(len(twice) * 64 - 1)
+    rows = np.empty(len(hashes), np.int64)
+    count = 0
+    for i in range(len(hashes)):
+        h = hashes[i] & mask
+        if twice[np.int64(h >> np.uint64(6))] & (np.uint64(1) << (h & np.uint64(63))):
+            rows[count] = i
+            count += 1
+    return rows[:count].copy()
+
+
+@njit(cache=True, nogil=True)
 def hashes(offsets, data):
     out = np.empty(len(offsets) - 1, np.uint64)
     hashes_into(offsets, data, out)
