@@ -391,6 +391,16 @@ class ScoreResult:
     def table(self) -> pa.Table:
         return self.leads if self.leads is not None else self.accounts
 
+    def drop_fields(self) -> None:
+        """Let go of the records' encoded fields, which after scoring only explanations and
+        audiences read: a command that writes the scores and ends (`unstuck score`) then writes
+        them in the memory the fields took (124 MB at 1M accounts and 3M leads). The score
+        tables stay; explanations and audiences are not available afterwards."""
+        for table in (self.dataset.accounts, self.dataset.leads):
+            if table is not None:
+                table.columns = {}
+        self._audience_records, self._members = None, {}
+
     def table_pieces(self, rows: int) -> Iterator[pa.Table]:
         """`table()` as consecutive pieces of up to `rows` leads (at least one piece, for its
         schema), each built when asked for: a writer that streams them never holds the whole

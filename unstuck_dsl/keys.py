@@ -187,6 +187,12 @@ def first_repeat(ids) -> tuple[int, int]:
     return (-1, -1) if row < 0 else (int(candidates[row]), int(candidates[repeat]))
 
 
+def extends(dictionary: pa.Array, earlier: pa.Array) -> bool:
+    """Whether `dictionary` starts with `earlier`'s values (as a Parquet row group's dictionary,
+    batch after batch, grows)."""
+    return len(dictionary) >= len(earlier) and dictionary.slice(0, len(earlier)).equals(earlier)
+
+
 def rows_of_dictionary_chunks(index: IdIndex, ids) -> np.ndarray:
     """`index.rows_of(ids)` for a column whose batches may be dictionary-encoded (Parquet): each
     distinct id is probed once, and a batch whose dictionary extends the previous batch's (as a
@@ -203,7 +209,7 @@ def rows_of_dictionary_chunks(index: IdIndex, ids) -> np.ndarray:
             known, start = None, end
             continue
         dictionary = chunk.dictionary
-        if known is not None and len(dictionary) >= len(known) and dictionary.slice(0, len(known)).equals(known):
+        if known is not None and extends(dictionary, known):
             known_rows = np.concatenate([known_rows, index.rows_of(dictionary.slice(len(known)))])
         else:
             known_rows = index.rows_of(dictionary)

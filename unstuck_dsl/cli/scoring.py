@@ -65,6 +65,7 @@ class _Tally:
         for piece in pieces:
             self.add(piece)
             yield piece
+            del piece  # before the next is built: never two pieces at once
 
     def __str__(self) -> str:
         """`a / b 12, none 3`, most frequent first."""
@@ -118,6 +119,7 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
     started = time.perf_counter()
     with stages() as stage:
         result = score_run(rules, accounts_path, leads_path, day, preview, stage, db, signals_path, reading)
+        result.drop_fields()
         stage("writing results")
         personas = _Tally(["icp_code", "persona_code"]) if result.dataset.leads is not None else None
         pieces = result.table_pieces(PIECE_ROWS)
