@@ -157,15 +157,15 @@ def first_repeat(ids) -> tuple[int, int]:
     """`IdIndex(ids).repeated` (the first id that repeats an earlier one, as its first row and the
     repeating row; else (-1, -1)) in a third of the memory, for a table whose index is not kept
     (a lead table's: at 3M leads its 56 MB was the load's peak). Two passes over the ids, piece by
-    piece: each id's hash marks a bit, or a second bitmap when its bit is taken; then the ids whose
-    bit is in the second bitmap, a few percent of them (sixteen to thirty-two bits per id), get an
-    index of their own, which finds the repeat among them and so among all."""
+    piece: each id's hash marks a bit, or the same bit of a second bitmap when it is taken; then
+    the ids whose bit is in the second bitmap, a few percent of them (sixteen to thirty-two bits
+    per id), get an index of their own, which finds the repeat among them and so among all."""
     _, _, _, hashes_into = _compiled()
     mark, marked_twice = _bitmap_passes()
     pieces = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
     n = sum(len(piece) for piece in pieces)
     words = 1 << max(0, (16 * n).bit_length() - 6)
-    once, twice = np.zeros(words, np.uint64), np.zeros(words, np.uint64)
+    bits = np.zeros((words, 2), np.uint64)  # per word: seen once, seen twice
     hashes = np.empty(max((len(piece) for piece in pieces), default=0), np.uint64)  # one piece's
 
     def piece_hashes(piece) -> np.ndarray:
@@ -174,11 +174,10 @@ def first_repeat(ids) -> tuple[int, int]:
         return hashes[:len(keys)]
 
     for piece in pieces:
-        mark(piece_hashes(piece), once, twice)
-    del once
+        mark(piece_hashes(piece), bits)
     candidates, start = [], 0
     for piece in pieces:
-        candidates.append(start + marked_twice(piece_hashes(piece), twice))
+        candidates.append(start + marked_twice(piece_hashes(piece), bits))
         start += len(piece)
     candidates = np.concatenate(candidates) if candidates else np.zeros(0, np.int64)
     if not len(candidates):

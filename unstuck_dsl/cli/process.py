@@ -44,10 +44,11 @@ def lean_memory_pool() -> None:
         return
     try:
         pa.set_memory_pool(pa.jemalloc_memory_pool())
-        # Freed pages back to the system at once, not a second later: a batch's buffers, freed
-        # as the next batch is read, were otherwise still held at the load's peak (40 MB at 1M
-        # accounts and 3M leads, and the peak moved with the timing of each run).
-        pa.jemalloc_set_decay_ms(0)
+        # Freed pages back to the system within a tenth of a second, not a second (jemalloc's
+        # default): a batch's buffers, freed as the next batch was read, were still held at the
+        # load's peak (50 MB at 1M accounts and 3M leads, moving with the timing of each run).
+        # At once (0) cost a quarter of a second of system time, faulting the same pages again.
+        pa.jemalloc_set_decay_ms(100)
     except (NotImplementedError, pa.ArrowNotImplementedError):
         pass
 
