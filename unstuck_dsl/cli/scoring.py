@@ -24,7 +24,7 @@ from .common import (
     reading_options,
     user_errors,
 )
-from .process import allow
+from .process import allow, give_back_freed_memory
 from .records import score_run, stages
 
 
@@ -120,6 +120,7 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
     with stages() as stage:
         result = score_run(rules, accounts_path, leads_path, day, preview, stage, db, signals_path, reading)
         result.drop_fields()
+        give_back_freed_memory()
         stage("writing results")
         personas = _Tally(["icp_code", "persona_code"]) if result.dataset.leads is not None else None
         pieces = result.table_pieces(PIECE_ROWS)
