@@ -175,14 +175,16 @@ def first_repeat(ids) -> tuple[int, int]:
 
     for piece in pieces:
         mark(piece_hashes(piece), bits)
-    candidates, start = [], 0
-    for piece in pieces:
-        candidates.append(start + marked_twice(piece_hashes(piece), bits))
+    candidates, subset, start = [], [], 0
+    for piece in pieces:  # (taken piece by piece: a chunked column's `take` joins its chunks first)
+        rows = marked_twice(piece_hashes(piece), bits)
+        candidates.append(start + rows)
+        subset.append(piece.take(pa.array(rows)))
         start += len(piece)
     candidates = np.concatenate(candidates) if candidates else np.zeros(0, np.int64)
     if not len(candidates):
         return -1, -1
-    row, repeat = IdIndex(_chunked(ids).take(pa.array(candidates))).repeated
+    row, repeat = IdIndex(pa.chunked_array(subset, pieces[0].type)).repeated
     return (-1, -1) if row < 0 else (int(candidates[row]), int(candidates[repeat]))
 
 

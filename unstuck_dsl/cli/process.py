@@ -68,11 +68,12 @@ def lean_memory_pool() -> None:
         return
     try:
         pa.set_memory_pool(pa.jemalloc_memory_pool())
-        # Freed pages back to the system within a tenth of a second, not a second (jemalloc's
-        # default): a batch's buffers, freed as the next batch was read, were still held at the
-        # load's peak (50 MB at 1M accounts and 3M leads, moving with the timing of each run).
-        # At once (0) cost a quarter of a second of system time, faulting the same pages again.
-        pa.jemalloc_set_decay_ms(100)
+        # Freed pages back to the system at once, not a second later (jemalloc's default): the
+        # buffers of the batches read last were still held at the load's peak (at 1M accounts
+        # and 3M leads, 60 MB with the default, 15-20 MB after a tenth of a second, and the peak
+        # moved with the timing of each run). It costs about 0.15 s of system time there, the
+        # same pages faulted in again for the next batch.
+        pa.jemalloc_set_decay_ms(0)
     except (NotImplementedError, pa.ArrowNotImplementedError):
         pass
 
