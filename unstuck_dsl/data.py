@@ -1154,7 +1154,7 @@ def account_rows(lead_account_ids, account_ids, index: IdIndex | None = None) ->
 
 def _to_arrow_any(source, needed: list[str], null_values: Sequence[str], optional: Sequence[str] = ()) -> pa.Table:
     present, batches, _ = read_batches(source, list(dict.fromkeys(needed)), _describe(source), null_values=null_values,
-                                    optional=optional)
+                                       optional=optional)
     batches = list(batches)
     return pa.Table.from_batches(batches) if batches else pa.table({c: pa.array([], pa.string()) for c in present})
 

@@ -184,7 +184,7 @@ def _write_csv(pieces: Iterable[pa.Table], sink, raw_csv: bool) -> None:
             piece = csv_table(piece, raw_csv)
             writer = writer or pcsv.CSVWriter(sink, piece.schema)
             writer.write_table(piece)
-            del piece  # before the next is built: never two pieces at once
+            del piece  # let go before the next is asked for (`_built_ahead`: two pieces at most)
     finally:
         if writer is not None:
             writer.close()
@@ -206,7 +206,7 @@ def _write_parquet(pieces: Iterable[pa.Table], path: str) -> None:
                 numbers = [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
                 writer = pq.ParquetWriter(path, schema, use_dictionary=codes, write_statistics=numbers)
             writer.write_table(piece)
-            del piece  # before the next is built: never two pieces at once
+            del piece  # let go before the next is asked for (`_built_ahead`: two pieces at most)
     finally:
         if writer is not None:
             writer.close()

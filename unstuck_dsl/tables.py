@@ -99,14 +99,14 @@ def lead_table(dataset: Dataset, run, icp_codes: list[str], persona_names: list[
     }
     if preview:
         picp, picp_score = gather(run.preview_icp, rows), gather(run.preview_icp_score, rows)
-        persona, persona_score = run.preview_persona[start:stop], run.preview_persona_score[start:stop]
+        ppersona, ppersona_score = run.preview_persona[start:stop], run.preview_persona_score[start:stop]
         columns.update({
             "preview_icp_code": codes_column(icp_codes, picp),
             "preview_icp_score": score_column(picp_score),
             "preview_icp_band": band_column(picp_score),
-            "preview_persona_code": codes_column(persona_names, persona_name_of[persona]),
-            "preview_persona_score": score_column(persona_score),
-            "preview_persona_band": band_column(persona_score),
+            "preview_persona_code": codes_column(persona_names, persona_name_of[ppersona]),
+            "preview_persona_score": score_column(ppersona_score),
+            "preview_persona_band": band_column(ppersona_score),
         })
     columns.update({name: column.slice(start, count) for name, column in engagement.items()})
     return pa.table(columns)

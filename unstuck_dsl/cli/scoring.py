@@ -65,7 +65,7 @@ class _Tally:
         for piece in pieces:
             self.add(piece)
             yield piece
-            del piece  # before the next is built: never two pieces at once
+            del piece  # let go before the next is asked for
 
     def __str__(self) -> str:
         """`a / b 12, none 3`, most frequent first."""
@@ -124,7 +124,7 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
         stage("writing results")
         personas = _Tally(["icp_code", "persona_code"]) if result.dataset.leads is not None else None
         pieces = result.table_pieces(PIECE_ROWS)
-        write_table(personas.counted(pieces) if personas else pieces, out_path, raw_csv)
+        write_table(personas.counted(pieces) if personas is not None else pieces, out_path, raw_csv)
         if accounts_out:
             write_table(result.accounts, accounts_out, raw_csv)
     click.echo(_summary(result, personas, time.perf_counter() - started), err=True)
