@@ -69,10 +69,10 @@ def lean_memory_pool() -> None:
     try:
         pa.set_memory_pool(pa.jemalloc_memory_pool())
         # Freed pages back to the system at once, not a second later (jemalloc's default): the
-        # buffers of the batches read last were still held at the load's peak (at 1M accounts
-        # and 3M leads, 60 MB with the default, 15-20 MB after a tenth of a second, and the peak
-        # moved with the timing of each run). It costs about 0.15 s of system time there, the
-        # same pages faulted in again for the next batch.
+        # buffers of the batches read last were still held at the load's peak (1M accounts, 3M
+        # leads: peak 607-627 MiB with the default, 608-620 after a tenth of a second, 576-585 at
+        # once, and the peak moved with the timing of each run). The price: about 0.3 s of CPU
+        # (two thirds system time), the same pages faulted in again for the next batch.
         pa.jemalloc_set_decay_ms(0)
     except (NotImplementedError, pa.ArrowNotImplementedError):
         pass
