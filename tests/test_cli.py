@@ -46,6 +46,34 @@ def test_score_with_leads_writes_exactly_the_lead_columns(sample, tmp_path):
     assert "accounts" in result.output and "leads" in result.output and "ICPs:" in result.output
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_the_lead_table_written_in_pieces_is_the_table_written_whole(sample, tmp_path, monkeypatch, suffix):
+    """`unstuck score` builds and writes the lead table a piece at a time (and counts its summary
+    so): with pieces of 7 leads, a preview and its columns, the file holds the API's table."""
+    import pyarrow.parquet as pq
+
+    import unstuck_dsl
+    from unstuck_dsl.cli import scoring
+    from unstuck_dsl.output import write_table
+
+    monkeypatch.setattr(scoring, "PIECE_ROWS", 7)
+    out, whole = tmp_path / f"pieces{suffix}", tmp_path / f"whole{suffix}"
+    result = run("score", RULES, "--accounts", sample / "accounts.csv", "--leads", sample / "leads.csv", "--out", out,
+                 "--as-of", AS_OF, "--preview", "ent_finserv")
+    assert result.exit_code == 0, result.output
+    scored = unstuck_dsl.compile(RULES).score(str(sample / "accounts.csv"), str(sample / "leads.csv"), as_of=AS_OF,
+                                              preview=["ent_finserv"])
+    write_table(scored.leads, whole)
+    if suffix == ".parquet":  # (row groups of 7 rows: the same table, not the same bytes)
+        assert pq.read_table(out).equals(pq.read_table(whole))
+    else:
+        assert out.read_bytes() == whole.read_bytes()
+    personas = scored.leads.group_by(["icp_code", "persona_code"]).aggregate([([], "count_all")])
+    top = max(personas.to_pylist(), key=lambda row: row["count_all"])
+    assert f"{top['icp_code'] or 'none'}{' / ' + top['persona_code'] if top['persona_code'] else ''} " \
+           f"{top['count_all']:,}" in result.output
+
+
 def test_score_accounts_only_and_preview_columns(sample, tmp_path):
     out = tmp_path / "accounts.jsonl"
     result = run("score", RULES, "--accounts", sample / "accounts.csv", "--out", out, "--as-of", AS_OF,

@@ -231,6 +231,19 @@ def test_a_repeated_id_is_found_across_pieces_and_told_from_a_shared_hash(monkey
         data.check_unique(pa.chunked_array(pieces), "account_id", "accounts")
 
 
+@pytest.mark.parametrize("values", [[5, 9, 5, 9], ["a", "b", "c"], ["x", "y", "z", "y", "x"], [], [3, 3]])
+@pytest.mark.parametrize("dictionary", [False, True])
+def test_a_lead_table_is_checked_for_repeats_as_its_index_would_find_them(values, dictionary):
+    """A lead table's ids are checked without building its index (a bitmap of hashes, then an
+    index of the few ids that share a bit): the repeat found, rows and all, is the index's."""
+    from unstuck_dsl import keys
+
+    array = pa.array(values, pa.int64() if values and isinstance(values[0], int) else pa.string())
+    array = array.dictionary_encode() if dictionary else array
+    for ids in (array, pa.chunked_array([array.slice(0, 2), array.slice(2)], array.type)):
+        assert keys.first_repeat(ids) == keys.IdIndex(ids).repeated
+
+
 def test_unknown_extension_and_missing_file(rules, tmp_path):
     with pytest.raises(DataError, match="unknown file type `.xlsx`"):
         rules.score(str(tmp_path / "accounts.xlsx"))

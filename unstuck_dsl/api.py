@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -348,9 +349,12 @@ class ScoreResult:
         persona_band (and preview_* columns); None when no leads were scored."""
         if self.dataset.leads is None:
             return None
+        return self._lead_rows(0, self.dataset.leads.n)
+
+    def _lead_rows(self, start: int, stop: int) -> pa.Table:
         rules = self.ruleset
         return tables.lead_table(self.dataset, self._run, rules.icp_codes, rules.persona_names, rules.persona_name_of,
-                                 bool(self.preview), self._engagement_columns(self.lead_engagement))
+                                 bool(self.preview), self._engagement_columns(self.lead_engagement), start, stop)
 
     # -- audiences
     def audience_table(self) -> EncodedTable:
@@ -386,6 +390,27 @@ class ScoreResult:
     # -- conversions
     def table(self) -> pa.Table:
         return self.leads if self.leads is not None else self.accounts
+
+    def drop_fields(self) -> None:
+        """Let go of the records' encoded fields, which after scoring only explanations and
+        audiences read: a command that writes the scores and ends (`unstuck score`) then writes
+        them in the memory the fields took (124 MB at 1M accounts and 3M leads). The score
+        tables stay; explanations and audiences are not available afterwards."""
+        for table in (self.dataset.accounts, self.dataset.leads):
+            if table is not None:
+                table.columns = {}
+        self._audience_records, self._members = None, {}
+
+    def table_pieces(self, rows: int) -> Iterator[pa.Table]:
+        """`table()` as consecutive pieces of up to `rows` leads (at least one piece, for its
+        schema), each built when asked for: a writer that streams them never holds the whole
+        lead table, at 3M leads the largest allocation of a scoring run's end. The account
+        table, or a lead table built already, comes whole."""
+        if self.dataset.leads is None or "leads" in self.__dict__:
+            yield self.table()
+            return
+        for start in range(0, max(self.dataset.leads.n, 1), rows):
+            yield self._lead_rows(start, start + rows)
 
     def to_pandas(self):
         """The lead table when leads were scored, else the account table, as pandas."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pyarrow as pa
@@ -135,33 +135,81 @@ def _protected(inputs: Iterable[str | Path | None]) -> dict[tuple, str]:
 # ---- writing ----------------------------------------------------------------------------------
 
 
-def write_table(table: pa.Table, path: str | Path, raw_csv: bool = False) -> None:
-    """Write a result table in the format its extension names, atomically (`-`: CSV on stdout)."""
-    if str(path) == STDOUT:
-        import pyarrow.csv as pcsv
+# A table written in pieces is written this many rows at a time: the Parquet writer's own row group
+# length, so that each piece is one row group, as when the table is written whole.
+PIECE_ROWS = 1 << 20
 
+
+def write_table(table: pa.Table | Iterable[pa.Table], path: str | Path, raw_csv: bool = False) -> None:
+    """Write a result table in the format its extension names, atomically (`-`: CSV on stdout).
+    The table may come as consecutive pieces of PIECE_ROWS rows (`ScoreResult.table_pieces`),
+    written as they come, so that the whole table is never in memory (JSON Lines excepted)."""
+    pieces = [table] if isinstance(table, pa.Table) else _built_ahead(table)
+    if str(path) == STDOUT:
         sys.stdout.flush()
-        pcsv.write_csv(csv_table(table, raw_csv), sys.stdout.buffer)
+        _write_csv(pieces, sys.stdout.buffer, raw_csv)
         sys.stdout.buffer.flush()
         return
     fmt = OutputFormat.of(path, TABLE_FORMATS)
     with replacing(path) as temporary:
         if fmt is OutputFormat.CSV:
-            import pyarrow.csv as pcsv
-
-            pcsv.write_csv(csv_table(table, raw_csv), temporary)
+            _write_csv(pieces, temporary, raw_csv)
         elif fmt is OutputFormat.PARQUET:
-            import pyarrow.parquet as pq
-
-            # Dictionary pages for the code columns; ids are unique, a dictionary would not pay.
-            # Min/max statistics for the numbers only (scores, engagement): readers filter on
-            # them, and on text columns they cost a third of the write (the min and max of every
-            # string) for row groups that span every code anyway.
-            codes = [f.name for f in table.schema if pa.types.is_dictionary(f.type) and not f.name.endswith("_id")]
-            numbers = [f.name for f in table.schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
-            pq.write_table(table, temporary, use_dictionary=codes, write_statistics=numbers)
+            _write_parquet(pieces, temporary)
         else:
-            _write_jsonl(table, temporary)
+            _write_jsonl(pa.concat_tables(pieces), temporary)
+
+
+def _built_ahead(pieces: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """The pieces, each next one built on a second thread while the caller writes the one before:
+    Arrow's writers and numpy's gathers release the GIL, so building (a score table's columns)
+    and writing overlap. Two pieces are alive at a time, never more."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    remaining = iter(pieces)
+    with ThreadPoolExecutor(1, thread_name_prefix="unstuck-piece") as builder:
+        coming = builder.submit(next, remaining, None)
+        while (piece := coming.result()) is not None:
+            coming = builder.submit(next, remaining, None)
+            yield piece
+            del piece  # before the next is waited for
+
+
+def _write_csv(pieces: Iterable[pa.Table], sink, raw_csv: bool) -> None:
+    import pyarrow.csv as pcsv
+
+    writer = None
+    try:
+        for piece in pieces:
+            piece = csv_table(piece, raw_csv)
+            writer = writer or pcsv.CSVWriter(sink, piece.schema)
+            writer.write_table(piece)
+            del piece  # let go before the next is asked for (`_built_ahead`: two pieces at most)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _write_parquet(pieces: Iterable[pa.Table], path: str) -> None:
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for piece in pieces:
+            if writer is None:
+                # Dictionary pages for the code columns; ids are unique, a dictionary would not pay.
+                # Min/max statistics for the numbers only (scores, engagement): readers filter on
+                # them, and on text columns they cost a third of the write (the min and max of every
+                # string) for row groups that span every code anyway.
+                schema = piece.schema
+                codes = [f.name for f in schema if pa.types.is_dictionary(f.type) and not f.name.endswith("_id")]
+                numbers = [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
+                writer = pq.ParquetWriter(path, schema, use_dictionary=codes, write_statistics=numbers)
+            writer.write_table(piece)
+            del piece  # let go before the next is asked for (`_built_ahead`: two pieces at most)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def write_text(text: str, path: str | Path, formats: tuple[OutputFormat, ...] = REPORT_FORMATS) -> None:

@@ -37,7 +37,7 @@ def _as_text(column) -> pa.Array:
 def rows_with_id(source, key: str, record_id: str, name: str, null_values: Sequence[str] = ()) -> np.ndarray:
     """Every row (in input order) whose `key` column holds `record_id`, reading only that column
     (of a Parquet file, only in the row groups whose statistics allow the id)."""
-    _, batches = read_batches(source, [key], name, null_values=null_values)  # checks the input, reads lazily
+    _, batches, _ = read_batches(source, [key], name, null_values=null_values)  # checks the input, reads lazily
     parquet = _parquet_file(source)
     numbered = _numbered(batches) if parquet is None else _parquet_id_batches(parquet, key, str(record_id))
     found = []
@@ -72,7 +72,7 @@ def read_rows(source, needed: list[str], rows: np.ndarray, name: str, null_value
     keyed by. `dictionary_columns` (text and set fields) are read from Parquet's dictionary
     pages, which decodes a list of strings about twice as fast; every column comes back decoded
     (one record needs no dictionary)."""
-    present, batches = read_batches(source, needed, name, null_values=null_values, optional=optional)
+    present, batches, _ = read_batches(source, needed, name, null_values=null_values, optional=optional)
     targets = np.unique(np.asarray(rows, np.int64))  # sorted, each once
     parquet = _parquet_file(source, dictionary_columns)
     known = {c: v for c, v in (known or {}).items() if c in present} if parquet is not None else {}

@@ -77,33 +77,38 @@ def account_table(dataset: Dataset, run, icp_codes: list[str], preview: bool, en
 
 
 def lead_table(dataset: Dataset, run, icp_codes: list[str], persona_names: list[str], persona_name_of: np.ndarray,
-               preview: bool, engagement: dict) -> pa.Table:
+               preview: bool, engagement: dict, start: int = 0, stop: int | None = None) -> pa.Table:
     """lead_id, account_id, icp_code, icp_score, icp_band, persona_code, persona_score,
-    persona_band (and preview_* columns). `persona_name_of` maps kernel Persona numbers (and
-    the sentinels) to indexes of `persona_names`."""
-    leads, rows = dataset.leads, dataset.lead_account_rows
+    persona_band (and preview_* columns) of the leads from row `start` to `stop` (all of them by
+    default). `persona_name_of` maps kernel Persona numbers (and the sentinels) to indexes of
+    `persona_names`; `engagement` holds whole columns, sliced here."""
+    leads = dataset.leads
+    stop = leads.n if stop is None else min(stop, leads.n)
+    rows, count = dataset.lead_account_rows[start:stop], stop - start
     icp, icp_score = gather(run.icp, rows), gather(run.icp_score, rows)
+    persona, persona_score = run.persona[start:stop], run.persona_score[start:stop]
     columns = {
-        "lead_id": leads.ids,
-        "account_id": leads.account_ids,
+        "lead_id": leads.ids.slice(start, count),
+        "account_id": leads.account_ids.slice(start, count),
         "icp_code": codes_column(icp_codes, icp),
         "icp_score": score_column(icp_score),
         "icp_band": band_column(icp_score),
-        "persona_code": codes_column(persona_names, persona_name_of[run.persona]),
-        "persona_score": score_column(run.persona_score),
-        "persona_band": band_column(run.persona_score),
+        "persona_code": codes_column(persona_names, persona_name_of[persona]),
+        "persona_score": score_column(persona_score),
+        "persona_band": band_column(persona_score),
     }
     if preview:
         picp, picp_score = gather(run.preview_icp, rows), gather(run.preview_icp_score, rows)
+        ppersona, ppersona_score = run.preview_persona[start:stop], run.preview_persona_score[start:stop]
         columns.update({
             "preview_icp_code": codes_column(icp_codes, picp),
             "preview_icp_score": score_column(picp_score),
             "preview_icp_band": band_column(picp_score),
-            "preview_persona_code": codes_column(persona_names, persona_name_of[run.preview_persona]),
-            "preview_persona_score": score_column(run.preview_persona_score),
-            "preview_persona_band": band_column(run.preview_persona_score),
+            "preview_persona_code": codes_column(persona_names, persona_name_of[ppersona]),
+            "preview_persona_score": score_column(ppersona_score),
+            "preview_persona_band": band_column(ppersona_score),
         })
-    columns.update(engagement)
+    columns.update({name: column.slice(start, count) for name, column in engagement.items()})
     return pa.table(columns)
 
 

@@ -7,13 +7,15 @@ import contextlib
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import pipeline
-from ..service import client
-from ..workspace import Workspace
 from .common import DEFAULT_READING, Reading, UserError, as_of_date
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 
 @contextlib.contextmanager
@@ -43,6 +45,8 @@ def inputs(accounts_path, leads_path, db, schema=None):
     if db is not None:
         if accounts_path or leads_path:
             raise UserError("give either --db or input files, not both")
+        from ..service import client  # (the store and the workspace: a scoring run from files never loads them)
+
         with client.open_store(db) as workspace:  # through `unstuck serve` while one holds it
             return workspace.records("account", schema=schema), workspace.records("lead", schema=schema)
     if accounts_path is None and leads_path is None:
@@ -54,6 +58,8 @@ def stored_signals(db, signals_path):
     """Signals from a file, else those stored in the workspace (when there are any)."""
     if signals_path is not None or db is None:
         return signals_path
+    from ..service import client
+
     with client.open_store(db) as workspace:  # through `unstuck serve` while one holds it
         table = workspace.signals()
     return table if table.num_rows else None
@@ -74,6 +80,8 @@ def score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lamb
 def open_workspace(db, rules=None, read_only: bool = True) -> Workspace:
     """The workspace at `db`. RULES given to a command that reads it must be its published
     version (one line naming both otherwise)."""
+    from ..service import client
+
     workspace = client.open_workspace(db, read_only=read_only)  # through `unstuck serve` while one holds it
     try:
         if rules is not None:
@@ -103,5 +111,7 @@ def writing(db, rules=None, progress: bool = True):
             stage("checking rules")
             pipeline.load_ruleset(rules)
         stage(f"opening {db}")
+        from ..workspace import Workspace
+
         with Workspace(db) as workspace:
             yield workspace, stage
