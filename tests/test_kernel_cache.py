@@ -100,8 +100,8 @@ import json, sys
 import unstuck_dsl
 from unstuck_dsl import kernel, sample
 started = []
-compile_aside = kernel.compile_aside
-kernel.compile_aside = lambda module, name, args: started.append(name) or compile_aside(module, name, args)
+compile = kernel.Compiler.compile
+kernel.Compiler.compile = lambda self, module, name, args: started.append(name) or compile(self, module, name, args)
 rules = unstuck_dsl.compile(sys.argv[1])
 accounts, leads = sample.generate(400)
 result = rules.score(accounts, leads, as_of="2026-11-26")
@@ -133,3 +133,13 @@ def test_a_new_large_rulesets_kernels_compile_side_by_side_and_score_the_same(tm
     usual = pipeline.compile_rules(str(rules)).score(accounts, leads, as_of="2026-11-26")
     assert seen["accounts"] == usual.accounts.select(["icp_code", "icp_score"]).to_pydict()
     assert seen["leads"] == usual.leads.select(["persona_code", "persona_score"]).to_pydict()
+
+
+def test_a_compiler_child_closed_without_work_exits_cleanly():
+    """A module new to the machine starts its compiler children before the kernels are asked
+    for; when only one kernel is (the others never run), the children are closed and end."""
+    from unstuck_dsl import kernel
+
+    compiler = kernel.Compiler()
+    compiler.close()
+    assert compiler.wait() == 0

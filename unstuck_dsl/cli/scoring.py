@@ -9,6 +9,7 @@ import click
 import pyarrow as pa
 
 from ..output import check_destinations, write_table
+from ..unused import allow
 from .common import (
     ACCOUNTS,
     AS_OF,
@@ -21,7 +22,6 @@ from .common import (
     reading_options,
     user_errors,
 )
-from .process import allow
 from .records import score_run, stages
 
 
