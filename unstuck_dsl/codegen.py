@@ -134,6 +134,11 @@ class _Emitter:
     def line(self, text: str) -> None:
         self.lines.append(self.indent + text)
 
+    def span(self, op: ir.SetTest | ir.MemberTest) -> str:
+        """A test's first constant and count as int64 variables of the prologue: as literals,
+        numba would compile the test's step again for every position (steps.py)."""
+        return f"{self.constant(f'np.int64({op.first})')}, {self.constant(f'np.int64({op.count})')}"
+
     def col(self, column: int) -> str:
         return f"{self.prefix}{column}"
 
@@ -148,8 +153,7 @@ class _Emitter:
     # Each test is one call of its step (steps.py), with the kernel's arrays and the record i.
 
     def emit_LutTest(self, v, op: ir.LutTest, names):
-        # Entry 0 of every table is "unknown", for the code -1 of a missing value.
-        self.line(f"{v} = lookup(luts, {self.constant(f'lut_off[{op.lut}] + 1')}, {self.col(op.column)}_code, i)")
+        self.line(f"{v} = lookup(luts, {self.constant(f'lut_off[{op.lut}]')}, {self.col(op.column)}_code, i)")
 
     def _compare(self, v: str, column: int, op: str, constants: str, const: int) -> None:
         c = self.col(column)
@@ -171,12 +175,12 @@ class _Emitter:
         slot = self.slots[op.column]
         columns = f"{c}_off, {c}_val" if self.layouts[slot.field] == "csr" else f"{c}_val"
         step = "has_list" if self.layouts[slot.field] == "csr" else "has_bits"
-        self.line(f"{v} = {step}({op.quantifier == 'all'}, {slot.open}, {columns}, {c}_ok, i, ints, {op.first}, {op.count})")
+        self.line(f"{v} = {step}({op.quantifier == 'all'}, {slot.open}, {columns}, {c}_ok, i, ints, {self.span(op)})")
 
     def emit_MemberTest(self, v, op: ir.MemberTest, names):
         c = self.col(op.column)
         constants = "floats" if self.slots[op.column].encoding == "f64" else "ints"
-        self.line(f"{v} = member({c}_val, {c}_ok, i, {constants}, {op.first}, {op.count})")
+        self.line(f"{v} = member({c}_val, {c}_ok, i, {constants}, {self.span(op)})")
 
     def emit_NotOp(self, v, op: ir.NotOp, names):
         self.line(f"{v} = {ir.TRUE} - {names[op.arg]}")

@@ -62,16 +62,18 @@ class KernelModule:
     def prepare(self, calls: dict[str, dict[str, object]]) -> None:
         """Compile (or load from the cache) the kernels about to run, `calls` giving each one's
         arguments. In a module new to this machine, large kernels compile side by side: all but
-        the last in child processes (`kernel.Compiler`), the last here meanwhile."""
+        the shortest in child processes (`kernel.Compiler`), the shortest here meanwhile. The
+        children, started with the module, are ready to compile before this process, which has
+        encoded the records and bound the constants meanwhile: the longer kernels are theirs."""
         pending = {name: marshal(self.parameters[name], named) for name, named in calls.items()
                    if name not in self.ready}
         here, children = list(pending), []
         if len(pending) > 1 and kernel.written_here(self.module) and _large(self.source, pending):
-            *aside, last = pending
+            shortest, *aside = sorted(pending, key=lambda name: lines_of(self.source, name))
             for name in aside:
                 children.append(self.compilers.pop() if self.compilers else kernel.Compiler())
                 children[-1].compile(self.module, name, pending[name])
-            here = [last]
+            here = [shortest]
         for compiler in self.compilers:  # started for work that did not come
             compiler.close()
         self.compilers.clear()

@@ -75,8 +75,11 @@ def set_answer(open_set, ok, hit):
 
 
 # ---- the straight-line kernels' steps: one call per IR instruction or score part ------------------
-# Constants arrive as arguments (the prologue reads them once per kernel run), operation codes as
-# literals, which LLVM folds once the step is inlined.
+# Constants arrive as arguments, read once per kernel run by its prologue, which LLVM folds once the
+# step is inlined. numba compiles a step once per value of a literal argument, so the literals
+# are only those of a few values (an operation code, a flag); a position in the constants is
+# passed as a prologue variable (an int64, not a literal), and stays known to LLVM, which then
+# unrolls the loop over a test's items.
 
 
 @njit(cache=True, nogil=True)
@@ -87,10 +90,10 @@ def compare(op, values, valid, i, constant):
 
 
 @njit(cache=True, nogil=True)
-def lookup(luts, start, codes, i):
-    """A coded value's entry in its lookup table, whose entry `start - 1` is "unknown", for the
-    code -1 of a missing value."""
-    return luts[start + codes[i]]
+def lookup(luts, offset, codes, i):
+    """A coded value's entry in its lookup table, at `offset` in `luts`: entry 0 is "unknown",
+    for the code -1 of a missing value."""
+    return luts[offset + 1 + codes[i]]
 
 
 @njit(cache=True, nogil=True)
