@@ -100,8 +100,8 @@ import json, sys
 import unstuck_dsl
 from unstuck_dsl import kernel, sample
 started = []
-compile_aside = kernel.compile_aside
-kernel.compile_aside = lambda module, name, args: started.append(name) or compile_aside(module, name, args)
+compile = kernel.Compiler.compile
+kernel.Compiler.compile = lambda self, module, name, args: started.append(name) or compile(self, module, name, args)
 rules = unstuck_dsl.compile(sys.argv[1])
 accounts, leads = sample.generate(400)
 result = rules.score(accounts, leads, as_of="2026-11-26")
@@ -115,9 +115,9 @@ print(json.dumps({"started": started, "stats": stats,
 
 
 def test_a_new_large_rulesets_kernels_compile_side_by_side_and_score_the_same(tmp_path):
-    """A ruleset new to the machine: the account kernel compiles in a child process while this
-    one compiles the lead kernel, and this process then loads the child's kernel from the cache.
-    The scores equal those of kernels compiled the usual way."""
+    """A ruleset new to the machine: the longer kernel (rules/: the lead kernel) compiles in a
+    child process while this one compiles the other, and this process then loads the child's
+    kernel from the cache. The scores equal those of kernels compiled the usual way."""
     from unstuck_dsl import pipeline, sample
 
     rules = Path(__file__).parents[1] / "rules"
@@ -126,10 +126,49 @@ def test_a_new_large_rulesets_kernels_compile_side_by_side_and_score_the_same(tm
                          timeout=600)
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout.strip().splitlines()[-1])
-    assert seen["started"] == ["score_accounts"]
-    assert seen["stats"]["accounts"] == {"hits": 1, "misses": 0}  # the child compiled it
-    assert seen["stats"]["leads"] == {"hits": 0, "misses": 1}
+    assert seen["started"] == ["score_leads"]
+    assert seen["stats"]["leads"] == {"hits": 1, "misses": 0}  # the child compiled it
+    assert seen["stats"]["accounts"] == {"hits": 0, "misses": 1}
     accounts, leads = sample.generate(400)
     usual = pipeline.compile_rules(str(rules)).score(accounts, leads, as_of="2026-11-26")
     assert seen["accounts"] == usual.accounts.select(["icp_code", "icp_score"]).to_pydict()
     assert seen["leads"] == usual.leads.select(["persona_code", "persona_score"]).to_pydict()
+
+
+def test_a_compiler_child_closed_without_work_exits_cleanly():
+    """A module new to the machine starts its compiler children before the kernels are asked
+    for; when only one kernel is (the others never run), the children are closed and end."""
+    from unstuck_dsl import kernel
+
+    compiler = kernel.Compiler()
+    compiler.close()
+    assert compiler.wait() == 0
+
+
+STEP_SIGNATURES = r"""
+import json, sys
+import unstuck_dsl
+from unstuck_dsl import steps
+rules = unstuck_dsl.compile(sys.argv[1])
+accounts = [{"account_id": "a1", "industry": "software", "employees": 60, "stack": ["dbt", "c"]}]
+leads = [{"lead_id": "l1", "account_id": "a1", "title": "VP Sales"}]
+result = rules.score(accounts, leads, as_of="2026-01-01")
+print(json.dumps({"score": result.accounts.column("icp_score")[0].as_py(),
+                  "has_bits": len(steps.has_bits.signatures), "member": len(steps.member.signatures)}))
+"""
+
+
+def test_a_kernel_step_is_compiled_once_per_kind_of_test_not_once_per_test(tmp_path):
+    """numba compiles a step once per value of each literal argument. Set tests and lists at
+    other positions of the constants, with other lengths, share one compiled step each: a large
+    ruleset does not compile a step per test (nor fill the package's numba cache with them)."""
+    rules = tmp_path / "rules.ust"
+    rules.write_text(RULES.replace('score 1: stack has "dbt"', 'score 1: stack has "dbt"\n'
+                                   '  score 1: stack has any {"a", "b"}\n  score 1: stack has any {"c", "d", "e"}\n'
+                                   '  score 1: employees in {1, 2, 3}\n  score 1: employees in {60, 70}'))
+    env = dict(os.environ, UNSTUCK_CACHE_DIR=str(tmp_path / "fresh"))
+    out = subprocess.run([sys.executable, "-c", STEP_SIGNATURES, str(rules)], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen == {"score": 75, "has_bits": 1, "member": 1}

@@ -104,11 +104,14 @@ class CompiledRules:
         return program, cached_module(self._kernels, key, used, functools.partial(codegen.generate_audience, program),
                                       {"match_audience": functools.partial(codegen.audience_parameters, program)})
 
-    def kernels(self, dataset: Dataset) -> KernelModule:
+    def kernels(self, dataset: Dataset | None = None) -> KernelModule:
+        """The kernel module of the dataset's layout; without one, of the usual layout (every set
+        a bitset, as in a small dataset or none)."""
         # A set field with no data (leads not given) is an empty bitset.
         layouts = {slot.field: "bitset" for slot in self.program.lead_columns + self.program.account_columns
                    if slot.encoding == "set"}
-        layouts.update(layouts_of([dataset.accounts] + ([dataset.leads] if dataset.leads is not None else [])))
+        if dataset is not None:
+            layouts.update(layouts_of([dataset.accounts] + ([dataset.leads] if dataset.leads is not None else [])))
         return cached_module(self._kernels, tuple(sorted(layouts.items())), layouts, self.source,
                              {"score_accounts": functools.partial(codegen.account_parameters, self.program),
                               "score_leads": functools.partial(codegen.lead_parameters, self.program)})
@@ -124,6 +127,7 @@ class CompiledRules:
                 return
             self._warm = True
             try:
+                self.kernels()  # first: a module new here starts its compilers, which load numba meanwhile
                 self._score_empty()
             except Exception:
                 if not quietly:

@@ -807,7 +807,7 @@ class _Encoder:
             codes = [np.arange(len(distinct[0]), dtype=np.int32)]
         else:  # one hash table over every batch's values, which come back as codes into the whole
             merged = pc.dictionary_encode(pa.chunked_array(distinct, pa.string())).chunks
-            dictionary = Dictionary(merged[0].dictionary if merged else pa.array([], pa.string()))
+            dictionary = Dictionary(merged[0].dictionary if merged else pa.nulls(0, pa.string()))
             indices = np.concatenate([values_or(chunk.indices, -1, np.int32) for chunk in merged]
                                      or [np.zeros(0, np.int32)])
             bounds = np.cumsum([0] + [len(d) for d in distinct])

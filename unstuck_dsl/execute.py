@@ -29,34 +29,54 @@ def compile_errors() -> tuple[type[BaseException], ...]:
     return NumbaError, RecursionError, MemoryError
 
 
-# A kernel this long (in lines of generated source) takes about a second to compile, more than a
-# child process takes to start (importing numba): below it, compiling side by side would not pay.
+# A kernel this long (in lines of generated source) takes more time to compile than a child
+# process takes to start (importing numba): below it, compiling side by side would not pay.
 COMPILE_ASIDE_LINES = 80
+
+
+def lines_of(source: str, name: str) -> int:
+    """How many lines of `source` kernel `name` is: what its compile time grows with."""
+    start = source.index(f"def {name}(")
+    end = source.find("@njit", start)
+    return source.count("\n", start, end if end >= 0 else len(source))
+
+
+def _large(source: str, names) -> bool:
+    return all(lines_of(source, name) >= COMPILE_ASIDE_LINES for name in names)
 
 
 @attrs.define
 class KernelModule:
     """The compiled module of one layout. The first call of each kernel runs on zero records,
-    which loads it from numba's cache or compiles it; a corrupt cache entry is rebuilt then."""
+    which loads it from numba's cache or compiles it; a corrupt cache entry is rebuilt then.
+    `compilers`: child processes started with a module new to this machine, to compile its large
+    kernels side by side (`prepare`)."""
 
     module: object
     source: str
     layouts: dict[str, str]
     parameters: dict[str, list[str]]  # kernel name → its parameters after (start, stop), codegen's list
+    compilers: list[kernel.Compiler] = attrs.Factory(list)
     ready: set = attrs.Factory(set)
 
     def prepare(self, calls: dict[str, dict[str, object]]) -> None:
         """Compile (or load from the cache) the kernels about to run, `calls` giving each one's
         arguments. In a module new to this machine, large kernels compile side by side: all but
-        the last in child processes (`kernel.compile_aside`), the last here meanwhile."""
+        the shortest in child processes (`kernel.Compiler`), the shortest here meanwhile. The
+        children, started with the module, are ready to compile before this process, which has
+        encoded the records and bound the constants meanwhile: the longer kernels are theirs."""
         pending = {name: marshal(self.parameters[name], named) for name, named in calls.items()
                    if name not in self.ready}
         here, children = list(pending), []
-        if (len(pending) > 1 and kernel.written_here(self.module)
-                and all(self.lines_of(name) >= COMPILE_ASIDE_LINES for name in pending)):
-            *aside, last = pending
-            children = [child for name in aside if (child := kernel.compile_aside(self.module, name, pending[name]))]
-            here = [last]
+        if len(pending) > 1 and kernel.written_here(self.module) and _large(self.source, pending):
+            shortest, *aside = sorted(pending, key=lambda name: lines_of(self.source, name))
+            for name in aside:
+                children.append(self.compilers.pop() if self.compilers else kernel.Compiler())
+                children[-1].compile(self.module, name, pending[name])
+            here = [shortest]
+        for compiler in self.compilers:  # started for work that did not come
+            compiler.close()
+        self.compilers.clear()
         try:
             for name in here:
                 self._first_call(name, pending[name])
@@ -66,12 +86,6 @@ class KernelModule:
         for name, args in pending.items():  # found in the cache the children filled
             if name not in self.ready:
                 self._first_call(name, args)
-
-    def lines_of(self, name: str) -> int:
-        """How many lines of the source kernel `name` is: what its compile time grows with."""
-        start = self.source.index(f"def {name}(")
-        end = self.source.find("@njit", start)
-        return self.source.count("\n", start, end if end >= 0 else len(self.source))
 
     def _first_call(self, name: str, args: list[object]) -> None:
         try:
@@ -104,11 +118,15 @@ def marshal(parameters: list[str], named: dict[str, object]) -> list[object]:
 def cached_module(cache: dict, key, layouts: dict[str, str], generate, parameters) -> KernelModule:
     """The kernel module of `key` in `cache`, generated (`generate(layouts)`) and loaded on
     first use; `parameters` maps each of its kernels to a function of the layouts giving that
-    kernel's parameter names."""
+    kernel's parameter names. A module new to this machine with several large kernels starts
+    the child processes that will compile all but one of them first, so that they load numba
+    while this process imports the module and prepares the kernels' arguments."""
     if key not in cache:
         source = generate(layouts)
+        compilers = [kernel.Compiler() for _ in list(parameters)[1:]] \
+            if len(parameters) > 1 and _large(source, parameters) and kernel.is_new(source) else []
         cache[key] = KernelModule(kernel.load_kernel(source), source, layouts,
-                                  {name: names(layouts) for name, names in parameters.items()})
+                                  {name: names(layouts) for name, names in parameters.items()}, compilers)
     return cache[key]
 
 

@@ -7,67 +7,23 @@ codegen.py from the IR) that these fixed functions walk, a batch of records at a
 generated kernel only calls them once per column, so its size depends on the fields read, not on
 the rules. These functions are compiled once per installation and cached by numba.
 
-The semantics are those of the straight-line emitters in codegen.py, one to one: truth values
+The semantics are those of the straight-line emitters in codegen.py, one to one, and the scalar
+pieces (a comparison, a set item's presence) are the very steps they call (steps.py): truth values
 ir.FALSE, ir.UNKNOWN, ir.TRUE (0, 1, 2); tests write `vals[instruction, record in batch]`; `and` is
 min, `or` is max.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 from . import ir  # truth values: numba reads ir.FALSE / UNKNOWN / TRUE as compile-time constants
-from .interpreter_ops import (
-    ALWAYS,
-    AND,
-    DST,
-    EQ,
-    EXCLUDE,
-    FILTER,
-    GE,
-    GT,
-    HAS_ALL,
-    KNOWN,
-    LE,
-    LT,
-    LUT,
-    MEMBER,
-    NE,
-    NOT,
-    OP,
-    UNKNOWN,
-    A,
-    B,
-    C,
-)
+from .interpreter_ops import AND, DST, EXCLUDE, FILTER, HAS_ALL, KNOWN, LUT, MEMBER, NOT, OP, UNKNOWN, A, B, C
+from .steps import holds, in_bitset, in_list, known
 
 # Records are evaluated in batches: each table row is decoded once per batch, then applied to
 # every record of the batch (`rows[0:n]`, record numbers), so that the decoding costs little.
 BATCH = 256
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _known(op, ok):
-    """A known / unknown test: true or false, never unknown."""
-    return ir.TRUE if (ok != 0) == (op == KNOWN) else ir.FALSE
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _compare(op, x, c):
-    if op == EQ:
-        return x == c
-    if op == NE:
-        return x != c
-    if op == LT:
-        return x < c
-    if op == LE:
-        return x <= c
-    if op == GT:
-        return x > c
-    if op == GE:
-        return x >= c
-    return op == ALWAYS
 
 
 @njit(cache=True, nogil=True)
@@ -77,7 +33,7 @@ def test_values(rows, n, values, valid, consts, tests, lo, hi, vals):
         op, dst = tests[t, OP], tests[t, DST]
         if op == KNOWN or op == UNKNOWN:
             for j in range(n):
-                vals[dst, j] = _known(op, valid[rows[j]])
+                vals[dst, j] = known(op, valid[rows[j]])
         elif op == MEMBER:
             for j in range(n):
                 i = rows[j]
@@ -91,7 +47,7 @@ def test_values(rows, n, values, valid, consts, tests, lo, hi, vals):
             c = consts[tests[t, A]]
             for j in range(n):
                 i = rows[j]
-                vals[dst, j] = ir.UNKNOWN if valid[i] == 0 else (ir.TRUE if _compare(op, values[i], c) else ir.FALSE)
+                vals[dst, j] = ir.UNKNOWN if valid[i] == 0 else (ir.TRUE if holds(op, values[i], c) else ir.FALSE)
 
 
 @njit(cache=True, nogil=True)
@@ -106,7 +62,7 @@ def test_codes(rows, n, codes, luts, lut_off, tests, lo, hi, vals):
                 vals[dst, j] = luts[base + codes[rows[j]]]
         else:
             for j in range(n):
-                vals[dst, j] = _known(op, codes[rows[j]] >= 0)
+                vals[dst, j] = known(op, codes[rows[j]] >= 0)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -131,11 +87,10 @@ def test_bitset(rows, n, bits, valid, ints, tests, lo, hi, vals, present):
         for j in range(n):
             i = rows[j]
             if op == KNOWN or op == UNKNOWN:
-                vals[dst, j] = _known(op, valid[i])
+                vals[dst, j] = known(op, valid[i])
                 continue
             for k in range(tests[t, A], tests[t, A] + tests[t, B]):
-                code = ints[k]
-                present[k] = code >= 0 and (bits[i, code >> 6] >> np.uint64(code & 63)) & np.uint64(1) != 0
+                present[k] = in_bitset(bits, i, ints[k])
             vals[dst, j] = _set_answer(tests, t, valid[i], present)
 
 
@@ -147,16 +102,10 @@ def test_csr(rows, n, offsets, members, valid, ints, tests, lo, hi, vals, presen
         for j in range(n):
             i = rows[j]
             if op == KNOWN or op == UNKNOWN:
-                vals[dst, j] = _known(op, valid[i])
+                vals[dst, j] = known(op, valid[i])
                 continue
             for k in range(tests[t, A], tests[t, A] + tests[t, B]):
-                code, found = ints[k], False
-                if code >= 0:
-                    for q in range(offsets[i], offsets[i + 1]):
-                        if members[q] == code:
-                            found = True
-                            break
-                present[k] = found
+                present[k] = in_list(offsets, members, i, ints[k])
             vals[dst, j] = _set_answer(tests, t, valid[i], present)
 
 

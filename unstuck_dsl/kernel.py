@@ -7,7 +7,7 @@ with UNSTUCK_CACHE_DIR. Entries are written atomically; a corrupt or stale entry
 
 numba compiles one function at a time, on one core. The kernels of a module do not depend on each
 other, so when a module is new on this machine its large kernels are compiled side by side: all
-but one in child processes (`compile_aside`), which store them in numba's cache, where this
+but one in child processes (`Compiler`), which store them in numba's cache, where this
 process's first call finds them.
 """
 
@@ -101,7 +101,7 @@ def load_kernel(source: str):
 def _load_entry(directory: Path, key: str, source: str):
     """Import a cache entry, writing it first when it is missing or differs; a damaged entry
     (or anything that is not an entry's folder) is removed and written again, once."""
-    path = directory / f"unstuck_kernel_{key}.py"
+    path = _entry_file(directory, key)
     module_name = f"unstuck_kernel_{key}"
     try:
         # Rewriting an identical file would change its mtime and void numba's cache.
@@ -116,6 +116,10 @@ def _load_entry(directory: Path, key: str, source: str):
         _write_atomically(path, source)
         _written.add(module_name)
         return _import(path, module_name)
+
+
+def _entry_file(directory: Path, key: str) -> Path:
+    return directory / f"unstuck_kernel_{key}.py"
 
 
 def _remove(path: Path) -> None:
@@ -157,11 +161,31 @@ def written_here(module) -> bool:
     return module.__name__ in _written
 
 
-# What a child process runs: import the module from its file under its cache name, as `_import`
-# does, and compile one kernel for the argument types given; numba stores it in its cache.
+def is_new(source: str) -> bool:
+    """Whether no process has written this source to the cache yet: none of its kernels can be
+    in numba's cache."""
+    key = kernel_key(source)
+    try:
+        return _entry_file(cache_dir() / key, key).read_text(encoding="utf-8") != source
+    except (OSError, UnicodeDecodeError):
+        return True
+
+
+# What a compiler child runs: load numba and make its compiler ready, then wait for the work (a
+# module's file and cache name, a kernel and its argument types); import the module as `_import`
+# does and compile the kernel, which numba stores in its cache. Closed without work, it exits.
+# Our kernels call neither pandas nor scipy, which numba would otherwise load (scipy.linalg, a
+# quarter of a second, to offer BLAS to compiled code).
 _CHILD = """
 import importlib.util, pickle, sys
-path, module_name, name, signature = pickle.load(sys.stdin.buffer)
+from unstuck_dsl.unused import hide
+hide(("pandas", "scipy"))
+import numba
+numba.njit(lambda: 0)()
+try:
+    path, module_name, name, signature = pickle.load(sys.stdin.buffer)
+except EOFError:
+    sys.exit()
 spec = importlib.util.spec_from_file_location(module_name, path)
 module = importlib.util.module_from_spec(spec)
 sys.modules[module_name] = module
@@ -170,22 +194,40 @@ getattr(module, name).compile(signature)
 """
 
 
-def compile_aside(module, name: str, args) -> subprocess.Popen | None:
-    """Start compiling kernel `name` of `module` for these arguments in a child process. Wait for
-    it before the kernel's first call here; if the child fails, or cannot be started (None), that
-    call compiles it itself."""
-    from numba import typeof
+class Compiler:
+    """A child process that compiles one kernel into numba's cache, where this process's first
+    call of the kernel finds it. It starts before its work is known and loads numba meanwhile;
+    `compile` gives it the work, `close` ends it without any, `wait` waits for it. A child that
+    cannot be started, or fails, leaves the kernel to that first call, which compiles it here."""
 
-    signature = tuple(typeof(arg) for arg in (0, 0, *args))  # (start, stop, ...), as `run` calls it
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    try:
-        child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL, env=environment)
-    except OSError:  # no child process here (none may be started, or the interpreter cannot be run again)
-        return None
-    try:
-        with child.stdin:
-            pickle.dump((module.__file__, module.__name__, name, signature), child.stdin)
-    except OSError:  # the child is gone already: the kernel's first call compiles it here
-        pass
-    return child
+    def __init__(self):
+        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        try:
+            self._child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE,
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
+        except OSError:  # no child process here (none may be started, or the interpreter cannot be run again)
+            self._child = None
+
+    def compile(self, module, name: str, args) -> None:
+        """Compile kernel `name` of `module` for these arguments."""
+        from numba import typeof
+
+        signature = tuple(typeof(arg) for arg in (0, 0, *args))  # (start, stop, ...), as `run` calls it
+        self._send((module.__file__, module.__name__, name, signature))
+
+    def close(self) -> None:
+        self._send(None)
+
+    def _send(self, work) -> None:
+        if self._child is None or self._child.stdin.closed:
+            return
+        try:
+            with self._child.stdin:
+                if work is not None:
+                    pickle.dump(work, self._child.stdin)
+        except OSError:  # the child is gone already: the kernel's first call compiles it here
+            pass
+
+    def wait(self) -> int | None:
+        """The child's exit status (None: no child was started)."""
+        return self._child.wait() if self._child is not None else None

@@ -14,8 +14,8 @@ from ..diagnostics import RuleError
 from ..output import REPORT_FORMATS, check_destinations, write_text
 from ..render import print_diff, print_insights
 from ..service.client import open_store
+from ..unused import allow
 from .common import WORKSPACE, UserError, user_errors
-from .process import allow
 from .records import open_workspace
 
 

@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import click
 
+from ..unused import hide
+
 
 @functools.cache
 def _glibc():
@@ -159,19 +161,6 @@ def show_warnings() -> None:
     warnings.showwarning = show
 
 
-class NotUsed:
-    """An import finder that says the packages the command does not use are not installed."""
-
-    def __init__(self, packages: tuple[str, ...]):
-        self.packages = set(packages)
-
-    def find_spec(self, name, path=None, target=None):
-        package = name.partition(".")[0]
-        if package in self.packages:
-            raise ModuleNotFoundError(f"the unstuck command does not use {package}", name=name)
-        return None
-
-
 def without_unused() -> None:
     """Hide two installed packages that would slow every command down and that no command needs
     until it says so (`allow`):
@@ -182,13 +171,4 @@ def without_unused() -> None:
       installed for scikit-learn, which `suggest` alone uses.
     So a command runs as it does where neither is installed. (Only the command: the Python API
     leaves both alone.)"""
-    unused = tuple(package for package in ("pandas", "scipy") if package not in sys.modules)
-    if unused:
-        sys.meta_path.insert(0, NotUsed(unused))
-
-
-def allow(package: str) -> None:
-    """Let this command import `package` after all (pyspark needs pandas; scikit-learn, scipy)."""
-    for finder in sys.meta_path:
-        if isinstance(finder, NotUsed):
-            finder.packages.discard(package)
+    hide(("pandas", "scipy"))

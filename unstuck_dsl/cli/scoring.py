@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..output import PIECE_ROWS, check_destinations, write_table
+from ..unused import allow
 from .common import (
     ACCOUNTS,
     AS_OF,
@@ -24,7 +25,7 @@ from .common import (
     reading_options,
     user_errors,
 )
-from .process import allow, give_back_freed_memory
+from .process import give_back_freed_memory
 from .records import score_run, stages
 
 

@@ -1,0 +1,145 @@
+"""The compiled steps both kinds of kernel are made of: one test's truth value for one record,
+and one part of a rule's score.
+
+A straight-line kernel (codegen.py) calls one step per IR instruction instead of spelling the
+step out. numba compiles each step once and caches it; LLVM inlines it where it is called, so
+the kernel runs as if the step were written out, while numba types and lowers one call instead
+of a whole expression or loop: a call is a third of the work of the comparison it stands for,
+and numba's own passes are most of a kernel's compile time. The table interpreter
+(interpreter.py) reads the same scalar pieces (`holds`, `known`, `in_bitset`, `in_list`).
+
+Truth values are ir.FALSE, ir.UNKNOWN, ir.TRUE (0, 1, 2); a missing value is unknown.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from . import ir  # truth values: numba reads ir.FALSE / UNKNOWN / TRUE as compile-time constants
+from .interpreter_ops import ALWAYS, EQ, GE, GT, KNOWN, LE, LT, NE
+
+# ---- the scalar pieces, inlined by numba wherever they are used ------------------------------------
+
+
+@njit(cache=True, nogil=True, inline="always")
+def known(op, ok):
+    """A known / unknown test: true or false, never unknown."""
+    return ir.TRUE if (ok != 0) == (op == KNOWN) else ir.FALSE
+
+
+@njit(cache=True, nogil=True, inline="always")
+def holds(op, x, c):
+    """Comparison `op` (interpreter_ops: EQ … GE, ALWAYS, NEVER) of x with c."""
+    if op == EQ:
+        return x == c
+    if op == NE:
+        return x != c
+    if op == LT:
+        return x < c
+    if op == LE:
+        return x <= c
+    if op == GT:
+        return x > c
+    if op == GE:
+        return x >= c
+    return op == ALWAYS
+
+
+@njit(cache=True, nogil=True, inline="always")
+def in_bitset(bits, i, code):
+    """Whether record i's bitset holds item `code` (none holds -1, an item no record has).
+    Without a branch: a branch per item keeps LLVM from making a kernel's set tests straight-line
+    code (the heavy ruleset's account kernel ran 2.5 times slower with `code >= 0 and …`)."""
+    return (bits[i, max(code, 0) >> 6] >> np.uint64(code & 63)) & np.uint64(code >= 0) != 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def in_list(offsets, members, i, code):
+    """Whether record i's member list holds item `code`."""
+    if code >= 0:
+        for q in range(offsets[i], offsets[i + 1]):
+            if members[q] == code:
+                return True
+    return False
+
+
+@njit(cache=True, nogil=True, inline="always")
+def set_answer(open_set, ok, hit):
+    """A set test's truth value from whether its items decide it (`hit`): unknown when the set
+    is missing (ok = 0); else true on a hit, and otherwise false (a closed set) or unknown (an
+    open set: a member not seen is unknown)."""
+    if open_set:
+        return 1 + ok * hit
+    return 1 + ok * (2 * hit - 1)
+
+
+# ---- the straight-line kernels' steps: one call per IR instruction or score part ------------------
+# Constants arrive as arguments, read once per kernel run by its prologue, which LLVM folds once the
+# step is inlined. numba compiles a step once per value of a literal argument, so the literals
+# are only those of a few values (an operation code, a flag); a position in the constants is
+# passed as a prologue variable (an int64, not a literal), and stays known to LLVM, which then
+# unrolls the loop over a test's items.
+
+
+@njit(cache=True, nogil=True)
+def compare(op, values, valid, i, constant):
+    """A value against a constant, without branches: 1 + ok × (±1) is unknown (1) when the value
+    is missing (ok = 0), else true (2) or false (0)."""
+    return 1 + valid[i] * (2 * holds(op, values[i], constant) - 1)
+
+
+@njit(cache=True, nogil=True)
+def lookup(luts, offset, codes, i):
+    """A coded value's entry in its lookup table, at `offset` in `luts`: entry 0 is "unknown",
+    for the code -1 of a missing value."""
+    return luts[offset + 1 + codes[i]]
+
+
+@njit(cache=True, nogil=True)
+def member(values, valid, i, constants, first, count):
+    """Whether the value is one of constants[first:first + count]; unknown when it is missing."""
+    if valid[i] == 0:
+        return ir.UNKNOWN
+    for k in range(first, first + count):
+        if values[i] == constants[k]:
+            return ir.TRUE
+    return ir.FALSE
+
+
+@njit(cache=True, nogil=True)
+def has_bits(every, open_set, bits, valid, i, items, first, count):
+    """`has any` / `has all` (`every`) of items[first:first + count] on a bitset, without branches
+    on the record: its answer costs the same whichever items it has."""
+    hit = every
+    for k in range(first, first + count):
+        present = in_bitset(bits, i, items[k])
+        hit = (hit & present) if every else (hit | present)
+    return set_answer(open_set, valid[i], hit)
+
+
+@njit(cache=True, nogil=True)
+def has_list(every, open_set, offsets, members, valid, i, items, first, count):
+    """`has any` / `has all` on member lists, as `has_bits`; it stops at the first item that
+    decides, whatever the list's length."""
+    hit = every
+    for k in range(first, first + count):
+        if in_list(offsets, members, i, items[k]) != every:
+            hit = not every
+            break
+    return set_answer(open_set, valid[i], hit)
+
+
+@njit(cache=True, nogil=True)
+def earn(total, weight, value):
+    """A score parameter's weight added when its value is true: `value >> 1` is 1 for true (2),
+    else 0. Written as `value == TRUE`, LLVM makes each sum a data-dependent branch, taken at
+    random."""
+    return total + weight * (value >> 1)
+
+
+@njit(cache=True, nogil=True)
+def normalized(earned, possible):
+    """round-half-up(100 × earned / possible) in integers: floor((200e + p) / 2p); 100 when
+    there is nothing to earn."""
+    return 100 if possible == 0 else (200 * earned + possible) // (2 * possible)
