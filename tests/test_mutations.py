@@ -15,15 +15,15 @@ from unstuck_dsl import api, codegen
 from conformance_runner import CASES_DIR, compiled_engine, load_case, reference_engine
 
 MUTATIONS = {
-    # rule 3: round half up → round half down
-    "round half down": ("04_round_half_up", r"\(200 \* (e\d+) \+ (k\d+)\) // \(2 \* \2\)",
-                        r"(200 * \1 + \2 - 1) // (2 * \2)"),
+    # rule 3: round half up → round half down (the kernel's call of steps.normalized, spelled out)
+    "round half down": ("04_round_half_up", r"normalized\((e\d+), (k\d+)\)",
+                        r"(100 if \2 == 0 else (200 * \1 + \2 - 1) // (2 * \2))"),
     # rule 4: a tie goes to the first declared → to the last
-    "ties to the last": ("06_ties_and_drafts", r"and (s\d+) > best_score:", r"and \1 >= best_score:"),
+    "ties to the last": ("06_ties_and_drafts", r"\((s\d+) > best_score\)", r"(\1 >= best_score)"),
     # rule 2: an unknown filter fails unless it opts in → passes
     "unknown filter passes": ("03_modes_and_unknown_opt_ins", r"\((p?\d*r\d+v\d+) >= 2\)", r"(\1 >= 1)"),
-    # SPEC §3: a member missing from an open set is unknown → "no"
-    "open set answers no": ("09_open_and_closed_sets", r"\* hit$", "* (2 * hit - 1)"),
+    # SPEC §3: a member missing from an open set is unknown → "no" (the set tested as a closed one)
+    "open set answers no": ("09_open_and_closed_sets", r"has_(bits|list)\((True|False), True,", r"has_\1(\2, False,"),
     # rule 1: not unknown is unknown → true
     "not unknown is true": ("02_three_valued_logic", r"= 2 - (\w+)$", r"= 2 if \1 == 1 else 2 - \1"),
 }
