@@ -503,7 +503,8 @@ def test_what_a_served_store_keeps_in_memory_is_what_duckdb_holds_through_writes
                     workspace.records(kind, ids, ordered=False, read_by=read_by).sort_by(key),
                     sorted(workspace.existing_ids(kind, ids).to_pylist()),
                     [workspace.scores_of(kind, i) for i in ids.to_pylist()[:5]],
-                    [workspace.history(kind, i) for i in ids.to_pylist()[:5]]]
+                    [workspace.history(kind, i) for i in ids.to_pylist()[:5]],
+                    workspace.affected_lead_ids(ids, pa.nulls(0, pa.string())) if kind == "account" else None]
 
         kept = workspace.kept, workspace.kept_history
         workspace.kept, workspace.kept_history = {}, None
@@ -529,6 +530,12 @@ def test_what_a_served_store_keeps_in_memory_is_what_duckdb_holds_through_writes
             assert workspace.records("account", account_ids[3:4]).column("employees").to_pylist() == [1]
             assert workspace.existing_ids("account", pa.array(["A-GONE"])).to_pylist() == ["A-GONE"]
             raise RuntimeError("the write fails")
+        exact(workspace)
+        reads_agree(workspace)
+        # Many small commits: the rows each appends are joined into one piece now and then.
+        for k in range(20):
+            ingest(workspace, rules, pa.table({"account_id": account_ids[k:k + 1], "employees": [10 + 900 * k]}),
+                   pa.table({"lead_id": lead_ids[k:k + 1], "account_id": account_ids[(k + 7) % 20:(k + 7) % 20 + 1]}))
         exact(workspace)
         reads_agree(workspace)
         # Rows numbered anew: the rows past the last one known are not those a commit appended.

@@ -30,17 +30,38 @@ REBUILD_AFTER = 250_000
 
 
 class _Pieces:
-    """A table read in pieces (DuckDB hands one per row group), rows taken from it by position:
-    each piece is taken from on its own (Arrow's take over a table in pieces joins them first,
-    a copy of the whole table on every call), so the table is never joined into one piece."""
+    """A table held in pieces, rows taken from it by position: each piece is taken from on its
+    own (Arrow's take over a table in pieces joins them first, a copy of the whole table on every
+    call). A table DuckDB read is kept in its pieces (one per row group) and never joined; rows
+    appended (`append`, a commit's few) are joined into one piece once there are many, since a
+    take visits each piece."""
+
+    JOIN_AFTER = 16  # appended pieces
 
     def __init__(self, table: pa.Table):
+        self.schema = table.schema
         self.batches = table.to_batches()
         self.starts = np.cumsum([0, *(len(b) for b in self.batches)])
-        self.schema = table.schema
+        self._appended = 0
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def append(self, table: pa.Table) -> None:
+        """Rows after the others: their positions follow on (joining pieces moves none)."""
+        self.batches += table.to_batches()
+        self._appended += 1
+        if self._appended > self.JOIN_AFTER:
+            self.batches = pa.Table.from_batches(self.batches, self.schema).combine_chunks().to_batches()
+            self._appended = 0
+        self.starts = np.cumsum([0, *(len(b) for b in self.batches)])
+
+    def table(self) -> pa.Table:
+        return pa.Table.from_batches(self.batches, self.schema)
 
     def take(self, at: np.ndarray) -> pa.Table:
         """The rows at these positions, in one piece (grouped by the piece they were in)."""
+        at = np.asarray(at, np.int64)
         piece = np.searchsorted(self.starts, at, side="right") - 1
         taken = [self.batches[p].take(pa.array(at[piece == p] - self.starts[p])) for p in np.unique(piece)]
         return pa.Table.from_batches(taken, self.schema).combine_chunks()
@@ -97,7 +118,7 @@ def follow(db, kept: list[_Followed], appended: dict[str, int]) -> None:
 
 class KeptTable(_Followed):
     """One table's rows, each with its row number (`stored_row`), found by id: those read when
-    built, and the pieces appended since, an id's last appended row taking the place of its
+    built, and those appended since (`_added`), an id's last appended row taking the place of its
     earlier ones."""
 
     def __init__(self, db, table: str, key: str):
@@ -112,13 +133,13 @@ class KeptTable(_Followed):
 
         self._rows, self._ids = _Pieces(found), IdIndex(found.column(self.key))
         self._ids.rows_of(found.column(self.key).slice(0, 1))  # (its ids in one piece now, not at the first read)
-        self._pieces: list[pa.Table] = []  # rows taken in since the build, as appended
-        self._since: dict[str, tuple[int, int]] = {}  # id -> (piece, row in it): its row appended last
+        self._added = _Pieces(found.schema.empty_table())  # rows taken in since the build, in order
+        self._since: dict[str, int] = {}  # id -> the position in `_added` of its row appended last
 
     def _take(self, found: pa.Table) -> None:
-        piece = len(self._pieces)
-        self._pieces.append(found)
-        self._since.update((ident, (piece, i)) for i, ident in enumerate(found.column(self.key).to_pylist()))
+        first = len(self._added)
+        self._added.append(found)
+        self._since.update(zip(found.column(self.key).to_pylist(), range(first, first + found.num_rows)))
 
     @property
     def columns(self) -> list[str]:
@@ -129,17 +150,16 @@ class KeptTable(_Followed):
         """The kept rows of these ids (in no particular order), and the ids of which none is kept."""
         ids = pc.unique(ids.drop_null())
         at = self._ids.rows_of(ids)
-        pieces = []
+        added = []
         if self._since:
-            in_pieces: dict[int, list[int]] = {}
             for i, ident in enumerate(ids.to_pylist()):
-                found = self._since.get(ident)
-                if found is not None:
-                    in_pieces.setdefault(found[0], []).append(found[1])
+                if (position := self._since.get(ident)) is not None:
+                    added.append(position)
                     at[i] = -2  # (its row appended since replaces the one read at the build)
-            pieces = [self._pieces[piece].take(pa.array(rows, pa.int64())) for piece, rows in in_pieces.items()]
         found = self._rows.take(at[at >= 0])
-        return (pa.concat_tables([found, *pieces]).combine_chunks() if pieces else found), ids.filter(pa.array(at == -1))
+        if added:
+            found = pa.concat_tables([found, self._added.take(added)]).combine_chunks()
+        return found, ids.filter(pa.array(at == -1))
 
 
 class KeptLeads(KeptTable):
@@ -172,10 +192,11 @@ class KeptLeads(KeptTable):
         # in since counts if it is its lead's last.
         hit = pc.is_in(base.column(ACCOUNT_KEY), value_set=wanted)
         leads = {lead for lead in base.column(LEAD_KEY).filter(hit).to_pylist() if lead not in self._since}
-        for piece, rows in enumerate(self._pieces):
-            at = pc.indices_nonzero(pc.is_in(rows.column(ACCOUNT_KEY), value_set=wanted))
-            leads.update(lead for lead, i in zip(rows.column(LEAD_KEY).take(at).to_pylist(), at.to_pylist())
-                         if self._since[lead] == (piece, i))
+        if self._since:
+            added = self._added.table()
+            at = pc.indices_nonzero(pc.is_in(added.column(ACCOUNT_KEY), value_set=wanted))
+            leads.update(lead for lead, i in zip(added.column(LEAD_KEY).take(at).to_pylist(), at.to_pylist())
+                         if self._since[lead] == i)
         return leads
 
 
@@ -206,16 +227,15 @@ class KeptHistory(_Followed):
         return f"SELECT kind, record_id, {', '.join(self.COLUMNS)}, rowid AS stored_row FROM {self.table} WHERE {where}"
 
     def _built(self, found: pa.Table) -> None:
-
         hashes = _hashes(found.column(self.key))
         self._order = np.argsort(hashes, kind="stable")
         self._rows, self._hashes = _Pieces(found), hashes[self._order]
-        self._pieces: list[tuple[np.ndarray, pa.Table]] = []  # (hashes, rows) taken in since the build
+        self._added = _Pieces(found.schema.empty_table())  # rows taken in since the build, in order
+        self._added_hashes = np.zeros(0, np.uint64)
 
     def _take(self, found: pa.Table) -> None:
-        from .keys import hashes_of
-
-        self._pieces.append((hashes_of(found.column(self.key)), found))
+        self._added.append(found)
+        self._added_hashes = np.concatenate([self._added_hashes, _hashes(found.column(self.key))])
 
     def changes(self, kind: str, record_id: str) -> pa.Table:
         """The rows holding this record's changes, oldest first (in the order written, for changes
@@ -225,6 +245,6 @@ class KeptHistory(_Followed):
         wanted = hashes_of(pa.array([record_id], pa.string()))[0]
         start, end = np.searchsorted(self._hashes, wanted, "left"), np.searchsorted(self._hashes, wanted, "right")
         found = pa.concat_tables([self._rows.take(self._order[start:end]),
-                                  *(rows.filter(pa.array(hashes == wanted)) for hashes, rows in self._pieces)])
+                                  self._added.take(np.flatnonzero(self._added_hashes == wanted))])
         found = found.filter(pc.and_(pc.equal(found.column("kind"), kind), pc.equal(found.column(self.key), record_id)))
         return found.sort_by([("changed_at", "ascending"), ("stored_row", "ascending")])
