@@ -74,13 +74,14 @@ class _Followed:
 
     table: str
     key: str
+    selected = "*"  # what is kept of each row (SQL), beside its row number
 
     def __init__(self, db):
         self.build(db)
 
     def _read(self, where: str = "TRUE") -> str:
         """SQL for what is kept of the table's rows meeting `where`, each with its row number."""
-        return f"SELECT {self.key}, rowid AS stored_row FROM {self.table} WHERE {where}"
+        return f"SELECT {self.selected}, rowid AS stored_row FROM {self.table} WHERE {where}"
 
     def build(self, db) -> None:
         found = db.sql(self._read()).to_arrow_table()
@@ -124,9 +125,6 @@ class KeptTable(_Followed):
     def __init__(self, db, table: str, key: str):
         self.table, self.key = table, key
         super().__init__(db)
-
-    def _read(self, where: str = "TRUE") -> str:
-        return f"SELECT *, rowid AS stored_row FROM {self.table} WHERE {where}"
 
     def _built(self, found: pa.Table) -> None:
         from .keys import IdIndex  # (numba: a service has it loaded already)
@@ -223,8 +221,7 @@ class KeptHistory(_Followed):
     COLUMNS = ("changed_at", "ruleset_version", "old_icp_code", "new_icp_code", "old_icp_score", "new_icp_score",
                "old_persona_code", "new_persona_code", "old_persona_score", "new_persona_score")
 
-    def _read(self, where: str = "TRUE") -> str:
-        return f"SELECT kind, record_id, {', '.join(self.COLUMNS)}, rowid AS stored_row FROM {self.table} WHERE {where}"
+    selected = f"kind, record_id, {', '.join(COLUMNS)}"
 
     def _built(self, found: pa.Table) -> None:
         hashes = _hashes(found.column(self.key))

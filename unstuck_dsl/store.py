@@ -133,7 +133,7 @@ _TABLE_OF = {"account": ("accounts", ACCOUNT_KEY), "lead": ("leads", LEAD_KEY)}
 _SCORES_OF = {"account": "account_scores", "lead": "lead_scores"}
 # The tables a served store keeps in memory (`KeptTable`), with their id column.
 _KEPT = (("accounts", ACCOUNT_KEY), ("leads", LEAD_KEY), ("account_scores", ACCOUNT_KEY),
-            ("lead_scores", LEAD_KEY))
+         ("lead_scores", LEAD_KEY))
 
 
 def _untyped(sql_type: str) -> bool:
