@@ -244,6 +244,21 @@ def test_a_lead_table_is_checked_for_repeats_as_its_index_would_find_them(values
         assert keys.first_repeat(ids) == keys.IdIndex(ids).repeated
 
 
+@pytest.mark.parametrize("values", [["a", "b", "c"], ["x", "y", "z", "y", "x"], [7, 8, 7], [], ["q"]])
+@pytest.mark.parametrize("counted_by_arrow", [0, 65_536])
+def test_repeated_ids_are_refused_the_same_however_many_they_are(monkeypatch, values, counted_by_arrow):
+    """A few ids are counted by Arrow's hash (no compiled pass to wait for), more by the bitmap
+    pass: either way a table is refused exactly when an id repeats, naming its first two rows."""
+    monkeypatch.setattr(data, "ARROW_COUNTED_IDS", counted_by_arrow)
+    ids = pa.array(values, pa.int64() if values and isinstance(values[0], int) else pa.string())
+    repeated = next(((values.index(v), k) for k, v in enumerate(values) if values.index(v) < k), None)
+    if repeated is None:
+        data.check_unique(ids, "account_id", "accounts")
+        return
+    with pytest.raises(DataError, match=rf"appears more than once \(rows {repeated[0] + 1} and {repeated[1] + 1}\)"):
+        data.check_unique(ids, "account_id", "accounts")
+
+
 def test_unknown_extension_and_missing_file(rules, tmp_path):
     with pytest.raises(DataError, match="unknown file type `.xlsx`"):
         rules.score(str(tmp_path / "accounts.xlsx"))

@@ -69,7 +69,7 @@ class CompiledRules:
         self.persona_name_of = np.array([self.persona_names.index(p.code) for _, p in self.personas]
                                         + [-1, len(self.persona_names) - 1], dtype=np.int64)
         self._kernels: dict[tuple, KernelModule] = {}
-        self._warm, self._warming = False, threading.Lock()
+        self._warm, self._warming = False, threading.RLock()  # (re-entered: warming scores, and a score waits for warming)
         self.account_tables = codegen.tables((self.program.icps,), self.program.account_columns)
         self.lead_tables = codegen.tables(self.program.personas, self.program.lead_columns)
         self.audience_schema = checked.audience_schema

@@ -1039,9 +1039,16 @@ class _IdBatches:
         return pa.chunked_array(arrays)
 
 
+ARROW_COUNTED_IDS = 65_536
+
+
 def check_unique(ids, key: str, name: str) -> None:
     """Refuse a table in which an id appears twice, naming the id and both rows: leads find their
-    account by it, `explain` finds a record by it."""
+    account by it, `explain` finds a record by it. A few thousand ids are counted by Arrow's
+    hash, which needs no compiled pass (an ingest of a few records does not wait for numba to
+    load); more, or a repeat to locate, take `first_repeat` (a third of Arrow's memory)."""
+    if len(ids) <= ARROW_COUNTED_IDS and pc.count_distinct(ids, mode="all").as_py() == len(ids):
+        return
     refuse_repeats(ids, first_repeat(ids), key, name)
 
 

@@ -145,17 +145,20 @@ def kernels_loading(rules):
     """Load numba and the usual layout's kernels on a second thread while the block reads its
     input, the first time these rules score: numba's start-up holds the GIL for most of a second,
     and Arrow's reading (DuckDB's too) mostly releases it. Yields a function that waits for the
-    loading (call it before scoring); the block's end waits too. A failure there is left for the
-    scoring itself to meet."""
-    if not rules.needs_warming():
-        yield lambda: None
-        return
-    thread = threading.Thread(target=rules.warm, kwargs={"quietly": True}, name="unstuck-warm", daemon=True)
-    thread.start()
+    loading (call it before scoring); the block's end waits too. A block inside another's shares
+    its loading (`warm` holds a lock while it loads): a workspace step starts it before its
+    transaction waits for the workspace's check. A failure there is left for the scoring itself
+    to meet."""
+
+    def loaded() -> None:  # returns once the kernels are loaded, at once when they were before
+        rules.warm(quietly=True)
+
+    if rules.needs_warming():
+        threading.Thread(target=loaded, name="unstuck-warm", daemon=True).start()
     try:
-        yield thread.join
+        yield loaded
     finally:
-        thread.join()
+        loaded()
 
 
 def score_dataset(rules, dataset, as_of, preview: frozenset[str] = frozenset(), outcomes: bool = False,

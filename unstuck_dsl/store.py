@@ -313,10 +313,11 @@ class Store:
 
     def _verify(self) -> None:
         """Read every stored value once. DuckDB checksums each block it reads, so a damaged
-        workspace is reported before a command writes to it or reads half of it. A read-only
+        workspace is reported before a command commits to it or reads half of it. A read-only
         store reads now; a writable one reads beside the command, on its own connection, while
-        the command reads its input and compiles: `verified` waits for it, and every transaction
-        begins with `verified` (so does closing the store). A damaged catalog fails here already."""
+        the command reads its input, compiles and works in its transaction: `verified` waits for
+        it, and every transaction commits (or fails) only after `verified` (so does closing the
+        store). A damaged catalog fails here already."""
         tables = [table for (table,) in self.db.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
         reader = self.db.cursor()
         self._reader = reader
@@ -825,15 +826,19 @@ class Store:
         if self._in_transaction:
             yield
             return
-        self.verified()  # nothing is written to a workspace not known to be whole
+        # The block runs while the workspace is still being read through (`_verify`): what it
+        # writes stays in the transaction, and nothing is committed to a workspace not known to
+        # be whole. A block that fails on a damaged workspace fails as `WorkspaceDamaged`.
         self.db.execute("BEGIN TRANSACTION")
         self._in_transaction = True
         try:
             yield
+            self.verified()
         except BaseException:
             self._read_once.clear()  # (what the block changed is undone)
             with contextlib.suppress(duckdb.Error):  # a failed rollback must not hide why the block failed
                 self.db.execute("ROLLBACK")
+            self.verified()
             raise
         finally:
             self._in_transaction = False

@@ -45,6 +45,7 @@ Names (the contract other modules code against):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import re
@@ -259,6 +260,14 @@ class Workspace:
                             f"`unstuck publish RULES --db {self.path}`")
         return version
 
+    def _kernels_loading(self, scores: bool = True):
+        """The published rules' kernels loading on a second thread from here on, when the step
+        `scores` and rules are published (`pipeline.kernels_loading`; the step's own loading
+        shares it): beside the transaction's wait for the workspace's check, not after it."""
+        if not scores or self.published is None:
+            return contextlib.nullcontext()
+        return pipeline.kernels_loading(self.compiled)
+
     def _stamp(self) -> Stamp:
         version = self._require_published()
         return Stamp(version.hash, version.number, self.as_of or dt.date.today())
@@ -363,7 +372,7 @@ class Workspace:
         `as_of`, when given, must be the workspace's date (or sets it, on a new workspace).
         `on_rescored` hears the records re-scored (`store.rescore_records`); `read_before`, stored
         records read since the last write, are not read again (`store.ingest`)."""
-        with self.store.transaction():
+        with self._kernels_loading(accounts is not None or leads is not None), self.store.transaction():
             published = None
             if rules is not None and self.published is None:
                 published = self.publish(rules, message or "first ingest", as_of=as_of, on_stage=on_stage).version
@@ -391,7 +400,7 @@ class Workspace:
         months` true."""
         version = self._require_published()
         day = as_of or dt.date.today()
-        with self.store.transaction():
+        with self._kernels_loading(), self.store.transaction():
             self.store.set_meta(store.AS_OF_KEY, day.isoformat())
             report = store.rescore(self.store, self.compiled, Stamp(version.hash, version.number, day), on_stage)
         self._generation += 1
