@@ -310,7 +310,6 @@ class Workspace:
     def _publish(self, text, ruleset, compiled, message, as_of, dry_run, confirm, on_stage) -> PublishReport:
         from .diff import compare
 
-        self.store.verified()  # a damaged workspace is named before its records are read
         previous = self.published
         day = as_of or self.as_of or dt.date.today()
         if previous is not None and previous.hash == ruleset.content_hash and previous.text == text:
