@@ -284,12 +284,15 @@ def _emit_assignment(e: _Emitter, results, first: int, active: str, best: str, b
 def _kernel(name: str, args: str, e: _Emitter) -> list[str]:
     """A kernel over the records [start, stop): `e`'s prologue, then its lines per record. It
     releases the GIL, so the caller runs slices of the table on several threads at once (numba's
-    `prange` would do the same but makes every ruleset's kernel several times slower to compile)."""
+    `prange` would do the same but makes every ruleset's kernel several times slower to compile).
+    The record number `i` is unsigned: numba wraps a negative index around from the array's end,
+    which costs every array read a few instructions and keeps each array's length in a register;
+    an unsigned index has none of it (the heavy ruleset's kernels ran 10% faster)."""
     return [
         "@njit(cache=True, nogil=True)",
         f"def {name}(start, stop, {args}):",
         *("    " + line for line in e.prologue.lines),
-        "    for i in range(start, stop):",
+        "    for i in range(np.uint64(start), np.uint64(stop)):",
         *("    " + line for line in e.lines),
         "",
     ]
