@@ -41,6 +41,7 @@ straight-line emitter here, and its operation in the table interpreter (interpre
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -233,28 +234,38 @@ class _RuleValues:
         return self.names[k]
 
 
-def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str) -> list[tuple[int, str, str]]:
-    """Per rule: its filters and excludes, then, only when it still qualifies, its score
-    parameters and score (a failed filter or a hit exclude makes its score irrelevant, SPEC §5).
-    One branch per rule: a branch per gate skips a little more but costs more compile time than it
-    saves. An `explain` run evaluates everything, since it reports every parameter's outcome, all
-    in one place. Returns (rule, qualifies, score) variable names per rule, in rule order."""
+def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str,
+                taking_part: Callable[[int], str] | None = None) -> list[tuple[int, str, str]]:
+    """Per rule taking part in the run (every rule, or those for which `taking_part(rule number)`,
+    an expression of the kernel's arguments, holds; any other neither qualifies nor scores): its filters and excludes, then, only
+    when it still qualifies, its score parameters and score (a failed filter or a hit exclude makes
+    its score irrelevant, SPEC §5). One branch per rule: a branch per gate skips a little more but
+    costs more compile time than it saves. An `explain` run evaluates everything, since it reports
+    every parameter's outcome, all in one place. Returns (rule, qualifies, score) variable names
+    per rule, in rule order."""
     results = []
     for rule in block.rules:
         q, earned, s = f"q{rule.index}", f"e{rule.index}", f"s{rule.index}"
-        values = _RuleValues(block, f"{tag}r{rule.index}")
-        gates = [(p, values.evaluate(e, p.value)) for p in rule.params if p.mode != "score"]  # first: scores may reuse them
-        e.accumulate(q, "True", [f"{q} & ({value} {'>=' if p.mode == 'filter' else '<'} {p.threshold})"
-                                 for p, value in gates])
         e.line(f"{s} = 0")
-        e.line(f"if {q} or explain:")
-        scoring = e.nested()
+        rating = e
+        if taking_part is not None:
+            e.line(f"{q} = False")
+            e.line(f"if {e.constant(taking_part(rule.index))}:")
+            rating = e.nested()
+        values = _RuleValues(block, f"{tag}r{rule.index}")
+        gates = [(p, values.evaluate(rating, p.value)) for p in rule.params if p.mode != "score"]  # first: scores may reuse them
+        rating.accumulate(q, "True", [f"{q} & ({value} {'>=' if p.mode == 'filter' else '<'} {p.threshold})"
+                                      for p, value in gates])
+        rating.line(f"if {q} or explain:")
+        scoring = rating.nested()
         scores = [(p, values.evaluate(scoring, p.value)) for p in rule.params if p.mode == "score"]
         scoring.accumulate(earned, "0", [f"earn({earned}, {e.constant(f'{weights}[{p.slot}]')}, {value})"
                                          for p, value in scores])
         _record_outcomes(scoring, gates + scores)
         scoring.line(f"{s} = normalized({earned}, {e.constant(f'possible[{rule.index}]')})")
-        e.lines += scoring.lines
+        rating.lines += scoring.lines
+        if rating is not e:
+            e.lines += rating.lines
         results.append((rule.index, q, s))
     return results
 
@@ -350,7 +361,12 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
 
     # accounts
     e = _Emitter("a", program.account_columns, layouts, " " * 4)
-    results = _emit_block(e, program.icps, "", "weights")
+    # A draft ICP is not evaluated outside a preview or an explain run: it is common (drafts are
+    # how ICPs are tried) and costs as much as a live one (a quarter of the heavy ruleset's account
+    # kernel). The lead kernel evaluates only the Personas of the lead's ICP; a guard per Persona
+    # there made it 4% slower, drafts or not.
+    results = _emit_block(e, program.icps, "", "weights",
+                          lambda index: f"live[{index}] != 0 or preview and preview_live[{index}] != 0 or explain")
     _emit_assignment(e, results, 0, "live", "best", "best_score", "out_icp", "out_score")
     e.line("if preview:")
     inner = e.nested()
