@@ -237,12 +237,12 @@ class _RuleValues:
 def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str,
                 taking_part: Callable[[int], str] | None = None) -> list[tuple[int, str, str]]:
     """Per rule taking part in the run (every rule, or those for which `taking_part(rule number)`,
-    an expression of the kernel's arguments, holds; any other neither qualifies nor scores): its filters and excludes, then, only
-    when it still qualifies, its score parameters and score (a failed filter or a hit exclude makes
-    its score irrelevant, SPEC §5). One branch per rule: a branch per gate skips a little more but
-    costs more compile time than it saves. An `explain` run evaluates everything, since it reports
-    every parameter's outcome, all in one place. Returns (rule, qualifies, score) variable names
-    per rule, in rule order."""
+    an expression of the kernel's arguments, holds; any other neither qualifies nor scores): its
+    filters and excludes, then, only when it still qualifies, its score parameters and score (a
+    failed filter or a hit exclude makes its score irrelevant, SPEC §5). One branch per rule: a
+    branch per gate skips a little more but costs more compile time than it saves. An `explain`
+    run evaluates everything, since it reports every parameter's outcome, all in one place.
+    Returns (rule, qualifies, score) variable names per rule, in rule order."""
     results = []
     for rule in block.rules:
         q, earned, s = f"q{rule.index}", f"e{rule.index}", f"s{rule.index}"
