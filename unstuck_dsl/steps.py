@@ -50,15 +50,16 @@ def holds(op, x, c):
 def in_bitset(bits, i, code):
     """Whether record i's bitset holds item `code` (none holds -1, an item no record has).
     Without a branch: a branch per item keeps LLVM from making a kernel's set tests straight-line
-    code (the heavy ruleset's account kernel ran 2.5 times slower with `code >= 0 and …`)."""
-    return (bits[i, max(code, 0) >> 6] >> np.uint64(code & 63)) & np.uint64(code >= 0) != 0
+    code (the heavy ruleset's account kernel ran 2.5 times slower with `code >= 0 and …`). The
+    word's index is unsigned, so numba adds no wraparound of a negative index (see `lookup`)."""
+    return (bits[i, np.uint64(max(code, 0)) >> 6] >> np.uint64(code & 63)) & np.uint64(code >= 0) != 0
 
 
 @njit(cache=True, nogil=True, inline="always")
 def in_list(offsets, members, i, code):
     """Whether record i's member list holds item `code`."""
     if code >= 0:
-        for q in range(offsets[i], offsets[i + 1]):
+        for q in range(np.uint64(offsets[i]), np.uint64(offsets[i + 1])):  # unsigned: see `lookup`
             if members[q] == code:
                 return True
     return False
@@ -92,8 +93,9 @@ def compare(op, values, valid, i, constant):
 @njit(cache=True, nogil=True)
 def lookup(luts, offset, codes, i):
     """A coded value's entry in its lookup table, at `offset` in `luts`: entry 0 is "unknown",
-    for the code -1 of a missing value."""
-    return luts[offset + 1 + codes[i]]
+    for the code -1 of a missing value. The index is never negative; made unsigned, numba reads
+    it as is instead of first wrapping a negative index around from the array's end."""
+    return luts[np.uint64(offset + 1 + codes[i])]
 
 
 @njit(cache=True, nogil=True)
@@ -101,7 +103,7 @@ def member(values, valid, i, constants, first, count):
     """Whether the value is one of constants[first:first + count]; unknown when it is missing."""
     if valid[i] == 0:
         return ir.UNKNOWN
-    for k in range(first, first + count):
+    for k in range(np.uint64(first), np.uint64(first + count)):  # unsigned: see `lookup`
         if values[i] == constants[k]:
             return ir.TRUE
     return ir.FALSE
@@ -112,7 +114,7 @@ def has_bits(every, open_set, bits, valid, i, items, first, count):
     """`has any` / `has all` (`every`) of items[first:first + count] on a bitset, without branches
     on the record: its answer costs the same whichever items it has."""
     hit = every
-    for k in range(first, first + count):
+    for k in range(np.uint64(first), np.uint64(first + count)):  # unsigned: see `lookup`
         present = in_bitset(bits, i, items[k])
         hit = (hit & present) if every else (hit | present)
     return set_answer(open_set, valid[i], hit)
@@ -123,7 +125,7 @@ def has_list(every, open_set, offsets, members, valid, i, items, first, count):
     """`has any` / `has all` on member lists, as `has_bits`; it stops at the first item that
     decides, whatever the list's length."""
     hit = every
-    for k in range(first, first + count):
+    for k in range(np.uint64(first), np.uint64(first + count)):  # unsigned: see `lookup`
         if in_list(offsets, members, i, items[k]) != every:
             hit = not every
             break
