@@ -13,12 +13,17 @@ Parquet directories of 1M-account parts (ids prefixed by part, so every id is un
   local engine's: a full record-by-record comparison is tests/test_spark.py's job); and how that
   time splits, each part run on its own and written to Spark's `noop` sink:
   - read: the columns the engine reads, read from Parquet by the JVM;
-  - shuffle: the leads joined with the account scores' id, ICP and score by Spark (as the
-    engine joins them, with the account scores already persisted), no Python, minus the read;
-  - transfer: the accounts and the joined leads sent JVM -> Arrow -> Python workers (a
+  - join: the leads joined with the account scores' id, ICP and score by Spark (as the engine
+    joins them: the same strategy, the account scores already persisted), no Python, minus the
+    read;
+  - to Python: the accounts and the joined leads sent JVM -> Arrow -> Python workers (a
     mapInArrow that only counts), minus the read and the join;
-  - scoring: the rest (spark - read - transfer - shuffle): the engine in the Python workers and
-    its results' way back to the JVM.
+  - the rest (spark - read - join - to Python): the engine in the Python workers, its results'
+    way back to the JVM, persisting the account scores, Spark's decoding and counting, and the
+    JIT compiling Spark's code (the timed run is the JVM's first full one; the parts run after).
+  Every part's wall time and CPU time is reported, the CPU time apart for the JVM (all its
+  threads) and the Python workers (its child processes): on a shared machine wall times are
+  stretched by other jobs, CPU times much less, and they say which side the time is spent on.
 Reported: records/s of each, the overhead ratio (spark / local), throughput per core. Results go
 to benchmarks/results/spark-N.txt. The machine's load average is printed: the benchmark shares
 the machine with whatever else runs.
@@ -27,6 +32,7 @@ the machine with whatever else runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import platform
@@ -91,6 +97,54 @@ def timed(fn):
     return time.perf_counter() - started, value
 
 
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    """Wall seconds and the CPU seconds the JVM (all its threads) and the Python workers spent."""
+
+    wall: float
+    jvm: float = 0.0
+    python: float = 0.0
+
+    def __sub__(self, other):  # not clamped at 0: a negative part says the noise is larger than it
+        return Cost(*(a - b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
+
+    def __add__(self, other):
+        return Cost(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds of process `pid` and of its descendants (Spark's Python daemon and workers;
+    reaped children count through their parent): Linux /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def stat(process) -> list[str]:
+        try:
+            return Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):  # ended since the listing
+            return []
+
+    children: dict[int, list[int]] = {}
+    stats = {int(p): stat(p) for p in os.listdir("/proc") if p.isdigit()}
+    for process, fields in stats.items():
+        if fields:
+            children.setdefault(int(fields[1]), []).append(process)
+    own = stats[pid]
+    descendants, pending = 0.0, list(children.get(pid, []))
+    while pending:
+        process = pending.pop()
+        descendants += sum(int(x) for x in stats[process][11:15]) / tick  # own and reaped children's
+        pending += children.get(process, [])
+    return (int(own[11]) + int(own[12])) / tick, descendants
+
+
+def costed(jvm_pid: int, fn) -> tuple[Cost, object]:
+    """fn's wall time and the CPU time it took in the JVM and in the Python workers."""
+    jvm, python = cpu_seconds(jvm_pid)
+    took, value = timed(fn)
+    jvm_after, python_after = cpu_seconds(jvm_pid)
+    return Cost(took, jvm_after - jvm, python_after - python), value
+
+
 def noop(df) -> None:
     df.write.format("noop").mode("overwrite").save()
 
@@ -113,8 +167,7 @@ def main() -> None:
                         help="broadcast the account scores to the lead join whatever their size")
     parser.add_argument("--batch-rows", type=int, default=100_000, help="spark.sql.execution.arrow.maxRecordsPerBatch")
     args = parser.parse_args()
-    cores = int(args.master[len("local["):-1]) if args.master.startswith("local[") and args.master[6:-1].isdigit() \
-        else os.cpu_count()
+    cores = unstuck_spark.local_cores(args.master) or os.cpu_count()
     load = os.getloadavg()
     print(f"size {args.size:,} accounts, master {args.master}, load average {load[0]:.1f}", flush=True)
     folder = data(args.size)
@@ -123,7 +176,7 @@ def main() -> None:
     # ---- the local engine, one part (1M accounts and their leads) at a time in memory: the
     # parts share no account, so their scores are the whole data's; a 10M run in one piece
     # needs more memory than a shared machine has.
-    read_s = local_s = 0.0
+    read_s = local_s = local_cpu = 0.0
     records = 0
     local_counts = (Counter(), Counter())
     for part in sorted((folder / "accounts").glob("part-*.parquet")):
@@ -136,8 +189,10 @@ def main() -> None:
             result = rules.score(*inputs, as_of=AS_OF)
             return result.accounts, result.leads  # both output tables built
 
+        cpu = time.process_time()
         took, local = timed(score_locally)
         local_s += took
+        local_cpu += time.process_time() - cpu
         local_counts[0].update(counts(local[0]))
         local_counts[1].update(counts(local[1]))
         inputs = local = None  # the memory let go before the next part
@@ -146,7 +201,7 @@ def main() -> None:
 
     # ---- Spark
     spark = unstuck_spark.session(args.master, "unstuck-bench", {
-        "spark.driver.memory": args.driver_memory, "spark.sql.shuffle.partitions": str(max(8, 2 * cores)),
+        "spark.driver.memory": args.driver_memory,
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(args.batch_rows),
         "spark.sql.autoBroadcastJoinThreshold": args.broadcast_below})
     accounts_df = spark.read.parquet(str(folder / "accounts"))
@@ -154,11 +209,13 @@ def main() -> None:
     scored_accounts, scored_leads = unstuck_spark.score(rules, accounts_df, leads_df, AS_OF,
                                                         broadcast_accounts=True if args.broadcast else None)
     unstuck_spark.score(rules, accounts_df.limit(1000), leads_df.limit(1000), AS_OF)[1].collect()  # workers warm
+    jvm_pid = spark._jvm.java.lang.ProcessHandle.current().pid()  # local mode: the one JVM, its workers its children
     # Timed: both outputs computed in full and counted per ICP, Persona and band (an aggregation
     # of a few rows per partition), which is also the check against the local engine.
-    spark_accounts_s, account_counts = timed(lambda: counts(scored_accounts))
-    spark_leads_s, lead_counts = timed(lambda: counts(scored_leads))
-    spark_s = spark_accounts_s + spark_leads_s
+    spark_accounts, account_counts = costed(jvm_pid, lambda: counts(scored_accounts))
+    spark_leads, lead_counts = costed(jvm_pid, lambda: counts(scored_leads))
+    spark_total = spark_accounts + spark_leads
+    spark_s = spark_total.wall
     agree = (account_counts, lead_counts) == local_counts
     if not agree:
         sys.exit("the Spark engine's counts differ from the local engine's: not reporting a wrong answer's speed")
@@ -167,20 +224,24 @@ def main() -> None:
     lead_columns = ["lead_id", "account_id", *rules.lead_fields]
     accounts_in, leads_in = accounts_df.select(*account_columns), leads_df.select(*lead_columns)
     # The join as the engine does it, without Python: the leads with the (persisted) account
-    # scores' id, ICP and score columns.
-    narrow = scored_accounts.select("account_id", "icp_code", "icp_score")
-    joined = leads_in.join(narrow.hint("broadcast") if args.broadcast else narrow, on="account_id", how="left")
-    read_accounts_s, _ = timed(lambda: noop(accounts_in))
-    read_leads_s, _ = timed(lambda: noop(leads_in))
-    spark_read_s = read_accounts_s + read_leads_s
+    # scores' id, ICP and score columns, by the strategy the engine's plan chose.
+    broadcast = "BroadcastHashJoin" in scored_leads._jdf.queryExecution().executedPlan().toString()
+    narrow = scored_accounts.select("account_id", "icp_code", "icp_score").hint("broadcast" if broadcast else "shuffle_hash")
+    joined = leads_in.join(narrow, on="account_id", how="left")
+    read_accounts, _ = costed(jvm_pid, lambda: noop(accounts_in))
+    read_leads, _ = costed(jvm_pid, lambda: noop(leads_in))
+    spark_read = read_accounts + read_leads
     counted = "rows long"
-    through_python_s, _ = timed(lambda: (noop(accounts_in.mapInArrow(count_batches, counted)),
-                                         noop(joined.mapInArrow(count_batches, counted))))
-    joined_s, _ = timed(lambda: noop(joined))
-    shuffle_s = max(joined_s - read_leads_s, 0.0)
-    transfer_s = max(through_python_s - spark_read_s - shuffle_s, 0.0)
-    scoring_s = max(spark_s - spark_read_s - transfer_s - shuffle_s, 0.0)
+    through_python, _ = costed(jvm_pid, lambda: (noop(accounts_in.mapInArrow(count_batches, counted)),
+                                                 noop(joined.mapInArrow(count_batches, counted))))
+    joined_cost, _ = costed(jvm_pid, lambda: noop(joined))
+    join = joined_cost - read_leads
+    transfer = through_python - spark_read - join
+    rest = spark_total - spark_read - transfer - join
     spark.stop()
+
+    def row(name: str, cost: Cost) -> str:
+        return f"{name:<34}{cost.wall:>10.1f}{cost.jvm:>10.1f}{cost.python:>10.1f}"
 
     lines = [
         f"# Spark engine vs local engine: {args.size:,} accounts, {records - args.size:,} leads "
@@ -190,21 +251,24 @@ def main() -> None:
         f"# command: python benchmarks/spark.py --size {args.size} --master '{args.master}' "
         f"--broadcast-below {args.broadcast_below}{' --broadcast' if args.broadcast else ''} --batch-rows {args.batch_rows}",
         "# local: the local engine on each 1M-account part in memory (read apart), times summed",
+        "# seconds: wall; JVM cpu, Py cpu: CPU seconds of the JVM (all threads) and of the Python workers "
+        "(local: this process)",
         "",
-        f"{'step':<34}{'seconds':>10}{'records/s':>14}{'records/s/core':>16}",
+        f"{'step':<34}{'seconds':>10}{'JVM cpu':>10}{'Py cpu':>10}{'records/s':>14}{'records/s/core':>16}",
         f"{'local: read Parquet (apart)':<34}{read_s:>10.1f}",
-        f"{'local: score (in memory)':<34}{local_s:>10.1f}{records / local_s:>14,.0f}{records / local_s / cores:>16,.0f}",
-        f"{'spark: score, Parquet in, counted':<34}{spark_s:>10.1f}{records / spark_s:>14,.0f}{records / spark_s / cores:>16,.0f}",
-        f"{'  accounts':<34}{spark_accounts_s:>10.1f}",
-        f"{'  leads (join + score)':<34}{spark_leads_s:>10.1f}",
-        f"{'  split: Parquet read (JVM)':<34}{spark_read_s:>10.1f}",
-        f"{'  split: JVM<->Arrow transfer':<34}{transfer_s:>10.1f}",
-        f"{'  split: shuffle (join)':<34}{shuffle_s:>10.1f}",
-        f"{'  split: scoring (the rest)':<34}{scoring_s:>10.1f}",
+        f"{'local: score (in memory)':<34}{local_s:>10.1f}{'':>10}{local_cpu:>10.1f}"
+        f"{records / local_s:>14,.0f}{records / local_s / cores:>16,.0f}",
+        f"{row('spark: score, Parquet in, counted', spark_total)}{records / spark_s:>14,.0f}{records / spark_s / cores:>16,.0f}",
+        row("  accounts", spark_accounts),
+        row("  leads (join + score)", spark_leads),
+        row("  split: Parquet read (JVM)", spark_read),
+        row("  split: JVM->Arrow->Python", transfer),
+        row(f"  split: join ({'broadcast' if broadcast else 'shuffle'})", join),
+        row("  split: the rest (scoring, back)", rest),
         "",
         f"overhead spark / local: {spark_s / local_s:.2f}x (target <= 3x); against local read + score "
         f"{spark_s / (read_s + local_s):.2f}x; scoring part alone "
-        f"{scoring_s / local_s:.2f}x; per core spark / local throughput {local_s / spark_s:.2f} (target >= 0.5)",
+        f"{rest.wall / local_s:.2f}x; per core spark / local throughput {local_s / spark_s:.2f} (target >= 0.5)",
         f"outputs agree (counts per ICP, Persona and band): {agree}",
     ]
     text = "\n".join(lines) + "\n"
