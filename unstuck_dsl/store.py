@@ -900,12 +900,13 @@ class Store:
 
     def _append_rows(self, table: str, rows: pa.Table, constants: dict) -> None:
         """Append these rows to `table` (columns by name), each with the `constants` (column ->
-        value) beside them. A few rows go as parameters of the statement, more as a registered table."""
+        value) beside them. A few rows of plain values go as parameters of the statement, others
+        as a registered table."""
         if not rows.num_rows:
             return
         listed = ", ".join(_quote(c) for c in [*rows.column_names, *constants])
         selected = ", ".join(["*", *(f"${c}" for c in constants)])
-        if rows.num_rows > FEW_ROWS:
+        if rows.num_rows > FEW_ROWS or not all(_binds_as_parameter(t) for t in rows.schema.types):
             with self.registered("appended_rows", rows):
                 self._append(table, f"INSERT INTO {table} ({listed}) SELECT {selected} FROM appended_rows", constants)
             return
@@ -968,20 +969,18 @@ class Store:
             merged = ", ".join(f"{value_of[c]} AS {_quote(c)}" if c in value_of else f"t.{_quote(c)}"
                                for c in stored if c != key)
             with self._stored_rows(table, key, incoming.column(key).combine_chunks()) as (rows, few):
-                self.db.execute(f"CREATE OR REPLACE TEMP TABLE upserted AS SELECT i.{key}, t.{key} IS NULL AS new, "
-                                f"t.stored_row, {merged} FROM incoming i LEFT JOIN {rows} t ON i.{key} = t.{key} "
-                                f"WHERE t.{key} IS NULL OR {differs}", few)
-        everything = ", ".join(_quote(c) for c in stored)
-        changed = self.db.sql(f"SELECT new, {everything if keep_rows else key} FROM upserted").to_arrow_table()
-        inserted = int(pc.sum(changed.column("new").cast(pa.int64())).as_py() or 0)
-        if changed.num_rows > inserted:  # by row number: no second look at the ids
-            self.db.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT stored_row FROM upserted WHERE NOT new)")
-        if changed.num_rows:
-            self._append(table, f"INSERT INTO {table} ({everything}) SELECT {everything} FROM upserted")
+                # As Arrow: a few rows go back as parameters (no table in DuckDB to make, read and drop).
+                changed = self.db.sql(f"SELECT t.{key} IS NULL AS new, t.stored_row, i.{key}, {merged} FROM incoming i "
+                                      f"LEFT JOIN {rows} t ON i.{key} = t.{key} WHERE t.{key} IS NULL OR {differs}",
+                                      params=few).to_arrow_table()
+        new = changed.column("new")
+        inserted = _count_true(new)
+        self._delete_rows(table, changed.column("stored_row").filter(pc.invert(new)))  # by row number: no look at ids
+        records = changed.drop_columns(["new", "stored_row"])
+        self._append_rows(table, records, {})
         self._inserted(table, inserted)
-        self.db.execute("DROP TABLE upserted")
-        return Upserted(changed.column(key).combine_chunks(), inserted, changed.num_rows - inserted,
-                        changed.drop_columns(["new"]) if keep_rows else None)
+        return Upserted(records.column(key).combine_chunks(), inserted, changed.num_rows - inserted,
+                        records if keep_rows else None)
 
     def as_written(self, kind: str, before: pa.Table, upserted: Upserted | None, read_by) -> pa.Table | None:
         """Records read before an upsert (`before`, as `records(read_by=read_by)` read them), as
@@ -1117,6 +1116,20 @@ def _changes_in_memory(kind: str, new: pa.Table, stored: pa.Table, stamped: dict
 def _distinct(old, new):
     """SQL's `old IS DISTINCT FROM new`, element by element (`new` may be a scalar): never null."""
     return pc.or_(pc.fill_null(pc.not_equal(old, new), False), pc.not_equal(pc.is_null(old), pc.is_null(new)))
+
+
+def _binds_as_parameter(arrow_type: pa.DataType) -> bool:
+    """Whether Python's values of an Arrow type, as statement parameters, are DuckDB's same values:
+    text, numbers, truth values, dates, timestamps to the microsecond, and lists of those (as
+    declared fields and scores are)."""
+    if pa.types.is_list(arrow_type):
+        return not pa.types.is_list(arrow_type.value_type) and _binds_as_parameter(arrow_type.value_type)
+    if pa.types.is_dictionary(arrow_type):
+        return _binds_as_parameter(arrow_type.value_type)
+    return (pa.types.is_null(arrow_type) or pa.types.is_boolean(arrow_type) or pa.types.is_integer(arrow_type)
+            or pa.types.is_floating(arrow_type) or pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+            or pa.types.is_string_view(arrow_type) or pa.types.is_date32(arrow_type)
+            or (pa.types.is_timestamp(arrow_type) and arrow_type.tz is None and arrow_type.unit != "ns"))
 
 
 def _count_true(mask) -> int:
