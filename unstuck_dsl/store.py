@@ -4,8 +4,8 @@ and the history of score changes, in one embedded DuckDB file.
 Ingesting upserts records by id (a file may carry only some columns) and re-scores exactly the
 records whose inputs changed, through the compiled kernel; the result equals a full re-score
 (SPEC §5 rule 8). Every ingest and rescore is one transaction. Records and scores move between
-Arrow and DuckDB as whole tables, in a few set statements per step (no statement per record, no
-Python loop over records), and only what changed is rewritten.
+Arrow and DuckDB as whole tables, in a few set statements per step (no statement per record: a
+few rows go as one statement's parameters), and only what changed is rewritten.
 
 Stored values are never coerced silently: when the rules change a field's type, or a file brings
 a column stored with another type, the values are converted only when every one converts
