@@ -383,6 +383,43 @@ def test_columns_the_rules_do_not_declare_are_kept_and_scoring_is_unchanged(rule
         assert workspace.records("lead").column("linkedin").null_count == 0
 
 
+def test_a_served_store_writes_what_one_asking_duckdb_writes(tmp_path, rules):
+    """A store that keeps its tables in memory (as `unstuck serve` does) finds the records an
+    upsert changes and the scores that moved in memory; it reports and stores exactly what a store
+    asking DuckDB does: the same counts, records, scores with their stamps and history rows,
+    through new records, moved scores, a lead moved to another account, records that did not
+    change, scores of another date restamped, and a write of more rows than go as parameters."""
+    accounts, leads = sample.generate(90, seed=21)
+    account_ids, lead_ids = accounts.column("account_id"), leads.column("lead_id")
+    many = account_ids[: store.FEW_ROWS + 8]
+    steps = [
+        (pa.table({"account_id": [*account_ids[:4].to_pylist(), "A-NEW"], "employees": [5, 5_000, 50_000, None, 40],
+                   "tech_stack": [["Snowflake"], [], None, ["Okta", "dbt"], ["Snowflake"]]}),
+         pa.table({"lead_id": [lead_ids[0].as_py(), "L-NEW"], "account_id": ["A-NEW", account_ids[1].as_py()],
+                   "title": ["VP Sales", "CTO"]}), AS_OF),
+        (pa.table({"account_id": account_ids[4:6], "employees": [7, 7]}), None, AS_OF),
+        (pa.table({"account_id": account_ids[11:31], "tech_stack": [["Snowflake", "Okta", "dbt"]] * 20}), None, AS_OF),
+        (accounts.slice(6, 3), None, AS_OF),  # as stored: nothing changes
+        (pa.table({"account_id": account_ids[9:11], "employees": [80, 90]}), None, AS_OF + dt.timedelta(days=30)),
+        (pa.table({"account_id": many, "employees": list(range(len(many)))}), None, AS_OF),
+    ]
+
+    def tables(workspace: store.Store) -> dict:
+        history = workspace.db.sql("SELECT * EXCLUDE (changed_at) FROM score_history").to_arrow_table()
+        return {"history": history.sort_by([(c, "ascending") for c in history.column_names]),
+                **{kind: (workspace.records(kind), workspace.scores(kind)) for kind in ("account", "lead")}}
+
+    written = []
+    for served in (False, True):
+        with store.Store(tmp_path / f"served-{served}.duckdb") as workspace:
+            ingest(workspace, rules, accounts, leads)
+            if served:
+                workspace.keep_in_memory()
+            written.append([(ingest(workspace, rules, *step), tables(workspace)) for step in steps])
+    assert written[0] == written[1]
+    assert any(report.moved_accounts > report.changed_icp for report, _ in written[0])  # a score moved, not its ICP
+
+
 def test_the_kept_leads_find_what_the_store_does_through_writes_and_rollbacks(tmp_path, rules):
     """A store that keeps its leads in memory (as `unstuck serve` does) finds the same leads for changed
     accounts as one that asks DuckDB, after leads are added or moved to

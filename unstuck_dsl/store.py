@@ -4,8 +4,8 @@ and the history of score changes, in one embedded DuckDB file.
 Ingesting upserts records by id (a file may carry only some columns) and re-scores exactly the
 records whose inputs changed, through the compiled kernel; the result equals a full re-score
 (SPEC §5 rule 8). Every ingest and rescore is one transaction. Records and scores move between
-Arrow and DuckDB as whole tables, in a few set statements per step (no statement per record, no
-Python loop over records), and only what changed is rewritten.
+Arrow and DuckDB as whole tables, in a few set statements per step (no statement per record: a
+few rows go as one statement's parameters), and only what changed is rewritten.
 
 Stored values are never coerced silently: when the rules change a field's type, or a file brings
 a column stored with another type, the values are converted only when every one converts
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import math
 import os
 import threading
@@ -39,6 +40,13 @@ from .service.holder import held_by
 #    the workspace's as-of date is kept in `meta`.
 # Up to this many ids, records are found one equality per id (see `affected_lead_ids`).
 FEW_IDS = 32
+# Up to this many rows are written as a statement's parameters, more through a registered Arrow
+# table (registering one costs half a millisecond, as does DuckDB's reading a few rows of it).
+FEW_ROWS = 32
+# Up to this many records, new scores are compared with the kept ones in memory, lined up by id:
+# Arrow's lookup by id costs about 0.7 µs a record (2 s for 3M leads, a served publish), DuckDB's
+# join a few milliseconds and less a record.
+ALIGNED_IN_MEMORY = 10_000
 _IDS_ONLY = Schema(())  # as `read_by`: read the ids of records and no field
 
 SCHEMA_VERSION = 3
@@ -85,11 +93,23 @@ _BUSY_SIGNS = ("could not set lock", "conflicting lock")
 _DAMAGE_SIGNS = ("not a valid duckdb database", "checksum", "could not read enough bytes", "corrupt")
 
 
-_HISTORY_COLUMNS = ("kind", "record_id", "old_icp_code", "new_icp_code", "old_icp_score", "new_icp_score",
-                    "old_persona_code", "new_persona_code", "old_persona_score", "new_persona_score", "ruleset",
-                    "changed_at", "ruleset_version")
+# A history row: what changed, then what made the change and when.
+_HISTORY_CHANGE = ("kind", "record_id", "old_icp_code", "new_icp_code", "old_icp_score", "new_icp_score",
+                   "old_persona_code", "new_persona_code", "old_persona_score", "new_persona_score")
+_HISTORY_COLUMNS = (*_HISTORY_CHANGE, "ruleset", "changed_at", "ruleset_version")
+# The change columns as Arrow holds them once found (`Store._score_changes`): one type for both kinds.
+_HISTORY_SCHEMA = pa.schema([(c, pa.int32() if c.endswith("_score") else pa.string()) for c in _HISTORY_CHANGE])
+# The scores a history row holds the old and new values of (a kind without one holds none).
+_LOGGED_SCORES = ("icp_code", "icp_score", "persona_code", "persona_score")
+# How a record's new scores may differ from its stored ones, each by the score columns whose values
+# differ: `moved` (a history row is written), `code_moved` (ICP for an account, Persona for a lead)
+# and `band_moved`, as the report counts them.
+_MOVES = {
+    "account": {"moved": ("icp_code", "icp_score"), "code_moved": ("icp_code",), "band_moved": ("icp_band",)},
+    "lead": {"moved": _LOGGED_SCORES, "code_moved": ("persona_code",), "band_moved": ("icp_band", "persona_band")},
+}
 # A stored score made by other rules, another version of them, or at another date (`{}`: a table alias).
-_OTHER_STAMP = ("{0}ruleset IS DISTINCT FROM $ruleset OR {0}ruleset_version IS DISTINCT FROM $version "
+_OTHER_STAMP = ("{0}ruleset IS DISTINCT FROM $ruleset OR {0}ruleset_version IS DISTINCT FROM $ruleset_version "
                 "OR {0}as_of IS DISTINCT FROM $as_of")
 
 
@@ -204,6 +224,20 @@ class IngestReport:
     changed_band_leads: int = 0
     events: EventsReport | None = None  # signals and outcomes appended in the same step
     published: object | None = None  # workspace.Version: rules published as version 1 by a first ingest
+
+    def add_moves(self, kind: str, first: int, moved: int, code_moved: int, band_moved: int) -> None:
+        """Count records of one kind scored for the first time, and those scored before whose scores
+        moved, whose code did, whose band did."""
+        if kind == "account":
+            self.new_accounts += first
+            self.moved_accounts += moved
+            self.changed_icp += code_moved
+            self.changed_band_accounts += band_moved
+        else:
+            self.new_leads += first
+            self.moved_leads += moved
+            self.changed_persona += code_moved
+            self.changed_band_leads += band_moved
 
     def __str__(self) -> str:
         text = (f"{self.inserted:,} inserted, {self.updated:,} updated; re-scored {self.rescored_accounts:,} accounts "
@@ -621,18 +655,24 @@ class Store:
         if kept is None:
             yield self._rows_by_ids(table, key, ids)
             return
-        found, missing = kept.rows(ids)
-        if len(missing):  # (asked of DuckDB too: a write must never store an id twice)
-            rows, few = self._rows_by_ids(table, key, missing)
-            if few:
-                rest = self.db.sql(f"SELECT * FROM {rows} t", params=few).to_arrow_table()
-            else:
-                with self.registered("missing_ids", pa.table({"id": missing})):
-                    rest = self.db.sql(f"SELECT * FROM {rows} t WHERE t.{key} IN (SELECT id FROM missing_ids)"
-                                       ).to_arrow_table()
-            found = pa.concat_tables([found, rest])
-        with self.registered(f"stored_{table}", found):
+        with self.registered(f"stored_{table}", self._kept_rows(kept, table, key, ids)):
             yield f"stored_{table}", {}
+
+    def _kept_rows(self, kept: KeptTable, table: str, key: str, ids: pa.Array) -> pa.Table:
+        """The rows of `table` holding these ids, each with its row number (`stored_row`): those
+        kept, and those DuckDB holds of the ids none of whose rows is kept (asked of DuckDB too: a
+        write must never store an id twice)."""
+        found, missing = kept.rows(ids)
+        if not len(missing):
+            return found
+        rows, few = self._rows_by_ids(table, key, missing)
+        if few:
+            rest = self.db.sql(f"SELECT * FROM {rows} t", params=few).to_arrow_table()
+        else:
+            with self.registered("missing_ids", pa.table({"id": missing})):
+                rest = self.db.sql(f"SELECT * FROM {rows} t WHERE t.{key} IN (SELECT id FROM missing_ids)"
+                                   ).to_arrow_table()
+        return pa.concat_tables([found, rest])
 
     def _rows_by_ids(self, table: str, key: str, ids: pa.Array) -> tuple[str, dict]:
         if len(ids) > FEW_IDS or ids.null_count:
@@ -862,6 +902,36 @@ class Store:
         (rows,) = self.db.execute(insert, params).fetchall()[0]
         self._appended[table] = self._appended.get(table, 0) + rows
 
+    def _append_rows(self, table: str, rows: pa.Table, constants: dict) -> None:
+        """Append these rows to `table` (columns by name), each with the `constants` (column ->
+        value) beside them. A few rows of plain values go as parameters of the statement, others
+        as a registered table."""
+        if not rows.num_rows:
+            return
+        listed = ", ".join(_quote(c) for c in [*rows.column_names, *constants])
+        selected = ", ".join(["*", *(f"${c}" for c in constants)])
+        if rows.num_rows > FEW_ROWS or not all(_binds_as_parameter(t) for t in rows.schema.types):
+            with self.registered("appended_rows", rows):
+                self._append(table, f"INSERT INTO {table} ({listed}) SELECT {selected} FROM appended_rows", constants)
+            return
+        values = [value for row in zip(*(column.to_pylist() for column in rows.columns)) for value in row]
+        width = rows.num_columns
+        tuples = ", ".join("(" + ", ".join(f"$v{at + k}" for k in range(width)) + ")"
+                           for at in range(0, len(values), width))
+        names = ", ".join(_quote(c) for c in rows.column_names)
+        self._append(table, f"INSERT INTO {table} ({listed}) SELECT {selected} FROM (VALUES {tuples}) AS given({names})",
+                     {f"v{k}": value for k, value in enumerate(values)} | constants)
+
+    def _delete_rows(self, table: str, rows: pa.Array) -> None:
+        """Delete these rows of `table`, by row number (a few as parameters, more as a registered table)."""
+        if not len(rows):
+            return
+        if len(rows) <= FEW_ROWS:
+            self.db.execute(f"DELETE FROM {table} WHERE rowid IN ({', '.join('?' * len(rows))})", rows.to_pylist())
+            return
+        with self.registered("deleted_rows", pa.table({"row": rows})):
+            self.db.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT row FROM deleted_rows)")
+
     def upsert(self, kind: str, incoming: pa.Table, name: str = "input", keep_rows: bool = False) -> Upserted:
         """Insert new records and update only the columns a file carries: what changed (see
         `Upserted`; with `keep_rows`, the changed records as now stored). A column already stored
@@ -903,20 +973,18 @@ class Store:
             merged = ", ".join(f"{value_of[c]} AS {_quote(c)}" if c in value_of else f"t.{_quote(c)}"
                                for c in stored if c != key)
             with self._stored_rows(table, key, incoming.column(key).combine_chunks()) as (rows, few):
-                self.db.execute(f"CREATE OR REPLACE TEMP TABLE upserted AS SELECT i.{key}, t.{key} IS NULL AS new, "
-                                f"t.stored_row, {merged} FROM incoming i LEFT JOIN {rows} t ON i.{key} = t.{key} "
-                                f"WHERE t.{key} IS NULL OR {differs}", few)
-        everything = ", ".join(_quote(c) for c in stored)
-        changed = self.db.sql(f"SELECT new, {everything if keep_rows else key} FROM upserted").to_arrow_table()
-        inserted = int(pc.sum(changed.column("new").cast(pa.int64())).as_py() or 0)
-        if changed.num_rows > inserted:  # by row number: no second look at the ids
-            self.db.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT stored_row FROM upserted WHERE NOT new)")
-        if changed.num_rows:
-            self._append(table, f"INSERT INTO {table} ({everything}) SELECT {everything} FROM upserted")
+                # As Arrow: a few rows go back as parameters (no table in DuckDB to make, read and drop).
+                changed = self.db.sql(f"SELECT t.{key} IS NULL AS new, t.stored_row, i.{key}, {merged} FROM incoming i "
+                                      f"LEFT JOIN {rows} t ON i.{key} = t.{key} WHERE t.{key} IS NULL OR {differs}",
+                                      params=few).to_arrow_table()
+        new = changed.column("new")
+        inserted = _count_true(new)
+        self._delete_rows(table, changed.column("stored_row").filter(pc.invert(new)))  # by row number: no look at ids
+        records = changed.drop_columns(["new", "stored_row"])
+        self._append_rows(table, records, {})
         self._inserted(table, inserted)
-        self.db.execute("DROP TABLE upserted")
-        return Upserted(changed.column(key).combine_chunks(), inserted, changed.num_rows - inserted,
-                        changed.drop_columns(["new"]) if keep_rows else None)
+        return Upserted(records.column(key).combine_chunks(), inserted, changed.num_rows - inserted,
+                        records if keep_rows else None)
 
     def as_written(self, kind: str, before: pa.Table, upserted: Upserted | None, read_by) -> pa.Table | None:
         """Records read before an upsert (`before`, as `records(read_by=read_by)` read them), as
@@ -945,7 +1013,9 @@ class Store:
         Only what differs is rewritten: the scores that moved, the records scored for the first
         time, and the stamp (ruleset, as-of date) of the others. `every_record` says these are all
         the stored records (a rescore)."""
-        now = dt.datetime.now()
+        stamped = {"ruleset": stamp.ruleset, "ruleset_version": stamp.version, "as_of": stamp.as_of}  # (`_SCORE_STAMP`)
+        logged_stamp = {"ruleset": stamp.ruleset, "changed_at": dt.datetime.now(), "ruleset_version": stamp.version}
+        logged = []  # per kind, the history rows of the scores that moved: appended in one statement
         for kind, ids, table in (("account", accounts, result.accounts),
                                  ("lead", leads, result.leads)):
             if table is None or len(ids) == 0:
@@ -957,68 +1027,118 @@ class Store:
                 wanted = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
                 new = new.filter(pc.is_in(new.column(key), value_set=wanted))
             scores = _SCORES_OF[kind]
-            persona = ("n.persona_code", "n.persona_score", "o.persona_code", "o.persona_score") if kind == "lead" \
-                else ("NULL", "NULL", "NULL", "NULL")
-            code = "persona_code" if kind == "lead" else "icp_code"
-            bands = ("icp_band", "persona_band") if kind == "lead" else ("icp_band",)
-            moved = (f"o.icp_code IS DISTINCT FROM n.icp_code OR o.icp_score IS DISTINCT FROM n.icp_score "
-                     f"OR {persona[2]} IS DISTINCT FROM {persona[0]} OR {persona[3]} IS DISTINCT FROM {persona[1]}")
-            differs = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in columns)  # moved, or a lead's account
-            stamped = {"ruleset": stamp.ruleset, "version": stamp.version, "as_of": stamp.as_of}
-            listed = ", ".join([key, *columns])
-            into = f"INSERT INTO {scores} ({listed}, ruleset, ruleset_version, as_of) SELECT {listed}, $ruleset, $version, $as_of"
-            history = (f"INSERT INTO score_history ({', '.join(_HISTORY_COLUMNS)}) SELECT $kind, {key}, old_icp_code, "
-                       f"icp_code, old_icp_score, icp_score, {'old_persona_code, persona_code, old_persona_score, persona_score' if kind == 'lead' else 'NULL, NULL, NULL, NULL'}, "
-                       "$ruleset, $now, $version FROM {} WHERE moved")
-            logged = {"kind": kind, "ruleset": stamp.ruleset, "version": stamp.version, "now": now}
-            stored = self._count(scores)
-            with self._stored_rows(scores, key, new.column(key).combine_chunks()) as (rows, few), \
-                    self.registered("new_scores", new):
-                changes = (f"SELECT n.*, o.stored_row, o.icp_code AS old_icp_code, o.icp_score AS old_icp_score, "
-                           f"{persona[2]} AS old_persona_code, {persona[3]} AS old_persona_score, "
-                           f"o.{key} IS NULL AS first, ({moved}) AS moved, o.{code} IS DISTINCT FROM n.{code} AS code_moved, "
-                           f"({' OR '.join(f'o.{b} IS DISTINCT FROM n.{b}' for b in bands)}) AS band_moved "
-                           f"FROM new_scores n LEFT JOIN {rows} o USING ({key}) WHERE o.{key} IS NULL OR {differs}")
-                if not stored:  # none stored yet: every record is scored for the first time
-                    first, moved_count, code_moved, band_count = new.num_rows, 0, 0, 0
-                    self._append("score_history", history.format(f"({changes})"), logged | few)
-                    self._append(scores, f"{into} FROM new_scores", stamped)
-                else:
-                    # The records whose stored scores differ (or, unless every record is re-scored,
-                    # their stamp), and those scored for the first time: one join, usually few rows.
-                    # They are deleted and inserted again (see `upsert`: cheaper than an update).
-                    restamp = "" if every_record else f" OR {_OTHER_STAMP.format('o.')}"
-                    self.db.execute(f"CREATE OR REPLACE TEMP TABLE score_changes AS {changes}{restamp}",
-                                    few | ({} if every_record else stamped))
-                    changes_count, logged_count, first, moved_count, code_moved, band_count = self.db.execute(
-                        "SELECT count(*), count(*) FILTER (WHERE moved), count(*) FILTER (WHERE first), "
-                        "count(*) FILTER (WHERE NOT first AND moved), count(*) FILTER (WHERE NOT first AND code_moved), "
-                        "count(*) FILTER (WHERE NOT first AND band_moved) FROM score_changes").fetchall()[0]
-                    # (A statement with nothing to do still costs a millisecond: a record whose
-                    # scores did not move, the usual case, costs none.)
-                    if logged_count:
-                        self._append("score_history", history.format("score_changes"), logged)
-                    if changes_count > first:
-                        self.db.execute(f"DELETE FROM {scores} WHERE rowid IN (SELECT stored_row FROM score_changes "
-                                        "WHERE NOT first)")
-                    if changes_count:
-                        self._append(scores, f"{into} FROM score_changes", stamped)
-                    self.db.execute("DROP TABLE score_changes")
-                    if every_record:  # the others keep their scores under the new stamp: three columns rewritten
-                        self.db.execute(f"UPDATE {scores} SET ruleset = $ruleset, ruleset_version = $version, "
-                                        f"as_of = $as_of WHERE {_OTHER_STAMP.format('')}", stamped)
-                        self._changed_in_place(scores)
+            if not self._count(scores):  # none stored yet: every record is scored for the first time
+                with self.registered("new_scores", new):
+                    self._append("score_history", f"INSERT INTO score_history ({', '.join(_HISTORY_COLUMNS)}) "
+                                 f"SELECT {', '.join(_HISTORY_CHANGE)}, $ruleset, $changed_at, $ruleset_version "
+                                 f"FROM ({_changes_sql(kind, 'new_scores', f'(SELECT *, rowid AS stored_row FROM {scores})')}) "
+                                 "WHERE moved", logged_stamp)
+                    self._append_rows(scores, new, stamped)
+                self._inserted(scores, new.num_rows)
+                report.add_moves(kind, new.num_rows, 0, 0, 0)
+                continue
+            # The records whose stored scores differ (or, unless every record is re-scored, their
+            # stamp), and those scored for the first time: usually few. They are deleted and
+            # inserted again (see `upsert`: cheaper than an update).
+            found = self._score_changes(kind, new, None if every_record else stamped)
+            earlier = pc.invert(found.column("first"))  # scored before: their stored rows go
+            first = found.num_rows - _count_true(earlier)
+            report.add_moves(kind, first, *(_count_true(pc.and_(earlier, found.column(move))) for move in _MOVES[kind]))
+            logged.append(found.filter(found.column("moved")).select(_HISTORY_CHANGE).cast(_HISTORY_SCHEMA))
+            self._delete_rows(scores, found.column("stored_row").filter(earlier))
+            self._append_rows(scores, found.select([key, *columns]), stamped)
             self._inserted(scores, first)
-            if kind == "account":
-                report.new_accounts += first
-                report.moved_accounts += moved_count
-                report.changed_icp += code_moved
-                report.changed_band_accounts += band_count
-            else:
-                report.new_leads += first
-                report.moved_leads += moved_count
-                report.changed_persona += code_moved
-                report.changed_band_leads += band_count
+            if every_record:  # the others keep their scores under the new stamp: three columns rewritten
+                self.db.execute(f"UPDATE {scores} SET ruleset = $ruleset, ruleset_version = $ruleset_version, "
+                                f"as_of = $as_of WHERE {_OTHER_STAMP.format('')}", stamped)
+                self._changed_in_place(scores)
+        if logged:
+            self._append_rows("score_history", pa.concat_tables(logged), logged_stamp)
+
+    def _score_changes(self, kind: str, new: pa.Table, stamped: dict | None) -> pa.Table:
+        """The new scores (`new`, one row per record) that differ from the stored ones, or whose
+        stored stamp differs from `stamped` (None: not asked), or that have none stored: each
+        with the row number of its stored row (`stored_row`), its history row's columns
+        (`_HISTORY_CHANGE`) and the `_MOVES` it makes, and `first` (none stored). Found in
+        memory when the stored scores are kept there (a statement joining Arrow tables costs
+        milliseconds, even for one row) and the records are not too many to line up by id (see
+        `ALIGNED_IN_MEMORY`), else by one join in DuckDB."""
+        scores, key = _SCORES_OF[kind], _TABLE_OF[kind][1]
+        ids = new.column(key).combine_chunks()
+        kept = self._kept_table(scores)
+        if kept is not None and len(ids) <= ALIGNED_IN_MEMORY:
+            stored = self._kept_rows(kept, scores, key, ids)
+            return _changes_in_memory(kind, new, stored.take(pc.index_in(ids, value_set=stored.column(key))), stamped)
+        restamp = "" if stamped is None else f" OR {_OTHER_STAMP.format('o.')}"
+        with self._stored_rows(scores, key, ids) as (rows, few), self.registered("new_scores", new):
+            return self.db.sql(_changes_sql(kind, "new_scores", rows) + restamp,
+                               params=few | (stamped or {})).to_arrow_table()
+
+
+def _changes_sql(kind: str, new: str, stored: str) -> str:
+    """SQL for `Store._score_changes` of the new scores in relation `new` against the stored rows
+    in `stored` (each with `stored_row`), before the condition on the stamp."""
+    key = _TABLE_OF[kind][1]
+
+    def differs(columns) -> str:
+        return " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in columns)
+
+    logged = [f"'{kind}' AS kind", f"n.{key} AS record_id"]
+    for column in _LOGGED_SCORES:
+        held = column in _SCORE_COLUMNS[kind]
+        logged += [f"{'o.' + column if held else 'NULL'} AS old_{column}", f"{'n.' + column if held else 'NULL'} AS new_{column}"]
+    moves = ", ".join(f"({differs(columns)}) AS {move}" for move, columns in _MOVES[kind].items())
+    return (f"SELECT n.*, o.stored_row, {', '.join(logged)}, o.{key} IS NULL AS first, {moves} "
+            f"FROM {new} n LEFT JOIN {stored} o USING ({key}) WHERE o.{key} IS NULL OR {differs(_SCORE_COLUMNS[kind])}")
+
+
+def _changes_in_memory(kind: str, new: pa.Table, stored: pa.Table, stamped: dict | None) -> pa.Table:
+    """`_changes_sql`'s rows (and its condition on the stamp) found in memory: `stored` holds each
+    new row's stored row, in the same order (a row of nulls where none is stored)."""
+    key = _TABLE_OF[kind][1]
+
+    def differs(columns, old: pa.Table, values: dict) -> pa.Array:
+        return functools.reduce(pc.or_, (_distinct(old.column(c), values[c]) for c in columns))
+
+    # (The new values as the stored ones are typed: codes come dictionary-encoded from scoring.)
+    values = {c: new.column(c).cast(stored.schema.field(c).type) for c in _SCORE_COLUMNS[kind]}
+    wanted = pc.or_(pc.is_null(stored.column(key)), differs(_SCORE_COLUMNS[kind], stored, values))
+    if stamped is not None:
+        wanted = pc.or_(wanted, differs(_SCORE_STAMP, stored, {c: pa.scalar(stamped[c], stored.schema.field(c).type)
+                                                                for c in _SCORE_STAMP}))
+    new, stored, values = new.filter(wanted), stored.filter(wanted), {c: v.filter(wanted) for c, v in values.items()}
+    found = {**dict(zip(new.column_names, new.columns)), "stored_row": stored.column("stored_row"),
+             "kind": pa.array([kind] * new.num_rows, pa.string()), "record_id": new.column(key)}
+    for column in _LOGGED_SCORES:
+        held = column in _SCORE_COLUMNS[kind]
+        found[f"old_{column}"] = stored.column(column) if held else pa.nulls(new.num_rows)
+        found[f"new_{column}"] = values[column] if held else pa.nulls(new.num_rows)
+    found["first"] = pc.is_null(stored.column(key))
+    found.update({move: differs(columns, stored, values) for move, columns in _MOVES[kind].items()})
+    return pa.table(found)
+
+
+def _distinct(old, new):
+    """SQL's `old IS DISTINCT FROM new`, element by element (`new` may be a scalar): never null."""
+    return pc.or_(pc.fill_null(pc.not_equal(old, new), False), pc.not_equal(pc.is_null(old), pc.is_null(new)))
+
+
+def _binds_as_parameter(arrow_type: pa.DataType) -> bool:
+    """Whether Python's values of an Arrow type, as statement parameters, are DuckDB's same values:
+    text, numbers, truth values, dates, timestamps to the microsecond, and lists of those (as
+    declared fields and scores are)."""
+    if pa.types.is_list(arrow_type):
+        return not pa.types.is_list(arrow_type.value_type) and _binds_as_parameter(arrow_type.value_type)
+    if pa.types.is_dictionary(arrow_type):
+        return _binds_as_parameter(arrow_type.value_type)
+    return (pa.types.is_null(arrow_type) or pa.types.is_boolean(arrow_type) or pa.types.is_integer(arrow_type)
+            or pa.types.is_floating(arrow_type) or pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+            or pa.types.is_string_view(arrow_type) or pa.types.is_date32(arrow_type)
+            or (pa.types.is_timestamp(arrow_type) and arrow_type.tz is None and arrow_type.unit != "ns"))
+
+
+def _count_true(mask) -> int:
+    return pc.sum(mask).as_py() or 0
 
 
 # ---- reading input for the store -------------------------------------------------------------
