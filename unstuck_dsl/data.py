@@ -18,7 +18,6 @@ import os
 import re
 from collections import abc
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import pyarrow.compute as pc
 from .ahead import made_ahead
 from .countries import COUNTRY_CODES, holds_countries
 from .dates import EPOCH, to_days
-from .keys import IdIndex, extends, first_repeat, rows_of_dictionary_chunks
+from .keys import IdIndex, RepeatedIds, RowsOfBatches, extends, first_repeat, rows_of_dictionary_chunks
 from .schema import ACCOUNT_KEY, ENCODING_DTYPES, LEAD_KEY, REPRESENTATIONS, Encoding, Field, Schema
 
 FORMATS = (".csv", ".parquet", ".jsonl", ".ndjson")
@@ -204,6 +203,8 @@ class EncodedTable:
     name: str = ""  # the input, as errors and warnings name it
     missing_columns: tuple[str, ...] = ()  # declared fields the input lacks, read as unknown
     index: IdIndex | None = attrs.field(default=None, eq=False, repr=False)  # where each id is
+    # leads read with the accounts' index: each lead's account row in them (-1: not there)
+    account_rows: np.ndarray | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def n(self) -> int:
@@ -978,12 +979,12 @@ MISSING_COLUMNS = ("error", "unknown")  # what a declared column the input lacks
 
 def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str | None = None,
            extra_keys: tuple[str, ...] = (), null_values: Sequence[str] = (),
-           missing_columns: str = "error", check_ids: bool = True) -> EncodedTable:
+           missing_columns: str = "error", accounts: IdIndex | None = None) -> EncodedTable:
     """Read and encode one record kind. `fields` are the declared fields the rules read;
     `null_values` are CSV cells that mean unknown besides the empty one; with `missing_columns`
     "unknown" a field the input lacks is unknown in every record (the ids are always needed).
-    A repeated id is refused; a lead table's ids are left to the caller with `check_ids=False`
-    (`check_unique`, done alongside other work: an account table's index finds them anyway)."""
+    A repeated id is refused. `accounts`, for leads: the accounts' id index, in which each lead's
+    account is found as its batch is read (`EncodedTable.account_rows`)."""
     name = name or _describe(source)
     key = LEAD_KEY if kind == "lead" else ACCOUNT_KEY
     keys = [key, *extra_keys]
@@ -994,10 +995,19 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     present, batches, count = read_batches(source, needed, name, [*strings, *extra_keys], null_values, optional)
     encoders = {f.name: _Encoder(f, name, count) for f in fields if f.name in present}
     ids, account_ids, rows = _IdBatches(), _IdBatches(), 0
+    # Work done batch by batch, while the next batch is decoded (`made_ahead`): a lead table's ids
+    # marked for the repeat check (an account table's index, built at the end, finds repeats too)
+    # and its accounts found.
+    repeats = RepeatedIds(count) if kind == "lead" else None
+    owners = RowsOfBatches(accounts, count) if accounts is not None and extra_keys else None
     for batch in batches:
         ids.add(_ids(batch.column(key), key, name, rows))
+        if repeats is not None:
+            repeats.add(ids.arrays[-1])
         if extra_keys:
             account_ids.add(_ids(batch.column(extra_keys[0]), extra_keys[0], name, rows))
+            if owners is not None:
+                owners.add(account_ids.arrays[-1])
         for column, encoder in encoders.items():
             encoder.add(batch.column(column))
         rows += batch.num_rows
@@ -1011,10 +1021,11 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     # a lead table's (the largest) is built only if `row_of` asks (explain), and its ids are
     # checked in a third of the index's memory.
     index = IdIndex(id_array) if kind == "account" else None
-    if index is not None or check_ids:
-        refuse_repeats(id_array, index.repeated if index is not None else first_repeat(id_array), key, name)
+    # (The batches as marked: `column()` may have cast them to one type, whose bytes hash otherwise.)
+    refuse_repeats(id_array, index.repeated if index is not None else repeats.first(ids.arrays), key, name)
     return EncodedTable(kind, id_array, columns, account_ids.column() if extra_keys else None,
-                        name, tuple(f.name for f in fields if f.name not in present), index)
+                        name, tuple(f.name for f in fields if f.name not in present), index,
+                        owners.rows[:rows] if owners is not None else None)
 
 
 class _IdBatches:
@@ -1151,14 +1162,8 @@ def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, lea
     # One table after the other: loading both at once on two threads was no faster (Arrow already
     # decodes on several threads) and held both tables' temporaries at the same time.
     lead_table = encode(leads, schema, "lead", lead_fields, lead_name, (ACCOUNT_KEY,), null_values, missing_columns,
-                        check_ids=False)
-    # The lead ids are checked for repeats while each lead's account is found: two compiled passes
-    # that release the GIL, each a tenth of the load at 3M leads, on the two cores at once.
-    with ThreadPoolExecutor(1, thread_name_prefix="unstuck-ids") as checker:
-        checked = checker.submit(check_unique, lead_table.ids, LEAD_KEY, lead_name)
-        rows = account_rows(lead_table.account_ids, account_table.ids, account_table.index)
-        checked.result()
-    return Dataset(account_table, lead_table, rows)
+                        account_table.index)
+    return Dataset(account_table, lead_table, lead_table.account_rows)
 
 
 def account_rows(lead_account_ids, account_ids, index: IdIndex | None = None) -> np.ndarray:

@@ -156,36 +156,51 @@ class IdIndex:
 def first_repeat(ids) -> tuple[int, int]:
     """`IdIndex(ids).repeated` (the first id that repeats an earlier one, as its first row and the
     repeating row; else (-1, -1)) in a third of the memory, for a table whose index is not kept
-    (a lead table's: at 3M leads its 56 MB was the load's peak). Two passes over the ids, piece by
-    piece: each id's hash marks a bit, or the same bit of a second bitmap when it is taken; then
-    the ids whose bit is in the second bitmap, a few percent of them (sixteen to thirty-two bits
-    per id), get an index of their own, which finds the repeat among them and so among all."""
-    _, _, _, hashes_into = _compiled()
-    mark, marked_twice = _bitmap_passes()
+    (a lead table's: at 3M leads its 56 MB was the load's peak). `RepeatedIds` says how."""
     pieces = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
-    n = sum(len(piece) for piece in pieces)
-    words = 1 << max(0, (16 * n).bit_length() - 6)
-    bits = np.zeros((words, 2), np.uint64)  # per word: seen once, seen twice
-    hashes = np.empty(max((len(piece) for piece in pieces), default=0), np.uint64)  # one piece's
-
-    def piece_hashes(piece) -> np.ndarray:
-        keys = IdBytes.of(piece)
-        hashes_into(keys.offsets, keys.data, hashes[:len(keys)])
-        return hashes[:len(keys)]
-
+    repeats = RepeatedIds(sum(len(piece) for piece in pieces))
     for piece in pieces:
-        mark(piece_hashes(piece), bits)
-    candidates, subset, start = [], [], 0
-    for piece in pieces:  # (taken piece by piece: a chunked column's `take` joins its chunks first)
-        rows = marked_twice(piece_hashes(piece), bits)
-        candidates.append(start + rows)
-        subset.append(piece.take(pa.array(rows)))
-        start += len(piece)
-    candidates = np.concatenate(candidates) if candidates else np.zeros(0, np.int64)
-    if not len(candidates):
-        return -1, -1
-    row, repeat = IdIndex(pa.chunked_array(subset, pieces[0].type)).repeated
-    return (-1, -1) if row < 0 else (int(candidates[row]), int(candidates[repeat]))
+        repeats.add(piece)
+    return repeats.first(pieces)
+
+
+class RepeatedIds:
+    """The first repeated id of a column given piece by piece (as a table's batches are read):
+    each id's hash marks a bit as its piece comes (`add`), or the same bit of a second bitmap
+    when it is taken; then (`first`) the ids whose bit is in the second bitmap, a few percent of
+    them (sixteen to thirty-two bits per id), get an index of their own, which finds the repeat
+    among them and so among all."""
+
+    def __init__(self, rows: int):
+        words = 1 << max(0, (16 * rows).bit_length() - 6)
+        self._bits = np.zeros((words, 2), np.uint64)  # per word: seen once, seen twice
+        self._hashes = np.empty(0, np.uint64)  # one piece's, the largest so far
+
+    def _piece_hashes(self, piece) -> np.ndarray:
+        keys = IdBytes.of(piece)
+        if len(self._hashes) < len(keys):
+            self._hashes = np.empty(len(keys), np.uint64)
+        _compiled()[3](keys.offsets, keys.data, self._hashes[:len(keys)])
+        return self._hashes[:len(keys)]
+
+    def add(self, piece) -> None:
+        _bitmap_passes()[0](self._piece_hashes(piece), self._bits)
+
+    def first(self, pieces) -> tuple[int, int]:
+        """The first repeat among `pieces`, the pieces added, in order: (its first row, the
+        repeating row), or (-1, -1)."""
+        marked_twice = _bitmap_passes()[1]
+        candidates, subset, start = [], [], 0
+        for piece in pieces:  # (taken piece by piece: a chunked column's `take` joins its chunks first)
+            rows = marked_twice(self._piece_hashes(piece), self._bits)
+            candidates.append(start + rows)
+            subset.append(piece.take(pa.array(rows)))
+            start += len(piece)
+        candidates = np.concatenate(candidates) if candidates else np.zeros(0, np.int64)
+        if not len(candidates):
+            return -1, -1
+        row, repeat = IdIndex(pa.chunked_array(subset, pieces[0].type)).repeated
+        return (-1, -1) if row < 0 else (int(candidates[row]), int(candidates[repeat]))
 
 
 def extends(dictionary: pa.Array, earlier: pa.Array) -> bool:
@@ -195,29 +210,42 @@ def extends(dictionary: pa.Array, earlier: pa.Array) -> bool:
 
 
 def rows_of_dictionary_chunks(index: IdIndex, ids) -> np.ndarray:
-    """`index.rows_of(ids)` for a column whose batches may be dictionary-encoded (Parquet): each
-    distinct id is probed once, and a batch whose dictionary extends the previous batch's (as a
-    Parquet row group's does, batch after batch) probes only its new ids."""
+    """`index.rows_of(ids)` for a column whose batches may be dictionary-encoded (Parquet)
+    (`RowsOfBatches` says how)."""
     chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
-    # Each batch's rows go straight into their place (no list of pieces joined at the end: at
-    # 3M leads that was a second copy of the answer at the load's peak).
-    out = np.empty(sum(len(chunk) for chunk in chunks), np.int64)
-    known, known_rows, start = None, np.zeros(0, np.int64), 0
+    rows = RowsOfBatches(index, sum(len(chunk) for chunk in chunks))
     for chunk in chunks:
-        end = start + len(chunk)
-        if not pa.types.is_dictionary(chunk.type):
-            out[start:end] = index.rows_of(chunk)
-            known, start = None, end
-            continue
-        dictionary = chunk.dictionary
-        if known is not None and extends(dictionary, known):
-            known_rows = np.concatenate([known_rows, index.rows_of(dictionary.slice(len(known)))])
+        rows.add(chunk)
+    return rows.rows
+
+
+class RowsOfBatches:
+    """`index.rows_of` for an id column given batch by batch (as a table is read), into one
+    array of its `rows` (no list of pieces joined at the end: at 3M leads that was a second copy
+    of the answer at the load's peak). A dictionary-encoded batch (Parquet) probes each distinct
+    id once, and a batch whose dictionary extends the previous batch's (as a Parquet row group's
+    does, batch after batch) probes only its new ids."""
+
+    def __init__(self, index: IdIndex, rows: int):
+        self.index = index
+        self.rows = np.empty(rows, np.int64)
+        self._known, self._known_rows, self._start = None, np.zeros(0, np.int64), 0
+
+    def add(self, batch) -> None:
+        start, end = self._start, self._start + len(batch)
+        self._start = end
+        if not pa.types.is_dictionary(batch.type):
+            self.rows[start:end] = self.index.rows_of(batch)
+            self._known = None
+            return
+        dictionary = batch.dictionary
+        if self._known is not None and extends(dictionary, self._known):
+            self._known_rows = np.concatenate([self._known_rows, self.index.rows_of(dictionary.slice(len(self._known)))])
         else:
-            known_rows = index.rows_of(dictionary)
-        known = dictionary
-        np.take(known_rows, chunk.indices.to_numpy(zero_copy_only=False), out=out[start:end])  # ids are never null (data._ids)
-        start = end
-    return out
+            self._known_rows = self.index.rows_of(dictionary)
+        self._known = dictionary
+        # ids are never null (data._ids)
+        np.take(self._known_rows, batch.indices.to_numpy(zero_copy_only=False), out=self.rows[start:end])
 
 
 def hashes_of(ids) -> np.ndarray:
