@@ -999,7 +999,7 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     # marked for the repeat check (an account table's index, built at the end, finds repeats too)
     # and its accounts found.
     repeats = RepeatedIds(count) if kind == "lead" else None
-    owners = RowsOfBatches(accounts, count) if accounts is not None and extra_keys else None
+    owners = RowsOfBatches(accounts) if accounts is not None and extra_keys else None
     for batch in batches:
         ids.add(_ids(batch.column(key), key, name, rows))
         if repeats is not None:
@@ -1012,20 +1012,25 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
             encoder.add(batch.column(column))
         rows += batch.num_rows
     id_array = ids.column()
+    # A lead table's index (the largest) is built only if `row_of` asks (explain): its ids are
+    # checked in a third of the index's memory, and before the encoders finish, so that the check's
+    # bitmaps are let go before the columns' last temporaries are made (the load's peak). (The
+    # batches as marked: `column()` may have cast them to one type, whose bytes hash otherwise.)
+    if repeats is not None:
+        refuse_repeats(id_array, repeats.first(ids.arrays), key, name)
+        del repeats
     columns = {f.name: encoders[f.name].finish() if f.name in encoders else unknown_column(f, rows) for f in fields}
     del encoders, batches
     # What reading and encoding freed, Arrow's pool would keep for its own reuse; the id index
     # next is numpy's (another allocator), so kept it only adds to the peak (60 MB at 1M accounts).
     pa.default_memory_pool().release_unused()
-    # The accounts' index joins each lead to its account, and finds a repeated id as it is built;
-    # a lead table's (the largest) is built only if `row_of` asks (explain), and its ids are
-    # checked in a third of the index's memory.
+    # The accounts' index joins each lead to its account, and finds a repeated id as it is built.
     index = IdIndex(id_array) if kind == "account" else None
-    # (The batches as marked: `column()` may have cast them to one type, whose bytes hash otherwise.)
-    refuse_repeats(id_array, index.repeated if index is not None else repeats.first(ids.arrays), key, name)
+    if index is not None:
+        refuse_repeats(id_array, index.repeated, key, name)
     return EncodedTable(kind, id_array, columns, account_ids.column() if extra_keys else None,
                         name, tuple(f.name for f in fields if f.name not in present), index,
-                        owners.rows[:rows] if owners is not None else None)
+                        owners.rows() if owners is not None else None)
 
 
 class _IdBatches:
