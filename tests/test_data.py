@@ -284,6 +284,26 @@ def test_parquet_is_read_in_batches(rules, tmp_path, monkeypatch):
     assert _scores(result) == [EXPECTED_SCORES[i % 3] for i in range(7)]
 
 
+def test_a_lead_file_read_in_batches_finds_repeats_and_accounts_across_batches(rules, tmp_path, monkeypatch):
+    """A lead file's ids are marked for the repeat check, and its leads' accounts found, batch by
+    batch as it is read (batches of 2 in row groups of 3, each with its own dictionary pages): a
+    repeat two batches apart is refused with both rows, and each lead's account row is the one
+    found from the whole columns, -1 for an account not in the accounts."""
+    monkeypatch.setattr(data, "PARQUET_BATCH_ROWS", 2)
+    owners = ["a1", "a2", "missing", "a3", "a1", "a2", "a3", "a1"]
+    leads = pa.table({"lead_id": [f"l{i}" for i in range(len(owners))], "account_id": owners,
+                      "title": ["VP Sales"] * len(owners)})
+    path = tmp_path / "leads.parquet"
+    pq.write_table(leads, path, row_group_size=3)
+    dataset = rules.load(ACCOUNT_ROWS, str(path))
+    assert dataset.lead_account_rows.tolist() == [0, 1, -1, 2, 0, 1, 2, 0]
+    assert dataset.lead_account_rows.tolist() == data.account_rows(dataset.leads.account_ids, dataset.accounts.ids).tolist()
+    repeated = leads.set_column(0, "lead_id", pa.array(["l0", "l1", "l2", "l3", "l4", "l1", "l6", "l7"]))
+    pq.write_table(repeated, path, row_group_size=3)
+    with pytest.raises(DataError, match=r"id 'l1' appears more than once \(rows 2 and 6\)"):
+        rules.load(ACCOUNT_ROWS, str(path))
+
+
 def test_encoded_columns_have_the_documented_types(rules):
     table = rules.load(ACCOUNT_ROWS).accounts
     cols = table.columns

@@ -26,9 +26,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .ahead import made_ahead
 from .countries import COUNTRY_CODES, holds_countries
 from .dates import EPOCH, to_days
-from .keys import IdIndex, extends, first_repeat, rows_of_dictionary_chunks
+from .keys import IdIndex, RepeatedIds, RowsOfBatches, extends, first_repeat, rows_of_dictionary_chunks
 from .schema import ACCOUNT_KEY, ENCODING_DTYPES, LEAD_KEY, REPRESENTATIONS, Encoding, Field, Schema
 
 FORMATS = (".csv", ".parquet", ".jsonl", ".ndjson")
@@ -202,6 +203,8 @@ class EncodedTable:
     name: str = ""  # the input, as errors and warnings name it
     missing_columns: tuple[str, ...] = ()  # declared fields the input lacks, read as unknown
     index: IdIndex | None = attrs.field(default=None, eq=False, repr=False)  # where each id is
+    # leads read with the accounts' index: each lead's account row in them (-1: not there)
+    account_rows: np.ndarray | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def n(self) -> int:
@@ -469,11 +472,14 @@ def _read_parquet(path: Path, needed: list[str], dictionary_columns=(),
     # dictionary pages a batch must not span two row groups (Arrow cannot join a list column's
     # dictionaries across them), so then the batches are read row group by row group.
     if not read_dictionary:
-        return present, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=present), parquet.metadata.num_rows
-    groups = range(parquet.metadata.num_row_groups)
-    return present, (batch for group in groups
-                     for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group], columns=present)), \
-        parquet.metadata.num_rows
+        batches = parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=present)
+    else:
+        batches = (batch for group in range(parquet.metadata.num_row_groups)
+                   for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group], columns=present))
+    # The next batch is decoded while the caller encodes this one (the encoding is mostly
+    # single-threaded; Arrow's decoding of a batch's columns spreads over the cores but leaves
+    # them idle between batches).
+    return present, made_ahead(batches, "unstuck-read"), parquet.metadata.num_rows
 
 
 def _read_jsonl(path: Path, needed: list[str], optional: Sequence[str] = ()) -> pa.Table:
@@ -973,10 +979,12 @@ MISSING_COLUMNS = ("error", "unknown")  # what a declared column the input lacks
 
 def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str | None = None,
            extra_keys: tuple[str, ...] = (), null_values: Sequence[str] = (),
-           missing_columns: str = "error") -> EncodedTable:
+           missing_columns: str = "error", accounts: IdIndex | None = None) -> EncodedTable:
     """Read and encode one record kind. `fields` are the declared fields the rules read;
     `null_values` are CSV cells that mean unknown besides the empty one; with `missing_columns`
-    "unknown" a field the input lacks is unknown in every record (the ids are always needed)."""
+    "unknown" a field the input lacks is unknown in every record (the ids are always needed).
+    A repeated id is refused. `accounts`, for leads: the accounts' id index, in which each lead's
+    account is found as its batch is read (`EncodedTable.account_rows`)."""
     name = name or _describe(source)
     key = LEAD_KEY if kind == "lead" else ACCOUNT_KEY
     keys = [key, *extra_keys]
@@ -987,26 +995,42 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     present, batches, count = read_batches(source, needed, name, [*strings, *extra_keys], null_values, optional)
     encoders = {f.name: _Encoder(f, name, count) for f in fields if f.name in present}
     ids, account_ids, rows = _IdBatches(), _IdBatches(), 0
+    # Work done batch by batch, while the next batch is decoded (`made_ahead`): a lead table's ids
+    # marked for the repeat check (an account table's index, built at the end, finds repeats too)
+    # and its accounts found.
+    repeats = RepeatedIds(count) if kind == "lead" else None
+    owners = RowsOfBatches(accounts) if accounts is not None and extra_keys else None
     for batch in batches:
         ids.add(_ids(batch.column(key), key, name, rows))
+        if repeats is not None:
+            repeats.add(ids.arrays[-1])
         if extra_keys:
             account_ids.add(_ids(batch.column(extra_keys[0]), extra_keys[0], name, rows))
+            if owners is not None:
+                owners.add(account_ids.arrays[-1])
         for column, encoder in encoders.items():
             encoder.add(batch.column(column))
         rows += batch.num_rows
     id_array = ids.column()
+    # A lead table's index (the largest) is built only if `row_of` asks (explain): its ids are
+    # checked in a third of the index's memory, and before the encoders finish, so that the check's
+    # bitmaps are let go before the columns' last temporaries are made (the load's peak). (The
+    # batches as marked: `column()` may have cast them to one type, whose bytes hash otherwise.)
+    if repeats is not None:
+        refuse_repeats(id_array, repeats.first(ids.arrays), key, name)
+        del repeats
     columns = {f.name: encoders[f.name].finish() if f.name in encoders else unknown_column(f, rows) for f in fields}
     del encoders, batches
     # What reading and encoding freed, Arrow's pool would keep for its own reuse; the id index
     # next is numpy's (another allocator), so kept it only adds to the peak (60 MB at 1M accounts).
     pa.default_memory_pool().release_unused()
-    # The accounts' index joins each lead to its account, and finds a repeated id as it is built;
-    # a lead table's (the largest) is built only if `row_of` asks (explain), and its ids are
-    # checked in a third of the index's memory.
+    # The accounts' index joins each lead to its account, and finds a repeated id as it is built.
     index = IdIndex(id_array) if kind == "account" else None
-    refuse_repeats(id_array, index.repeated if index is not None else first_repeat(id_array), key, name)
+    if index is not None:
+        refuse_repeats(id_array, index.repeated, key, name)
     return EncodedTable(kind, id_array, columns, account_ids.column() if extra_keys else None,
-                        name, tuple(f.name for f in fields if f.name not in present), index)
+                        name, tuple(f.name for f in fields if f.name not in present), index,
+                        owners.rows() if owners is not None else None)
 
 
 class _IdBatches:
@@ -1149,8 +1173,9 @@ def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, lea
         return Dataset(account_table, None, None)
     # One table after the other: loading both at once on two threads was no faster (Arrow already
     # decodes on several threads) and held both tables' temporaries at the same time.
-    lead_table = encode(leads, schema, "lead", lead_fields, lead_name, (ACCOUNT_KEY,), null_values, missing_columns)
-    return Dataset(account_table, lead_table, account_rows(lead_table.account_ids, account_table.ids, account_table.index))
+    lead_table = encode(leads, schema, "lead", lead_fields, lead_name, (ACCOUNT_KEY,), null_values, missing_columns,
+                        account_table.index)
+    return Dataset(account_table, lead_table, lead_table.account_rows)
 
 
 def account_rows(lead_account_ids, account_ids, index: IdIndex | None = None) -> np.ndarray:

@@ -156,36 +156,51 @@ class IdIndex:
 def first_repeat(ids) -> tuple[int, int]:
     """`IdIndex(ids).repeated` (the first id that repeats an earlier one, as its first row and the
     repeating row; else (-1, -1)) in a third of the memory, for a table whose index is not kept
-    (a lead table's: at 3M leads its 56 MB was the load's peak). Two passes over the ids, piece by
-    piece: each id's hash marks a bit, or the same bit of a second bitmap when it is taken; then
-    the ids whose bit is in the second bitmap, a few percent of them (sixteen to thirty-two bits
-    per id), get an index of their own, which finds the repeat among them and so among all."""
-    _, _, _, hashes_into = _compiled()
-    mark, marked_twice = _bitmap_passes()
+    (a lead table's: at 3M leads its 56 MB was the load's peak). `RepeatedIds` says how."""
     pieces = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
-    n = sum(len(piece) for piece in pieces)
-    words = 1 << max(0, (16 * n).bit_length() - 6)
-    bits = np.zeros((words, 2), np.uint64)  # per word: seen once, seen twice
-    hashes = np.empty(max((len(piece) for piece in pieces), default=0), np.uint64)  # one piece's
-
-    def piece_hashes(piece) -> np.ndarray:
-        keys = IdBytes.of(piece)
-        hashes_into(keys.offsets, keys.data, hashes[:len(keys)])
-        return hashes[:len(keys)]
-
+    repeats = RepeatedIds(sum(len(piece) for piece in pieces))
     for piece in pieces:
-        mark(piece_hashes(piece), bits)
-    candidates, subset, start = [], [], 0
-    for piece in pieces:  # (taken piece by piece: a chunked column's `take` joins its chunks first)
-        rows = marked_twice(piece_hashes(piece), bits)
-        candidates.append(start + rows)
-        subset.append(piece.take(pa.array(rows)))
-        start += len(piece)
-    candidates = np.concatenate(candidates) if candidates else np.zeros(0, np.int64)
-    if not len(candidates):
-        return -1, -1
-    row, repeat = IdIndex(pa.chunked_array(subset, pieces[0].type)).repeated
-    return (-1, -1) if row < 0 else (int(candidates[row]), int(candidates[repeat]))
+        repeats.add(piece)
+    return repeats.first(pieces)
+
+
+class RepeatedIds:
+    """The first repeated id of a column given piece by piece (as a table's batches are read):
+    each id's hash marks a bit as its piece comes (`add`), or the same bit of a second bitmap
+    when it is taken; then (`first`) the ids whose bit is in the second bitmap, a few percent of
+    them (sixteen to thirty-two bits per id), get an index of their own, which finds the repeat
+    among them and so among all."""
+
+    def __init__(self, rows: int):
+        words = 1 << max(0, (16 * rows).bit_length() - 6)
+        self._bits = np.zeros((words, 2), np.uint64)  # per word: seen once, seen twice
+        self._hashes = np.empty(0, np.uint64)  # one piece's, the largest so far
+
+    def _piece_hashes(self, piece) -> np.ndarray:
+        keys = IdBytes.of(piece)
+        if len(self._hashes) < len(keys):
+            self._hashes = np.empty(len(keys), np.uint64)
+        _compiled()[3](keys.offsets, keys.data, self._hashes[:len(keys)])
+        return self._hashes[:len(keys)]
+
+    def add(self, piece) -> None:
+        _bitmap_passes()[0](self._piece_hashes(piece), self._bits)
+
+    def first(self, pieces) -> tuple[int, int]:
+        """The first repeat among `pieces`, the pieces added, in order: (its first row, the
+        repeating row), or (-1, -1)."""
+        marked_twice = _bitmap_passes()[1]
+        candidates, subset, start = [], [], 0
+        for piece in pieces:  # (taken piece by piece: a chunked column's `take` joins its chunks first)
+            rows = marked_twice(self._piece_hashes(piece), self._bits)
+            candidates.append(start + rows)
+            subset.append(piece.take(pa.array(rows)))
+            start += len(piece)
+        candidates = np.concatenate(candidates) if candidates else np.zeros(0, np.int64)
+        if not len(candidates):
+            return -1, -1
+        row, repeat = IdIndex(pa.chunked_array(subset, pieces[0].type)).repeated
+        return (-1, -1) if row < 0 else (int(candidates[row]), int(candidates[repeat]))
 
 
 def extends(dictionary: pa.Array, earlier: pa.Array) -> bool:
@@ -195,29 +210,55 @@ def extends(dictionary: pa.Array, earlier: pa.Array) -> bool:
 
 
 def rows_of_dictionary_chunks(index: IdIndex, ids) -> np.ndarray:
-    """`index.rows_of(ids)` for a column whose batches may be dictionary-encoded (Parquet): each
-    distinct id is probed once, and a batch whose dictionary extends the previous batch's (as a
-    Parquet row group's does, batch after batch) probes only its new ids."""
-    chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
-    # Each batch's rows go straight into their place (no list of pieces joined at the end: at
-    # 3M leads that was a second copy of the answer at the load's peak).
-    out = np.empty(sum(len(chunk) for chunk in chunks), np.int64)
-    known, known_rows, start = None, np.zeros(0, np.int64), 0
-    for chunk in chunks:
-        end = start + len(chunk)
-        if not pa.types.is_dictionary(chunk.type):
-            out[start:end] = index.rows_of(chunk)
-            known, start = None, end
-            continue
-        dictionary = chunk.dictionary
-        if known is not None and extends(dictionary, known):
-            known_rows = np.concatenate([known_rows, index.rows_of(dictionary.slice(len(known)))])
+    """`index.rows_of(ids)` for a column whose batches may be dictionary-encoded (Parquet)
+    (`RowsOfBatches` says how)."""
+    rows = RowsOfBatches(index)
+    for chunk in ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]:
+        rows.add(chunk)
+    return rows.rows()
+
+
+class RowsOfBatches:
+    """`index.rows_of` for an id column given batch by batch (as a table is read). A
+    dictionary-encoded batch (Parquet) probes each distinct id once, and a batch whose dictionary
+    extends the previous batch's (as a Parquet row group's does, batch after batch) probes only
+    its new ids: the probing, the costly part, is done as the batches come; each row's answer is
+    gathered from its dictionary's only when `rows` asks, into one array (made then, in memory
+    the reading has freed, not on top of it: at 3M leads made up front it was 24 MB on the
+    load's peak; and no list of pieces joined: a second copy of the answer)."""
+
+    def __init__(self, index: IdIndex):
+        self.index = index
+        self._lineages: list[np.ndarray] = []  # per run of batches extending one dictionary: its entries' rows
+        self._batches: list[tuple[int, pa.Array]] = []  # (lineage, dictionary indices), or (-1, rows) for plain ids
+        self._known = None  # the last batch's dictionary
+
+    def add(self, batch) -> None:
+        if not pa.types.is_dictionary(batch.type):
+            self._batches.append((-1, self.index.rows_of(batch)))
+            self._known = None
+            return
+        dictionary = batch.dictionary
+        if self._known is not None and extends(dictionary, self._known):
+            new = self.index.rows_of(dictionary.slice(len(self._known)))
+            self._lineages[-1] = np.concatenate([self._lineages[-1], new])
         else:
-            known_rows = index.rows_of(dictionary)
-        known = dictionary
-        np.take(known_rows, chunk.indices.to_numpy(zero_copy_only=False), out=out[start:end])  # ids are never null (data._ids)
-        start = end
-    return out
+            self._lineages.append(self.index.rows_of(dictionary))
+        self._known = dictionary
+        self._batches.append((len(self._lineages) - 1, batch.indices))
+
+    def rows(self) -> np.ndarray:
+        """The row of each id given, in order (int64; -1 for an id not in the index)."""
+        out = np.empty(sum(len(part) for _, part in self._batches), np.int64)
+        start = 0
+        for lineage, part in self._batches:
+            end = start + len(part)
+            if lineage < 0:
+                out[start:end] = part
+            else:  # ids are never null (data._ids)
+                np.take(self._lineages[lineage], part.to_numpy(zero_copy_only=False), out=out[start:end])
+            start = end
+        return out
 
 
 def hashes_of(ids) -> np.ndarray:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import enum
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .ahead import made_ahead
 from .data import SET_SEPARATOR
 from .files import OutputError, replacing
 
@@ -144,7 +145,7 @@ def write_table(table: pa.Table | Iterable[pa.Table], path: str | Path, raw_csv:
     """Write a result table in the format its extension names, atomically (`-`: CSV on stdout).
     The table may come as consecutive pieces of PIECE_ROWS rows (`ScoreResult.table_pieces`),
     written as they come, so that the whole table is never in memory (JSON Lines excepted)."""
-    pieces = [table] if isinstance(table, pa.Table) else _built_ahead(table)
+    pieces = [table] if isinstance(table, pa.Table) else made_ahead(table, "unstuck-piece")
     if str(path) == STDOUT:
         sys.stdout.flush()
         _write_csv(pieces, sys.stdout.buffer, raw_csv)
@@ -160,21 +161,6 @@ def write_table(table: pa.Table | Iterable[pa.Table], path: str | Path, raw_csv:
             _write_jsonl(pa.concat_tables(pieces), temporary)
 
 
-def _built_ahead(pieces: Iterable[pa.Table]) -> Iterator[pa.Table]:
-    """The pieces, each next one built on a second thread while the caller writes the one before:
-    Arrow's writers and numpy's gathers release the GIL, so building (a score table's columns)
-    and writing overlap. Two pieces are alive at a time, never more."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    remaining = iter(pieces)
-    with ThreadPoolExecutor(1, thread_name_prefix="unstuck-piece") as builder:
-        coming = builder.submit(next, remaining, None)
-        while (piece := coming.result()) is not None:
-            coming = builder.submit(next, remaining, None)
-            yield piece
-            del piece  # before the next is waited for
-
-
 def _write_csv(pieces: Iterable[pa.Table], sink, raw_csv: bool) -> None:
     import pyarrow.csv as pcsv
 
@@ -184,7 +170,7 @@ def _write_csv(pieces: Iterable[pa.Table], sink, raw_csv: bool) -> None:
             piece = csv_table(piece, raw_csv)
             writer = writer or pcsv.CSVWriter(sink, piece.schema)
             writer.write_table(piece)
-            del piece  # let go before the next is asked for (`_built_ahead`: two pieces at most)
+            del piece  # let go before the next is asked for (`made_ahead`: two pieces at most)
     finally:
         if writer is not None:
             writer.close()
@@ -206,7 +192,7 @@ def _write_parquet(pieces: Iterable[pa.Table], path: str) -> None:
                 numbers = [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
                 writer = pq.ParquetWriter(path, schema, use_dictionary=codes, write_statistics=numbers)
             writer.write_table(piece)
-            del piece  # let go before the next is asked for (`_built_ahead`: two pieces at most)
+            del piece  # let go before the next is asked for (`made_ahead`: two pieces at most)
     finally:
         if writer is not None:
             writer.close()
