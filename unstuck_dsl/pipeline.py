@@ -147,8 +147,8 @@ def kernels_loading(rules):
     and Arrow's reading (DuckDB's too) mostly releases it. Yields a function that waits for the
     loading (call it before scoring); the block's end waits too. A block inside another's shares
     its loading (`warm` holds a lock while it loads): a workspace step starts it before its
-    transaction waits for the workspace's check. A failure there is left for the scoring itself
-    to meet."""
+    transaction, and the store's reading in it shares it. A failure there is left for the
+    scoring itself to meet."""
 
     def loaded() -> None:  # returns once the kernels are loaded, at once when they were before
         rules.warm(quietly=True)

@@ -263,7 +263,7 @@ class Workspace:
     def _kernels_loading(self, scores: bool = True):
         """The published rules' kernels loading on a second thread from here on, when the step
         `scores` and rules are published (`pipeline.kernels_loading`; the step's own loading
-        shares it): beside the transaction's wait for the workspace's check, not after it."""
+        shares it): from before the transaction, while it reads and the workspace is checked."""
         if not scores or self.published is None:
             return contextlib.nullcontext()
         return pipeline.kernels_loading(self.compiled)
