@@ -230,3 +230,11 @@ def test_the_command_reads_and_writes_parquet_directories(spark, tmp_path):
                  "--out", tmp_path / "twice-out", "--as-of", "2026-11-26")
     assert result.exit_code == 1
     assert f"id {accounts.column('account_id')[0].as_py()!r} appears 2 times" in result.output
+
+
+@pytest.mark.parametrize("master, cores", [("local", 1), ("local[2]", 2), ("local[8]", 8), ("local[3,4]", 3),
+                                           ("local[*]", os.cpu_count() or 1), ("spark://host:7077", None)])
+def test_the_cores_a_local_master_names(master, cores):
+    """The cores a local master names, whatever the machine has (`local[8]` on a 2-core machine is
+    8), size the session's join partitions; a cluster's master names none (Spark's own setting)."""
+    assert unstuck_spark.local_cores(master) == cores

@@ -156,13 +156,16 @@ def compare(old_result, new_result, top: int = 5) -> RuleDiff:
     ids = _column(old_table, key)
     n = len(ids)
     has_persona = "persona_code" in old_table.column_names
-    codes = {f: _Codes.of(_column(old_table, f), _column(new_table, f), n) for f in ("icp_code", "persona_code")}
-    scores = {f: (_score_values(_column(old_table, f), n), _score_values(_column(new_table, f), n))
+    fields = ("icp_code", "icp_score", "persona_code", "persona_score")
+    sides = {name: {f: _column(table, f) for f in (*fields, "icp_band", "persona_band")}
+             for name, table in (("old", old_table), ("new", new_table))}
+    codes = {f: _Codes.of(sides["old"][f], sides["new"][f], n) for f in ("icp_code", "persona_code")}
+    scores = {f: (_score_values(sides["old"][f], n), _score_values(sides["new"][f], n))
               for f in ("icp_score", "persona_score")}
     moved = {**{f: c.old != c.new for f, c in codes.items()},
              **{f: _distinct_scores(*sides) for f, sides in scores.items()}}
     changed = moved["icp_code"] | moved["icp_score"] | moved["persona_code"] | moved["persona_score"]
-    bands = [_Codes.of(_column(old_table, f), _column(new_table, f), n) for f in ("icp_band", "persona_band")]
+    bands = [_Codes.of(sides["old"][f], sides["new"][f], n) for f in ("icp_band", "persona_band")]
     band_moved = np.flatnonzero((bands[0].old != bands[0].new) | (bands[1].old != bands[1].new))
     # A band change is counted as "ICP band/Persona band" old and new: one number per pair of bands.
     width = len(bands[1].names) + 1
@@ -179,8 +182,6 @@ def compare(old_result, new_result, top: int = 5) -> RuleDiff:
         size += np.abs(new[0] - old[0])
     rows = np.flatnonzero(changed)
     text_ids = ids.cast(pa.string())
-    side_columns = {name: {f: _column(table, f) for f in ("icp_code", "icp_score", "persona_code", "persona_score")}
-                    for name, table in (("old", old_table), ("new", new_table))}
     taken = pa.array(rows, pa.int64())
     schema = pa.schema([(key, pa.string()), ("old_icp_code", pa.string()), ("new_icp_code", pa.string()),
                         ("old_icp_score", pa.int32()), ("new_icp_score", pa.int32()),
@@ -188,11 +189,10 @@ def compare(old_result, new_result, top: int = 5) -> RuleDiff:
                         ("old_persona_score", pa.int32()), ("new_persona_score", pa.int32())])
 
     def changed_column(side: str, f: str) -> pa.Array:
-        column = side_columns[side][f]
+        column = sides[side][f]
         kind_of = schema.field(f"{side}_{f}").type
         return pa.nulls(len(rows), kind_of) if column is None else pc.take(column, taken).cast(kind_of)
 
-    fields = ("icp_code", "icp_score", "persona_code", "persona_score")
     changes = pa.table([pc.take(text_ids, taken)] + [changed_column(side, f) for f in fields for side in ("old", "new")],
                        schema=schema)
     movers = []
