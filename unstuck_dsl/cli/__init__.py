@@ -18,6 +18,7 @@ import click
 from .process import (
     collect_once_loaded,
     for_large_arrays,
+    set_aside_at_exit,
     set_aside_what_is_loaded,
     show_warnings,
     when_imported,
@@ -125,3 +126,5 @@ def main() -> None:
         click.echo(f"error: unexpected failure ({type(exc).__name__}: {exc}); rerun with UNSTUCK_DEBUG=1 "
                    "to see where, and please report it", err=True)
         sys.exit(2)
+    finally:
+        set_aside_at_exit()
