@@ -17,7 +17,7 @@ import mmap
 import os
 import re
 from collections import abc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -261,21 +261,26 @@ def _input_file(source) -> tuple[Path, str]:
 
 
 def read_batches(source, needed: list[str], name: str, dictionary_columns=(), null_values: Sequence[str] = (),
-                 optional: Sequence[str] = ()) -> tuple[list[str], Iterable[pa.RecordBatch], int]:
+                 optional: Sequence[str] = (), prepare: Callable[[pa.RecordBatch], object] | None = None,
+                 ) -> tuple[list[str], Iterable, int]:
     """The needed columns the input has, its record batches of them and how many rows they hold
     in all, from a path (by extension) or an in-memory table. A needed column that is absent is
     an error unless it is `optional`. `dictionary_columns` are read dictionary-encoded where the
     format stores them so (Parquet); `null_values` are CSV cells that mean unknown besides the
-    empty one."""
+    empty one. With `prepare`, each batch comes as `prepare(batch)`, called where the batch is
+    read: for Parquet, on the reading thread, while the caller works on the batch before. The
+    batches are read lazily: `prepare` is first called when the first batch is asked for."""
     if isinstance(source, (str, Path)):
         path, suffix = _input_file(source)
         if suffix == ".parquet":
-            return _read_parquet(path, needed, dictionary_columns, optional)
+            return _read_parquet(path, needed, dictionary_columns, optional, prepare)
         table = _read_csv(path, needed, null_values, optional) if suffix == ".csv" else _read_jsonl(path, needed, optional)
-        return table.column_names, table.to_batches(), table.num_rows
-    table = _to_arrow(source)
-    present = _check_columns(table.column_names, needed, name, optional)
-    return present, table.select(present).to_batches(), table.num_rows
+        present, batches = table.column_names, table.to_batches()
+    else:
+        table = _to_arrow(source)
+        present = _check_columns(table.column_names, needed, name, optional)
+        batches = table.select(present).to_batches()
+    return present, map(prepare, batches) if prepare is not None else batches, table.num_rows
 
 
 def read_table(source, null_values: Sequence[str] = ()) -> pa.Table:
@@ -452,9 +457,10 @@ def _quote_scanner():
     return njit(cache=True, nogil=True)(_scan_quotes)
 
 
-def _read_parquet(path: Path, needed: list[str], dictionary_columns=(),
-                  optional: Sequence[str] = ()) -> tuple[list[str], Iterator[pa.RecordBatch], int]:
-    """The needed columns the file has, its batches of them and its rows."""
+def _read_parquet(path: Path, needed: list[str], dictionary_columns=(), optional: Sequence[str] = (),
+                  prepare: Callable[[pa.RecordBatch], object] | None = None) -> tuple[list[str], Iterator, int]:
+    """The needed columns the file has, its batches of them (each through `prepare`, on the
+    reading thread) and its rows."""
     import pyarrow.parquet as pq
 
     try:
@@ -476,9 +482,11 @@ def _read_parquet(path: Path, needed: list[str], dictionary_columns=(),
     else:
         batches = (batch for group in range(parquet.metadata.num_row_groups)
                    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group], columns=present))
-    # The next batch is decoded while the caller encodes this one (the encoding is mostly
-    # single-threaded; Arrow's decoding of a batch's columns spreads over the cores but leaves
-    # them idle between batches).
+    # The next batch is decoded (and prepared) while the caller encodes this one (the encoding is
+    # mostly single-threaded; Arrow's decoding of a batch's columns spreads over the cores but
+    # leaves them idle between batches).
+    if prepare is not None:
+        batches = map(prepare, batches)
     return present, made_ahead(batches, "unstuck-read"), parquet.metadata.num_rows
 
 
@@ -992,25 +1000,23 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     needed = keys + [f.name for f in fields if f.name not in keys]
     optional = needed[len(keys):] if missing_columns == "unknown" else ()
     strings = [f.name for f in fields if f.type.name in ("category", "text", "ordinal", "set")]
-    present, batches, count = read_batches(source, needed, name, [*strings, *extra_keys], null_values, optional)
+    batch_keys = _BatchKeys(key, extra_keys[0] if extra_keys else None, name)
+    present, batches, count = read_batches(source, needed, name, [*strings, *extra_keys], null_values, optional,
+                                           batch_keys)
+    # (Before the first batch is read: a lead table's ids are marked for the repeat check, an account
+    # table's index, built at the end, finds repeats too.)
+    batch_keys.repeats = RepeatedIds(count) if kind == "lead" else None
+    batch_keys.owners = RowsOfBatches(accounts) if accounts is not None and extra_keys else None
     encoders = {f.name: _Encoder(f, name, count) for f in fields if f.name in present}
     ids, account_ids, rows = _IdBatches(), _IdBatches(), 0
-    # Work done batch by batch, while the next batch is decoded (`made_ahead`): a lead table's ids
-    # marked for the repeat check (an account table's index, built at the end, finds repeats too)
-    # and its accounts found.
-    repeats = RepeatedIds(count) if kind == "lead" else None
-    owners = RowsOfBatches(accounts) if accounts is not None and extra_keys else None
-    for batch in batches:
-        ids.add(_ids(batch.column(key), key, name, rows))
-        if repeats is not None:
-            repeats.add(ids.arrays[-1])
+    for batch, batch_ids, batch_account_ids in batches:
+        ids.add(batch_ids)
         if extra_keys:
-            account_ids.add(_ids(batch.column(extra_keys[0]), extra_keys[0], name, rows))
-            if owners is not None:
-                owners.add(account_ids.arrays[-1])
+            account_ids.add(batch_account_ids)
         for column, encoder in encoders.items():
             encoder.add(batch.column(column))
         rows += batch.num_rows
+    repeats, owners = batch_keys.handed_over()
     id_array = ids.column()
     # A lead table's index (the largest) is built only if `row_of` asks (explain): its ids are
     # checked in a third of the index's memory, and before the encoders finish, so that the check's
@@ -1031,6 +1037,38 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     return EncodedTable(kind, id_array, columns, account_ids.column() if extra_keys else None,
                         name, tuple(f.name for f in fields if f.name not in present), index,
                         owners.rows() if owners is not None else None)
+
+
+class _BatchKeys:
+    """A batch's id columns checked, and the work on them done where the batch is read (for
+    Parquet, on the reading thread, while the batch before is encoded): a lead table's ids marked
+    for the repeat check (`repeats`) and each lead's account found (`owners`). Called with each
+    batch in order; gives (batch, its ids, its account ids or None)."""
+
+    def __init__(self, key: str, account_key: str | None, name: str):
+        self.key, self.account_key, self.name = key, account_key, name
+        self.repeats: RepeatedIds | None = None
+        self.owners: RowsOfBatches | None = None
+        self.rows = 0  # before this batch: error messages count rows from the input's first
+
+    def __call__(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Array, pa.Array | None]:
+        ids = _ids(batch.column(self.key), self.key, self.name, self.rows)
+        if self.repeats is not None:
+            self.repeats.add(ids)
+        account_ids = None
+        if self.account_key is not None:
+            account_ids = _ids(batch.column(self.account_key), self.account_key, self.name, self.rows)
+            if self.owners is not None:
+                self.owners.add(account_ids)
+        self.rows += batch.num_rows
+        return batch, ids, account_ids
+
+    def handed_over(self) -> tuple[RepeatedIds | None, RowsOfBatches | None]:
+        """Once every batch is read: the repeat check and the accounts found, no longer held here
+        (each is let go as soon as it is done with: the check's bitmaps before the load's peak)."""
+        done = self.repeats, self.owners
+        self.repeats = self.owners = None
+        return done
 
 
 class _IdBatches:
