@@ -1006,17 +1006,21 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     # (Before the first batch is read: a lead table's ids are marked for the repeat check, an account
     # table's index, built at the end, finds repeats too.)
     batch_keys.repeats = RepeatedIds(count) if kind == "lead" else None
-    batch_keys.owners = RowsOfBatches(accounts) if accounts is not None and extra_keys else None
     encoders = {f.name: _Encoder(f, name, count) for f in fields if f.name in present}
     ids, account_ids, rows = _IdBatches(), _IdBatches(), 0
+    # Each lead's account is found here, on this thread, as its batch is encoded: the reading
+    # thread has the decoding and the repeat check, about as much work (at 1M accounts).
+    owners = RowsOfBatches(accounts) if accounts is not None and extra_keys else None
     for batch, batch_ids, batch_account_ids in batches:
         ids.add(batch_ids)
         if extra_keys:
             account_ids.add(batch_account_ids)
+            if owners is not None:
+                owners.add(batch_account_ids)
         for column, encoder in encoders.items():
             encoder.add(batch.column(column))
         rows += batch.num_rows
-    repeats, owners = batch_keys.handed_over()
+    repeats = batch_keys.handed_over()
     id_array = ids.column()
     # A lead table's index (the largest) is built only if `row_of` asks (explain): its ids are
     # checked in a third of the index's memory, and before the encoders finish, so that the check's
@@ -1040,15 +1044,14 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
 
 
 class _BatchKeys:
-    """A batch's id columns checked, and the work on them done where the batch is read (for
-    Parquet, on the reading thread, while the batch before is encoded): a lead table's ids marked
-    for the repeat check (`repeats`) and each lead's account found (`owners`). Called with each
-    batch in order; gives (batch, its ids, its account ids or None)."""
+    """A batch's id columns checked, and a lead table's ids marked for the repeat check
+    (`repeats`), where the batch is read: for Parquet, on the reading thread, while the batch
+    before is encoded. Called with each batch in order; gives (batch, its ids, its account ids or
+    None)."""
 
     def __init__(self, key: str, account_key: str | None, name: str):
         self.key, self.account_key, self.name = key, account_key, name
         self.repeats: RepeatedIds | None = None
-        self.owners: RowsOfBatches | None = None
         self.rows = 0  # before this batch: error messages count rows from the input's first
 
     def __call__(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Array, pa.Array | None]:
@@ -1058,17 +1061,14 @@ class _BatchKeys:
         account_ids = None
         if self.account_key is not None:
             account_ids = _ids(batch.column(self.account_key), self.account_key, self.name, self.rows)
-            if self.owners is not None:
-                self.owners.add(account_ids)
         self.rows += batch.num_rows
         return batch, ids, account_ids
 
-    def handed_over(self) -> tuple[RepeatedIds | None, RowsOfBatches | None]:
-        """Once every batch is read: the repeat check and the accounts found, no longer held here
-        (each is let go as soon as it is done with: the check's bitmaps before the load's peak)."""
-        done = self.repeats, self.owners
-        self.repeats = self.owners = None
-        return done
+    def handed_over(self) -> RepeatedIds | None:
+        """Once every batch is read: the repeat check, no longer held here (its bitmaps are let go
+        as soon as it is done, before the load's peak)."""
+        repeats, self.repeats = self.repeats, None
+        return repeats
 
 
 class _IdBatches:
