@@ -80,8 +80,8 @@ def _summary(result, personas: _Tally | None, elapsed: float) -> str:
     ICP; `personas`, counted as the lead table was written), and the leads whose account was not
     in the accounts."""
     accounts = _Tally(["icp_code"])
-    accounts.add(result.accounts)
-    parts = [f"{result.accounts.num_rows} accounts", f"ICPs: {accounts}"]
+    accounts.add(pa.table({"icp_code": result.account_icp_codes()}))
+    parts = [f"{result.dataset.accounts.n} accounts", f"ICPs: {accounts}"]
     if personas is not None:
         parts.insert(1, f"{result.dataset.leads.n} leads")
         parts.append(f"Personas: {personas}")
