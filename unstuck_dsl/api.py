@@ -128,17 +128,22 @@ class CompiledRules:
             self._warm = True
             try:
                 self.kernels()  # first: a module new here starts its compilers, which load numba meanwhile
-                self._score_empty()
+                self._score_unknown()
             except Exception:
                 if not quietly:
                     raise
 
-    def _score_empty(self) -> None:
-        empty_accounts = pa.table({"account_id": pa.nulls(0, pa.string()),
-                                   **{f.name: _empty_column(f) for f in self.model.schema.of_kind("account")}})
-        empty_leads = pa.table({"lead_id": pa.nulls(0, pa.string()), "account_id": pa.nulls(0, pa.string()),
-                                **{f.name: _empty_column(f) for f in self.model.schema.of_kind("lead")}})
-        self.score(empty_accounts, empty_leads, as_of=dt.date(2000, 1, 1))
+    def _score_unknown(self) -> None:
+        """Score one account and its lead, every field unknown: every compiled pass a scoring
+        run calls is loaded, the loading's (ids, sets) before the kernels, so that a run loading
+        its records meanwhile (`pipeline.kernels_loading`) does not wait on numba's compiler
+        lock for the kernels' load to end. (With no records, the loading calls none of its
+        passes.)"""
+        accounts = pa.table({"account_id": pa.array(["a"]),
+                             **{f.name: _unknown_column(f) for f in self.model.schema.of_kind("account")}})
+        leads = pa.table({"lead_id": pa.array(["l"]), "account_id": pa.array(["a"]),
+                          **{f.name: _unknown_column(f) for f in self.model.schema.of_kind("lead")}})
+        self.score(accounts, leads, as_of=dt.date(2000, 1, 1))
 
     def load(self, accounts=None, leads=None, null_values=(), missing_columns: str = "error") -> Dataset:
         return load_dataset(self.model.schema, self.account_fields, self.lead_fields, accounts, leads, null_values,
@@ -302,8 +307,9 @@ def _scores(column) -> np.ndarray:
     return column.cast(pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
 
 
-def _empty_column(field) -> pa.Array:
-    return pa.nulls(0, arrow_type(field.type))  # not pa.array([]): converting a Python list imports pandas
+def _unknown_column(field) -> pa.Array:
+    return pa.nulls(1, arrow_type(field.type))
+
 
 
 Ruleset = CompiledRules  # the name before CompiledRules, kept for one release
