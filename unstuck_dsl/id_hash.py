@@ -100,19 +100,49 @@ def build(hashes, slots, start, from_slot):
     return -1, -1, -1
 
 
+# Ids probed at a time by `probe`: enough reads in flight to hide a memory access behind the others.
+_GROUP = 16
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _probe_from(s, mask, h, offsets, data, i, slots, table_hashes, table_offsets, table_data):
+    """The table's row for id i, probing from slot s on (linear probing), or -1."""
+    while True:
+        row = slots[s]
+        if row < 0:
+            return -1
+        if table_hashes[row] == h and same(table_offsets, table_data, row, offsets, data, i):
+            return row
+        s = np.int64((np.uint64(s) + np.uint64(1)) & mask)
+
+
 @njit(cache=True, nogil=True)
 def probe(hashes, offsets, data, slots, table_hashes, table_offsets, table_data, out):
-    """The table's row for each probed id, or -1."""
+    """The table's row for each probed id, or -1. A table larger than the cache makes each read of
+    a probe (its slot, the row's hash, the row's id) wait on memory, and one probe's reads depend on
+    each other: so a group of ids is probed one step at a time, each step's reads for the whole
+    group independent of each other, in flight together. An id whose first slot does not hold it
+    (a clash, or an id not in the table) goes on probing alone."""
+    if len(table_hashes) == 0:  # (below, an empty slot reads row 0's hash, unused)
+        out[:] = -1
+        return
     mask = np.uint64(len(slots) - 1)
-    for i in range(len(hashes)):
-        s = np.int64(hashes[i] & mask)
-        found = -1
-        while True:
-            row = slots[s]
-            if row < 0:
-                break
-            if table_hashes[row] == hashes[i] and same(table_offsets, table_data, row, offsets, data, i):
-                found = row
-                break
-            s = np.int64((np.uint64(s) + np.uint64(1)) & mask)
-        out[i] = found
+    first = np.empty(_GROUP, np.int64)  # each id's own slot
+    rows = np.empty(_GROUP, np.int64)  # the row in it (-1: empty)
+    row_hashes = np.empty(_GROUP, np.uint64)
+    for start in range(0, len(hashes), _GROUP):
+        count = min(_GROUP, len(hashes) - start)
+        for g in range(count):
+            first[g] = np.int64(hashes[start + g] & mask)
+            rows[g] = slots[first[g]]
+        for g in range(count):
+            row_hashes[g] = table_hashes[max(rows[g], 0)]
+        for g in range(count):
+            i, row = start + g, rows[g]
+            if row >= 0 and row_hashes[g] == hashes[i] and same(table_offsets, table_data, row, offsets, data, i):
+                out[i] = row
+            elif row < 0:
+                out[i] = -1
+            else:
+                out[i] = _probe_from(first[g], mask, hashes[i], offsets, data, i, slots, table_hashes,
+                                     table_offsets, table_data)
