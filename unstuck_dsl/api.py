@@ -395,6 +395,12 @@ class ScoreResult:
     def table(self) -> pa.Table:
         return self.leads if self.leads is not None else self.accounts
 
+    def score_numbers(self) -> tables.ScoreNumbers:
+        """`table()`'s score columns as the kernel's numbers (what `diff.compare` reads)."""
+        rules = self.ruleset
+        return tables.score_numbers(self.dataset, self._run, rules.icp_codes, rules.persona_names,
+                                    rules.persona_name_of)
+
     def drop_fields(self) -> None:
         """Let go of the records' encoded fields, which after scoring only explanations and
         audiences read: a command that writes the scores and ends (`unstuck score`) then writes

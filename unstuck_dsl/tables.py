@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 
+import attrs
 import numpy as np
 import pyarrow as pa
 
@@ -110,6 +111,34 @@ def lead_table(dataset: Dataset, run, icp_codes: list[str], persona_names: list[
         })
     columns.update({name: column.slice(start, count) for name, column in engagement.items()})
     return pa.table(columns)
+
+
+@attrs.frozen
+class ScoreNumbers:
+    """The score columns of a result's records (the rows of its `table()`: its leads, or its
+    accounts when it scored none) as the kernel's numbers: codes as positions in `icp_codes` and
+    `persona_names`, scores as they are; -1 is none (every Persona of a result of accounts alone).
+    What comparing two results reads, rather than 4M strings."""
+
+    kind: str  # "lead" or "account"
+    ids: pa.Array
+    icp: np.ndarray
+    icp_score: np.ndarray
+    persona: np.ndarray
+    persona_score: np.ndarray
+    icp_codes: list[str]
+    persona_names: list[str]
+
+
+def score_numbers(dataset: Dataset, run, icp_codes: list[str], persona_names: list[str],
+                  persona_name_of: np.ndarray) -> ScoreNumbers:
+    """`ScoreNumbers` of a kernel run (`persona_name_of` as in `lead_table`)."""
+    if dataset.leads is None:
+        none = np.full(dataset.accounts.n, -1, np.int32)
+        return ScoreNumbers("account", dataset.accounts.ids, run.icp, run.icp_score, none, none, icp_codes, [])
+    rows = dataset.lead_account_rows
+    return ScoreNumbers("lead", dataset.leads.ids, gather(run.icp, rows), gather(run.icp_score, rows),
+                        persona_name_of[run.persona], run.persona_score, icp_codes, persona_names)
 
 
 def audience_table(dataset: Dataset, run, schema: Schema, icp_codes: list[str], persona_names: list[str],
