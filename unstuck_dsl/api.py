@@ -395,11 +395,13 @@ class ScoreResult:
     def table(self) -> pa.Table:
         return self.leads if self.leads is not None else self.accounts
 
-    def score_numbers(self) -> tables.ScoreNumbers:
-        """`table()`'s score columns as the kernel's numbers (what `diff.compare` reads)."""
+    def score_numbers(self, kind: str | None = None) -> tables.ScoreNumbers:
+        """The score columns of the records of `kind` ("lead" or "account"; default: those of
+        `table()`) as the kernel's numbers: what comparing two results reads."""
         rules = self.ruleset
+        kind = kind or ("lead" if self.dataset.leads is not None else "account")
         return tables.score_numbers(self.dataset, self._run, rules.icp_codes, rules.persona_names,
-                                    rules.persona_name_of)
+                                    rules.persona_name_of, kind)
 
     def drop_fields(self) -> None:
         """Let go of the records' encoded fields, which after scoring only explanations and

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from .explain import Explanation
 from .schema import BAND_LEVELS
-from .tables import band_codes, codes_column, score_column
+from .tables import SharedCodes, band_codes, codes_column, score_column
 
 NONE = "—"
 
@@ -65,32 +65,9 @@ def _moved_rows(old: Explanation, new: Explanation) -> tuple:
     return tuple(rows)
 
 
-@attrs.frozen
-class _Codes:
-    """A code or band column of both results as numbers over one vocabulary: `old` and `new` per
-    record (-1: none), `names[k]` the text of number k. Comparing and counting numbers, not 4M
-    strings, is most of what makes a diff of a big workspace quick."""
-
-    old: np.ndarray
-    new: np.ndarray
-    names: list[str]
-
-    @classmethod
-    def of(cls, old: np.ndarray, old_names: list[str], new: np.ndarray, new_names: list[str]) -> _Codes:
-        """Each side's numbers (positions in its own names, -1: none) over the names of both."""
-        names = list(dict.fromkeys([*old_names, *new_names]))
-        position = {name: k for k, name in enumerate(names)}
-
-        def renumbered(numbers: np.ndarray, own: list[str]) -> np.ndarray:
-            if names[:len(own)] == own:  # the same numbers (always the old side's)
-                return numbers
-            # Entry -1, appended last, keeps none as none.
-            return np.array([position[name] for name in own] + [-1], np.int64)[numbers]
-
-        return cls(renumbered(old, old_names), renumbered(new, new_names), names)
-
-    def label(self, number: int) -> str:
-        return NONE if number < 0 else self.names[number]
+def _labels(codes: SharedCodes):
+    """The text of each of `codes`' numbers (-1: none)."""
+    return lambda number: NONE if number < 0 else codes.names[number]
 
 
 def _counts(*columns: tuple[np.ndarray, callable]) -> dict:
@@ -130,23 +107,25 @@ def compare(old_result, new_result, top: int = 5) -> RuleDiff:
     old, new = old_result.score_numbers(), new_result.score_numbers()
     kind, key, n = old.kind, f"{old.kind}_id", len(old.ids)
     has_persona = kind == "lead"
-    codes = {"icp_code": _Codes.of(old.icp, old.icp_codes, new.icp, new.icp_codes),
-             "persona_code": _Codes.of(old.persona, old.persona_names, new.persona, new.persona_names)}
+    codes = {"icp_code": SharedCodes.of(old.icp, old.icp_codes, new.icp, new.icp_codes),
+             "persona_code": SharedCodes.of(old.persona, old.persona_names, new.persona, new.persona_names)}
     scores = {"icp_score": (old.icp_score, new.icp_score), "persona_score": (old.persona_score, new.persona_score)}
     # (A score is -1 when there is none: none equals none and differs from every score.)
     moved = {**{f: c.old != c.new for f, c in codes.items()}, **{f: o != w for f, (o, w) in scores.items()}}
     changed = moved["icp_code"] | moved["icp_score"] | moved["persona_code"] | moved["persona_score"]
     # A band follows from its score: only the records whose scores moved can change band.
     scored = np.flatnonzero(moved["icp_score"] | moved["persona_score"])
-    bands = [_Codes(band_codes(o[scored]), band_codes(w[scored]), list(BAND_LEVELS)) for o, w in scores.values()]
+    bands = [SharedCodes(band_codes(o[scored]), band_codes(w[scored]), list(BAND_LEVELS)) for o, w in scores.values()]
     band_moved = np.flatnonzero((bands[0].old != bands[0].new) | (bands[1].old != bands[1].new))
     # A band change is counted as "ICP band/Persona band" old and new: one number per pair of bands.
     width = len(bands[1].names) + 1
     pair = [(bands[0].old[band_moved] + 1) * width + bands[1].old[band_moved] + 1,
             (bands[0].new[band_moved] + 1) * width + bands[1].new[band_moved] + 1]
 
+    icp_band, persona_band = (_labels(b) for b in bands)
+
     def band_label(number: int) -> str:
-        return f"{bands[0].label(number // width - 1)}/{bands[1].label(number % width - 1)}"
+        return f"{icp_band(number // width - 1)}/{persona_band(number % width - 1)}"
 
     band_changes = _counts((pair[0], band_label), (pair[1], band_label)) if len(band_moved) else {}
     rows = np.flatnonzero(changed)
@@ -176,7 +155,7 @@ def compare(old_result, new_result, top: int = 5) -> RuleDiff:
             movers.append(Mover(record_id, tuple(row[f"old_{f}"] for f in fields), tuple(row[f"new_{f}"] for f in fields),
                                 _moved_rows(old_result.explain(**explain), new_result.explain(**explain))))
     icp, persona = codes["icp_code"], codes["persona_code"]
-    return RuleDiff(kind, n, len(rows), _counts((icp.old, icp.label), (icp.new, icp.label)),
-                    _counts((persona.old, persona.label), (persona.new, persona.label)) if has_persona else {},
+    return RuleDiff(kind, n, len(rows), _counts((icp.old, _labels(icp)), (icp.new, _labels(icp))),
+                    _counts((persona.old, _labels(persona)), (persona.new, _labels(persona))) if has_persona else {},
                     band_changes, _deltas(*scores["icp_score"]),
                     _deltas(*scores["persona_score"]) if has_persona else {}, tuple(movers), changes)

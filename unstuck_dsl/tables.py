@@ -115,10 +115,9 @@ def lead_table(dataset: Dataset, run, icp_codes: list[str], persona_names: list[
 
 @attrs.frozen
 class ScoreNumbers:
-    """The score columns of a result's records (the rows of its `table()`: its leads, or its
-    accounts when it scored none) as the kernel's numbers: codes as positions in `icp_codes` and
-    `persona_names`, scores as they are; -1 is none (every Persona of a result of accounts alone).
-    What comparing two results reads, rather than 4M strings."""
+    """The score columns of a result's records of one kind as the kernel's numbers: codes as
+    positions in `icp_codes` and `persona_names`, scores as they are; -1 is none (every Persona
+    of an account). What comparing two results reads, rather than 4M strings."""
 
     kind: str  # "lead" or "account"
     ids: pa.Array
@@ -131,14 +130,40 @@ class ScoreNumbers:
 
 
 def score_numbers(dataset: Dataset, run, icp_codes: list[str], persona_names: list[str],
-                  persona_name_of: np.ndarray) -> ScoreNumbers:
-    """`ScoreNumbers` of a kernel run (`persona_name_of` as in `lead_table`)."""
-    if dataset.leads is None:
+                  persona_name_of: np.ndarray, kind: str) -> ScoreNumbers:
+    """`ScoreNumbers` of a kernel run's records of `kind` (`persona_name_of` as in `lead_table`)."""
+    if kind == "account":
         none = np.full(dataset.accounts.n, -1, np.int32)
         return ScoreNumbers("account", dataset.accounts.ids, run.icp, run.icp_score, none, none, icp_codes, [])
     rows = dataset.lead_account_rows
     return ScoreNumbers("lead", dataset.leads.ids, gather(run.icp, rows), gather(run.icp_score, rows),
                         persona_name_of[run.persona], run.persona_score, icp_codes, persona_names)
+
+
+@attrs.frozen
+class SharedCodes:
+    """A code or band column of two results over the same records as numbers over one vocabulary:
+    `old` and `new` per record (-1: none), `names[k]` the text of number k. Comparing and counting
+    numbers, not 4M strings, is most of what makes a diff of a big workspace quick (and finding
+    what a publish moves)."""
+
+    old: np.ndarray
+    new: np.ndarray
+    names: list[str]
+
+    @classmethod
+    def of(cls, old: np.ndarray, old_names: list[str], new: np.ndarray, new_names: list[str]) -> SharedCodes:
+        """Each side's numbers (positions in its own names, -1: none) over the names of both."""
+        names = list(dict.fromkeys([*old_names, *new_names]))
+        position = {name: k for k, name in enumerate(names)}
+
+        def renumbered(numbers: np.ndarray, own: list[str]) -> np.ndarray:
+            if names[:len(own)] == own:  # the same numbers (always the old side's)
+                return numbers
+            # Entry -1, appended last, keeps none as none.
+            return np.array([position[name] for name in own] + [-1], np.int64)[numbers]
+
+        return cls(renumbered(old, old_names), renumbered(new, new_names), names)
 
 
 def audience_table(dataset: Dataset, run, schema: Schema, icp_codes: list[str], persona_names: list[str],
