@@ -149,11 +149,9 @@ def compare(old_result, new_result, top: int = 5) -> RuleDiff:
             size += np.abs(np.maximum(w[rows], 0) - np.maximum(o[rows], 0))
         ranked = pa.table({"size": pa.array(size, pa.int64()), "id": changes.column(key)})
         first = pc.select_k_unstable(ranked, top, sort_keys=[("size", "descending"), ("id", "ascending")])
-        for row in changes.take(first).to_pylist():
-            record_id = row[key]
-            explain = {key: record_id}
-            movers.append(Mover(record_id, tuple(row[f"old_{f}"] for f in fields), tuple(row[f"new_{f}"] for f in fields),
-                                _moved_rows(old_result.explain(**explain), new_result.explain(**explain))))
+        for at, row in zip(rows[first.to_numpy()].tolist(), changes.take(first).to_pylist()):
+            movers.append(Mover(row[key], tuple(row[f"old_{f}"] for f in fields), tuple(row[f"new_{f}"] for f in fields),
+                                _moved_rows(old_result.explain_row(kind, at), new_result.explain_row(kind, at))))
     icp, persona = codes["icp_code"], codes["persona_code"]
     return RuleDiff(kind, n, len(rows), _counts((icp.old, _labels(icp)), (icp.new, _labels(icp))),
                     _counts((persona.old, _labels(persona)), (persona.new, _labels(persona))) if has_persona else {},
