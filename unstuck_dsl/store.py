@@ -49,7 +49,6 @@ FEW_ROWS = 32
 # join a few milliseconds and less a record.
 ALIGNED_IN_MEMORY = 10_000
 _IDS_ONLY = Schema(())  # as `read_by`: read the ids of records and no field
-_WHOLE_TABLE = 1 << 40  # rows per batch of a read into Arrow: every row a thread reads in one (see `_select`)
 
 SCHEMA_VERSION = 3
 AS_OF_KEY = "as_of"  # in `meta`: the workspace's date, which every stored score is as of
@@ -598,12 +597,10 @@ class Store:
         listed = ", ".join(f"{_converted(f't.{_quote(c)}', *changed[c])} AS {_quote(c)}" if c in changed
                            else f"t.{_quote(c)}" for c in columns)
         order = f" ORDER BY t.{key}" if ordered else ""
-        # Batches as large as the table: DuckDB hands over one chunk per thread of its scan, not
-        # many small ones (encoding for the kernel costs per chunk: scoring 4M records took 1.8
-        # times as long from those), and nothing is copied to join them (combining 4M records'
-        # chunks into one took longer than DuckDB's reading them).
+        # One chunk per column: DuckDB hands over many small ones, and encoding for the kernel
+        # costs per chunk (scoring 4M records took 1.8 times as long from DuckDB's chunks).
         return self.db.sql(f"SELECT {listed} FROM {table} t WHERE {where}{order}", params=params).to_arrow_table(
-            _WHOLE_TABLE)
+        ).combine_chunks()
 
     def affected_leads(self, accounts: pa.Array, leads: pa.Array, read_by=None, schema=None,
                        known: pa.Table | None = None) -> pa.Table:
