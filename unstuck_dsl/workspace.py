@@ -341,8 +341,9 @@ class Workspace:
                     dataset = published.load(accounts, leads, missing_columns="unknown")
                 before = published.score_dataset(dataset, self.as_of or day)
                 diff = compare(before, result)
-                # These are the stored scores when the published rules made every one at the workspace's date,
-                # from the records as they read them now: what moved is then known without reading them.
+                # These are the stored scores when the published rules made every one at the workspace's
+                # date from these very records (read alike by both rules): what moved is then found
+                # without reading the stored scores (a join of 4M rows in DuckDB).
                 if same_records and self._every_score_in_force():
                     stored = before
                 del before
