@@ -1,5 +1,6 @@
-"""Output tables: the kernels' assignment arrays as SPEC's Arrow columns (accounts, leads) and
-as the encoded table audiences read (each record with its fields and score columns)."""
+"""Output tables: the kernels' assignment arrays as SPEC's Arrow columns (accounts, leads), as
+the encoded table audiences read (each record with its fields and score columns), and as the
+numbers two results are compared by (a diff, what a publish moves)."""
 
 from __future__ import annotations
 
