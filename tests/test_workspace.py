@@ -409,6 +409,39 @@ with Workspace(sys.argv[1]) as workspace:
 """
 
 
+def _written(path) -> tuple:
+    """What a step wrote: every stored score with its stamp, and every history row but its time."""
+    with duckdb.connect(str(path), read_only=True) as db:
+        history = [c for c in store._HISTORY_COLUMNS if c != "changed_at"]
+        return tuple(db.execute(sql).fetchall() for sql in (
+            "SELECT * FROM account_scores ORDER BY ALL", "SELECT * FROM lead_scores ORDER BY ALL",
+            f"SELECT {', '.join(history)} FROM score_history ORDER BY ALL"))
+
+
+@pytest.mark.parametrize("as_of", [None, dt.date(2027, 6, 1)])
+def test_what_a_publish_moved_is_the_same_found_in_memory_or_against_the_stored_rows(folder, db, tmp_path,
+                                                                                     monkeypatch, as_of):
+    """A workspace whose every score the published rules made at its date holds their scores: a
+    publish finds what moved by comparing them with the new rules' in memory. It writes the same
+    scores, history rows and counts as comparing with the stored rows, which it does otherwise."""
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(db, copy)
+    in_memory, aligned_changes = [], store._aligned_changes
+    monkeypatch.setattr(store, "_aligned_changes", lambda kind, *rest: in_memory.append(kind) or
+                        aligned_changes(kind, *rest))
+    with Workspace(db) as live:
+        found = live.publish(folder / "rules_new", as_of=as_of)
+    assert in_memory == ["account", "lead"]
+    monkeypatch.setattr(Workspace, "_every_score_in_force", lambda self: False)
+    with Workspace(copy) as live:
+        joined = live.publish(folder / "rules_new", as_of=as_of)
+        assert_workspace_true(live, unstuck_dsl.compile(folder / "rules_new"))
+    assert in_memory == ["account", "lead"]
+    assert found.scores.moved_leads > 0 and found.scores.moved_accounts > 0 and found.scores.changed_band_leads > 0
+    assert str(found.scores) == str(joined.scores)
+    assert _written(db) == _written(copy)
+
+
 def test_a_killed_publish_leaves_the_workspace_as_it_was(folder, db):
     import signal
     import subprocess

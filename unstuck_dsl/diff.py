@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .explain import Explanation
+from .schema import BAND_LEVELS
+from .tables import SharedCodes, band_codes, codes_column, score_column
 
 NONE = "—"
 
@@ -63,57 +65,9 @@ def _moved_rows(old: Explanation, new: Explanation) -> tuple:
     return tuple(rows)
 
 
-@attrs.frozen
-class _Codes:
-    """A code or band column of both results as numbers over one vocabulary: `old` and `new` per
-    record (-1: none), `names[k]` the text of number k. Comparing and counting numbers, not 4M
-    strings, is most of what makes a diff of a big workspace quick."""
-
-    old: np.ndarray
-    new: np.ndarray
-    names: list[str]
-
-    @classmethod
-    def of(cls, old: pa.Array | None, new: pa.Array | None, n: int) -> _Codes:
-        old, new = (_dictionary(column, n) for column in (old, new))
-        names = pc.unique(pa.concat_arrays([old.dictionary.cast(pa.string()), new.dictionary.cast(pa.string())]))
-        return cls(_numbers(old, names), _numbers(new, names), names.to_pylist())
-
-    def label(self, number: int) -> str:
-        return NONE if number < 0 else self.names[number]
-
-
-def _dictionary(column: pa.Array | None, n: int) -> pa.DictionaryArray:
-    """A result column as a dictionary array (a missing column: n nulls)."""
-    if column is None:
-        return pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), pa.array([], pa.string()))
-    return column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
-
-
-def _numbers(column: pa.DictionaryArray, names: pa.Array) -> np.ndarray:
-    """Each record's code as its number in `names` (-1: null)."""
-    of_entry = pc.index_in(column.dictionary.cast(pa.string()), value_set=names).to_numpy(zero_copy_only=False)
-    indices = column.indices.cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
-    return np.where(indices < 0, -1, of_entry.astype(np.int64)[np.maximum(indices, 0)]) if len(of_entry) else \
-        np.full(len(column), -1, np.int64)
-
-
-def _column(table: pa.Table, name: str) -> pa.Array | None:
-    """A result column (combined), or None when the table has no such column."""
-    return table.column(name).combine_chunks() if name in table.column_names else None
-
-
-def _score_values(column: pa.Array | None, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """A score column as (value, 0 where none; has a value)."""
-    if column is None:
-        return np.zeros(n, np.int64), np.zeros(n, bool)
-    valid = column.is_valid().to_numpy(zero_copy_only=False)
-    return column.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), np.asarray(valid, bool)
-
-
-def _distinct_scores(old: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Per record: the scores differ (none differs from any value, and equals none)."""
-    return (old[1] != new[1]) | (old[1] & new[1] & (old[0] != new[0]))
+def _labels(codes: SharedCodes):
+    """The text of each of `codes`' numbers (-1: none)."""
+    return lambda number: NONE if number < 0 else codes.names[number]
 
 
 def _counts(*columns: tuple[np.ndarray, callable]) -> dict:
@@ -136,11 +90,10 @@ def _counts(*columns: tuple[np.ndarray, callable]) -> dict:
     return counted
 
 
-def _deltas(old: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarray]) -> dict:
-    """The distribution of score deltas in `_bucket`s, over the records scored both times (each
-    side as `_score_values`)."""
-    both = old[1] & new[1]
-    values, counts = np.unique(new[0][both] - old[0][both], return_counts=True)
+def _deltas(old: np.ndarray, new: np.ndarray) -> dict:
+    """The distribution of score deltas in `_bucket`s, over the records scored both times (-1: no score)."""
+    both = (old >= 0) & (new >= 0)
+    values, counts = np.unique(new[both] - old[both], return_counts=True)
     buckets = Counter()
     for value, count in zip(values.tolist(), counts.tolist()):
         buckets[_bucket(value)] += count
@@ -148,65 +101,59 @@ def _deltas(old: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarra
 
 
 def compare(old_result, new_result, top: int = 5) -> RuleDiff:
-    """Compare two ScoreResults over the same records (same order), column by column: only the
-    records that moved most become Python values (their drawers show which rows moved them)."""
-    old_table, new_table = old_result.table(), new_result.table()
-    kind = "lead" if "lead_id" in old_table.column_names else "account"
-    key = f"{kind}_id"
-    ids = _column(old_table, key)
-    n = len(ids)
-    has_persona = "persona_code" in old_table.column_names
-    fields = ("icp_code", "icp_score", "persona_code", "persona_score")
-    sides = {name: {f: _column(table, f) for f in (*fields, "icp_band", "persona_band")}
-             for name, table in (("old", old_table), ("new", new_table))}
-    codes = {f: _Codes.of(sides["old"][f], sides["new"][f], n) for f in ("icp_code", "persona_code")}
-    scores = {f: (_score_values(sides["old"][f], n), _score_values(sides["new"][f], n))
-              for f in ("icp_score", "persona_score")}
-    moved = {**{f: c.old != c.new for f, c in codes.items()},
-             **{f: _distinct_scores(*sides) for f, sides in scores.items()}}
+    """Compare two ScoreResults over the same records (same order), column by column over the
+    kernels' numbers: only the records that moved most become Python values (their drawers show
+    which rows moved them)."""
+    old, new = old_result.score_numbers(), new_result.score_numbers()
+    kind, key, n = old.kind, f"{old.kind}_id", len(old.ids)
+    has_persona = kind == "lead"
+    codes = {"icp_code": SharedCodes.of(old.icp, old.icp_codes, new.icp, new.icp_codes),
+             "persona_code": SharedCodes.of(old.persona, old.persona_names, new.persona, new.persona_names)}
+    scores = {"icp_score": (old.icp_score, new.icp_score), "persona_score": (old.persona_score, new.persona_score)}
+    # (A score is -1 when there is none: none equals none and differs from every score.)
+    moved = {**{f: c.old != c.new for f, c in codes.items()}, **{f: o != w for f, (o, w) in scores.items()}}
     changed = moved["icp_code"] | moved["icp_score"] | moved["persona_code"] | moved["persona_score"]
-    bands = [_Codes.of(sides["old"][f], sides["new"][f], n) for f in ("icp_band", "persona_band")]
+    # A band follows from its score: only the records whose scores moved can change band.
+    scored = np.flatnonzero(moved["icp_score"] | moved["persona_score"])
+    bands = [SharedCodes(band_codes(o[scored]), band_codes(w[scored]), list(BAND_LEVELS)) for o, w in scores.values()]
     band_moved = np.flatnonzero((bands[0].old != bands[0].new) | (bands[1].old != bands[1].new))
     # A band change is counted as "ICP band/Persona band" old and new: one number per pair of bands.
     width = len(bands[1].names) + 1
     pair = [(bands[0].old[band_moved] + 1) * width + bands[1].old[band_moved] + 1,
             (bands[0].new[band_moved] + 1) * width + bands[1].new[band_moved] + 1]
 
+    icp_band, persona_band = (_labels(b) for b in bands)
+
     def band_label(number: int) -> str:
-        return f"{bands[0].label(number // width - 1)}/{bands[1].label(number % width - 1)}"
+        return f"{icp_band(number // width - 1)}/{persona_band(number % width - 1)}"
 
     band_changes = _counts((pair[0], band_label), (pair[1], band_label)) if len(band_moved) else {}
-    # The records that moved most: a code change counts 100, then the size of each score's move.
-    size = (100 * moved["icp_code"] + 100 * moved["persona_code"]).astype(np.int64)
-    for old, new in scores.values():
-        size += np.abs(new[0] - old[0])
     rows = np.flatnonzero(changed)
-    text_ids = ids.cast(pa.string())
     taken = pa.array(rows, pa.int64())
-    schema = pa.schema([(key, pa.string()), ("old_icp_code", pa.string()), ("new_icp_code", pa.string()),
-                        ("old_icp_score", pa.int32()), ("new_icp_score", pa.int32()),
-                        ("old_persona_code", pa.string()), ("new_persona_code", pa.string()),
-                        ("old_persona_score", pa.int32()), ("new_persona_score", pa.int32())])
+    fields = ("icp_code", "icp_score", "persona_code", "persona_score")
 
-    def changed_column(side: str, f: str) -> pa.Array:
-        column = sides[side][f]
-        kind_of = schema.field(f"{side}_{f}").type
-        return pa.nulls(len(rows), kind_of) if column is None else pc.take(column, taken).cast(kind_of)
+    def changed_column(side: int, f: str) -> pa.Array:
+        if f in codes:
+            numbers = (codes[f].old, codes[f].new)[side][rows]
+            return codes_column(codes[f].names, numbers).cast(pa.string())
+        return score_column(scores[f][side][rows])
 
-    changes = pa.table([pc.take(text_ids, taken)] + [changed_column(side, f) for f in fields for side in ("old", "new")],
-                       schema=schema)
+    changes = pa.table([pc.take(old.ids, taken).cast(pa.string())]
+                       + [changed_column(side, f) for f in fields for side in (0, 1)],
+                       names=[key, *(f"{side}_{f}" for f in fields for side in ("old", "new"))])
     movers = []
     if len(rows):
-        order = pc.sort_indices(pa.table({"size": pa.array(-size[rows]), "id": changes.column(key)}),
-                                sort_keys=[("size", "ascending"), ("id", "ascending")])
-        for at in order.to_numpy()[:top].tolist():
-            row = changes.slice(at, 1).to_pylist()[0]
-            record_id = row[key]
-            explain = {key: record_id}
-            movers.append(Mover(record_id, tuple(row[f"old_{f}"] for f in fields), tuple(row[f"new_{f}"] for f in fields),
-                                _moved_rows(old_result.explain(**explain), new_result.explain(**explain))))
+        # The records that moved most: a code change counts 100, then the size of each score's move.
+        size = 100 * moved["icp_code"][rows] + 100 * moved["persona_code"][rows]
+        for o, w in scores.values():
+            size += np.abs(np.maximum(w[rows], 0) - np.maximum(o[rows], 0))
+        ranked = pa.table({"size": pa.array(size, pa.int64()), "id": changes.column(key)})
+        first = pc.select_k_unstable(ranked, top, sort_keys=[("size", "descending"), ("id", "ascending")])
+        for at, row in zip(rows[first.to_numpy()].tolist(), changes.take(first).to_pylist()):
+            movers.append(Mover(row[key], tuple(row[f"old_{f}"] for f in fields), tuple(row[f"new_{f}"] for f in fields),
+                                _moved_rows(old_result.explain_row(kind, at), new_result.explain_row(kind, at))))
     icp, persona = codes["icp_code"], codes["persona_code"]
-    return RuleDiff(kind, n, len(rows), _counts((icp.old, icp.label), (icp.new, icp.label)),
-                    _counts((persona.old, persona.label), (persona.new, persona.label)) if has_persona else {},
+    return RuleDiff(kind, n, len(rows), _counts((icp.old, _labels(icp)), (icp.new, _labels(icp))),
+                    _counts((persona.old, _labels(persona)), (persona.new, _labels(persona))) if has_persona else {},
                     band_changes, _deltas(*scores["icp_score"]),
                     _deltas(*scores["persona_score"]) if has_persona else {}, tuple(movers), changes)

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import attrs
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -932,6 +933,13 @@ class Store:
         with self.registered("deleted_rows", pa.table({"row": rows})):
             self.db.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT row FROM deleted_rows)")
 
+    def _delete_ids(self, table: str, key: str, ids: pa.Array) -> None:
+        """Delete the rows of `table` whose `key` is one of these ids (as a registered table)."""
+        if not len(ids):
+            return
+        with self.registered("deleted_ids", pa.table({"id": ids})):
+            self.db.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT id FROM deleted_ids)")
+
     def upsert(self, kind: str, incoming: pa.Table, name: str = "input", keep_rows: bool = False) -> Upserted:
         """Insert new records and update only the columns a file carries: what changed (see
         `Upserted`; with `keep_rows`, the changed records as now stored). A column already stored
@@ -1007,12 +1015,15 @@ class Store:
         return pa.concat_tables([kept, rows]).combine_chunks()
 
     def write_scores(self, result, accounts: pa.Array, leads: pa.Array, stamp: Stamp, report: IngestReport,
-                     every_record: bool = False) -> None:
+                     every_record: bool = False, stored=None) -> None:
         """Store the new scores of these records (ids among those scored) and a history row for
         every score that moved: a few set statements per kind over the result's Arrow columns.
         Only what differs is rewritten: the scores that moved, the records scored for the first
         time, and the stamp (ruleset, as-of date) of the others. `every_record` says these are all
-        the stored records (a rescore)."""
+        the stored records (a rescore). `stored`, with `every_record`: a result over the same
+        records, row for row, whose scores are the stored ones (the published rules' own scoring
+        of a workspace every score of which they made at its date): what moved is found by
+        comparing the two results' numbers, not by joining 4M stored scores in DuckDB."""
         stamped = {"ruleset": stamp.ruleset, "ruleset_version": stamp.version, "as_of": stamp.as_of}  # (`_SCORE_STAMP`)
         logged_stamp = {"ruleset": stamp.ruleset, "changed_at": dt.datetime.now(), "ruleset_version": stamp.version}
         logged = []  # per kind, the history rows of the scores that moved: appended in one statement
@@ -1040,12 +1051,16 @@ class Store:
             # The records whose stored scores differ (or, unless every record is re-scored, their
             # stamp), and those scored for the first time: usually few. They are deleted and
             # inserted again (see `upsert`: cheaper than an update).
-            found = self._score_changes(kind, new, None if every_record else stamped)
-            earlier = pc.invert(found.column("first"))  # scored before: their stored rows go
+            if stored is not None:
+                found = _aligned_changes(kind, new, result, stored)
+                self._delete_ids(scores, key, found.column(key))
+            else:
+                found = self._score_changes(kind, new, None if every_record else stamped)
+                self._delete_rows(scores, found.column("stored_row").filter(pc.invert(found.column("first"))))
+            earlier = pc.invert(found.column("first"))  # scored before: their stored rows went
             first = found.num_rows - _count_true(earlier)
             report.add_moves(kind, first, *(_count_true(pc.and_(earlier, found.column(move))) for move in _MOVES[kind]))
             logged.append(found.filter(found.column("moved")).select(_HISTORY_CHANGE).cast(_HISTORY_SCHEMA))
-            self._delete_rows(scores, found.column("stored_row").filter(earlier))
             self._append_rows(scores, found.select([key, *columns]), stamped)
             self._inserted(scores, first)
             if every_record:  # the others keep their scores under the new stamp: three columns rewritten
@@ -1115,6 +1130,43 @@ def _changes_in_memory(kind: str, new: pa.Table, stored: pa.Table, stamped: dict
         found[f"new_{column}"] = values[column] if held else pa.nulls(new.num_rows)
     found["first"] = pc.is_null(stored.column(key))
     found.update({move: differs(columns, stored, values) for move, columns in _MOVES[kind].items()})
+    return pa.table(found)
+
+
+def _aligned_changes(kind: str, new: pa.Table, result, stored) -> pa.Table:
+    """`Store._score_changes`' rows (but `stored_row`: none is looked up) from two results over
+    the same records, row for row: `result` (whose scores of `kind` are `new`) and `stored`, whose
+    scores are the stored ones. Compared as the kernels' numbers; only the records whose scores
+    moved become rows (none is scored for the first time)."""
+    from .tables import SharedCodes, band_codes, codes_column, score_column  # (what scores imports: not every command)
+
+    after, before = result.score_numbers(kind), stored.score_numbers(kind)
+    codes = {"icp_code": SharedCodes.of(before.icp, before.icp_codes, after.icp, after.icp_codes),
+             "persona_code": SharedCodes.of(before.persona, before.persona_names, after.persona, after.persona_names)}
+    scores = {"icp_score": (before.icp_score, after.icp_score),
+              "persona_score": (before.persona_score, after.persona_score)}
+    # (A score is -1 when there is none: none equals none and differs from every score.)
+    differs = {**{c: shared.old != shared.new for c, shared in codes.items()},
+               **{c: old != now for c, (old, now) in scores.items()}}
+    rows = np.flatnonzero(functools.reduce(np.logical_or, (differs[c] for c in _MOVES[kind]["moved"])))
+    # A band follows from its score: compared only where a score moved.
+    differs = {c: moved[rows] for c, moved in differs.items()}
+    differs |= {f"{c[:-len('_score')]}_band": band_codes(old[rows]) != band_codes(now[rows])
+                for c, (old, now) in scores.items()}
+    found = {**dict(zip(new.column_names, new.take(rows).columns)),
+             "kind": pa.array([kind] * len(rows), pa.string()), "record_id": pc.take(after.ids, rows)}
+    for column in _LOGGED_SCORES:
+        held = column in _SCORE_COLUMNS[kind]
+        for side, name in ((0, "old"), (1, "new")):
+            if not held:
+                found[f"{name}_{column}"] = pa.nulls(len(rows))
+            elif column in codes:
+                found[f"{name}_{column}"] = codes_column(codes[column].names, (codes[column].old, codes[column].new)[side][rows])
+            else:
+                found[f"{name}_{column}"] = score_column(scores[column][side][rows])
+    found["first"] = pa.array(np.zeros(len(rows), bool))
+    found.update({move: pa.array(functools.reduce(np.logical_or, (differs[c] for c in columns)))
+                  for move, columns in _MOVES[kind].items()})
     return pa.table(found)
 
 
@@ -1288,10 +1340,12 @@ def rescore_records(store: Store, compiled, stamp: Stamp, accounts: pa.Array, le
     report.rescored_leads += len(affected_leads)
 
 
-def rescore(store: Store, compiled, stamp: Stamp, on_stage=_quiet, scored=None) -> IngestReport:
+def rescore(store: Store, compiled, stamp: Stamp, on_stage=_quiet, scored=None, stored=None) -> IngestReport:
     """Re-score the whole workspace (a rule change, a new date), every score stamped with
     `stamp`. One transaction (or part of the caller's). `scored`, when given, is every stored
-    record scored already by `compiled` at the stamp's date: (result, account ids, lead ids)."""
+    record scored already by `compiled` at the stamp's date: (result, account ids, lead ids);
+    `stored`, with it, a result over the same records whose scores are the stored ones (see
+    `Store.write_scores`)."""
     report = IngestReport()
     with store.transaction():
         store.ensure_fields(compiled.model)
@@ -1306,7 +1360,7 @@ def rescore(store: Store, compiled, stamp: Stamp, on_stage=_quiet, scored=None) 
             del accounts, leads
         result, account_ids, lead_ids = scored
         on_stage("storing scores")
-        store.write_scores(result, account_ids, lead_ids, stamp, report, every_record=True)
+        store.write_scores(result, account_ids, lead_ids, stamp, report, every_record=True, stored=stored)
         report.rescored_accounts, report.rescored_leads = len(account_ids), len(lead_ids)
     return report
 

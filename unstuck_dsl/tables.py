@@ -1,10 +1,12 @@
-"""Output tables: the kernels' assignment arrays as SPEC's Arrow columns (accounts, leads) and
-as the encoded table audiences read (each record with its fields and score columns)."""
+"""Output tables: the kernels' assignment arrays as SPEC's Arrow columns (accounts, leads), as
+the encoded table audiences read (each record with its fields and score columns), and as the
+numbers two results are compared by (a diff, what a publish moves)."""
 
 from __future__ import annotations
 
 import functools
 
+import attrs
 import numpy as np
 import pyarrow as pa
 
@@ -110,6 +112,59 @@ def lead_table(dataset: Dataset, run, icp_codes: list[str], persona_names: list[
         })
     columns.update({name: column.slice(start, count) for name, column in engagement.items()})
     return pa.table(columns)
+
+
+@attrs.frozen
+class ScoreNumbers:
+    """The score columns of a result's records of one kind as the kernel's numbers: codes as
+    positions in `icp_codes` and `persona_names`, scores as they are; -1 is none (every Persona
+    of an account). What comparing two results reads, rather than 4M strings."""
+
+    kind: str  # "lead" or "account"
+    ids: pa.Array
+    icp: np.ndarray
+    icp_score: np.ndarray
+    persona: np.ndarray
+    persona_score: np.ndarray
+    icp_codes: list[str]
+    persona_names: list[str]
+
+
+def score_numbers(dataset: Dataset, run, icp_codes: list[str], persona_names: list[str],
+                  persona_name_of: np.ndarray, kind: str) -> ScoreNumbers:
+    """`ScoreNumbers` of a kernel run's records of `kind` (`persona_name_of` as in `lead_table`)."""
+    if kind == "account":
+        none = np.full(dataset.accounts.n, -1, np.int32)
+        return ScoreNumbers("account", dataset.accounts.ids, run.icp, run.icp_score, none, none, icp_codes, [])
+    rows = dataset.lead_account_rows
+    return ScoreNumbers("lead", dataset.leads.ids, gather(run.icp, rows), gather(run.icp_score, rows),
+                        persona_name_of[run.persona], run.persona_score, icp_codes, persona_names)
+
+
+@attrs.frozen
+class SharedCodes:
+    """A code or band column of two results over the same records as numbers over one vocabulary:
+    `old` and `new` per record (-1: none), `names[k]` the text of number k. Comparing and counting
+    numbers, not 4M strings, is most of what makes a diff of a big workspace quick (and finding
+    what a publish moves)."""
+
+    old: np.ndarray
+    new: np.ndarray
+    names: list[str]
+
+    @classmethod
+    def of(cls, old: np.ndarray, old_names: list[str], new: np.ndarray, new_names: list[str]) -> SharedCodes:
+        """Each side's numbers (positions in its own names, -1: none) over the names of both."""
+        names = list(dict.fromkeys([*old_names, *new_names]))
+        position = {name: k for k, name in enumerate(names)}
+
+        def renumbered(numbers: np.ndarray, own: list[str]) -> np.ndarray:
+            if names[:len(own)] == own:  # the same numbers (always the old side's)
+                return numbers
+            # Entry -1, appended last, keeps none as none.
+            return np.array([position[name] for name in own] + [-1], np.int64)[numbers]
+
+        return cls(renumbered(old, old_names), renumbered(new, new_names), names)
 
 
 def audience_table(dataset: Dataset, run, schema: Schema, icp_codes: list[str], persona_names: list[str],
