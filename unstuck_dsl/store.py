@@ -997,16 +997,18 @@ class Store:
         return Upserted(records.column(key).combine_chunks(), inserted, changed.num_rows - inserted,
                         records if keep_rows else None)
 
-    def as_written(self, kind: str, before: pa.Table, upserted: Upserted | None, read_by) -> pa.Table | None:
-        """Records read before an upsert (`before`, as `records(read_by=read_by)` read them), as
-        they are stored after it (None: no upsert of this kind): the changed ones replaced by
-        their stored rows, the new ones added. None when what `records` would read now has other
-        columns or types (a column added or retyped since): read them again."""
+    def as_written(self, kind: str, before: pa.Table | None, upserted: Upserted | None, read_by) -> pa.Table | None:
+        """Records read before an upsert (`before`, as `records(read_by=read_by)` read them; None:
+        none), as they are stored after it (`upserted` None: no upsert of this kind): the changed
+        ones replaced by their stored rows, the new ones added. None when what `records` would
+        read now has other columns or types (a column added or retyped since): read them again."""
         if upserted is not None and upserted.rows is None:
             return None
         table, key = _TABLE_OF[kind]
         wanted = {key, ACCOUNT_KEY, *(f.name for f in read_by.of_kind(kind))}
         names = [c for c in self._columns(table) if c in wanted]
+        if before is None:
+            return upserted.rows.select(names)
         if names != before.column_names:
             return None
         if upserted is None:
@@ -1287,12 +1289,16 @@ def _ingest(store: Store, compiled, stamp, accounts, leads, on_stage, null_value
             declared = {f.name for f in ruleset.schema.of_kind(kind)}
             if not store.count(kind) and declared <= set(table.column_names):
                 as_stored[kind] = table
-            upserted = store.upsert(kind, table, _describe(sources[kind]), keep_rows=kind in read_before)
+            # The accounts re-scored are the changed ones (and those of the changed leads): as the
+            # upsert stored them, they are not read back. The leads re-scored are looked up by
+            # account (in the store, or in a service's kept rows, which `read_before` comes with).
+            keep_rows = kind == "account" or kind in read_before
+            upserted = store.upsert(kind, table, _describe(sources[kind]), keep_rows=keep_rows)
             changed[kind] = upserted.ids
             report.inserted += upserted.inserted
             report.updated += upserted.updated
-            if kind in read_before:
-                known[kind] = store.as_written(kind, read_before[kind], upserted, ruleset.schema)
+            if keep_rows:
+                known[kind] = store.as_written(kind, read_before.get(kind), upserted, ruleset.schema)
             del table
         for kind in read_before.keys() - typed_kinds:  # records of a kind this ingest left as they were
             known[kind] = store.as_written(kind, read_before[kind], None, ruleset.schema)
