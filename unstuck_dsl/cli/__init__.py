@@ -18,6 +18,7 @@ import click
 from .process import (
     collect_once_loaded,
     for_large_arrays,
+    one_blas_thread,
     set_aside_at_exit,
     set_aside_what_is_loaded,
     show_warnings,
@@ -111,6 +112,7 @@ def cli() -> None:
 
 def main() -> None:
     without_unused()
+    one_blas_thread()
     when_imported("pyarrow", for_large_arrays)
     show_warnings()
     collect_once_loaded()

@@ -154,6 +154,15 @@ def set_aside_at_exit() -> None:
     gc.freeze()
 
 
+def one_blas_thread() -> None:
+    """numpy's OpenBLAS starts a pool of threads as numpy loads, one per core, which spin a while
+    on the other cores: a fifth of numpy's import and a core's worth of time for a moment, at
+    the start of every command that reads data. No command multiplies large matrices (the
+    kernels are numba's; `suggest` fits a regression on a few columns), so OpenBLAS keeps one
+    thread, unless OPENBLAS_NUM_THREADS says otherwise. Set before numpy loads."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def show_warnings() -> None:
     """Our warnings (e.g. an unusable kernel cache) as one `warning:` line on stderr."""
     default = warnings.showwarning
