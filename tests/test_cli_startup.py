@@ -132,6 +132,19 @@ def test_a_scoring_command_still_loads_the_engine_when_it_runs(sample, tmp_path)
     assert "pandas" not in modules and "scipy" not in modules
 
 
+def test_an_ingest_reads_the_rules_it_parsed_before_and_shows_no_diff(sample, tmp_path):
+    """Every ingest checks the rules given and the published ones: from their kept syntax trees
+    once earlier runs have parsed both (no Lark), and it shows no diff (no rich tables)."""
+    db = tmp_path / "w.duckdb"
+    ingest = ("ingest", str(RULES), "--accounts", str(sample / "accounts.csv"), "--db", str(db),
+              "--as-of", AS_OF.isoformat())
+    runs = [_modules_of(*ingest, cache=tmp_path / "cache") for _ in range(3)]
+    assert [done.returncode for done, _ in runs] == [0, 0, 0], [done.stderr for done, _ in runs]
+    assert "a new workspace: published" in runs[0][0].stdout and "0 inserted, 0 updated" in runs[2][0].stdout
+    assert "lark" in runs[0][1] and "lark" not in runs[2][1]
+    assert not any("rich" in modules for _, modules in runs)
+
+
 def test_a_command_that_loads_pyarrow_gets_the_lean_memory_pool(sample, tmp_path):
     """Arrow's jemalloc pool is set when the command loads pyarrow, as it was when the command
     line imported pyarrow up front (ARROW_DEFAULT_MEMORY_POOL still decides)."""

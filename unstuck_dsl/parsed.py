@@ -67,6 +67,8 @@ def _entry(source: Source) -> Path | None:
     relative and by absolute paths); two files sharing an entry only take turns in it."""
     folder = cache_dir() / "parsed"
     try:
+        if not folder.is_dir() and (folder.is_symlink() or folder.exists()):
+            folder.unlink()  # a file (or a dangling link) in its place: repaired, as a kernel's folder is
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None

@@ -92,9 +92,11 @@ def _cycle_collection_paused():
 
 
 def load_ruleset(path_or_text: str | Path) -> Ruleset:
-    """Read and check a workspace (a file, a directory, or rule text); RuleError on any error."""
+    """Read and check a workspace (a file, a directory, or rule text); RuleError on any error.
+    A file parsed before, by any command, is not parsed again (`parsed`): a workspace step
+    checks its published rules, and the rules given with it, at every run."""
     sources = sources_of(path_or_text)
-    ruleset, diagnostics = check_sources(sources)
+    ruleset, diagnostics = check_sources(sources, keep_parsed=True)
     if ruleset is None:
         raise RuleError(diagnostics, {s.name: s for s in sources})
     return ruleset

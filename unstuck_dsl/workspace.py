@@ -58,8 +58,6 @@ import pyarrow.compute as pc
 from . import ast, ir, pipeline, store
 from .data import DataError
 from .diagnostics import RuleError
-from .fmt import format_source
-from .parser import parse_source
 from .schema import ACCOUNT_KEY, ENGAGEMENT_FIELDS, LEAD_KEY, Schema
 from .source import TEST_SUFFIX, Source
 from .store import IngestReport, Stamp, Store
@@ -168,6 +166,8 @@ def canonical_rules(rules) -> tuple[str, object]:
     # them above, and, like the content hash, left out), so a version's text is only rules.
     rule_sources = [s for s in sources if not s.name.endswith(TEST_SUFFIX)] or sources
     root = Path(rules) if pipeline.looks_like_path(rules) and Path(rules).is_dir() else None
+    from .fmt import format_source  # (Lark: loaded when rules are published, not by every step)
+
     texts = []
     for source in rule_sources:
         text, _ = format_source(source)  # parses: the check above parsed it
@@ -553,6 +553,7 @@ class Workspace:
         """The rows of `scored().table()` meeting `where`, an audience condition in the rule
         language (parsed and checked by the front end as if declared in the published rules;
         never evaluated as code)."""
+        from .parser import parse_source
         code = "where_" + hashlib.sha256(where.encode("utf-8")).hexdigest()[:12]
         shown = Source(WHERE, where)  # what diagnostics point into: the condition as the user wrote it
         source = Source(WHERE, f"audience {code} {{\n{where}\n}}\n")

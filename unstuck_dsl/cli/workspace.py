@@ -9,7 +9,6 @@ import sys
 import click
 
 from ..output import check_destinations, write_table
-from ..render import print_diff
 from ..terminal import visible
 from .common import (
     ACCOUNTS,
@@ -24,6 +23,12 @@ from .common import (
     user_errors,
 )
 from .records import at_workspace_date, open_workspace, writing
+
+
+def _print_diff(diff) -> None:
+    from ..render import print_diff  # (rich: loaded by the commands that show a diff, not by every one here)
+
+    print_diff(diff)
 
 
 def _confirmed(yes: bool, question: str) -> bool:
@@ -56,7 +61,7 @@ def publish(rules, db, message, yes, dry_run, as_of) -> None:
     with writing(db, rules, progress=yes or dry_run) as (workspace, stage):
         def confirm(report) -> bool:
             if report.diff is not None:
-                print_diff(report.diff)
+                _print_diff(report.diff)
             if report.unchanged:  # the rules in force, at a new date
                 return _confirmed(yes, f"Re-score every record of {db} with {report.previous} as of "
                                        f"{report.as_of.isoformat()}?")
@@ -66,7 +71,7 @@ def publish(rules, db, message, yes, dry_run, as_of) -> None:
         report = workspace.publish(rules, message, day, dry_run=dry_run, confirm=None if dry_run else confirm,
                                    on_stage=stage)
     if dry_run and report.diff is not None:
-        print_diff(report.diff)
+        _print_diff(report.diff)
     if report.unchanged or report.version is not None:
         click.echo(visible(f"{db}: {report}"))
     elif not dry_run:
@@ -88,7 +93,7 @@ def rollback(version, db, message, yes) -> None:
     with writing(db, progress=yes) as (workspace, stage):
         def confirm(report) -> bool:
             if report.diff is not None:
-                print_diff(report.diff)
+                _print_diff(report.diff)
             return _confirmed(yes, f"Publish version {version} again as version {report.previous.number + 1} of {db}?")
 
         report = workspace.rollback(version, message, confirm=confirm, on_stage=stage)
