@@ -44,7 +44,7 @@ FEW_IDS = 32
 # Up to this many rows are written as a statement's parameters, more through a registered Arrow
 # table (registering one costs half a millisecond, as does DuckDB's reading a few rows of it).
 FEW_ROWS = 32
-# Up to this many records, new scores are compared with the kept ones in memory, lined up by id:
+# Up to this many records, new scores are compared with the stored ones in memory, lined up by id:
 # Arrow's lookup by id costs about 0.7 µs a record (2 s for 3M leads, a served publish), DuckDB's
 # join a few milliseconds and less a record.
 ALIGNED_IN_MEMORY = 10_000
@@ -1020,7 +1020,7 @@ class Store:
         return pa.concat_tables([kept, rows]).combine_chunks()
 
     def write_scores(self, result, accounts: pa.Array, leads: pa.Array, stamp: Stamp, report: IngestReport,
-                     every_record: bool = False, stored=None) -> None:
+                     every_record: bool = False, stored=None, stored_rows: dict | None = None) -> None:
         """Store the new scores of these records (ids among those scored) and a history row for
         every score that moved: a few set statements per kind over the result's Arrow columns.
         Only what differs is rewritten: the scores that moved, the records scored for the first
@@ -1028,7 +1028,9 @@ class Store:
         the stored records (a rescore). `stored`, with `every_record`: a result over the same
         records, row for row, whose scores are the stored ones (the published rules' own scoring
         of a workspace every score of which they made at its date): what moved is found by
-        comparing the two results' numbers, not by joining 4M stored scores in DuckDB."""
+        comparing the two results' numbers, not by joining 4M stored scores in DuckDB.
+        `stored_rows`, per kind, the stored scores of these records as `stored_scores` read them,
+        read before (while the kernels loaded)."""
         stamped = {"ruleset": stamp.ruleset, "ruleset_version": stamp.version, "as_of": stamp.as_of}  # (`_SCORE_STAMP`)
         logged_stamp = {"ruleset": stamp.ruleset, "changed_at": dt.datetime.now(), "ruleset_version": stamp.version}
         logged = []  # per kind, the history rows of the scores that moved: appended in one statement
@@ -1060,7 +1062,7 @@ class Store:
                 found = _aligned_changes(kind, new, result, stored)
                 self._delete_ids(scores, key, found.column(key))
             else:
-                found = self._score_changes(kind, new, None if every_record else stamped)
+                found = self._score_changes(kind, new, None if every_record else stamped, (stored_rows or {}).get(kind))
                 self._delete_rows(scores, found.column("stored_row").filter(pc.invert(found.column("first"))))
             earlier = pc.invert(found.column("first"))  # scored before: their stored rows went
             first = found.num_rows - _count_true(earlier)
@@ -1075,19 +1077,35 @@ class Store:
         if logged:
             self._append_rows("score_history", pa.concat_tables(logged), logged_stamp)
 
-    def _score_changes(self, kind: str, new: pa.Table, stamped: dict | None) -> pa.Table:
+    def stored_scores(self, kind: str, ids: pa.Array) -> pa.Table | None:
+        """The stored scores of these records of `kind`, each with the row number of its stored
+        row (`stored_row`), from the kept rows or from DuckDB: what their new scores are compared
+        with, lined up by id in memory. None when there are none to read, or too many to line up
+        so (see `ALIGNED_IN_MEMORY`): then they are compared in DuckDB."""
+        if not len(ids) or len(ids) > ALIGNED_IN_MEMORY:
+            return None
+        ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        scores, key = _SCORES_OF[kind], _TABLE_OF[kind][1]
+        kept = self._kept_table(scores)
+        if kept is not None:
+            return self._kept_rows(kept, scores, key, ids)
+        with self._rows_by_ids(scores, key, ids) as (rows, params):
+            return self.db.sql(f"SELECT * FROM {rows} t", params=params).to_arrow_table()
+
+    def _score_changes(self, kind: str, new: pa.Table, stamped: dict | None, stored: pa.Table | None = None
+                       ) -> pa.Table:
         """The new scores (`new`, one row per record) that differ from the stored ones, or whose
         stored stamp differs from `stamped` (None: not asked), or that have none stored: each
         with the row number of its stored row (`stored_row`), its history row's columns
         (`_HISTORY_CHANGE`) and the `_MOVES` it makes, and `first` (none stored). Found in
-        memory when the stored scores are kept there (a statement joining Arrow tables costs
-        milliseconds, even for one row) and the records are not too many to line up by id (see
-        `ALIGNED_IN_MEMORY`), else by one join in DuckDB."""
+        memory, against `stored` (`stored_scores`, read here when not given), when the records
+        are few enough to line up by id: a statement joining Arrow tables costs milliseconds,
+        even for one row. Else by one join in DuckDB."""
         scores, key = _SCORES_OF[kind], _TABLE_OF[kind][1]
         ids = new.column(key).combine_chunks()
-        kept = self._kept_table(scores)
-        if kept is not None and len(ids) <= ALIGNED_IN_MEMORY:
-            stored = self._kept_rows(kept, scores, key, ids)
+        if stored is None:
+            stored = self.stored_scores(kind, ids)
+        if stored is not None:
             return _changes_in_memory(kind, new, stored.take(pc.index_in(ids, value_set=stored.column(key))), stamped)
         restamp = "" if stamped is None else f" OR {_OTHER_STAMP.format('o.')}"
         with self._stored_rows(scores, key, ids) as (rows, few), self.registered("new_scores", new):
@@ -1337,12 +1355,14 @@ def rescore_records(store: Store, compiled, stamp: Stamp, accounts: pa.Array, le
                                   pa.string()).unique()
         account_records = store.records("account", needed, ordered=False, read_by=ruleset.schema,
                                         known=known.get("account"))
+    # What the new scores are compared with does not depend on them: read while the kernels load.
+    stored_rows = {kind: store.stored_scores(kind, ids) for kind, ids in (("account", accounts), ("lead", affected_leads))}
     on_stage(f"scoring {account_records.num_rows:,} accounts and {lead_records.num_rows:,} leads")
     kernels_loaded()
     result = compiled.score(account_records, lead_records, as_of=stamp.as_of)
     del account_records, lead_records
     on_stage("storing scores")
-    store.write_scores(result, accounts, affected_leads, stamp, report)
+    store.write_scores(result, accounts, affected_leads, stamp, report, stored_rows=stored_rows)
     if on_rescored is not None:
         on_rescored(result, accounts)
     report.rescored_accounts += len(accounts)
