@@ -22,6 +22,7 @@ from unstuck_dsl import sample, store
 from unstuck_dsl.cli import cli
 from unstuck_dsl.data import DataError
 from unstuck_dsl.workspace import Workspace
+from unstuck_dsl.workspace_file import WorkspaceDamaged
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 11, 26)
@@ -221,7 +222,7 @@ def test_a_damaged_workspace_is_named_and_left_untouched(tmp_path, workspace_byt
         assert message.startswith(f"error: {path}: the workspace is damaged") and "backup" in message, message
         assert path.read_bytes() == damaged
         assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "w.duckdb"]  # no WAL, no output
-    with pytest.raises(store.WorkspaceDamaged), store.Store(path):
+    with pytest.raises(WorkspaceDamaged), store.Store(path):
         pass
     assert path.read_bytes() == damaged
 

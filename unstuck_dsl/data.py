@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from .ahead import made_ahead
 from .countries import COUNTRY_CODES, holds_countries
+from .data_error import DataError
 from .dates import EPOCH, to_days
 from .keys import IdIndex, RepeatedIds, RowsOfBatches, extends, first_repeat, rows_of_dictionary_chunks
 from .schema import ACCOUNT_KEY, ENCODING_DTYPES, LEAD_KEY, REPRESENTATIONS, Encoding, Field, Schema
@@ -49,10 +50,6 @@ def _arrow(values: tuple) -> pa.Array:
     installed, which a command that never reads data should not pay for at start-up."""
     return pa.array(values)
 _FIRST_DAY, _LAST_DAY = to_days(dt.date.min), to_days(dt.date.max)  # the dates the language knows
-
-
-class DataError(Exception):
-    """Input data that does not fit the rules' declared fields: names the column and a row."""
 
 
 def row_error(name: str, column: str, message: str, index: int, value=None) -> DataError:

@@ -18,10 +18,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import math
-import os
-import threading
-import time
 from pathlib import Path
 
 import attrs
@@ -34,7 +30,8 @@ from .data import SET_SEPARATOR, DataError, _check_columns, _describe, check_uni
 from .kept import KeptHistory, KeptLeads, KeptTable, follow
 from .pipeline import kernels_loading
 from .schema import ACCOUNT_KEY, LEAD_KEY, OUTCOMES, REPRESENTATIONS, SCORE_FIELDS, Schema
-from .service.holder import held_by
+from .workspace_file import WorkspaceFile
+from .workspace_file import quote as _quote
 
 # 2: records and scores without primary-key indexes (ids are kept unique by ingest);
 # 3: published ruleset versions (`versions`), each score and history row carries its version, and
@@ -52,7 +49,6 @@ _IDS_ONLY = Schema(())  # as `read_by`: read the ids of records and no field
 
 SCHEMA_VERSION = 3
 AS_OF_KEY = "as_of"  # in `meta`: the workspace's date, which every stored score is as of
-BUSY_WAIT_VARIABLE, BUSY_WAIT_DEFAULT = "UNSTUCK_BUSY_WAIT", 10.0  # seconds to wait for another process
 
 # Records and scores carry no PRIMARY KEY: DuckDB's index on a string key made bulk loads and
 # re-scores several times slower and held every key in memory. Their ids stay unique because every
@@ -89,9 +85,6 @@ _SCORE_COLUMNS = {
 _SCORE_STAMP = ("ruleset", "ruleset_version", "as_of")
 # Names a record's own columns may not take: outputs put the scores under them.
 RESERVED_COLUMNS = tuple(f.name for f in SCORE_FIELDS) + _SCORE_STAMP
-# What DuckDB says when another process holds the file, and when it reads a truncated or garbled one.
-_BUSY_SIGNS = ("could not set lock", "conflicting lock")
-_DAMAGE_SIGNS = ("not a valid duckdb database", "checksum", "could not read enough bytes", "corrupt")
 
 
 # A history row: what changed, then what made the change and when.
@@ -122,32 +115,6 @@ class Stamp:
     ruleset: str
     version: int | None
     as_of: dt.date
-
-
-class WorkspaceBusy(Exception):
-    """Another process holds the workspace."""
-
-
-class WorkspaceDamaged(DataError):
-    """The workspace file is truncated or garbled: DuckDB cannot read it."""
-
-
-def busy_wait() -> float:
-    """How long to wait for another process to release the workspace, from UNSTUCK_BUSY_WAIT."""
-    raw = os.environ.get(BUSY_WAIT_VARIABLE)
-    if raw is None:
-        return BUSY_WAIT_DEFAULT
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = math.nan
-    if not seconds >= 0:  # also refuses NaN
-        raise DataError(f"{BUSY_WAIT_VARIABLE} must be a number of seconds ≥ 0, got {raw!r}")
-    return seconds
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 _TABLE_OF = {"account": ("accounts", ACCOUNT_KEY), "lead": ("leads", LEAD_KEY)}
@@ -268,45 +235,21 @@ class Store:
     """One open workspace. Use as a context manager; writes happen inside `transaction()`.
 
     A DuckDB failure that says the file is damaged, or that its folder is not writable, comes out
-    as one line naming the workspace, wherever it happens while the store is open."""
+    as one line naming the workspace, wherever it happens while the store is open. `file`: the
+    workspace file opened already (`WorkspaceFile`, being read through), else it is opened here."""
 
-    def __init__(self, path: str | Path, read_only: bool = False, wait: float | None = None):
-        import duckdb
-
+    def __init__(self, path: str | Path, read_only: bool = False, wait: float | None = None,
+                 file: WorkspaceFile | None = None):
         self.path = Path(path)
         self.read_only = read_only
-        if read_only and not self.path.exists():
-            raise DataError(f"{self.path}: no such workspace database; create it with `unstuck ingest`")
-        if not read_only and not os.access(self.path.parent, os.W_OK):
-            raise self._folder_not_writable()  # found now, not when the first change is committed
-        deadline = time.monotonic() + (busy_wait() if wait is None else wait)
-        while True:
-            try:
-                # No read depends on the order rows went in (those that show rows sort them, the
-                # others aggregate): without that order DuckDB loads in parallel, and does not
-                # rewrite at closing what a large transaction wrote (16 s of a 1M-record ingest).
-                self.db = duckdb.connect(str(self.path), read_only=read_only,
-                                         config={"preserve_insertion_order": False})
-                break
-            except duckdb.Error as exc:
-                if not any(sign in str(exc).lower() for sign in _BUSY_SIGNS):
-                    raise self._workspace_error(exc) or DataError(
-                        f"{self.path}: cannot open the workspace ({str(exc).splitlines()[0]})") from None
-                if (server := held_by(self.path)) is not None:  # `unstuck serve` holds it: say where, now
-                    raise WorkspaceBusy(server.busy_message(self.path)) from None
-                if time.monotonic() > deadline:
-                    raise WorkspaceBusy(f"workspace busy: another unstuck process is using {self.path}; "
-                                        "try again when it has finished") from None
-                time.sleep(0.2)
+        self.file = file if file is not None else WorkspaceFile(path, read_only, wait)
+        self.db = self.file.db
         self._in_transaction = False
         self._read_once: dict[tuple, object] = {}  # see `_kept`
         self.kept: dict[str, KeptTable] = {}  # table -> its rows, see `keep_in_memory`
         self.kept_history: KeptHistory | None = None  # see `keep_in_memory`
         self._appended: dict[str, int] = {}  # table -> rows appended to it in the open transaction
-        self._verifying: threading.Thread | None = None
-        self._verify_failure: BaseException | None = None
         try:
-            self._verify()
             if not read_only:
                 self._create()
         except BaseException as exc:
@@ -321,81 +264,19 @@ class Store:
             if value is None:
                 self.verified()  # a command that wrote nothing still hears that the workspace is damaged
         finally:
-            self._stop_verifying()
-            self.db.close()
+            self.file.close()
         if value is not None:
             import duckdb
 
-            if isinstance(value, duckdb.Error) and (error := self._workspace_error(value)) is not None:
+            if isinstance(value, duckdb.Error) and (error := self.file.error_of(value)) is not None:
                 raise error from None
 
-    def _workspace_error(self, exc: Exception) -> DataError | None:
-        """What a DuckDB failure means for the user, when it is about the workspace file itself."""
-        message = str(exc).splitlines()[0]
-        lowered = message.lower()
-        if any(sign in lowered for sign in _DAMAGE_SIGNS):
-            return WorkspaceDamaged(f"{self.path}: the workspace is damaged ({message}); restore it from a backup "
-                                    "(unstuck left the file as it is)")
-        if ".wal" in lowered and ("permission denied" in lowered or "read-only file system" in lowered):
-            return self._folder_not_writable()
-        return None
-
-    def _folder_not_writable(self) -> DataError:
-        return DataError(f"{self.path}: cannot write to the workspace: the folder {self.path.parent.resolve()} "
-                         f"is not writable (DuckDB keeps a log file, {self.path.name}.wal, beside the workspace)")
+    def verified(self) -> None:
+        """Wait until every stored block has been read (`WorkspaceFile.verified`); a damaged
+        workspace raises WorkspaceDamaged."""
+        self.file.verified()
 
     # ---- schema -------------------------------------------------------------------------------
-
-    def _verify(self) -> None:
-        """Read every stored value once. DuckDB checksums each block it reads, so a damaged
-        workspace is reported before a command commits to it or reads half of it. A read-only
-        store reads now; a writable one reads beside the command, on its own connection, while
-        the command reads its input, compiles and works in its transaction: `verified` waits for
-        it, and every transaction commits (or fails) only after `verified` (so does closing the
-        store). A damaged catalog fails here already."""
-        tables = [table for (table,) in self.db.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
-        reader = self.db.cursor()
-        self._reader = reader
-
-        def read_everything() -> None:
-            try:
-                for table in tables:  # any_value reads every block of every column, and decodes less than a hash
-                    reader.execute(f"SELECT count(*), any_value(COLUMNS(*)) FROM {_quote(table)}").fetchall()
-            except BaseException as exc:  # noqa: BLE001 - raised in the command's thread by `verified`
-                self._verify_failure = exc
-            finally:
-                with contextlib.suppress(Exception):
-                    reader.close()
-
-        if self.read_only or not tables:
-            read_everything()
-            self.verified()
-            return
-        self._verifying = threading.Thread(target=read_everything, name="unstuck-verify", daemon=True)
-        self._verifying.start()
-
-    def verified(self) -> None:
-        """Wait until every stored block has been read; a damaged workspace raises WorkspaceDamaged."""
-        if self._verifying is not None:
-            self._verifying.join()
-            self._verifying = None
-        failure = self._verify_failure
-        if failure is not None:
-            import duckdb
-
-            if isinstance(failure, duckdb.Error):
-                failure = self._workspace_error(failure) or DataError(
-                    f"{self.path}: cannot read the workspace ({str(failure).splitlines()[0]})")
-            self._verify_failure = failure
-            raise failure
-
-    def _stop_verifying(self) -> None:
-        """End the reading early: the command failed, and the store is closing."""
-        if self._verifying is not None:
-            with contextlib.suppress(Exception):
-                self._reader.interrupt()
-            self._verifying.join()
-            self._verifying = None
 
     def _create(self) -> None:
         """Create what is missing; a current workspace is left as it is (not even rewritten)."""

@@ -111,7 +111,16 @@ def writing(db, rules=None, progress: bool = True):
             stage("checking rules")
             pipeline.load_ruleset(rules)
         stage(f"opening {db}")
-        from ..workspace import Workspace
+        from ..workspace_file import WorkspaceFile
 
-        with Workspace(db) as workspace:
+        # Opened first, the workspace is read through (`WorkspaceFile`) while the store, pyarrow
+        # and the rest load: half a second of DuckDB's work beside the imports, not after them.
+        file = WorkspaceFile(db)
+        try:
+            from ..store import Store
+            from ..workspace import Workspace
+        except BaseException:
+            file.close()
+            raise
+        with Workspace(db, store=Store(db, file=file)) as workspace:
             yield workspace, stage

@@ -8,7 +8,6 @@ import sys
 
 import click
 
-from ..output import check_destinations, write_table
 from ..terminal import visible
 from .common import (
     ACCOUNTS,
@@ -254,6 +253,8 @@ def export(db, out_path, table_kind, accounts_out, extras, audience_name, as_of,
     are as of, then its own columns. --out gets the leads (the accounts when the workspace has
     no leads, or with --table accounts); --accounts-out also writes every account. With
     --audience, only that audience's members, as `audience --db` lists them."""
+    from ..output import check_destinations, write_table  # (pyarrow: not before a writing command opens its workspace)
+
     check_destinations({"--out": out_path, "--accounts-out": accounts_out}, [db])
     if audience_name is not None and (table_kind or accounts_out or extras):
         raise UserError("--audience writes the audience's members as `audience --db` lists them; "

@@ -25,8 +25,9 @@ from urllib.parse import urlencode, urlsplit
 import pyarrow as pa
 
 from ..data import DataError
-from ..store import Store, WorkspaceBusy
+from ..store import Store
 from ..workspace import Status, Workspace
+from ..workspace_file import WorkspaceBusy
 from . import wire
 from .holder import TOKEN_VARIABLE, Holder, held_by, token_file
 
