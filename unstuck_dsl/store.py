@@ -983,21 +983,22 @@ class Store:
         with self._rows_by_ids(scores, key, ids) as (rows, params):
             return self.db.sql(f"SELECT * FROM {rows} t", params=params).to_arrow_table()
 
-    def _score_changes(self, kind: str, new: pa.Table, stamped: dict | None, stored: pa.Table | None = None
+    def _score_changes(self, kind: str, new: pa.Table, stamped: dict | None, stored_rows: pa.Table | None = None
                        ) -> pa.Table:
         """The new scores (`new`, one row per record) that differ from the stored ones, or whose
         stored stamp differs from `stamped` (None: not asked), or that have none stored: each
         with the row number of its stored row (`stored_row`), its history row's columns
         (`_HISTORY_CHANGE`) and the `_MOVES` it makes, and `first` (none stored). Found in
-        memory, against `stored` (`stored_scores`, read here when not given), when the records
+        memory, against `stored_rows` (`stored_scores`, read here when not given), when the records
         are few enough to line up by id: a statement joining Arrow tables costs milliseconds,
         even for one row. Else by one join in DuckDB."""
         scores, key = _SCORES_OF[kind], _TABLE_OF[kind][1]
         ids = new.column(key).combine_chunks()
-        if stored is None:
-            stored = self.stored_scores(kind, ids)
-        if stored is not None:
-            return _changes_in_memory(kind, new, stored.take(pc.index_in(ids, value_set=stored.column(key))), stamped)
+        if stored_rows is None:
+            stored_rows = self.stored_scores(kind, ids)
+        if stored_rows is not None:
+            aligned = stored_rows.take(pc.index_in(ids, value_set=stored_rows.column(key)))
+            return _changes_in_memory(kind, new, aligned, stamped)
         restamp = "" if stamped is None else f" OR {_OTHER_STAMP.format('o.')}"
         with self._stored_rows(scores, key, ids) as (rows, few), self.registered("new_scores", new):
             return self.db.sql(_changes_sql(kind, "new_scores", rows) + restamp,
