@@ -114,7 +114,7 @@ def writing(db, rules=None, progress: bool = True):
         from ..workspace_file import WorkspaceFile
 
         # Opened first, the workspace is read through (`WorkspaceFile`) while the store, pyarrow
-        # and the rest load: half a second of DuckDB's work beside the imports, not after them.
+        # and the rest load: about 0.4 s of DuckDB's reading beside the imports, not after them.
         file = WorkspaceFile(db)
         try:
             from ..store import Store
