@@ -341,16 +341,19 @@ class Workspace:
                     dataset = published.load(accounts, leads, missing_columns="unknown")
                 before = published.score_dataset(dataset, self.as_of or day)
                 diff = compare(before, result)
-                # These are the stored scores when the published rules made every one at the workspace's
-                # date from these very records (read alike by both rules): what moved is then found
-                # without reading the stored scores (a join of 4M rows in DuckDB).
-                if same_records and self._every_score_in_force():
+                if same_records:  # (the records read alike by both rules; whether these are the stored scores: below)
                     stored = before
                 del before
             del dataset
         report = PublishReport(None, previous, day, diff)
         if dry_run or (confirm is not None and not confirm(report)):
             return report
+        # The published rules' scores of these records are the stored scores when those rules made
+        # every one at the workspace's date: what moved is then found without reading the stored
+        # scores (a join of 4M rows in DuckDB). (Asked only of a publish that writes: a workspace
+        # read through the server holding it answers a dry run without the stamps.)
+        if stored is not None and not self._every_score_in_force():
+            stored = None
         ids = accounts.column(ACCOUNT_KEY), leads.column(LEAD_KEY)
         del accounts, leads
         with self.store.transaction():

@@ -25,6 +25,7 @@ from urllib.parse import urlencode, urlsplit
 import pyarrow as pa
 
 from ..data import DataError
+from ..schema import ACCOUNT_KEY, LEAD_KEY
 from ..store import Store
 from ..workspace import Status, Workspace
 from ..workspace_file import WorkspaceBusy
@@ -142,10 +143,16 @@ class RemoteStore:
     def event_counts(self) -> dict[str, int]:
         return {table: self.state()[table] for table in ("signals", "outcomes")}
 
-    def records(self, kind: str, schema=None) -> pa.Table:
-        """Every stored record of `kind` in id order, typed by `schema` as `Store.records` types them."""
+    def records(self, kind: str, schema=None, ordered: bool = True, read_by=None) -> pa.Table:
+        """Every stored record of `kind`, typed by `schema` as `Store.records` types them: in id
+        order (the server's, whatever `ordered` says); with `read_by`, a ruleset's schema, only the
+        ids and the fields it declares."""
         self.state()
-        return self.server.get("/api/records", kind=kind, fields=None if schema is None else wire.fields_param(schema))
+        table = self.server.get("/api/records", kind=kind, fields=None if schema is None else wire.fields_param(schema))
+        if read_by is None:
+            return table
+        wanted = {LEAD_KEY if kind == "lead" else ACCOUNT_KEY, ACCOUNT_KEY, *(f.name for f in read_by.of_kind(kind))}
+        return table.select([name for name in table.column_names if name in wanted])
 
     def scores(self, kind: str) -> pa.Table:
         return self.server.get("/api/scores", kind=kind)
