@@ -156,6 +156,24 @@ def test_the_two_step_lead_path_with_missing_accounts_accounts_without_leads_and
     spark.catalog.clearCache()
 
 
+def test_the_account_scores_are_broadcast_up_to_a_count_and_joined_by_spark_above(spark, monkeypatch):
+    """Up to BROADCAST_ACCOUNTS accounts the leads meet their account's scores in the Python
+    workers (the plan has no join: the leads are never shuffled); above it Spark joins them by a
+    shuffled hash join; the scores are the local engine's either way."""
+    accounts, leads = _sample_with_gaps(300, seed=17)
+    rules = api.compile("rules/")
+    local = rules.score(accounts, leads, as_of="2026-11-26")
+    accounts_df, leads_df = spark.createDataFrame(accounts).repartition(2), spark.createDataFrame(leads).repartition(3)
+    for limit, join in ((accounts.num_rows, None), (accounts.num_rows - 1, "ShuffledHashJoin")):
+        monkeypatch.setattr(unstuck_spark, "BROADCAST_ACCOUNTS", limit)
+        scored_accounts, scored_leads = unstuck_spark.score(rules, accounts_df, leads_df, as_of="2026-11-26")
+        plan = scored_leads._jdf.queryExecution().executedPlan().toString()
+        assert ("Join" not in plan) if join is None else (join in plan)
+        assert_same(local.accounts, scored_accounts)
+        assert_same(local.leads, scored_leads)
+        spark.catalog.clearCache()
+
+
 def test_leads_scored_from_their_accounts_icps_alone_equal_the_local_engine():
     """pipeline.score_leads, the lead kernel given each lead's account's ICP numbers (what the
     Spark workers run), assigns the Personas the local engine assigns the leads with their
