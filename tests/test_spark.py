@@ -236,11 +236,12 @@ def test_the_command_reads_and_writes_parquet_directories(spark, tmp_path):
     bad = accounts.set_column(accounts.schema.get_field_index("employees"), "employees",
                               pa.array(["many"] * accounts.num_rows))
     pq.write_table(bad, tmp_path / "bad.parquet")
-    result = run("score", "rules/", "--engine", "spark", "--master", "local[2]", "--accounts", tmp_path / "bad.parquet",
-                 "--out", tmp_path / "bad-out", "--as-of", "2026-11-26")
-    assert result.exit_code == 1
-    assert "`employees`" in result.output and "Traceback" not in result.output
-    assert not (tmp_path / "bad-out").exists()
+    for with_leads in ([], ["--leads", tmp_path / "leads"]):  # with leads, `score` broadcasts the accounts' scores
+        result = run("score", "rules/", "--engine", "spark", "--master", "local[2]", "--accounts", tmp_path / "bad.parquet",
+                     *with_leads, "--out", tmp_path / "bad-out", "--as-of", "2026-11-26")
+        assert result.exit_code == 1
+        assert "`employees`" in result.output and "Traceback" not in result.output
+        assert not (tmp_path / "bad-out").exists()
 
     twice = pa.concat_tables([accounts, accounts.slice(0, 1)])
     pq.write_table(twice, tmp_path / "twice.parquet")

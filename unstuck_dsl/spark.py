@@ -368,7 +368,7 @@ def score(rules, accounts_df, leads_df=None, as_of=None, preview=(), signals_df=
                                      _numbers_schema(account_ids, job, lead=False))
     lead_scores = None
     if leads_df is not None:
-        if persist:  # the numbers, narrow: both outputs read them, the leads' join as they are
+        if persist:  # the numbers, narrow: both outputs read them, and the broadcast's collect
             numbers = numbers.persist(StorageLevel.MEMORY_AND_DISK)
         lead_columns = _columns(leads_df, [LEAD_KEY, ACCOUNT_KEY], job.lead_fields, "leads", missing_columns)
         leads_in = leads_df.select(*lead_columns)
@@ -560,9 +560,9 @@ def score_files(rules, accounts_path, leads_path, out_path, accounts_out=None, a
     check_unique(accounts, ACCOUNT_KEY, str(accounts_path))
     if leads is not None:
         check_unique(leads, LEAD_KEY, str(leads_path))
-    account_scores, lead_scores = score(rules, accounts, leads, as_of, preview, signals)
     written = {}
-    try:
+    try:  # a data error in the accounts is raised by `score` itself when it broadcasts their scores
+        account_scores, lead_scores = score(rules, accounts, leads, as_of, preview, signals)
         main = lead_scores if lead_scores is not None else account_scores
         _write_parquet(main, out_path)
         written["leads" if lead_scores is not None else "accounts"] = spark.read.parquet(os.path.abspath(out_path)).count()
