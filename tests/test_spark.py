@@ -156,6 +156,24 @@ def test_the_two_step_lead_path_with_missing_accounts_accounts_without_leads_and
     spark.catalog.clearCache()
 
 
+def test_the_account_scores_are_broadcast_up_to_a_count_and_joined_by_spark_above(spark, monkeypatch):
+    """Up to BROADCAST_ACCOUNTS accounts the leads meet their account's scores in the Python
+    workers (the plan has no join: the leads are never shuffled); above it Spark joins them by a
+    shuffled hash join; the scores are the local engine's either way."""
+    accounts, leads = _sample_with_gaps(300, seed=17)
+    rules = api.compile("rules/")
+    local = rules.score(accounts, leads, as_of="2026-11-26")
+    accounts_df, leads_df = spark.createDataFrame(accounts).repartition(2), spark.createDataFrame(leads).repartition(3)
+    for limit, join in ((accounts.num_rows, None), (accounts.num_rows - 1, "ShuffledHashJoin")):
+        monkeypatch.setattr(unstuck_spark, "BROADCAST_ACCOUNTS", limit)
+        scored_accounts, scored_leads = unstuck_spark.score(rules, accounts_df, leads_df, as_of="2026-11-26")
+        plan = scored_leads._jdf.queryExecution().executedPlan().toString()
+        assert ("Join" not in plan) if join is None else (join in plan)
+        assert_same(local.accounts, scored_accounts)
+        assert_same(local.leads, scored_leads)
+        spark.catalog.clearCache()
+
+
 def test_leads_scored_from_their_accounts_icps_alone_equal_the_local_engine():
     """pipeline.score_leads, the lead kernel given each lead's account's ICP numbers (what the
     Spark workers run), assigns the Personas the local engine assigns the leads with their
@@ -218,11 +236,12 @@ def test_the_command_reads_and_writes_parquet_directories(spark, tmp_path):
     bad = accounts.set_column(accounts.schema.get_field_index("employees"), "employees",
                               pa.array(["many"] * accounts.num_rows))
     pq.write_table(bad, tmp_path / "bad.parquet")
-    result = run("score", "rules/", "--engine", "spark", "--master", "local[2]", "--accounts", tmp_path / "bad.parquet",
-                 "--out", tmp_path / "bad-out", "--as-of", "2026-11-26")
-    assert result.exit_code == 1
-    assert "`employees`" in result.output and "Traceback" not in result.output
-    assert not (tmp_path / "bad-out").exists()
+    for with_leads in ([], ["--leads", tmp_path / "leads"]):  # with leads, `score` broadcasts the accounts' scores
+        result = run("score", "rules/", "--engine", "spark", "--master", "local[2]", "--accounts", tmp_path / "bad.parquet",
+                     *with_leads, "--out", tmp_path / "bad-out", "--as-of", "2026-11-26")
+        assert result.exit_code == 1
+        assert "`employees`" in result.output and "Traceback" not in result.output
+        assert not (tmp_path / "bad-out").exists()
 
     twice = pa.concat_tables([accounts, accounts.slice(0, 1)])
     pq.write_table(twice, tmp_path / "twice.parquet")

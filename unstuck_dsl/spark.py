@@ -16,11 +16,13 @@ Each partition goes through the local engine's own Arrow path with `mapInArrow`,
   its own fields); the workers return the id and the ICP's number and score, and Spark's own
   expressions make the code and band strings (`_decoded`). With leads, these numbers are
   persisted: both outputs read them;
-- leads are joined by Spark with the narrow account scores only (id, ICP number and score: a
-  broadcast join when Spark's estimate says they are small, else a shuffled hash join, unless
-  `broadcast_accounts` says) and each batch runs the lead kernel alone
-  (`pipeline.score_leads`), given each lead's ICP; a lead whose account is not in the accounts
-  gets no ICP and no Persona, as locally;
+- leads run the lead kernel alone (`pipeline.score_leads`), given each lead's account's ICP from
+  the narrow account scores (id, ICP number and score). Up to BROADCAST_ACCOUNTS accounts, those
+  scores are collected to the driver and broadcast to the Python workers, each of which finds a
+  lead's account in a hash table of its own (keys.IdIndex): the leads go from their source
+  straight to Python, with no join in the JVM (`AccountScores`). Above it, Spark joins the leads
+  with them (a shuffled hash join). A lead whose account is not in the accounts gets no ICP and
+  no Persona, as locally;
 - engagement (signals): a lead's score sums its own signals, an account's its own and all its
   leads' (engagement.py), so Spark deduplicates the signals, resolves each signal's account
   through the leads, and partitions them by record, so that every record's signals are scored
@@ -39,6 +41,7 @@ import hashlib
 import os
 import shutil
 import sys
+import uuid
 import warnings
 
 import attrs
@@ -49,6 +52,7 @@ import pyarrow.compute as pc
 from . import engagement, pipeline
 from .api import CompiledRules, parse_as_of
 from .data import DataError, _check_columns
+from .keys import IdIndex, rows_of_dictionary_chunks
 from .schema import ACCOUNT_KEY, BANDS, LEAD_KEY
 
 # Scoring passes Arrow, never pandas, through pyspark: its pandas version warning says nothing here.
@@ -68,6 +72,9 @@ RECORD = "__unstuck_record"  # engagement: the id of the record a signal counts 
 LEAD_ACCOUNT = "__unstuck_lead_account"  # a signal's lead's account id
 SIGNAL_COLUMNS = ("lead_id", "account_id", "signal", "timestamp")
 BATCH_ROWS = 500_000  # records per call of the local engine (Spark hands Python batches of 10,000)
+# Accounts whose narrow scores are broadcast to the lead pass (above: a shuffled join). Each
+# Python worker holds them and their hash table, about 50 bytes per account (50 MB at 1M).
+BROADCAST_ACCOUNTS = 10_000_000
 
 
 @attrs.frozen
@@ -86,6 +93,17 @@ class Job:
     batch_rows: int = BATCH_ROWS
 
 
+@attrs.frozen
+class AccountScores:
+    """The accounts' narrow scores sent to every Python worker (a Spark broadcast variable of an
+    Arrow table: account_id, then per assignment the ICP's number and score), so that the lead
+    pass finds each lead's account in Python rather than through a join in the JVM. `token`
+    names one run's scores in a worker's cache."""
+
+    token: str
+    table: object  # pyspark.Broadcast holding the pa.Table
+
+
 # ---- on the executors ---------------------------------------------------------------------------
 
 _RULES: dict[str, CompiledRules] = {}  # ruleset hash -> rules compiled in this Python worker
@@ -97,6 +115,23 @@ def _rules(job: Job) -> CompiledRules:
     if rules is None:
         rules = _RULES[job.digest] = pipeline.compile_rules(job.text)
     return rules
+
+
+# The broadcast account scores in this Python worker: token -> (hash table of their ids, each
+# ICP column as int32 with -1 for null and one -1 more at the end, the row of an id not found).
+_ACCOUNT_SCORES: dict[str, tuple[IdIndex, dict[str, np.ndarray]]] = {}
+
+
+def _account_scores(scores: AccountScores) -> tuple[IdIndex, dict[str, np.ndarray]]:
+    """The broadcast account scores and their hash table, built once per Python worker and run."""
+    found = _ACCOUNT_SCORES.get(scores.token)
+    if found is None:
+        _ACCOUNT_SCORES.clear()  # one run's at a time: a worker's memory holds one table
+        table = scores.table.value
+        found = _ACCOUNT_SCORES[scores.token] = (
+            IdIndex(table.column(ACCOUNT_KEY)),
+            {name: np.append(_or_none(table.column(name)), np.int32(-1)) for name in table.column_names[1:]})
+    return found
 
 
 def _tables(batches, rows: int):
@@ -140,27 +175,41 @@ def score_account_batches(job: Job, batches):
         yield from pa.table(columns).to_batches()
 
 
-def score_lead_batches(job: Job, batches):
-    """mapInArrow: leads (lead_id, account_id, the lead fields) each with its account's ICP
-    number and score (ICP, ICP_SCORE; null when the account is not in the accounts or fits no
-    ICP) -> the ids, the ICP columns passed through, and the Persona's number (in
-    persona_names) and score. Only the lead kernel runs: the accounts were scored once, before."""
+def score_lead_batches(job: Job, batches, accounts: AccountScores | None = None):
+    """mapInArrow: leads (lead_id, account_id, the lead fields) -> the ids and, per assignment,
+    their account's ICP number and score and the Persona's number (in persona_names) and score.
+    The account's ICP comes from `accounts`, the broadcast account scores, or else from the
+    batch, joined by Spark (the ICP and ICP_SCORE columns); null when the account is not in the
+    accounts or fits no ICP. Only the lead kernel runs: the accounts were scored once, before."""
     rules = _rules(job)
     lead_columns = [LEAD_KEY, ACCOUNT_KEY, *job.lead_fields]
+    icp_columns = [f"{prefix}{name}" for prefix in _prefixes(job) for name in (ICP, ICP_SCORE)]
+    found = _account_scores(accounts) if accounts is not None else None
     for table in _tables(batches, job.batch_rows):
         leads = table.select([c for c in lead_columns if c in table.column_names])
-        icp = _or_none(table.column(ICP))
-        preview_icp = _or_none(table.column(f"{PREVIEW}{ICP}")) if job.preview else icp[:1]
+        if found is None:
+            icps = {name: _or_none(table.column(name)) for name in icp_columns}
+        else:
+            index, numbers = found
+            rows = rows_of_dictionary_chunks(index, table.column(ACCOUNT_KEY))  # -1: the extra last entry, null
+            icps = {name: numbers[name][rows] for name in icp_columns}
+        icp = icps[ICP]
+        preview_icp = icps[f"{PREVIEW}{ICP}"] if job.preview else icp[:1]
         run = pipeline.score_leads(rules, leads, icp, preview_icp, job.as_of, job.preview, job.missing_columns)
         columns = {LEAD_KEY: table.column(LEAD_KEY), ACCOUNT_KEY: table.column(ACCOUNT_KEY)}
         for prefix, persona, score in (("", run.persona, run.persona_score),
                                        (PREVIEW, run.preview_persona, run.preview_persona_score))[:len(_prefixes(job))]:
             name = rules.persona_name_of[persona]
-            columns[f"{prefix}{ICP}"] = table.column(f"{prefix}{ICP}")
-            columns[f"{prefix}{ICP_SCORE}"] = table.column(f"{prefix}{ICP_SCORE}")
-            columns[f"{prefix}{PERSONA}"] = pa.array(name.astype(np.int32), mask=name < 0)
-            columns[f"{prefix}{PERSONA_SCORE}"] = pa.array(score, mask=score < 0)
+            columns[f"{prefix}{ICP}"] = _nullable(icps[f"{prefix}{ICP}"])
+            columns[f"{prefix}{ICP_SCORE}"] = _nullable(icps[f"{prefix}{ICP_SCORE}"])
+            columns[f"{prefix}{PERSONA}"] = _nullable(name.astype(np.int32))
+            columns[f"{prefix}{PERSONA_SCORE}"] = _nullable(score)
         yield from pa.table(columns).to_batches()
+
+
+def _nullable(values: np.ndarray) -> pa.Array:
+    """The kernel's numbers as a nullable int32 column: -1 (codegen.NO_RULE, no score) is null."""
+    return pa.array(values.astype(np.int32, copy=False), mask=values < 0)
 
 
 def _prefixes(job: Job) -> tuple[str, ...]:
@@ -268,15 +317,18 @@ def _warm_locally(spark, rules: CompiledRules) -> None:
         rules.warm()
 
 
-def _fits_broadcast(df) -> bool | None:
-    """Whether Spark's own size estimate of `df` is within spark.sql.autoBroadcastJoinThreshold
-    (when Spark would broadcast it); None when the session does not expose the estimate."""
-    try:
-        size = int(df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes())
-        threshold = int(df.sparkSession._jsparkSession.sessionState().conf().autoBroadcastJoinThreshold())
-    except Exception:  # Spark Connect and other sessions without the JVM's plan: Spark decides
+def _broadcast_scores(numbers, accounts_in, broadcast_accounts: bool | None) -> AccountScores | None:
+    """The account scores collected and broadcast to the Python workers when `broadcast_accounts`
+    is True, or None (the default) and there are at most BROADCAST_ACCOUNTS accounts (counted:
+    for Parquet a read of the files' footers); else None. A Spark Connect session has no
+    broadcast variables: None."""
+    from pyspark.sql.utils import is_remote
+
+    if broadcast_accounts is False or is_remote():
         return None
-    return 0 <= size <= threshold
+    if broadcast_accounts is None and accounts_in.count() > BROADCAST_ACCOUNTS:
+        return None
+    return AccountScores(uuid.uuid4().hex, numbers.sparkSession.sparkContext.broadcast(numbers.toArrow()))
 
 
 def score(rules, accounts_df, leads_df=None, as_of=None, preview=(), signals_df=None,
@@ -289,15 +341,17 @@ def score(rules, accounts_df, leads_df=None, as_of=None, preview=(), signals_df=
     `signals_df` (lead_id and/or account_id, signal, timestamp) adds engagement_score and stage
     when the rules declare engagement.
 
-    The accounts are scored once; the leads are joined with the narrow account scores (account
-    id, the ICP's number and score) and run the lead kernel only. `broadcast_accounts`: True
-    sends those account scores to every executor for the join, False shuffles both sides by
-    account id (a hash join: the leads are not sorted), None does what Spark's size estimate
-    says (a broadcast below spark.sql.autoBroadcastJoinThreshold, else the shuffle). `persist`:
-    the account fit scores are persisted (memory, then disk) when leads are given, so that
-    computing both outputs scores the accounts once (`spark.catalog.clearCache()` or the
-    session's end lets them go). A rule error is raised here; a data error when the result is
-    computed."""
+    The accounts are scored once; the leads get their account's narrow scores (account id, the
+    ICP's number and score) and run the lead kernel only. `broadcast_accounts`: True collects
+    those account scores on the driver and broadcasts them to the Python workers, which look up
+    each lead's account (no join, no shuffle); False has Spark join them with the leads, both
+    sides shuffled by account id (a hash join: the leads are not sorted); None broadcasts up to
+    BROADCAST_ACCOUNTS accounts, else joins. A broadcast runs the accounts' scoring here, in
+    this call (its collect); everything else runs when the results are computed. `persist`: the
+    account fit scores are persisted (memory, then disk) when leads are given, so that computing
+    both outputs (and the broadcast) scores the accounts once (`spark.catalog.clearCache()` or
+    the session's end lets them go). A rule error is raised here; a data error when the accounts
+    are scored (here, with a broadcast) or the result is computed."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -314,23 +368,22 @@ def score(rules, accounts_df, leads_df=None, as_of=None, preview=(), signals_df=
                                      _numbers_schema(account_ids, job, lead=False))
     lead_scores = None
     if leads_df is not None:
-        if persist:  # the numbers, narrow: both outputs read them, the leads' join as they are
+        if persist:  # the numbers, narrow: both outputs read them, and the broadcast's collect
             numbers = numbers.persist(StorageLevel.MEMORY_AND_DISK)
         lead_columns = _columns(leads_df, [LEAD_KEY, ACCOUNT_KEY], job.lead_fields, "leads", missing_columns)
-        icps = numbers
-        if broadcast_accounts is None:
-            broadcast_accounts = _fits_broadcast(icps)
-        if broadcast_accounts:
-            icps = F.broadcast(icps)
-        elif broadcast_accounts is False:
-            # a hash table of the narrow account scores per shuffle partition: the leads are
-            # shuffled but not sorted (Spark's default, a sort-merge join, sorts all of them)
-            icps = icps.hint("shuffle_hash")
-        joined = leads_df.select(*lead_columns).join(icps, on=ACCOUNT_KEY, how="left")
-        joined = joined.select(LEAD_KEY, ACCOUNT_KEY, *lead_columns[2:], *icps.columns[1:])
-        lead_ids = [leads_df.schema[LEAD_KEY], leads_df.schema[ACCOUNT_KEY]]
-        lead_numbers = joined.mapInArrow(lambda batches: score_lead_batches(job, batches),
-                                         _numbers_schema(lead_ids, job, lead=True))
+        leads_in = leads_df.select(*lead_columns)
+        lead_schema = _numbers_schema([leads_df.schema[LEAD_KEY], leads_df.schema[ACCOUNT_KEY]], job, lead=True)
+        broadcast = _broadcast_scores(numbers, accounts_in, broadcast_accounts)
+        if broadcast is not None:
+            lead_numbers = leads_in.mapInArrow(lambda batches: score_lead_batches(job, batches, broadcast), lead_schema)
+        else:
+            # A hash table of the narrow account scores per shuffle partition: the leads are
+            # shuffled but not sorted (Spark's default, a sort-merge join, sorts all of them).
+            # Spark Connect has no broadcast variables: there, True is Spark's broadcast join.
+            icps = F.broadcast(numbers) if broadcast_accounts else numbers.hint("shuffle_hash")
+            joined = leads_in.join(icps, on=ACCOUNT_KEY, how="left")
+            joined = joined.select(LEAD_KEY, ACCOUNT_KEY, *lead_columns[2:], *icps.columns[1:])
+            lead_numbers = joined.mapInArrow(lambda batches: score_lead_batches(job, batches), lead_schema)
         lead_scores = _decoded(lead_numbers, rules, job, [LEAD_KEY, ACCOUNT_KEY], lead=True)
     account_scores = _decoded(numbers, rules, job, [ACCOUNT_KEY], lead=False)
     if rules.model.engagement is not None and signals_df is not None:
@@ -507,9 +560,9 @@ def score_files(rules, accounts_path, leads_path, out_path, accounts_out=None, a
     check_unique(accounts, ACCOUNT_KEY, str(accounts_path))
     if leads is not None:
         check_unique(leads, LEAD_KEY, str(leads_path))
-    account_scores, lead_scores = score(rules, accounts, leads, as_of, preview, signals)
     written = {}
-    try:
+    try:  # a data error in the accounts is raised by `score` itself when it broadcasts their scores
+        account_scores, lead_scores = score(rules, accounts, leads, as_of, preview, signals)
         main = lead_scores if lead_scores is not None else account_scores
         _write_parquet(main, out_path)
         written["leads" if lead_scores is not None else "accounts"] = spark.read.parquet(os.path.abspath(out_path)).count()
