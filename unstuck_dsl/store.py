@@ -119,6 +119,12 @@ class Stamp:
 
 
 _TABLE_OF = {"account": ("accounts", ACCOUNT_KEY), "lead": ("leads", LEAD_KEY)}
+
+
+def columns_read(kind: str, read_by) -> set[str]:
+    """The stored columns records of `kind` are read with for scoring by `read_by` (a ruleset's
+    schema): the record's id, its account's id, and the fields `read_by` declares."""
+    return {_TABLE_OF[kind][1], ACCOUNT_KEY, *(f.name for f in read_by.of_kind(kind))}
 _SCORES_OF = {"account": "account_scores", "lead": "lead_scores"}
 # The tables a served store keeps in memory (`KeptTable`), with their id column.
 _KEPT = (("accounts", ACCOUNT_KEY), ("leads", LEAD_KEY), ("account_scores", ACCOUNT_KEY),
@@ -448,7 +454,7 @@ class Store:
         if kept is None or (schema is not None and not self.stored_as_declared(kind, schema)):
             return self._by_ids(kind, ids, schema, ordered, read_by)
         found, _ = kept.rows(ids)  # (an id none of whose rows is kept is not stored)
-        wanted = {key, ACCOUNT_KEY, *(f.name for f in read_by.of_kind(kind))} if read_by is not None else None
+        wanted = columns_read(kind, read_by) if read_by is not None else None
         found = found.select([c for c in kept.columns if c != "stored_row" and (wanted is None or c in wanted)])
         return found.sort_by(key) if ordered and found.num_rows > 1 else found
 
@@ -474,7 +480,7 @@ class Store:
                    (self._type_changes(kind, schema) if schema is not None else ())}
         columns = list(self._columns(table))
         if read_by is not None:
-            wanted = {key, ACCOUNT_KEY, *(f.name for f in read_by.of_kind(kind))}
+            wanted = columns_read(kind, read_by)
             columns = [c for c in columns if c in wanted]
         listed = ", ".join(f"{_converted(f't.{_quote(c)}', *changed[c])} AS {_quote(c)}" if c in changed
                            else f"t.{_quote(c)}" for c in columns)
@@ -896,7 +902,7 @@ class Store:
         if upserted is not None and upserted.rows is None:
             return None
         table, key = _TABLE_OF[kind]
-        wanted = {key, ACCOUNT_KEY, *(f.name for f in read_by.of_kind(kind))}
+        wanted = columns_read(kind, read_by)
         names = [c for c in self._columns(table) if c in wanted]
         if before is None:
             return upserted.rows.select(names)

@@ -25,8 +25,7 @@ from urllib.parse import urlencode, urlsplit
 import pyarrow as pa
 
 from ..data import DataError
-from ..schema import ACCOUNT_KEY, LEAD_KEY
-from ..store import Store
+from ..store import Store, columns_read
 from ..workspace import Status, Workspace
 from ..workspace_file import WorkspaceBusy
 from . import wire
@@ -151,7 +150,7 @@ class RemoteStore:
         table = self.server.get("/api/records", kind=kind, fields=None if schema is None else wire.fields_param(schema))
         if read_by is None:
             return table
-        wanted = {LEAD_KEY if kind == "lead" else ACCOUNT_KEY, ACCOUNT_KEY, *(f.name for f in read_by.of_kind(kind))}
+        wanted = columns_read(kind, read_by)
         return table.select([name for name in table.column_names if name in wanted])
 
     def scores(self, kind: str) -> pa.Table:
