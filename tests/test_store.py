@@ -383,12 +383,14 @@ def test_columns_the_rules_do_not_declare_are_kept_and_scoring_is_unchanged(rule
         assert workspace.records("lead").column("linkedin").null_count == 0
 
 
-def test_a_served_store_writes_what_one_asking_duckdb_writes(tmp_path, rules):
+def test_a_served_store_writes_what_one_asking_duckdb_writes(tmp_path, rules, monkeypatch):
     """A store that keeps its tables in memory (as `unstuck serve` does) finds the records an
     upsert changes and the scores that moved in memory; it reports and stores exactly what a store
     asking DuckDB does: the same counts, records, scores with their stamps and history rows,
     through new records, moved scores, a lead moved to another account, records that did not
-    change, scores of another date restamped, and a write of more rows than go as parameters."""
+    change, scores of another date restamped, and a write of more rows than go as parameters.
+    Either store also writes the same with no score change lined up in memory (`ALIGNED_IN_MEMORY`
+    0: every comparison a DuckDB join, as for more than that many records)."""
     accounts, leads = sample.generate(90, seed=21)
     account_ids, lead_ids = accounts.column("account_id"), leads.column("lead_id")
     many = account_ids[: store.FEW_ROWS + 8]
@@ -410,13 +412,14 @@ def test_a_served_store_writes_what_one_asking_duckdb_writes(tmp_path, rules):
                 **{kind: (workspace.records(kind), workspace.scores(kind)) for kind in ("account", "lead")}}
 
     written = []
-    for served in (False, True):
-        with store.Store(tmp_path / f"served-{served}.duckdb") as workspace:
+    for served, aligned in ((False, store.ALIGNED_IN_MEMORY), (True, store.ALIGNED_IN_MEMORY), (False, 0), (True, 0)):
+        monkeypatch.setattr(store, "ALIGNED_IN_MEMORY", aligned)
+        with store.Store(tmp_path / f"served-{served}-{aligned}.duckdb") as workspace:
             ingest(workspace, rules, accounts, leads)
             if served:
                 workspace.keep_in_memory()
             written.append([(ingest(workspace, rules, *step), tables(workspace)) for step in steps])
-    assert written[0] == written[1]
+    assert written[0] == written[1] == written[2] == written[3]
     assert any(report.moved_accounts > report.changed_icp for report, _ in written[0])  # a score moved, not its ICP
 
 

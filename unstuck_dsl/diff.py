@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from .explain import Explanation
 from .schema import BAND_LEVELS
-from .tables import SharedCodes, band_codes, codes_column, score_column
+from .tables import ComparedScores, SharedCodes, band_codes, codes_column, score_column
 
 NONE = "—"
 
@@ -107,11 +107,8 @@ def compare(old_result, new_result, top: int = 5) -> RuleDiff:
     old, new = old_result.score_numbers(), new_result.score_numbers()
     kind, key, n = old.kind, f"{old.kind}_id", len(old.ids)
     has_persona = kind == "lead"
-    codes = {"icp_code": SharedCodes.of(old.icp, old.icp_codes, new.icp, new.icp_codes),
-             "persona_code": SharedCodes.of(old.persona, old.persona_names, new.persona, new.persona_names)}
-    scores = {"icp_score": (old.icp_score, new.icp_score), "persona_score": (old.persona_score, new.persona_score)}
-    # (A score is -1 when there is none: none equals none and differs from every score.)
-    moved = {**{f: c.old != c.new for f, c in codes.items()}, **{f: o != w for f, (o, w) in scores.items()}}
+    compared = ComparedScores.of(old, new)
+    codes, scores, moved = compared.codes, compared.scores, compared.moved
     changed = moved["icp_code"] | moved["icp_score"] | moved["persona_code"] | moved["persona_score"]
     # A band follows from its score: only the records whose scores moved can change band.
     scored = np.flatnonzero(moved["icp_score"] | moved["persona_score"])

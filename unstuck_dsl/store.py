@@ -558,8 +558,8 @@ class Store:
                 rest = self.db.sql(f"SELECT * FROM {rows} t", params=params).to_arrow_table()
             else:
                 with self.registered("missing_ids", pa.table({"id": missing})):
-                    rest = self.db.sql(f"SELECT * FROM {rows} t WHERE t.{key} IN (SELECT id FROM missing_ids)"
-                                       ).to_arrow_table()
+                    rest = self.db.sql(f"SELECT * FROM {rows} t WHERE t.{key} IN (SELECT id FROM missing_ids)",
+                                       params=params).to_arrow_table()
         return pa.concat_tables([found, rest])
 
     @contextlib.contextmanager
@@ -1059,16 +1059,16 @@ def _aligned_changes(kind: str, new: pa.Table, result, stored) -> pa.Table:
     the same records, row for row: `result` (whose scores of `kind` are `new`) and `stored`, whose
     scores are the stored ones. Compared as the kernels' numbers; only the records whose scores
     moved become rows (none is scored for the first time)."""
-    from .tables import SharedCodes, band_codes, codes_column, score_column  # (what scores imports: not every command)
+    from .tables import (  # (what scores imports: not every command)
+        ComparedScores,
+        band_codes,
+        codes_column,
+        score_column,
+    )
 
-    after, before = result.score_numbers(kind), stored.score_numbers(kind)
-    codes = {"icp_code": SharedCodes.of(before.icp, before.icp_codes, after.icp, after.icp_codes),
-             "persona_code": SharedCodes.of(before.persona, before.persona_names, after.persona, after.persona_names)}
-    scores = {"icp_score": (before.icp_score, after.icp_score),
-              "persona_score": (before.persona_score, after.persona_score)}
-    # (A score is -1 when there is none: none equals none and differs from every score.)
-    differs = {**{c: shared.old != shared.new for c, shared in codes.items()},
-               **{c: old != now for c, (old, now) in scores.items()}}
+    after = result.score_numbers(kind)
+    compared = ComparedScores.of(stored.score_numbers(kind), after)
+    codes, scores, differs = compared.codes, compared.scores, compared.moved
     rows = np.flatnonzero(functools.reduce(np.logical_or, (differs[c] for c in _MOVES[kind]["moved"])))
     # A band follows from its score: compared only where a score moved.
     differs = {c: moved[rows] for c, moved in differs.items()}

@@ -167,6 +167,27 @@ class SharedCodes:
         return cls(renumbered(old, old_names), renumbered(new, new_names), names)
 
 
+@attrs.frozen
+class ComparedScores:
+    """Two results' `ScoreNumbers` over the same records, column by column: the code columns over
+    one vocabulary (`codes`), each score column's (old, new) numbers (`scores`), and where each
+    column differs (`moved`; a score is -1 when there is none: none equals none and differs from
+    every score). What a diff counts and what a publish rewrites are both read from it."""
+
+    codes: dict[str, SharedCodes]
+    scores: dict[str, tuple[np.ndarray, np.ndarray]]
+    moved: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, old: ScoreNumbers, new: ScoreNumbers) -> ComparedScores:
+        codes = {"icp_code": SharedCodes.of(old.icp, old.icp_codes, new.icp, new.icp_codes),
+                 "persona_code": SharedCodes.of(old.persona, old.persona_names, new.persona, new.persona_names)}
+        scores = {"icp_score": (old.icp_score, new.icp_score), "persona_score": (old.persona_score, new.persona_score)}
+        moved = {**{c: shared.old != shared.new for c, shared in codes.items()},
+                 **{c: before != after for c, (before, after) in scores.items()}}
+        return cls(codes, scores, moved)
+
+
 def audience_table(dataset: Dataset, run, schema: Schema, icp_codes: list[str], persona_names: list[str],
                    persona_name_of: np.ndarray, stages: list[str] | None, engagement) -> EncodedTable:
     """The scored records as one table for audiences: each lead with its account's fields (or
