@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 from unstuck_dsl import parsed, parser
-from unstuck_dsl.source import Source
+from unstuck_dsl.source import TEXT_NAME, Source
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 
@@ -113,3 +113,12 @@ def test_a_cache_folder_that_cannot_be_made_still_parses(tmp_path, monkeypatch, 
     monkeypatch.setenv("UNSTUCK_CACHE_DIR", str(blocked))
     tree, diagnostics = parsed.parse(Source("a.ust", "icp a { filter: x }\n"), keep=True)
     assert tree is not None and diagnostics == []
+
+
+def test_texts_read_from_no_file_keep_a_tree_each(cache, parses):
+    """Every workspace's published versions are named alike (`source.TEXT_NAME`): each text keeps
+    a tree of its own, so taking turns between two versions parses each once."""
+    first, second = Source(TEXT_NAME, "icp a { filter: x }\n"), Source(TEXT_NAME, "icp a { filter: y }\n")
+    for source in (first, second, first, second):
+        parsed.parse(source, keep=True)
+    assert parses == [TEXT_NAME, TEXT_NAME]

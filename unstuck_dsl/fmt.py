@@ -40,7 +40,7 @@ from .diagnostics import Diagnostic
 from .files import replacing
 from .parser import parse_source
 from .printer import INDENT, Line, declaration_lines
-from .source import Source
+from .source import TEXT_NAME, Source
 
 # A string is the only token that can hold `#` or `{`; the pattern is the grammar's STRING.
 _TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|\{')
@@ -101,7 +101,7 @@ def format_source(source: Source) -> tuple[str | None, list[Diagnostic]]:
     return format_file(rule_file, source.text), []
 
 
-def format_text(text: str, name: str = "<rules>") -> str:
+def format_text(text: str, name: str = TEXT_NAME) -> str:
     """Format rule text, raising RuleError on a syntax error."""
     from .diagnostics import RuleError
 

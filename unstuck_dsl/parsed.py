@@ -18,7 +18,7 @@ from pathlib import Path
 from .ast import RuleFile
 from .cache import cache_dir
 from .diagnostics import Diagnostic
-from .source import Source
+from .source import TEXT_NAME, Source
 
 # What makes the tree of a text: the grammar, the module that builds the tree and the one that
 # defines its nodes (a pickled node is read back with the class of the name it was written with).
@@ -64,7 +64,8 @@ def _stamp(path) -> tuple:
 def _entry(source: Source) -> Path | None:
     """The file keeping this source's tree, or None when the cache folder cannot be made. One per
     file as named and where it is (its spans hold the name; the same folder may be checked by
-    relative and by absolute paths); two files sharing an entry only take turns in it."""
+    relative and by absolute paths), and one per text not read from a file (every workspace's
+    published versions are all named `source.TEXT_NAME`); two files sharing an entry only take turns in it."""
     folder = cache_dir() / "parsed"
     try:
         if not folder.is_dir() and (folder.is_symlink() or folder.exists()):
@@ -72,7 +73,10 @@ def _entry(source: Source) -> Path | None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    where = f"{os.path.abspath(source.name)}\0{source.name}".encode("utf-8", "surrogatepass")
+    where = f"{os.path.abspath(source.name)}\0{source.name}"
+    if source.name == TEXT_NAME:  # rule text read from no file (every published version's): one entry per text
+        where += f"\0{source.text}"
+    where = where.encode("utf-8", "surrogatepass")
     return folder / f"{binascii.crc32(where):08x}.pickle"
 
 

@@ -20,7 +20,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from . import ast
 from .cache import cache_dir
 from .diagnostics import Code, Diagnostic, did_you_mean
-from .source import Source
+from .source import TEXT_NAME, Source
 
 # Parentheses and `not` nest; the tree → AST pass recurses, so deep nesting is refused up front.
 MAX_NESTING = 100
@@ -78,7 +78,7 @@ def parse_source(source: Source) -> tuple[ast.RuleFile | None, list[Diagnostic]]
     return ast.RuleFile(source.name, tuple(declarations), span=_file_span(source)), []
 
 
-def parse_text(text: str, name: str = "<rules>") -> ast.RuleFile:
+def parse_text(text: str, name: str = TEXT_NAME) -> ast.RuleFile:
     """Parse rule text, raising RuleError on a syntax error (a convenience for tests and the API)."""
     from .diagnostics import RuleError
 

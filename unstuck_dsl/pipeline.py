@@ -22,7 +22,7 @@ from .expand import expand_templates
 from .lint import lint_ruleset
 from .model import Ruleset
 from .parsed import parse
-from .source import Source, read_sources
+from .source import TEXT_NAME, Source, read_sources
 
 
 def looks_like_path(path_or_text: str | Path) -> bool:
@@ -34,7 +34,7 @@ def looks_like_path(path_or_text: str | Path) -> bool:
 def sources_of(path_or_text: str | Path) -> list[Source]:
     if looks_like_path(path_or_text):
         return read_sources(path_or_text)
-    return [Source("<rules>", str(path_or_text))]
+    return [Source(TEXT_NAME, str(path_or_text))]
 
 
 def check_sources(sources: list[Source], lint: bool = False, keep_parsed: bool = False,

@@ -12,6 +12,7 @@ MAX_FILE_BYTES = 2_000_000
 MAX_WORKSPACE_BYTES = 10_000_000  # all the rule files of one workspace together
 RULE_SUFFIX = ".ust"
 TEST_SUFFIX = ".test.ust"  # rule tests (`test` blocks): read with the rules, not part of what scores
+TEXT_NAME = "<rules>"  # the name of rule text given as a string (a published version's), read from no file
 
 
 @attrs.frozen(slots=True)

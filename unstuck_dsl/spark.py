@@ -54,6 +54,7 @@ from .api import CompiledRules, parse_as_of
 from .data import DataError, _check_columns
 from .keys import IdIndex, rows_of_dictionary_chunks
 from .schema import ACCOUNT_KEY, BANDS, LEAD_KEY
+from .tables import score_column  # (a nullable int32 column of numbers, -1 null: an ICP or Persona number too)
 
 # Scoring passes Arrow, never pandas, through pyspark: its pandas version warning says nothing here.
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
@@ -200,16 +201,11 @@ def score_lead_batches(job: Job, batches, accounts: AccountScores | None = None)
         for prefix, persona, score in (("", run.persona, run.persona_score),
                                        (PREVIEW, run.preview_persona, run.preview_persona_score))[:len(_prefixes(job))]:
             name = rules.persona_name_of[persona]
-            columns[f"{prefix}{ICP}"] = _nullable(icps[f"{prefix}{ICP}"])
-            columns[f"{prefix}{ICP_SCORE}"] = _nullable(icps[f"{prefix}{ICP_SCORE}"])
-            columns[f"{prefix}{PERSONA}"] = _nullable(name.astype(np.int32))
-            columns[f"{prefix}{PERSONA_SCORE}"] = _nullable(score)
+            columns[f"{prefix}{ICP}"] = score_column(icps[f"{prefix}{ICP}"])
+            columns[f"{prefix}{ICP_SCORE}"] = score_column(icps[f"{prefix}{ICP_SCORE}"])
+            columns[f"{prefix}{PERSONA}"] = score_column(name)
+            columns[f"{prefix}{PERSONA_SCORE}"] = score_column(score)
         yield from pa.table(columns).to_batches()
-
-
-def _nullable(values: np.ndarray) -> pa.Array:
-    """The kernel's numbers as a nullable int32 column: -1 (codegen.NO_RULE, no score) is null."""
-    return pa.array(values.astype(np.int32, copy=False), mask=values < 0)
 
 
 def _prefixes(job: Job) -> tuple[str, ...]:
