@@ -1,20 +1,26 @@
-"""One item ahead: a sequence whose items are made on a second thread while the caller works on
-the one before (the Parquet batches read while the last is encoded, the output pieces built while
-the last is written). Arrow's readers and writers and numpy's gathers release the GIL, so the two
-overlap. Two items are alive at a time, never more."""
+"""Work made ahead on other threads while the caller uses what is ready: one item ahead
+(`made_ahead`: the Parquet batches read while the last is encoded, the output pieces built while
+the last is written), or several made at once and handed back in order (`made_in_order`: a
+result file's parts encoded on every core). Arrow's readers and writers and numpy's gathers
+release the GIL, so the threads overlap."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
+WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 def made_ahead(items: Iterable[T], name: str) -> Iterator[T]:
     """The items, each next one made on a thread called `name` while the caller holds the one
-    before. An error in making an item is raised to the caller when it asks for that item."""
+    before (two items alive at a time, never more). An error in making an item is raised to the
+    caller when it asks for that item."""
     remaining = iter(items)
     with ThreadPoolExecutor(1, thread_name_prefix=name) as maker:
         coming = maker.submit(next, remaining, None)
@@ -22,3 +28,19 @@ def made_ahead(items: Iterable[T], name: str) -> Iterator[T]:
             coming = maker.submit(next, remaining, None)
             yield item
             del item  # before the next is waited for
+
+
+def made_in_order(items: Iterable[T], make: Callable[[T], R], name: str, workers: int = WORKERS) -> Iterator[R]:
+    """`make(item)` for each item, up to `workers` at once on threads called `name`, yielded in
+    the items' order. One more item waits queued than there are workers (none idles while the
+    caller takes a result), so at most workers + 1 items and results are alive. An error in
+    making one is raised to the caller when it asks for that result."""
+    coming: deque[Future[R]] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix=name) as makers:
+        for item in items:
+            coming.append(makers.submit(make, item))
+            del item  # the maker holds it while it needs it
+            if len(coming) > workers:
+                yield coming.popleft().result()
+        while coming:
+            yield coming.popleft().result()

@@ -14,7 +14,9 @@ shows it as text instead of running it. `raw_csv=True` writes values exactly as 
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import functools
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -23,6 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import file_parts
 from .ahead import made_ahead
 from .data import SET_SEPARATOR
 from .files import OutputError, replacing
@@ -136,8 +139,8 @@ def _protected(inputs: Iterable[str | Path | None]) -> dict[tuple, str]:
 # ---- writing ----------------------------------------------------------------------------------
 
 
-# A table written in pieces is written this many rows at a time: the Parquet writer's own row group
-# length, so that each piece is one row group, as when the table is written whole.
+# A table written in pieces is built this many rows at a time (`ScoreResult.table_pieces`), so
+# that the writing never holds the whole lead table; each piece is encoded in parts on every core.
 PIECE_ROWS = 1 << 20
 
 
@@ -162,40 +165,21 @@ def write_table(table: pa.Table | Iterable[pa.Table], path: str | Path, raw_csv:
 
 
 def _write_csv(pieces: Iterable[pa.Table], sink, raw_csv: bool) -> None:
-    import pyarrow.csv as pcsv
-
-    writer = None
-    try:
-        for piece in pieces:
-            piece = csv_table(piece, raw_csv)
-            writer = writer or pcsv.CSVWriter(sink, piece.schema)
-            writer.write_table(piece)
-            del piece  # let go before the next is asked for (`made_ahead`: two pieces at most)
-    finally:
-        if writer is not None:
-            writer.close()
+    with open(sink, "wb") if isinstance(sink, str) else contextlib.nullcontext(sink) as out:
+        file_parts.write_csv(pieces, out, prepare=functools.partial(csv_table, raw_csv=raw_csv))
 
 
 def _write_parquet(pieces: Iterable[pa.Table], path: str) -> None:
-    import pyarrow.parquet as pq
+    file_parts.write_parquet(pieces, path, _parquet_options)
 
-    writer = None
-    try:
-        for piece in pieces:
-            if writer is None:
-                # Dictionary pages for the code columns; ids are unique, a dictionary would not pay.
-                # Min/max statistics for the numbers only (scores, engagement): readers filter on
-                # them, and on text columns they cost a third of the write (the min and max of every
-                # string) for row groups that span every code anyway.
-                schema = piece.schema
-                codes = [f.name for f in schema if pa.types.is_dictionary(f.type) and not f.name.endswith("_id")]
-                numbers = [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
-                writer = pq.ParquetWriter(path, schema, use_dictionary=codes, write_statistics=numbers)
-            writer.write_table(piece)
-            del piece  # let go before the next is asked for (`made_ahead`: two pieces at most)
-    finally:
-        if writer is not None:
-            writer.close()
+
+def _parquet_options(schema: pa.Schema) -> dict:
+    """Dictionary pages for the code columns; ids are unique, a dictionary would not pay. Min/max
+    statistics for the numbers only (scores, engagement): readers filter on them, and on text
+    columns they cost a third of the write (the min and max of every string) for row groups that
+    span every code anyway."""
+    return {"use_dictionary": [f.name for f in schema if pa.types.is_dictionary(f.type) and not f.name.endswith("_id")],
+            "write_statistics": [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]}
 
 
 def write_text(text: str, path: str | Path, formats: tuple[OutputFormat, ...] = REPORT_FORMATS) -> None:
