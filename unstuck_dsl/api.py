@@ -354,12 +354,6 @@ class ScoreResult:
         return tables.account_table(self.dataset, self._run, self.ruleset.icp_codes, bool(self.preview),
                                     self._engagement_columns(self.account_engagement))
 
-    def account_icp_codes(self) -> pa.Array:
-        """The accounts' `icp_code` column alone, as `accounts` has it: what a run's summary
-        counts, without the whole account table (at 1M accounts, built after the lead table was
-        written, it made the peak memory of `unstuck score`)."""
-        return tables.codes_column(self.ruleset.icp_codes, self._run.icp)
-
     @functools.cached_property
     def leads(self) -> pa.Table | None:
         """lead_id, account_id, icp_code, icp_score, icp_band, persona_code, persona_score,

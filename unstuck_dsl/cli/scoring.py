@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Iterable, Iterator
 
 import click
 import numpy as np
-import pyarrow as pa
 
 from ..output import PIECE_ROWS, check_destinations, write_table
 from ..unused import allow
@@ -30,43 +28,20 @@ from .records import score_run, stages
 
 
 class _Tally:
-    """How many rows hold each combination of codes (`keys`), counted piece by piece as a table
-    is written (the lead table is written in pieces, and never whole), on the code columns'
-    dictionary indices (each combination of codes is one number), never on the strings."""
+    """How many records hold each combination of codes, counted on the kernel's numbers (each
+    combination of code numbers is one number), never on the strings."""
 
-    def __init__(self, keys: list[str]):
-        self.keys = keys
-        self.counts: collections.Counter = collections.Counter()
-
-    def add(self, table: pa.Table) -> None:
-        table = table.select(self.keys)
-        for i, key in enumerate(self.keys):
-            if not pa.types.is_dictionary(table.schema.field(i).type):
-                table = table.set_column(i, key, table.column(i).dictionary_encode())
-        table = table.unify_dictionaries()  # one dictionary per column, shared by every batch
-        batches = table.to_batches(max_chunksize=1 << 20)
-        if not batches:
-            return
-        # The last entry of each key's names is where its nulls count.
-        names = [[*batches[0].column(i).dictionary.to_pylist(), None] for i in range(len(self.keys))]
+    def __init__(self, names: list[list[str]], codes: list[np.ndarray]):
+        """`codes[k]`: per record, its position in `names[k]` (-1: none)."""
+        combined = np.zeros(len(codes[0]), np.int64)
+        for key_names, key_codes in zip(names, codes):
+            combined *= len(key_names) + 1
+            combined += key_codes + 1  # 0: none
         labels = [()]
         for key_names in names:
-            labels = [(*label, name) for label in labels for name in key_names]
-        counts = np.zeros(len(labels), np.int64)
-        for batch in batches:
-            combined = np.zeros(batch.num_rows, np.int64)
-            for i, key_names in enumerate(names):
-                combined *= len(key_names)
-                combined += batch.column(i).indices.fill_null(len(key_names) - 1).to_numpy(zero_copy_only=False)
-            counts += np.bincount(combined, minlength=len(labels))
-        self.counts.update({labels[i]: int(counts[i]) for i in np.flatnonzero(counts)})
-
-    def counted(self, pieces: Iterable[pa.Table]) -> Iterator[pa.Table]:
-        """The pieces, each counted as it passes."""
-        for piece in pieces:
-            self.add(piece)
-            yield piece
-            del piece  # let go before the next is asked for
+            labels = [(*label, name) for label in labels for name in [None, *key_names]]
+        counts = np.bincount(combined, minlength=len(labels))
+        self.counts = collections.Counter({labels[k]: int(counts[k]) for k in np.flatnonzero(counts)})
 
     def __str__(self) -> str:
         """`a / b 12, none 3`, most frequent first."""
@@ -75,14 +50,14 @@ class _Tally:
                          for count, _, names in rows)
 
 
-def _summary(result, personas: _Tally | None, elapsed: float) -> str:
+def _summary(result, elapsed: float) -> str:
     """Counts per ICP, per ICP / Persona pair (a Persona code means something only inside its
-    ICP; `personas`, counted as the lead table was written), and the leads whose account was not
-    in the accounts."""
-    accounts = _Tally(["icp_code"])
-    accounts.add(pa.table({"icp_code": result.account_icp_codes()}))
-    parts = [f"{result.dataset.accounts.n} accounts", f"ICPs: {accounts}"]
-    if personas is not None:
+    ICP), and the leads whose account was not in the accounts."""
+    accounts = result.score_numbers("account")
+    parts = [f"{result.dataset.accounts.n} accounts", f"ICPs: {_Tally([accounts.icp_codes], [accounts.icp])}"]
+    if result.dataset.leads is not None:
+        leads = result.score_numbers("lead")
+        personas = _Tally([leads.icp_codes, leads.persona_names], [leads.icp, leads.persona])
         parts.insert(1, f"{result.dataset.leads.n} leads")
         parts.append(f"Personas: {personas}")
         orphans = int((result.dataset.lead_account_rows < 0).sum())
@@ -123,12 +98,10 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
         result.drop_fields()
         give_back_freed_memory()
         stage("writing results")
-        personas = _Tally(["icp_code", "persona_code"]) if result.dataset.leads is not None else None
-        pieces = result.table_pieces(PIECE_ROWS)
-        write_table(personas.counted(pieces) if personas is not None else pieces, out_path, raw_csv)
+        write_table(result.table_pieces(PIECE_ROWS), out_path, raw_csv)
         if accounts_out:
             write_table(result.accounts, accounts_out, raw_csv)
-    click.echo(_summary(result, personas, time.perf_counter() - started), err=True)
+    click.echo(_summary(result, time.perf_counter() - started), err=True)
 
 
 def _score_with_spark(rules, accounts_path, leads_path, out_path, accounts_out, day, preview, signals_path,
