@@ -74,6 +74,21 @@ def test_the_lead_table_written_in_pieces_is_the_table_written_whole(sample, tmp
            f"{top['count_all']:,}" in result.output
 
 
+def test_the_summarys_counts_are_the_tables_counts(sample):
+    """The summary line's counts (made from the kernel's numbers) are the written tables' own:
+    per ICP code over accounts, per ICP code and Persona code over leads (none counted too,
+    leads without their account among them)."""
+    import unstuck_dsl
+
+    result = unstuck_dsl.compile(RULES).score(str(sample / "accounts.csv"), str(sample / "leads.csv"), as_of=AS_OF)
+    for kind, table, keys in (("account", result.accounts, ["icp_code"]),
+                              ("lead", result.leads, ["icp_code", "persona_code"])):
+        grouped = table.group_by(keys).aggregate([([], "count_all")]).to_pylist()
+        assert result.code_counts(kind) == {tuple(row[k] for k in keys): row["count_all"] for row in grouped}
+    assert (result.dataset.lead_account_rows < 0).any()  # the sample has leads without their account
+    assert result.code_counts("lead").get((None, None), 0) > 0
+
+
 def test_score_accounts_only_and_preview_columns(sample, tmp_path):
     out = tmp_path / "accounts.jsonl"
     result = run("score", RULES, "--accounts", sample / "accounts.csv", "--out", out, "--as-of", AS_OF,

@@ -412,6 +412,13 @@ class ScoreResult:
                                                        rules.persona_name_of, kind)
         return self._numbers[kind]
 
+    def code_counts(self, kind: str) -> dict[tuple, int]:
+        """How many records of `kind` ("account" or "lead") hold each ICP code (and, for leads,
+        ICP code and Persona code); None is no code. What a run's summary line counts."""
+        rules = self.ruleset
+        return tables.code_counts(self.dataset, self._run, rules.icp_codes, rules.persona_names, rules.persona_name_of,
+                                  kind)
+
     def drop_fields(self) -> None:
         """Let go of the records' encoded fields, which after scoring only explanations and
         audiences read: a command that writes the scores and ends (`unstuck score`) then writes

@@ -141,6 +141,39 @@ def score_numbers(dataset: Dataset, run, icp_codes: list[str], persona_names: li
                         persona_name_of[run.persona], run.persona_score, icp_codes, persona_names)
 
 
+def code_counts(dataset: Dataset, run, icp_codes: list[str], persona_names: list[str], persona_name_of: np.ndarray,
+                kind: str) -> dict[tuple, int]:
+    """How many records of `kind` hold each code: per `(icp_code,)` for accounts, per
+    `(icp_code, persona_code)` for leads (None: no code), in one pass over the kernel's numbers
+    (at 30M leads, gathering each lead's ICP code and combining the pairs in numpy took seconds)."""
+    if kind == "account":
+        counts = np.bincount(run.icp + 1, minlength=len(icp_codes) + 1)[:, None]
+        names = [[None, *icp_codes], [None]]
+    else:
+        counts = _pair_counter()(run.icp, dataset.lead_account_rows, run.persona, persona_name_of,
+                                 len(icp_codes), len(persona_names))
+        names = [[None, *icp_codes], [None, *persona_names]]
+    return {(names[0][i], names[1][j])[:1 if kind == "account" else 2]: int(counts[i, j])
+            for i, j in zip(*np.nonzero(counts))}
+
+
+def _count_pairs(account_icp, lead_account_rows, persona, persona_name_of, icps, personas):
+    """Leads per (ICP code + 1, Persona name + 1); 0 is none (no account, no ICP, no Persona)."""
+    counts = np.zeros((icps + 1, personas + 1), np.int64)
+    for lead in range(len(lead_account_rows)):
+        row = lead_account_rows[lead]
+        icp = account_icp[row] if row >= 0 else -1
+        counts[icp + 1, persona_name_of[persona[lead]] + 1] += 1  # (sentinels index from the end)
+    return counts
+
+
+@functools.cache
+def _pair_counter():
+    from numba import njit  # compiled on first use (and cached on disk), not on import
+
+    return njit(cache=True, nogil=True)(_count_pairs)
+
+
 @attrs.frozen
 class SharedCodes:
     """A code or band column of two results over the same records as numbers over one vocabulary:

@@ -3,11 +3,9 @@ rendering (rich): its start-up is part of every batch run."""
 
 from __future__ import annotations
 
-import collections
 import time
 
 import click
-import numpy as np
 
 from ..output import PIECE_ROWS, check_destinations, write_table
 from ..unused import allow
@@ -27,39 +25,20 @@ from .process import give_back_freed_memory
 from .records import score_run, stages
 
 
-class _Tally:
-    """How many records hold each combination of codes, counted on the kernel's numbers (each
-    combination of code numbers is one number), never on the strings."""
-
-    def __init__(self, names: list[list[str]], codes: list[np.ndarray]):
-        """`codes[k]`: per record, its position in `names[k]` (-1: none)."""
-        combined = np.zeros(len(codes[0]), np.int64)
-        for key_names, key_codes in zip(names, codes):
-            combined *= len(key_names) + 1
-            combined += key_codes + 1  # 0: none
-        labels = [()]
-        for key_names in names:
-            labels = [(*label, name) for label in labels for name in [None, *key_names]]
-        counts = np.bincount(combined, minlength=len(labels))
-        self.counts = collections.Counter({labels[k]: int(counts[k]) for k in np.flatnonzero(counts)})
-
-    def __str__(self) -> str:
-        """`a / b 12, none 3`, most frequent first."""
-        rows = sorted((-count, [str(name) for name in label], label) for label, count in self.counts.items())
-        return ", ".join(f"{' / '.join(n for n in names if n is not None) or 'none'} {-count:,}"
-                         for count, _, names in rows)
+def _tally(counts: dict[tuple, int]) -> str:
+    """`a / b 12, none 3`: records per combination of codes, most frequent first."""
+    rows = sorted((-count, [str(name) for name in label], label) for label, count in counts.items())
+    return ", ".join(f"{' / '.join(n for n in names if n is not None) or 'none'} {-count:,}"
+                     for count, _, names in rows)
 
 
 def _summary(result, elapsed: float) -> str:
     """Counts per ICP, per ICP / Persona pair (a Persona code means something only inside its
     ICP), and the leads whose account was not in the accounts."""
-    accounts = result.score_numbers("account")
-    parts = [f"{result.dataset.accounts.n} accounts", f"ICPs: {_Tally([accounts.icp_codes], [accounts.icp])}"]
+    parts = [f"{result.dataset.accounts.n} accounts", f"ICPs: {_tally(result.code_counts('account'))}"]
     if result.dataset.leads is not None:
-        leads = result.score_numbers("lead")
-        personas = _Tally([leads.icp_codes, leads.persona_names], [leads.icp, leads.persona])
         parts.insert(1, f"{result.dataset.leads.n} leads")
-        parts.append(f"Personas: {personas}")
+        parts.append(f"Personas: {_tally(result.code_counts('lead'))}")
         orphans = int((result.dataset.lead_account_rows < 0).sum())
         if orphans:
             parts.append(f"{count(orphans, 'lead')} without their account in the accounts (no ICP)")
