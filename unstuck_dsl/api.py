@@ -67,7 +67,7 @@ class CompiledRules:
         # PERSONA_NONE_FITS (-1) is the last entry, `no_persona_fit`, and PERSONA_NO_ICP (-2) the
         # one before it, -1 (null).
         self.persona_name_of = np.array([self.persona_names.index(p.code) for _, p in self.personas]
-                                        + [-1, len(self.persona_names) - 1], dtype=np.int64)
+                                        + [-1, len(self.persona_names) - 1], dtype=np.int32)
         self._kernels: dict[tuple, KernelModule] = {}
         self._warm, self._warming = False, threading.RLock()  # (re-entered: warming scores, and a score waits for warming)
         self.account_tables = codegen.tables((self.program.icps,), self.program.account_columns)

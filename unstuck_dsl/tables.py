@@ -17,8 +17,13 @@ from .schema import BAND_LEVELS, BANDS, SCORE_FIELDS, Schema
 
 def gather(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """`values[rows]` per lead, from its account's row; `codegen.NO_RULE` where a lead has no
-    account (row -1, which reads the entry appended at the end) or there are no accounts."""
-    return np.append(values, np.array(codegen.NO_RULE, values.dtype))[rows]
+    account (row -1) or there are no accounts. (Not by appending NO_RULE to `values`: a copy of
+    every account's value for each piece of leads, 30 copies of 10M at 10M accounts.)"""
+    if not len(values):
+        return np.full(len(rows), codegen.NO_RULE, values.dtype)
+    found = values.take(rows)  # row -1 reads the last account's value, replaced below
+    found[rows < 0] = codegen.NO_RULE
+    return found
 
 
 def codes_column(codes: list[str], index: np.ndarray) -> pa.Array:
@@ -246,7 +251,7 @@ def audience_table(dataset: Dataset, run, schema: Schema, icp_codes: list[str], 
     columns["icp_score"] = _int_column(fields["icp_score"], icp_score)
     columns["icp_band"] = Column(fields["icp_band"], "coded", band_codes(icp_score), dictionary=list(BAND_LEVELS))
     columns["persona_code"] = Column(fields["persona_code"], "coded",
-                                     persona_name_of[persona].astype(np.int32, copy=False), dictionary=persona_names)
+                                     persona_name_of[persona], dictionary=persona_names)
     columns["persona_score"] = _int_column(fields["persona_score"], persona_score)
     columns["persona_band"] = Column(fields["persona_band"], "coded", band_codes(persona_score),
                                      dictionary=list(BAND_LEVELS))
