@@ -16,3 +16,12 @@ def cache_dir() -> Path:
         return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "unstuck_dsl" / "kernels"
+
+
+def made_folder(folder: Path) -> Path:
+    """`folder`, made when missing. A file or a link in its place (a damaged cache, or a dangling
+    link) is removed first: the cache repairs itself rather than failing every run after."""
+    if not folder.is_dir() and (folder.is_symlink() or folder.exists()):
+        folder.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

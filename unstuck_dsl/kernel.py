@@ -26,7 +26,7 @@ import threading
 import warnings
 from pathlib import Path
 
-from .cache import CACHE_ENV, cache_dir
+from .cache import CACHE_ENV, cache_dir, made_folder
 
 _loaded: dict[str, object] = {}
 _written: set[str] = set()  # modules whose source this process wrote: nothing of theirs is compiled yet
@@ -104,9 +104,8 @@ def _load_entry(directory: Path, key: str, source: str):
     path = _entry_file(directory, key)
     module_name = f"unstuck_kernel_{key}"
     try:
+        made_folder(directory)
         # Rewriting an identical file would change its mtime and void numba's cache.
-        if directory.exists() and not directory.is_dir():
-            _remove(directory)
         if not path.is_file() or path.read_text(encoding="utf-8") != source:
             _write_atomically(path, source)
             _written.add(module_name)

@@ -16,7 +16,7 @@ import pickle
 from pathlib import Path
 
 from .ast import RuleFile
-from .cache import cache_dir
+from .cache import cache_dir, made_folder
 from .diagnostics import Diagnostic
 from .source import TEXT_NAME, Source
 
@@ -66,11 +66,8 @@ def _entry(source: Source) -> Path | None:
     file as named and where it is (its spans hold the name; the same folder may be checked by
     relative and by absolute paths), and one per text not read from a file (every workspace's
     published versions are all named `source.TEXT_NAME`); two files sharing an entry only take turns in it."""
-    folder = cache_dir() / "parsed"
     try:
-        if not folder.is_dir() and (folder.is_symlink() or folder.exists()):
-            folder.unlink()  # a file (or a dangling link) in its place: repaired, as a kernel's folder is
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = made_folder(cache_dir() / "parsed")
     except OSError:
         return None
     where = f"{os.path.abspath(source.name)}\0{source.name}"
