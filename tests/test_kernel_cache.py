@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,18 @@ def test_corrupt_entries_are_rebuilt_not_fatal(warm_cache):
     assert _run(tmp_path, cache)["scores"] == [100, 100]
     module.write_text("this is not python (")
     assert _run(tmp_path, cache)["scores"] == [100, 100]
+
+
+def test_a_link_to_nowhere_in_an_entrys_place_is_repaired_in_the_shared_cache(warm_cache):
+    """An entry's folder replaced by a dangling link (a cache restored badly) is made again where
+    it was: the kernels keep being shared, not compiled into a private folder on every run."""
+    tmp_path, cache, cold = warm_cache
+    entry = Path(cold["path"]).parent
+    shutil.rmtree(entry)
+    entry.symlink_to(tmp_path / "gone")
+    rebuilt = _run(tmp_path, cache)
+    assert rebuilt["scores"] == [100, 100]
+    assert Path(rebuilt["path"]).parent == entry and entry.is_dir() and not entry.is_symlink()
 
 
 def test_concurrent_processes_share_one_cache(tmp_path):
