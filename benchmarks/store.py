@@ -90,10 +90,15 @@ def run(arguments: list[str]) -> tuple[float, int, str, float]:
 
 
 def copy_workspace(source: Path, target: Path) -> Path:
+    """A fresh copy of the workspace, on disk before it is timed, as a user's workspace is (every
+    unstuck command that writes one syncs it): a copy left in the page cache made the command's
+    own sync at its checkpoint write the whole file (0.13-0.15 s of a 1.4 s ingest at 1M)."""
     for suffix in ("", ".wal"):
         if Path(f"{target}{suffix}").exists():
             os.remove(f"{target}{suffix}")
     shutil.copy(source, target)
+    with open(target, "rb") as copied:
+        os.fsync(copied.fileno())
     return target
 
 

@@ -145,6 +145,23 @@ def test_an_ingest_reads_the_rules_it_parsed_before_and_shows_no_diff(sample, tm
     assert not any("rich" in modules for _, modules in runs)
 
 
+def test_an_ingest_refusing_its_file_says_why_without_loading_the_kernels(sample, tmp_path):
+    """The files an ingest is given are read and checked before the kernels load (numba's
+    start-up, most of a second): a file refused is said at once, and the workspace keeps its
+    records."""
+    db = tmp_path / "w.duckdb"
+    with Workspace(db) as workspace:
+        workspace.ingest(accounts=sample / "accounts.csv", rules=RULES, as_of=AS_OF)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("account_id,employees\nA-1,many\n")
+    done, modules = _modules_of("ingest", str(RULES), "--accounts", str(bad), "--db", str(db))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error: {bad}: column `employees`"), done.stderr
+    assert "numba" not in modules
+    with Workspace(db, read_only=True) as workspace:
+        assert workspace.store.count("account") == 300
+
+
 def test_a_command_that_loads_pyarrow_gets_the_lean_memory_pool(sample, tmp_path):
     """Arrow's jemalloc pool is set when the command loads pyarrow, as it was when the command
     line imported pyarrow up front (ARROW_DEFAULT_MEMORY_POOL still decides)."""

@@ -22,7 +22,7 @@ from unstuck_dsl import sample, store
 from unstuck_dsl.cli import cli
 from unstuck_dsl.data import DataError
 from unstuck_dsl.workspace import Workspace
-from unstuck_dsl.workspace_file import WorkspaceDamaged
+from unstuck_dsl.workspace_file import WorkspaceDamaged, blocks_pass_checksums
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 11, 26)
@@ -225,6 +225,31 @@ def test_a_damaged_workspace_is_named_and_left_untouched(tmp_path, workspace_byt
     with pytest.raises(WorkspaceDamaged), store.Store(path):
         pass
     assert path.read_bytes() == damaged
+
+
+def test_the_check_of_every_block_agrees_with_duckdbs_checksums(tmp_path, workspace_bytes):
+    """Opening a workspace checks every block's checksum over the file's bytes (DuckDB reads
+    every value only when that cannot confirm the file): it confirms a file DuckDB wrote, and
+    not one with a byte changed in any block, nor one cut short."""
+    import duckdb
+
+    path = tmp_path / "w.duckdb"
+    path.write_bytes(workspace_bytes)
+    with duckdb.connect(str(path), read_only=True) as db:
+        (block_size, blocks), = db.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchall()
+
+    def passes(data: bytes) -> bool:
+        path.write_bytes(data)
+        with path.open("rb", buffering=0) as file:
+            return blocks_pass_checksums(file, block_size, blocks)
+
+    assert blocks > 1 and passes(workspace_bytes)
+    headers = len(workspace_bytes) - blocks * block_size
+    for block, at in ((0, 8), (blocks // 2, block_size // 2), (blocks - 1, block_size - 1), (blocks - 1, 0)):
+        changed = bytearray(workspace_bytes)
+        changed[headers + block * block_size + at] ^= 0x01
+        assert not passes(bytes(changed)), (block, at)
+    assert not passes(workspace_bytes[:-block_size])
 
 
 # ---- item 12: a workspace in a folder that cannot be written ----------------------------------

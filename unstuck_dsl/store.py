@@ -1177,19 +1177,25 @@ def ingest(store: Store, compiled, stamp: Stamp, accounts=None, leads=None, on_s
     `rescore_records`). `read_before`, per kind, stored records read (`records(read_by=` the
     rules' schema`)`) since the last write: the re-scoring takes them, with this ingest's
     changes, from there rather than reading them again."""
-    with kernels_loading(compiled) as kernels_loaded:
-        return _ingest(store, compiled, stamp, accounts, leads, on_stage, null_values, kernels_loaded, on_rescored,
-                       read_before)
-
-
-def _ingest(store: Store, compiled, stamp, accounts, leads, on_stage, null_values, kernels_loaded,
-            on_rescored=None, read_before=None) -> IngestReport:
     ruleset = compiled.model
     sources = {kind: source for kind, source in (("account", accounts), ("lead", leads)) if source is not None}
     typed = {}
     for kind, source in sources.items():  # every file checked before anything is applied
         on_stage(f"reading {_describe(source)}")
         typed[kind] = typed_input(source, ruleset, kind, null_values)
+    # The kernels load (numba's start-up, most of a second holding the GIL) from here: beside the
+    # set statements and reads below, which leave the GIL to it while DuckDB works, rather than
+    # beside the reading above, whose imports and conversions need the GIL themselves (an ingest
+    # of 1,000 accounts into 1M reached its first statement only once numba had loaded). A file
+    # refused above has loaded nothing.
+    with kernels_loading(compiled) as kernels_loaded:
+        return _ingest(store, compiled, stamp, typed, sources, on_stage, kernels_loaded, on_rescored, read_before)
+
+
+def _ingest(store: Store, compiled, stamp, typed: dict, sources: dict, on_stage, kernels_loaded, on_rescored=None,
+            read_before=None) -> IngestReport:
+    """`ingest` of the files read and checked (`typed`, per kind, from `sources`)."""
+    ruleset = compiled.model
     report = IngestReport()
     with store.transaction():
         store.ensure_fields(ruleset)

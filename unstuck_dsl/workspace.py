@@ -260,11 +260,11 @@ class Workspace:
                             f"`unstuck publish RULES --db {self.path}`")
         return version
 
-    def _kernels_loading(self, scores: bool = True):
-        """The published rules' kernels loading on a second thread from here on, when the step
-        `scores` and rules are published (`pipeline.kernels_loading`; the step's own loading
-        shares it): from before the transaction, while it reads and the workspace is checked."""
-        if not scores or self.published is None:
+    def _kernels_loading(self):
+        """The published rules' kernels loading on a second thread from here on, when rules are
+        published (`pipeline.kernels_loading`; the step's own loading shares it): from before
+        the transaction, while it reads and the workspace is checked."""
+        if self.published is None:
             return contextlib.nullcontext()
         return pipeline.kernels_loading(self.compiled)
 
@@ -390,7 +390,7 @@ class Workspace:
         `as_of`, when given, must be the workspace's date (or sets it, on a new workspace).
         `on_rescored` hears the records re-scored (`store.rescore_records`); `read_before`, stored
         records read since the last write, are not read again (`store.ingest`)."""
-        with self._kernels_loading(accounts is not None or leads is not None), self.store.transaction():
+        with self.store.transaction():  # (the kernels load once the files are read: `store.ingest`)
             published = None
             if rules is not None and self.published is None:
                 published = self.publish(rules, message or "first ingest", as_of=as_of, on_stage=on_stage).version

@@ -20,15 +20,16 @@ from ..unused import hide
 
 @functools.cache
 def _glibc():
-    """The C library, on Linux (whose allocator is glibc's); None elsewhere."""
+    """The C library, on Linux (whose allocator is glibc's; another's lacks its functions, and
+    asking for one raises AttributeError); None elsewhere. Found among the symbols the process
+    has loaded already, not by name: `ctypes.util.find_library` runs `ldconfig -p` in a child
+    process, forked from the command as it loads pyarrow."""
     import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
-    if not sys.platform.startswith("linux") or not name:
+    if not sys.platform.startswith("linux"):
         return None
     try:
-        return ctypes.CDLL(name)
+        return ctypes.CDLL(None)
     except OSError:
         return None
 

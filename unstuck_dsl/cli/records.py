@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .. import pipeline
 from .common import DEFAULT_READING, Reading, UserError, as_of_date
 
 if TYPE_CHECKING:
@@ -69,6 +68,8 @@ def score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lamb
               reading: Reading = DEFAULT_READING):
     """Compile, then read and score through the pipeline, saying on stderr what the reading
     options left out."""
+    from .. import pipeline
+
     on_stage("checking and compiling rules")
     compiled = pipeline.compile_rules(rules)
     accounts, leads = inputs(accounts_path, leads_path, db, compiled.model.schema)
@@ -105,9 +106,12 @@ def at_workspace_date(workspace: Workspace, as_of: str | None) -> dt.date:
 def writing(db, rules=None, progress: bool = True):
     """The workspace to write, with progress (unless the command will ask a question). A new
     workspace is created only once RULES check, so that rules with errors leave no empty
-    workspace behind."""
+    workspace behind. The workspace is opened before the rules' front end (the parser, the
+    checks) and the data layer load: its reading through starts that much earlier."""
     with (stages(total=8) if progress else contextlib.nullcontext(lambda _: None)) as stage:
         if rules is not None and not Path(db).exists():
+            from .. import pipeline
+
             stage("checking rules")
             pipeline.load_ruleset(rules)
         stage(f"opening {db}")
