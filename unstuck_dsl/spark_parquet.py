@@ -55,42 +55,71 @@ class Piece:
 @attrs.frozen
 class ParquetPieces:
     """What the Python workers read in place of the JVM: the partitions (each a tuple of row
-    groups, in file order), the filesystem's URI, and the Arrow schema Spark would send."""
+    groups, in file order), the filesystem's URI, and the Arrow schema Spark would send, but for
+    the string columns read as dictionaries (`dictionary`), as the local engine reads Parquet:
+    their strings stay in Parquet's dictionary pages, each batch's column codes into them."""
 
     uri: str  # any file's URI: pyarrow.fs opens its filesystem in the worker
     partitions: tuple[tuple[Piece, ...], ...]
     schema: pa.Schema
     rows: int
     batch_rows: int  # records per batch read, as Spark's (spark.sql.execution.arrow.maxRecordsPerBatch)
+    dictionary: frozenset[str] = frozenset()  # columns (text or lists of text) read dictionary-encoded
 
     def batches(self, tasks):
         """mapInArrow's input in the worker: `tasks`, the batches of partition numbers Spark hands
-        it (one number here), become the Arrow batches of those partitions' row groups, file by
-        file, each cast to Spark's types and at most as long as Spark's batches."""
-        import itertools
-
+        it (one number here), become the Arrow batches of those partitions' row groups, each
+        cast to Spark's types (the `dictionary` columns to dictionaries of them) and at most as
+        long as Spark's batches. A batch spans no two row groups: Arrow cannot join a list
+        column's dictionaries across them."""
         import pyarrow.fs as pafs
         import pyarrow.parquet as pq
 
         filesystem, _ = pafs.FileSystem.from_uri(self.uri)
         columns = self.schema.names
+        schema = pa.schema([pa.field(f.name, _dictionary_of(f.type)) if f.name in self.dictionary else f
+                            for f in self.schema])
+        opened = None
         for task in tasks:
             for number in task.column(0).to_pylist():
-                for path, pieces in itertools.groupby(self.partitions[number], key=lambda piece: piece.path):
-                    groups = [piece.row_group for piece in pieces]
-                    parquet = pq.ParquetFile(path, filesystem=filesystem)
-                    for batch in parquet.iter_batches(batch_size=self.batch_rows, row_groups=groups, columns=columns,
-                                                      use_threads=False):
-                        yield batch.select(columns).cast(self.schema)
+                for piece in self.partitions[number]:
+                    if opened is None or opened[0] != piece.path:
+                        opened = (piece.path, _opened(pq.ParquetFile(piece.path, filesystem=filesystem),
+                                                      piece.path, filesystem, self.dictionary))
+                    for batch in opened[1].iter_batches(batch_size=self.batch_rows, row_groups=[piece.row_group],
+                                                        columns=columns, use_threads=False):
+                        yield batch.select(columns).cast(schema)
 
     def tasks(self, spark):
         """The DataFrame Spark distributes: partition k holds the one number k."""
         return spark.range(0, len(self.partitions), 1, len(self.partitions))
 
 
-def plan(df, columns: list[str]) -> ParquetPieces | None:
-    """The row groups of `df.select(*columns)` for the Python workers to read, or None (the JVM
-    reads it): see the module's docstring."""
+def _opened(parquet, path: str, filesystem, dictionary: frozenset[str]):
+    """The file opened again to read the text leaves of the `dictionary` columns as dictionaries
+    (data._read_parquet's way), or as it is when it has none."""
+    import pyarrow.parquet as pq
+
+    leaves = [parquet.schema.column(i) for i in range(parquet.metadata.num_columns)]
+    read_dictionary = [leaf.path for leaf in leaves
+                       if leaf.path.split(".")[0] in dictionary and leaf.physical_type == "BYTE_ARRAY"]
+    if not read_dictionary:
+        return parquet
+    return pq.ParquetFile(path, filesystem=filesystem, read_dictionary=read_dictionary, pre_buffer=False,
+                          buffer_size=1 << 20)
+
+
+def _dictionary_of(type_: pa.DataType) -> pa.DataType:
+    """A text type, or a list of it, as pyarrow reads it from dictionary pages."""
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_):
+        make = pa.large_list if pa.types.is_large_list(type_) else pa.list_
+        return make(type_.value_field.with_type(_dictionary_of(type_.value_type)))
+    return pa.dictionary(pa.int32(), type_) if pa.types.is_string(type_) or pa.types.is_large_string(type_) else type_
+
+
+def plan(df, columns: list[str], dictionary: tuple[str, ...] = ()) -> ParquetPieces | None:
+    """The row groups of `df.select(*columns)` for the Python workers to read (the `dictionary`
+    columns' text as dictionaries), or None (the JVM reads it): see the module's docstring."""
     spark = df.sparkSession
     if not _bare_parquet_scan(df.select(*columns), columns):
         return None
@@ -121,7 +150,7 @@ def plan(df, columns: list[str]) -> ParquetPieces | None:
         return None
     batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch"))
     return ParquetPieces(files[0], _partitions(spark, pieces), schema, sum(p.rows for p in pieces),
-                         batch_rows if batch_rows > 0 else ROW_GROUP_BATCH)
+                         batch_rows if batch_rows > 0 else ROW_GROUP_BATCH, frozenset(dictionary))
 
 
 def _bare_parquet_scan(selected, columns: list[str]) -> bool:
