@@ -120,6 +120,10 @@ def _dictionary_of(type_: pa.DataType) -> pa.DataType:
 def plan(df, columns: list[str], dictionary: tuple[str, ...] = ()) -> ParquetPieces | None:
     """The row groups of `df.select(*columns)` for the Python workers to read (the `dictionary`
     columns' text as dictionaries), or None (the JVM reads it): see the module's docstring."""
+    from pyspark.sql.utils import is_remote
+
+    if is_remote():  # Spark Connect: no plan objects to inspect, and the JVM is the server's
+        return None
     spark = df.sparkSession
     if not _bare_parquet_scan(df.select(*columns), columns):
         return None
@@ -138,14 +142,14 @@ def plan(df, columns: list[str], dictionary: tuple[str, ...] = ()) -> ParquetPie
                                  prefers_large_types=large)
         with concurrent.futures.ThreadPoolExecutor(FOOTER_THREADS) as pool:
             footers = list(pool.map(lambda path: pq.ParquetFile(path, filesystem=filesystem).metadata, paths))
-    except Exception:  # noqa: BLE001 - a filesystem pyarrow cannot open, an unreadable footer: the JVM reads
+        pieces = []
+        for path, footer in zip(paths, footers):
+            found = _pieces(path, footer, schema)
+            if found is None:
+                return None
+            pieces += found
+    except Exception:  # noqa: BLE001 - a filesystem pyarrow cannot open, a footer it cannot read: the JVM reads
         return None
-    pieces = []
-    for path, footer in zip(paths, footers):
-        found = _pieces(path, footer, schema)
-        if found is None:
-            return None
-        pieces += found
     if not pieces:
         return None
     batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch"))
@@ -180,8 +184,9 @@ def _pieces(path: str, footer, schema: pa.Schema) -> list[Piece] | None:
     leaves = {}  # top-level column -> its leaf columns' indices in the footer
     for i in range(footer.num_columns):
         leaves.setdefault(footer.schema.column(i).path.split(".")[0], []).append(i)
-    for field in schema:
-        if file_schema.get_field_index(field.name) < 0 or not _reads_as(file_schema.field(field.name).type, field.type):
+    for field in schema:  # (a name with a dot in it is not among `leaves`: left to the JVM)
+        if field.name not in leaves or file_schema.get_field_index(field.name) < 0 \
+                or not _reads_as(file_schema.field(field.name).type, field.type):
             return None
     dated = [leaves[f.name][0] for f in schema if pa.types.is_date(f.type) or pa.types.is_timestamp(f.type)]
     read = [i for f in schema for i in leaves[f.name]]
@@ -221,24 +226,22 @@ def _reads_as(found: pa.DataType, wanted: pa.DataType) -> bool:
 
 
 def _partitions(spark, pieces: list[Piece]) -> tuple[tuple[Piece, ...], ...]:
-    """The row groups in partitions as Spark splits files: about min(maxPartitionBytes, the
-    bytes per core) each, at least openCostInBytes, consecutive row groups together."""
+    """The row groups in partitions of consecutive row groups, as Spark splits files (about
+    min(maxPartitionBytes, the bytes per core) each, at least openCostInBytes), but as many as a
+    multiple of the cores, of about equal bytes, so that the cores end together (3 partitions
+    on 2 cores leave one core idle for the last third)."""
     conf = spark.conf
-    total = sum(p.size for p in pieces)
-    per_core = total / max(1, spark.sparkContext.defaultParallelism)
+    cores = max(1, spark.sparkContext.defaultParallelism)
+    total = sum(p.size for p in pieces) or 1
     split = min(_bytes(conf.get("spark.sql.files.maxPartitionBytes")),
-                max(_bytes(conf.get("spark.sql.files.openCostInBytes")), per_core))
-    count = min(len(pieces), max(1, math.ceil(total / split)))
-    target = total / count
-    partitions, current, size = [], [], 0.0
-    for piece in pieces:
-        if current and size + piece.size / 2 > target and len(partitions) < count - 1:
-            partitions.append(tuple(current))
-            current, size = [], 0.0
-        current.append(piece)
-        size += piece.size
-    partitions.append(tuple(current))
-    return tuple(partitions)
+                max(_bytes(conf.get("spark.sql.files.openCostInBytes")), total / cores))
+    count = min(len(pieces), cores * math.ceil(math.ceil(total / split) / cores))
+    partitions: list[list[Piece]] = [[] for _ in range(count)]
+    before = 0
+    for piece in pieces:  # each in the partition its middle byte falls in
+        partitions[min(count - 1, int((before + piece.size / 2) / total * count))].append(piece)
+        before += piece.size
+    return tuple(tuple(partition) for partition in partitions if partition)
 
 
 def _bytes(setting: str) -> int:
