@@ -350,3 +350,29 @@ def test_row_groups_are_split_into_partitions_in_order_each_once(spark):
     assert [p for partition in partitions for p in partition] == pieces
     assert len(partitions) >= sum(p.size for p in pieces) / (128 << 20)
     assert spark_parquet._partitions(spark, pieces[:1]) == (tuple(pieces[:1]),)
+
+
+def test_integer_ids_read_by_the_workers_stay_integers(spark, tmp_path):
+    """Whole-number ids in Parquet (int64 columns) read by the Python workers: the scores are
+    the local engine's, the ids come out as Spark's bigint."""
+    accounts, leads = _sample_with_gaps(500, seed=23)
+    every_account = pa.concat_arrays([accounts.column(ACCOUNT_KEY).combine_chunks(), leads.column(ACCOUNT_KEY).combine_chunks()]).unique()
+
+    def numbered(table: pa.Table, column: str, ids) -> pa.Table:
+        return table.set_column(table.schema.get_field_index(column), column,
+                                pc.cast(pc.index_in(table.column(column), value_set=ids), pa.int64()))
+
+    accounts = numbered(accounts, ACCOUNT_KEY, every_account)
+    leads = numbered(numbered(leads, ACCOUNT_KEY, every_account), LEAD_KEY, leads.column(LEAD_KEY).combine_chunks())
+    rules = api.compile("rules/")
+    local = rules.score(accounts, leads, as_of="2026-11-26")
+    parquet_files(accounts, tmp_path / "accounts", 2)
+    parquet_files(leads, tmp_path / "leads", 2)
+    accounts_df, leads_df = spark.read.parquet(str(tmp_path / "accounts")), spark.read.parquet(str(tmp_path / "leads"))
+    assert read_in_python(accounts_df, ["account_id", *rules.account_fields])
+    assert read_in_python(leads_df, ["lead_id", "account_id", *rules.lead_fields])
+    scored_accounts, scored_leads = unstuck_spark.score(rules, accounts_df, leads_df, as_of="2026-11-26")
+    assert dict(scored_leads.dtypes)[LEAD_KEY] == "bigint"
+    assert_same(local.accounts, scored_accounts)
+    assert_same(local.leads, scored_leads)
+    spark.catalog.clearCache()
