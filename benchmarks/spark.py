@@ -2,6 +2,7 @@
 
     python benchmarks/spark.py                      # 10M accounts / ~30M leads, local[2]
     python benchmarks/spark.py --size 1000000       # fewer (the machine is shared, or small)
+    python benchmarks/spark.py --reader jvm         # the JVM reads the Parquet files (as before spark_parquet)
 
 The data is unstuck_dsl.sample's, written once under benchmarks/data/spark/N/ (git-ignored) as
 Parquet directories of 1M-account parts (ids prefixed by part, so every id is unique). Timed:
@@ -13,14 +14,17 @@ Parquet directories of 1M-account parts (ids prefixed by part, so every id is un
   handed to Spark's `noop` sink), with Spark in local mode from the Parquet files; run twice, the
   JVM's first full run (its JIT compiling Spark's code included) and again, warm. Then the check:
   both outputs counted per ICP, Persona and band and compared with the local engine's counts (a
-  full record-by-record comparison is tests/test_spark.py's job). And how the warm run's time
+  full record-by-record comparison is tests/test_spark.py's job). The Parquet files are read by
+  the Python workers themselves (`--reader python`, unstuck_spark.score's default for a bare
+  Parquet scan: spark_parquet) or by the JVM (`--reader jvm`). And how the warm run's time
   splits, each part run on its own and written to the `noop` sink:
-  - read: the columns the engine reads, read from Parquet by the JVM;
+  - read: the columns the engine reads, read from Parquet by the JVM, or with `--reader python`
+    read by the Python workers (a mapInArrow over the row groups that only counts);
   - join (when Spark joins the account scores with the leads, not when they are broadcast to
     the Python workers): the leads joined with the account scores' id, ICP and score (the
     engine's strategy, the account scores already persisted), no Python, minus the read;
-  - to Python: the accounts and the (joined) leads sent JVM -> Arrow -> Python workers (a
-    mapInArrow that only counts), minus the read and the join;
+  - to Python (`--reader jvm`): the accounts and the (joined) leads sent JVM -> Arrow -> Python
+    workers (a mapInArrow that only counts), minus the read and the join;
   - the rest (warm run - read - join - to Python): the engine in the Python workers, its
     results' way back to the JVM, persisting and collecting the account scores, and Spark's
     decoding.
@@ -59,6 +63,7 @@ AS_OF = dt.date(2026, 11, 26)
 PART = 1_000_000  # accounts per generated part
 COUNTED = ["icp_code", "icp_band", "persona_code", "persona_band"]
 BROADCAST = {"auto": None, "yes": True, "no": False}  # --broadcast: unstuck_spark.score's broadcast_accounts
+READERS = {"python": True, "jvm": False}  # --reader: unstuck_spark.score's read_parquet
 
 
 def data(size: int) -> Path:
@@ -169,6 +174,8 @@ def main() -> None:
                         help="the account scores for the lead pass: broadcast to the Python workers (yes), joined by "
                              "Spark (no), or as unstuck_spark.score decides by their count (auto)")
     parser.add_argument("--batch-rows", type=int, default=100_000, help="spark.sql.execution.arrow.maxRecordsPerBatch")
+    parser.add_argument("--reader", choices=sorted(READERS), default="python",
+                        help="who reads the Parquet files: the Python workers (spark_parquet) or the JVM")
     args = parser.parse_args()
     cores = unstuck_spark.local_cores(args.master) or os.cpu_count()
     load = os.getloadavg()
@@ -209,6 +216,7 @@ def main() -> None:
     accounts_df = spark.read.parquet(str(folder / "accounts"))
     leads_df = spark.read.parquet(str(folder / "leads"))
     broadcast_accounts = BROADCAST[args.broadcast]
+    read_parquet = READERS[args.reader]
     unstuck_spark.score(rules, accounts_df.limit(1000), leads_df.limit(1000), AS_OF)[1].collect()  # workers warm
     jvm_pid = spark._jvm.java.lang.ProcessHandle.current().pid()  # local mode: the one JVM, its workers its children
 
@@ -217,7 +225,7 @@ def main() -> None:
         it) and both outputs computed in full, every row made and handed to the noop sink."""
         spark.catalog.clearCache()
         call, (scored_accounts, scored_leads) = costed(jvm_pid, lambda: unstuck_spark.score(
-            rules, accounts_df, leads_df, AS_OF, broadcast_accounts=broadcast_accounts))
+            rules, accounts_df, leads_df, AS_OF, broadcast_accounts=broadcast_accounts, read_parquet=read_parquet))
         accounts_out, _ = costed(jvm_pid, lambda: noop(scored_accounts))
         leads_out, _ = costed(jvm_pid, lambda: noop(scored_leads))
         return (call, accounts_out, leads_out), (scored_accounts, scored_leads)
@@ -237,8 +245,17 @@ def main() -> None:
     accounts_in, leads_in = accounts_df.select(*account_columns), leads_df.select(*lead_columns)
     plan = scored_leads._jdf.queryExecution().executedPlan().toString()
     strategy = next((name for name in ("BroadcastHashJoin", "ShuffledHashJoin", "SortMergeJoin") if name in plan), None)
-    read_accounts, _ = costed(jvm_pid, lambda: noop(accounts_in))
-    read_leads, _ = costed(jvm_pid, lambda: noop(leads_in))
+    counted_rows = "rows long"
+    pieces = [unstuck_spark.spark_parquet.plan(df, columns, unstuck_spark._dictionary_columns(rules, columns))
+              if read_parquet else None for df, columns in ((accounts_df, account_columns), (leads_df, lead_columns))]
+    if strategy is None and None not in pieces:  # the Python workers read the files (with a join, the JVM reads the leads)
+        read_accounts, _ = costed(jvm_pid, lambda: noop(pieces[0].tasks(spark).mapInArrow(
+            lambda tasks: count_batches(pieces[0].batches(tasks)), counted_rows)))
+        read_leads, _ = costed(jvm_pid, lambda: noop(pieces[1].tasks(spark).mapInArrow(
+            lambda tasks: count_batches(pieces[1].batches(tasks)), counted_rows)))
+    else:
+        read_accounts, _ = costed(jvm_pid, lambda: noop(accounts_in))
+        read_leads, _ = costed(jvm_pid, lambda: noop(leads_in))
     spark_read = read_accounts + read_leads
     to_python = leads_in
     join = Cost(0.0)
@@ -248,11 +265,12 @@ def main() -> None:
         to_python = leads_in.join(narrow.hint("broadcast" if strategy == "BroadcastHashJoin" else "shuffle_hash"),
                                   on="account_id", how="left")
         join = costed(jvm_pid, lambda: noop(to_python))[0] - read_leads
-    counted_rows = "rows long"
-    through_python, _ = costed(jvm_pid, lambda: (noop(accounts_in.mapInArrow(count_batches, counted_rows)),
-                                                 noop(to_python.mapInArrow(count_batches, counted_rows))))
-    transfer = through_python - spark_read - join
-    rest = spark_warm - spark_read - transfer - join
+    transfer = None
+    if pieces[0] is None:
+        through_python, _ = costed(jvm_pid, lambda: (noop(accounts_in.mapInArrow(count_batches, counted_rows)),
+                                                     noop(to_python.mapInArrow(count_batches, counted_rows))))
+        transfer = through_python - spark_read - join
+    rest = spark_warm - spark_read - (transfer or Cost(0.0)) - join
     spark.stop()
 
     def row(name: str, cost: Cost) -> str:
@@ -266,12 +284,13 @@ def main() -> None:
         f"{os.cpu_count()} cores, master {args.master}, load average at start {load[0]:.1f}, "
         f"at the end {os.getloadavg()[0]:.1f} (shared machine)",
         f"# command: python benchmarks/spark.py --size {args.size} --master '{args.master}' "
-        f"--broadcast {args.broadcast} --batch-rows {args.batch_rows}",
+        f"--broadcast {args.broadcast} --batch-rows {args.batch_rows} --reader {args.reader}",
         "# local: the local engine on each 1M-account part in memory (read apart), times summed",
         "# spark: unstuck_spark.score's call and both outputs computed in full (the noop sink), Parquet in;",
         "#   run twice: the JVM's first full run (its JIT compiling included) and again, warm",
         "# seconds: wall; JVM cpu, Py cpu: CPU seconds of the JVM (all threads) and of the Python workers "
         "(local: this process)",
+        f"# the Parquet files read by {'the Python workers (spark_parquet)' if strategy is None and None not in pieces else 'the JVM'}",
         f"# the lead pass: {'Spark joins the account scores (' + strategy + ')' if strategy else 'the account scores broadcast to the Python workers, no join'}",
         "",
         f"{'step':<34}{'seconds':>10}{'JVM cpu':>10}{'Py cpu':>10}{'records/s':>14}{'records/s/core':>16}",
@@ -286,8 +305,8 @@ def main() -> None:
         row("  score() call (accounts scored)", warm[0]),
         row("  accounts out", warm[1]),
         row("  leads out", warm[2]),
-        row("  split: Parquet read (JVM)", spark_read),
-        row("  split: JVM->Arrow->Python", transfer),
+        *([row("  split: Parquet read (JVM)", spark_read), row("  split: JVM->Arrow->Python", transfer)]
+          if transfer is not None else [row("  split: Parquet read (Py workers)", spark_read)]),
         *([row(f"  split: join ({strategy})", join)] if strategy else []),
         row("  split: the rest (scoring, back)", rest),
         row("spark: counted (the check)", counted),

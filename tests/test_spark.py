@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,6 +33,7 @@ from strategies import datasets, record, rulesets
 
 pytest.importorskip("pyspark", reason="pyspark is in the dev extra")
 from unstuck_dsl import spark as unstuck_spark  # noqa: E402 - after the skip: it imports pyspark
+from unstuck_dsl import spark_parquet  # noqa: E402
 
 EXAMPLES = int(os.environ.get("SPARK_EXAMPLES", "5"))
 SKEWED_LEADS = 2500  # leads of the one account that has thousands
@@ -40,9 +43,30 @@ SIGNALS = {"email_reply": "weight 10 half_life 14 days", "meeting": "weight 25 h
 ENGAGEMENT = ("\nengagement {\n" + "".join(f"  signal {name} {decay}\n" for name, decay in SIGNALS.items())
               + "  stage cool below 20, warm below 50, in_market below 80, hot\n}\n")
 
-# (accounts' partitions, leads' partitions, broadcast the accounts?, records per engine call)
-PARTITIONINGS = [(1, 1, True, unstuck_spark.BATCH_ROWS), (3, 4, False, unstuck_spark.BATCH_ROWS),
-                 (2, 5, None, 1)]
+# (the inputs, accounts' partitions or files, leads', broadcast the accounts?, records per engine
+# call). The inputs: "rows", DataFrames of the Arrow tables (the JVM sends their rows to Python);
+# "parquet", Parquet files of row groups of a few records each, read by the Python workers
+# themselves (spark_parquet), one string column dictionary-encoded.
+PARTITIONINGS = [("rows", 1, 1, True, unstuck_spark.BATCH_ROWS), ("rows", 3, 4, False, unstuck_spark.BATCH_ROWS),
+                 ("rows", 2, 5, None, 1), ("parquet", 2, 3, None, unstuck_spark.BATCH_ROWS)]
+ROW_GROUP_RECORDS = 7  # small and prime: batches and engine calls span row groups and files
+
+
+def parquet_files(table: pa.Table, folder: Path, files: int) -> None:
+    """`table` in `files` Parquet files of consecutive records, row groups of ROW_GROUP_RECORDS,
+    its first string field stored dictionary-encoded (read back as a dictionary)."""
+    folder.mkdir(parents=True)
+    text = [i for i, f in enumerate(table.schema) if f.type == pa.string() and f.name not in (ACCOUNT_KEY, LEAD_KEY)]
+    if text:
+        table = table.set_column(text[0], table.field(text[0]).name, pc.dictionary_encode(table.column(text[0])))
+    step = -(-table.num_rows // files)
+    for k in range(files):
+        pq.write_table(table.slice(k * step, step), folder / f"part-{k}.parquet", row_group_size=ROW_GROUP_RECORDS)
+
+
+def read_in_python(df, columns: list[str]) -> bool:
+    """Whether the Python workers read `df`'s files themselves (spark_parquet) rather than the JVM."""
+    return spark_parquet.plan(df, columns) is not None
 
 
 def plain(table: pa.Table) -> list[dict]:
@@ -105,14 +129,24 @@ def test_spark_scores_equal_the_local_engine_on_every_record(spark, data):
     account_table, lead_table = arrow_table(accounts, ruleset.schema, "account"), arrow_table(leads, ruleset.schema, "lead")
 
     local = rules.score(account_table, lead_table, as_of=as_of, preview=preview, signals=signals)
-    accounts_df, leads_df = spark.createDataFrame(account_table), spark.createDataFrame(lead_table)
     signals_df = spark.createDataFrame(signals)
-    for account_parts, lead_parts, broadcast, batch_rows in PARTITIONINGS:
-        scored_accounts, scored_leads = unstuck_spark.score(
-            rules, accounts_df.repartition(account_parts), leads_df.repartition(lead_parts), as_of, preview,
-            signals_df.repartition(2), broadcast_accounts=broadcast, batch_rows=batch_rows)
-        assert_same(local.accounts, scored_accounts)
-        assert_same(local.leads, scored_leads)
+    with tempfile.TemporaryDirectory() as folder:
+        for inputs, account_parts, lead_parts, broadcast, batch_rows in PARTITIONINGS:
+            if inputs == "rows":
+                accounts_df = spark.createDataFrame(account_table).repartition(account_parts)
+                leads_df = spark.createDataFrame(lead_table).repartition(lead_parts)
+            else:
+                parquet_files(account_table, Path(folder) / "accounts", account_parts)
+                parquet_files(lead_table, Path(folder) / "leads", lead_parts)
+                accounts_df = spark.read.parquet(f"{folder}/accounts")
+                leads_df = spark.read.parquet(f"{folder}/leads")
+                assert read_in_python(accounts_df, account_table.column_names) == (account_table.num_rows > 0)
+                assert read_in_python(leads_df, lead_table.column_names) == (lead_table.num_rows > 0)
+            scored_accounts, scored_leads = unstuck_spark.score(
+                rules, accounts_df, leads_df, as_of, preview, signals_df.repartition(2), broadcast_accounts=broadcast,
+                batch_rows=batch_rows)
+            assert_same(local.accounts, scored_accounts)
+            assert_same(local.leads, scored_leads)
 
 
 def test_accounts_alone_and_without_signals(spark):
@@ -257,3 +291,88 @@ def test_the_cores_a_local_master_names(master, cores):
     """The cores a local master names, whatever the machine has (`local[8]` on a 2-core machine is
     8), size the session's join partitions; a cluster's master names none (Spark's own setting)."""
     assert unstuck_spark.local_cores(master) == cores
+
+
+def test_the_workers_read_a_bare_parquet_scan_and_the_jvm_anything_else(spark, tmp_path):
+    """A DataFrame that is only Spark's read of Parquet files (a directory of several files of
+    many row groups, hive partition directories whose column the rules do not read) is read by
+    the Python workers, with the local engine's scores; a filter, a computed column, a partition
+    column the rules read, files disagreeing on a column's type, or a date before 1900 leave the
+    read to the JVM."""
+    accounts, leads = _sample_with_gaps(900, seed=21)
+    rules = api.compile("rules/")
+    local = rules.score(accounts, leads, as_of="2026-11-26")
+    parquet_files(accounts, tmp_path / "accounts", 3)
+    third = -(-leads.num_rows // 3)
+    for k in range(3):  # leads/batch=K/part-0.parquet: a partition column the rules do not read
+        parquet_files(leads.slice(k * third, third), tmp_path / "leads" / f"batch={k}", 1)
+    accounts_df, leads_df = spark.read.parquet(str(tmp_path / "accounts")), spark.read.parquet(str(tmp_path / "leads"))
+    assert "batch" in leads_df.columns
+    account_columns, lead_columns = ["account_id", *rules.account_fields], ["lead_id", "account_id", *rules.lead_fields]
+    pieces = spark_parquet.plan(leads_df, lead_columns)
+    assert pieces is not None and pieces.rows == leads.num_rows
+    assert sum(len(p) for p in pieces.partitions) == sum(-(-n // ROW_GROUP_RECORDS) for n in (third, third, leads.num_rows - 2 * third))
+    assert read_in_python(accounts_df, account_columns)
+    scored_accounts, scored_leads = unstuck_spark.score(rules, accounts_df, leads_df, as_of="2026-11-26")
+    for scored in (scored_accounts, scored_leads):
+        assert "Scan parquet" not in scored._jdf.queryExecution().executedPlan().toString()
+    assert_same(local.accounts, scored_accounts)
+    assert_same(local.leads, scored_leads)
+    spark.catalog.clearCache()
+
+    from pyspark.sql import functions as F
+
+    by_country = tmp_path / "by-country"
+    accounts_df.write.partitionBy("country").parquet(str(by_country))
+    pre_1900 = accounts.set_column(accounts.schema.get_field_index("hired_ciso_on"), "hired_ciso_on",
+                                   pa.array([dt.date(1899, 12, 31)] * accounts.num_rows, pa.date32()))
+    parquet_files(pre_1900, tmp_path / "pre-1900", 1)
+    (tmp_path / "mixed").mkdir()
+    pq.write_table(accounts.slice(0, 10), tmp_path / "mixed" / "a.parquet")
+    rest = accounts.slice(10)
+    employees = rest.schema.get_field_index("employees")
+    pq.write_table(rest.set_column(employees, "employees", pc.cast(rest.column(employees), pa.int32())),
+                   tmp_path / "mixed" / "b.parquet")  # read by Spark as a.parquet's int64
+    for jvm_reads in (accounts_df.filter(F.col("employees") > 10), accounts_df.withColumn("employees", F.col("employees") + 1),
+                      spark.read.parquet(str(by_country)), spark.read.parquet(str(tmp_path / "pre-1900")),
+                      spark.read.parquet(str(tmp_path / "mixed"))):
+        assert not read_in_python(jvm_reads, account_columns)
+    scored_accounts, _ = unstuck_spark.score(rules, spark.read.parquet(str(by_country)), as_of="2026-11-26")
+    assert "Scan parquet" in scored_accounts._jdf.queryExecution().executedPlan().toString()
+    assert_same(local.accounts, scored_accounts)
+
+
+def test_row_groups_are_split_into_partitions_in_order_each_once(spark):
+    """Every row group in exactly one partition, in file order; about as many partitions as
+    Spark makes of files of their size (each at most maxPartitionBytes)."""
+    pieces = [spark_parquet.Piece(f"f{k // 5}", k % 5, 100, size) for k, size in enumerate([3 << 20, 50 << 20, 1, 200 << 20] * 10)]
+    partitions = spark_parquet._partitions(spark, pieces)
+    assert [p for partition in partitions for p in partition] == pieces
+    assert len(partitions) >= sum(p.size for p in pieces) / (128 << 20)
+    assert spark_parquet._partitions(spark, pieces[:1]) == (tuple(pieces[:1]),)
+
+
+def test_integer_ids_read_by_the_workers_stay_integers(spark, tmp_path):
+    """Whole-number ids in Parquet (int64 columns) read by the Python workers: the scores are
+    the local engine's, the ids come out as Spark's bigint."""
+    accounts, leads = _sample_with_gaps(500, seed=23)
+    every_account = pa.concat_arrays([accounts.column(ACCOUNT_KEY).combine_chunks(), leads.column(ACCOUNT_KEY).combine_chunks()]).unique()
+
+    def numbered(table: pa.Table, column: str, ids) -> pa.Table:
+        return table.set_column(table.schema.get_field_index(column), column,
+                                pc.cast(pc.index_in(table.column(column), value_set=ids), pa.int64()))
+
+    accounts = numbered(accounts, ACCOUNT_KEY, every_account)
+    leads = numbered(numbered(leads, ACCOUNT_KEY, every_account), LEAD_KEY, leads.column(LEAD_KEY).combine_chunks())
+    rules = api.compile("rules/")
+    local = rules.score(accounts, leads, as_of="2026-11-26")
+    parquet_files(accounts, tmp_path / "accounts", 2)
+    parquet_files(leads, tmp_path / "leads", 2)
+    accounts_df, leads_df = spark.read.parquet(str(tmp_path / "accounts")), spark.read.parquet(str(tmp_path / "leads"))
+    assert read_in_python(accounts_df, ["account_id", *rules.account_fields])
+    assert read_in_python(leads_df, ["lead_id", "account_id", *rules.lead_fields])
+    scored_accounts, scored_leads = unstuck_spark.score(rules, accounts_df, leads_df, as_of="2026-11-26")
+    assert dict(scored_leads.dtypes)[LEAD_KEY] == "bigint"
+    assert_same(local.accounts, scored_accounts)
+    assert_same(local.leads, scored_leads)
+    spark.catalog.clearCache()

@@ -37,6 +37,8 @@ FORMATS = (".csv", ".parquet", ".jsonl", ".ndjson")
 SET_SEPARATOR = ";"
 BITSET_MAX_VALUES = 256  # up to four 64-bit words per record; larger dictionaries go CSR
 PARQUET_BATCH_ROWS = 262_144
+# Field types whose strings are read from Parquet's dictionary pages as codes (no string hashed)
+DICTIONARY_TYPES = ("category", "text", "ordinal", "set")
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 # Below this many values (an inbound record's, a rule test's) a search in Python is quicker than an
@@ -996,7 +998,7 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     fields = [schema.get(f) for f in fields]
     needed = keys + [f.name for f in fields if f.name not in keys]
     optional = needed[len(keys):] if missing_columns == "unknown" else ()
-    strings = [f.name for f in fields if f.type.name in ("category", "text", "ordinal", "set")]
+    strings = [f.name for f in fields if f.type.name in DICTIONARY_TYPES]
     batch_keys = _BatchKeys(key, extra_keys[0] if extra_keys else None, name)
     present, batches, count = read_batches(source, needed, name, [*strings, *extra_keys], null_values, optional,
                                            batch_keys)

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .data import DataError, Dataset, _describe, account_rows, encode, read_batches
+from .data import DICTIONARY_TYPES, DataError, Dataset, _describe, account_rows, encode, read_batches
 from .schema import ACCOUNT_KEY, LEAD_KEY, Schema
 
 
@@ -180,7 +180,7 @@ def explained_records(schema: Schema, account_fields: list[str], lead_fields: li
              known: dict[str, str] | None = None) -> pa.Table:
         wanted = list(dict.fromkeys(kind_keys + fields))
         optional = [c for c in wanted if c not in kind_keys] if optional_all else ()
-        strings = [f for f in fields if schema.get(f).type.name in ("category", "text", "ordinal", "set")]
+        strings = [f for f in fields if schema.get(f).type.name in DICTIONARY_TYPES]
         return read_rows(source, wanted, rows, name, null_values, optional, known, strings)
 
     def account_rows_of(record_id: str) -> np.ndarray:
