@@ -10,6 +10,7 @@ rulesets (SPARK_EXAMPLES, default 5), each scored under every partitioning.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import tempfile
@@ -69,6 +70,17 @@ def read_in_python(df, columns: list[str]) -> bool:
     return spark_parquet.plan(df, columns) is not None
 
 
+def workers_read(table: pa.Table) -> bool:
+    """Whether the Python workers should read `table`'s files: it has records, and no date before
+    spark_parquet.EARLIEST (Spark may rebase older ones, so the JVM reads those)."""
+    for field, column in zip(table.schema, table.columns):
+        if pa.types.is_date(field.type) or pa.types.is_timestamp(field.type):
+            least = pc.min(column).as_py()
+            if least is not None and (least.date() if isinstance(least, dt.datetime) else least) < spark_parquet.EARLIEST:
+                return False
+    return table.num_rows > 0
+
+
 def plain(table: pa.Table) -> list[dict]:
     """A table's records by id, dictionary columns decoded (Spark has no dictionary type)."""
     key = LEAD_KEY if LEAD_KEY in table.column_names else ACCOUNT_KEY
@@ -112,6 +124,17 @@ def assert_same(local: pa.Table, spark_df) -> None:
     assert plain(from_spark) == plain(local)
 
 
+@contextlib.contextmanager
+def spark_setting(spark, key: str, value: str):
+    """The session's `key` set to `value` for the block, then as it was."""
+    before = spark.conf.get(key)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)
+
+
 @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
           suppress_health_check=list(HealthCheck), phases=[Phase.generate])
 @given(data=st.data())
@@ -130,7 +153,10 @@ def test_spark_scores_equal_the_local_engine_on_every_record(spark, data):
 
     local = rules.score(account_table, lead_table, as_of=as_of, preview=preview, signals=signals)
     signals_df = spark.createDataFrame(signals)
-    with tempfile.TemporaryDirectory() as folder:
+    # Field names that differ only in case (`c`, `C`) need a session that matches names by case.
+    names = [f.name for f in ruleset.schema.fields]
+    case_sensitive = "true" if len({n.lower() for n in names}) < len(names) else "false"
+    with tempfile.TemporaryDirectory() as folder, spark_setting(spark, "spark.sql.caseSensitive", case_sensitive):
         for inputs, account_parts, lead_parts, broadcast, batch_rows in PARTITIONINGS:
             if inputs == "rows":
                 accounts_df = spark.createDataFrame(account_table).repartition(account_parts)
@@ -140,8 +166,8 @@ def test_spark_scores_equal_the_local_engine_on_every_record(spark, data):
                 parquet_files(lead_table, Path(folder) / "leads", lead_parts)
                 accounts_df = spark.read.parquet(f"{folder}/accounts")
                 leads_df = spark.read.parquet(f"{folder}/leads")
-                assert read_in_python(accounts_df, account_table.column_names) == (account_table.num_rows > 0)
-                assert read_in_python(leads_df, lead_table.column_names) == (lead_table.num_rows > 0)
+                assert read_in_python(accounts_df, account_table.column_names) == workers_read(account_table)
+                assert read_in_python(leads_df, lead_table.column_names) == workers_read(lead_table)
             scored_accounts, scored_leads = unstuck_spark.score(
                 rules, accounts_df, leads_df, as_of, preview, signals_df.repartition(2), broadcast_accounts=broadcast,
                 batch_rows=batch_rows)
@@ -242,6 +268,20 @@ def test_rule_errors_are_raised_on_the_driver_and_data_errors_name_the_column(sp
         unstuck_spark.score(rules, spark.createDataFrame(accounts.drop_columns(["employees"])), as_of="2026-11-26")
     with pytest.raises(api.ScoringError, match="unknown preview code"):
         unstuck_spark.score(rules, spark.createDataFrame(accounts), as_of="2026-11-26", preview=["nope"])
+
+
+def test_fields_that_differ_only_in_case_are_named_or_scored_with_a_case_sensitive_session(spark):
+    """Rules may declare `c` and `C`; a Spark session matching names ignoring case (its default)
+    cannot select them apart: the engine says so, naming both; with spark.sql.caseSensitive set
+    it scores them as the local engine does."""
+    rules = api.compile("account fields { c: int  C: int }\n"
+                        'icp big "Big" {\n  score 3: c > 5\n  score 1: C > 5\n}\n')
+    accounts = pa.table({"account_id": ["a", "b", "d"], "c": [1, 9, None], "C": [9, 1, 7]})
+    with pytest.raises(unstuck_spark.DataError, match="column `c` and `C` differ only in case"):
+        unstuck_spark.score(rules, spark.createDataFrame(accounts), as_of="2026-11-26")
+    with spark_setting(spark, "spark.sql.caseSensitive", "true"):
+        scored, _ = unstuck_spark.score(rules, spark.createDataFrame(accounts), as_of="2026-11-26")
+        assert_same(rules.score(accounts, as_of="2026-11-26").accounts, scored)
 
 
 def test_the_command_reads_and_writes_parquet_directories(spark, tmp_path):

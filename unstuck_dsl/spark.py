@@ -266,9 +266,19 @@ def job_of(rules: CompiledRules, as_of, preview=(), missing_columns: str = "erro
 
 
 def _columns(df, keys: list[str], fields: tuple[str, ...], name: str, missing_columns: str) -> list[str]:
-    """The columns to send to the engine, checked as the local loader checks them."""
+    """The columns to send to the engine, checked as the local loader checks them, and each one
+    Spark can select: a session that matches names ignoring case (Spark's default) cannot tell
+    `c` from `C`, which the rules (and the local engine) can."""
     optional = fields if missing_columns == "unknown" else ()
-    return _check_columns(df.columns, [*keys, *fields], name, optional)
+    columns = _check_columns(df.columns, [*keys, *fields], name, optional)
+    if df.sparkSession.conf.get("spark.sql.caseSensitive", "false").lower() != "true":
+        for column in columns:
+            alike = [other for other in df.columns if other.lower() == column.lower() and other != column]
+            if alike:
+                raise DataError(f"{name}: column `{column}` and `{alike[0]}` differ only in case, and this Spark session "
+                                "matches column names ignoring case; set spark.sql.caseSensitive to true (or rename "
+                                "one) to score them")
+    return columns
 
 
 def _numbers_schema(id_fields, job: Job, lead: bool):

@@ -193,6 +193,8 @@ def _pieces(path: str, footer, schema: pa.Schema) -> list[Piece] | None:
     pieces = []
     for k in range(footer.num_row_groups):
         group = footer.row_group(k)
+        if not group.num_rows:  # (Arrow writes an empty table as one row group of none)
+            continue
         if any(not _dates_after_earliest(group.column(i).statistics, group.num_rows) for i in dated):
             return None
         pieces.append(Piece(path, k, group.num_rows, sum(group.column(i).total_compressed_size for i in read)))
