@@ -8,6 +8,7 @@ import io
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
@@ -72,14 +73,12 @@ def test_a_parquet_file_in_parts_reads_as_the_table(tmp_path, monkeypatch, part_
         read = parquet.read_row_group(group)
         assert _plain(read).equals(_plain(whole.slice(start, read.num_rows)))
         scores = parquet.metadata.row_group(group).column(3).statistics
-        assert (scores.min, scores.max) == (pc_min_max(whole.slice(start, read.num_rows)["icp_score"]))
+        assert (scores.min, scores.max) == _min_max(whole.slice(start, read.num_rows)["icp_score"])
         start += read.num_rows
     assert start == 1333
 
 
-def pc_min_max(column):
-    import pyarrow.compute as pc
-
+def _min_max(column) -> tuple:
     found = pc.min_max(column)
     return found["min"].as_py(), found["max"].as_py()
 

@@ -151,15 +151,14 @@ def code_counts(dataset: Dataset, run, icp_codes: list[str], persona_names: list
     """How many records of `kind` hold each code: per `(icp_code,)` for accounts, per
     `(icp_code, persona_code)` for leads (None: no code), in one pass over the kernel's numbers
     (at 30M leads, gathering each lead's ICP code and combining the pairs in numpy took seconds)."""
+    icps = [None, *icp_codes]
     if kind == "account":
-        counts = np.bincount(run.icp + 1, minlength=len(icp_codes) + 1)[:, None]
-        names = [[None, *icp_codes], [None]]
-    else:
-        counts = _pair_counter()(run.icp, dataset.lead_account_rows, run.persona, persona_name_of,
-                                 len(icp_codes), len(persona_names))
-        names = [[None, *icp_codes], [None, *persona_names]]
-    return {(names[0][i], names[1][j])[:1 if kind == "account" else 2]: int(counts[i, j])
-            for i, j in zip(*np.nonzero(counts))}
+        counts = np.bincount(run.icp + 1, minlength=len(icps))
+        return {(icps[i],): int(counts[i]) for i in np.flatnonzero(counts)}
+    counts = _pair_counter()(run.icp, dataset.lead_account_rows, run.persona, persona_name_of,
+                             len(icp_codes), len(persona_names))
+    personas = [None, *persona_names]
+    return {(icps[i], personas[j]): int(counts[i, j]) for i, j in zip(*np.nonzero(counts))}
 
 
 def _count_pairs(account_icp, lead_account_rows, persona, persona_name_of, icps, personas):
