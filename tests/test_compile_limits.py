@@ -88,8 +88,10 @@ def test_long_lists_compile_as_loops_and_score_like_the_reference():
 
 
 def test_kernel_source_does_not_grow_with_list_length():
+    # Lists long enough that every score part keeps its branch (codegen.BRANCH_FREE_SCORE_COST):
+    # only the lists' length differs.
     layouts = {"stack": "bitset", "tools": "csr", "skills": "bitset"}
-    short = api.Ruleset(load_ruleset(compile_limits.long_lists(5, chains=False))).source(layouts)
+    short = api.Ruleset(load_ruleset(compile_limits.long_lists(50, chains=False))).source(layouts)
     long = api.Ruleset(load_ruleset(compile_limits.long_lists(500, chains=False))).source(layouts)
     assert len(long.splitlines()) == len(short.splitlines())
 

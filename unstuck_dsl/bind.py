@@ -25,9 +25,11 @@ class Constants:
     lut_offsets: np.ndarray  # int64 start of each table
     floats: np.ndarray  # float64
     ints: np.ndarray  # int64
-
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        return self.luts, self.lut_offsets, self.floats, self.ints
+    # Per int constant, read as a set item's code: the word of a record's bitset holding the item,
+    # and the item's bit in it (none for code -1, an item no record has). A bitset test reads them
+    # instead of working them out from the code for every record.
+    bit_words: np.ndarray  # uint64
+    bit_masks: np.ndarray  # uint64
 
 
 @attrs.frozen
@@ -56,7 +58,9 @@ def bind_constants(program, schema: Schema, columns: dict[str, Column], as_of: d
     luts = np.concatenate(tables) if tables else np.zeros(1, np.int8)
     floats = np.array([float(c.value) for c in program.floats] or [0.0], dtype=np.float64)
     ints = np.array([_int_value(c, columns, as_of) for c in program.ints] or [0], dtype=np.int64)
-    return Constants(luts.astype(np.int8), np.array(offsets or [0], np.int64), floats, ints)
+    words = np.maximum(ints, 0).astype(np.uint64) >> np.uint64(6)
+    masks = (ints >= 0).astype(np.uint64) << (ints & 63).astype(np.uint64)
+    return Constants(luts.astype(np.int8), np.array(offsets or [0], np.int64), floats, ints, words, masks)
 
 
 @attrs.frozen

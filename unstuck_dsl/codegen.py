@@ -174,9 +174,11 @@ class _Emitter:
     def emit_SetTest(self, v, op: ir.SetTest, names):
         c = self.col(op.column)
         slot = self.slots[op.column]
-        columns = f"{c}_off, {c}_val" if self.layouts[slot.field] == "csr" else f"{c}_val"
-        step = "has_list" if self.layouts[slot.field] == "csr" else "has_bits"
-        self.line(f"{v} = {step}({op.quantifier == 'all'}, {slot.open}, {columns}, {c}_ok, i, ints, {self.span(op)})")
+        if self.layouts[slot.field] == "csr":
+            step, columns, items = "has_list", f"{c}_off, {c}_val, {c}_ok", "ints"
+        else:
+            step, columns, items = "has_bits", f"{c}_val, {c}_ok", "bit_words, bit_masks"
+        self.line(f"{v} = {step}({op.quantifier == 'all'}, {slot.open}, {columns}, i, {items}, {self.span(op)})")
 
     def emit_MemberTest(self, v, op: ir.MemberTest, names):
         c = self.col(op.column)
@@ -339,7 +341,7 @@ STRAIGHT_LINE_LIMIT = 300
 
 # The kernels' parameters after (start, stop), in order: the one list both the generated `def`
 # lines and the caller's marshalling (execute.py, which passes arrays by these names) read.
-_CONSTANTS = ["luts", "lut_off", "floats", "ints"]
+_CONSTANTS = ["luts", "lut_off", "floats", "ints", "bit_words", "bit_masks"]
 _RULES = [*_CONSTANTS, "weights", "possible", "live"]
 
 
@@ -519,7 +521,7 @@ def _interpreted_conditions(e: _Emitter, block: str, n: str = "n") -> None:
         elif slot.encoding == "set" and e.layouts[slot.field] == "csr":
             e.line(f"test_csr(rows, {n}, {c}_off, {c}_val, {c}_ok, ints, tests, {lo}, {hi}, vals, present)")
         elif slot.encoding == "set":
-            e.line(f"test_bitset(rows, {n}, {c}_val, {c}_ok, ints, tests, {lo}, {hi}, vals, present)")
+            e.line(f"test_bitset(rows, {n}, {c}_val, {c}_ok, bit_words, bit_masks, tests, {lo}, {hi}, vals, present)")
         else:
             constants = "floats" if slot.encoding == "f64" else "ints"
             e.line(f"test_values(rows, {n}, {c}_val, {c}_ok, {constants}, tests, {lo}, {hi}, vals)")

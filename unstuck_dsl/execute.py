@@ -190,7 +190,7 @@ def _placeholder(slot, role, layouts) -> np.ndarray:
 
 def constant_arguments(constants: Constants) -> dict[str, np.ndarray]:
     return {"luts": constants.luts, "lut_off": constants.lut_offsets, "floats": constants.floats,
-            "ints": constants.ints}
+            "ints": constants.ints, "bit_words": constants.bit_words, "bit_masks": constants.bit_masks}
 
 
 # ---- the scoring run ----------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def _set_answer(tests, t, ok, present):
 
 
 @njit(cache=True, nogil=True)
-def test_bitset(rows, n, bits, valid, ints, tests, lo, hi, vals, present):
+def test_bitset(rows, n, bits, valid, words, masks, tests, lo, hi, vals, present):
     """The tests of one set column stored as a bitset per record."""
     for t in range(lo, hi):
         op, dst = tests[t, OP], tests[t, DST]
@@ -90,7 +90,7 @@ def test_bitset(rows, n, bits, valid, ints, tests, lo, hi, vals, present):
                 vals[dst, j] = known(op, valid[i])
                 continue
             for k in range(tests[t, A], tests[t, A] + tests[t, B]):
-                present[k] = in_bitset(bits, i, ints[k])
+                present[k] = in_bitset(bits, i, words[k], masks[k])
             vals[dst, j] = _set_answer(tests, t, valid[i], present)
 
 

@@ -47,12 +47,11 @@ def holds(op, x, c):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def in_bitset(bits, i, code):
-    """Whether record i's bitset holds item `code` (none holds -1, an item no record has).
-    Without a branch: a branch per item keeps LLVM from making a kernel's set tests straight-line
-    code (the heavy ruleset's account kernel ran 2.5 times slower with `code >= 0 and …`). The
-    word's index is unsigned, so numba adds no wraparound of a negative index (see `lookup`)."""
-    return (bits[i, np.uint64(max(code, 0)) >> 6] >> np.uint64(code & 63)) & np.uint64(code >= 0) != 0
+def in_bitset(bits, i, word, mask):
+    """Whether record i's bitset holds the item of this word and mask (bind.Constants: an item no
+    record has has no bit). Without a branch: a branch per item keeps LLVM from making a kernel's
+    set tests straight-line code (the heavy ruleset's account kernel ran 2.5 times slower)."""
+    return bits[i, word] & mask != 0
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -110,12 +109,13 @@ def member(values, valid, i, constants, first, count):
 
 
 @njit(cache=True, nogil=True)
-def has_bits(every, open_set, bits, valid, i, items, first, count):
-    """`has any` / `has all` (`every`) of items[first:first + count] on a bitset, without branches
-    on the record: its answer costs the same whichever items it has."""
+def has_bits(every, open_set, bits, valid, i, words, masks, first, count):
+    """`has any` / `has all` (`every`) of the items first .. first + count - 1 on a bitset, each
+    item given by its word and bit (bind.Constants: no bit for an item no record has); without
+    branches on the record: its answer costs the same whichever items it has."""
     hit = every
     for k in range(np.uint64(first), np.uint64(first + count)):  # unsigned: see `lookup`
-        present = in_bitset(bits, i, items[k])
+        present = in_bitset(bits, i, words[k], masks[k])
         hit = (hit & present) if every else (hit | present)
     return set_answer(open_set, valid[i], hit)
 
