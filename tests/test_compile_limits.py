@@ -184,8 +184,8 @@ def test_a_failed_compile_is_not_retried(monkeypatch, tmp_path):
     monkeypatch.setenv("UNSTUCK_CACHE_DIR", str(tmp_path))
     original = codegen.generate
 
-    def untypable(program, layouts):  # a string where an int goes
-        return original(program, layouts).replace("out_score[i] = best_score", 'out_score[i] = "x"', 1)
+    def untypable(program, layouts, outcomes=False):  # a string where an int goes
+        return original(program, layouts, outcomes).replace("out_score[i] = best_score", 'out_score[i] = "x"', 1)
 
     monkeypatch.setattr(codegen, "generate", untypable)
     reloads = []

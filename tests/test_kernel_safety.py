@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -50,8 +51,8 @@ NAMES = ["__import__", "os_system_pwned", "évil_ünïcode", "eval", "exec", "__
 def test_generated_source_contains_no_rule_text(hostile):
     strings = [s for s in re.findall(r'"((?:[^"\\]|\\.)*)"', HOSTILE) if len(s) >= 3]
     assert len(strings) > 10
-    for layouts in ({"évil_ünïcode": "bitset"}, {"évil_ünïcode": "csr"}):
-        source = hostile.source(layouts)
+    for layouts, outcomes in itertools.product(({"évil_ünïcode": "bitset"}, {"évil_ünïcode": "csr"}), (False, True)):
+        source = hostile.source(layouts, outcomes)
         compile(source, "<kernel>", "exec")
         for text in strings + NAMES + ["system", "import os", "pwned"]:
             assert text not in source, text
@@ -65,6 +66,7 @@ def test_kernel_source_depends_only_on_structure():
     b = unstuck_dsl.compile('account fields { evil_field: category m: number } '
                             'icp __import__ "\'); exec(1) #" { score 7 "Other": evil_field == "); exit() #" filter: m > -3.5 }')
     assert a.source({}) == b.source({})
+    assert a.source({}, outcomes=True) == b.source({}, outcomes=True)
 
 
 def test_hostile_rules_score_like_the_reference(hostile, tmp_path):

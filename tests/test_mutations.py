@@ -35,8 +35,8 @@ def test_differential_check_catches_a_one_sided_change(name, monkeypatch):
     case = load_case(CASES_DIR / case_name)
     original = codegen.generate
 
-    def mutated(program, layouts):
-        source, count = re.subn(pattern, replacement, original(program, layouts), flags=re.MULTILINE)
+    def mutated(program, layouts, outcomes=False):
+        source, count = re.subn(pattern, replacement, original(program, layouts, outcomes), flags=re.MULTILINE)
         assert count > 0, f"mutation {name!r} found nothing to change"
         return source
 

@@ -69,7 +69,9 @@ class CompiledRules:
         self.persona_name_of = np.array([self.persona_names.index(p.code) for _, p in self.personas]
                                         + [-1, len(self.persona_names) - 1], dtype=np.int32)
         self._kernels: dict[tuple, KernelModule] = {}
-        self._warm, self._warming = False, threading.RLock()  # (re-entered: warming scores, and a score waits for warming)
+        # The kernel modules warmed, by `outcomes` (a scoring run's, an explain run's); the lock is
+        # re-entered: warming scores, and a score waits for warming.
+        self._warm, self._warming = set(), threading.RLock()
         self.account_tables = codegen.tables((self.program.icps,), self.program.account_columns)
         self.lead_tables = codegen.tables(self.program.personas, self.program.lead_columns)
         self.audience_schema = checked.audience_schema
@@ -86,8 +88,8 @@ class CompiledRules:
     def icp_codes(self) -> list[str]:
         return [i.code for i in self.model.icps]
 
-    def source(self, layouts: dict[str, str]) -> str:
-        return codegen.generate(self.program, layouts)
+    def source(self, layouts: dict[str, str], outcomes: bool = False) -> str:
+        return codegen.generate(self.program, layouts, outcomes)
 
     def audience_kernels(self, code: str, layouts: dict[str, str],
                          audience: model.Audience | None = None) -> tuple[ir.AudienceProgram, KernelModule]:
@@ -104,36 +106,44 @@ class CompiledRules:
         return program, cached_module(self._kernels, key, used, functools.partial(codegen.generate_audience, program),
                                       {"match_audience": functools.partial(codegen.audience_parameters, program)})
 
-    def kernels(self, dataset: Dataset | None = None) -> KernelModule:
+    def kernels(self, dataset: Dataset | None = None, outcomes: bool = False) -> KernelModule:
         """The kernel module of the dataset's layout; without one, of the usual layout (every set
-        a bitset, as in a small dataset or none)."""
+        a bitset, as in a small dataset or none). `outcomes`: an explain run's (`kernels_of`)."""
         # A set field with no data (leads not given) is an empty bitset.
         layouts = {slot.field: "bitset" for slot in self.program.lead_columns + self.program.account_columns
                    if slot.encoding == "set"}
         if dataset is not None:
             layouts.update(layouts_of([dataset.accounts] + ([dataset.leads] if dataset.leads is not None else [])))
-        return cached_module(self._kernels, tuple(sorted(layouts.items())), layouts, self.source,
+        return self.kernels_of(layouts, outcomes)
+
+    def kernels_of(self, layouts: dict[str, str], outcomes: bool = False) -> KernelModule:
+        """The kernel module of these set layouts: a scoring run's or, with `outcomes`, an explain
+        run's, which keeps every parameter's truth value. An explain run's is generated, and
+        compiled, only when a record is explained."""
+        return cached_module(self._kernels, (outcomes, tuple(sorted(layouts.items()))), layouts,
+                             functools.partial(self.source, outcomes=outcomes),
                              {"score_accounts": functools.partial(codegen.account_parameters, self.program),
-                              "score_leads": functools.partial(codegen.lead_parameters, self.program)})
+                              "score_leads": functools.partial(codegen.lead_parameters, self.program)}, outcomes)
 
-    def needs_warming(self) -> bool:
-        return not self._warm
+    def needs_warming(self, outcomes: bool = False) -> bool:
+        return outcomes not in self._warm
 
-    def warm(self, quietly: bool = False) -> None:
+    def warm(self, quietly: bool = False, outcomes: bool = False) -> None:
         """Compile (or load from the cache) the kernels for the usual layout, on one empty record
-        set. `quietly`: a failure is not raised (the scoring that follows meets it itself)."""
+        set: a scoring run's, or with `outcomes` an explain run's (a server showing drawers warms
+        both). `quietly`: a failure is not raised (the scoring that follows meets it itself)."""
         with self._warming:
-            if self._warm:
+            if outcomes in self._warm:
                 return
-            self._warm = True
+            self._warm.add(outcomes)
             try:
-                self.kernels()  # first: a module new here starts its compilers, which load numba meanwhile
-                self._score_unknown()
+                self.kernels(outcomes=outcomes)  # first: a module new here starts its compilers, which load numba meanwhile
+                self._score_unknown(outcomes)
             except Exception:
                 if not quietly:
                     raise
 
-    def _score_unknown(self) -> None:
+    def _score_unknown(self, outcomes: bool) -> None:
         """Score one account and its lead, every field unknown: every compiled pass a scoring
         run calls is loaded, the loading's (ids, sets) before the kernels, so that a run loading
         its records meanwhile (`pipeline.kernels_loading`) does not wait on numba's compiler
@@ -143,7 +153,7 @@ class CompiledRules:
                              **{f.name: _unknown_column(f) for f in self.model.schema.of_kind("account")}})
         leads = pa.table({"lead_id": pa.array(["l"]), "account_id": pa.array(["a"]),
                           **{f.name: _unknown_column(f) for f in self.model.schema.of_kind("lead")}})
-        self.score(accounts, leads, as_of=dt.date(2000, 1, 1))
+        self.score(accounts, leads, as_of=dt.date(2000, 1, 1), outcomes=outcomes)
 
     def load(self, accounts=None, leads=None, null_values=(), missing_columns: str = "error") -> Dataset:
         return load_dataset(self.model.schema, self.account_fields, self.lead_fields, accounts, leads, null_values,
@@ -263,11 +273,10 @@ class CompiledRules:
                                     for i, p in self.personas] or [False], np.uint8)
         return Active(live_icp, preview_icp, live_persona, preview_persona)
 
-    def assignments(self, kernels: KernelModule, dataset: Dataset, bound: Bound, preview: frozenset[str],
-                    outcomes: bool) -> Assignments:
-        """Run the scoring kernels over `dataset`."""
+    def assignments(self, kernels: KernelModule, dataset: Dataset, bound: Bound, preview: frozenset[str]) -> Assignments:
+        """Run the `kernels` (a scoring or an explain run's) over `dataset`."""
         return Assignments(self.program, kernels, dataset, bound, self.active(preview),
-                           (self.account_tables, self.lead_tables), bool(preview), outcomes)
+                           (self.account_tables, self.lead_tables), bool(preview))
 
 
 @attrs.define
@@ -503,15 +512,16 @@ class ScoreResult:
 
     def _explain_subset(self, ds: Dataset, lead_row: int | None, account_row: int,
                         preview: frozenset[str]) -> explain.Explanation:
-        """The drawer of one record of a run that kept no outcomes: the same kernels and
-        constants as the run, again over this record alone (and a lead's account), keeping them."""
+        """The drawer of one record of a run that kept no outcomes: the run's constants, with the
+        explain run's kernels of its layout, over this record alone (and a lead's account)."""
         if lead_row is None:
             sub = Dataset(ds.accounts.take([account_row]), None, None)
         elif account_row >= 0:
             sub = Dataset(ds.accounts.take([account_row]), ds.leads.take([lead_row]), np.zeros(1, np.int64))
         else:  # the lead's account is not in the data
             sub = Dataset(ds.accounts.take([]), ds.leads.take([lead_row]), np.full(1, -1, np.int64))
-        run = self.ruleset.assignments(self._kernels, sub, self._bound, self.preview, outcomes=True)
+        run = self.ruleset.assignments(self.ruleset.kernels_of(self._kernels.layouts, outcomes=True), sub, self._bound,
+                                       self.preview)
         account = sub.accounts.record(0) if sub.accounts.n else None
         return self._explained(run, 0 if sub.accounts.n else None, account, None if lead_row is None else 0,
                                None if lead_row is None else sub.leads.record(0), preview)

@@ -252,22 +252,23 @@ def _cost(op: ir.Instruction) -> int:
     return 0 if isinstance(op, (ir.NotOp, ir.AndOp, ir.OrOp)) else 1
 
 
-def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str,
+def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str, outcomes: bool,
                 taking_part: Callable[[int], str] | None = None) -> list[tuple[int, str, str]]:
     """Per rule taking part in the run (every rule, or those for which `taking_part(rule number)`,
     an expression of the kernel's arguments, holds; any other neither qualifies nor scores): its
     filters and excludes, then its score parameters and score, which a failed filter or a hit
     exclude makes irrelevant (SPEC §5): a costly score part is skipped then, behind one branch per
     rule (a branch per gate skips a little more but costs more compile time than it saves), and a
-    cheap one is computed anyway (`BRANCH_FREE_SCORE_COST`). An `explain` run evaluates
-    everything, since it reports every parameter's outcome, all in one place.
-    Returns (rule, qualifies, score) variable names per rule, in rule order."""
+    cheap one is computed anyway (`BRANCH_FREE_SCORE_COST`). An explain run's kernel (`outcomes`)
+    evaluates every rule whole and keeps each parameter's truth value, since the drawer reports
+    every parameter's outcome. Returns (rule, qualifies, score) variable names per rule, in rule
+    order."""
     results = []
     for rule in block.rules:
         q, earned, s = f"q{rule.index}", f"e{rule.index}", f"s{rule.index}"
         e.line(f"{s} = 0")
         rating = e
-        if taking_part is not None:
+        if taking_part is not None and not outcomes:
             e.line(f"{q} = False")
             e.line(f"if {e.constant(taking_part(rule.index))}:")
             rating = e.nested()
@@ -276,29 +277,23 @@ def _emit_block(e: _Emitter, block: ir.Block, tag: str, weights: str,
         rating.accumulate(q, "True", [f"{q} & ({value} {'>=' if p.mode == 'filter' else '<'} {p.threshold})"
                                       for p, value in gates])
         score_part = [k for p in rule.params if p.mode == "score" for k in values.missing(p.value)]
-        if sum(_cost(block.instructions[k]) for k in set(score_part)) <= BRANCH_FREE_SCORE_COST:
+        if outcomes or sum(_cost(block.instructions[k]) for k in set(score_part)) <= BRANCH_FREE_SCORE_COST:
             scoring = rating.nested(0)
         else:
-            rating.line(f"if {q} or explain:")
+            rating.line(f"if {q}:")
             scoring = rating.nested()
         scores = [(p, values.evaluate(scoring, p.value)) for p in rule.params if p.mode == "score"]
         scoring.accumulate(earned, "0", [f"earn({earned}, {e.constant(f'{weights}[{p.slot}]')}, {value})"
                                          for p, value in scores])
-        _record_outcomes(scoring, gates + scores)
+        if outcomes:
+            for p, value in gates + scores:
+                scoring.line(f"out_tri[i, {p.slot}] = {value}")
         scoring.line(f"{s} = normalized({earned}, {e.constant(f'possible[{rule.index}]')})")
         rating.lines += scoring.lines
         if rating is not e:
             e.lines += rating.lines
         results.append((rule.index, q, s))
     return results
-
-
-def _record_outcomes(e: _Emitter, evaluated: list[tuple[ir.ParamIR, str]]) -> None:
-    """In an explain run, each parameter's truth value into its outcome column."""
-    if evaluated:
-        e.line("if explain:")
-        for p, value in evaluated:
-            e.line(f"    out_tri[i, {p.slot}] = {value}")
 
 
 def _emit_assignment(e: _Emitter, results, first: int, active: str, best: str, best_score: str,
@@ -346,16 +341,15 @@ _RULES = [*_CONSTANTS, "weights", "possible", "live"]
 
 
 def account_parameters(program: ir.Program, layouts: dict[str, str]) -> list[str]:
-    return [*_column_args("a", program.account_columns, layouts), *_RULES, "preview_live", "preview", "explain",
-            "out_icp", "out_score", "out_preview_icp", "out_preview_score", "out_tri", *_TABLE_FIELDS]
+    return [*_column_args("a", program.account_columns, layouts), *_RULES, "preview_live", "preview", "out_icp", "out_score", "out_preview_icp", "out_preview_score", "out_tri", *_TABLE_FIELDS]
 
 
 def lead_parameters(program: ir.Program, layouts: dict[str, str]) -> list[str]:
     """The lead kernel assigns each lead a Persona of one ICP, its account's (`account_icp`), among
     the active Personas (`live`): a preview run calls it a second time with the accounts' preview
     ICPs, the Personas the preview makes active and the preview outputs (execute.LeadAssignments)."""
-    return ["account_row", "account_icp", *_column_args("l", program.lead_columns, layouts), *_RULES, "explain",
-            "out_persona", "out_score", "out_tri", *_TABLE_FIELDS]
+    return ["account_row", "account_icp", *_column_args("l", program.lead_columns, layouts), *_RULES, "out_persona",
+            "out_score", "out_tri", *_TABLE_FIELDS]
 
 
 def audience_parameters(program: ir.AudienceProgram, layouts: dict[str, str]) -> list[str]:
@@ -371,16 +365,19 @@ def interpreted(program: ir.Program) -> bool:
     return max(_size([program.icps]), _size(program.personas)) > STRAIGHT_LINE_LIMIT
 
 
-def generate(program: ir.Program, layouts: dict[str, str]) -> str:
-    """The kernel module's source. `layouts` says, per set field, "bitset" or "csr". Both
-    kinds of kernel take the interpreter's tables as their last arguments (straight-line code
-    ignores them), so that they are called alike."""
+def generate(program: ir.Program, layouts: dict[str, str], outcomes: bool = False) -> str:
+    """The kernel module's source: a scoring run's kernels, or with `outcomes` an explain run's,
+    which evaluate every rule and write each parameter's truth value to `out_tri` (a scoring
+    kernel leaves it alone: kept apart, the explain code costs a scoring run neither compile nor
+    run time). `layouts` says, per set field, "bitset" or "csr". Both kinds of kernel take the
+    interpreter's tables as their last arguments (straight-line code ignores them), so that they
+    are called alike."""
     account_args = ", ".join(account_parameters(program, layouts))
     lead_args = ", ".join(lead_parameters(program, layouts))
     if interpreted(program):
         return "\n".join([HEADER + _INTERPRETER_IMPORT,
-                          *_interpreted_accounts(program, layouts, account_args),
-                          *_interpreted_leads(program, layouts, lead_args)]) + "\n"
+                          *_interpreted_accounts(program, layouts, account_args, outcomes),
+                          *_interpreted_leads(program, layouts, lead_args, outcomes)]) + "\n"
 
     # accounts
     e = _Emitter("a", program.account_columns, layouts, " " * 4)
@@ -388,8 +385,8 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
     # how ICPs are tried) and costs as much as a live one (a quarter of the heavy ruleset's account
     # kernel). The lead kernel evaluates only the Personas of the lead's ICP; a guard per Persona
     # there made it 4% slower, drafts or not.
-    results = _emit_block(e, program.icps, "", "weights",
-                          lambda index: f"live[{index}] != 0 or preview and preview_live[{index}] != 0 or explain")
+    results = _emit_block(e, program.icps, "", "weights", outcomes,
+                          lambda index: f"live[{index}] != 0 or preview and preview_live[{index}] != 0")
     _emit_assignment(e, results, 0, "live", "best", "best_score", "out_icp", "out_score")
     e.line("if preview:")
     inner = e.nested()
@@ -406,7 +403,7 @@ def generate(program: ir.Program, layouts: dict[str, str]) -> str:
             continue
         body.line(f"if icp == {icp_index}:")
         inner = body.nested()
-        results = _emit_block(inner, block, f"p{icp_index}", "weights")
+        results = _emit_block(inner, block, f"p{icp_index}", "weights", outcomes)
         _emit_assignment(inner, results, first, "live", "best", "best_score", "out_persona", "out_score")
         body.lines += inner.lines
     lines += _kernel("score_leads", lead_args, body)
@@ -504,12 +501,12 @@ def tables(blocks: tuple[ir.Block, ...], slots: tuple[ir.ColumnSlot, ...]) -> Ta
                   table(params, 4), table(rules, 3), np.array(rule_ranges, np.int64))
 
 
-def _interpreted_block(e: _Emitter, block: str, n: str = "n") -> None:
+def _interpreted_block(e: _Emitter, block: str, outcomes: bool, n: str = "n") -> None:
     """Calls evaluating block `block` (a name in the kernel) of the tables on the records
-    rows[0:n]: its conditions, then its rules (qualifies, scores; out_tri on request)."""
+    rows[0:n]: its conditions, then its rules (qualifies, scores; with `outcomes`, out_tri)."""
     _interpreted_conditions(e, block, n)
     e.line(f"rate(rows, {n}, vals, params, rules, rule_ranges[{block}], rule_ranges[{block} + 1], weights, possible, "
-           "explain, out_tri, qualifies, scores)")
+           f"{outcomes}, out_tri, qualifies, scores)")
 
 
 def _interpreted_conditions(e: _Emitter, block: str, n: str = "n") -> None:
@@ -551,11 +548,11 @@ def _batched_kernel(name: str, args: str, blocks: tuple[ir.Block, ...], body: li
     ]
 
 
-def _interpreted_accounts(program: ir.Program, layouts: dict[str, str], args: str) -> list[str]:
+def _interpreted_accounts(program: ir.Program, layouts: dict[str, str], args: str, outcomes: bool) -> list[str]:
     e = _Emitter("a", program.account_columns, layouts, "")
     e.line("for j in range(n):")
     e.line("    rows[j] = batch + j")
-    _interpreted_block(e, "0")
+    _interpreted_block(e, "0", outcomes)
     ranges = "rules, rule_ranges[0], rule_ranges[1], qualifies, scores, j"
     e.line("for j in range(n):")
     e.line("    i = rows[j]")
@@ -569,7 +566,7 @@ def _interpreted_accounts(program: ir.Program, layouts: dict[str, str], args: st
     return _batched_kernel("score_accounts", args, (program.icps,), e.lines)
 
 
-def _interpreted_leads(program: ir.Program, layouts: dict[str, str], args: str) -> list[str]:
+def _interpreted_leads(program: ir.Program, layouts: dict[str, str], args: str, outcomes: bool) -> list[str]:
     """Each lead is evaluated on the Personas of its account's ICP: the batch's leads are grouped
     by that ICP, and each group is one batch for the interpreter."""
     e = _Emitter("l", program.lead_columns, layouts, "")
@@ -591,7 +588,7 @@ def _interpreted_leads(program: ir.Program, layouts: dict[str, str], args: str) 
     e.line("    for j in range(m):")
     e.line("        rows[j] = batch + order[group + j]")
     inner = _Emitter("l", program.lead_columns, layouts, " " * 4)
-    _interpreted_block(inner, "block", "m")
+    _interpreted_block(inner, "block", outcomes, "m")
     e.lines += inner.lines
     first = len(program.icps.rules)
     ranges = "rules, rule_ranges[block], rule_ranges[block + 1], qualifies, scores, j"

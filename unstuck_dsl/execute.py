@@ -50,13 +50,15 @@ class KernelModule:
     """The compiled module of one layout. The first call of each kernel runs on zero records,
     which loads it from numba's cache or compiles it; a corrupt cache entry is rebuilt then.
     `compilers`: child processes started with a module new to this machine, to compile its large
-    kernels side by side (`prepare`)."""
+    kernels side by side (`prepare`). `outcomes`: its scoring kernels are an explain run's, which
+    keep each parameter's truth value (`codegen.generate`)."""
 
     module: object
     source: str
     layouts: dict[str, str]
     parameters: dict[str, list[str]]  # kernel name → its parameters after (start, stop), codegen's list
     compilers: list[kernel.Compiler] = attrs.Factory(list)
+    outcomes: bool = False
     ready: set = attrs.Factory(set)
 
     def prepare(self, calls: dict[str, dict[str, object]]) -> None:
@@ -115,7 +117,7 @@ def marshal(parameters: list[str], named: dict[str, object]) -> list[object]:
     return [named[p] for p in parameters]
 
 
-def cached_module(cache: dict, key, layouts: dict[str, str], generate, parameters) -> KernelModule:
+def cached_module(cache: dict, key, layouts: dict[str, str], generate, parameters, outcomes: bool = False) -> KernelModule:
     """The kernel module of `key` in `cache`, generated (`generate(layouts)`) and loaded on
     first use; `parameters` maps each of its kernels to a function of the layouts giving that
     kernel's parameter names. A module new to this machine with several large kernels starts
@@ -126,7 +128,7 @@ def cached_module(cache: dict, key, layouts: dict[str, str], generate, parameter
         compilers = [kernel.Compiler() for _ in list(parameters)[1:]] \
             if len(parameters) > 1 and _large(source, parameters) and kernel.is_new(source) else []
         cache[key] = KernelModule(kernel.load_kernel(source), source, layouts,
-                                  {name: names(layouts) for name, names in parameters.items()}, compilers)
+                                  {name: names(layouts) for name, names in parameters.items()}, compilers, outcomes=outcomes)
     return cache[key]
 
 
@@ -209,10 +211,12 @@ class Active:
 
 class Assignments:
     """One kernel run over a dataset: assignment arrays (kernel numbers and scores, see
-    `codegen.NO_RULE` and the persona sentinels) and, on request, parameter outcomes."""
+    `codegen.NO_RULE` and the persona sentinels) and, when `kernels` are an explain run's,
+    parameter outcomes."""
 
     def __init__(self, program: ir.Program, kernels: KernelModule, dataset: Dataset, bound: Bound, active: Active,
-                 tables: tuple[codegen.Tables, codegen.Tables], preview: bool, outcomes: bool):
+                 tables: tuple[codegen.Tables, codegen.Tables], preview: bool):
+        outcomes = kernels.outcomes
         layouts = kernels.layouts
         n = dataset.accounts.n
         account_params = sum(len(r.params) for r in program.icps.rules)
@@ -228,7 +232,7 @@ class Assignments:
         calls = {"score_accounts": {
             **column_arguments("a", dataset.accounts, program.account_columns, layouts), **constants,
             "weights": bound.weights, "possible": bound.possible, "live": active.live_icp,
-            "preview_live": active.preview_icp, "preview": preview, "explain": outcomes,
+            "preview_live": active.preview_icp, "preview": preview,
             "out_icp": self.icp, "out_score": self.icp_score, "out_preview_icp": self.preview_icp,
             "out_preview_score": self.preview_icp_score, "out_tri": self.account_outcomes,
             **tables[0].named()}}
@@ -271,7 +275,7 @@ class LeadAssignments:
         self.n = m
         common = {"account_row": account_rows, **column_arguments("l", leads, program.lead_columns, layouts),
                   **constant_arguments(bound.constants), "weights": bound.lead_weights, "possible": bound.possible,
-                  "explain": outcomes, "out_tri": self.lead_outcomes, **tables.named()}
+                  "out_tri": self.lead_outcomes, **tables.named()}
         self.calls = [{**common, "account_icp": account_icp, "live": active.live_persona,
                        "out_persona": self.persona, "out_score": self.persona_score}]
         if preview:

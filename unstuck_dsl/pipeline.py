@@ -171,8 +171,8 @@ def score_dataset(rules, dataset, as_of, preview: frozenset[str] = frozenset(), 
 
     bound = bind_program(rules.program, rules.scoring_tables, rules.model.schema, dataset, as_of,
                          rules.model.titles)  # this run's constants
-    kernels = rules.kernels(dataset)  # generate and load the kernels of this data layout, once
-    run = rules.assignments(kernels, dataset, bound, preview, outcomes)  # execute
+    kernels = rules.kernels(dataset, outcomes)  # generate and load the kernels of this data layout, once
+    run = rules.assignments(kernels, dataset, bound, preview)  # execute
     result = ScoreResult(rules, dataset, as_of, preview, bound, kernels, run)  # tables, when first read
     if rules.model.engagement is not None and signals is not None:
         result.score_engagement(signals, skip_unknown_signals)

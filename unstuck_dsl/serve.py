@@ -272,8 +272,8 @@ class Service:
         """Compile (or load from the cache) the published kernels now, not on the first request."""
         if self.workspace.published is not None:
             compiled = self.workspace.compiled
-            if compiled.needs_warming():
-                compiled.warm(quietly=True)
+            for outcomes in (False, True):  # scores, and the drawers of record pages
+                compiled.warm(quietly=True, outcomes=outcomes)
 
     # -- reads
     def status(self, request) -> dict:

@@ -188,6 +188,7 @@ def compile_command(path: str) -> None:
     started = time.perf_counter()
     rules = pipeline.compile_rules(path)
     rules.warm()
+    rules.warm(outcomes=True)  # the drawer's kernels (`unstuck explain`, a record's page)
     elapsed = time.perf_counter() - started
     for icp in rules.model.icps:
         click.echo(visible(f"ICP {icp.code} \"{icp.name}\" ({icp.status}): {len(icp.params)} parameters"))
