@@ -1,12 +1,12 @@
 """Rule files parsed once, their syntax trees kept between processes: `unstuck check` of files it
-has parsed before reads their trees back instead of loading Lark, its grammar and its lexers and
+has parsed before reads their trees back instead of loading the parser, building its lexers and
 parsing again (two fifths of the command).
 
 A kept tree is used only for the same file name and text, parsed by the same front end: the
-grammar, the modules that build and define the tree and Lark's install, each known by its size
-and modification time, as Python knows its bytecode cache. Only files that parse are kept, one
-entry per file, in the cache folder beside the compiled kernels; a changed file replaces its
-entry."""
+grammar, the parser generated from it, the module that builds the tree and the one that defines
+its nodes, each known by its size and modification time, as Python knows its bytecode cache. Only
+files that parse are kept, one entry per file, in the cache folder beside the compiled kernels; a
+changed file replaces its entry."""
 
 from __future__ import annotations
 
@@ -18,12 +18,13 @@ from pathlib import Path
 from .ast import RuleFile
 from .cache import cache_dir, made_folder
 from .diagnostics import Diagnostic
+from .grammar import GENERATED_FILE, GRAMMAR_FILE
 from .source import TEXT_NAME, Source
 
-# What makes the tree of a text: the grammar, the module that builds the tree and the one that
-# defines its nodes (a pickled node is read back with the class of the name it was written with).
-_FRONT_END = (Path(__file__).with_name("grammar") / "unstuck.lark", Path(__file__).with_name("parser.py"),
-              Path(__file__).with_name("ast.py"))
+# What makes the tree of a text: the grammar and the parser generated from it, the module that
+# builds the tree and the one that defines its nodes (a pickled node is read back with the class of
+# the name it was written with).
+_FRONT_END = (GRAMMAR_FILE, GENERATED_FILE, Path(__file__).with_name("parser.py"), Path(__file__).with_name("ast.py"))
 
 
 def parse(source: Source, keep: bool = False) -> tuple[RuleFile | None, list[Diagnostic]]:
@@ -35,7 +36,7 @@ def parse(source: Source, keep: bool = False) -> tuple[RuleFile | None, list[Dia
         kept = _read(entry, header)
         if kept is not None:
             return kept, []
-    from .parser import parse_source  # Lark: loaded only when a file has to be parsed
+    from .parser import parse_source  # the parser: loaded only when a file has to be parsed
 
     rule_file, diagnostics = parse_source(source)
     if entry is not None and rule_file is not None:
@@ -44,13 +45,8 @@ def parse(source: Source, keep: bool = False) -> tuple[RuleFile | None, list[Dia
 
 
 def _front_end() -> tuple:
-    """The front end's files and Lark's install (found without importing Lark, which is what
-    keeping trees saves), each by its size and modification time."""
-    from importlib.util import find_spec
-
-    lark = find_spec("lark")
-    files = [*_FRONT_END, lark.origin if lark is not None and lark.origin else ""]
-    return tuple(_stamp(path) for path in files)
+    """The front end's files, each by its size and modification time."""
+    return tuple(_stamp(path) for path in _FRONT_END)
 
 
 def _stamp(path) -> tuple:
