@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from unstuck_dsl import ast, parser
+from unstuck_dsl import ast, parsed, parser
 from unstuck_dsl.ast import (
     And,
     Between,
@@ -481,15 +481,20 @@ def _parsed_by(lark_parser, text: str):
                 sorted(getattr(exc, "allowed", None) or ()), token and (token.type, str(token)))
 
 
-def test_the_generated_parser_parses_as_lark_does():
+def test_the_generated_parser_parses_as_lark_does(tmp_path, monkeypatch):
     """The same trees, positions and syntax errors as Lark's own parser of the grammar, over every
-    rule file of the repository and the example ICPs broken a token at a time."""
+    rule file of the repository and the example ICPs broken a token at a time: the parser built
+    from the generated tables, and the same parser as a later process reads it back."""
+    monkeypatch.setenv("UNSTUCK_CACHE_DIR", str(tmp_path))
+    built = parsed.kept_parser(lalr.Lark_StandAlone)
+    read_back = parsed.kept_parser(lambda: pytest.fail("kept, yet built again"))
+    reference = grammar_parser()
     texts = [path.read_text(encoding="utf-8") for path in sorted(REPO.glob("**/*.ust")) if ".venv" not in path.parts]
     texts += list(_broken_variants())
-    reference = grammar_parser()
     assert len(texts) > 100
     for text in texts:
-        assert _parsed_by(lark_parser(), text) == _parsed_by(reference, text), text
+        expected = _parsed_by(reference, text)
+        assert _parsed_by(built, text) == _parsed_by(read_back, text) == expected, text
 
 
 def test_parser_works_from_any_working_directory(tmp_path):

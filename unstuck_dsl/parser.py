@@ -28,6 +28,7 @@ from .grammar.lalr import (
     UnexpectedInput,
     UnexpectedToken,
 )
+from .parsed import kept_parser
 from .source import TEXT_NAME, Source
 
 # Parentheses and `not` nest; the tree → AST pass recurses, so deep nesting is refused up front.
@@ -36,12 +37,13 @@ MAX_NESTING = 100
 
 @functools.cache
 def lark_parser() -> Lark:
-    """The grammar's parser, from its generated tables; refused when the grammar has changed
-    since they were generated (`make parser` writes them anew)."""
+    """The grammar's parser, from its generated tables (kept ready between processes, `parsed`);
+    refused when the grammar has changed since they were generated (`make parser` writes them
+    anew)."""
     if GRAMMAR_FINGERPRINT != fingerprint(grammar_text()):
         raise RuntimeError("unstuck_dsl/grammar/unstuck.lark changed after its parser was generated: "
                            "run `make parser` (python -m unstuck_dsl.grammar)")
-    return Lark_StandAlone()
+    return kept_parser(Lark_StandAlone)
 
 
 class _Invalid(Exception):
