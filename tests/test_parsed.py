@@ -106,11 +106,13 @@ def test_the_parser_is_built_once_and_kept_until_the_front_end_changes(cache, tm
     assert parsed.kept_parser(build) is builds[1]
 
 
-def test_a_parser_cache_that_cannot_be_written_still_parses(tmp_path, monkeypatch):
+@pytest.mark.parametrize("below", [False, True])
+def test_a_cache_folder_that_cannot_be_made_still_gives_the_parser_and_is_left_alone(tmp_path, monkeypatch, below):
     blocked = tmp_path / "file"
     blocked.write_text("not a folder", encoding="utf-8")
-    monkeypatch.setenv("UNSTUCK_CACHE_DIR", str(blocked / "below"))
+    monkeypatch.setenv("UNSTUCK_CACHE_DIR", str(blocked / "below" if below else blocked))
     assert parsed.kept_parser(Lark_StandAlone).parse("icp a { filter: x }\n").data == "start"
+    assert blocked.read_text(encoding="utf-8") == "not a folder"
 
 
 def test_a_file_with_errors_is_never_kept(cache, parses):

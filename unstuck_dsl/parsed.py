@@ -65,9 +65,11 @@ def _stamp(path) -> tuple:
 def kept_parser(build: Callable[[], object]):
     """The parser `build` makes, read back when a process of the same front end kept it, else
     built, and kept before it parses anything (its lexers are built at their first use, and a
-    kept lexer would be compiled again as it is read). One entry, beside the kept trees' folder."""
+    kept lexer would be compiled again as it is read). One entry, beside the kept trees' folder;
+    none when the cache folder cannot be made (a file in its place is the kernels' to report)."""
+    folder = cache_dir()
     try:
-        folder = made_folder(cache_dir())
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return build()
     entry, header = folder / "parser.pickle", (_front_end(),)
