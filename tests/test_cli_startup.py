@@ -106,7 +106,8 @@ def test_check_of_files_it_parsed_before_loads_no_parser(tmp_path):
     assert "W003" in first.stdout and "ok: 5 files" in first.stdout
     assert (second.stdout, second.stderr.partition("\nMODULES ")[0]) == (first.stdout, first.stderr.partition("\nMODULES ")[0])
     assert PARSER in first_modules and PARSER not in second_modules
-    assert sorted(path.name for path in (tmp_path / "cache").iterdir()) == ["parsed", "parser.pickle"]
+    kept = sorted(path.name for path in (tmp_path / "cache").iterdir())
+    assert len(kept) == 2 and kept[0] == "parsed" and kept[1].startswith("parser-")
     icps.write_text(icps.read_text(encoding="utf-8").replace("> 100", "> 101"), encoding="utf-8")
     changed, changed_modules = _modules_of("check", str(rules), cache=tmp_path / "cache")
     assert PARSER in changed_modules and "`icp_score > 101` is never true" in changed.stdout

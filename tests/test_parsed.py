@@ -106,6 +106,21 @@ def test_the_parser_is_built_once_and_kept_until_the_front_end_changes(cache, tm
     assert parsed.kept_parser(build) is builds[1]
 
 
+def test_a_damaged_parser_entry_is_built_again_and_replaced(cache):
+    parsed.kept_parser(Lark_StandAlone)
+    (entry,) = cache.glob("parser-*.pickle")
+    entry.write_bytes(entry.read_bytes()[:-100])
+    builds = []
+
+    def build():
+        builds.append(Lark_StandAlone())
+        return builds[-1]
+
+    assert parsed.kept_parser(build) is builds[0]
+    assert parsed.kept_parser(build).parse("icp a { filter: x }\n") == builds[0].parse("icp a { filter: x }\n")
+    assert len(builds) == 1
+
+
 @pytest.mark.parametrize("below", [False, True])
 def test_a_cache_folder_that_cannot_be_made_still_gives_the_parser_and_is_left_alone(tmp_path, monkeypatch, below):
     blocked = tmp_path / "file"

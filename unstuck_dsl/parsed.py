@@ -65,14 +65,17 @@ def _stamp(path) -> tuple:
 def kept_parser(build: Callable[[], object]):
     """The parser `build` makes, read back when a process of the same front end kept it, else
     built, and kept before it parses anything (its lexers are built at their first use, and a
-    kept lexer would be compiled again as it is read). One entry, beside the kept trees' folder;
-    none when the cache folder cannot be made (a file in its place is the kernels' to report)."""
+    kept lexer would be compiled again as it is read). One entry per installed front end (checkouts
+    sharing a cache folder would otherwise replace each other's at every run), beside the kept
+    trees' folder; none when the cache folder cannot be made (a file in its place is the kernels'
+    to report)."""
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return build()
-    entry, header = folder / "parser.pickle", (_front_end(),)
+    entry = folder / f"parser-{binascii.crc32(os.fsencode(GENERATED_FILE)):08x}.pickle"
+    header = (_front_end(),)
     parser = _read(entry, header)
     if parser is None:
         parser = build()
