@@ -2,7 +2,7 @@
 one's slots and `__init__`; equality, hashing and repr, over the fields the class compares, are
 written once here as attrs would generate them, rather than generated and compiled again for every
 class (for the syntax tree's fifty-odd classes that was a sixth of `unstuck check`'s time, for the
-twenty others a twentieth)."""
+twenty others a twenty-fifth)."""
 
 from __future__ import annotations
 

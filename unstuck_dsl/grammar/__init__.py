@@ -2,8 +2,9 @@
 (`lalr.py`, written by `python -m unstuck_dsl.grammar`, i.e. `make parser`; loaded by
 unstuck_dsl.parser).
 
-The parser's tables ship with the package so that no command analyses the grammar (a fifth of a
-second) or loads Lark itself to parse a file (a third of `unstuck check` of a changed file);
+The parser's tables ship with the package so that no command analyses the grammar (half of the
+first `unstuck check` in an empty cache folder) or loads Lark itself (a quarter of `unstuck check`
+of a changed file);
 `lalr.py` carries the fingerprint of the grammar it was made from, and the parser refuses to run
 with another."""
 

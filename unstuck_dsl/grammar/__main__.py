@@ -12,7 +12,7 @@ from lark.tools.standalone import gen_standalone
 from . import GENERATED_FILE, fingerprint, grammar_parser, grammar_text
 
 # Lark's annotations are left unevaluated: they are for readers, and evaluating them (typing's
-# generics) was a fortieth of loading the parser.
+# generics) was a fourteenth of importing the generated module.
 HEADER = """\
 # Generated from unstuck.lark by `python -m unstuck_dsl.grammar` (`make parser`), with Lark's
 # standalone tool: Lark's parsing code and the grammar's tables. Do not edit; regenerate.
