@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test check bench bench-full bench-spark lint clean java chromium
+.PHONY: run test check bench bench-full bench-spark lint parser clean java chromium
 
 # (Re)create the virtualenv and install the project whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -51,6 +51,10 @@ bench-spark: $(STAMP) java
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check unstuck_dsl tests benchmarks
+
+# The grammar's LALR parser, generated from it (unstuck_dsl/grammar/lalr.py): after every change to the grammar.
+parser: $(STAMP)
+	$(PY) -m unstuck_dsl.grammar
 
 clean:
 	rm -rf $(VENV) .unstuck-cache .hypothesis

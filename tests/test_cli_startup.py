@@ -28,6 +28,9 @@ AS_OF = dt.date(2026, 11, 26)
 HEAVY = ("numba", "numpy", "pyarrow", "duckdb", "starlette", "uvicorn", "jinja2", "pyspark", "pygls", "pandas",
          "sklearn", "scipy", "matplotlib", "polars")
 
+# The parser generated from the grammar: what parses a rule file, without Lark itself.
+PARSER = "unstuck_dsl.grammar.lalr"
+
 # Runs `unstuck ARGS` as the console script does, then prints the top-level modules it imported.
 PROBE = """
 import atexit, json, sys
@@ -55,7 +58,7 @@ def test_help_lists_every_command_without_loading_any():
     for name in COMMANDS:
         assert f"\n  {name} " in done.stdout
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
-    assert "lark" not in modules and "rich" not in modules  # not even the parser: nothing is checked
+    assert not modules & {"lark", PARSER} and "rich" not in modules  # not even the parser: nothing is checked
     assert "attr" not in modules  # nor the syntax tree's classes (attrs: a fifth of the listing's time)
 
 
@@ -75,18 +78,22 @@ def test_fmt_loads_only_the_front_end(tmp_path):
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
 
 
-def test_check_finds_the_grammar_cache_without_the_kernel_machinery():
-    """The parser's cache lives in the kernels' folder; finding it loads neither the kernels'
+def test_check_finds_its_kept_trees_without_the_kernel_machinery():
+    """The kept syntax trees live in the kernels' folder; finding them loads neither the kernels'
     module (subprocess, tempfile, hashing) nor importlib's resource readers (zipfile)."""
     done, modules = _modules_of("check", str(RULES))
     assert done.returncode == 0, done.stderr
     assert "unstuck_dsl.cache" in modules
-    assert not modules & {"unstuck_dsl.kernel", "unstuck_dsl.id_hash", "importlib.readers", "zipfile"}
+    assert not modules & {"unstuck_dsl.kernel", "unstuck_dsl.id_hash", "importlib.readers", "zipfile", "subprocess",
+                          "tempfile", "hashlib"}
 
 
 def test_check_of_files_it_parsed_before_loads_no_parser(tmp_path):
-    """The second check of the same files reads their kept syntax trees: no Lark, and the same
-    report, warnings and their places included; a changed file is parsed again."""
+    """The second check of the same files reads their kept syntax trees: no parser, and the same
+    report, warnings and their places included; a changed file is parsed again. No check loads
+    Lark itself or analyses the grammar: the parser's tables ship with the package, so the first
+    check, of an empty cache folder, parses with them too and keeps nothing but the trees and the
+    parser they built."""
     rules = tmp_path / "rules"
     rules.mkdir()
     for source in RULES.glob("*.ust"):
@@ -98,10 +105,13 @@ def test_check_of_files_it_parsed_before_loads_no_parser(tmp_path):
     assert first.returncode == second.returncode == 0, first.stderr
     assert "W003" in first.stdout and "ok: 5 files" in first.stdout
     assert (second.stdout, second.stderr.partition("\nMODULES ")[0]) == (first.stdout, first.stderr.partition("\nMODULES ")[0])
-    assert "lark" in first_modules and "lark" not in second_modules
+    assert PARSER in first_modules and PARSER not in second_modules
+    kept = sorted(path.name for path in (tmp_path / "cache").iterdir())
+    assert len(kept) == 2 and kept[0] == "parsed" and kept[1].startswith("parser-")
     icps.write_text(icps.read_text(encoding="utf-8").replace("> 100", "> 101"), encoding="utf-8")
     changed, changed_modules = _modules_of("check", str(rules), cache=tmp_path / "cache")
-    assert "lark" in changed_modules and "`icp_score > 101` is never true" in changed.stdout
+    assert PARSER in changed_modules and "`icp_score > 101` is never true" in changed.stdout
+    assert "lark" not in first_modules | second_modules | changed_modules
 
 
 @pytest.mark.parametrize("args", [("--format", "json"), ("--format", "sarif"), ("--strict",)])
@@ -134,14 +144,14 @@ def test_a_scoring_command_still_loads_the_engine_when_it_runs(sample, tmp_path)
 
 def test_an_ingest_reads_the_rules_it_parsed_before_and_shows_no_diff(sample, tmp_path):
     """Every ingest checks the rules given and the published ones: from their kept syntax trees
-    once earlier runs have parsed both (no Lark), and it shows no diff (no rich tables)."""
+    once earlier runs have parsed both (no parser), and it shows no diff (no rich tables)."""
     db = tmp_path / "w.duckdb"
     ingest = ("ingest", str(RULES), "--accounts", str(sample / "accounts.csv"), "--db", str(db),
               "--as-of", AS_OF.isoformat())
     runs = [_modules_of(*ingest, cache=tmp_path / "cache") for _ in range(3)]
     assert [done.returncode for done, _ in runs] == [0, 0, 0], [done.stderr for done, _ in runs]
     assert "a new workspace: published" in runs[0][0].stdout and "0 inserted, 0 updated" in runs[2][0].stdout
-    assert "lark" in runs[0][1] and "lark" not in runs[2][1]
+    assert PARSER in runs[0][1] and PARSER not in runs[2][1]
     assert not any("rich" in modules for _, modules in runs)
 
 

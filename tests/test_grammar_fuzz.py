@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 
 from unstuck_dsl.diagnostics import render_all
-from unstuck_dsl.parser import MAX_NESTING, grammar_parser, parse_source
+from unstuck_dsl.grammar import grammar_parser
+from unstuck_dsl.parser import MAX_NESTING, parse_source
 from unstuck_dsl.pipeline import check_sources
 from unstuck_dsl.printer import print_file
 from unstuck_dsl.source import Source
 
-# Built fresh, not loaded from the parser cache: hypothesis reads the analysed grammar.
+# Lark itself, not the generated parser: hypothesis reads the analysed grammar.
 GRAMMAR = grammar_parser()
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,6 +9,7 @@ import attrs
 import pytest
 
 from unstuck_dsl import parsed, parser
+from unstuck_dsl.grammar.lalr import Lark_StandAlone
 from unstuck_dsl.source import TEXT_NAME, Source
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -86,6 +87,47 @@ def test_a_changed_front_end_is_parsed_again(cache, parses, tmp_path, monkeypatc
     grammar.write_text(parser.grammar_text() + "\n// changed\n", encoding="utf-8")
     parsed.parse(source, keep=True)
     assert parses == ["a.ust", "a.ust"]
+
+
+def test_the_parser_is_built_once_and_kept_until_the_front_end_changes(cache, tmp_path, monkeypatch):
+    grammar = tmp_path / "unstuck.lark"
+    grammar.write_text(parser.grammar_text(), encoding="utf-8")
+    monkeypatch.setattr(parsed, "_FRONT_END", (grammar,))
+    builds = []
+
+    def build():
+        builds.append(Lark_StandAlone())
+        return builds[-1]
+
+    first, again = parsed.kept_parser(build), parsed.kept_parser(build)
+    assert builds == [first] and again is not first  # read back, not built
+    assert again.parse("icp a { filter: x }\n") == first.parse("icp a { filter: x }\n")
+    grammar.write_text(parser.grammar_text() + "\n// changed\n", encoding="utf-8")
+    assert parsed.kept_parser(build) is builds[1]
+
+
+def test_a_damaged_parser_entry_is_built_again_and_replaced(cache):
+    parsed.kept_parser(Lark_StandAlone)
+    (entry,) = cache.glob("parser-*.pickle")
+    entry.write_bytes(entry.read_bytes()[:-100])
+    builds = []
+
+    def build():
+        builds.append(Lark_StandAlone())
+        return builds[-1]
+
+    assert parsed.kept_parser(build) is builds[0]
+    assert parsed.kept_parser(build).parse("icp a { filter: x }\n") == builds[0].parse("icp a { filter: x }\n")
+    assert len(builds) == 1
+
+
+@pytest.mark.parametrize("below", [False, True])
+def test_a_cache_folder_that_cannot_be_made_still_gives_the_parser_and_is_left_alone(tmp_path, monkeypatch, below):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("UNSTUCK_CACHE_DIR", str(blocked / "below" if below else blocked))
+    assert parsed.kept_parser(Lark_StandAlone).parse("icp a { filter: x }\n").data == "start"
+    assert blocked.read_text(encoding="utf-8") == "not a folder"
 
 
 def test_a_file_with_errors_is_never_kept(cache, parses):

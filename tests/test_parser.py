@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from unstuck_dsl import ast
+from unstuck_dsl import ast, parsed, parser
 from unstuck_dsl.ast import (
     And,
     Between,
@@ -36,6 +36,7 @@ from unstuck_dsl.ast import (
     Within,
 )
 from unstuck_dsl.diagnostics import RuleError
+from unstuck_dsl.grammar import fingerprint, grammar_parser, lalr
 from unstuck_dsl.parser import grammar_text, lark_parser, parse_source, parse_text
 from unstuck_dsl.source import Source
 
@@ -448,6 +449,52 @@ def test_grammar_is_package_data():
     packaged = resources.files("unstuck_dsl.grammar").joinpath("unstuck.lark").read_text("utf-8")
     assert grammar_text() == packaged
     assert lark_parser().options.propagate_positions
+
+
+def test_the_shipped_parser_is_generated_from_the_shipped_grammar():
+    assert lalr.GRAMMAR_FINGERPRINT == fingerprint(grammar_text())
+
+
+def test_a_grammar_edited_after_its_parser_was_generated_is_refused(monkeypatch):
+    monkeypatch.setattr(parser, "grammar_text", lambda: grammar_text() + "\n// edited\n")
+    with pytest.raises(RuntimeError, match="run `make parser`"):
+        parser.lark_parser.__wrapped__()
+
+
+def _parsed_by(lark_parser, text: str):
+    """What a parser makes of `text`, comparable across the generated parser and Lark's own: the
+    tree with every token and position, or the syntax error with its place and expectations."""
+    def shape(node):
+        if isinstance(node, str):  # a token
+            return node.type, str(node), node.line, node.column, node.end_line, node.end_column, node.end_pos
+        if node is None:  # an absent optional part
+            return None
+        meta = node.meta
+        where = () if meta.empty else (meta.line, meta.column, meta.end_line, meta.end_column)
+        return node.data, where, [shape(child) for child in node.children]
+
+    try:
+        return shape(lark_parser.parse(text))
+    except Exception as exc:  # each parser's own UnexpectedInput
+        token = getattr(exc, "token", None)
+        return (type(exc).__name__, exc.line, exc.column, sorted(getattr(exc, "expected", None) or ()),
+                sorted(getattr(exc, "allowed", None) or ()), token and (token.type, str(token)))
+
+
+def test_the_generated_parser_parses_as_lark_does(tmp_path, monkeypatch):
+    """The same trees, positions and syntax errors as Lark's own parser of the grammar, over every
+    rule file of the repository and the example ICPs broken a token at a time: the parser built
+    from the generated tables, and the same parser as a later process reads it back."""
+    monkeypatch.setenv("UNSTUCK_CACHE_DIR", str(tmp_path))
+    built = parsed.kept_parser(lalr.Lark_StandAlone)
+    read_back = parsed.kept_parser(lambda: pytest.fail("kept, yet built again"))
+    reference = grammar_parser()
+    texts = [path.read_text(encoding="utf-8") for path in sorted(REPO.glob("**/*.ust")) if ".venv" not in path.parts]
+    texts += list(_broken_variants())
+    assert len(texts) > 100
+    for text in texts:
+        expected = _parsed_by(reference, text)
+        assert _parsed_by(built, text) == _parsed_by(read_back, text) == expected, text
 
 
 def test_parser_works_from_any_working_directory(tmp_path):

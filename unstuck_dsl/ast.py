@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import operator
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Union
 
 import attrs
 
+from .frozen import Frozen, frozen
 
-@attrs.frozen(slots=True)
-class Span:
+
+@frozen
+class Span(Frozen):
     file: str
     line: int
     column: int
@@ -32,43 +32,19 @@ def _span() -> attrs.Attribute:
     return attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-class Node:
-    """What every AST node shares: equality, hashing and repr over its fields (the span left out)
-    as attrs would generate them, written once here rather than generated and compiled again for
-    each of the fifty-odd node classes (that was a sixth of `unstuck check`'s time)."""
+class Node(Frozen):
+    """What every AST node is: a frozen value (`frozen`) with its source span, which equality,
+    hashing and repr leave out."""
 
-    # `_hash`: a node's hash, kept once made (conditions key the lookup tables of every scoring
-    # run: hashing a condition's whole tree again each time was a tenth of scoring one record).
-    __slots__ = ("_hash",)
-    # Each node class's compared fields, read at once (`node` sets it).
-    _compared: Callable[[Node], object]
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._compared(self) == other._compared(other)
-
-    def __hash__(self):
-        try:
-            return self._hash
-        except AttributeError:
-            made = hash((self.__class__, self._compared(self)))
-            object.__setattr__(self, "_hash", made)  # frozen for its fields; the hash is not one
-            return made
-
-    def __repr__(self):
-        shown = ", ".join(f"{a.name}={getattr(self, a.name)!r}" for a in attrs.fields(self.__class__) if a.repr)
-        return f"{self.__class__.__qualname__}({shown})"
+    __slots__ = ()
 
 
 def node(cls):
-    """Declare an AST node (a subclass of Node): frozen, slotted, keyword `span` kept out of
-    equality. attrs makes its `__init__`; Node's methods compare it."""
+    """Declare an AST node (a subclass of Node): a frozen value with a keyword `span` kept out of
+    equality."""
     cls.__annotations__["span"] = "Span | None"
     cls.span = _span()
-    cls = attrs.frozen(slots=True, eq=False, repr=False)(cls)
-    cls._compared = operator.attrgetter(*(a.name for a in attrs.fields(cls) if a.eq))
-    return cls
+    return frozen(cls)
 
 
 # ---- the language's vocabularies: each compares equal to the word written in the rules -----------

@@ -1,6 +1,6 @@
-"""Where unstuck keeps what it works out once for many processes (compiled kernels, the analysed
-grammar): the folder UNSTUCK_CACHE_DIR names, else the user's cache folder. A module of its own
-so that `unstuck check` finds the grammar's cache without loading the kernels' machinery."""
+"""Where unstuck keeps what it works out once for many processes (compiled kernels, the syntax
+trees of rule files): the folder UNSTUCK_CACHE_DIR names, else the user's cache folder. A module
+of its own so that `unstuck check` finds its kept trees without loading the kernels' machinery."""
 
 from __future__ import annotations
 

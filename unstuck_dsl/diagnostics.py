@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import attrs
 
 from .ast import Span
+from .frozen import Frozen, frozen
 from .source import Source
 from .terminal import visible
 from .text import look_alike_letters, look_alike_skeleton
@@ -117,8 +118,8 @@ class Code(enum.StrEnum):
 CODES = Code.__members__
 
 
-@attrs.frozen(slots=True)
-class Diagnostic:
+@frozen
+class Diagnostic(Frozen):
     code: Code = attrs.field(converter=Code)
     message: str
     span: Span | None

@@ -21,10 +21,9 @@ import math
 from collections.abc import Iterator
 from fractions import Fraction
 
-import attrs
-
 from . import ast, model
 from .diagnostics import Code, Diagnostic
+from .frozen import Frozen, frozen
 from .printer import print_condition
 from .schema import SCORE_FIELDS, Field, audience_schema
 from .text import normalize_text
@@ -37,8 +36,8 @@ MAX_SHOWN = 80  # characters of a condition quoted in a message
 # ---- sets of values ----------------------------------------------------------------------------
 
 
-@attrs.frozen(slots=True)
-class Domain:
+@frozen
+class Domain(Frozen):
     """The values of a field type on a line: `discrete` for whole steps (ints, days, ranks),
     with the lowest and highest value when there are such."""
 
@@ -156,8 +155,8 @@ _DOMAINS = {
 _SCORE_RANGE = Domain(True, 0, 100)  # icp_score and persona_score
 
 
-@attrs.frozen(slots=True)
-class Need:
+@frozen
+class Need(Frozen):
     """What one field must hold for a condition to be true: one of `values` (known), or missing
     when `missing`."""
 
@@ -168,8 +167,8 @@ class Need:
         return not self.values and not self.missing
 
 
-@attrs.frozen(slots=True)
-class Region:
+@frozen
+class Region(Frozen):
     """Per field, what a record must hold for a condition to be true. `exact` when holding it is
     also enough (the condition is true exactly there)."""
 

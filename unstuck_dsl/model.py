@@ -12,14 +12,15 @@ from decimal import Decimal
 import attrs
 
 from . import ast
+from .frozen import Frozen, frozen
 from .schema import Schema, audience_schema
 from .titles import SHIPPED, TitleReader
 
 NO_PERSONA_FIT = "no_persona_fit"
 
 
-@attrs.frozen(slots=True)
-class Parameter:
+@frozen
+class Parameter(Frozen):
     name: str
     mode: ast.Mode = attrs.field(converter=ast.Mode)
     weight: Decimal | None  # score parameters only
@@ -33,8 +34,8 @@ def possible_weight(params) -> Decimal:
     return sum((p.weight for p in params if p.mode == "score"), Decimal(0))
 
 
-@attrs.frozen(slots=True)
-class Persona:
+@frozen
+class Persona(Frozen):
     code: str
     name: str
     status: ast.Status = attrs.field(converter=ast.Status)
@@ -46,8 +47,8 @@ class Persona:
         return possible_weight(self.params)
 
 
-@attrs.frozen(slots=True)
-class Icp:
+@frozen
+class Icp(Frozen):
     code: str
     name: str
     status: ast.Status = attrs.field(converter=ast.Status)
@@ -63,24 +64,24 @@ class Icp:
         return next((p for p in self.personas if p.code == code), None)
 
 
-@attrs.frozen(slots=True)
-class Audience:
+@frozen
+class Audience(Frozen):
     code: str
     name: str
     condition: ast.Condition
     span: ast.Span | None = attrs.field(default=None, eq=False, repr=False)
 
 
-@attrs.frozen(slots=True)
-class Signal:
+@frozen
+class Signal(Frozen):
     code: str
     weight: Decimal
     decay: str  # "half_life" | "window"
     days: Decimal  # the half-life, or the window's length, in days
 
 
-@attrs.frozen(slots=True)
-class Engagement:
+@frozen
+class Engagement(Frozen):
     """Signal types and the stages: engagement is scored apart from fit and never mixed in."""
 
     signals: tuple[Signal, ...]
@@ -91,8 +92,8 @@ class Engagement:
         return next((k for k, s in enumerate(self.signals) if s.code == code), None)
 
 
-@attrs.frozen(slots=True)
-class Ruleset:
+@frozen
+class Ruleset(Frozen):
     schema: Schema
     icps: tuple[Icp, ...]
     audiences: tuple[Audience, ...] = ()

@@ -1,29 +1,35 @@
 """Rule files parsed once, their syntax trees kept between processes: `unstuck check` of files it
-has parsed before reads their trees back instead of loading Lark, its grammar and its lexers and
-parsing again (two fifths of the command).
+has parsed before reads their trees back instead of loading the parser, building its lexers and
+parsing again (two fifths of the command). The parser itself is kept too, ready to parse: reading
+it back takes a third of the time of building it from its tables (`kept_parser`).
 
 A kept tree is used only for the same file name and text, parsed by the same front end: the
-grammar, the modules that build and define the tree and Lark's install, each known by its size
-and modification time, as Python knows its bytecode cache. Only files that parse are kept, one
-entry per file, in the cache folder beside the compiled kernels; a changed file replaces its
-entry."""
+grammar, the parser generated from it, the module that builds the tree and the one that defines
+its nodes, each known by its size and modification time, as Python knows its bytecode cache. Only
+files that parse are kept, one entry per file, in the cache folder beside the compiled kernels; a
+changed file replaces its entry."""
 
 from __future__ import annotations
 
 import binascii
+import copyreg
+import importlib
 import os
 import pickle
+import types
+from collections.abc import Callable
 from pathlib import Path
 
 from .ast import RuleFile
 from .cache import cache_dir, made_folder
 from .diagnostics import Diagnostic
+from .grammar import GENERATED_FILE, GRAMMAR_FILE
 from .source import TEXT_NAME, Source
 
-# What makes the tree of a text: the grammar, the module that builds the tree and the one that
-# defines its nodes (a pickled node is read back with the class of the name it was written with).
-_FRONT_END = (Path(__file__).with_name("grammar") / "unstuck.lark", Path(__file__).with_name("parser.py"),
-              Path(__file__).with_name("ast.py"))
+# What makes the tree of a text: the grammar and the parser generated from it, the module that
+# builds the tree and the one that defines its nodes (a pickled node is read back with the class of
+# the name it was written with).
+_FRONT_END = (GRAMMAR_FILE, GENERATED_FILE, Path(__file__).with_name("parser.py"), Path(__file__).with_name("ast.py"))
 
 
 def parse(source: Source, keep: bool = False) -> tuple[RuleFile | None, list[Diagnostic]]:
@@ -35,7 +41,7 @@ def parse(source: Source, keep: bool = False) -> tuple[RuleFile | None, list[Dia
         kept = _read(entry, header)
         if kept is not None:
             return kept, []
-    from .parser import parse_source  # Lark: loaded only when a file has to be parsed
+    from .parser import parse_source  # the parser: loaded only when a file has to be parsed
 
     rule_file, diagnostics = parse_source(source)
     if entry is not None and rule_file is not None:
@@ -44,13 +50,8 @@ def parse(source: Source, keep: bool = False) -> tuple[RuleFile | None, list[Dia
 
 
 def _front_end() -> tuple:
-    """The front end's files and Lark's install (found without importing Lark, which is what
-    keeping trees saves), each by its size and modification time."""
-    from importlib.util import find_spec
-
-    lark = find_spec("lark")
-    files = [*_FRONT_END, lark.origin if lark is not None and lark.origin else ""]
-    return tuple(_stamp(path) for path in files)
+    """The front end's files, each by its size and modification time."""
+    return tuple(_stamp(path) for path in _FRONT_END)
 
 
 def _stamp(path) -> tuple:
@@ -59,6 +60,27 @@ def _stamp(path) -> tuple:
     except OSError:
         return (str(path),)
     return str(path), status.st_size, status.st_mtime_ns
+
+
+def kept_parser(build: Callable[[], object]):
+    """The parser `build` makes, read back when a process of the same front end kept it, else
+    built, and kept before it parses anything (its lexers are built at their first use, and a
+    kept lexer would be compiled again as it is read). One entry per installed front end (checkouts
+    sharing a cache folder would otherwise replace each other's at every run), beside the kept
+    trees' folder; none when the cache folder cannot be made (a file in its place is the kernels'
+    to report)."""
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return build()
+    entry = folder / f"parser-{binascii.crc32(os.fsencode(GENERATED_FILE)):08x}.pickle"
+    header = (_front_end(),)
+    parser = _read(entry, header)
+    if parser is None:
+        parser = build()
+        _write(entry, header, parser)
+    return parser
 
 
 def _entry(source: Source) -> Path | None:
@@ -77,8 +99,9 @@ def _entry(source: Source) -> Path | None:
     return folder / f"{binascii.crc32(where):08x}.pickle"
 
 
-def _read(entry: Path, header: tuple) -> RuleFile | None:
-    """The kept tree, when the entry was written for `header` (front end, name and text)."""
+def _read(entry: Path, header: tuple):
+    """The kept tree or parser, when the entry was written for `header` (the front end, and a
+    tree's file name and text)."""
     try:
         with entry.open("rb") as kept:
             if pickle.load(kept) != header:
@@ -88,13 +111,20 @@ def _read(entry: Path, header: tuple) -> RuleFile | None:
         return None  # missing, being replaced or unreadable: parsed again, and kept anew
 
 
-def _write(entry: Path, header: tuple, rule_file: RuleFile) -> None:
+def _write(entry: Path, header: tuple, kept) -> None:
     """Written aside then moved into place, so a reader sees the old entry or the new, whole."""
     temporary = entry.with_name(f".{entry.stem}-{os.getpid()}.tmp")
     try:
         with temporary.open("wb") as out:
-            pickle.dump(header, out, protocol=pickle.HIGHEST_PROTOCOL)
-            pickle.dump(rule_file, out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickler.dispatch_table = _BY_REFERENCE
+            pickler.dump(header)
+            pickler.clear_memo()  # each read on its own: the header first, the rest only when it matches
+            pickler.dump(kept)
         os.replace(temporary, entry)
-    except (OSError, pickle.PicklingError):
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
         temporary.unlink(missing_ok=True)
+
+
+# The parser holds the regular-expression module it compiles with: a module is kept by its name.
+_BY_REFERENCE = {**copyreg.dispatch_table, types.ModuleType: lambda module: (importlib.import_module, (module.__name__,))}

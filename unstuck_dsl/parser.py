@@ -1,25 +1,34 @@
 """Parsing: rule text → Lark parse tree → AST, with Lark's errors turned into diagnostics.
 
-The grammar is package data (`unstuck_dsl.grammar/unstuck.lark`), loaded once. One
-`Transformer` builds the AST, one method per grammar rule, each node stamped with its span.
+The grammar is package data (`unstuck_dsl.grammar/unstuck.lark`), parsed by the LALR parser
+generated from it (`unstuck_dsl.grammar/lalr.py`: Lark's parsing code and the grammar's tables, so
+no process analyses the grammar or loads Lark itself). One pass builds the AST, one method per
+grammar rule, each node stamped with its span.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
 import attrs
-import lark
-from lark import Token
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast
-from .cache import cache_dir
 from .diagnostics import Code, Diagnostic, did_you_mean
+from .grammar import fingerprint, grammar_text
+from .grammar.lalr import (
+    GRAMMAR_FINGERPRINT,
+    Lark,
+    Lark_StandAlone,
+    Token,
+    Tree,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+)
+from .parsed import kept_parser
 from .source import TEXT_NAME, Source
 
 # Parentheses and `not` nest; the tree → AST pass recurses, so deep nesting is refused up front.
@@ -27,32 +36,14 @@ MAX_NESTING = 100
 
 
 @functools.cache
-def grammar_text() -> str:
-    return Path(__file__).with_name("grammar").joinpath("unstuck.lark").read_text("utf-8")
-
-
-@functools.cache
-def lark_parser() -> lark.Lark:
-    return grammar_parser(cache=_parser_cache_file())
-
-
-def grammar_parser(cache: str | bool = False) -> lark.Lark:
-    """The LALR parser of the grammar. Built fresh (`cache` False) it also carries the analysed
-    grammar itself, which a parser loaded from Lark's cache does not (the grammar fuzzer reads it)."""
-    return lark.Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
-                     maybe_placeholders=True, cache=cache)
-
-
-def _parser_cache_file() -> str | bool:
-    """Where Lark keeps its analysed grammar between processes (a fifth of a second saved per
-    command; Lark checks the grammar's hash before it trusts the file), beside the compiled
-    kernels; False when that folder cannot be written."""
-    folder = cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return str(folder / "grammar.lark-cache") if os.access(folder, os.W_OK) else False
+def lark_parser() -> Lark:
+    """The grammar's parser, from its generated tables (kept ready between processes, `parsed`);
+    refused when the grammar has changed since they were generated (`make parser` writes them
+    anew)."""
+    if GRAMMAR_FINGERPRINT != fingerprint(grammar_text()):
+        raise RuntimeError("unstuck_dsl/grammar/unstuck.lark changed after its parser was generated: "
+                           "run `make parser` (python -m unstuck_dsl.grammar)")
+    return kept_parser(Lark_StandAlone)
 
 
 class _Invalid(Exception):
@@ -178,7 +169,7 @@ def syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
     return Diagnostic(Code.E001, f"unexpected {found}", span, label, hint)
 
 
-def _nesting_diagnostic(tree: lark.Tree, source: Source) -> Diagnostic | None:
+def _nesting_diagnostic(tree: Tree, source: Source) -> Diagnostic | None:
     stack = [(tree, 0)]
     while stack:
         subtree, depth = stack.pop()
@@ -187,7 +178,7 @@ def _nesting_diagnostic(tree: lark.Tree, source: Source) -> Diagnostic | None:
             span = ast.Span(source.name, meta.line, meta.column, meta.line, meta.column + 1)
             return Diagnostic(Code.E003, f"conditions nested more than {MAX_NESTING} deep", span,
                               "nesting goes too deep here", "split the condition into several parameters")
-        stack.extend((child, depth + 1) for child in subtree.children if isinstance(child, lark.Tree))
+        stack.extend((child, depth + 1) for child in subtree.children if isinstance(child, Tree))
     return None
 
 
@@ -220,14 +211,14 @@ class _ToAst:
     def __init__(self, file_name: str):
         self.file_name = file_name
 
-    def transform(self, tree: lark.Tree):
+    def transform(self, tree: Tree):
         """The AST of a parse tree, built bottom up: each rule's method gets the rule's meta and its
         children, already built. (A walk of our own, as lark's Transformer would make it: with
         `v_args` it wraps the method anew at each node, a third of the time of this pass.) Parse
         trees nest no deeper than MAX_NESTING (checked before), so the recursion is bounded."""
-        children = [self.transform(child) if isinstance(child, lark.Tree) else child for child in tree.children]
+        children = [self.transform(child) if isinstance(child, Tree) else child for child in tree.children]
         method = getattr(self, tree.data, None)
-        return lark.Tree(tree.data, children, tree.meta) if method is None else method(tree.meta, *children)
+        return Tree(tree.data, children, tree.meta) if method is None else method(tree.meta, *children)
 
     def _span(self, meta) -> ast.Span:
         if getattr(meta, "empty", True):

@@ -13,9 +13,8 @@ import re
 from decimal import Decimal
 from functools import singledispatch
 
-import attrs
-
 from . import ast
+from .frozen import Frozen, frozen
 
 INDENT = "  "
 
@@ -38,32 +37,35 @@ def number(value: Decimal, readable: bool = False) -> str:
 # ---- values and conditions -----------------------------------------------------------------------
 
 
+# Each implementation is registered for the class named in its decorator: singledispatch would
+# otherwise read the class from the annotation, evaluating the function's every annotation (these
+# are strings) at import: a hundredth of `unstuck check`.
 @singledispatch
 def print_value(value, readable: bool = False) -> str:
     raise TypeError(f"not a value node: {value!r}")
 
 
-@print_value.register
+@print_value.register(ast.StringValue)
 def _(value: ast.StringValue, readable: bool = False) -> str:
     return quote(value.value)
 
 
-@print_value.register
+@print_value.register(ast.NumberValue)
 def _(value: ast.NumberValue, readable: bool = False) -> str:
     return number(value.value, readable)
 
 
-@print_value.register
+@print_value.register(ast.DateValue)
 def _(value: ast.DateValue, readable: bool = False) -> str:
     return value.value.isoformat()
 
 
-@print_value.register
+@print_value.register(ast.BoolValue)
 def _(value: ast.BoolValue, readable: bool = False) -> str:
     return "true" if value.value else "false"
 
 
-@print_value.register
+@print_value.register(ast.NameValue)
 def _(value: ast.NameValue, readable: bool = False) -> str:
     return value.name
 
@@ -87,58 +89,58 @@ def _predicate(condition, readable: bool) -> str:
     raise TypeError(f"not a condition node: {condition!r}")
 
 
-@_predicate.register
+@_predicate.register(ast.BoolTest)
 def _(c: ast.BoolTest, readable: bool) -> str:
     return c.field.name
 
 
-@_predicate.register
+@_predicate.register(ast.Compare)
 def _(c: ast.Compare, readable: bool) -> str:
     return f"{c.field.name} {c.op} {print_value(c.value, readable)}"
 
 
-@_predicate.register
+@_predicate.register(ast.In)
 def _(c: ast.In, readable: bool) -> str:
     return f"{c.field.name} {'not in' if c.negated else 'in'} {_items(c.items, readable)}"
 
 
-@_predicate.register
+@_predicate.register(ast.Between)
 def _(c: ast.Between, readable: bool) -> str:
     return f"{c.field.name} between {print_value(c.low, readable)} and {print_value(c.high, readable)}"
 
 
-@_predicate.register
+@_predicate.register(ast.Has)
 def _(c: ast.Has, readable: bool) -> str:
     if c.quantifier == "one":
         return f"{c.field.name} has {print_value(c.items[0], readable)}"
     return f"{c.field.name} has {c.quantifier} {_items(c.items, readable)}"
 
 
-@_predicate.register
+@_predicate.register(ast.Like)
 def _(c: ast.Like, readable: bool) -> str:
     return f"{c.field.name} like {quote(c.pattern.value)}"
 
 
-@_predicate.register
+@_predicate.register(ast.Resembles)
 def _(c: ast.Resembles, readable: bool) -> str:
     phrases = "{" + ", ".join(quote(p.value) for p in c.phrases) + "}"
     at = f" at {number(c.threshold, readable)}" if c.threshold is not None else ""
     return f"{c.field.name} resembles {phrases}{at}"
 
 
-@_predicate.register
+@_predicate.register(ast.RoleTest)
 def _(c: ast.RoleTest, readable: bool) -> str:
     if c.op in ("in", "not in"):
         return f"{c.field.name} {c.part} {c.op} {_items(c.items, readable)}"
     return f"{c.field.name} {c.part} {c.op} {print_value(c.items[0], readable)}"
 
 
-@_predicate.register
+@_predicate.register(ast.Within)
 def _(c: ast.Within, readable: bool) -> str:
     return f"{c.field.name} within {'next ' if c.future else ''}{_plural(c.amount, c.unit)}"
 
 
-@_predicate.register
+@_predicate.register(ast.DateBound)
 def _(c: ast.DateBound, readable: bool) -> str:
     if isinstance(c.bound, ast.RelativeDate):
         bound = f"{_plural(c.bound.amount, c.bound.unit)} ago"
@@ -147,7 +149,7 @@ def _(c: ast.DateBound, readable: bool) -> str:
     return f"{c.field.name} {c.side} {bound}"
 
 
-@_predicate.register
+@_predicate.register(ast.IsKnown)
 def _(c: ast.IsKnown, readable: bool) -> str:
     return f"{c.field.name} is {'known' if c.known else 'unknown'}"
 
@@ -199,8 +201,8 @@ def param_name(param: ast.Param) -> str:
     return param.display_name if param.display_name is not None else print_condition(param.condition)
 
 
-@attrs.frozen(slots=True)
-class Line:
+@frozen
+class Line(Frozen):
     """One printed line: its indentation depth, its text, and the syntax it stands for (`nodes`):
     the whole of them (`part="whole"`), the head of their block up to `{` ("open") or the block's
     closing `}` ("close"). The formatter places comments by these."""

@@ -10,6 +10,7 @@ from decimal import Decimal
 import attrs
 
 from . import ast
+from .frozen import Frozen, frozen
 
 TYPE_NAMES = ("category", "text", "number", "int", "bool", "date", "ordinal", "set")
 RECORD_KINDS = ("account", "lead")
@@ -25,8 +26,8 @@ BANDS = (("weak", 25), ("partial", 50), ("solid", 75), ("strong", 100))
 BAND_LEVELS = tuple(name for name, _ in BANDS)
 
 
-@attrs.frozen(slots=True)
-class FieldType:
+@frozen
+class FieldType(Frozen):
     name: str  # one of TYPE_NAMES
     open: bool = False  # sets only: a value missing from the set is unknown, not "no"
     levels: tuple[str, ...] = ()  # ordinals only, lowest first
@@ -58,8 +59,8 @@ class Encoding(enum.StrEnum):
     CSR = "csr"
 
 
-@attrs.frozen(slots=True)
-class Representation:
+@frozen
+class Representation(Frozen):
     """How the values of one field type are held at each stage: the kernel's column encoding
     (`ir.ColumnSlot.encoding`), the numpy dtype of an encoded column's values (codes for coded
     columns; sets depend on the layout), the Arrow type of input and output tables, and the
@@ -94,16 +95,16 @@ def arrow_type(field_type: FieldType):
     return pa.list_(pa.string()) if name == "list<string>" else pa.type_for_alias(name)
 
 
-@attrs.frozen(slots=True)
-class Field:
+@frozen
+class Field(Frozen):
     name: str
     kind: str  # "account" | "lead"
     type: FieldType
     span: ast.Span | None = attrs.field(default=None, eq=False, repr=False)
 
 
-@attrs.frozen(slots=True)
-class Schema:
+@frozen
+class Schema(Frozen):
     fields: tuple[Field, ...]
     # Each field by name (the first of a name): `get` is asked for every condition of every
     # scoring run, and a search through the fields each time was a tenth of scoring one record.

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import attrs
 
+from .frozen import Frozen, frozen
+
 # A hostile or accidental input (a data file passed as rules, a folder of generated files) gets
 # one clear line, not a hang: parsing and checking take about 4 seconds and 60 MB per MB of rules.
 MAX_FILE_BYTES = 2_000_000
@@ -15,8 +17,8 @@ TEST_SUFFIX = ".test.ust"  # rule tests (`test` blocks): read with the rules, no
 TEXT_NAME = "<rules>"  # the name of rule text given as a string (a published version's), read from no file
 
 
-@attrs.frozen(slots=True)
-class Source:
+@frozen
+class Source(Frozen):
     """One rule file's text, with the name diagnostics show for it."""
 
     name: str

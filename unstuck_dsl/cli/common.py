@@ -8,10 +8,10 @@ import os
 import signal
 import sys
 
-import attrs
 import click
 
 from ..diagnostics import RuleError, render_all
+from ..frozen import Frozen, frozen
 
 
 class UserError(click.ClickException):
@@ -93,8 +93,8 @@ SKIP_UNKNOWN_SIGNALS = click.option("--skip-unknown-signals", is_flag=True, help
                                     "rules do not declare (counted in a warning) instead of refusing the file.")
 
 
-@attrs.frozen
-class Reading:
+@frozen
+class Reading(Frozen):
     """How a command reads its inputs: the options every scoring command shares, as one value."""
     null_values: tuple[str, ...] = ()
     missing_columns: str = "error"
