@@ -156,6 +156,11 @@ def kernels_loading(rules):
         rules.warm(quietly=True)
 
     if rules.needs_warming():
+        # numba imports numpy.random, whose modules import each other: imported by both threads at
+        # once (pyarrow imports pandas, and so numpy.random, to read a list of dicts), one of them
+        # failed with a _DeadlockError. Imported here first, it is there for both.
+        import numpy.random  # noqa: F401
+
         threading.Thread(target=loaded, name="unstuck-warm", daemon=True).start()
     try:
         yield loaded
