@@ -21,6 +21,7 @@ from .process import (
     one_blas_thread,
     set_aside_at_exit,
     set_aside_loaded_kernels,
+    set_aside_the_engine,
     set_aside_what_is_loaded,
     show_warnings,
     when_imported,
@@ -118,6 +119,7 @@ def main() -> None:
     show_warnings()
     collect_once_loaded()
     cli.after_loading = set_aside_what_is_loaded
+    set_aside_the_engine()
     when_imported("unstuck_dsl.pipeline", set_aside_loaded_kernels)
     try:
         cli(standalone_mode=True)
