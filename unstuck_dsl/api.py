@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import codegen, dates, engagement, explain, ir, model, pick, pipeline, tables
+from . import codegen, dates, engagement, explain, ir, kernel, model, pick, pipeline, tables
 from .bind import Bound, bind_constants, scoring_tables
 from .data import Dataset, EncodedTable, load_dataset
 from .diagnostics import did_you_mean
@@ -137,8 +137,13 @@ class CompiledRules:
                 return
             self._warm.add(outcomes)
             try:
-                self.kernels(outcomes=outcomes)  # first: a module new here starts its compilers, which load numba meanwhile
-                self._score_unknown(outcomes)
+                with pipeline.loading_kernels():
+                    # First: a module new here starts its compilers, which load numba meanwhile.
+                    compiles = kernel.written_here(self.kernels(outcomes=outcomes).module)
+                    if not compiles:  # (data.py's and steps.py's passes may compile here: small, once an installation)
+                        self._score_unknown(outcomes)
+                if compiles:  # a new module's kernels compile outside `loading_kernels` (see there)
+                    self._score_unknown(outcomes)
             except Exception:
                 if not quietly:
                     raise

@@ -20,6 +20,8 @@ from .process import (
     for_large_arrays,
     one_blas_thread,
     set_aside_at_exit,
+    set_aside_loaded_kernels,
+    set_aside_the_engine,
     set_aside_what_is_loaded,
     show_warnings,
     when_imported,
@@ -117,6 +119,8 @@ def main() -> None:
     show_warnings()
     collect_once_loaded()
     cli.after_loading = set_aside_what_is_loaded
+    set_aside_the_engine()
+    when_imported("unstuck_dsl.pipeline", set_aside_loaded_kernels)
     try:
         cli(standalone_mode=True)
     except KeyboardInterrupt:
