@@ -137,12 +137,12 @@ class CompiledRules:
                 return
             self._warm.add(outcomes)
             try:
-                with pipeline.loading_kernels():
+                with pipeline.uncollected_kernel_loading():
                     # First: a module new here starts its compilers, which load numba meanwhile.
                     compiles = kernel.written_here(self.kernels(outcomes=outcomes).module)
                     if not compiles:  # (data.py's and steps.py's passes may compile here: small, once an installation)
                         self._score_unknown(outcomes)
-                if compiles:  # a new module's kernels compile outside `loading_kernels` (see there)
+                if compiles:  # a new module's kernels compile outside `uncollected_kernel_loading` (see there)
                     self._score_unknown(outcomes)
             except Exception:
                 if not quietly:

@@ -83,7 +83,7 @@ def _cycle_collection_paused():
     that are alive every time the heap grows by a quarter, which more than doubles the time of
     a large workspace and makes it grow faster than the rules; reference counting still frees
     everything, and the collector resumes afterwards. (So does loading kernels from the cache:
-    `loading_kernels`.)"""
+    `uncollected_kernel_loading`.)"""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -99,17 +99,17 @@ _after_first_kernels_lock = threading.Lock()
 
 
 def after_first_kernels(then: Callable[[], None]) -> None:
-    """Have the first loading of kernels in this process (`loading_kernels`) run `then` once it
-    has loaded them, on its thread, before the cycle collector resumes: what that loading made
-    (numba's modules, types and dispatchers, some 100,000 objects) lives until the process ends,
-    and the command line sets it aside from the collector (`cli.process.set_aside_loaded_kernels`).
+    """Have the first loading of kernels in this process (`uncollected_kernel_loading`) run `then`
+    once it has loaded them, on its thread, before the cycle collector resumes: what that loading
+    made (numba's modules, types and dispatchers, some 100,000 objects) lives until the process
+    ends, and the command line sets it aside from the collector (`cli.process.set_aside_loaded_kernels`).
     The API registers nothing: a caller's collector is left as it is."""
     with _after_first_kernels_lock:
         _after_first_kernels.append(then)
 
 
 @contextlib.contextmanager
-def loading_kernels():
+def uncollected_kernel_loading():
     """Kernels load inside the block, from the cache (numba's start-up, then cached kernels and
     passes): no cycle collection meanwhile. It found no garbage there, yet ran some 300 times,
     twice in full, over the loading's ~100,000 objects (0.2-0.3 s of an ingest of 1,000 accounts

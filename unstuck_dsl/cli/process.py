@@ -178,7 +178,7 @@ def set_aside_loaded_kernels() -> None:
     ends, like the command's modules, and is set aside as they are (`set_aside_what_is_loaded`)
     once loaded. Else the collector walks it again and again, from whichever thread allocates:
     an ingest of 1,000 accounts into 1M walked it twice in full (0.07-0.13 s each), besides the
-    young generations. (Loading pauses the collector: `pipeline.loading_kernels`.)"""
+    young generations. (Loading pauses the collector: `pipeline.uncollected_kernel_loading`.)"""
     from .. import pipeline  # (imported already: this runs once it has been)
 
     pipeline.after_first_kernels(gc.freeze)
