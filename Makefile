@@ -34,8 +34,10 @@ java:
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
+# Two workers, one per core; a test file stays on one worker, so its module fixtures (compiled
+# kernels, the Spark session, the browser) are made once.
 test: $(STAMP) java chromium
-	$(PY) -m pytest -p no:cacheprovider
+	$(PY) -m pytest -p no:cacheprovider -n 2 --dist loadfile
 
 check: $(STAMP)
 	$(VENV)/bin/unstuck check rules/
