@@ -21,7 +21,7 @@ from .common import (
     reading_options,
     user_errors,
 )
-from .process import give_back_freed_memory
+from .process import give_back_freed_memory, reading_inputs
 from .records import score_run, stages
 
 
@@ -71,6 +71,7 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
     check_destinations({"--out": out_path, "--accounts-out": accounts_out},
                        [rules, accounts_path, leads_path, db, signals_path])
     click.echo(f"as of {day.isoformat()}", err=True)
+    reading_inputs([accounts_path, leads_path])
     started = time.perf_counter()
     with stages() as stage:
         result = score_run(rules, accounts_path, leads_path, day, preview, stage, db, signals_path, reading)
