@@ -21,6 +21,7 @@ from .common import (
     as_of_date,
     user_errors,
 )
+from .process import reading_inputs
 from .records import at_workspace_date, open_workspace, writing
 
 
@@ -221,6 +222,7 @@ def ingest(rules, accounts_path, leads_path, signals_path, outcomes_path, db, as
         raise UserError("give --accounts, --leads, --signals or --outcomes")
     day = as_of_date(as_of) if as_of is not None else None
     with writing(db, rules) as (workspace, stage):
+        reading_inputs([accounts_path, leads_path, signals_path, outcomes_path])
         report = workspace.ingest(accounts_path, leads_path, signals_path, outcomes_path, rules, day,
                                   null_values=null_values, skip_unknown_signals=skip_unknown_signals,
                                   on_stage=stage)
