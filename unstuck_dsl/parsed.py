@@ -23,13 +23,14 @@ from pathlib import Path
 from .ast import RuleFile
 from .cache import cache_dir, made_folder
 from .diagnostics import Diagnostic
-from .grammar import GENERATED_FILE, GRAMMAR_FILE
+from .grammar import GENERATED_FILE, GENERATED_TABLES, GRAMMAR_FILE
 from .source import TEXT_NAME, Source
 
-# What makes the tree of a text: the grammar and the parser generated from it, the module that
-# builds the tree and the one that defines its nodes (a pickled node is read back with the class of
-# the name it was written with).
-_FRONT_END = (GRAMMAR_FILE, GENERATED_FILE, Path(__file__).with_name("parser.py"), Path(__file__).with_name("ast.py"))
+# What makes the tree of a text: the grammar and the parser generated from it (its code and its
+# tables), the module that builds the tree and the one that defines its nodes (a pickled node is
+# read back with the class of the name it was written with).
+_FRONT_END = (GRAMMAR_FILE, GENERATED_FILE, GENERATED_TABLES, Path(__file__).with_name("parser.py"),
+              Path(__file__).with_name("ast.py"))
 
 
 def parse(source: Source, keep: bool = False) -> tuple[RuleFile | None, list[Diagnostic]]:
