@@ -7,16 +7,25 @@ A kept tree is used only for the same file name and text, parsed by the same fro
 grammar, the parser generated from it, the module that builds the tree and the one that defines
 its nodes, each known by its size and modification time, as Python knows its bytecode cache. Only
 files that parse are kept, one entry per file, in the cache folder beside the compiled kernels; a
-changed file replaces its entry."""
+changed file replaces its entry.
+
+The kept parser carries the lexers its parses have built, each regular expression with the code
+`re` compiled it to (`_sre`'s, for this Python's engine): a later process reads them back ready to
+match instead of compiling them again (Python's regular-expression compiler: two thirds of parsing
+a changed file)."""
 
 from __future__ import annotations
 
+import _sre
+import atexit
 import binascii
 import copyreg
 import importlib
 import os
 import pickle
+import re
 import types
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,25 +72,35 @@ def _stamp(path) -> tuple:
     return str(path), status.st_size, status.st_mtime_ns
 
 
-def kept_parser(build: Callable[[], object]):
-    """The parser `build` makes, read back when a process of the same front end kept it, else
-    built, and kept before it parses anything (its lexers are built at their first use, and a
-    kept lexer would be compiled again as it is read). One entry per installed front end (checkouts
-    sharing a cache folder would otherwise replace each other's at every run), beside the kept
-    trees' folder; none when the cache folder cannot be made (a file in its place is the kernels'
-    to report)."""
+def kept_parser(build: Callable[[], object], built: Callable[[object], int] | None = None):
+    """The parser `build` makes, read back when a process of the same front end and regular-
+    expression engine kept it, else built, and kept before it parses anything. One entry per
+    installed front end (checkouts sharing a cache folder would otherwise replace each other's at
+    every run), beside the kept trees' folder; none when the cache folder cannot be made (a file
+    in its place is the kernels' to report).
+
+    A parser builds parts of itself as it parses (Lark's lexers, each the first time a text needs
+    it), which `built` counts: a parser that has built more by the end of the process is kept
+    again then, with them, once (each lexer is compiled and kept once per front end)."""
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return build()
     entry = folder / f"parser-{binascii.crc32(os.fsencode(GENERATED_FILE)):08x}.pickle"
-    header = (_front_end(),)
+    header = (_front_end(), _sre.MAGIC, _sre.CODESIZE)
     parser = _read(entry, header)
     if parser is None:
         parser = build()
         _write(entry, header, parser)
+    if built is not None:
+        atexit.register(_keep_if_grown, entry, header, parser, built, built(parser))
     return parser
+
+
+def _keep_if_grown(entry: Path, header: tuple, parser, built: Callable[[object], int], kept: int) -> None:
+    if built(parser) != kept:
+        _write(entry, header, parser)
 
 
 def _entry(source: Source) -> Path | None:
@@ -108,7 +127,8 @@ def _read(entry: Path, header: tuple):
             if pickle.load(kept) != header:
                 return None
             return pickle.load(kept)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError,
+            RuntimeError):
         return None  # missing, being replaced or unreadable: parsed again, and kept anew
 
 
@@ -127,5 +147,48 @@ def _write(entry: Path, header: tuple, kept) -> None:
         temporary.unlink(missing_ok=True)
 
 
-# The parser holds the regular-expression module it compiles with: a module is kept by its name.
-_BY_REFERENCE = {**copyreg.dispatch_table, types.ModuleType: lambda module: (importlib.import_module, (module.__name__,))}
+def _compiled(pattern: str, flags: int, code: bytes, groups: int, groupindex: dict, indexgroup: tuple) -> re.Pattern:
+    """The compiled regular expression `re.compile(pattern, flags)` gives, made from its code
+    without compiling it again (`_compiled_form`)."""
+    args = pattern, flags, code, groups, groupindex, indexgroup
+    compiled = _sre.compile(pattern, flags, memoryview(code).cast("I").tolist(), groups, groupindex, indexgroup)
+    _compiled_forms[compiled] = args  # (kept again as it was read)
+    return compiled
+
+
+def _compiled_form(compiled: re.Pattern) -> tuple | None:
+    """What `_compiled` makes `compiled` from: its code, found again as `re._compiler.compile`
+    finds it, and checked (the same pattern, flags and code); None when that no longer gives the
+    same expression (another Python's `re`)."""
+    from array import array
+    from re import _compiler, _parser
+
+    parsed = _parser.parse(compiled.pattern, compiled.flags)
+    code = array("I", _compiler._code(parsed, compiled.flags))
+    indexgroup = [None] * parsed.state.groups
+    for name, index in parsed.state.groupdict.items():
+        indexgroup[index] = name
+    args = (compiled.pattern, compiled.flags, code.tobytes(), parsed.state.groups - 1, parsed.state.groupdict,
+            tuple(indexgroup))
+    if code.itemsize != _sre.CODESIZE or _sre.compile(*args[:2], code.tolist(), *args[3:]) != compiled:
+        return None
+    return args
+
+
+def _keep_compiled(compiled: re.Pattern):
+    """A compiled regular expression, kept with its code (`_compiled`); as `re` keeps it (its
+    pattern, compiled again as it is read) when its code cannot be found."""
+    if compiled not in _compiled_forms:
+        _compiled_forms[compiled] = _compiled_form(compiled)
+    args = _compiled_forms[compiled]
+    return (_compiled, args) if args is not None else copyreg.dispatch_table[re.Pattern](compiled)
+
+
+# The code of each regular expression read back (`_compiled`) or kept, to keep it again without
+# compiling it again.
+_compiled_forms: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+# The parser holds the regular-expression module it compiles with: a module is kept by its name;
+# and its lexers' compiled regular expressions, each kept with its code.
+_BY_REFERENCE = {**copyreg.dispatch_table, types.ModuleType: lambda module: (importlib.import_module, (module.__name__,)),
+                 re.Pattern: _keep_compiled}

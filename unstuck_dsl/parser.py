@@ -43,7 +43,14 @@ def lark_parser() -> Lark:
     if GRAMMAR_FINGERPRINT != fingerprint(grammar_text()):
         raise RuntimeError("unstuck_dsl/grammar/unstuck.lark changed after its parser was generated: "
                            "run `make parser` (python -m unstuck_dsl.grammar)")
-    return kept_parser(Lark_StandAlone)
+    return kept_parser(Lark_StandAlone, lexers_built)
+
+
+def lexers_built(parser: Lark) -> int:
+    """How many of the parser's lexers are built: Lark's contextual lexer builds the lexer of a
+    parser state (its regular expressions, compiled) the first time a text reaches the state."""
+    lexer = parser.parser.lexer
+    return sum(state_lexer._scanner is not None for state_lexer in (lexer.root_lexer, *lexer.lexers.values()))
 
 
 class _Invalid(Exception):
