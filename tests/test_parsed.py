@@ -174,7 +174,7 @@ def test_the_lexers_a_process_built_are_kept_with_its_parser_compiled(cache, mon
     ends = []
     monkeypatch.setattr(parsed.atexit, "register", lambda then, *args: ends.append((then, args)))
     text = (RULES / "icps.ust").read_text(encoding="utf-8")
-    first = parsed.kept_parser(Lark_StandAlone, parser.lexers_built)
+    first = parsed.kept_parser(parser.built_parser, parser.lexers_built)
     tree = first.parse(text)
     assert parser.lexers_built(first) > 0
     for then, args in ends:

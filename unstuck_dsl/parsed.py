@@ -10,9 +10,7 @@ files that parse are kept, one entry per file, in the cache folder beside the co
 changed file replaces its entry.
 
 The kept parser carries the lexers its parses have built, each regular expression with the code
-`re` compiled it to (`_sre`'s, for this Python's engine): a later process reads them back ready to
-match instead of compiling them again (Python's regular-expression compiler: two thirds of parsing
-a changed file)."""
+it was compiled to (`grammar.lexer_re`): a later process reads them back ready to match."""
 
 from __future__ import annotations
 
@@ -25,14 +23,13 @@ import os
 import pickle
 import re
 import types
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 
 from .ast import RuleFile
 from .cache import cache_dir, made_folder
 from .diagnostics import Diagnostic
-from .grammar import GENERATED_FILE, GENERATED_TABLES, GRAMMAR_FILE
+from .grammar import GENERATED_FILE, GENERATED_TABLES, GRAMMAR_FILE, lexer_re
 from .source import TEXT_NAME, Source
 
 # What makes the tree of a text: the grammar and the parser generated from it (its code and its
@@ -88,7 +85,7 @@ def kept_parser(build: Callable[[], object], built: Callable[[object], int] | No
     except OSError:
         return build()
     entry = folder / f"parser-{binascii.crc32(os.fsencode(GENERATED_FILE)):08x}.pickle"
-    header = (_front_end(), _sre.MAGIC, _sre.CODESIZE)
+    header = (_front_end(), _stamp(lexer_re.__file__), _sre.MAGIC, _sre.CODESIZE)
     parser = _read(entry, header)
     if parser is None:
         parser = build()
@@ -147,48 +144,7 @@ def _write(entry: Path, header: tuple, kept) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def _compiled(pattern: str, flags: int, code: bytes, groups: int, groupindex: dict, indexgroup: tuple) -> re.Pattern:
-    """The compiled regular expression `re.compile(pattern, flags)` gives, made from its code
-    without compiling it again (`_compiled_form`)."""
-    args = pattern, flags, code, groups, groupindex, indexgroup
-    compiled = _sre.compile(pattern, flags, memoryview(code).cast("I").tolist(), groups, groupindex, indexgroup)
-    _compiled_forms[compiled] = args  # (kept again as it was read)
-    return compiled
-
-
-def _compiled_form(compiled: re.Pattern) -> tuple | None:
-    """What `_compiled` makes `compiled` from: its code, found again as `re._compiler.compile`
-    finds it, and checked (the same pattern, flags and code); None when that no longer gives the
-    same expression (another Python's `re`)."""
-    from array import array
-    from re import _compiler, _parser
-
-    parsed = _parser.parse(compiled.pattern, compiled.flags)
-    code = array("I", _compiler._code(parsed, compiled.flags))
-    indexgroup = [None] * parsed.state.groups
-    for name, index in parsed.state.groupdict.items():
-        indexgroup[index] = name
-    args = (compiled.pattern, compiled.flags, code.tobytes(), parsed.state.groups - 1, parsed.state.groupdict,
-            tuple(indexgroup))
-    if code.itemsize != _sre.CODESIZE or _sre.compile(*args[:2], code.tolist(), *args[3:]) != compiled:
-        return None
-    return args
-
-
-def _keep_compiled(compiled: re.Pattern):
-    """A compiled regular expression, kept with its code (`_compiled`); as `re` keeps it (its
-    pattern, compiled again as it is read) when its code cannot be found."""
-    if compiled not in _compiled_forms:
-        _compiled_forms[compiled] = _compiled_form(compiled)
-    args = _compiled_forms[compiled]
-    return (_compiled, args) if args is not None else copyreg.dispatch_table[re.Pattern](compiled)
-
-
-# The code of each regular expression read back (`_compiled`) or kept, to keep it again without
-# compiling it again.
-_compiled_forms: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
 # The parser holds the regular-expression module it compiles with: a module is kept by its name;
-# and its lexers' compiled regular expressions, each kept with its code.
+# and its lexers' compiled regular expressions, each with its code (`grammar.lexer_re`).
 _BY_REFERENCE = {**copyreg.dispatch_table, types.ModuleType: lambda module: (importlib.import_module, (module.__name__,)),
-                 re.Pattern: _keep_compiled}
+                 re.Pattern: lexer_re.kept}
