@@ -189,3 +189,6 @@ def test_the_lexers_a_process_built_are_kept_with_its_parser_compiled(cache, mon
     assert parser.lexers_built(read_back) == parser.lexers_built(first)
     assert again == tree
     assert compiled == []
+    lexers = {*read_back.parser.lexer.lexers.values()}
+    expressions = [mre for lexer in lexers if lexer._scanner for mre in lexer._scanner._mres]
+    assert expressions and all(re.compile(mre.pattern, mre.flags) == mre for mre in expressions)  # (the same code)
