@@ -54,7 +54,7 @@ bench-spark: $(STAMP) java
 lint: $(STAMP)
 	$(VENV)/bin/ruff check unstuck_dsl tests benchmarks
 
-# The grammar's LALR parser, generated from it (unstuck_dsl/grammar/lalr.py): after every change to the grammar.
+# The grammar's LALR parser, generated from it (unstuck_dsl/grammar/lalr.py and lalr_tables.py): after every change to the grammar.
 parser: $(STAMP)
 	$(PY) -m unstuck_dsl.grammar
 

@@ -3,6 +3,7 @@ equal, spans and all, to what the parser makes; files with errors are never kept
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import attrs
@@ -164,3 +165,30 @@ def test_texts_read_from_no_file_keep_a_tree_each(cache, parses):
     for source in (first, second, first, second):
         parsed.parse(source, keep=True)
     assert parses == [TEXT_NAME, TEXT_NAME]
+
+
+def test_the_lexers_a_process_built_are_kept_with_its_parser_compiled(cache, monkeypatch):
+    """As the process ends, a parser that has built lexers is kept again with them, each regular
+    expression with the code it was compiled to: the next process parses the same text into the
+    same tree without compiling any."""
+    ends = []
+    monkeypatch.setattr(parsed.atexit, "register", lambda then, *args: ends.append((then, args)))
+    text = (RULES / "icps.ust").read_text(encoding="utf-8")
+    first = parsed.kept_parser(parser.built_parser, parser.lexers_built)
+    tree = first.parse(text)
+    assert parser.lexers_built(first) > 0
+    for then, args in ends:
+        then(*args)
+
+    compiled, compile = [], re._compiler.compile
+    re.purge()  # (what this process compiled is not found in re's cache)
+    monkeypatch.setattr(re._compiler, "compile", lambda *args: compiled.append(args) or compile(*args))
+    read_back = parsed.kept_parser(lambda: pytest.fail("kept, yet built again"), parser.lexers_built)
+    again = read_back.parse(text)
+    monkeypatch.undo()
+    assert parser.lexers_built(read_back) == parser.lexers_built(first)
+    assert again == tree
+    assert compiled == []
+    lexers = {*read_back.parser.lexer.lexers.values()}
+    expressions = [mre for lexer in lexers if lexer._scanner for mre in lexer._scanner._mres]
+    assert expressions and all(re.compile(mre.pattern, mre.flags) == mre for mre in expressions)  # (the same code)

@@ -484,17 +484,26 @@ def _parsed_by(lark_parser, text: str):
 def test_the_generated_parser_parses_as_lark_does(tmp_path, monkeypatch):
     """The same trees, positions and syntax errors as Lark's own parser of the grammar, over every
     rule file of the repository and the example ICPs broken a token at a time: the parser built
-    from the generated tables, and the same parser as a later process reads it back."""
+    from the generated tables, the same parser as a later process reads it back, and as a process
+    after that reads it back with the lexers the first built (their expressions compiled)."""
     monkeypatch.setenv("UNSTUCK_CACHE_DIR", str(tmp_path))
-    built = parsed.kept_parser(lalr.Lark_StandAlone)
+    process_ends = []
+    monkeypatch.setattr(parsed.atexit, "register", lambda then, *args: process_ends.append((then, args)))
+    built = parsed.kept_parser(parser.built_parser, parser.lexers_built)
     read_back = parsed.kept_parser(lambda: pytest.fail("kept, yet built again"))
     reference = grammar_parser()
     texts = [path.read_text(encoding="utf-8") for path in sorted(REPO.glob("**/*.ust")) if ".venv" not in path.parts]
     texts += list(_broken_variants())
     assert len(texts) > 100
-    for text in texts:
-        expected = _parsed_by(reference, text)
-        assert _parsed_by(built, text) == _parsed_by(read_back, text) == expected, text
+    expected = [_parsed_by(reference, text) for text in texts]
+    for text, shape in zip(texts, expected):
+        assert _parsed_by(built, text) == _parsed_by(read_back, text) == shape, text
+    for then, args in process_ends:
+        then(*args)
+    with_lexers = parsed.kept_parser(lambda: pytest.fail("kept, yet built again"))
+    assert parser.lexers_built(with_lexers) == parser.lexers_built(built) > 0
+    for text, shape in zip(texts, expected):
+        assert _parsed_by(with_lexers, text) == shape, text
 
 
 def test_parser_works_from_any_working_directory(tmp_path):

@@ -7,15 +7,21 @@ A kept tree is used only for the same file name and text, parsed by the same fro
 grammar, the parser generated from it, the module that builds the tree and the one that defines
 its nodes, each known by its size and modification time, as Python knows its bytecode cache. Only
 files that parse are kept, one entry per file, in the cache folder beside the compiled kernels; a
-changed file replaces its entry."""
+changed file replaces its entry.
+
+The kept parser carries the lexers its parses have built, each regular expression with the code
+it was compiled to (`grammar.lexer_re`): a later process reads them back ready to match."""
 
 from __future__ import annotations
 
+import _sre
+import atexit
 import binascii
 import copyreg
 import importlib
 import os
 import pickle
+import re
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -23,13 +29,14 @@ from pathlib import Path
 from .ast import RuleFile
 from .cache import cache_dir, made_folder
 from .diagnostics import Diagnostic
-from .grammar import GENERATED_FILE, GRAMMAR_FILE
+from .grammar import GENERATED_FILE, GENERATED_TABLES, GRAMMAR_FILE, lexer_re
 from .source import TEXT_NAME, Source
 
-# What makes the tree of a text: the grammar and the parser generated from it, the module that
-# builds the tree and the one that defines its nodes (a pickled node is read back with the class of
-# the name it was written with).
-_FRONT_END = (GRAMMAR_FILE, GENERATED_FILE, Path(__file__).with_name("parser.py"), Path(__file__).with_name("ast.py"))
+# What makes the tree of a text: the grammar and the parser generated from it (its code and its
+# tables), the module that builds the tree and the one that defines its nodes (a pickled node is
+# read back with the class of the name it was written with).
+_FRONT_END = (GRAMMAR_FILE, GENERATED_FILE, GENERATED_TABLES, Path(__file__).with_name("parser.py"),
+              Path(__file__).with_name("ast.py"))
 
 
 def parse(source: Source, keep: bool = False) -> tuple[RuleFile | None, list[Diagnostic]]:
@@ -62,25 +69,35 @@ def _stamp(path) -> tuple:
     return str(path), status.st_size, status.st_mtime_ns
 
 
-def kept_parser(build: Callable[[], object]):
-    """The parser `build` makes, read back when a process of the same front end kept it, else
-    built, and kept before it parses anything (its lexers are built at their first use, and a
-    kept lexer would be compiled again as it is read). One entry per installed front end (checkouts
-    sharing a cache folder would otherwise replace each other's at every run), beside the kept
-    trees' folder; none when the cache folder cannot be made (a file in its place is the kernels'
-    to report)."""
+def kept_parser(build: Callable[[], object], built: Callable[[object], int] | None = None):
+    """The parser `build` makes, read back when a process of the same front end and regular-
+    expression engine kept it, else built, and kept before it parses anything. One entry per
+    installed front end (checkouts sharing a cache folder would otherwise replace each other's at
+    every run), beside the kept trees' folder; none when the cache folder cannot be made (a file
+    in its place is the kernels' to report).
+
+    A parser builds parts of itself as it parses (Lark's lexers, each the first time a text needs
+    it), which `built` counts: a parser that has built more by the end of the process is kept
+    again then, with them, once (each lexer is compiled and kept once per front end)."""
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return build()
     entry = folder / f"parser-{binascii.crc32(os.fsencode(GENERATED_FILE)):08x}.pickle"
-    header = (_front_end(),)
+    header = (_front_end(), _stamp(lexer_re.__file__), _sre.MAGIC, _sre.CODESIZE)
     parser = _read(entry, header)
     if parser is None:
         parser = build()
         _write(entry, header, parser)
+    if built is not None:
+        atexit.register(_keep_if_grown, entry, header, parser, built, built(parser))
     return parser
+
+
+def _keep_if_grown(entry: Path, header: tuple, parser, built: Callable[[object], int], kept: int) -> None:
+    if built(parser) != kept:
+        _write(entry, header, parser)
 
 
 def _entry(source: Source) -> Path | None:
@@ -107,7 +124,8 @@ def _read(entry: Path, header: tuple):
             if pickle.load(kept) != header:
                 return None
             return pickle.load(kept)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError,
+            RuntimeError):
         return None  # missing, being replaced or unreadable: parsed again, and kept anew
 
 
@@ -126,5 +144,7 @@ def _write(entry: Path, header: tuple, kept) -> None:
         temporary.unlink(missing_ok=True)
 
 
-# The parser holds the regular-expression module it compiles with: a module is kept by its name.
-_BY_REFERENCE = {**copyreg.dispatch_table, types.ModuleType: lambda module: (importlib.import_module, (module.__name__,))}
+# The parser holds the regular-expression module it compiles with: a module is kept by its name;
+# and its lexers' compiled regular expressions, each with its code (`grammar.lexer_re`).
+_BY_REFERENCE = {**copyreg.dispatch_table, types.ModuleType: lambda module: (importlib.import_module, (module.__name__,)),
+                 re.Pattern: lexer_re.kept}

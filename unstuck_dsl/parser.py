@@ -16,7 +16,7 @@ import attrs
 
 from . import ast
 from .diagnostics import Code, Diagnostic, did_you_mean
-from .grammar import fingerprint, grammar_text
+from .grammar import fingerprint, grammar_text, lexer_re
 from .grammar.lalr import (
     GRAMMAR_FINGERPRINT,
     Lark,
@@ -43,7 +43,25 @@ def lark_parser() -> Lark:
     if GRAMMAR_FINGERPRINT != fingerprint(grammar_text()):
         raise RuntimeError("unstuck_dsl/grammar/unstuck.lark changed after its parser was generated: "
                            "run `make parser` (python -m unstuck_dsl.grammar)")
-    return kept_parser(Lark_StandAlone)
+    return kept_parser(built_parser, lexers_built)
+
+
+def built_parser() -> Lark:
+    """The grammar's parser, from its generated tables, its lexers compiling their regular
+    expressions with `lexer_re` (which keeps their code, for the kept parser)."""
+    parser = Lark_StandAlone()
+    parser.lexer_conf.re_module = lexer_re
+    lexer = parser.parser.lexer
+    for state_lexer in (lexer.root_lexer, *lexer.lexers.values()):
+        state_lexer.re = lexer_re
+    return parser
+
+
+def lexers_built(parser: Lark) -> int:
+    """How many of the parser's lexers are built: Lark's contextual lexer builds the lexer of a
+    parser state (its regular expressions, compiled) the first time a text reaches the state."""
+    lexer = parser.parser.lexer
+    return sum(state_lexer._scanner is not None for state_lexer in (lexer.root_lexer, *lexer.lexers.values()))
 
 
 class _Invalid(Exception):

@@ -1,6 +1,6 @@
 """The unstuck rule grammar, shipped as package data, and its LALR parser generated from it
-(`lalr.py`, written by `python -m unstuck_dsl.grammar`, i.e. `make parser`; loaded by
-unstuck_dsl.parser).
+(`lalr.py` and its tables, `lalr_tables.py`, written by `python -m unstuck_dsl.grammar`, i.e.
+`make parser`; loaded by unstuck_dsl.parser).
 
 The parser's tables ship with the package so that no command analyses the grammar (half of the
 first `unstuck check` in an empty cache folder) or loads Lark itself (a quarter of `unstuck check`
@@ -16,6 +16,7 @@ from pathlib import Path
 
 GRAMMAR_FILE = Path(__file__).with_name("unstuck.lark")
 GENERATED_FILE = Path(__file__).with_name("lalr.py")
+GENERATED_TABLES = Path(__file__).with_name("lalr_tables.py")
 
 # How the grammar is parsed: Lark's LALR parser and contextual lexer (see unstuck.lark), every
 # tree node with its position, an absent `[x]` as None.
