@@ -302,3 +302,15 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
     assert process.wait(timeout=120) == 141, errors
     assert header.startswith(b'"lead_id"')
     assert "error" not in errors and "Traceback" not in errors and "Exception ignored" not in errors
+
+
+def test_every_fixable_error_is_named_by_the_module_that_defines_it():
+    """The command line recognises a fixable error only once the module named for it is loaded: a
+    class named by a module that merely imports it went unrecognised (`unstuck fmt` on a file it
+    could not replace said "unexpected failure" unless scoring had loaded `output` before)."""
+    import importlib
+
+    from unstuck_dsl.cli.common import FIXABLE_ERRORS
+
+    for module, name in FIXABLE_ERRORS:
+        assert getattr(importlib.import_module(module), name).__module__ == module, (module, name)

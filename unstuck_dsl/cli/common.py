@@ -22,7 +22,7 @@ class UserError(click.ClickException):
 # The errors that are the user's to fix, by the module that defines them.
 FIXABLE_ERRORS = (("unstuck_dsl.source", "SourceError"), ("unstuck_dsl.data_error", "DataError"),
                   ("unstuck_dsl.api", "ScoringError"), ("unstuck_dsl.workspace_file", "WorkspaceBusy"),
-                  ("unstuck_dsl.output", "OutputError"))
+                  ("unstuck_dsl.files", "OutputError"))
 
 
 def _fixable_errors() -> tuple[type[Exception], ...]:

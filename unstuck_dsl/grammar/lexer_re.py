@@ -25,9 +25,13 @@ def compile(pattern: str, flags: int = 0) -> re.Pattern:
     once per expression, as `re` caches it (lexers of different states share some)."""
     from array import array
 
-    parsed = _parser.parse(pattern, flags)
-    code = array("I", _compiler._code(parsed, flags))
-    assert code.itemsize == _sre.CODESIZE
+    try:
+        parsed = _parser.parse(pattern, flags)
+        code = array("I", _compiler._code(parsed, flags))
+    except (AttributeError, TypeError):  # another Python's `re` internals: compiled as `re` does, kept by pattern
+        return re.compile(pattern, flags)
+    if code.itemsize != _sre.CODESIZE:
+        return re.compile(pattern, flags)
     indexgroup = [None] * parsed.state.groups
     for name, index in parsed.state.groupdict.items():
         indexgroup[index] = name
