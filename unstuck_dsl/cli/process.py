@@ -216,7 +216,8 @@ def end_without_teardown(code) -> None:
         status = 1
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # (None: a process without them)
+                stream.flush()
         except (OSError, ValueError):  # a closed pipe: Python's own exit says 120
             status = status or 120
     os._exit(status)
