@@ -204,3 +204,37 @@ def test_a_real_process_shows_no_traceback(bad_files):
     assert out.returncode == 1
     assert "Traceback" not in out.stderr + out.stdout
     assert out.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+# Runs `unstuck ARGS` as the console script does, with an exit handler and (with --wait-for-thread)
+# a thread that is not a daemon, each leaving a mark in the folder given first.
+ENDING = """
+import atexit, pathlib, sys, threading, time
+marks = pathlib.Path(sys.argv[1])
+atexit.register(lambda: (marks / "exit-handler").write_text("ran"))
+if sys.argv[2] == "--wait-for-thread":
+    threading.Thread(target=lambda: (time.sleep(0.5), (marks / "thread").write_text("done"))).start()
+sys.argv = ["unstuck", *sys.argv[3:]]
+from unstuck_dsl.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("thread", ["--wait-for-thread", "--no-thread"])
+def test_the_process_ends_as_python_would_flushing_output_running_exit_handlers(tmp_path, thread):
+    """The process ends without tearing its modules down (`end_without_teardown`), yet as a user
+    sees Python end: the whole output, the exit handlers run, the command's exit status, and a
+    thread that is not a daemon finished first."""
+    def unstuck(*args):
+        return subprocess.run([sys.executable, "-c", ENDING, str(tmp_path), thread, *args], capture_output=True,
+                              text=True, timeout=600)
+
+    done = unstuck("check", RULES, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["files"]  # every line of it, flushed
+    assert (tmp_path / "exit-handler").read_text() == "ran"
+    assert (tmp_path / "thread").exists() == (thread == "--wait-for-thread")
+    (tmp_path / "exit-handler").unlink()
+    failed = unstuck("check", str(tmp_path / "missing.ust"))
+    assert failed.returncode not in (0, None) and failed.stderr.strip()
+    assert (tmp_path / "exit-handler").read_text() == "ran"

@@ -17,6 +17,7 @@ import click
 
 from .process import (
     collect_once_loaded,
+    end_without_teardown,
     for_large_arrays,
     one_blas_thread,
     set_aside_at_exit,
@@ -121,6 +122,15 @@ def main() -> None:
     cli.after_loading = set_aside_what_is_loaded
     set_aside_the_engine()
     when_imported("unstuck_dsl.pipeline", set_aside_loaded_kernels)
+    try:
+        _run()
+    except SystemExit as done:  # (how every command ends: click's, or ours below)
+        end_without_teardown(done.code)
+        raise
+
+
+def _run() -> None:
+    """The command, every failure one line."""
     try:
         cli(standalone_mode=True)
     except KeyboardInterrupt:
