@@ -90,7 +90,7 @@ def test_enrichment_rescores_only_the_touched_accounts_and_their_leads(rules, tm
         assert row[0] is not None and sorted(row[1]) == ["Okta", "Snowflake"]
         assert_equals_full_rescore(workspace, rules)
         assert workspace.db.execute("SELECT count(*) FROM score_history").fetchall()[0][0] > 0
-        assert workspace.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0] == "3"
+        assert workspace.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0] == str(store.SCHEMA_VERSION)
         assert [v.number for v in live.versions()] == [1]
         assert set(workspace.scores("lead").column("ruleset_version").to_pylist()) == {1}
 
@@ -278,11 +278,27 @@ def test_a_rescore_replaces_every_score_and_keeps_one_row_per_record(rules, tmp_
         assert set(workspace.scores("account").column("as_of").to_pylist()) == {later}
 
 
+def _as_schema_3(path: Path) -> None:
+    """Turn a workspace into one made by unstuck before schema 4: every score stores its stamp (the
+    version that made it, its hash, the date), those of the workspace's own stamp too."""
+    import duckdb
+
+    db = duckdb.connect(str(path))
+    (number, digest), = db.execute("SELECT number, hash FROM versions ORDER BY number DESC LIMIT 1").fetchall()
+    (day,), = db.execute("SELECT value FROM meta WHERE key = 'as_of'").fetchall()
+    for table in ("account_scores", "lead_scores"):
+        db.execute(f"UPDATE {table} SET ruleset = ?, ruleset_version = ?, as_of = ? WHERE as_of IS NULL",
+                   [digest, number, day])
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    db.close()
+
+
 def _as_schema_2(path: Path) -> None:
     """Turn a workspace into one made by unstuck before schema 3: no versions (the rules applied
     last in `rulesets`), no version on scores and history, no workspace date."""
     import duckdb
 
+    _as_schema_3(path)
     db = duckdb.connect(str(path))
     (digest, text, published_at), = db.execute("SELECT hash, text, published_at FROM versions "
                                                 "ORDER BY number DESC LIMIT 1").fetchall()
@@ -322,7 +338,7 @@ def _published(path: Path, accounts, leads) -> None:
         workspace.ingest(accounts, leads, rules=ROOT / "rules", as_of=AS_OF)
 
 
-@pytest.mark.parametrize("made_by", [_as_schema_1, _as_schema_2])
+@pytest.mark.parametrize("made_by", [_as_schema_1, _as_schema_2, _as_schema_3])
 def test_an_older_workspace_is_upgraded_keeping_every_record_and_score(rules, tmp_path, made_by):
     path = tmp_path / "w.duckdb"
     accounts, leads = sample.generate(200, seed=8)
@@ -340,7 +356,7 @@ def test_an_older_workspace_is_upgraded_keeping_every_record_and_score(rules, tm
                                      "WHERE constraint_type = 'PRIMARY KEY' AND table_name NOT IN "
                                      "('meta', 'rulesets', 'versions')").fetchall()[0][0]
         assert keyed == 0
-        assert workspace.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0] == "3"
+        assert workspace.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0] == str(store.SCHEMA_VERSION)
         assert [(workspace.records(kind), workspace.scores(kind).drop_columns(["ruleset_version"]))
                 for kind in ("account", "lead")] == before
         # the rules it was last scored with are version 1, every score carries it, at the scores' date

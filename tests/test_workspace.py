@@ -221,6 +221,13 @@ def test_publish_keeps_the_text_with_comments_and_says_what_moved(folder, db):
         # Each file under its name within the rules folder (no machine path), split back as it was joined.
         assert [name for name, _ in version_files(version.text)] == ["fields.ust", "icps.ust", "personas.ust"]
         assert str(folder) not in version.text
+        # Every score reads as version 2's, at the workspace's date; none stores a stamp of its own
+        # (the publish rewrote the scores that moved, not a stamp on every row).
+        for kind in ("account", "lead"):
+            assert set(zip(*(live.store.scores(kind).column(c).to_pylist() for c in ("ruleset_version", "as_of")))) \
+                == {(2, live.as_of)}
+            assert set(live.export(kind).column("ruleset").to_pylist()) == {version.hash}
+        assert live.store.db.execute("SELECT count(*) FROM lead_scores WHERE as_of IS NOT NULL").fetchall() == [(0,)]
 
 
 def test_history_lists_versions_and_a_records_changes_and_rollback_adds_a_version(folder, db):

@@ -10,8 +10,8 @@ The kept rows stay those of the committed tables because of how the store writes
 record or score row is deleted and its whole new row appended (never updated in place), and
 DuckDB appends a committed transaction's rows after every row it held. After each commit every
 kept table takes in the rows past the last one it knew (`follow`): the row an id was appended
-in last is its current one. A table changed in another way (a column added or retyped, scores
-restamped in place) is marked `stale` and read again, and so is one whose new rows are not
+in last is its current one. A table changed in another way (a column added or retyped, score
+stamps rewritten in place) is marked `stale` and read again, and so is one whose new rows are not
 exactly those the transaction appended (DuckDB numbered its rows anew: a checkpoint that
 compacts deleted rows). A write rolled back leaves them as they were; inside a transaction, a
 table it wrote is read from DuckDB (`Store._kept`).

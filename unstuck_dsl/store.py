@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import json
 from pathlib import Path
 
 import attrs
@@ -48,8 +49,9 @@ FEW_ROWS = 32
 ALIGNED_IN_MEMORY = 10_000
 _IDS_ONLY = Schema(())  # as `read_by`: read the ids of records and no field
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 AS_OF_KEY = "as_of"  # in `meta`: the workspace's date, which every stored score is as of
+SCORES_STAMP_KEY = "scores_stamp"  # in `meta`: the stamp of every score that stores none (`_SCORE_STAMP`)
 
 # Records and scores carry no PRIMARY KEY: DuckDB's index on a string key made bulk loads and
 # re-scores several times slower and held every key in memory. Their ids stay unique because every
@@ -81,8 +83,14 @@ _SCORE_COLUMNS = {
     "account": ("icp_code", "icp_score", "icp_band"),
     "lead": ("account_id", "icp_code", "icp_score", "icp_band", "persona_code", "persona_score", "persona_band"),
 }
-# Which rules scored a record (their hash and published version), and as of when: stored and
-# exported beside its scores.
+# Which rules scored a record (their hash and published version), and as of when: read and exported
+# beside its scores. A score the workspace's own stamp made (the last published version, at the
+# workspace's date), which is every score written now, stores none (NULL in all three): a publish or
+# a refresh then rewrites the scores that moved, not a stamp on every row (at 1M accounts that
+# restamp took 1.7-2.5 s and 600 MB of a 4M-row publish). A score stores its stamp only when an
+# earlier unstuck made it with other rules or at another date (`status` counts those; a refresh
+# re-scores them). The workspace's stamp is kept in `meta` (`SCORES_STAMP_KEY`, `Store.scores_stamp`);
+# scores are read with it by `Store.stamp_select`.
 _SCORE_STAMP = ("ruleset", "ruleset_version", "as_of")
 # Names a record's own columns may not take: outputs put the scores under them.
 RESERVED_COLUMNS = tuple(f.name for f in SCORE_FIELDS) + _SCORE_STAMP
@@ -104,14 +112,13 @@ _MOVES = {
     "lead": {"moved": _LOGGED_SCORES, "code_moved": ("persona_code",), "band_moved": ("icp_band", "persona_band")},
 }
 # A stored score made by other rules, another version of them, or at another date (`{}`: a table alias).
-_OTHER_STAMP = ("{0}ruleset IS DISTINCT FROM $ruleset OR {0}ruleset_version IS DISTINCT FROM $ruleset_version "
-                "OR {0}as_of IS DISTINCT FROM $as_of")
+_OWN_STAMP = "{0}as_of IS NOT NULL"
 
 
 @attrs.frozen
 class Stamp:
-    """What every score written in one step is stamped with: the ruleset's hash, its published
-    version, and the date scoring counted from."""
+    """What the scores written in one step were made with: the ruleset's hash, its published
+    version, and the date scoring counted from (kept once for the workspace: `_SCORE_STAMP`)."""
 
     ruleset: str
     version: int | None
@@ -305,6 +312,8 @@ class Store:
                 self._drop_key_indexes()
             if version is not None and version < 3:
                 self._number_versions("rulesets" in present)
+            if version is not None and version < 4:
+                self._stamp_once()
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
             self._read_once.clear()
 
@@ -327,6 +336,19 @@ class Store:
                                  "SELECT as_of FROM lead_scores)").fetchall()[0]
         if day is not None:
             self.set_meta(AS_OF_KEY, day.isoformat())
+
+    def _stamp_once(self) -> None:
+        """Schema 3 to 4: the scores the workspace's own stamp made (the last published version, at
+        the workspace's date) store none (see `_SCORE_STAMP`); others keep theirs."""
+        self._read_once.clear()  # (the versions and the date, as upgraded)
+        last, day = self.versions(last=True), self.stored_as_of()
+        if not last or day is None:
+            return
+        stamp = {"ruleset": last[-1][1], "ruleset_version": last[-1][0], "as_of": day}
+        self._set_scores_stamp(stamp)
+        for table in ("account_scores", "lead_scores"):
+            self.db.execute(f"UPDATE {table} SET ruleset = NULL, ruleset_version = NULL, as_of = NULL "
+                            "WHERE ruleset = $ruleset AND ruleset_version = $ruleset_version AND as_of = $as_of", stamp)
 
     def _drop_key_indexes(self) -> None:
         """Schema 1 to 2: records and scores lose their PRIMARY KEY (see `_TABLES`). DuckDB cannot
@@ -596,19 +618,66 @@ class Store:
         return {table: self._count(table) for table in ("signals", "outcomes")}
 
     def scores(self, kind: str) -> pa.Table:
+        """Every stored score of one kind with its stamp, in id order."""
         table, key = _SCORES_OF[kind], _TABLE_OF[kind][1]
-        return self.db.sql(f"SELECT * FROM {table} ORDER BY {key}").to_arrow_table()
+        columns, params = self._stamped_columns(table)
+        return self.db.sql(f"SELECT {columns} FROM {table} ORDER BY {key}", params=params).to_arrow_table()
 
     def scores_of(self, kind: str, record_id: str) -> dict | None:
         """The stored scores of one record with their stamp (None: it has none)."""
         table, key = _SCORES_OF[kind], _TABLE_OF[kind][1]
         kept = self._kept_table(table)
         if kept is not None:
-            found = kept.rows(pa.array([record_id], pa.string()))[0].drop_columns(["stored_row"])
+            rows = kept.rows(pa.array([record_id], pa.string()))[0].drop_columns(["stored_row", key]).to_pylist()
+            if rows and "as_of" in rows[0] and rows[0]["as_of"] is None:  # the workspace's stamp (`_SCORE_STAMP`)
+                rows[0].update({c: v for c, v in self.scores_stamp().items() if c in rows[0]})
         else:
-            found = self.db.sql(f"SELECT * FROM {table} WHERE {key} = $id", params={"id": record_id}).to_arrow_table()
-        rows = found.drop_columns([key]).to_pylist()
+            columns, params = self._stamped_columns(table)
+            rows = self.db.sql(f"SELECT {columns} FROM {table} WHERE {key} = $id",
+                               params={"id": record_id} | params).to_arrow_table().drop_columns([key]).to_pylist()
         return rows[0] if rows else None
+
+    def _stamped_columns(self, scores: str) -> tuple[str, dict]:
+        """A scores table's columns as SQL select items, its stamp as `stamp_select` reads it, and
+        the parameters they take."""
+        columns = self._columns(scores)
+        stamp, params = self.stamp_select(present=[c for c in _SCORE_STAMP if c in columns])
+        return ", ".join(stamp.get(c, _quote(c)) for c in columns), params
+
+    def stamp_select(self, alias: str = "", present=_SCORE_STAMP) -> tuple[dict[str, str], dict]:
+        """The stamp columns in `present` as SQL select items, by name, and the parameters they
+        take: each score's own stamp where it stores one, else the workspace's (`_SCORE_STAMP`)."""
+        stamp = self.scores_stamp()
+        return ({c: f"CASE WHEN {alias}as_of IS NULL THEN $stamp_{c} ELSE {alias}{c} END AS {c}" for c in present},
+                {f"stamp_{c}": stamp[c] for c in present})
+
+    def scores_stamp(self) -> dict:
+        """The stamp of every score that stores none (`_SCORE_STAMP`), by column (None each in a
+        workspace with no scores yet)."""
+        value = self.meta(SCORES_STAMP_KEY)
+        ruleset, version, day = json.loads(value) if value is not None else (None, None, None)
+        return {"ruleset": ruleset, "ruleset_version": version, "as_of": day and dt.date.fromisoformat(day)}
+
+    def _set_scores_stamp(self, stamp: dict) -> None:
+        self.set_meta(SCORES_STAMP_KEY, json.dumps([stamp["ruleset"], stamp["ruleset_version"],
+                                                    stamp["as_of"] and stamp["as_of"].isoformat()]))
+
+    def _take_stamp(self, stamp: dict, every_record: bool) -> bool:
+        """Make `stamp` the one of every score that stores none, before scores made with it are
+        written. Unless every record is re-scored with it, the scores made with the one before keep
+        theirs: written on them first (a workspace writes some records only with its own stamp,
+        which costs nothing here). Whether any stored score took its own stamp so."""
+        before = self.scores_stamp()
+        if before == stamp:
+            return False
+        self._set_scores_stamp(stamp)
+        if every_record or before["as_of"] is None:
+            return False
+        for table in ("account_scores", "lead_scores"):
+            self.db.execute(f"UPDATE {table} SET ruleset = $ruleset, ruleset_version = $ruleset_version, "
+                            f"as_of = $as_of WHERE as_of IS NULL", before)
+            self._changed_in_place(table)
+        return True
 
     def with_scores(self, kind: str, account_fields: bool = False) -> pa.Table:
         """Every stored record of one kind with its current scores, in id order: the score columns
@@ -621,8 +690,8 @@ class Store:
         scores = _SCORES_OF[kind]
         own = [c for c in self._columns(table) if c not in (LEAD_KEY, ACCOUNT_KEY)]
         _refuse_reserved(own, f"{self.path}: the stored {table}")
-        stored_stamp = self._columns(scores)
-        stamp = [f"s.{c}" if c in stored_stamp else f"CAST(NULL AS INTEGER) AS {c}" for c in _SCORE_STAMP]
+        stored_stamp, params = self.stamp_select("s.", [c for c in _SCORE_STAMP if c in self._columns(scores)])
+        stamp = [stored_stamp.get(c, f"CAST(NULL AS INTEGER) AS {c}") for c in _SCORE_STAMP]
         listed = [f"r.{key}", *(f"r.{c}" if c == ACCOUNT_KEY else f"s.{c}" for c in _SCORE_COLUMNS[kind]), *stamp,
                   *(f"r.{_quote(c)}" for c in own)]
         joined = ""
@@ -632,7 +701,7 @@ class Store:
                        for c in self._columns("accounts") if c != ACCOUNT_KEY]
             joined = " LEFT JOIN accounts a ON a.account_id = r.account_id"
         return self.db.sql(f"SELECT {', '.join(listed)} FROM {table} r LEFT JOIN {scores} s ON s.{key} = r.{key}"
-                           f"{joined} ORDER BY r.{key}").to_arrow_table()
+                           f"{joined} ORDER BY r.{key}", params=params).to_arrow_table()
 
     def count(self, kind: str) -> int:
         return self._count(_TABLE_OF[kind][0])
@@ -727,8 +796,10 @@ class Store:
     def stamps(self, kind: str) -> list[tuple]:
         """How many stored scores of one kind each (version, as-of date) made, as (version, as_of, count)."""
         scores = _SCORES_OF[kind]
-        version = "ruleset_version" if "ruleset_version" in self._columns(scores) else "NULL"
-        return self.db.execute(f"SELECT {version}, as_of, count(*) FROM {scores} GROUP BY ALL ORDER BY ALL").fetchall()
+        stamp, params = self.stamp_select(present=[c for c in ("ruleset_version", "as_of") if c in self._columns(scores)])
+        version = stamp.get("ruleset_version", "NULL")
+        return self.db.execute(f"SELECT {version}, {stamp['as_of']}, count(*) FROM {scores} GROUP BY ALL ORDER BY ALL",
+                               params).fetchall()
 
     def history(self, kind: str, record_id: str) -> pa.Table:
         """One record's score changes, oldest first, each with the version that made it."""
@@ -921,14 +992,17 @@ class Store:
         """Store the new scores of these records (ids among those scored) and a history row for
         every score that moved: a few set statements per kind over the result's Arrow columns.
         Only what differs is rewritten: the scores that moved, the records scored for the first
-        time, and the stamp (ruleset, as-of date) of the others. `every_record` says these are all
+        time, and those that stored a stamp of their own (`_SCORE_STAMP`: new scores store none,
+        the workspace's being `stamp`). `every_record` says these are all
         the stored records (a rescore). `stored`, with `every_record`: a result over the same
         records, row for row, whose scores are the stored ones (the published rules' own scoring
         of a workspace every score of which they made at its date): what moved is found by
         comparing the two results' numbers, not by joining 4M stored scores in DuckDB.
         `stored_rows`, per kind, the stored scores of these records as `stored_scores` read them,
         read before (while the kernels loaded)."""
-        stamped = {"ruleset": stamp.ruleset, "ruleset_version": stamp.version, "as_of": stamp.as_of}  # (`_SCORE_STAMP`)
+        if self._take_stamp({"ruleset": stamp.ruleset, "ruleset_version": stamp.version, "as_of": stamp.as_of},
+                            every_record):
+            stored_rows = None  # (read before their stamp was written on them)
         logged_stamp = {"ruleset": stamp.ruleset, "changed_at": dt.datetime.now(), "ruleset_version": stamp.version}
         logged = []  # per kind, the history rows of the scores that moved: appended in one statement
         for kind, ids, table in (("account", accounts, result.accounts),
@@ -948,29 +1022,30 @@ class Store:
                                  f"SELECT {', '.join(_HISTORY_CHANGE)}, $ruleset, $changed_at, $ruleset_version "
                                  f"FROM ({_changes_sql(kind, 'new_scores', f'(SELECT *, rowid AS stored_row FROM {scores})')}) "
                                  "WHERE moved", logged_stamp)
-                    self._append_rows(scores, new, stamped)
+                    self._append_rows(scores, new, {})
                 self._inserted(scores, new.num_rows)
                 report.add_moves(kind, new.num_rows, 0, 0, 0)
                 continue
-            # The records whose stored scores differ (or, unless every record is re-scored, their
-            # stamp), and those scored for the first time: usually few. They are deleted and
-            # inserted again (see `upsert`: cheaper than an update).
+            # The records whose stored scores differ (or, unless every record is re-scored, that
+            # store a stamp of their own), and those scored for the first time: usually few. They
+            # are deleted and inserted again (see `upsert`: cheaper than an update).
             if stored is not None:
                 found = _aligned_changes(kind, new, result, stored)
                 self._delete_ids(scores, key, found.column(key))
             else:
-                found = self._score_changes(kind, new, None if every_record else stamped, (stored_rows or {}).get(kind))
+                found = self._score_changes(kind, new, not every_record, (stored_rows or {}).get(kind))
                 self._delete_rows(scores, found.column("stored_row").filter(pc.invert(found.column("first"))))
             earlier = pc.invert(found.column("first"))  # scored before: their stored rows went
             first = found.num_rows - _count_true(earlier)
             report.add_moves(kind, first, *(_count_true(pc.and_(earlier, found.column(move))) for move in _MOVES[kind]))
             logged.append(found.filter(found.column("moved")).select(_HISTORY_CHANGE).cast(_HISTORY_SCHEMA))
-            self._append_rows(scores, found.select([key, *columns]), stamped)
+            self._append_rows(scores, found.select([key, *columns]), {})
             self._inserted(scores, first)
-            if every_record:  # the others keep their scores under the new stamp: three columns rewritten
-                self.db.execute(f"UPDATE {scores} SET ruleset = $ruleset, ruleset_version = $ruleset_version, "
-                                f"as_of = $as_of WHERE {_OTHER_STAMP.format('')}", stamped)
-                self._changed_in_place(scores)
+            if every_record:  # the others keep their scores, now under the workspace's stamp
+                (restamped,) = self.db.execute(f"UPDATE {scores} SET ruleset = NULL, ruleset_version = NULL, "
+                                               f"as_of = NULL WHERE {_OWN_STAMP.format('')}").fetchall()[0]
+                if restamped:
+                    self._changed_in_place(scores)
         if logged:
             self._append_rows("score_history", pa.concat_tables(logged), logged_stamp)
 
@@ -989,10 +1064,10 @@ class Store:
         with self._rows_by_ids(scores, key, ids) as (rows, params):
             return self.db.sql(f"SELECT * FROM {rows} t", params=params).to_arrow_table()
 
-    def _score_changes(self, kind: str, new: pa.Table, stamped: dict | None, stored_rows: pa.Table | None = None
+    def _score_changes(self, kind: str, new: pa.Table, own_stamp: bool, stored_rows: pa.Table | None = None
                        ) -> pa.Table:
-        """The new scores (`new`, one row per record) that differ from the stored ones, or whose
-        stored stamp differs from `stamped` (None: not asked), or that have none stored: each
+        """The new scores (`new`, one row per record) that differ from the stored ones, or (with
+        `own_stamp`) whose stored ones store a stamp of their own, or that have none stored: each
         with the row number of its stored row (`stored_row`), its history row's columns
         (`_HISTORY_CHANGE`) and the `_MOVES` it makes, and `first` (none stored). Found in
         memory, against `stored_rows` (`stored_scores`, read here when not given), when the records
@@ -1004,11 +1079,10 @@ class Store:
             stored_rows = self.stored_scores(kind, ids)
         if stored_rows is not None:
             aligned = stored_rows.take(pc.index_in(ids, value_set=stored_rows.column(key)))
-            return _changes_in_memory(kind, new, aligned, stamped)
-        restamp = "" if stamped is None else f" OR {_OTHER_STAMP.format('o.')}"
+            return _changes_in_memory(kind, new, aligned, own_stamp)
+        restamp = f" OR {_OWN_STAMP.format('o.')}" if own_stamp else ""
         with self._stored_rows(scores, key, ids) as (rows, few), self.registered("new_scores", new):
-            return self.db.sql(_changes_sql(kind, "new_scores", rows) + restamp,
-                               params=few | (stamped or {})).to_arrow_table()
+            return self.db.sql(_changes_sql(kind, "new_scores", rows) + restamp, params=few).to_arrow_table()
 
 
 def _changes_sql(kind: str, new: str, stored: str) -> str:
@@ -1028,7 +1102,7 @@ def _changes_sql(kind: str, new: str, stored: str) -> str:
             f"FROM {new} n LEFT JOIN {stored} o USING ({key}) WHERE o.{key} IS NULL OR {differs(_SCORE_COLUMNS[kind])}")
 
 
-def _changes_in_memory(kind: str, new: pa.Table, stored: pa.Table, stamped: dict | None) -> pa.Table:
+def _changes_in_memory(kind: str, new: pa.Table, stored: pa.Table, own_stamp: bool) -> pa.Table:
     """`_changes_sql`'s rows (and its condition on the stamp) found in memory: `stored` holds each
     new row's stored row, in the same order (a row of nulls where none is stored)."""
     key = _TABLE_OF[kind][1]
@@ -1039,9 +1113,8 @@ def _changes_in_memory(kind: str, new: pa.Table, stored: pa.Table, stamped: dict
     # (The new values as the stored ones are typed: codes come dictionary-encoded from scoring.)
     values = {c: new.column(c).cast(stored.schema.field(c).type) for c in _SCORE_COLUMNS[kind]}
     wanted = pc.or_(pc.is_null(stored.column(key)), differs(_SCORE_COLUMNS[kind], stored, values))
-    if stamped is not None:
-        wanted = pc.or_(wanted, differs(_SCORE_STAMP, stored, {c: pa.scalar(stamped[c], stored.schema.field(c).type)
-                                                                for c in _SCORE_STAMP}))
+    if own_stamp:
+        wanted = pc.or_(wanted, pc.is_valid(stored.column("as_of")))
     new, stored, values = new.filter(wanted), stored.filter(wanted), {c: v.filter(wanted) for c, v in values.items()}
     found = {**dict(zip(new.column_names, new.columns)), "stored_row": stored.column("stored_row"),
              "kind": pa.array([kind] * new.num_rows, pa.string()), "record_id": new.column(key)}

@@ -119,7 +119,9 @@ def page(store, query: ListQuery, members: pa.Array | None = None) -> dict:
         where.append(f"{key} IN (SELECT id FROM page_members)")
     direction = "DESC" if query.descending else "ASC"
     tie = f", {key} ASC" if query.sort != key else ""
-    columns = ", ".join(COLUMNS[query.kind])
+    stamp, stamp_values = store.stamp_select(present=("ruleset_version", "as_of"))
+    columns = ", ".join(stamp.get(c, c) for c in COLUMNS[query.kind])
+    values |= stamp_values
     sql = (f"SELECT {columns}, {order_value} AS sort_value FROM {table} WHERE {' AND '.join(where)} "
            f"ORDER BY {order_value} {direction}{tie} LIMIT {query.limit + 1}")
     if members is not None:
