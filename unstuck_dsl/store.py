@@ -111,7 +111,8 @@ _MOVES = {
     "account": {"moved": ("icp_code", "icp_score"), "code_moved": ("icp_code",), "band_moved": ("icp_band",)},
     "lead": {"moved": _LOGGED_SCORES, "code_moved": ("persona_code",), "band_moved": ("icp_band", "persona_band")},
 }
-# A stored score made by other rules, another version of them, or at another date (`{}`: a table alias).
+# A stored score that keeps a stamp of its own: made by an earlier unstuck with other rules, another
+# version of them, or at another date (`_SCORE_STAMP`; `{}`: a table alias).
 _OWN_STAMP = "{0}as_of IS NOT NULL"
 
 
