@@ -51,8 +51,7 @@ def built_parser() -> Lark:
     expressions with `lexer_re` (which keeps their code, for the kept parser)."""
     parser = Lark_StandAlone()
     parser.lexer_conf.re_module = lexer_re
-    lexer = parser.parser.lexer
-    for state_lexer in (lexer.root_lexer, *lexer.lexers.values()):
+    for state_lexer in _state_lexers(parser):
         state_lexer.re = lexer_re
     return parser
 
@@ -60,8 +59,13 @@ def built_parser() -> Lark:
 def lexers_built(parser: Lark) -> int:
     """How many of the parser's lexers are built: Lark's contextual lexer builds the lexer of a
     parser state (its regular expressions, compiled) the first time a text reaches the state."""
+    return sum(state_lexer._scanner is not None for state_lexer in _state_lexers(parser))
+
+
+def _state_lexers(parser: Lark) -> tuple:
+    """The contextual lexer's lexers: its root one and one per parser state."""
     lexer = parser.parser.lexer
-    return sum(state_lexer._scanner is not None for state_lexer in (lexer.root_lexer, *lexer.lexers.values()))
+    return (lexer.root_lexer, *lexer.lexers.values())
 
 
 class _Invalid(Exception):

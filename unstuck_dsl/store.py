@@ -125,6 +125,10 @@ class Stamp:
     version: int | None
     as_of: dt.date
 
+    def by_column(self) -> dict:
+        """The stamp as the stored columns that hold it (`_SCORE_STAMP`)."""
+        return {"ruleset": self.ruleset, "ruleset_version": self.version, "as_of": self.as_of}
+
 
 _TABLE_OF = {"account": ("accounts", ACCOUNT_KEY), "lead": ("leads", LEAD_KEY)}
 
@@ -345,11 +349,12 @@ class Store:
         last, day = self.versions(last=True), self.stored_as_of()
         if not last or day is None:
             return
-        stamp = {"ruleset": last[-1][1], "ruleset_version": last[-1][0], "as_of": day}
+        stamp = Stamp(last[-1][1], last[-1][0], day)
         self._set_scores_stamp(stamp)
         for table in ("account_scores", "lead_scores"):
             self.db.execute(f"UPDATE {table} SET ruleset = NULL, ruleset_version = NULL, as_of = NULL "
-                            "WHERE ruleset = $ruleset AND ruleset_version = $ruleset_version AND as_of = $as_of", stamp)
+                            "WHERE ruleset = $ruleset AND ruleset_version = $ruleset_version AND as_of = $as_of",
+                            stamp.by_column())
 
     def _drop_key_indexes(self) -> None:
         """Schema 1 to 2: records and scores lose their PRIMARY KEY (see `_TABLES`). DuckDB cannot
@@ -630,8 +635,9 @@ class Store:
         kept = self._kept_table(table)
         if kept is not None:
             rows = kept.rows(pa.array([record_id], pa.string()))[0].drop_columns(["stored_row", key]).to_pylist()
-            if rows and "as_of" in rows[0] and rows[0]["as_of"] is None:  # the workspace's stamp (`_SCORE_STAMP`)
-                rows[0].update({c: v for c, v in self.scores_stamp().items() if c in rows[0]})
+            stamp = self.scores_stamp()
+            if rows and "as_of" in rows[0] and rows[0]["as_of"] is None and stamp is not None:  # (`_SCORE_STAMP`)
+                rows[0].update({c: v for c, v in stamp.by_column().items() if c in rows[0]})
         else:
             columns, params = self._stamped_columns(table)
             rows = self.db.sql(f"SELECT {columns} FROM {table} WHERE {key} = $id",
@@ -649,21 +655,23 @@ class Store:
         """The stamp columns in `present` as SQL select items, by name, and the parameters they
         take: each score's own stamp where it stores one, else the workspace's (`_SCORE_STAMP`)."""
         stamp = self.scores_stamp()
+        values = stamp.by_column() if stamp is not None else dict.fromkeys(_SCORE_STAMP)
         return ({c: f"CASE WHEN {alias}as_of IS NULL THEN $stamp_{c} ELSE {alias}{c} END AS {c}" for c in present},
-                {f"stamp_{c}": stamp[c] for c in present})
+                {f"stamp_{c}": values[c] for c in present})
 
-    def scores_stamp(self) -> dict:
-        """The stamp of every score that stores none (`_SCORE_STAMP`), by column (None each in a
-        workspace with no scores yet)."""
+    def scores_stamp(self) -> Stamp | None:
+        """The stamp of every score that stores none (`_SCORE_STAMP`); None in a workspace with no
+        scores yet."""
         value = self.meta(SCORES_STAMP_KEY)
-        ruleset, version, day = json.loads(value) if value is not None else (None, None, None)
-        return {"ruleset": ruleset, "ruleset_version": version, "as_of": day and dt.date.fromisoformat(day)}
+        if value is None:
+            return None
+        ruleset, version, day = json.loads(value)
+        return Stamp(ruleset, version, dt.date.fromisoformat(day))
 
-    def _set_scores_stamp(self, stamp: dict) -> None:
-        self.set_meta(SCORES_STAMP_KEY, json.dumps([stamp["ruleset"], stamp["ruleset_version"],
-                                                    stamp["as_of"] and stamp["as_of"].isoformat()]))
+    def _set_scores_stamp(self, stamp: Stamp) -> None:
+        self.set_meta(SCORES_STAMP_KEY, json.dumps([stamp.ruleset, stamp.version, stamp.as_of.isoformat()]))
 
-    def _take_stamp(self, stamp: dict, every_record: bool) -> bool:
+    def _take_stamp(self, stamp: Stamp, every_record: bool) -> bool:
         """Make `stamp` the one of every score that stores none, before scores made with it are
         written. Unless every record is re-scored with it, the scores made with the one before keep
         theirs: written on them first (a workspace writes some records only with its own stamp,
@@ -672,11 +680,11 @@ class Store:
         if before == stamp:
             return False
         self._set_scores_stamp(stamp)
-        if every_record or before["as_of"] is None:
+        if every_record or before is None:
             return False
         for table in ("account_scores", "lead_scores"):
             self.db.execute(f"UPDATE {table} SET ruleset = $ruleset, ruleset_version = $ruleset_version, "
-                            f"as_of = $as_of WHERE as_of IS NULL", before)
+                            f"as_of = $as_of WHERE as_of IS NULL", before.by_column())
             self._changed_in_place(table)
         return True
 
@@ -1001,8 +1009,7 @@ class Store:
         comparing the two results' numbers, not by joining 4M stored scores in DuckDB.
         `stored_rows`, per kind, the stored scores of these records as `stored_scores` read them,
         read before (while the kernels loaded)."""
-        if self._take_stamp({"ruleset": stamp.ruleset, "ruleset_version": stamp.version, "as_of": stamp.as_of},
-                            every_record):
+        if self._take_stamp(stamp, every_record):
             stored_rows = None  # (read before their stamp was written on them)
         logged_stamp = {"ruleset": stamp.ruleset, "changed_at": dt.datetime.now(), "ruleset_version": stamp.version}
         logged = []  # per kind, the history rows of the scores that moved: appended in one statement
