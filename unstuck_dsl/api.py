@@ -283,6 +283,13 @@ class CompiledRules:
         return Assignments(self.program, kernels, dataset, bound, self.active(preview),
                            (self.account_tables, self.lead_tables), bool(preview))
 
+    def lead_assignments(self, accounts: Assignments, kernels: KernelModule, dataset: Dataset, bound: Bound,
+                         preview: frozenset[str]) -> Assignments:
+        """`accounts` (a run over the dataset's accounts) with the dataset's leads scored by the
+        `kernels` (a scoring run's): the accounts are not scored again."""
+        return accounts.with_leads(self.program, kernels, dataset.leads, dataset.lead_account_rows, bound,
+                                   self.active(preview), self.lead_tables, bool(preview))
+
 
 @attrs.define
 class StoredAssignments:

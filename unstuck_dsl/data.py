@@ -577,8 +577,9 @@ class _Encoder:
     freed in pieces, was kept by the allocator (at 3M leads, 80 MB at the load's peak). A set's
     layout depends on its dictionary, known only at the end: its batches are kept as chunks."""
 
-    def __init__(self, field: Field, name: str, rows: int = 0):
+    def __init__(self, field: Field, name: str, rows: int = 0, first_row: int = 0):
         self.field, self.name = field, name
+        self.first_row = first_row  # in the input, of this column's first row (error messages count from the input's first)
         self.type = field.type
         self.encoding = _encoding(field.type)
         self.values = self.valid = None
@@ -592,7 +593,8 @@ class _Encoder:
         self.row_base = 0
 
     def fail(self, message: str, index: int, value=None) -> DataError:
-        return row_error(self.name, f"`{self.field.name}` ({self.type.describe()})", message, self.row_base + index, value)
+        return row_error(self.name, f"`{self.field.name}` ({self.type.describe()})", message,
+                         self.first_row + self.row_base + index, value)
 
     def type_error(self, array: pa.Array, hint: str = "") -> DataError:
         first = next((i for i, v in enumerate(array.is_valid().to_pylist()) if v), 0)
@@ -992,6 +994,20 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     "unknown" a field the input lacks is unknown in every record (the ids are always needed).
     A repeated id is refused. `accounts`, for leads: the accounts' id index, in which each lead's
     account is found as its batch is read (`EncodedTable.account_rows`)."""
+    (table,) = encode_chunks(source, schema, kind, fields, name, extra_keys, null_values, missing_columns, accounts)
+    return table
+
+
+def encode_chunks(source, schema: Schema, kind: str, fields: Iterable[str], name: str | None = None,
+                  extra_keys: tuple[str, ...] = (), null_values: Sequence[str] = (), missing_columns: str = "error",
+                  accounts: IdIndex | None = None, chunk_rows: int | None = None) -> Iterator[EncodedTable]:
+    """`encode`, a chunk of consecutive records at a time: each chunk (whole batches, up to
+    `chunk_rows` records, or more when one batch holds more; None: the whole input in one) is
+    handed over as an EncodedTable of its own once encoded, so that only the chunk in hand is in
+    memory. The ids are checked for repeats across the whole input once its last batch is read,
+    before the last chunk is handed over: a repeat raises then, after the chunks before it (a
+    writer of their results commits nothing until the end). Only leads come in several chunks:
+    an account table is indexed whole."""
     name = name or _describe(source)
     key = LEAD_KEY if kind == "lead" else ACCOUNT_KEY
     keys = [key, *extra_keys]
@@ -1005,41 +1021,72 @@ def encode(source, schema: Schema, kind: str, fields: Iterable[str], name: str |
     # (Before the first batch is read: a lead table's ids are marked for the repeat check, an account
     # table's index, built at the end, finds repeats too.)
     batch_keys.repeats = RepeatedIds(count) if kind == "lead" else None
-    encoders = {f.name: _Encoder(f, name, count) for f in fields if f.name in present}
-    ids, account_ids, rows = _IdBatches(), _IdBatches(), 0
-    # Each lead's account is found here, on this thread, as its batch is encoded: the reading
-    # thread has the decoding and the repeat check, about as much work (at 1M accounts).
-    owners = RowsOfBatches(accounts) if accounts is not None and extra_keys else None
+    chunk_rows = chunk_rows if kind == "lead" and chunk_rows else None
+    missing = tuple(f.name for f in fields if f.name not in present)
+    chunk, every_id, done = None, [], 0
     for batch, batch_ids, batch_account_ids in batches:
-        ids.add(batch_ids)
-        if extra_keys:
-            account_ids.add(batch_account_ids)
-            if owners is not None:
-                owners.add(batch_account_ids)
-        for column, encoder in encoders.items():
-            encoder.add(batch.column(column))
-        rows += batch.num_rows
+        if chunk is not None and chunk_rows is not None and chunk.rows + batch.num_rows > chunk_rows:
+            every_id.extend(chunk.ids.arrays)
+            done += chunk.rows
+            yield chunk.finish(kind, key)
+            chunk = None
+        if chunk is None:
+            capacity = count - done if chunk_rows is None else max(batch.num_rows, min(chunk_rows, count - done))
+            chunk = _Chunk(fields, present, name, missing, capacity, done, extra_keys, accounts)
+        chunk.add(batch, batch_ids, batch_account_ids)
+    if chunk is None:  # no records at all
+        chunk = _Chunk(fields, present, name, missing, 0, 0, extra_keys, accounts)
     repeats = batch_keys.handed_over()
-    id_array = ids.column()
     # A lead table's index (the largest) is built only if `row_of` asks (explain): its ids are
     # checked in a third of the index's memory, and before the encoders finish, so that the check's
     # bitmaps are let go before the columns' last temporaries are made (the load's peak). (The
     # batches as marked: `column()` may have cast them to one type, whose bytes hash otherwise.)
     if repeats is not None:
-        refuse_repeats(id_array, repeats.first(ids.arrays), key, name)
-        del repeats
-    columns = {f.name: encoders[f.name].finish() if f.name in encoders else unknown_column(f, rows) for f in fields}
-    del encoders, batches
-    # What reading and encoding freed, Arrow's pool would keep for its own reuse; the id index
-    # next is numpy's (another allocator), so kept it only adds to the peak (60 MB at 1M accounts).
-    pa.default_memory_pool().release_unused()
-    # The accounts' index joins each lead to its account, and finds a repeated id as it is built.
-    index = IdIndex(id_array) if kind == "account" else None
-    if index is not None:
-        refuse_repeats(id_array, index.repeated, key, name)
-    return EncodedTable(kind, id_array, columns, account_ids.column() if extra_keys else None,
-                        name, tuple(f.name for f in fields if f.name not in present), index,
-                        owners.rows() if owners is not None else None)
+        every_id.extend(chunk.ids.arrays)
+        refuse_repeats(id_column(every_id), repeats.first(every_id), key, name)
+        del repeats, every_id
+    del batches
+    yield chunk.finish(kind, key)
+
+
+class _Chunk:
+    """Consecutive batches of one input being encoded (`encode_chunks`): the fields' encoders,
+    made for `rows` records whose first is row `first_row` of the input, and the batches' ids."""
+
+    def __init__(self, fields: list[Field], present: list[str], name: str, missing: tuple[str, ...], rows: int,
+                 first_row: int, extra_keys: tuple[str, ...], accounts: IdIndex | None):
+        self.fields, self.name, self.missing, self.extra_keys = fields, name, missing, extra_keys
+        self.encoders = {f.name: _Encoder(f, name, rows, first_row) for f in fields if f.name in present}
+        self.ids, self.account_ids, self.rows = _IdBatches(), _IdBatches(), 0
+        # Each lead's account is found here, on this thread, as its batch is encoded: the reading
+        # thread has the decoding and the repeat check, about as much work (at 1M accounts).
+        self.owners = RowsOfBatches(accounts) if accounts is not None and extra_keys else None
+
+    def add(self, batch: pa.RecordBatch, batch_ids: pa.Array, batch_account_ids: pa.Array | None) -> None:
+        self.ids.add(batch_ids)
+        if self.extra_keys:
+            self.account_ids.add(batch_account_ids)
+            if self.owners is not None:
+                self.owners.add(batch_account_ids)
+        for column, encoder in self.encoders.items():
+            encoder.add(batch.column(column))
+        self.rows += batch.num_rows
+
+    def finish(self, kind: str, key: str) -> EncodedTable:
+        id_array = self.ids.column()
+        encoders, self.encoders = self.encoders, {}
+        columns = {f.name: encoders[f.name].finish() if f.name in encoders else unknown_column(f, self.rows)
+                   for f in self.fields}
+        del encoders
+        # What reading and encoding freed, Arrow's pool would keep for its own reuse; the id index
+        # next is numpy's (another allocator), so kept it only adds to the peak (60 MB at 1M accounts).
+        pa.default_memory_pool().release_unused()
+        # The accounts' index joins each lead to its account, and finds a repeated id as it is built.
+        index = IdIndex(id_array) if kind == "account" else None
+        if index is not None:
+            refuse_repeats(id_array, index.repeated, key, self.name)
+        return EncodedTable(kind, id_array, columns, self.account_ids.column() if self.extra_keys else None,
+                            self.name, self.missing, index, self.owners.rows() if self.owners is not None else None)
 
 
 class _BatchKeys:
@@ -1092,12 +1139,16 @@ class _IdBatches:
 
     def column(self) -> pa.ChunkedArray:
         """The batches as one chunked column."""
-        arrays = self.arrays
-        if not arrays:
-            return pa.chunked_array([], pa.string())
-        if len({a.type for a in arrays}) > 1:
-            arrays = [a.cast(pa.string()) for a in arrays]
-        return pa.chunked_array(arrays)
+        return id_column(self.arrays)
+
+
+def id_column(arrays: list[pa.Array]) -> pa.ChunkedArray:
+    """Id batches as one chunked column: as text when they came as several types."""
+    if not arrays:
+        return pa.chunked_array([], pa.string())
+    if len({a.type for a in arrays}) > 1:
+        arrays = [a.cast(pa.string()) for a in arrays]
+    return pa.chunked_array(arrays)
 
 
 ARROW_COUNTED_IDS = 65_536
@@ -1159,29 +1210,52 @@ class Dataset:
     def country_warnings(self) -> list[str]:
         """One line per country column holding values that are not ISO 3166-1 alpha-2 codes
         (`USA`, `uk`): no condition on the column can match them (the rules are held to codes)."""
-        lines = []
-        for table in (self.accounts, self.leads):
-            for name, column in (table.columns.items() if table is not None else ()):
-                if not holds_countries(name) or column.field.type.name not in ("category", "text", "set"):
-                    continue
-                if not len(column.dictionary):
-                    continue
-                values = column.dictionary.values if isinstance(column.dictionary, Dictionary) \
-                    else pa.array(list(column.dictionary), pa.string())
-                if column.field.type.name == "text":
-                    values = pc.utf8_upper(pc.utf8_trim_whitespace(values))
-                odd = values.filter(pc.invert(pc.is_in(values, value_set=pa.array(sorted(COUNTRY_CODES)))))
-                odd = pc.unique(odd)
-                if len(odd):
-                    shown = ", ".join(repr(v) for v in odd.slice(0, 3).to_pylist())
-                    lines.append(f"{table.name}: column `{name}`: {len(odd):,} distinct value{'s' if len(odd) > 1 else ''}"
-                                 f" not ISO 3166-1 alpha-2 (e.g. {shown}); no country condition matches "
-                                 f"{'them' if len(odd) > 1 else 'it'}")
-        return lines
+        return country_warnings(self.odd_countries())
+
+    def odd_countries(self) -> dict[tuple[str, str], pa.Array]:
+        """`odd_countries` of the accounts and of the leads."""
+        return {**odd_countries(self.accounts), **(odd_countries(self.leads) if self.leads is not None else {})}
 
     def warnings(self) -> list[str]:
         """What a run should say about its input before its results."""
         return self.missing_column_warnings() + self.country_warnings()
+
+
+def odd_countries(table: EncodedTable) -> dict[tuple[str, str], pa.Array]:
+    """Per (input, column) of `table` holding countries: its distinct values that are not codes
+    (in the order they first appear), when it has any."""
+    odd = {}
+    for name, column in table.columns.items():
+        if not holds_countries(name) or column.field.type.name not in ("category", "text", "set"):
+            continue
+        if not len(column.dictionary):
+            continue
+        values = column.dictionary.values if isinstance(column.dictionary, Dictionary) \
+            else pa.array(list(column.dictionary), pa.string())
+        if column.field.type.name == "text":
+            values = pc.utf8_upper(pc.utf8_trim_whitespace(values))
+        found = pc.unique(values.filter(pc.invert(pc.is_in(values, value_set=pa.array(sorted(COUNTRY_CODES))))))
+        if len(found):
+            odd[table.name, name] = found
+    return odd
+
+
+def country_warnings(odd: dict[tuple[str, str], pa.Array]) -> list[str]:
+    """`Dataset.country_warnings` from its `odd_countries` (of one dataset, or `more_odd_countries`
+    gathered over the chunks of a run)."""
+    lines = []
+    for (table, name), values in odd.items():
+        shown = ", ".join(repr(v) for v in values.slice(0, 3).to_pylist())
+        lines.append(f"{table}: column `{name}`: {len(values):,} distinct value{'s' if len(values) > 1 else ''}"
+                     f" not ISO 3166-1 alpha-2 (e.g. {shown}); no country condition matches "
+                     f"{'them' if len(values) > 1 else 'it'}")
+    return lines
+
+
+def more_odd_countries(odd: dict[tuple[str, str], pa.Array], more: dict[tuple[str, str], pa.Array]) -> None:
+    """Add a later chunk's `odd_countries` to `odd`, those of the chunks before it."""
+    for column, values in more.items():
+        odd[column] = pc.unique(pa.concat_arrays([odd[column], values])) if column in odd else values
 
 
 def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, leads=None,
@@ -1191,6 +1265,17 @@ def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, lea
     are CSV cells that mean unknown besides the empty one. A declared field the input lacks is
     an error, or with `missing_columns="unknown"` unknown in every record (`Dataset.missing_columns`
     says which)."""
+    (dataset,) = load_dataset_chunks(schema, account_fields, lead_fields, accounts, leads, null_values,
+                                     missing_columns)
+    return dataset
+
+
+def load_dataset_chunks(schema: Schema, account_fields, lead_fields, accounts=None, leads=None,
+                        null_values: Sequence[str] = (), missing_columns: str = "error",
+                        lead_chunk_rows: int | None = None) -> Iterator[Dataset]:
+    """`load_dataset`, the leads a chunk of up to `lead_chunk_rows` at a time (`encode_chunks`;
+    None: all at once): a Dataset per chunk, each with the same account table, read and encoded
+    before the first. A flat lead table comes in one chunk."""
     if missing_columns not in MISSING_COLUMNS:
         raise ValueError(f"missing_columns is {missing_columns!r}; use one of: {', '.join(MISSING_COLUMNS)}")
     if accounts is None and leads is None:
@@ -1201,18 +1286,19 @@ def load_dataset(schema: Schema, account_fields, lead_fields, accounts=None, lea
         flat = _to_arrow_any(leads, [ACCOUNT_KEY, LEAD_KEY, *account_fields, *lead_fields], null_values, optional)
         first = _first_rows(flat)
         accounts = flat.take(pa.array(first))
-        leads = flat
+        leads, lead_chunk_rows = flat, None
     else:
         account_name = _describe(accounts)
     account_table = encode(accounts, schema, "account", account_fields, account_name, null_values=null_values,
                            missing_columns=missing_columns)
     if leads is None:
-        return Dataset(account_table, None, None)
+        yield Dataset(account_table, None, None)
+        return
     # One table after the other: loading both at once on two threads was no faster (Arrow already
     # decodes on several threads) and held both tables' temporaries at the same time.
-    lead_table = encode(leads, schema, "lead", lead_fields, lead_name, (ACCOUNT_KEY,), null_values, missing_columns,
-                        account_table.index)
-    return Dataset(account_table, lead_table, lead_table.account_rows)
+    for lead_table in encode_chunks(leads, schema, "lead", lead_fields, lead_name, (ACCOUNT_KEY,), null_values,
+                                    missing_columns, account_table.index, lead_chunk_rows):
+        yield Dataset(account_table, lead_table, lead_table.account_rows)
 
 
 def account_rows(lead_account_ids, account_ids, index: IdIndex | None = None) -> np.ndarray:

@@ -8,6 +8,7 @@ dtype cannot trade places unnoticed: a missing or unexpected name is an error be
 
 from __future__ import annotations
 
+import copy
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -241,14 +242,29 @@ class Assignments:
         if dataset.leads is not None:
             leads = LeadAssignments(program, layouts, dataset.leads, dataset.lead_account_rows, self.icp,
                                     self.preview_icp, bound, active, tables[1], preview, outcomes)
-            self.persona, self.persona_score = leads.persona, leads.persona_score
-            self.preview_persona, self.preview_persona_score = leads.preview_persona, leads.preview_persona_score
-            self.lead_outcomes = leads.lead_outcomes
+            self._take(leads)
             calls["score_leads"] = leads.calls[0]
         kernels.prepare(calls)
         kernels.run("score_accounts", n, calls["score_accounts"])
         if leads is not None:  # after the accounts: a lead reads its account's ICP
             leads.run(kernels)
+
+    def _take(self, leads: LeadAssignments) -> None:
+        self.persona, self.persona_score = leads.persona, leads.persona_score
+        self.preview_persona, self.preview_persona_score = leads.preview_persona, leads.preview_persona_score
+        self.lead_outcomes = leads.lead_outcomes
+
+    def with_leads(self, program: ir.Program, kernels: KernelModule, leads: EncodedTable, account_rows: np.ndarray,
+                   bound: Bound, active: Active, tables: codegen.Tables, preview: bool) -> Assignments:
+        """These accounts' assignments, with other leads of theirs (`account_rows`: each one's
+        account row here) scored by the lead kernel alone: the next chunk of a lead file read a
+        chunk at a time (`pipeline.score_chunks`). The accounts are not scored again. A scoring
+        run's: no parameter outcomes are kept."""
+        other = copy.copy(self)
+        other._take(score_leads(program, kernels, leads, account_rows, self.icp, self.preview_icp, bound, active,
+                                tables, preview))
+        other.outcomes = False
+        return other
 
 
 class LeadAssignments:

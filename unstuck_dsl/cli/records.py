@@ -78,6 +78,20 @@ def score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lamb
                           on_stage=on_stage, on_warning=lambda line: click.echo(f"warning: {line}", err=True))
 
 
+def score_chunks_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lambda _: None,
+                     reading: Reading = DEFAULT_READING):
+    """`score_run` of an accounts file and a leads file, the leads a chunk at a time
+    (`pipeline.score_chunks`: a result per chunk, made as it is asked for). The rules are
+    compiled now."""
+    from .. import pipeline
+
+    on_stage("checking and compiling rules")
+    compiled = pipeline.compile_rules(rules)
+    return pipeline.score_chunks(compiled, accounts_path, leads_path, as_of, preview, reading.null_values,
+                                 reading.missing_columns, on_stage,
+                                 on_warning=lambda line: click.echo(f"warning: {line}", err=True))
+
+
 def open_workspace(db, rules=None, read_only: bool = True) -> Workspace:
     """The workspace at `db`. RULES given to a command that reads it must be its published
     version (one line naming both otherwise)."""

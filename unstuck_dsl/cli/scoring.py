@@ -4,10 +4,11 @@ rendering (rich): its start-up is part of every batch run."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import click
 
-from ..output import PIECE_ROWS, check_destinations, write_table
+from ..output import PIECE_ROWS, STDOUT, check_destinations, write_table
 from ..unused import allow
 from .common import (
     ACCOUNTS,
@@ -22,7 +23,7 @@ from .common import (
     user_errors,
 )
 from .process import give_back_freed_memory, reading_inputs
-from .records import score_run, stages
+from .records import score_chunks_run, score_run, stages
 
 
 def _tally(counts: dict[tuple, int]) -> str:
@@ -32,17 +33,45 @@ def _tally(counts: dict[tuple, int]) -> str:
                      for count, _, names in rows)
 
 
-def _summary(result, elapsed: float) -> str:
-    """Counts per ICP, per ICP / Persona pair (a Persona code means something only inside its
-    ICP), and the leads whose account was not in the accounts."""
-    parts = [f"{result.dataset.accounts.n} accounts", f"ICPs: {_tally(result.code_counts('account'))}"]
-    if result.dataset.leads is not None:
-        parts.insert(1, f"{result.dataset.leads.n} leads")
-        parts.append(f"Personas: {_tally(result.code_counts('lead'))}")
-        orphans = int((result.dataset.lead_account_rows < 0).sum())
-        if orphans:
-            parts.append(f"{count(orphans, 'lead')} without their account in the accounts (no ICP)")
-    return "; ".join(parts) + f"; {elapsed:.2f}s"
+class _Totals:
+    """What the summary line counts, over a run's results: one, or one per chunk of leads
+    (`pipeline.score_chunks`, every one over the same accounts): counts per ICP, per ICP /
+    Persona pair (a Persona code means something only inside its ICP), and the leads whose
+    account was not in the accounts."""
+
+    def __init__(self):
+        self.first = None  # the first result: the accounts' scores
+        self.leads: int | None = None
+        self.pairs: Counter = Counter()
+        self.orphans = 0
+
+    def add(self, result) -> None:
+        if self.first is None:
+            self.first = result
+        if result.dataset.leads is not None:
+            self.leads = (self.leads or 0) + result.dataset.leads.n
+            self.pairs.update(result.code_counts("lead"))
+            self.orphans += int((result.dataset.lead_account_rows < 0).sum())
+
+    def summary(self, elapsed: float) -> str:
+        parts = [f"{self.first.dataset.accounts.n} accounts", f"ICPs: {_tally(self.first.code_counts('account'))}"]
+        if self.leads is not None:
+            parts.insert(1, f"{self.leads} leads")
+            parts.append(f"Personas: {_tally(self.pairs)}")
+            if self.orphans:
+                parts.append(f"{count(self.orphans, 'lead')} without their account in the accounts (no ICP)")
+        return "; ".join(parts) + f"; {elapsed:.2f}s"
+
+
+def _pieces(results, totals: _Totals):
+    """The results' tables in pieces, in order, each result counted and its encoded fields let go
+    once scored (the pieces need only the scores)."""
+    for result in results:
+        totals.add(result)
+        result.drop_fields()
+        if result is totals.first:
+            give_back_freed_memory()
+        yield from result.table_pieces(PIECE_ROWS)
 
 
 @click.command()
@@ -73,15 +102,20 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
     click.echo(f"as of {day.isoformat()}", err=True)
     reading_inputs([accounts_path, leads_path])
     started = time.perf_counter()
+    totals = _Totals()
     with stages() as stage:
-        result = score_run(rules, accounts_path, leads_path, day, preview, stage, db, signals_path, reading)
-        result.drop_fields()
-        give_back_freed_memory()
+        # Two files scored into a file: the leads a chunk at a time, each chunk's scores written
+        # as the next is read (the output is replaced only once whole). On standard output, the
+        # rows would be out before a later chunk could still be refused.
+        if accounts_path and leads_path and db is None and signals_path is None and out_path != STDOUT:
+            results = score_chunks_run(rules, accounts_path, leads_path, day, preview, stage, reading)
+        else:
+            results = [score_run(rules, accounts_path, leads_path, day, preview, stage, db, signals_path, reading)]
         stage("writing results")
-        write_table(result.table_pieces(PIECE_ROWS), out_path, raw_csv)
+        write_table(_pieces(results, totals), out_path, raw_csv)
         if accounts_out:
-            write_table(result.accounts, accounts_out, raw_csv)
-    click.echo(_summary(result, time.perf_counter() - started), err=True)
+            write_table(totals.first.accounts, accounts_out, raw_csv)
+    click.echo(totals.summary(time.perf_counter() - started), err=True)
 
 
 def _score_with_spark(rules, accounts_path, leads_path, out_path, accounts_out, day, preview, signals_path,
