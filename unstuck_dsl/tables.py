@@ -29,8 +29,16 @@ def gather(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def codes_column(codes: list[str], index: np.ndarray) -> pa.Array:
     """A dictionary-encoded string column (the kernel's own codes, no copies of strings);
     a negative index is null."""
-    indices = pa.array(index.astype(np.int32, copy=False), mask=index < 0, type=pa.int32())
-    return pa.DictionaryArray.from_arrays(indices, _dictionary(tuple(codes)))
+    return pa.DictionaryArray.from_arrays(_null_below_zero(index), _dictionary(tuple(codes)))
+
+
+def _null_below_zero(values: np.ndarray) -> pa.Array:
+    """int32 values as Arrow, over the same memory, a negative value null. The validity bitmap
+    packed by numpy: Arrow's conversion of a boolean mask took twice as long, and the code and
+    score columns of 30M leads are built six at a time."""
+    values = np.ascontiguousarray(values, dtype=np.int32)
+    valid = np.packbits(values >= 0, bitorder="little")
+    return pa.Array.from_buffers(pa.int32(), len(values), [pa.py_buffer(valid), pa.py_buffer(values)])
 
 
 @functools.cache
@@ -41,7 +49,7 @@ def _dictionary(codes: tuple[str, ...]) -> pa.Array:
 
 
 def score_column(scores: np.ndarray) -> pa.Array:
-    return pa.array(scores.astype(np.int32, copy=False), mask=scores < 0, type=pa.int32())
+    return _null_below_zero(scores)
 
 
 # Rule 6 (schema.BANDS) as a table indexed by score + 1; entry 0 (no score) is -1.

@@ -63,14 +63,15 @@ class _Totals:
         return "; ".join(parts) + f"; {elapsed:.2f}s"
 
 
-def _pieces(results, totals: _Totals):
+def _pieces(results, totals: _Totals, stage):
     """The results' tables in pieces, in order, each result counted and its encoded fields let go
-    once scored (the pieces need only the scores)."""
+    once scored (the pieces need only the scores). The writing starts with the first."""
     for result in results:
         totals.add(result)
         result.drop_fields()
         if result is totals.first:
             give_back_freed_memory()
+            stage("writing results")
         yield from result.table_pieces(PIECE_ROWS)
 
 
@@ -111,8 +112,7 @@ def score(rules, accounts_path, leads_path, out_path, accounts_out, as_of, previ
             results = score_chunks_run(rules, accounts_path, leads_path, day, preview, stage, reading)
         else:
             results = [score_run(rules, accounts_path, leads_path, day, preview, stage, db, signals_path, reading)]
-        stage("writing results")
-        write_table(_pieces(results, totals), out_path, raw_csv)
+        write_table(_pieces(results, totals, stage), out_path, raw_csv)
         if accounts_out:
             write_table(totals.first.accounts, accounts_out, raw_csv)
     click.echo(totals.summary(time.perf_counter() - started), err=True)
