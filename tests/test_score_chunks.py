@@ -20,6 +20,7 @@ account fields {
   industry: category
   employees: int
   tech_stack: open set
+  hq_country: category
 }
 lead fields {
   title: text
@@ -51,6 +52,7 @@ ACCOUNTS = pa.table({
     "industry": ["software", "retail", "software", None] * 3,
     "employees": [50, 200, 1500, 120, None, 90, 2000, 10, 300, 400, 5, 1200],
     "tech_stack": [["Snowflake"], [], ["Okta", "Snowflake"], None] * 3,
+    "hq_country": ["US", "GB", "United Kingdom", None] * 3,
 })
 TITLES = ["VP Sales", "Sales Manager", "Engineer", None, "Head of Sales", "CTO"]
 SENIORITY = ["VP", "Manager", "IC", None, "Manager", "VP"]
@@ -128,15 +130,18 @@ def test_a_set_column_may_change_layout_from_chunk_to_chunk(rules, lead_file, mo
 
 def test_odd_countries_of_every_chunk_are_warned_of_as_for_the_whole_file(rules, lead_file):
     """A country column's values that are not codes, some only in a later chunk, make the one
-    warning line the whole file makes, once every chunk is read."""
+    warning line the whole file makes: the accounts' once the first chunk is read, the leads'
+    once the last one is, in the order the whole file says them."""
     odd = {13: "USA", 30: "uk", 31: "USA", 35: "Germany"}
     path = lead_file(leads(40, country=lambda i: odd.get(i, "US")))
-    heard = []
+    heard, heard_by_chunk = [], []
     for _ in pipeline.score_chunks(rules, ACCOUNTS, str(path), AS_OF, lead_chunk_rows=8, on_warning=heard.append):
-        assert not heard  # (said once every chunk is read)
+        heard_by_chunk.append(len(heard))
     whole = rules.load(ACCOUNTS, str(path)).warnings()
-    assert heard == whole and len(whole) == 1
-    assert "3 distinct values" in whole[0] and "'USA', 'uk', 'Germany'" in whole[0]
+    assert heard == whole and len(whole) == 2
+    assert heard_by_chunk == [1] * len(heard_by_chunk) and len(heard_by_chunk) > 1
+    assert "'United Kingdom'" in whole[0] and "accounts" not in whole[1]
+    assert "3 distinct values" in whole[1] and "'USA', 'uk', 'Germany'" in whole[1]
 
 
 def test_a_repeated_id_in_a_later_chunk_is_refused_with_its_rows_in_the_file(rules, lead_file):
@@ -160,16 +165,25 @@ def test_a_bad_value_in_a_later_chunk_names_its_row_in_the_file(rules, lead_file
 
 
 def test_unstuck_score_writes_the_chunks_as_one_file_or_nothing(rules, lead_file, tmp_path, monkeypatch):
-    """`unstuck score` of an accounts and a leads file scores the leads a chunk at a time: the
-    file holds the table of every lead scored at once, and the summary counts all chunks. A
-    repeat found in the last chunk leaves the output as it was: no file, or the one before."""
+    """`unstuck score` of an accounts and a leads file scores the leads a chunk at a time, every
+    chunk with the kernels the accounts were scored with (their set a list, not a bitset: the
+    layout is the accounts', though their fields are let go after the first chunk): the file
+    holds the table of every lead scored at once, and the summary counts all chunks. A repeat
+    found in the last chunk leaves the output as it was: no file, or the one before."""
     monkeypatch.setattr(pipeline, "LEAD_CHUNK_ROWS", 8)
+    monkeypatch.setattr(data, "BITSET_MAX_VALUES", 1)
+    scored, score_dataset = [], pipeline.score_dataset
+    monkeypatch.setattr(pipeline, "score_dataset",
+                        lambda *args, **kw: scored.append(score_dataset(*args, **kw)) or scored[-1])
     accounts = tmp_path / "accounts.parquet"
     pq.write_table(ACCOUNTS, accounts)
     path = lead_file(leads(40))
     out = tmp_path / "scores.parquet"
     result = run("score", RULES_DIR(tmp_path), "--accounts", accounts, "--leads", path, "--out", out, "--as-of", AS_OF)
     assert result.exit_code == 0, result.output
+    scored = [chunk for chunk in scored if chunk.dataset.accounts.n == ACCOUNTS.num_rows]  # (not the kernels' warming)
+    assert len(scored) == 7 and scored[0]._kernels.layouts["tech_stack"] == "csr"
+    assert all(chunk._kernels is scored[0]._kernels for chunk in scored)
     whole = rules.score(str(accounts), str(path), as_of=AS_OF)
     assert plain(pq.read_table(out)) == plain(whole.leads)
     orphans = int((whole.dataset.lead_account_rows < 0).sum())

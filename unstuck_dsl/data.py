@@ -279,7 +279,17 @@ def read_batches(source, needed: list[str], name: str, dictionary_columns=(), nu
         table = _to_arrow(source)
         present = _check_columns(table.column_names, needed, name, optional)
         batches = table.select(present).to_batches()
-    return present, map(prepare, batches) if prepare is not None else batches, table.num_rows
+    rows, batches = table.num_rows, _handed_over(batches)
+    del table
+    return present, map(prepare, batches) if prepare is not None else batches, rows
+
+
+def _handed_over(batches: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The batches of a table read whole, each let go of here once handed over: a file scored a
+    chunk at a time (`encode_chunks`) holds only the batches still to come and the chunk in hand."""
+    batches.reverse()
+    while batches:
+        yield batches.pop()
 
 
 def read_table(source, null_values: Sequence[str] = ()) -> pa.Table:
@@ -1003,8 +1013,8 @@ def encode_chunks(source, schema: Schema, kind: str, fields: Iterable[str], name
                   accounts: IdIndex | None = None, chunk_rows: int | None = None) -> Iterator[EncodedTable]:
     """`encode`, a chunk of consecutive records at a time: each chunk (whole batches, up to
     `chunk_rows` records, or more when one batch holds more; None: the whole input in one) is
-    handed over as an EncodedTable of its own once encoded, so that only the chunk in hand is in
-    memory. The ids are checked for repeats across the whole input once its last batch is read,
+    handed over as an EncodedTable of its own once encoded, so that the encoded records in memory
+    are the chunk's (the ids read so far are kept for the repeat check). The ids are checked for repeats across the whole input once its last batch is read,
     before the last chunk is handed over: a repeat raises then, after the chunks before it (a
     writer of their results commits nothing until the end). Only leads come in several chunks:
     an account table is indexed whole."""
@@ -1043,7 +1053,9 @@ def encode_chunks(source, schema: Schema, kind: str, fields: Iterable[str], name
     # batches as marked: `column()` may have cast them to one type, whose bytes hash otherwise.)
     if repeats is not None:
         every_id.extend(chunk.ids.arrays)
-        refuse_repeats(id_column(every_id), repeats.first(every_id), key, name)
+        repeated = repeats.first(every_id)
+        if repeated[0] >= 0:
+            refuse_repeats(id_column(every_id), repeated, key, name)
         del repeats, every_id
     del batches
     yield chunk.finish(kind, key)
@@ -1241,7 +1253,7 @@ def odd_countries(table: EncodedTable) -> dict[tuple[str, str], pa.Array]:
 
 
 def country_warnings(odd: dict[tuple[str, str], pa.Array]) -> list[str]:
-    """`Dataset.country_warnings` from its `odd_countries` (of one dataset, or `more_odd_countries`
+    """`Dataset.country_warnings` from its `odd_countries` (of one dataset, or `add_odd_countries`
     gathered over the chunks of a run)."""
     lines = []
     for (table, name), values in odd.items():
@@ -1252,8 +1264,8 @@ def country_warnings(odd: dict[tuple[str, str], pa.Array]) -> list[str]:
     return lines
 
 
-def more_odd_countries(odd: dict[tuple[str, str], pa.Array], more: dict[tuple[str, str], pa.Array]) -> None:
-    """Add a later chunk's `odd_countries` to `odd`, those of the chunks before it."""
+def add_odd_countries(odd: dict[tuple[str, str], pa.Array], more: dict[tuple[str, str], pa.Array]) -> None:
+    """Add a later chunk's `odd_countries` to `odd` (those of the chunks before it), in place."""
     for column, values in more.items():
         odd[column] = pc.unique(pa.concat_arrays([odd[column], values])) if column in odd else values
 

@@ -215,34 +215,40 @@ def score_chunks(rules, accounts, leads, as_of=None, preview=(), null_values=(),
     time (default `LEAD_CHUNK_ROWS`): the accounts are read, encoded and scored once; each chunk
     of leads is read, encoded and scored in turn, and handed over as an `api.ScoreResult` of its
     own (the accounts and that chunk's leads, in the input's order), whose lead table is those
-    rows of `score`'s. Only the accounts and the chunks in hand are in memory, not every lead:
-    what `unstuck score` writes its files from. `on_warning` hears the columns missing once the
-    first chunk is read, and the odd country values once every one is (each chunk has its own
-    dictionaries). No signals: engagement scores each record from all of its own."""
+    rows of `score`'s. The next chunk is read and encoded on a thread of its own while the caller
+    holds this one (the reading and Arrow's decoding leave the GIL, as do the kernels): memory
+    holds the accounts, the first chunk's results (the accounts' scores come with them) and a
+    chunk or two of leads, not every lead. What `unstuck score` writes its files from.
+    `on_warning` hears what `score`'s does, in the same order: the columns missing and the
+    accounts' odd country values once the first chunk is read, the leads' once the last one is
+    (each chunk has its own dictionaries). No signals: engagement scores each record from all of
+    its own."""
     from .ahead import made_ahead
     from .api import parse_as_of
-    from .data import country_warnings, load_dataset_chunks, more_odd_countries, odd_countries
+    from .data import add_odd_countries, country_warnings, load_dataset_chunks, odd_countries
 
     as_of = parse_as_of(as_of)
     preview = rules.preview_codes(preview)
     on_stage("reading and encoding data")
-    chunks = load_dataset_chunks(rules.model.schema, rules.account_fields, rules.lead_fields, accounts, leads,
-                                 null_values, missing_columns, lead_chunk_rows or LEAD_CHUNK_ROWS)
+    chunks = made_ahead(load_dataset_chunks(rules.model.schema, rules.account_fields, rules.lead_fields, accounts,
+                                            leads, null_values, missing_columns, lead_chunk_rows or LEAD_CHUNK_ROWS),
+                        "unstuck-chunk")
     with kernels_loading(rules):
         dataset = next(chunks)
-    for line in dataset.missing_column_warnings():
+    for line in dataset.missing_column_warnings() + country_warnings(odd_countries(dataset.accounts)):
         on_warning(line)
-    odd = dataset.odd_countries()
+    leads_read = dataset.leads
+    odd = odd_countries(leads_read) if leads_read is not None else {}
     on_stage("scoring")
     first = score_dataset(rules, dataset, as_of, preview)
     yield first
-    # Each next chunk is read and encoded on a thread of its own while this one is scored and
-    # its pieces written (the reading and Arrow's decoding leave the GIL, as do the kernels).
-    for dataset in made_ahead(chunks, "unstuck-chunk"):
-        more_odd_countries(odd, odd_countries(dataset.leads))
+    for dataset in chunks:
+        add_odd_countries(odd, odd_countries(dataset.leads))
         yield score_dataset(rules, dataset, as_of, preview, accounts_of=first)
-    for line in country_warnings(odd):
-        on_warning(line)
+    if leads_read is not None:  # in the order of the columns, as `score` says them
+        columns = [(leads_read.name, name) for name in leads_read.columns]
+        for line in country_warnings({column: odd[column] for column in columns if column in odd}):
+            on_warning(line)
 
 
 def score_dataset(rules, dataset, as_of, preview: frozenset[str] = frozenset(), outcomes: bool = False,
@@ -252,13 +258,19 @@ def score_dataset(rules, dataset, as_of, preview: frozenset[str] = frozenset(), 
     whose account scores these leads take: only the leads are scored."""
     from .api import ScoreResult
     from .bind import bind_program
+    from .execute import layouts_of
 
     bound = bind_program(rules.program, rules.scoring_tables, rules.model.schema, dataset, as_of,
                          rules.model.titles)  # this run's constants
-    kernels = rules.kernels(dataset, outcomes)  # generate and load the kernels of this data layout, once
     if accounts_of is None:
+        kernels = rules.kernels(dataset, outcomes)  # generate and load the kernels of this data layout, once
         run = rules.assignments(kernels, dataset, bound, preview)  # execute
     else:
+        if outcomes:
+            raise ValueError("a chunk of leads scored against earlier accounts keeps no parameter outcomes")
+        # The accounts' layouts are those they were scored with (their fields may be let go by
+        # now, `ScoreResult.drop_fields`, as the lead kernel reads only their ICPs).
+        kernels = rules.kernels_of({**accounts_of._kernels.layouts, **layouts_of([dataset.leads])})
         run = rules.lead_assignments(accounts_of._run, kernels, dataset, bound, preview)
     result = ScoreResult(rules, dataset, as_of, preview, bound, kernels, run)  # tables, when first read
     if rules.model.engagement is not None and signals is not None:

@@ -75,7 +75,11 @@ def score_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lamb
     accounts, leads = inputs(accounts_path, leads_path, db, compiled.model.schema)
     return pipeline.score(compiled, accounts, leads, as_of, preview, stored_signals(db, signals),
                           reading.null_values, reading.missing_columns, reading.skip_unknown_signals,
-                          on_stage=on_stage, on_warning=lambda line: click.echo(f"warning: {line}", err=True))
+                          on_stage=on_stage, on_warning=_warn)
+
+
+def _warn(line: str) -> None:
+    click.echo(f"warning: {line}", err=True)
 
 
 def score_chunks_run(rules, accounts_path, leads_path, as_of, preview=(), on_stage=lambda _: None,
@@ -88,8 +92,7 @@ def score_chunks_run(rules, accounts_path, leads_path, as_of, preview=(), on_sta
     on_stage("checking and compiling rules")
     compiled = pipeline.compile_rules(rules)
     return pipeline.score_chunks(compiled, accounts_path, leads_path, as_of, preview, reading.null_values,
-                                 reading.missing_columns, on_stage,
-                                 on_warning=lambda line: click.echo(f"warning: {line}", err=True))
+                                 reading.missing_columns, on_stage, _warn)
 
 
 def open_workspace(db, rules=None, read_only: bool = True) -> Workspace:
