@@ -83,11 +83,14 @@ def lean_memory_pool() -> None:
 
 
 # Inputs from this size (their files' bytes, all told) keep the pages Arrow's pool frees while they
-# are read, for its next batches (jemalloc's own decay, a second), instead of handing them back at
-# once (`lean_memory_pool`). What is kept at a time is about the batches in flight, tens of MB:
-# at 1M accounts (50 MB of Parquet) that lifted the peak 7-110 MB, past 3x the encoded input; at
-# 10M (500 MB) the peak stayed the same while the run faulted a third as many pages (1.97M -> 0.66M)
-# and spent 4 s less in the system.
+# are read, for its next batches, until the command asks the pool to let go of them (a table or a
+# chunk of leads encoded, `give_back_freed_memory`) instead of handing them back at once
+# (`lean_memory_pool`). A page handed back costs a fault when it is touched again, and more on a
+# virtual machine that returns the guest's free memory to its host (as this one does:
+# `page_reporting`). At 1M accounts (50 MB of Parquet) keeping them lifted the peak 7-110 MB, past
+# 3x the encoded input. At 10M (500 MB), scored a chunk of leads at a time: 0.64M page faults ->
+# 0.38M, 1-2 s less in the system, the peak 2.2 -> 2.35 GB (jemalloc's one-second decay had taken
+# the whole-file scoring from 1.97M faults to 0.66M).
 KEEP_FREED_PAGES_FROM = 256 << 20
 
 
@@ -99,7 +102,7 @@ def reading_inputs(paths) -> None:
     size = sum(os.path.getsize(p) if os.path.isfile(p) else 0 for p in paths if p is not None)
     if size >= KEEP_FREED_PAGES_FROM and "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
         try:  # (for the pool's arenas made from now on: the reading threads')
-            pa.jemalloc_set_decay_ms(1000)
+            pa.jemalloc_set_decay_ms(-1)
         except (NotImplementedError, pa.ArrowNotImplementedError):
             pass
 
