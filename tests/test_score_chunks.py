@@ -178,16 +178,22 @@ def test_unstuck_score_writes_the_chunks_as_one_file_or_nothing(rules, lead_file
     accounts = tmp_path / "accounts.parquet"
     pq.write_table(ACCOUNTS, accounts)
     path = lead_file(leads(40))
-    out = tmp_path / "scores.parquet"
-    result = run("score", RULES_DIR(tmp_path), "--accounts", accounts, "--leads", path, "--out", out, "--as-of", AS_OF)
+    out, accounts_out = tmp_path / "scores.parquet", tmp_path / "accounts_out.parquet"
+    result = run("score", RULES_DIR(tmp_path), "--accounts", accounts, "--leads", path, "--out", out,
+                 "--accounts-out", accounts_out, "--as-of", AS_OF)
     assert result.exit_code == 0, result.output
     scored = [chunk for chunk in scored if chunk.dataset.accounts.n == ACCOUNTS.num_rows]  # (not the kernels' warming)
     assert len(scored) == 7 and scored[0]._kernels.layouts["tech_stack"] == "csr"
     assert all(chunk._kernels is scored[0]._kernels for chunk in scored)
     whole = rules.score(str(accounts), str(path), as_of=AS_OF)
     assert plain(pq.read_table(out)) == plain(whole.leads)
-    orphans = int((whole.dataset.lead_account_rows < 0).sum())
-    assert "12 accounts; 40 leads;" in result.output and f"{orphans} leads without their account" in result.output
+    assert pq.read_table(accounts_out).equals(whole.accounts)
+    # The summary counts every chunk: the line of the file scored in one chunk, but the time.
+    monkeypatch.setattr(pipeline, "LEAD_CHUNK_ROWS", 1000)
+    at_once = run("score", RULES_DIR(tmp_path), "--accounts", accounts, "--leads", path, "--out", out, "--as-of", AS_OF)
+    summary = [line.rsplit(";", 1)[0] for line in (result.output, at_once.output)]
+    assert summary[0] == summary[1] and "12 accounts; 40 leads;" in summary[0]
+    monkeypatch.setattr(pipeline, "LEAD_CHUNK_ROWS", 8)
     written = out.read_bytes()
     path = lead_file(leads(40, lead_id=lambda i: "l0" if i == 39 else f"l{i}"))
     for target in (out, tmp_path / "new.parquet"):
@@ -195,11 +201,27 @@ def test_unstuck_score_writes_the_chunks_as_one_file_or_nothing(rules, lead_file
                      "--as-of", AS_OF)
         assert result.exit_code != 0 and "id 'l0' appears more than once (rows 1 and 40)" in result.output
     assert out.read_bytes() == written and not (tmp_path / "new.parquet").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.parquet", "leads.parquet", "rules.ust",
-                                                          "scores.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.parquet", "accounts_out.parquet", "leads.parquet",
+                                                          "rules.ust", "scores.parquet"]
 
 
 def RULES_DIR(folder) -> str:  # noqa: N802 - the rules as a file, for the command line
     path = folder / "rules.ust"
     path.write_text(RULES)
     return str(path)
+
+
+def test_a_lead_column_missing_is_unknown_in_every_chunk(rules, lead_file, tmp_path, monkeypatch):
+    """`--missing-columns unknown`: a declared lead field the file lacks reads as unknown in
+    every chunk, as in the whole file, with one warning naming it."""
+    monkeypatch.setattr(pipeline, "LEAD_CHUNK_ROWS", 8)
+    accounts = tmp_path / "accounts.parquet"
+    pq.write_table(ACCOUNTS, accounts)
+    path = lead_file(leads(40).drop_columns(["seniority"]))
+    out = tmp_path / "scores.parquet"
+    result = run("score", RULES_DIR(tmp_path), "--accounts", accounts, "--leads", path, "--out", out, "--as-of", AS_OF,
+                 "--missing-columns", "unknown")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("missing column `seniority`") == 1
+    whole = rules.score(str(accounts), str(path), as_of=AS_OF, missing_columns="unknown")
+    assert plain(pq.read_table(out)) == plain(whole.leads)
