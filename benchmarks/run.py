@@ -264,6 +264,10 @@ def whole_process(rules: Path, files: dict, rounds: int = 3) -> dict:
     ours = pq.read_table(out / "unstuck.parquet")
     for name, script in PROCESS_PEERS.items():
         agree_tables(f"{name} process ({rules.name})", ours, pq.read_table(out / f"{script}.parquet"))
+    # The tables checked are let go before timing: at 10M accounts this process held 8 GB of
+    # them, which the processes timed then lacked.
+    del ours
+    pa.default_memory_pool().release_unused()
     times = interleaved({name: (lambda c=command: subprocess.run(c, check=True, capture_output=True))
                          for name, command in commands.items()}, rounds)
     shutil.rmtree(out, ignore_errors=True)
