@@ -589,7 +589,7 @@ class _Encoder:
 
     def __init__(self, field: Field, name: str, rows: int = 0, first_row: int = 0):
         self.field, self.name = field, name
-        self.first_row = first_row  # in the input, of this column's first row (error messages count from the input's first)
+        self.first_row = first_row  # this column's first row in the input: errors count rows from the input's first
         self.type = field.type
         self.encoding = _encoding(field.type)
         self.values = self.valid = None
@@ -1014,10 +1014,10 @@ def encode_chunks(source, schema: Schema, kind: str, fields: Iterable[str], name
     """`encode`, a chunk of consecutive records at a time: each chunk (whole batches, up to
     `chunk_rows` records, or more when one batch holds more; None: the whole input in one) is
     handed over as an EncodedTable of its own once encoded, so that the encoded records in memory
-    are the chunk's (the ids read so far are kept for the repeat check). The ids are checked for repeats across the whole input once its last batch is read,
-    before the last chunk is handed over: a repeat raises then, after the chunks before it (a
-    writer of their results commits nothing until the end). Only leads come in several chunks:
-    an account table is indexed whole."""
+    are the chunk's (the ids read so far are kept for the repeat check). The ids are checked for
+    repeats across the whole input once its last batch is read, before the last chunk is handed
+    over: a repeat raises then, after the chunks before it (a writer of their results commits
+    nothing until the end). Only leads come in several chunks: an account table is indexed whole."""
     name = name or _describe(source)
     key = LEAD_KEY if kind == "lead" else ACCOUNT_KEY
     keys = [key, *extra_keys]
@@ -1090,8 +1090,9 @@ class _Chunk:
         columns = {f.name: encoders[f.name].finish() if f.name in encoders else unknown_column(f, self.rows)
                    for f in self.fields}
         del encoders
-        # What reading and encoding freed, Arrow's pool would keep for its own reuse; the id index
-        # next is numpy's (another allocator), so kept it only adds to the peak (60 MB at 1M accounts).
+        # What reading and encoding freed, Arrow's pool would keep for its own reuse; what comes
+        # next is numpy's (another allocator: an account table's id index, a chunk's scores), so
+        # kept it only adds to the peak (60 MB at 1M accounts).
         pa.default_memory_pool().release_unused()
         # The accounts' index joins each lead to its account, and finds a repeated id as it is built.
         index = IdIndex(id_array) if kind == "account" else None
