@@ -231,6 +231,50 @@ def test_a_repeated_id_is_found_across_pieces_and_told_from_a_shared_hash(monkey
         data.check_unique(pa.chunked_array(pieces), "account_id", "accounts")
 
 
+@pytest.mark.parametrize("pieces", [
+    [["a1", "a2"], ["a3"], ["a4", "a5", "a6"]],
+    [["a1", "a2"], ["a3", "a2"], ["a1"]],  # a repeat across pieces, and a later one
+    [[10, 11], [12, 10]],
+    [[10, 11], ["12", "13"]],  # numbers, then text: the column is made text (data.id_column)
+    [[], ["b"]],
+    [],
+])
+def test_an_index_grown_piece_by_piece_is_the_one_built_whole(pieces):
+    """An account table's index grows as its batches are read (`IdIndex.growing`): once given the
+    column whole it finds every id where the index built in one pass does, and the same repeat."""
+    from unstuck_dsl import keys
+
+    arrays = [pa.array(p, pa.int64() if p and isinstance(p[0], int) else pa.string()) for p in pieces]
+    column = data.id_column(arrays)
+    grown = keys.IdIndex.growing(len(column))
+    for array in arrays:
+        grown.add(array)
+    grown = grown.finish(column)
+    whole = keys.IdIndex(column)
+    assert grown.repeated == whole.repeated
+    probes = pa.array(["a1", "a3", "a6", "b", "zz", "10", "12", "13"])
+    if whole.unique:
+        assert grown.rows_of(probes).tolist() == whole.rows_of(probes).tolist()
+        assert grown.row_of(10) == whole.row_of(10)
+
+
+def test_an_account_file_read_in_batches_is_indexed_as_it_is_read(tmp_path, monkeypatch):
+    """Accounts read from Parquet a batch at a time: each lead finds its account, and an id repeated
+    in a later batch is refused with both rows."""
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(data, "PARQUET_BATCH_ROWS", 3)
+    path = tmp_path / "accounts.parquet"
+    ids = [f"a{k}" for k in range(10)]
+    pq.write_table(pa.table({"account_id": ids}), path, row_group_size=4)
+    schema = data.Schema(())
+    accounts = data.encode(path, schema, "account", [])
+    assert accounts.index.rows_of(pa.array(["a9", "a0", "a5", "nope"])).tolist() == [9, 0, 5, -1]
+    pq.write_table(pa.table({"account_id": ids + ["a4"]}), path, row_group_size=4)
+    with pytest.raises(DataError, match=r"id 'a4' appears more than once \(rows 5 and 11\)"):
+        data.encode(path, schema, "account", [])
+
+
 @pytest.mark.parametrize("values", [[5, 9, 5, 9], ["a", "b", "c"], ["x", "y", "z", "y", "x"], [], [3, 3]])
 @pytest.mark.parametrize("dictionary", [False, True])
 def test_a_lead_table_is_checked_for_repeats_as_its_index_would_find_them(values, dictionary):

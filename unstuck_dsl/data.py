@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .ahead import made_ahead
+from .ahead import made_ahead, made_in_order
 from .countries import COUNTRY_CODES, holds_countries
 from .data_error import DataError
 from .dates import EPOCH, to_days
@@ -860,20 +860,31 @@ class _Encoder:
         valid, bits = np.empty(self.row_base, np.uint8), None
         if len(dictionary) <= BITSET_MAX_VALUES:
             bits = np.zeros((self.row_base, max(1, (len(dictionary) + 63) // 64)), dtype=np.uint64)
-        offsets, codes, base, start = [np.zeros(1, np.int64)], [], 0, 0
-        for k, mapping in enumerate(maps):
-            (chunk_offsets, local, chunk_valid, _), chunks[k] = chunks[k], None  # freed once copied
+        starts = np.cumsum([0] + [len(c[2]) for c in chunks[:-1]]).tolist()
+
+        def copied(k: int):
+            """Chunk k copied into the column (its rows are its own: chunks are copied side by
+            side), and let go: its bits set, or its members compacted (offsets from its first)."""
+            (chunk_offsets, local, chunk_valid, _), chunks[k] = chunks[k], None
+            start = starts[k]
             valid[start:start + len(chunk_valid)] = chunk_valid
             if bits is not None:
-                set_members.set_bits(bits, start, chunk_offsets, mapping[local], chunk_valid)
-            else:
-                chunk_ends, kept = set_members.compact(chunk_offsets, mapping[local], chunk_valid, base)
-                offsets.append(chunk_ends)
-                codes.append(kept)
-                base += len(kept)
-            start += len(chunk_valid)
+                set_members.set_bits(bits, start, chunk_offsets, maps[k], local, chunk_valid)
+                return None
+            return set_members.compact(chunk_offsets, maps[k], local, chunk_valid)
+
+        # (At 10M accounts, the bits of one set column took a second on one core.)
+        pieces = made_in_order(range(len(chunks)), copied, "unstuck-sets") if len(chunks) > 1 \
+            else map(copied, range(len(chunks)))
         if bits is not None:
+            for _ in pieces:
+                pass
             return Column(self.field, Encoding.BITSET, bits, valid, None, dictionary)
+        offsets, codes, base = [np.zeros(1, np.int64)], [], 0
+        for chunk_ends, kept in pieces:
+            offsets.append(chunk_ends + base)
+            codes.append(kept)
+            base += len(kept)
         offsets = np.concatenate(offsets)
         codes = np.concatenate(codes).astype(np.int32, copy=False) if codes else np.zeros(0, np.int32)
         return Column(self.field, Encoding.CSR, codes, valid, offsets, dictionary)
@@ -1029,8 +1040,9 @@ def encode_chunks(source, schema: Schema, kind: str, fields: Iterable[str], name
     present, batches, count = read_batches(source, needed, name, [*strings, *extra_keys], null_values, optional,
                                            batch_keys)
     # (Before the first batch is read: a lead table's ids are marked for the repeat check, an account
-    # table's index, built at the end, finds repeats too.)
+    # table's index finds repeats too.)
     batch_keys.repeats = RepeatedIds(count) if kind == "lead" else None
+    index = IdIndex.growing(count) if kind == "account" else None
     chunk_rows = chunk_rows if kind == "lead" and chunk_rows else None
     missing = tuple(f.name for f in fields if f.name not in present)
     chunk, every_id, done = None, [], 0
@@ -1042,10 +1054,10 @@ def encode_chunks(source, schema: Schema, kind: str, fields: Iterable[str], name
             chunk = None
         if chunk is None:
             capacity = count - done if chunk_rows is None else max(batch.num_rows, min(chunk_rows, count - done))
-            chunk = _Chunk(fields, present, name, missing, capacity, done, extra_keys, accounts)
+            chunk = _Chunk(fields, present, name, missing, capacity, done, extra_keys, accounts, index)
         chunk.add(batch, batch_ids, batch_account_ids)
     if chunk is None:  # no records at all
-        chunk = _Chunk(fields, present, name, missing, 0, 0, extra_keys, accounts)
+        chunk = _Chunk(fields, present, name, missing, 0, 0, extra_keys, accounts, index)
     repeats = batch_keys.handed_over()
     # A lead table's index (the largest) is built only if `row_of` asks (explain): its ids are
     # checked in a third of the index's memory, and before the encoders finish, so that the check's
@@ -1063,19 +1075,25 @@ def encode_chunks(source, schema: Schema, kind: str, fields: Iterable[str], name
 
 class _Chunk:
     """Consecutive batches of one input being encoded (`encode_chunks`): the fields' encoders,
-    made for `rows` records whose first is row `first_row` of the input, and the batches' ids."""
+    made for `rows` records whose first is row `first_row` of the input, and the batches' ids;
+    for an account table, its id index (`index`, growing), given the ids as they come."""
 
     def __init__(self, fields: list[Field], present: list[str], name: str, missing: tuple[str, ...], rows: int,
-                 first_row: int, extra_keys: tuple[str, ...], accounts: IdIndex | None):
+                 first_row: int, extra_keys: tuple[str, ...], accounts: IdIndex | None, index: IdIndex | None = None):
         self.fields, self.name, self.missing, self.extra_keys = fields, name, missing, extra_keys
         self.encoders = {f.name: _Encoder(f, name, rows, first_row) for f in fields if f.name in present}
         self.ids, self.account_ids, self.rows = _IdBatches(), _IdBatches(), 0
         # Each lead's account is found here, on this thread, as its batch is encoded: the reading
-        # thread has the decoding and the repeat check, about as much work (at 1M accounts).
+        # thread has the decoding and the repeat check, about as much work (at 1M accounts). So is
+        # each account put in the index (at 10M accounts, built after the reading, it was half a
+        # second on one core; on the reading thread, it held the encoding up as long).
         self.owners = RowsOfBatches(accounts) if accounts is not None and extra_keys else None
+        self.index = index
 
     def add(self, batch: pa.RecordBatch, batch_ids: pa.Array, batch_account_ids: pa.Array | None) -> None:
         self.ids.add(batch_ids)
+        if self.index is not None:
+            self.index.add(batch_ids)
         if self.extra_keys:
             self.account_ids.add(batch_account_ids)
             if self.owners is not None:
@@ -1091,11 +1109,11 @@ class _Chunk:
                    for f in self.fields}
         del encoders
         # What reading and encoding freed, Arrow's pool would keep for its own reuse; what comes
-        # next is numpy's (another allocator: an account table's id index, a chunk's scores), so
-        # kept it only adds to the peak (60 MB at 1M accounts).
+        # next is numpy's (another allocator: a chunk's scores), so kept it only adds to the peak
+        # (60 MB at 1M accounts).
         pa.default_memory_pool().release_unused()
-        # The accounts' index joins each lead to its account, and finds a repeated id as it is built.
-        index = IdIndex(id_array) if kind == "account" else None
+        # The accounts' index joins each lead to its account, and found a repeated id as it was built.
+        index = self.index.finish(id_array) if self.index is not None else None
         if index is not None:
             refuse_repeats(id_array, index.repeated, key, self.name)
         return EncodedTable(kind, id_array, columns, self.account_ids.column() if self.extra_keys else None,

@@ -80,14 +80,14 @@ def same(offsets_a, data_a, a, offsets_b, data_b, b):
 
 
 @njit(cache=True, nogil=True)
-def build(hashes, slots, start, from_slot):
-    """Rows from `start` on into the table (linear probing) by their hashes alone, so that no id
-    column need be in one piece: the first row whose hash the table already holds stops the build
-    and comes back as (the row holding it, this row, its slot) for the caller to compare the two
-    ids, else (-1, -1, -1). Two ids that only share a hash go on with `from_slot`, the slot after
-    the one returned (-1: start at a row's own slot)."""
+def build(hashes, slots, start, stop, from_slot):
+    """Rows `start` to `stop` - 1 into the table (linear probing) by their hashes alone, so that no
+    id column need be in one piece: the first row whose hash the table already holds stops the
+    build and comes back as (the row holding it, this row, its slot) for the caller to compare the
+    two ids, else (-1, -1, -1). Two ids that only share a hash go on with `from_slot`, the slot
+    after the one returned (-1: start at a row's own slot)."""
     mask = np.uint64(len(slots) - 1)
-    for i in range(start, len(hashes)):
+    for i in range(start, stop):
         s = np.int64(hashes[i] & mask) if from_slot < 0 or i != start else from_slot
         while True:
             row = slots[s]

@@ -82,36 +82,85 @@ def is_number_column(ids) -> bool:
 
 
 class IdIndex:
-    """A hash table over one id column: where each id is, built in one pass."""
+    """A hash table over one id column: where each id is, built in one pass, or piece by piece
+    as the column is read (`growing`)."""
 
     def __init__(self, ids):
-        self.is_number = is_number_column(ids)
-        self._ids = ids
-        self._text_keys: IdIndex | None = None
-        _, build, _, hashes_into = _compiled()
-        # Hashed piece by piece where the ids lie: the index is built on hashes, and the ids are
-        # put in one piece only when the index is first probed (a lead table's never is).
-        pieces = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
-        n = sum(len(piece) for piece in pieces)
-        self._hashes = np.empty(n, np.uint64)
-        start = 0
-        for piece in pieces:
-            keys = IdBytes.of(piece)
-            hashes_into(keys.offsets, keys.data, self._hashes[start:start + len(keys)])
-            start += len(keys)
-        capacity = 1 << max(4, int(2 * n).bit_length())
-        # Rows as int32 while they fit: half the memory of the table, which is mostly empty slots.
-        self._slots = np.full(capacity, -1, np.int32 if n < 2 ** 31 else np.int64)
-        self.repeated = self._build(build)
+        self._grow(ids)
 
-    def _build(self, build) -> tuple[int, int]:
-        """The first id that repeats an earlier one, as (its first row, the repeating row), else
-        (-1, -1). Two ids with one hash are told apart by their values."""
-        row, repeat, slot = build(self._hashes, self._slots, 0, -1)
-        ids = _chunked(self._ids)
-        while row >= 0 and ids[int(row)].as_py() != ids[int(repeat)].as_py():
-            row, repeat, slot = build(self._hashes, self._slots, repeat, (slot + 1) % len(self._slots))
+    @classmethod
+    def growing(cls, rows: int) -> IdIndex:
+        """An index given its column's `rows` ids piece by piece as they are read (`add`, in
+        order), then the column whole (`finish`): an account table's is ready once its last
+        batch is read, its building spread over the reading."""
+        index = cls.__new__(cls)
+        index._start(rows)
+        return index
+
+    def _start(self, rows: int) -> None:
+        self.is_number: bool | None = None
+        self.repeated = (-1, -1)
+        self._text_keys: IdIndex | None = None
+        self._hashes = np.empty(rows, np.uint64)
+        self._slots = None  # made by the first piece: where the pieces are read (at 10M ids, 0.4 s of fresh memory)
+        self._pieces: list[pa.Array] = []
+        self._rows = 0
+        self._mixed = False  # pieces of text and of numbers: the column is made text (`data.id_column`)
+
+    def _grow(self, ids) -> None:
+        pieces = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
+        self._start(sum(len(piece) for piece in pieces))
+        for piece in pieces:
+            self.add(piece)
+        self.finish(ids)
+
+    def add(self, piece) -> None:
+        """The column's next ids, hashed where they lie (the ids are put in one piece only when
+        the index is first probed: a lead table's never is), and put in the table up to the
+        first repeat."""
+        number = is_number_column(piece)
+        if self.is_number is None:
+            self.is_number = number
+        self._mixed |= number != self.is_number
+        start, self._rows = self._rows, self._rows + len(piece)
+        if self._mixed or self._rows > len(self._hashes) or self.repeated[0] >= 0:
+            return  # (a repeat refuses the table; pieces it was not made for, `finish` builds again)
+        if self._slots is None:
+            capacity = 1 << max(4, int(2 * len(self._hashes)).bit_length())
+            # Rows as int32 while they fit: half the memory of the table, which is mostly empty slots.
+            self._slots = np.full(capacity, -1, np.int32 if len(self._hashes) < 2 ** 31 else np.int64)
+        keys = IdBytes.of(piece)
+        _compiled()[3](keys.offsets, keys.data, self._hashes[start:self._rows])
+        self._pieces.append(piece)
+        self.repeated = self._build(start)
+
+    def finish(self, ids) -> IdIndex:
+        """The index, given its column whole (the pieces added, as one column)."""
+        if self._mixed or self._rows != len(self._hashes):
+            self._grow(ids)
+            return self
+        if self._slots is None:  # (no ids)
+            self._slots = np.full(16, -1, np.int32)
+            self.is_number = is_number_column(ids)
+        self._ids, self._pieces = ids, None
+        return self
+
+    def _build(self, start: int) -> tuple[int, int]:
+        """The ids added since row `start` into the table: the first that repeats an earlier one,
+        as (its first row, the repeating row), else (-1, -1). Two ids with one hash are told apart
+        by their values."""
+        build = _compiled()[1]
+        row, repeat, slot = build(self._hashes, self._slots, start, self._rows, -1)
+        while row >= 0 and self._id_at(row) != self._id_at(repeat):
+            row, repeat, slot = build(self._hashes, self._slots, repeat, self._rows, (slot + 1) % len(self._slots))
         return int(row), int(repeat)
+
+    def _id_at(self, row: int):
+        for piece in self._pieces:
+            if row < len(piece):
+                return piece[int(row)].as_py()
+            row -= len(piece)
+        raise IndexError(row)
 
     @functools.cached_property
     def _keys(self) -> IdBytes:

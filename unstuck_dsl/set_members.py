@@ -13,20 +13,22 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def set_bits(bits, first_row, offsets, codes, valid):
-    """OR each known record's members into its row of `bits` (64 members per word)."""
+def set_bits(bits, first_row, offsets, mapping, local, valid):
+    """OR each known record's members into its row of `bits` (64 members per word); a member's
+    code is `mapping` of its batch code (`local`; -1, a missing member, maps to -1: skipped)."""
     for i in range(len(valid)):
         if valid[i]:
             row = first_row + i
             for j in range(offsets[i], offsets[i + 1]):
-                code = codes[j]
+                code = mapping[local[j]]
                 if code >= 0:
                     bits[row, code >> 6] |= np.uint64(1) << np.uint64(code & 63)
 
 
 @njit(cache=True, nogil=True)
-def compact(offsets, codes, valid, base):
-    """The known records' members, missing ones dropped, as (offsets from `base`, codes)."""
+def compact(offsets, mapping, local, valid):
+    """The known records' members, missing ones dropped, as (each record's end offset, codes); the
+    codes as `set_bits` reads them."""
     n = len(valid)
     out_offsets = np.empty(n, np.int64)
     out_codes = np.empty(max(0, offsets[n] - offsets[0]), np.int32)
@@ -34,8 +36,9 @@ def compact(offsets, codes, valid, base):
     for i in range(n):
         if valid[i]:
             for j in range(offsets[i], offsets[i + 1]):
-                if codes[j] >= 0:
-                    out_codes[count] = codes[j]
+                code = mapping[local[j]]
+                if code >= 0:
+                    out_codes[count] = code
                     count += 1
-        out_offsets[i] = base + count
+        out_offsets[i] = count
     return out_offsets, out_codes[:count]
