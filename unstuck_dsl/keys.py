@@ -91,8 +91,8 @@ class IdIndex:
     @classmethod
     def growing(cls, rows: int) -> IdIndex:
         """An index given its column's `rows` ids piece by piece as they are read (`add`, in
-        order), then the column whole (`finish`): an account table's is ready once its last
-        batch is read, its building spread over the reading."""
+        order), then the column whole (`finish`): an account table's is built as its batches are
+        encoded, and ready once the last is."""
         index = cls.__new__(cls)
         index._start(rows)
         return index
@@ -102,7 +102,7 @@ class IdIndex:
         self.repeated = (-1, -1)
         self._text_keys: IdIndex | None = None
         self._hashes = np.empty(rows, np.uint64)
-        self._slots = None  # made by the first piece: where the pieces are read (at 10M ids, 0.4 s of fresh memory)
+        self._slots = None  # made with the first piece, on the thread adding the pieces (at 10M ids, 0.4 s of fresh memory)
         self._pieces: list[pa.Array] = []
         self._rows = 0
         self._mixed = False  # pieces of text and of numbers: the column is made text (`data.id_column`)
