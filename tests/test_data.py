@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -359,6 +360,50 @@ def test_encoded_columns_have_the_documented_types(rules):
     assert cols["founded_on"].values[0] == (dt.date(2015, 3, 1) - dt.date(1970, 1, 1)).days
     assert cols["is_competitor"].values.tolist() == [0, -1, 1]
     assert cols["tech_stack"].valid.tolist() == [1, 0, 1]
+
+
+def test_a_batch_encoded_side_by_side_is_the_batch_encoded_column_by_column(rules, monkeypatch):
+    """A large batch's columns, its accounts' index and its leads' accounts are made on several
+    threads (`SIDE_BY_SIDE_ROWS`): the encoded tables are the ones made one column at a time, and
+    of two bad columns the first is named, whichever thread was quicker."""
+    accounts, leads = pa.Table.from_pylist(ACCOUNT_ROWS * 400), pa.Table.from_pylist(LEAD_ROWS * 400)
+    accounts = accounts.set_column(0, "account_id", pa.array([f"a{k}" for k in range(accounts.num_rows)]))
+    leads = leads.set_column(0, "lead_id", pa.array([f"l{k}" for k in range(leads.num_rows)]))
+    made = {}
+    for rows in (10 ** 9, 1):
+        monkeypatch.setattr(data, "SIDE_BY_SIDE_ROWS", rows)
+        made[rows] = rules.load(accounts, leads)
+    one, side = made[10 ** 9], made[1]
+    assert side.lead_account_rows.tolist() == one.lead_account_rows.tolist()
+    for kind in ("accounts", "leads"):
+        for name, column in getattr(one, kind).columns.items():
+            other = getattr(side, kind).columns[name]
+            assert np.array_equal(column.values, other.values) and list(column.dictionary or ()) == list(other.dictionary or ())
+            assert column.valid is None or np.array_equal(column.valid, other.valid)
+    assert side.accounts.index.rows_of(pa.array(["a7", "a1199", "nope"])).tolist() == [7, 1199, -1]
+    bad = accounts.set_column(2, "employees", pa.array(["lots"] * accounts.num_rows))
+    bad = bad.set_column(3, "arr_usd", pa.array(["much"] * accounts.num_rows))
+    with pytest.raises(DataError, match=r"column `employees` \(int\): expected a whole number; row 1"):
+        rules.load(bad)
+
+
+def test_calls_made_side_by_side_all_finish_before_the_first_error_in_order_is_raised():
+    from unstuck_dsl.ahead import side_by_side
+
+    finished = []
+
+    def call(k: int, fails: bool):
+        def run():
+            if k == 1:
+                threading.Event().wait(0.05)  # fails after call 2 has
+            finished.append(k)
+            if fails:
+                raise ValueError(f"call {k}")
+        return run
+
+    with pytest.raises(ValueError, match="call 1"):
+        side_by_side([call(0, False), call(1, True), call(2, True)])
+    assert sorted(finished) == [0, 1, 2]
 
 
 def test_parquet_with_small_row_groups_and_a_list_column_scores_like_the_table(tmp_path):

@@ -1,12 +1,14 @@
 """Work made ahead on other threads while the caller uses what is ready: one item ahead
 (`made_ahead`: the Parquet batches read while the last is encoded, the output pieces built while
-the last is written), or several made at once and handed back in order (`made_in_order`: a
-result file's parts encoded on every core). Arrow's readers and writers and numpy's gathers
-release the GIL, so the threads overlap."""
+the last is written), several made at once and handed back in order (`made_in_order`: a
+result file's parts encoded on every core), or a few pieces of one step done at once
+(`side_by_side`: a batch's columns encoded). Arrow's readers, writers and compute functions,
+numpy's gathers and our compiled passes release the GIL, so the threads overlap."""
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,3 +46,31 @@ def made_in_order(items: Iterable[T], make: Callable[[T], R], name: str, workers
                 yield coming.popleft().result()
         while coming:
             yield coming.popleft().result()
+
+
+_SIDE = "unstuck-side"
+_side_pool: ThreadPoolExecutor | None = None
+_side_pool_lock = threading.Lock()
+
+
+def side_by_side(calls: list[Callable[[], object]]) -> None:
+    """Make the calls at once: the first on this thread, the others on a pool of `WORKERS`
+    threads kept by the process (a scoring run makes them for every batch it reads). Returns once
+    every call has returned; then an error of one is raised, the first in the calls' order (the
+    same whichever thread was quicker). Called from a thread of that pool, they run one by one."""
+    global _side_pool
+    if len(calls) < 2 or WORKERS < 2 or threading.current_thread().name.startswith(_SIDE):
+        for call in calls:
+            call()
+        return
+    with _side_pool_lock:
+        if _side_pool is None:
+            _side_pool = ThreadPoolExecutor(WORKERS, thread_name_prefix=_SIDE)
+    others = [_side_pool.submit(call) for call in calls[1:]]
+    try:
+        calls[0]()
+    finally:
+        errors = [f.exception() for f in others]  # (waits for each)
+    for error in errors:
+        if error is not None:
+            raise error

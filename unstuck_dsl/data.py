@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .ahead import made_ahead, made_in_order
+from .ahead import made_ahead, made_in_order, side_by_side
 from .countries import COUNTRY_CODES, holds_countries
 from .data_error import DataError
 from .dates import EPOCH, to_days
@@ -37,6 +37,11 @@ FORMATS = (".csv", ".parquet", ".jsonl", ".ndjson")
 SET_SEPARATOR = ";"
 BITSET_MAX_VALUES = 256  # up to four 64-bit words per record; larger dictionaries go CSR
 PARQUET_BATCH_ROWS = 262_144
+# A batch's columns are encoded side by side from this many rows (`_Chunk.add`): more than a file's
+# batches hold. A table handed over whole, as the store's records are, is one batch. A file's are
+# each encoded while the next is read (`made_ahead`), which keeps the cores busy already: side by
+# side, 1M accounts and 3M leads from Parquet ran no quicker and peaked 15 MB higher.
+SIDE_BY_SIDE_ROWS = PARQUET_BATCH_ROWS + 1
 # Field types whose strings are read from Parquet's dictionary pages as codes (no string hashed)
 DICTIONARY_TYPES = ("category", "text", "ordinal", "set")
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
@@ -1092,14 +1097,20 @@ class _Chunk:
 
     def add(self, batch: pa.RecordBatch, batch_ids: pa.Array, batch_account_ids: pa.Array | None) -> None:
         self.ids.add(batch_ids)
+        steps = [functools.partial(encoder.add, batch.column(column)) for column, encoder in self.encoders.items()]
         if self.index is not None:
-            self.index.add(batch_ids)
+            steps.append(functools.partial(self.index.add, batch_ids))
         if self.extra_keys:
             self.account_ids.add(batch_account_ids)
             if self.owners is not None:
-                self.owners.add(batch_account_ids)
-        for column, encoder in self.encoders.items():
-            encoder.add(batch.column(column))
+                steps.append(functools.partial(self.owners.add, batch_account_ids))
+        # Each column has an encoder of its own: a large batch's run side by side (`SIDE_BY_SIDE_ROWS`;
+        # the store's 3M leads were encoded in 0.74 s on one core, 0.45 s so).
+        if batch.num_rows >= SIDE_BY_SIDE_ROWS:
+            side_by_side(steps)
+        else:
+            for step in steps:
+                step()
         self.rows += batch.num_rows
 
     def finish(self, kind: str, key: str) -> EncodedTable:
