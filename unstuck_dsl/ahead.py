@@ -74,3 +74,18 @@ def side_by_side(calls: list[Callable[[], object]]) -> None:
     for error in errors:
         if error is not None:
             raise error
+
+
+def meanwhile(make: Callable[..., R], *args) -> Future[R]:
+    """`make(*args)` on a thread of its own while the caller goes on; the future holds its result
+    (wait for it, or for its `exception()`, before what it reads is let go)."""
+    future: Future[R] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(make(*args))
+        except BaseException as error:  # (handed to whoever waits)
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="unstuck-meanwhile", daemon=True).start()
+    return future

@@ -68,9 +68,10 @@ def publish(rules, db, message, yes, dry_run, as_of) -> None:
             number = (report.previous.number if report.previous else 0) + 1
             return _confirmed(yes, f"Publish {rules} as version {number} of {db}?")
 
-        report = workspace.publish(rules, message, day, dry_run=dry_run, confirm=None if dry_run else confirm,
+        # With --yes nothing is asked: the diff is shown once published (it is found meanwhile).
+        report = workspace.publish(rules, message, day, dry_run=dry_run, confirm=None if dry_run or yes else confirm,
                                    on_stage=stage)
-    if dry_run and report.diff is not None:
+    if (dry_run or yes) and report.diff is not None:
         _print_diff(report.diff)
     if report.unchanged or report.version is not None:
         click.echo(visible(f"{db}: {report}"))
