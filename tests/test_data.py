@@ -406,6 +406,36 @@ def test_calls_made_side_by_side_all_finish_before_the_first_error_in_order_is_r
     assert sorted(finished) == [0, 1, 2]
 
 
+@pytest.mark.parametrize("maker", ["made_ahead", "made_in_order"])
+def test_work_made_ahead_let_go_unfinished_does_not_wait_for_the_item_in_hand(maker):
+    """A caller that stops early (an error in a later batch) lets go of its generator, which may
+    then be closed by the garbage collector on any thread, inside Python's own thread machinery:
+    waiting there for the item being made deadlocked the test suite. Closing it returns at once;
+    the item in hand is finished on its own."""
+    from unstuck_dsl import ahead
+
+    started, released, done = threading.Event(), threading.Event(), threading.Event()
+    safety = threading.Timer(30, released.set)  # (were closing to wait, the test would end, and fail, then)
+    safety.start()
+
+    def slow(k: int) -> int:
+        if k == 1:
+            started.set()
+            released.wait()
+            done.set()
+        return k
+
+    items = ahead.made_ahead(map(slow, range(3)), "test-ahead") if maker == "made_ahead" \
+        else ahead.made_in_order(range(3), slow, "test-ahead", workers=1)
+    assert next(items) == 0
+    assert started.wait(30)  # item 1 is being made
+    items.close()
+    assert not released.is_set()
+    released.set()
+    safety.cancel()
+    assert done.wait(30)
+
+
 def test_parquet_with_small_row_groups_and_a_list_column_scores_like_the_table(tmp_path):
     """Row groups smaller than a batch: the set column's dictionary pages differ per row group."""
     from unstuck_dsl import sample

@@ -7,6 +7,7 @@ numpy's gathers and our compiled passes release the GIL, so the threads overlap.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import deque
@@ -24,7 +25,7 @@ def made_ahead(items: Iterable[T], name: str) -> Iterator[T]:
     before (two items alive at a time, never more). An error in making an item is raised to the
     caller when it asks for that item."""
     remaining = iter(items)
-    with ThreadPoolExecutor(1, thread_name_prefix=name) as maker:
+    with _threads(1, name) as maker:
         coming = maker.submit(next, remaining, None)
         while (item := coming.result()) is not None:
             coming = maker.submit(next, remaining, None)
@@ -38,7 +39,7 @@ def made_in_order(items: Iterable[T], make: Callable[[T], R], name: str, workers
     caller takes a result), so at most workers + 1 items and results are alive. An error in
     making one is raised to the caller when it asks for that result."""
     coming: deque[Future[R]] = deque()
-    with ThreadPoolExecutor(workers, thread_name_prefix=name) as makers:
+    with _threads(workers, name) as makers:
         for item in items:
             coming.append(makers.submit(make, item))
             del item  # the maker holds it while it needs it
@@ -46,6 +47,23 @@ def made_in_order(items: Iterable[T], make: Callable[[T], R], name: str, workers
                 yield coming.popleft().result()
         while coming:
             yield coming.popleft().result()
+
+
+@contextlib.contextmanager
+def _threads(workers: int, name: str) -> Iterator[ThreadPoolExecutor]:
+    """The threads of a generator above, for its lifetime. Run to its end, it waits for them
+    (they are idle by then). Closed before (its caller failed, or let it go), it does not: the
+    work in hand is left to finish on its own and the rest dropped. A generator let go inside a
+    reference cycle (as an error's traceback makes) is closed by the garbage collector, on
+    whatever thread it runs, at whatever point: in Python's own bootstrap of a new thread, a wait
+    there for this one deadlocked both (threading's `_shutdown_locks_lock`, taken twice)."""
+    pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+    finished = False
+    try:
+        yield pool
+        finished = True
+    finally:
+        pool.shutdown(wait=finished, cancel_futures=not finished)
 
 
 _SIDE = "unstuck-side"

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .ahead import made_ahead, made_in_order, side_by_side
+from .ahead import made_ahead, side_by_side
 from .countries import COUNTRY_CODES, holds_countries
 from .data_error import DataError
 from .dates import EPOCH, to_days
@@ -867,7 +867,9 @@ class _Encoder:
             bits = np.zeros((self.row_base, max(1, (len(dictionary) + 63) // 64)), dtype=np.uint64)
         starts = np.cumsum([0] + [len(c[2]) for c in chunks[:-1]]).tolist()
 
-        def copied(k: int):
+        compacted = [None] * len(chunks)
+
+        def copy(k: int) -> None:
             """Chunk k copied into the column (its rows are its own: chunks are copied side by
             side), and let go: its bits set, or its members compacted (offsets from its first)."""
             (chunk_offsets, local, chunk_valid, _), chunks[k] = chunks[k], None
@@ -875,18 +877,15 @@ class _Encoder:
             valid[start:start + len(chunk_valid)] = chunk_valid
             if bits is not None:
                 set_members.set_bits(bits, start, chunk_offsets, maps[k], local, chunk_valid)
-                return None
-            return set_members.compact(chunk_offsets, maps[k], local, chunk_valid)
+            else:
+                compacted[k] = set_members.compact(chunk_offsets, maps[k], local, chunk_valid)
 
         # (At 10M accounts, the bits of one set column took a second on one core.)
-        pieces = made_in_order(range(len(chunks)), copied, "unstuck-sets") if len(chunks) > 1 \
-            else map(copied, range(len(chunks)))
+        side_by_side([functools.partial(copy, k) for k in range(len(chunks))])
         if bits is not None:
-            for _ in pieces:
-                pass
             return Column(self.field, Encoding.BITSET, bits, valid, None, dictionary)
         offsets, codes, base = [np.zeros(1, np.int64)], [], 0
-        for chunk_ends, kept in pieces:
+        for chunk_ends, kept in compacted:
             offsets.append(chunk_ends + base)
             codes.append(kept)
             base += len(kept)
