@@ -235,28 +235,34 @@ def test_a_repeated_id_is_found_across_pieces_and_told_from_a_shared_hash(monkey
 @pytest.mark.parametrize("pieces", [
     [["a1", "a2"], ["a3"], ["a4", "a5", "a6"]],
     [["a1", "a2"], ["a3", "a2"], ["a1"]],  # a repeat across pieces, and a later one
+    [[10, 11], [12, 13]],
     [[10, 11], [12, 10]],
     [[10, 11], ["12", "13"]],  # numbers, then text: the column is made text (data.id_column)
+    [[10, 11], pa.array([12, 13], pa.int32())],  # two kinds of numbers: made text too
     [[], ["b"]],
     [],
 ])
-def test_an_index_grown_piece_by_piece_is_the_one_built_whole(pieces):
+@pytest.mark.parametrize("told", [0, -1, 1])  # the rows it is told it will be given, off by one or not
+def test_an_index_grown_piece_by_piece_is_the_one_built_whole(pieces, told):
     """An account table's index grows as its batches are read (`IdIndex.growing`): once given the
     column whole it finds every id where the index built in one pass does, and the same repeat."""
     from unstuck_dsl import keys
 
-    arrays = [pa.array(p, pa.int64() if p and isinstance(p[0], int) else pa.string()) for p in pieces]
+    arrays = [p if isinstance(p, pa.Array) else pa.array(p, pa.int64() if p and isinstance(p[0], int) else pa.string())
+              for p in pieces]
     column = data.id_column(arrays)
-    grown = keys.IdIndex.growing(len(column))
+    grown = keys.IdIndex.growing(max(0, len(column) + told))
     for array in arrays:
         grown.add(array)
     grown = grown.finish(column)
     whole = keys.IdIndex(column)
-    assert grown.repeated == whole.repeated
-    probes = pa.array(["a1", "a3", "a6", "b", "zz", "10", "12", "13"])
+    assert (grown.repeated, grown.is_number) == (whole.repeated, whole.is_number)
     if whole.unique:
-        assert grown.rows_of(probes).tolist() == whole.rows_of(probes).tolist()
-        assert grown.row_of(10) == whole.row_of(10)
+        values = column.to_pylist()
+        probes = pa.array(values + ([99] if whole.is_number else ["zz"]), column.type)
+        expected = list(range(len(values))) + [-1]
+        assert grown.rows_of(probes).tolist() == whole.rows_of(probes).tolist() == expected
+        assert grown.row_of(values[-1] if values else "x") == whole.row_of(values[-1] if values else "x")
 
 
 def test_an_account_file_read_in_batches_is_indexed_as_it_is_read(tmp_path, monkeypatch):
@@ -387,6 +393,26 @@ def test_a_batch_encoded_side_by_side_is_the_batch_encoded_column_by_column(rule
         rules.load(bad)
 
 
+@pytest.mark.parametrize("layout", ["bitset", "csr"])
+def test_a_set_column_read_in_many_batches_is_the_column_read_in_one(rules, tmp_path, monkeypatch, layout):
+    """A set column's batches become its bits (or its compacted lists) side by side at the end:
+    read from Parquet seven records at a time, the column is the one made from the table whole."""
+    if layout == "csr":
+        monkeypatch.setattr(data, "BITSET_MAX_VALUES", 0)
+    stacks = [["Snowflake", "Okta"], None, [], ["dbt"], ["Okta", None, "AWS"], ["Snowflake"]] * 9 + [["GCP"]]
+    table = pa.table({"account_id": [f"a{k}" for k in range(len(stacks))], "tech_stack": stacks})
+    path = tmp_path / "accounts.parquet"
+    pq.write_table(table, path, row_group_size=10)
+    whole = data.encode(table, rules.model.schema, "account", ["tech_stack"]).columns["tech_stack"]
+    monkeypatch.setattr(data, "PARQUET_BATCH_ROWS", 7)
+    batched = data.encode(path, rules.model.schema, "account", ["tech_stack"]).columns["tech_stack"]
+    assert batched.encoding.value == whole.encoding.value == layout
+    assert list(batched.dictionary) == list(whole.dictionary) == ["Snowflake", "Okta", "dbt", "AWS", "GCP"]
+    assert np.array_equal(batched.values, whole.values) and np.array_equal(batched.valid, whole.valid)
+    if layout == "csr":
+        assert np.array_equal(batched.offsets, whole.offsets)
+
+
 def test_calls_made_side_by_side_all_finish_before_the_first_error_in_order_is_raised():
     from unstuck_dsl.ahead import side_by_side
 
@@ -404,6 +430,19 @@ def test_calls_made_side_by_side_all_finish_before_the_first_error_in_order_is_r
     with pytest.raises(ValueError, match="call 1"):
         side_by_side([call(0, False), call(1, True), call(2, True)])
     assert sorted(finished) == [0, 1, 2]
+
+
+def test_calls_made_side_by_side_from_inside_side_by_side_run_one_by_one():
+    """A step that makes steps of its own side by side does not wait on the pool it runs on."""
+    from unstuck_dsl.ahead import side_by_side
+
+    made = []
+
+    def outer(k: int):
+        return lambda: side_by_side([lambda: made.append((k, 0)), lambda: made.append((k, 1))])
+
+    side_by_side([outer(k) for k in range(4)])
+    assert sorted(made) == [(k, j) for k in range(4) for j in range(2)]
 
 
 @pytest.mark.parametrize("maker", ["made_ahead", "made_in_order"])

@@ -53,10 +53,11 @@ def made_in_order(items: Iterable[T], make: Callable[[T], R], name: str, workers
 def _threads(workers: int, name: str) -> Iterator[ThreadPoolExecutor]:
     """The threads of a generator above, for its lifetime. Run to its end, it waits for them
     (they are idle by then). Closed before (its caller failed, or let it go), it does not: the
-    work in hand is left to finish on its own and the rest dropped. A generator let go inside a
-    reference cycle (as an error's traceback makes) is closed by the garbage collector, on
-    whatever thread it runs, at whatever point: in Python's own bootstrap of a new thread, a wait
-    there for this one deadlocked both (threading's `_shutdown_locks_lock`, taken twice)."""
+    work in hand is left to finish on its own, its result or error dropped, and the rest is not
+    started. A generator let go inside a reference cycle (as an error's traceback makes) is
+    closed by the garbage collector, on whatever thread it runs, at whatever point: in Python's
+    own bootstrap of a new thread, a wait there for this one deadlocked both (threading's
+    `_shutdown_locks_lock`, taken twice)."""
     pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
     finished = False
     try:
@@ -96,10 +97,12 @@ def side_by_side(calls: list[Callable[[], object]]) -> None:
 
 def meanwhile(make: Callable[..., R], *args) -> Future[R]:
     """`make(*args)` on a thread of its own while the caller goes on; the future holds its result
-    (wait for it, or for its `exception()`, before what it reads is let go)."""
+    or error. (The caller must not change what it reads until it is done.)"""
     future: Future[R] = Future()
 
     def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
         try:
             future.set_result(make(*args))
         except BaseException as error:  # (handed to whoever waits)

@@ -38,9 +38,10 @@ SET_SEPARATOR = ";"
 BITSET_MAX_VALUES = 256  # up to four 64-bit words per record; larger dictionaries go CSR
 PARQUET_BATCH_ROWS = 262_144
 # A batch's columns are encoded side by side from this many rows (`_Chunk.add`): more than a file's
-# batches hold. A table handed over whole, as the store's records are, is one batch. A file's are
-# each encoded while the next is read (`made_ahead`), which keeps the cores busy already: side by
-# side, 1M accounts and 3M leads from Parquet ran no quicker and peaked 15 MB higher.
+# batches hold. A table handed over whole, as the store's records are, is one batch. A Parquet
+# file's batches are each encoded while the next is read (`made_ahead`), which keeps the cores busy
+# already: side by side, 1M accounts and 3M leads from Parquet ran no quicker and peaked 15 MB
+# higher. (CSV and JSON Lines come in Arrow's blocks, far smaller.)
 SIDE_BY_SIDE_ROWS = PARQUET_BATCH_ROWS + 1
 # Field types whose strings are read from Parquet's dictionary pages as codes (no string hashed)
 DICTIONARY_TYPES = ("category", "text", "ordinal", "set")
@@ -885,10 +886,12 @@ class _Encoder:
         if bits is not None:
             return Column(self.field, Encoding.BITSET, bits, valid, None, dictionary)
         offsets, codes, base = [np.zeros(1, np.int64)], [], 0
-        for chunk_ends, kept in compacted:
-            offsets.append(chunk_ends + base)
+        for k, (chunk_ends, kept) in enumerate(compacted):
+            chunk_ends += base
+            offsets.append(chunk_ends)
             codes.append(kept)
             base += len(kept)
+            compacted[k] = None
         offsets = np.concatenate(offsets)
         codes = np.concatenate(codes).astype(np.int32, copy=False) if codes else np.zeros(0, np.int32)
         return Column(self.field, Encoding.CSR, codes, valid, offsets, dictionary)

@@ -99,29 +99,30 @@ class IdIndex:
 
     def _start(self, rows: int) -> None:
         self.is_number: bool | None = None
+        self._type: pa.DataType | None = None  # the first piece's
         self.repeated = (-1, -1)
         self._text_keys: IdIndex | None = None
         self._hashes = np.empty(rows, np.uint64)
         self._slots = None  # made with the first piece, on the thread adding the pieces (at 10M ids, 0.4 s of fresh memory)
-        self._pieces: list[pa.Array] = []
+        self._pieces: list[pa.Array] = []  # (for telling ids that share a hash apart)
         self._rows = 0
-        self._mixed = False  # pieces of text and of numbers: the column is made text (`data.id_column`)
+        self._mixed = False  # pieces of several types: the column is made text (`data.id_column`)
 
     def _grow(self, ids) -> None:
+        """Built from the column whole (its chunks share one type)."""
         pieces = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
         self._start(sum(len(piece) for piece in pieces))
         for piece in pieces:
             self.add(piece)
-        self.finish(ids)
+        self._done(ids)
 
     def add(self, piece) -> None:
         """The column's next ids, hashed where they lie (the ids are put in one piece only when
         the index is first probed: a lead table's never is), and put in the table up to the
         first repeat."""
-        number = is_number_column(piece)
-        if self.is_number is None:
-            self.is_number = number
-        self._mixed |= number != self.is_number
+        if self._type is None:
+            self._type, self.is_number = piece.type, is_number_column(piece)
+        self._mixed |= piece.type != self._type
         start, self._rows = self._rows, self._rows + len(piece)
         if self._mixed or self._rows > len(self._hashes) or self.repeated[0] >= 0:
             return  # (a repeat refuses the table; pieces it was not made for, `finish` builds again)
@@ -130,26 +131,31 @@ class IdIndex:
             # Rows as int32 while they fit: half the memory of the table, which is mostly empty slots.
             self._slots = np.full(capacity, -1, np.int32 if len(self._hashes) < 2 ** 31 else np.int64)
         keys = IdBytes.of(piece)
-        _compiled()[3](keys.offsets, keys.data, self._hashes[start:self._rows])
+        _, _, _, hashes_into = _compiled()
+        hashes_into(keys.offsets, keys.data, self._hashes[start:self._rows])
         self._pieces.append(piece)
         self.repeated = self._build(start)
 
     def finish(self, ids) -> IdIndex:
-        """The index, given its column whole (the pieces added, as one column)."""
+        """The index, given its column whole (the pieces added, as one column): built again from
+        it when the pieces were not what it holds (of several types, or not its rows)."""
         if self._mixed or self._rows != len(self._hashes):
             self._grow(ids)
-            return self
+        else:
+            self._done(ids)
+        return self
+
+    def _done(self, ids) -> None:
         if self._slots is None:  # (no ids)
             self._slots = np.full(16, -1, np.int32)
             self.is_number = is_number_column(ids)
         self._ids, self._pieces = ids, None
-        return self
 
     def _build(self, start: int) -> tuple[int, int]:
         """The ids added since row `start` into the table: the first that repeats an earlier one,
         as (its first row, the repeating row), else (-1, -1). Two ids with one hash are told apart
         by their values."""
-        build = _compiled()[1]
+        _, build, _, _ = _compiled()
         row, repeat, slot = build(self._hashes, self._slots, start, self._rows, -1)
         while row >= 0 and self._id_at(row) != self._id_at(repeat):
             row, repeat, slot = build(self._hashes, self._slots, repeat, self._rows, (slot + 1) % len(self._slots))

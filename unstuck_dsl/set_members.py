@@ -14,8 +14,9 @@ from numba import njit
 
 @njit(cache=True, nogil=True)
 def set_bits(bits, first_row, offsets, mapping, local, valid):
-    """OR each known record's members into its row of `bits` (64 members per word); a member's
-    code is `mapping` of its batch code (`local`; -1, a missing member, maps to -1: skipped)."""
+    """OR each known record's members into its row of `bits` (64 members per word). A member's
+    code is `mapping` of its batch code (`local`); `mapping` ends in -1, so a missing member's -1
+    maps to -1, and is skipped."""
     for i in range(len(valid)):
         if valid[i]:
             row = first_row + i
@@ -27,8 +28,8 @@ def set_bits(bits, first_row, offsets, mapping, local, valid):
 
 @njit(cache=True, nogil=True)
 def compact(offsets, mapping, local, valid):
-    """The known records' members, missing ones dropped, as (each record's end offset, codes); the
-    codes as `set_bits` reads them."""
+    """The known records' members, missing ones dropped, as (each record's end offset, codes): a
+    member's code is `mapping` of its batch code, as in `set_bits`."""
     n = len(valid)
     out_offsets = np.empty(n, np.int64)
     out_codes = np.empty(max(0, offsets[n] - offsets[0]), np.int32)

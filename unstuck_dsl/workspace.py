@@ -49,6 +49,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import re
+import warnings
 from pathlib import Path
 
 import attrs
@@ -345,6 +346,9 @@ class Workspace:
                 if dry_run or confirm is not None:
                     diff = compare(before, result)
                 else:  # (a third of a second at 3M leads; the writing waits on DuckDB meanwhile)
+                    # (Each result keeps its numbers once made: made here, they are read by both threads.)
+                    before.score_numbers()
+                    result.score_numbers()
                     diffing = meanwhile(compare, before, result)
                 if same_records:  # (the records read alike by both rules; whether these are the stored scores: below)
                     stored = before
@@ -377,8 +381,11 @@ class Workspace:
                 diffing.exception()  # (waits: the diff reads the results until it is done)
         self._compiled[version.number] = compiled
         self._generation += 1
-        return attrs.evolve(report, version=version, scores=scores,
-                            diff=diffing.result() if diffing is not None else diff)
+        if diffing is not None:
+            diff = diffing.result() if diffing.exception() is None else None
+            if diff is None:  # (the rules are published all the same: the report says so, without the diff)
+                warnings.warn(f"what moved could not be summarised: {diffing.exception()}", stacklevel=2)
+        return attrs.evolve(report, version=version, scores=scores, diff=diff)
 
     def _records(self, schema: Schema, published) -> tuple[pa.Table, pa.Table]:
         """Every stored account and lead, typed by `schema` as the store converts them: their ids

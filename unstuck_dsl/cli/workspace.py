@@ -31,9 +31,11 @@ def _print_diff(diff) -> None:
     print_diff(diff)
 
 
-def _confirmed(yes: bool, question: str) -> bool:
-    """Ask on a terminal; elsewhere --yes must have been given (checked before any work)."""
-    return yes or click.confirm(question, default=False, err=True)
+def _confirmed(question: str) -> bool:
+    """Ask on a terminal (without --yes; elsewhere --yes must have been given, checked before any
+    work). With --yes nothing is asked, and what would move is shown once published: the diff is
+    found while the scores are written (`Workspace.publish` without `confirm`)."""
+    return click.confirm(question, default=False, err=True)
 
 
 def _require_yes_off_terminal(yes: bool, dry_run: bool, command: str) -> None:
@@ -63,12 +65,11 @@ def publish(rules, db, message, yes, dry_run, as_of) -> None:
             if report.diff is not None:
                 _print_diff(report.diff)
             if report.unchanged:  # the rules in force, at a new date
-                return _confirmed(yes, f"Re-score every record of {db} with {report.previous} as of "
+                return _confirmed(f"Re-score every record of {db} with {report.previous} as of "
                                        f"{report.as_of.isoformat()}?")
             number = (report.previous.number if report.previous else 0) + 1
-            return _confirmed(yes, f"Publish {rules} as version {number} of {db}?")
+            return _confirmed(f"Publish {rules} as version {number} of {db}?")
 
-        # With --yes nothing is asked: the diff is shown once published (it is found meanwhile).
         report = workspace.publish(rules, message, day, dry_run=dry_run, confirm=None if dry_run or yes else confirm,
                                    on_stage=stage)
     if (dry_run or yes) and report.diff is not None:
@@ -95,9 +96,11 @@ def rollback(version, db, message, yes) -> None:
         def confirm(report) -> bool:
             if report.diff is not None:
                 _print_diff(report.diff)
-            return _confirmed(yes, f"Publish version {version} again as version {report.previous.number + 1} of {db}?")
+            return _confirmed(f"Publish version {version} again as version {report.previous.number + 1} of {db}?")
 
-        report = workspace.rollback(version, message, confirm=confirm, on_stage=stage)
+        report = workspace.rollback(version, message, confirm=None if yes else confirm, on_stage=stage)
+    if yes and report.diff is not None:
+        _print_diff(report.diff)
     if report.version is None and not report.unchanged:
         click.echo("not published", err=True)
         sys.exit(1)
