@@ -449,6 +449,32 @@ def test_what_a_publish_moved_is_the_same_found_in_memory_or_against_the_stored_
     assert _written(db) == _written(copy)
 
 
+def test_a_publish_that_asks_nothing_finds_its_diff_meanwhile_and_a_failing_diff_leaves_it_published(
+        folder, db, tmp_path, monkeypatch):
+    """Without `confirm` the diff is found on a thread of its own while the scores are written: it
+    is the diff a dry run shows. Should it fail, the rules are published all the same, the report
+    has no diff and a warning says why."""
+    from unstuck_dsl import diff as diff_module
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(db, copy)
+    with Workspace(db) as live:
+        shown = live.publish(folder / "rules_new", dry_run=True).diff
+        found = live.publish(folder / "rules_new")
+    assert found.version is not None and found.diff.changes.equals(shown.changes)
+    assert (found.diff.changed, found.diff.icp_transitions, found.diff.band_changes) == \
+           (shown.changed, shown.icp_transitions, shown.band_changes)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no diff today")
+    monkeypatch.setattr(diff_module, "compare", broken)
+    with Workspace(copy) as live, pytest.warns(UserWarning, match="could not be summarised: no diff today"):
+        report = live.publish(folder / "rules_new")
+    assert report.version is not None and report.diff is None
+    with Workspace(copy) as live:
+        assert live.published.number == report.version.number
+
+
 def test_a_killed_publish_leaves_the_workspace_as_it_was(folder, db):
     import signal
     import subprocess

@@ -74,7 +74,8 @@ _side_pool_lock = threading.Lock()
 
 def side_by_side(calls: list[Callable[[], object]]) -> None:
     """Make the calls at once: the first on this thread, the others on a pool of `WORKERS`
-    threads kept by the process (a scoring run makes them for every batch it reads). Returns once
+    threads kept by the process (a run makes such calls for every large batch it encodes and every
+    set column it finishes). Returns once
     every call has returned; then an error of one is raised, the first in the calls' order (the
     same whichever thread was quicker). Called from a thread of that pool, they run one by one."""
     global _side_pool

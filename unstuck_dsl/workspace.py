@@ -381,10 +381,11 @@ class Workspace:
                 diffing.exception()  # (waits: the diff reads the results until it is done)
         self._compiled[version.number] = compiled
         self._generation += 1
-        if diffing is not None:
-            diff = diffing.result() if diffing.exception() is None else None
-            if diff is None:  # (the rules are published all the same: the report says so, without the diff)
-                warnings.warn(f"what moved could not be summarised: {diffing.exception()}", stacklevel=2)
+        if diffing is not None and diffing.exception() is not None:
+            # (The rules are published all the same: the report says so, without the diff.)
+            warnings.warn(f"what moved could not be summarised: {diffing.exception()}", stacklevel=2)
+        elif diffing is not None:
+            diff = diffing.result()
         return attrs.evolve(report, version=version, scores=scores, diff=diff)
 
     def _records(self, schema: Schema, published) -> tuple[pa.Table, pa.Table]:
