@@ -52,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import installed  # noqa: E402, F401 - processes timed run as installed (and each peer's, which unpickles our model)
 from peers import PEERS, FloorPeer  # noqa: E402
 
 import unstuck_dsl  # noqa: E402
@@ -62,10 +63,6 @@ DATA = HERE / "data"
 RESULTS = HERE / "results"
 PYTHON_SAMPLE_ACCOUNTS = 50_000  # the plain Python loop is timed on this many accounts and their leads
 WHOLE_CALL_ACCOUNTS = 10_000  # the whole API call against plain Python: the size its target names
-# The processes timed here run as installed: pip writes bytecode at install, so a user's process
-# (and each peer's, which unpickles our ruleset model) loads compiled modules. A harness's
-# PYTHONDONTWRITEBYTECODE would have every process compile its modules from source, every time.
-os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def log(message: str) -> None:

@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import installed  # noqa: F401 - the processes timed run as installed
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
