@@ -86,29 +86,45 @@ def lean_memory_pool() -> None:
         pass
 
 
-# Inputs from this size (their files' bytes, all told) keep the pages Arrow's pool frees while they
-# are read, for its next batches, until the command asks the pool to let go of them (a table or a
-# chunk of leads encoded, `give_back_freed_memory`) instead of handing them back at once
+# Inputs of LARGE_INPUT_BYTES or more (their files' bytes, all told) keep the pages Arrow's pool
+# frees while they are read, for its next batches, until the command asks the pool to let go of
+# them (a table or a chunk of leads encoded, `give_back_freed_memory`) instead of handing them back at once
 # (`lean_memory_pool`). A page handed back costs a fault when it is touched again, and more on a
 # virtual machine that returns the guest's free memory to its host (as this one does:
 # `page_reporting`). At 1M accounts (50 MB of Parquet) keeping them lifted the peak 7-110 MB, past
 # 3x the encoded input. At 10M (500 MB), scored a chunk of leads at a time: 0.64M page faults ->
 # 0.38M, 1-2 s less in the system, the peak 2.2 -> 2.35 GB (jemalloc's one-second decay had taken
 # the whole-file scoring from 1.97M faults to 0.66M).
-KEEP_FREED_PAGES_FROM = 256 << 20
+#
+# From the same size, numpy's arrays are made without transparent huge pages (numpy asks for them
+# on every array of 4 MiB or more). On this virtual machine a huge page's first touch costs several
+# times its bytes in 4 KiB pages, and the scoring of large inputs makes many such arrays (a chunk of
+# 4M leads: its columns, the kernels' outputs). 10M accounts, 30M leads, heavy rules: system time
+# 3.3-5.2 s -> 2.1-2.3 s, the run 11.2-12.3 s -> 9.8-10.6 s (more faults, each far cheaper). At 1M
+# the difference was within the runs' spread, and that size is left as it was.
+LARGE_INPUT_BYTES = 256 << 20
 
 
 def reading_inputs(paths) -> None:
     """The memory settings for reading these input files (None: not given), once pyarrow is loaded
-    and before they are read: large ones keep freed pages for reuse (`KEEP_FREED_PAGES_FROM`)."""
+    and before they are read: large ones (`LARGE_INPUT_BYTES`) keep Arrow's freed pages for reuse,
+    and numpy's arrays go without huge pages."""
     import pyarrow as pa
 
     size = sum(os.path.getsize(p) if os.path.isfile(p) else 0 for p in paths if p is not None)
-    if size >= KEEP_FREED_PAGES_FROM and "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+    if size < LARGE_INPUT_BYTES:
+        return
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
         try:  # (for the pool's arenas made from now on: the reading threads')
             pa.jemalloc_set_decay_ms(-1)
         except (NotImplementedError, pa.ArrowNotImplementedError):
             pass
+    try:  # (numpy's switch for it, as NUMPY_MADVISE_HUGEPAGE=0 at its import would set)
+        from numpy._core.multiarray import _set_madvise_hugepage
+
+        _set_madvise_hugepage(False)
+    except (ImportError, AttributeError):  # (another numpy: it keeps its default)
+        pass
 
 
 def for_large_arrays() -> None:
