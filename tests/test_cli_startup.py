@@ -193,6 +193,30 @@ def test_a_command_that_loads_pyarrow_gets_the_lean_memory_pool(sample, tmp_path
         assert f"POOL {pool}" in done.stderr
 
 
+def test_only_large_inputs_are_read_with_numpys_arrays_without_huge_pages(tmp_path):
+    """Inputs of `LARGE_INPUT_BYTES` or more turn numpy's transparent huge pages off for the
+    command (their first touch is slow on a virtual machine); smaller ones leave numpy as it was."""
+    pytest.importorskip("numpy._core.multiarray", reason="numpy 2's module for the switch")
+    from numpy._core import multiarray
+
+    if not hasattr(multiarray, "_set_madvise_hugepage"):
+        pytest.skip("this numpy has no huge-page switch")
+    small = tmp_path / "accounts.csv"
+    small.write_text("account_id\nA-1\n")
+    script = ("import sys\nimport unstuck_dsl.cli.process as process\n"
+              "from numpy._core.multiarray import _set_madvise_hugepage as huge\n"
+              "started = huge(True); huge(started)\n"  # (the switch answers with its state before)
+              "process.reading_inputs([sys.argv[1], None]); small = huge(started)\n"
+              "process.LARGE_INPUT_BYTES = 1; process.reading_inputs([sys.argv[1], None]); large = huge(started)\n"
+              "print(started, small, large)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(small)], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    started, small_input, large_input = done.stdout.split()
+    assert small_input == started
+    assert large_input == "False"
+
+
 def _set_aside(args: list[str], modules: tuple[str, ...]) -> dict[str, bool]:
     """Run `unstuck ARGS`; per module, whether its namespace was set aside from the cycle collector
     (gc.freeze) as the command ended, before it sets everything aside for its exit."""
