@@ -9,6 +9,7 @@ dtype cannot trade places unnoticed: a missing or unexpected name is an error be
 from __future__ import annotations
 
 import copy
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -211,14 +212,25 @@ class Active:
     preview_persona: np.ndarray
 
 
+# Outputs from this size come from Arrow's memory pool (`kernel_output`); below it, from numpy's
+# allocator: a small array faults in no pages worth a call into Arrow (an explain run makes ten,
+# which cost it 0.2 ms through the pool).
+POOLED_OUTPUT_BYTES = 1 << 20
+
+
 def kernel_output(shape: int | tuple[int, ...], dtype, fill: int | None = None) -> np.ndarray:
-    """An array a kernel writes (`fill`: its value before), made in Arrow's memory pool, as the
-    result tables built over it are: the pool keeps the pages it frees for the next run's
-    outputs. numpy's came from the system and went back at every run (at 1M accounts, 2,600-3,100
-    page faults a run when the process did other work between runs: a tenth of the scoring)."""
+    """An array a kernel writes (`fill`: its value before). A large one is made in Arrow's memory
+    pool, as the result tables built over it are: the pool keeps the pages it frees for the
+    next run's outputs. numpy's came from the system and went back at every run (at 1M accounts,
+    2,600-3,100 page faults a run when the process did other work between runs: a tenth of the
+    scoring)."""
     shape = (shape,) if isinstance(shape, int) else shape
     dtype = np.dtype(dtype)
-    array = np.frombuffer(pa.allocate_buffer(int(np.prod(shape)) * dtype.itemsize), dtype).reshape(shape)
+    size = math.prod(shape) * dtype.itemsize
+    if size < POOLED_OUTPUT_BYTES:
+        array = np.empty(shape, dtype)
+    else:
+        array = np.frombuffer(pa.allocate_buffer(size), dtype).reshape(shape)
     if fill is not None:
         array.fill(fill)
     return array
