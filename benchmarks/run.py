@@ -294,18 +294,19 @@ def compile_times(rules: Path, runs: int = 3) -> dict:
     script = ("import time; t0 = time.perf_counter(); import unstuck_dsl; t1 = time.perf_counter();"
               f"rules = unstuck_dsl.compile({str(rules)!r}); rules.warm(); t2 = time.perf_counter();"
               "print(t1 - t0, t2 - t1)")
-    cold, warm = [], None
+    def start(env: dict) -> list[float]:
+        out = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True)
+        return [float(x) for x in out.stdout.split()]
+
+    cold = []
     for attempt in range(runs):
         cache = Path(tempfile.mkdtemp(prefix="unstuck-cache-"))
         env = dict(os.environ, UNSTUCK_CACHE_DIR=str(cache))
-        for start in ("cold", "warm") if attempt == runs - 1 else ("cold",):
-            out = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True)
-            measured = [float(x) for x in out.stdout.split()]
-            if start == "cold":
-                cold.append(measured[1])
-            else:
-                warm = measured
-        shutil.rmtree(cache, ignore_errors=True)
+        cold.append(start(env)[1])
+        if attempt < runs - 1:
+            shutil.rmtree(cache, ignore_errors=True)
+    warm = start(env)  # (a second process on the last cache)
+    shutil.rmtree(cache, ignore_errors=True)
     return {"import_seconds": warm[0], "cold_compile_seconds": statistics.median(cold), "cold_compile_runs": cold,
             "warm_start_seconds": warm[1]}
 

@@ -87,8 +87,8 @@ def lean_memory_pool() -> None:
 
 
 # Inputs of LARGE_INPUT_BYTES or more (their files' bytes, all told) keep the pages Arrow's pool
-# frees while they are read, for its next batches, until the command asks the pool to let go of
-# them (a table or a chunk of leads encoded, `give_back_freed_memory`) instead of handing them back at once
+# frees while they are read, for its next batches and the kernels' outputs, until the command asks
+# the pool to let go of them (`give_back_freed_memory`, before it writes) instead of handing them back at once
 # (`lean_memory_pool`). A page handed back costs a fault when it is touched again, and more on a
 # virtual machine that returns the guest's free memory to its host (as this one does:
 # `page_reporting`). At 1M accounts (50 MB of Parquet) keeping them lifted the peak 7-110 MB, past
@@ -99,9 +99,9 @@ def lean_memory_pool() -> None:
 # From the same size, numpy's arrays are made without transparent huge pages (numpy asks for them
 # on every array of 4 MiB or more). On this virtual machine a huge page's first touch costs several
 # times its bytes in 4 KiB pages, and the scoring of large inputs makes many such arrays (a chunk of
-# 4M leads: its columns, the kernels' outputs). 10M accounts, 30M leads, heavy rules: system time
-# 3.3-5.2 s -> 2.1-2.3 s, the run 11.2-12.3 s -> 9.8-10.6 s (more faults, each far cheaper). At 1M
-# the difference was within the runs' spread, and that size is left as it was.
+# 4M leads: its columns). 10M accounts, 30M leads, heavy rules, three interleaved pairs: system
+# time 3.2-5.0 s -> 1.7-2.3 s, the run 14.16/10.43/9.89 s -> 10.53/8.77/9.37 s (more faults, each
+# far cheaper). At 1M the difference was within the runs' spread, and that size is left as it was.
 LARGE_INPUT_BYTES = 256 << 20
 
 
