@@ -220,6 +220,28 @@ main()
 """
 
 
+# The process's kept threads made (as every large batch's encoding and every kernel run makes
+# them), then the command's end: it returns only to let Python finalize (tear the modules down).
+ENDING_AFTER_KEPT_THREADS = """
+import sys
+from unstuck_dsl import ahead, execute
+from unstuck_dsl.cli.process import end_without_teardown
+ahead.side_by_side([lambda: None, lambda: None])
+execute.run_parallel(lambda start, stop: None, 10 * execute.PARALLEL_MIN_RECORDS)
+end_without_teardown(3)
+print("left to Python's teardown")
+"""
+
+
+def test_the_threads_the_process_keeps_do_not_make_it_tear_its_modules_down():
+    """The encoding's and the kernels' threads, kept by the process and idle at its end, end
+    with it: the process is not left to Python's teardown of every module (tens of milliseconds
+    of every scoring command and ingest)."""
+    done = subprocess.run([sys.executable, "-c", ENDING_AFTER_KEPT_THREADS], capture_output=True, text=True,
+                          timeout=600)
+    assert (done.returncode, done.stdout) == (3, ""), done.stderr
+
+
 @pytest.mark.parametrize("thread", ["--wait-for-thread", "--no-thread"])
 def test_the_process_ends_as_python_would_flushing_output_running_exit_handlers(tmp_path, thread):
     """The process ends without tearing its modules down (`end_without_teardown`), yet as a user

@@ -67,26 +67,45 @@ def _threads(workers: int, name: str) -> Iterator[ThreadPoolExecutor]:
         pool.shutdown(wait=finished, cancel_futures=not finished)
 
 
+_kept_pools: dict[str, ThreadPoolExecutor] = {}
+_kept_pools_lock = threading.Lock()
+
+
+def kept_pool(name: str, workers: int) -> ThreadPoolExecutor:
+    """The pool of `workers` threads called `name`, made on first use and kept by the process for
+    work that every run repeats (a batch's columns encoded, a kernel's slices), until
+    `end_kept_pools`."""
+    with _kept_pools_lock:
+        if name not in _kept_pools:
+            _kept_pools[name] = ThreadPoolExecutor(workers, thread_name_prefix=name)
+        return _kept_pools[name]
+
+
+def end_kept_pools() -> None:
+    """End the kept pools' threads, once the work they hold is done (a process about to end:
+    idle, they are still threads that are not daemons, which Python's exit waits for)."""
+    with _kept_pools_lock:
+        pools = list(_kept_pools.values())
+        _kept_pools.clear()
+    for pool in pools:
+        pool.shutdown(wait=True)
+
+
 _SIDE = "unstuck-side"
-_side_pool: ThreadPoolExecutor | None = None
-_side_pool_lock = threading.Lock()
 
 
 def side_by_side(calls: list[Callable[[], object]]) -> None:
     """Make the calls at once: the first on this thread, the others on a pool of `WORKERS`
-    threads kept by the process (a run makes such calls for every large batch it encodes and every
+    threads kept by the process (`kept_pool`: a run makes such calls for every large batch it encodes and every
     set column it finishes). Returns once
     every call has returned; then an error of one is raised, the first in the calls' order (the
     same whichever thread was quicker). Called from a thread of that pool, they run one by one."""
-    global _side_pool
     if len(calls) < 2 or WORKERS < 2 or threading.current_thread().name.startswith(_SIDE):
         for call in calls:
             call()
         return
-    with _side_pool_lock:
-        if _side_pool is None:
-            _side_pool = ThreadPoolExecutor(WORKERS, thread_name_prefix=_SIDE)
-    others = [_side_pool.submit(call) for call in calls[1:]]
+    pool = kept_pool(_SIDE, WORKERS)
+    others = [pool.submit(call) for call in calls[1:]]
     try:
         calls[0]()
     finally:

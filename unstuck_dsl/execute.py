@@ -11,13 +11,13 @@ from __future__ import annotations
 import copy
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 import numpy as np
 import pyarrow as pa
 
 from . import codegen, ir, kernel
+from .ahead import kept_pool
 from .bind import Bound, Constants
 from .data import Dataset, EncodedTable
 from .schema import ENCODING_DTYPES
@@ -148,20 +148,18 @@ CORES = os.cpu_count() or 1  # asked once: `os.cpu_count` reads /proc, tens of m
 # Slices per core: a core that finishes its slices early (its neighbour was busy with another
 # process) takes the ones still waiting, instead of the whole run waiting for the slowest core.
 SLICES_PER_CORE = 4
-_pool: ThreadPoolExecutor | None = None
 
 
 def run_parallel(kernel_fn, n: int, *args) -> None:
-    """Run a kernel over records 0..n in slices, a few per core; the kernel releases the GIL."""
-    global _pool
+    """Run a kernel over records 0..n in slices, a few per core, on the process's kernel threads
+    (`ahead.kept_pool`); the kernel releases the GIL."""
     slices = max(1, min(CORES * SLICES_PER_CORE, n // PARALLEL_MIN_RECORDS))
     if slices == 1 or CORES == 1:
         kernel_fn(0, n, *args)
         return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="unstuck-kernel")
+    pool = kept_pool("unstuck-kernel", CORES)
     bounds = np.linspace(0, n, slices + 1).astype(np.int64, copy=False)
-    futures = [_pool.submit(kernel_fn, int(lo), int(hi), *args) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    futures = [pool.submit(kernel_fn, int(lo), int(hi), *args) for lo, hi in zip(bounds[:-1], bounds[1:])]
     for future in futures:
         future.result()
 
