@@ -10,6 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import unstuck_dsl
 from unstuck_dsl import data
@@ -293,6 +295,29 @@ def test_a_lead_table_is_checked_for_repeats_as_its_index_would_find_them(values
     array = array.dictionary_encode() if dictionary else array
     for ids in (array, pa.chunked_array([array.slice(0, 2), array.slice(2)], array.type)):
         assert keys.first_repeat(ids) == keys.IdIndex(ids).repeated
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 120), max_size=60), st.sampled_from(["as given", "sorted", "sorted, distinct"]),
+       st.sampled_from(["int64", "text", "dictionary text"]), st.integers(1, 6))
+def test_the_first_repeated_id_is_found_whatever_order_the_ids_come_in(values, order, kind, pieces):
+    """Ids in increasing order repeat none and are only compared side by side; once one is out of
+    order (text compares by bytes: "10" before "9"), the check hashes them all: either way the
+    repeat found is the first id that repeats an earlier one, with that earlier row."""
+    from unstuck_dsl import keys
+
+    values = {"as given": values, "sorted": sorted(values), "sorted, distinct": sorted(set(values))}[order]
+    array = pa.array(values, pa.int64()) if kind == "int64" else pa.array([str(v) for v in values], pa.string())
+    array = array.dictionary_encode() if kind == "dictionary text" else array
+    bounds = sorted({len(values) * k // pieces for k in range(pieces + 1)})
+    ids = pa.chunked_array([array.slice(a, b - a) for a, b in zip(bounds, bounds[1:])] or [array], array.type)
+    seen, expected = {}, (-1, -1)
+    for row, value in enumerate(values):
+        if value in seen:
+            expected = (seen[value], row)
+            break
+        seen[value] = row
+    assert keys.first_repeat(ids) == expected
 
 
 @pytest.mark.parametrize("values", [["a", "b", "c"], ["x", "y", "z", "y", "x"], [7, 8, 7], [], ["q"]])

@@ -1,13 +1,17 @@
 """The compiled passes of the id index (`keys`): hash each id's bytes, build a table that stops
-at the first repeated id, probe it. Imported on first use, so that reading rules never loads numba."""
+at the first repeated id, probe it; and of the repeat check of a table whose index is not built
+(`keys.RepeatedIds`): ids in order, else bitmaps of their hashes. Imported on first use, so that
+reading rules never loads numba."""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-_FNV_OFFSET = 14695981039346656037
-_FNV_PRIME = 1099511628211
+# xxHash64's primes: its round (multiply, rotate, multiply) takes eight bytes of an id at a time.
+_PRIME_1 = 11400714785074694791
+_PRIME_2 = 14029467366897019727
+_PRIME_5 = 2870177450012600261
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -21,14 +25,55 @@ def mix(h):
     return h
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _word(data, j):
+    """The eight bytes from data[j] as one little-endian word (LLVM makes it a single load)."""
+    word = np.uint64(0)
+    for k in range(8):
+        word |= np.uint64(data[j + np.uint64(k)]) << np.uint64(8 * k)
+    return word
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _round(h, word):
+    h += word * np.uint64(_PRIME_2)
+    h = (h << np.uint64(31)) | (h >> np.uint64(33))
+    return h * np.uint64(_PRIME_1)
+
+
 @njit(cache=True, nogil=True)
 def hashes_into(offsets, data, out):
-    """FNV-1a over each id's bytes, mixed, into `out` (one id column's piece at a time)."""
+    """Each id's hash into `out` (one id column's piece at a time): its length, then its bytes
+    eight at a time and the last few as one more word, each by xxHash64's round, then mixed. A
+    byte at a time (FNV-1a), the hashing of 30M lead ids took 3.5 times as long. Positions are
+    unsigned: see `steps.lookup`."""
     for i in range(len(offsets) - 1):
-        h = np.uint64(_FNV_OFFSET)
-        for j in range(offsets[i], offsets[i + 1]):
-            h = (h ^ np.uint64(data[j])) * np.uint64(_FNV_PRIME)
-        out[i] = mix(h)
+        j, stop = np.uint64(offsets[i]), np.uint64(offsets[i + 1])
+        h = np.uint64(_PRIME_5) + (stop - j)
+        while j + np.uint64(8) <= stop:
+            h = _round(h, _word(data, j))
+            j += np.uint64(8)
+        tail, shift = np.uint64(0), np.uint64(0)
+        while j < stop:
+            tail |= np.uint64(data[j]) << shift
+            shift += np.uint64(8)
+            j += np.uint64(1)
+        out[i] = mix(_round(h, tail))
+
+
+@njit(cache=True, nogil=True)
+def increasing(offsets, data):
+    """Whether each id's bytes are greater than the id's before it (byte by byte; a prefix is
+    less than what it begins)."""
+    for i in range(1, len(offsets) - 1):
+        a, b = np.uint64(offsets[i - 1]), np.uint64(offsets[i])
+        length_a, length_b = b - a, np.uint64(offsets[i + 1]) - b
+        k, common = np.uint64(0), min(length_a, length_b)
+        while k < common and data[a + k] == data[b + k]:
+            k += np.uint64(1)
+        if data[a + k] > data[b + k] if k < common else length_a >= length_b:
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True)
