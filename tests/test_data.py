@@ -234,6 +234,27 @@ def test_a_repeated_id_is_found_across_pieces_and_told_from_a_shared_hash(monkey
         data.check_unique(pa.chunked_array(pieces), "account_id", "accounts")
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 420), max_size=600),
+       st.sampled_from(["the table's order", "as drawn", "the table's order, then as drawn"]),
+       st.sampled_from(["int64", "text"]))
+def test_each_id_finds_its_row_whatever_order_the_ids_come_in(draws, order, kind):
+    """Ids in the table's order are looked for where that order puts them (the row of the id
+    before and the few after it), others through the hash table, switching within a batch once
+    too many are elsewhere: either way each id finds its row, and an id the table lacks none."""
+    from unstuck_dsl import keys
+
+    stored = list(range(0, 420, 3))  # row k holds 3k: the others are not in the table
+    probes = {"the table's order": sorted(draws), "as drawn": draws,
+              "the table's order, then as drawn": sorted(draws[:len(draws) // 2]) + draws[len(draws) // 2:]}[order]
+
+    def ids(values):
+        return pa.array(values, pa.int64()) if kind == "int64" else pa.array([f"a{v}" for v in values], pa.string())
+
+    row_of = {v: row for row, v in enumerate(stored)}
+    assert keys.IdIndex(ids(stored)).rows_of(ids(probes)).tolist() == [row_of.get(v, -1) for v in probes]
+
+
 @pytest.mark.parametrize("pieces", [
     [["a1", "a2"], ["a3"], ["a4", "a5", "a6"]],
     [["a1", "a2"], ["a3", "a2"], ["a1"]],  # a repeat across pieces, and a later one

@@ -161,13 +161,57 @@ def _probe_from(s, mask, h, offsets, data, i, slots, table_hashes, table_offsets
         s = np.int64((np.uint64(s) + np.uint64(1)) & mask)
 
 
+# `probe` follows the table's order while at most `_FOLLOW_MISSES` of a window of ids are not where
+# that order puts them: the row of the id before, or one of the few after it (whose hashes share a
+# cache line: records the other table lacks are stepped over).
+_FOLLOW_WINDOW = 64
+_FOLLOW_MISSES = 16
+_FOLLOW_AHEAD = 8
+
+
+@njit(cache=True, nogil=True)
+def _probe_following(hashes, offsets, data, slots, table_hashes, table_offsets, table_data, out):
+    """`probe` while the ids follow the table's order: each id is first looked for in the row of
+    the id before it and the few after it (a lead table in account order, against accounts in the
+    same order: the leads of one account one after another, the next account's a row or a few
+    further on), whose hashes and bytes lie next to the last ones read, and only otherwise probed. Returns the first id not done: where too many ids
+    of a window were found elsewhere (ids in another order: probed in groups from there)."""
+    mask = np.uint64(len(slots) - 1)
+    last = len(table_hashes) - 1
+    row, misses = np.int64(-1), 0
+    for i in range(len(hashes)):
+        if i % _FOLLOW_WINDOW == 0:
+            if misses > _FOLLOW_MISSES:
+                return i
+            misses = 0
+        h = hashes[i]  # (compared first: an id's bytes are compared only with a row that has its hash)
+        ahead = -1
+        if row >= 0:
+            for step in range(min(_FOLLOW_AHEAD, last - row + 1)):
+                if table_hashes[row + step] == h and same(table_offsets, table_data, row + step, offsets, data, i):
+                    ahead = step
+                    break
+        if ahead >= 0:
+            row += ahead
+            out[i] = row
+            continue
+        misses += 1
+        found = _probe_from(np.int64(h & mask), mask, h, offsets, data, i, slots, table_hashes, table_offsets,
+                            table_data)
+        out[i] = found
+        if found >= 0:
+            row = found
+    return len(hashes)
+
+
 @njit(cache=True, nogil=True)
 def probe(hashes, offsets, data, slots, table_hashes, table_offsets, table_data, out):
-    """The table's row for each probed id, or -1. A table larger than the cache makes each read of
-    a probe (its slot, the row's hash, the row's id) wait on memory, and one probe's reads depend on
-    each other: so a group of ids is probed one step at a time, each step's reads for the whole
-    group independent of each other, in flight together. An id whose first slot does not hold it
-    (a clash, or an id not in the table) goes on probing alone."""
+    """The table's row for each probed id, or -1. Ids in the table's order are found where that
+    order puts them (`_probe_following`). Otherwise a table larger than the cache makes each read
+    of a probe (its slot, the row's hash, the row's id) wait on memory, and one probe's reads
+    depend on each other: so a group of ids is probed one step at a time, each step's reads for
+    the whole group independent of each other, in flight together. An id whose first slot does
+    not hold it (a clash, or an id not in the table) goes on probing alone."""
     if len(table_hashes) == 0:  # (below, an empty slot reads row 0's hash, unused)
         out[:] = -1
         return
@@ -175,7 +219,8 @@ def probe(hashes, offsets, data, slots, table_hashes, table_offsets, table_data,
     first = np.empty(_GROUP, np.int64)  # each id's own slot
     rows = np.empty(_GROUP, np.int64)  # the row in it (-1: empty)
     row_hashes = np.empty(_GROUP, np.uint64)
-    for start in range(0, len(hashes), _GROUP):
+    done = _probe_following(hashes, offsets, data, slots, table_hashes, table_offsets, table_data, out)
+    for start in range(done, len(hashes), _GROUP):
         count = min(_GROUP, len(hashes) - start)
         for g in range(count):
             first[g] = np.int64(hashes[start + g] & mask)
