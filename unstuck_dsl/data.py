@@ -1044,9 +1044,13 @@ def encode_chunks(source, schema: Schema, kind: str, fields: Iterable[str], name
     optional = needed[len(keys):] if missing_columns == "unknown" else ()
     strings = [f.name for f in fields if f.type.name in DICTIONARY_TYPES]
     batch_keys = _BatchKeys(key, extra_keys[0] if extra_keys else None, name)
-    coded_keys = () if _in_several_chunks(source, chunk_rows) else extra_keys
-    present, batches, count = read_batches(source, needed, name, [*strings, *coded_keys], null_values, optional,
-                                           batch_keys)
+    # Leads' account ids are read as text, not coded through a Parquet file's dictionary pages: a
+    # row group of a few hundred thousand accounts outgrows its dictionary page, whose column then
+    # falls back to plain text, which Arrow hashed id by id to code it; as text, the leads find
+    # their accounts in the accounts' order (`keys.RowsOfBatches`). 1M accounts, 3M leads, heavy
+    # rules, four interleaved pairs: 1.61/1.56/1.32/1.66 s -> 1.29/1.24/1.13/1.31 s, the peak
+    # 576 -> 607 MB; the same files shuffled (rules/): 2.64/2.77/2.82 s -> 2.00/2.25/2.12 s.
+    present, batches, count = read_batches(source, needed, name, strings, null_values, optional, batch_keys)
     # (Before the first batch is read: a lead table's ids are marked for the repeat check, an account
     # table's index finds repeats too.)
     batch_keys.repeats = RepeatedIds(count) if kind == "lead" else None
@@ -1079,24 +1083,6 @@ def encode_chunks(source, schema: Schema, kind: str, fields: Iterable[str], name
         del repeats, every_id
     del batches
     yield chunk.finish(kind, key)
-
-
-def _in_several_chunks(source, chunk_rows: int | None) -> bool:
-    """Whether a Parquet file holds more than `chunk_rows` records (its footer says): then its
-    leads' account ids are read as text, not coded through the file's dictionary pages. A file that
-    large has more accounts than a row group's dictionary page holds: its pages fall back to plain
-    text, which Arrow hashes id by id to code them, and each lead is then found by its id all the
-    same. At 10M accounts and 30M leads, read as text: 13.1 s instead of 14.4 s (medians of five
-    interleaved runs), the same peak. A file read in one chunk keeps them coded: at 3M leads, as
-    text, the peak was 30 MB higher (past 3x the encoded input)."""
-    if chunk_rows is None or not isinstance(source, (str, Path)) or Path(source).suffix.lower() != ".parquet":
-        return False
-    import pyarrow.parquet as pq
-
-    try:
-        return pq.ParquetFile(source).metadata.num_rows > chunk_rows
-    except (pa.ArrowInvalid, OSError):  # (`read_batches` says what is wrong with it)
-        return False
 
 
 class _Chunk:
