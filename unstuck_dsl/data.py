@@ -1167,8 +1167,9 @@ class _BatchKeys:
 
 
 class _IdBatches:
-    """An id column's batches, kept as they come (no strings copied). Parquet gives each batch of
-    a row group the row group's dictionary so far, a copy that grows batch by batch (at 3M leads,
+    """An id column's batches, kept as they come (no strings copied). Ids coded through a Parquet
+    file's dictionary pages (a caller's table read so; `encode_chunks` reads ids as text) come with
+    the row group's dictionary so far in each batch, a copy that grows batch by batch (at 3M leads,
     28 MB of `account_id` dictionaries for 11 MB of distinct ids): a batch whose dictionary extends
     the one before takes over, and the batches before it read their codes from it."""
 

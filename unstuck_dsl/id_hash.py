@@ -174,8 +174,9 @@ def _probe_following(hashes, offsets, data, slots, table_hashes, table_offsets, 
     """`probe` while the ids follow the table's order: each id is first looked for in the row of
     the id before it and the few after it (a lead table in account order, against accounts in the
     same order: the leads of one account one after another, the next account's a row or a few
-    further on), whose hashes and bytes lie next to the last ones read, and only otherwise probed. Returns the first id not done: where too many ids
-    of a window were found elsewhere (ids in another order: probed in groups from there)."""
+    further on), whose hashes and bytes lie next to the last ones read, and only otherwise probed.
+    Returns the first id not done: where too many ids of a window were found elsewhere (ids in
+    another order: probed in groups from there)."""
     mask = np.uint64(len(slots) - 1)
     last = len(table_hashes) - 1
     row, misses = np.int64(-1), 0
