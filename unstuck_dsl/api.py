@@ -59,7 +59,7 @@ class CompiledRules:
     def __init__(self, checked: model.Ruleset):
         self.model = checked
         self.program = lower_ruleset(checked)
-        self.scoring_tables = scoring_tables(self.program)  # weights and possible points, once
+        self.scoring_tables = scoring_tables(self.program)  # points and score tables, once
         self.personas = [(icp, p) for icp in checked.icps for p in icp.personas]
         # Output names of the kernel's persona numbers: each code once, then `no_persona_fit`.
         self.persona_names = sorted({p.code for _, p in self.personas}) + [model.NO_PERSONA_FIT]

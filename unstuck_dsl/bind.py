@@ -9,7 +9,7 @@ import datetime as dt
 import attrs
 import numpy as np
 
-from . import dates, ir
+from . import codegen, dates, ir
 from .data import Column, Dataset
 from .lookup import lookup_table
 from .reference import Context
@@ -34,12 +34,10 @@ class Constants:
 
 @attrs.frozen
 class Bound:
-    """Constants plus the scoring tables: weights per parameter slot, possible per rule."""
+    """Constants plus the program's scoring tables (`ScoringTables`)."""
 
     constants: Constants
-    weights: np.ndarray  # int64 per account parameter slot
-    lead_weights: np.ndarray  # int64 per lead parameter slot
-    possible: np.ndarray  # int64 per rule (ICPs, then every Persona)
+    scoring: ScoringTables
 
 
 def bind_constants(program, schema: Schema, columns: dict[str, Column], as_of: dt.date,
@@ -60,30 +58,52 @@ def bind_constants(program, schema: Schema, columns: dict[str, Column], as_of: d
     ints = np.array([_int_value(c, columns, as_of) for c in program.ints] or [0], dtype=np.int64)
     words = np.maximum(ints, 0).astype(np.uint64) >> np.uint64(6)
     masks = (ints >= 0).astype(np.uint64) << (ints & 63).astype(np.uint64)
-    return Constants(luts.astype(np.int8), np.array(offsets or [0], np.int64), floats, ints, words, masks)
+    # int32 entries: a vectorized kernel reads a table four bytes at a time (one gather per
+    # several records); single bytes it would read one record at a time.
+    return Constants(luts.astype(np.int32), np.array(offsets or [0], np.int64), floats, ints, words, masks)
 
 
 @attrs.frozen
 class ScoringTables:
-    """A program's weights per parameter slot and possible points per rule: they depend on the
-    program alone, so a compiled ruleset makes them once, not every run (scoring one inbound
-    record spent a twentieth of its time summing the same possible points again)."""
+    """A program's points per parameter slot and possible points per rule, each counted in its
+    rule's unit (ir.RuleIR.unit), and each rule's score table: its score for every total it can
+    earn, 0 .. possible (rule r's table starts at `score_at[r]`). They depend on the program
+    alone, so a compiled ruleset makes them once, not every run (scoring one inbound record spent
+    a twentieth of its time summing the same possible points again)."""
 
     weights: np.ndarray  # int64 per account parameter slot
     lead_weights: np.ndarray  # int64 per lead parameter slot
     possible: np.ndarray  # int64 per rule (ICPs, then every Persona)
+    score_table: np.ndarray  # int32
+    score_at: np.ndarray  # int64 per rule
 
 
 def scoring_tables(program: ir.Program) -> ScoringTables:
     lead_rules = [r for b in program.personas for r in b.rules]
+    rules = [*program.icps.rules, *lead_rules]
     weights = np.zeros(max(1, sum(len(r.params) for r in program.icps.rules)), np.int64)
     lead_weights = np.zeros(max(1, sum(len(r.params) for r in lead_rules)), np.int64)
-    for table, rules in ((weights, program.icps.rules), (lead_weights, lead_rules)):
-        for rule in rules:
+    for table, block in ((weights, program.icps.rules), (lead_weights, lead_rules)):
+        for rule in block:
             for p in rule.params:
-                table[p.slot] = p.weight
-    possible = np.array([r.possible for r in [*program.icps.rules, *lead_rules]] or [0], np.int64)
-    return ScoringTables(weights, lead_weights, possible)
+                table[p.slot] = p.weight // rule.unit
+    possible = np.array([r.points for r in rules] or [0], np.int64)
+    if codegen.interpreted(program):  # the interpreter divides instead (codegen.SCORE_TABLE_LIMIT)
+        table, score_at = np.zeros(1, np.int32), np.zeros(len(possible), np.int64)
+    else:
+        tables = [score_table(points) for points in possible]
+        table = np.concatenate(tables).astype(np.int32)
+        score_at = np.cumsum([0, *map(len, tables[:-1])], dtype=np.int64)
+    return ScoringTables(weights, lead_weights, possible, table, score_at)
+
+
+def score_table(possible: int) -> np.ndarray:
+    """The score for each total earned 0 .. possible: round-half-up(100 × earned / possible) in
+    integers, floor((200e + p) / 2p) (reference.normalized_score); 100 when nothing is possible."""
+    if possible == 0:
+        return np.full(1, 100, np.int64)
+    earned = np.arange(possible + 1, dtype=np.int64)
+    return (200 * earned + possible) // (2 * possible)
 
 
 def bind_program(program: ir.Program, tables: ScoringTables, schema: Schema, dataset: Dataset, as_of: dt.date,
@@ -92,8 +112,7 @@ def bind_program(program: ir.Program, tables: ScoringTables, schema: Schema, dat
     columns = dict(dataset.accounts.columns)
     if dataset.leads is not None:
         columns.update(dataset.leads.columns)
-    return Bound(bind_constants(program, schema, columns, as_of, titles), tables.weights, tables.lead_weights,
-                 tables.possible)
+    return Bound(bind_constants(program, schema, columns, as_of, titles), tables)
 
 
 def _int_value(const, columns: dict[str, Column], as_of: dt.date) -> int:

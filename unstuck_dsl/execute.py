@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from . import codegen, ir, kernel
 from .ahead import kept_pool
-from .bind import Bound, Constants
+from .bind import Bound, Constants, ScoringTables
 from .data import Dataset, EncodedTable
 from .schema import ENCODING_DTYPES
 
@@ -112,12 +112,36 @@ class KernelModule:
 
 
 def marshal(parameters: list[str], named: dict[str, object]) -> list[object]:
-    """The arguments in parameter order; every parameter named exactly once."""
+    """The arguments in parameter order; every parameter named exactly once, and no array the
+    kernel writes (an `out_` parameter) overlapping another argument: kernels are compiled on
+    that promise (steps.kernel)."""
     if len(named) != len(parameters) or not all(p in named for p in parameters):
         missing = [p for p in parameters if p not in named]
         extra = sorted(set(named) - set(parameters))
         raise TypeError(f"kernel arguments do not match its parameters: missing {missing}, unexpected {extra}")
+    _check_apart(named)
     return [named[p] for p in parameters]
+
+
+def _check_apart(named: dict[str, object]) -> None:
+    """Raise if an output array shares memory with any other array argument. By address range:
+    a few microseconds for a kernel's forty arguments, where np.shares_memory would be exact and
+    far slower, and a kernel's outputs are fresh arrays (`kernel_output`) that share nothing."""
+    spans = []
+    for name, value in named.items():
+        if isinstance(value, np.ndarray) and value.size:
+            start = value.__array_interface__["data"][0]
+            extents = [(n - 1) * stride for n, stride in zip(value.shape, value.strides)]
+            low = start + sum(x for x in extents if x < 0)
+            spans.append((low, start + sum(x for x in extents if x > 0) + value.itemsize, name))
+    spans.sort()
+    reach, reaching = 0, ""
+    for low, high, name in spans:
+        if low < reach and (name.startswith("out_") or reaching.startswith("out_")):
+            raise ValueError(f"kernel output {name if name.startswith('out_') else reaching} overlaps "
+                             f"{reaching if name.startswith('out_') else name}")
+        if high > reach:
+            reach, reaching = high, name
 
 
 def cached_module(cache: dict, key, layouts: dict[str, str], generate, parameters, outcomes: bool = False) -> KernelModule:
@@ -196,6 +220,12 @@ def constant_arguments(constants: Constants) -> dict[str, np.ndarray]:
             "ints": constants.ints, "bit_words": constants.bit_words, "bit_masks": constants.bit_masks}
 
 
+def scoring_arguments(scoring: ScoringTables, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """The scoring tables one kernel reads, with `weights`: its record kind's, per parameter slot."""
+    return {"weights": weights, "possible": scoring.possible, "score_table": scoring.score_table,
+            "score_at": scoring.score_at}
+
+
 # ---- the scoring run ----------------------------------------------------------------------------
 
 
@@ -256,7 +286,7 @@ class Assignments:
         constants = constant_arguments(bound.constants)
         calls = {"score_accounts": {
             **column_arguments("a", dataset.accounts, program.account_columns, layouts), **constants,
-            "weights": bound.weights, "possible": bound.possible, "live": active.live_icp,
+            **scoring_arguments(bound.scoring, bound.scoring.weights), "live": active.live_icp,
             "preview_live": active.preview_icp, "preview": preview,
             "out_icp": self.icp, "out_score": self.icp_score, "out_preview_icp": self.preview_icp,
             "out_preview_score": self.preview_icp_score, "out_tri": self.account_outcomes,
@@ -314,7 +344,7 @@ class LeadAssignments:
         self.lead_outcomes = kernel_output((m if outcomes else 0, max(lead_params, 1)), np.int8, -1)
         self.n = m
         common = {"account_row": account_rows, **column_arguments("l", leads, program.lead_columns, layouts),
-                  **constant_arguments(bound.constants), "weights": bound.lead_weights, "possible": bound.possible,
+                  **constant_arguments(bound.constants), **scoring_arguments(bound.scoring, bound.scoring.lead_weights),
                   "out_tri": self.lead_outcomes, **tables.named()}
         self.calls = [{**common, "account_icp": account_icp, "live": active.live_persona,
                        "out_persona": self.persona, "out_score": self.persona_score}]

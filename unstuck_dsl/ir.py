@@ -9,6 +9,7 @@ codes, weights) is bound at run time into arrays, so generated source holds no r
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal
 from typing import Union
 
@@ -168,6 +169,18 @@ class RuleIR:
     @property
     def possible(self) -> int:
         return sum(p.weight for p in self.params if p.mode == "score")
+
+    @property
+    def unit(self) -> int:
+        """The largest whole number dividing every score weight (1 without any). Kernels count a
+        rule's points in this unit: its score is the same, and its score table (bind.py) shorter
+        (weights 25 and 50 make a table of 4 entries, not 76)."""
+        return math.gcd(*(p.weight for p in self.params if p.mode == "score")) or 1
+
+    @property
+    def points(self) -> int:
+        """The possible points in units of `unit`."""
+        return self.possible // self.unit
 
 
 @attrs.frozen(slots=True)

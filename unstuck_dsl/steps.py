@@ -9,15 +9,59 @@ and numba's own passes are most of a kernel's compile time. The table interprete
 (interpreter.py) reads the same scalar pieces (`holds`, `known`, `in_bitset`, `in_list`).
 
 Truth values are ir.FALSE, ir.UNKNOWN, ir.TRUE (0, 1, 2); a missing value is unknown.
+
+Kernels are compiled by `kernel`, which tells LLVM that no two of a kernel's arrays overlap: a
+kernel's loop over records is then vectorized, many records per instruction, where it has no
+branch on a record's data (the account kernel; codegen._vectorizable). A rule's score is read
+from its score table (`scored`) for that reason: a division is done one record at a time.
 """
 
 from __future__ import annotations
 
+import llvmlite.binding
 import numpy as np
 from numba import njit
+from numba.core import compiler, dispatcher, registry
 
 from . import ir  # truth values: numba reads ir.FALSE / UNKNOWN / TRUE as compile-time constants
 from .interpreter_ops import ALWAYS, EQ, GE, GT, KNOWN, LE, LT, NE
+
+# LLVM's x86 back end turns a conditional move inside a loop back into a branch when it estimates
+# that the branch shortens the loop's longest chain of dependent instructions (X86CmovConversion).
+# A kernel's conditional moves choose on record data (a value above its threshold or not, a
+# Persona's score beating the one before), which no branch predictor foresees: in the lead kernel
+# the branches it made cost more than they saved (the heavy ruleset's lead kernel ran 25% faster
+# without them). The option is the back end's only control of it; it applies to this process's
+# numba code from here on, ours being what the process compiles.
+llvmlite.binding.set_option("unstuck_dsl", "-x86-cmov-converter=false")
+
+
+class _ApartCompiler(dispatcher._FunctionCompiler):
+    """numba's function compiler with one more promise to LLVM: the function's array arguments
+    never overlap (`noalias`), so a loop that writes one array and reads others at computed
+    positions (a lookup table) can be vectorized without checking their addresses at run time,
+    which LLVM cannot do for a position it cannot bound."""
+
+    def _customize_flags(self, flags):
+        flags.noalias = True
+        return flags
+
+
+class _KernelDispatcher(registry.CPUDispatcher):
+    def __init__(self, py_func):
+        super().__init__(py_func, targetoptions={"nopython": True, "nogil": True, "boundscheck": None})
+        self._compiler = _ApartCompiler(py_func, self.targetdescr, self.targetoptions, self.locals, compiler.Compiler)
+
+
+def kernel(py_func):
+    """A generated kernel, compiled on its first call and cached on disk as `njit(cache=True,
+    nogil=True)` would, with its array arguments declared apart. The promise holds because each
+    array a kernel writes is made for that call (execute.kernel_output), and execute.marshal
+    refuses a call where one overlaps another argument."""
+    compiled = _KernelDispatcher(py_func)
+    compiled.enable_caching()
+    return compiled
+
 
 # ---- the scalar pieces, inlined by numba wherever they are used ------------------------------------
 
@@ -141,7 +185,8 @@ def earn(total, weight, value):
 
 
 @njit(cache=True, nogil=True)
-def normalized(earned, possible):
-    """round-half-up(100 × earned / possible) in integers: floor((200e + p) / 2p); 100 when
-    there is nothing to earn."""
-    return 100 if possible == 0 else (200 * earned + possible) // (2 * possible)
+def scored(score_table, first, earned):
+    """A rule's score for the points it earned: its entry in the rule's score table, which starts
+    at `first` (bind.score_tables: one entry per possible total). A table read, unlike the
+    division it stands for, is done for many records at once by a vectorized loop."""
+    return score_table[np.uint64(first + earned)]
