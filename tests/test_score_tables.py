@@ -89,13 +89,13 @@ def test_rules_score_like_the_reference_by_table_or_by_division(weights, interpr
     assert any(0 < row["icp_score"] < 100 for row in result.accounts.to_pylist() if row["icp_score"] is not None)
 
 
-def test_a_kernel_output_that_overlaps_another_argument_is_refused():
+def test_a_kernel_output_not_made_for_the_call_is_refused():
     inputs = np.arange(10, dtype=np.int64)
-    out = np.zeros(10, np.int32)
+    out = execute.kernel_output(10, np.int32)
     assert execute.marshal(["codes", "same_codes", "out_score"],
                            {"codes": inputs, "same_codes": inputs, "out_score": out})[2] is out
-    for overlapping in (inputs[3:].view(np.int32)[:10], inputs.view(np.int32)[::-1][:10]):
-        with pytest.raises(ValueError, match="kernel output out_score overlaps codes"):
-            execute.marshal(["codes", "out_score"], {"codes": inputs, "out_score": overlapping})
-    with pytest.raises(ValueError, match="overlaps"):
-        execute.marshal(["out_icp", "out_score"], {"out_icp": out, "out_score": out[5:]})
+    for not_its_own in (inputs[3:].view(np.int32)[:10], np.zeros(10, np.int32), out[::2]):
+        with pytest.raises(ValueError, match="kernel output out_score is not an array of its own"):
+            execute.marshal(["codes", "out_score"], {"codes": inputs, "out_score": not_its_own})
+    with pytest.raises(ValueError, match="kernel output out_icp"):
+        execute.marshal(["out_icp", "out_score"], {"out_icp": out, "out_score": out})

@@ -240,8 +240,9 @@ class _RuleValues:
 # rule's filters decide is taken at random when they pass about half the records (a Persona's,
 # run on its ICP's leads), and a mispredicted branch costs more than such a score part. Larger
 # score parts (an ICP's several set tests) keep their branch; there the skipped work pays. The
-# heavy ruleset's lead kernel ran 9% faster; its ICPs' score parts made branch-free ran 20% slower.
-# A vectorized loop (`_vectorizable`) has no branch to skip work with: every score part is computed.
+# heavy ruleset's lead kernel ran 9% faster. A loop LLVM vectorizes (`_vectorizable`) has no
+# branch to skip work with, and every score part is computed: the heavy ruleset's account kernel,
+# vectorized, takes 7 ms where its scalar loop with branches took 11.5 ms (rules/: 4.7 ms, 6.2 ms).
 BRANCH_FREE_SCORE_COST = 5
 
 

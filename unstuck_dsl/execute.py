@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import weakref
 
 import attrs
 import numpy as np
@@ -113,8 +114,8 @@ class KernelModule:
 
 def marshal(parameters: list[str], named: dict[str, object]) -> list[object]:
     """The arguments in parameter order; every parameter named exactly once, and no array the
-    kernel writes (an `out_` parameter) overlapping another argument: kernels are compiled on
-    that promise (steps.kernel)."""
+    kernel writes (an `out_` parameter) sharing memory with another argument: kernels are
+    compiled on that promise (steps.kernel)."""
     if len(named) != len(parameters) or not all(p in named for p in parameters):
         missing = [p for p in parameters if p not in named]
         extra = sorted(set(named) - set(parameters))
@@ -124,24 +125,11 @@ def marshal(parameters: list[str], named: dict[str, object]) -> list[object]:
 
 
 def _check_apart(named: dict[str, object]) -> None:
-    """Raise if an output array shares memory with any other array argument. By address range:
-    a few microseconds for a kernel's forty arguments, where np.shares_memory would be exact and
-    far slower, and a kernel's outputs are fresh arrays (`kernel_output`) that share nothing."""
-    spans = []
+    """Raise unless each output is an array made for this call (`kernel_output`: fresh memory,
+    which no other argument can share) and passed once."""
     for name, value in named.items():
-        if isinstance(value, np.ndarray) and value.size:
-            start = value.__array_interface__["data"][0]
-            extents = [(n - 1) * stride for n, stride in zip(value.shape, value.strides)]
-            low = start + sum(x for x in extents if x < 0)
-            spans.append((low, start + sum(x for x in extents if x > 0) + value.itemsize, name))
-    spans.sort()
-    reach, reaching = 0, ""
-    for low, high, name in spans:
-        if low < reach and (name.startswith("out_") or reaching.startswith("out_")):
-            raise ValueError(f"kernel output {name if name.startswith('out_') else reaching} overlaps "
-                             f"{reaching if name.startswith('out_') else name}")
-        if high > reach:
-            reach, reaching = high, name
+        if name.startswith("out_") and (_FRESH.get(id(value)) is not value or sum(v is value for v in named.values()) > 1):
+            raise ValueError(f"kernel output {name} is not an array of its own (execute.kernel_output)")
 
 
 def cached_module(cache: dict, key, layouts: dict[str, str], generate, parameters, outcomes: bool = False) -> KernelModule:
@@ -245,6 +233,9 @@ class Active:
 # which cost it 0.2 ms through the pool).
 POOLED_OUTPUT_BYTES = 1 << 20
 
+# The arrays `kernel_output` made, by id, as long as they live: a kernel writes only these (`marshal`).
+_FRESH: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
 
 def kernel_output(shape: int | tuple[int, ...], dtype, fill: int | None = None) -> np.ndarray:
     """An array a kernel writes (`fill`: its value before). A large one is made in Arrow's memory
@@ -261,6 +252,7 @@ def kernel_output(shape: int | tuple[int, ...], dtype, fill: int | None = None) 
         array = np.frombuffer(pa.allocate_buffer(size), dtype).reshape(shape)
     if fill is not None:
         array.fill(fill)
+    _FRESH[id(array)] = array
     return array
 
 
