@@ -33,7 +33,7 @@ from .interpreter_ops import ALWAYS, EQ, GE, GT, KNOWN, LE, LT, NE
 # ruleset's lead kernel, a scalar loop, took 45 ms on one core with those branches and 21 ms
 # without (20% faster than when it divided for its scores, which kept the loop's longest chain
 # long enough that the pass left it alone). The option is the back end's only control of the
-# pass; it applies to all numba code this process compiles from here on, which is ours.
+# pass; it applies to all numba code this process compiles from here on, a caller's own too.
 llvmlite.binding.set_option("unstuck_dsl", "-x86-cmov-converter=false")
 
 
