@@ -125,8 +125,8 @@ def marshal(parameters: list[str], named: dict[str, object]) -> list[object]:
 
 
 def _check_apart(named: dict[str, object]) -> None:
-    """Raise unless each output is an array made for this call (`kernel_output`: fresh memory,
-    which no other argument can share) and passed once."""
+    """Raise unless each output is an array `kernel_output` made (fresh memory, which no array
+    made before it shares) and is passed once."""
     for name, value in named.items():
         if name.startswith("out_") and (_FRESH.get(id(value)) is not value or sum(v is value for v in named.values()) > 1):
             raise ValueError(f"kernel output {name} is not an array of its own (execute.kernel_output)")
