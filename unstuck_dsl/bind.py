@@ -21,7 +21,7 @@ from .titles import SHIPPED, TitleReader
 class Constants:
     """The run-time arrays a kernel's conditions read."""
 
-    luts: np.ndarray  # int8 truth values, all tables end to end
+    luts: np.ndarray  # int32 truth values, all tables end to end
     lut_offsets: np.ndarray  # int64 start of each table
     floats: np.ndarray  # float64
     ints: np.ndarray  # int64
@@ -53,7 +53,7 @@ def bind_constants(program, schema: Schema, columns: dict[str, Column], as_of: d
         tables.append(table)
         offsets.append(start)
         start += len(table)
-    luts = np.concatenate(tables) if tables else np.zeros(1, np.int8)
+    luts = np.concatenate(tables) if tables else np.zeros(1, np.int32)
     floats = np.array([float(c.value) for c in program.floats] or [0.0], dtype=np.float64)
     ints = np.array([_int_value(c, columns, as_of) for c in program.ints] or [0], dtype=np.int64)
     words = np.maximum(ints, 0).astype(np.uint64) >> np.uint64(6)
