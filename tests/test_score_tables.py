@@ -83,13 +83,14 @@ def test_rules_score_like_the_reference_by_table_or_by_division(weights, interpr
     for row in result.accounts.to_pylist():
         expected = reference.evaluate_account(ruleset, accounts[row["account_id"]], AS_OF)
         assert (row["icp_code"], row["icp_score"]) == (expected.icp_code, expected.icp_score), row
+    assert result.leads.column("lead_id").to_pylist() == [lead["lead_id"] for lead in LEADS]
     for row, lead in zip(result.leads.to_pylist(), LEADS):
         expected = reference.evaluate_lead(ruleset, lead, accounts[lead["account_id"]], AS_OF)
         assert (row["persona_code"], row["persona_score"]) == (expected.persona_code, expected.persona_score), row
     assert any(0 < row["icp_score"] < 100 for row in result.accounts.to_pylist() if row["icp_score"] is not None)
 
 
-def test_a_kernel_output_not_made_for_the_call_is_refused():
+def test_a_kernel_output_not_made_by_kernel_output_or_passed_twice_is_refused():
     inputs = np.arange(10, dtype=np.int64)
     out = execute.kernel_output(10, np.int32)
     assert execute.marshal(["codes", "same_codes", "out_score"],

@@ -57,8 +57,8 @@ class _KernelDispatcher(registry.CPUDispatcher):
 def kernel(py_func):
     """A generated kernel, compiled on its first call and cached on disk as `njit(cache=True,
     nogil=True)` would, with its array arguments declared apart. The promise holds because each
-    array a kernel writes is made for that call (execute.kernel_output), and execute.marshal
-    refuses a call where one overlaps another argument."""
+    array a kernel writes is fresh memory (execute.kernel_output), and execute.marshal refuses an
+    output that is not, or that is passed twice."""
     compiled = _KernelDispatcher(py_func)
     compiled.enable_caching()
     return compiled
@@ -188,6 +188,6 @@ def earn(total, weight, value):
 @njit(cache=True, nogil=True)
 def scored(score_table, first, earned):
     """A rule's score for the points it earned: its entry in the rule's score table, which starts
-    at `first` (bind.score_tables: one entry per possible total). A table read, unlike the
+    at `first` (bind.score_table: one entry per possible total). A table read, unlike the
     division it stands for, is done for many records at once by a vectorized loop."""
     return score_table[np.uint64(first + earned)]
